@@ -1,0 +1,34 @@
+# Two commands from a bare clone: `make demo` and `make test`. Each creates .venv, installs the
+# package with its test extras, and caches the Delta JARs in .ivy/ (later runs work offline).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export PERFMON_IVY_DIR := $(CURDIR)/.ivy
+
+.PHONY: setup test unit demo bench clean
+
+setup: $(VENV)/.installed .ivy/.resolved
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $@
+
+.ivy/.resolved: $(VENV)/.installed
+	$(BIN)/python -c "from perfmon_spark.session import ensure_delta_jars; print('\n'.join(ensure_delta_jars()))"
+	touch $@
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+unit: $(VENV)/.installed
+	$(BIN)/python -m pytest -q tests/unit
+
+demo: setup
+	$(BIN)/perfmon demo --dir demo-lake
+
+bench: setup
+	$(BIN)/python bench/bench_full_run.py
+
+clean:
+	rm -rf $(VENV) .ivy demo-lake .pytest_cache

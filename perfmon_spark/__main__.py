@@ -1,0 +1,7 @@
+"""``python -m perfmon_spark`` is the ``perfmon`` command."""
+
+import sys
+
+from perfmon_spark.cli import main
+
+sys.exit(main())

@@ -1,0 +1,138 @@
+"""The ``perfmon`` command line (SPEC §1): argument parsing and exit codes only, no Spark code.
+
+Exit codes: 0 success, 2 config or usage error, 3 input data error, 1 anything unexpected.
+Errors are one line on stderr; ``--verbose`` adds the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from datetime import datetime, timezone
+
+from perfmon_spark import __version__
+from perfmon_spark.errors import ConfigError, PerfmonError
+
+
+class CliParser(argparse.ArgumentParser):
+    """argparse that raises ConfigError (exit 2, one line) instead of printing usage."""
+
+    def error(self, message: str):
+        raise ConfigError(f"{self.prog}: {message}")
+
+
+def parse_as_of(text: str | None) -> datetime:
+    """ISO-8601 timestamp or date, read as UTC; default now. Returned naive UTC."""
+    if text is None:
+        return datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as e:
+        raise ConfigError(f"--as-of: invalid timestamp {text!r}; expected ISO-8601 such as 2026-03-01 or 2026-03-01T06:00:00Z") from e
+    if value.tzinfo is not None:
+        value = value.astimezone(timezone.utc).replace(tzinfo=None)
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = CliParser(prog="perfmon", description="Model performance monitoring on Spark and Delta Lake.")
+    parser.add_argument("--version", action="version", version=f"perfmon-spark {__version__}")
+    parser.add_argument("--verbose", action="store_true", help="show tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=CliParser)
+    common = CliParser(add_help=False)
+    common.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS, help="show tracebacks on errors")
+
+    run = sub.add_parser("run", help="run the monitoring job")
+    add_run_arguments(run)
+
+    validate = sub.add_parser("validate", parents=[common], help="validate a config and print the plan")
+    validate.add_argument("--config", required=True)
+    validate.add_argument("--check-tables", action="store_true", help="also check that input tables and columns exist (starts Spark)")
+
+    demo = sub.add_parser("demo", parents=[common], help="write a sample lakehouse, run the job on it, print a summary")
+    demo.add_argument("--dir", default="demo-lake", help="folder for the sample lakehouse (default: demo-lake)")
+    demo.add_argument("--rows", type=int, default=60_000, help="predictions to generate (default: 60000)")
+    demo.add_argument("--days", type=int, default=60, help="days of predictions (default: 60)")
+    return parser
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``perfmon run``, shared with ``jobs/run_monitor.py``."""
+    parser.add_argument("--config", required=True, help="YAML config file")
+    parser.add_argument("--as-of", default=None, help="ISO-8601 timestamp or date, UTC (default: now)")
+    parser.add_argument("--full-refresh", action="store_true", help="recompute every bucket from the inputs")
+    parser.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS, help="show tracebacks on errors")
+
+
+def cmd_run(args) -> int:
+    from perfmon_spark.config import load_config
+    from perfmon_spark.job import run_monitor
+
+    cfg = load_config(args.config)
+    as_of = parse_as_of(args.as_of)
+    result = run_monitor(cfg, as_of, mode="full" if args.full_refresh else "incremental")
+    print(
+        f"run {result.run_id} {result.status}: as_of {result.as_of:%Y-%m-%dT%H:%M:%S}Z, "
+        f"{result.rows_read_predictions} predictions and {result.rows_read_labels} labels read, "
+        f"{result.rows_quarantined} quarantined, {result.metric_rows_written} metric rows written"
+    )
+    return 0
+
+
+def cmd_validate(args) -> int:
+    from perfmon_spark.config import load_config
+    from perfmon_spark.plan import describe
+
+    cfg = load_config(args.config)
+    print(describe(cfg))
+    if args.check_tables:
+        from perfmon_spark.ingest import check_input_columns
+        from perfmon_spark.io.tables import read_snapshot
+        from perfmon_spark.session import get_spark
+
+        spark = get_spark(cfg.spark)
+        check_input_columns(
+            cfg,
+            read_snapshot(spark, cfg.predictions.table, "predictions"),
+            read_snapshot(spark, cfg.labels.table, "labels"),
+        )
+        print("tables: ok")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from perfmon_spark.demo import run_demo
+
+    print(run_demo(args.dir, rows=args.rows, days=args.days))
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "validate": cmd_validate, "demo": cmd_demo}
+
+
+def run_cli(argv: list[str] | None, parser: argparse.ArgumentParser, handler) -> int:
+    """Parse, dispatch, map errors to exit codes. ``handler(args)`` returns the exit code."""
+    argv = sys.argv[1:] if argv is None else argv
+    verbose = "--verbose" in argv
+    try:
+        args = parser.parse_args(argv)
+        return handler(args)
+    except PerfmonError as e:
+        if verbose:
+            traceback.print_exc()
+        print(str(e), file=sys.stderr)
+        return e.exit_code
+    except Exception as e:  # a bug: keep the traceback when asked, one line otherwise
+        if verbose:
+            traceback.print_exc()
+        print(f"unexpected error: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''} (use --verbose for the traceback)", file=sys.stderr)
+        return 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_cli(argv, build_parser(), lambda args: COMMANDS[args.command](args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

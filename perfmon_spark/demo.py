@@ -1,0 +1,170 @@
+"""``perfmon demo``: a sample lakehouse with the usual troubles of production, and a run on it.
+
+``generate_lakehouse`` is a library function (the tests and the benchmarks use it too). All
+randomness comes from hashes of the row number, so the same arguments give the same tables on any
+cluster layout. The sample has 3 model versions, 2 segment columns, skewed fraud-like scores,
+delayed and corrected labels, labels that never arrive, a few bad rows of each kind, and one
+injected degradation: version v2 loses its separation in country BR from 75% of the period on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from pyspark.sql import Column, SparkSession
+from pyspark.sql import functions as F
+
+DEMO_START = datetime(2026, 1, 1)
+
+
+@dataclass(frozen=True)
+class Lakehouse:
+    """Where a generated sample lives and the as_of that suits it."""
+
+    root: Path
+    predictions: str
+    labels: str
+    monitoring: str
+    as_of: datetime
+
+
+def _uniform(i: Column, salt: int) -> Column:
+    """A deterministic uniform in [0, 1) from the row number and a salt."""
+    return F.pmod(F.xxhash64(i, F.lit(salt)), F.lit(1_000_000_007)).cast("double") / 1_000_000_007.0
+
+
+def _normal(i: Column, salt: int) -> Column:
+    """Box-Muller over two hashed uniforms."""
+    u1 = F.greatest(_uniform(i, salt), F.lit(1e-12))
+    return F.sqrt(-2 * F.log(u1)) * F.cos(2 * 3.141592653589793 * _uniform(i, salt + 1))
+
+
+def _pick(u: Column, choices: list[tuple[str, float]]) -> Column:
+    expr, edge = None, 0.0
+    for value, share in choices[:-1]:
+        edge += share
+        expr = (F.when(u < edge, F.lit(value)) if expr is None else expr.when(u < edge, F.lit(value)))
+    return expr.otherwise(F.lit(choices[-1][0]))
+
+
+def generate_lakehouse(spark: SparkSession, root: str | Path, rows: int = 60_000, days: int = 60, start: datetime = DEMO_START) -> Lakehouse:
+    """Write ``predictions`` and ``labels`` Delta tables under ``root`` (replacing them)."""
+    root = Path(root).resolve()
+    i = F.col("id")
+    day = F.floor(i * F.lit(days) / F.lit(rows))
+    seconds = (i * F.lit(days * 86400.0) / F.lit(rows)).cast("long")
+    ts = F.lit(start).cast("timestamp") + F.make_dt_interval(F.lit(0), F.lit(0), F.lit(0), seconds.cast("decimal(18,6)"))
+    version = F.when(day < days // 2, F.lit("v1")).when(_uniform(i, 1) < 0.8, F.lit("v2")).otherwise(F.lit("v3"))
+    country = _pick(_uniform(i, 2), [("US", 0.45), ("GB", 0.2), ("DE", 0.15), ("FR", 0.12), ("BR", 0.08)])
+    channel = _pick(_uniform(i, 3), [("web", 0.5), ("app", 0.35), ("pos", 0.15)])
+    y = (_uniform(i, 4) < 0.04).cast("int")
+    degraded = (version == "v2") & (country == "BR") & (day >= int(days * 0.75))
+    separation = F.when(degraded, F.lit(0.4)).otherwise(F.when(version == "v3", F.lit(3.3)).otherwise(F.lit(3.0)))
+    score = 1 / (1 + F.exp(-(F.lit(-4.6) + separation * y + F.lit(0.9) * _normal(i, 5))))
+    bad = _uniform(i, 6)
+    score = F.when(bad < 0.0004, F.lit(None)).when(bad < 0.0008, F.lit(float("nan"))).otherwise(score)
+    version = F.when((bad >= 0.0008) & (bad < 0.0011), F.lit(None)).otherwise(version)
+    pid = F.concat(F.lit("p"), F.when(i % 5000 == 17, i - 1).otherwise(i).cast("string"))
+    base = spark.range(rows).select(
+        i,
+        pid.alias("prediction_id"),
+        ts.alias("prediction_ts"),
+        version.alias("model_version"),
+        score.alias("score"),
+        country.alias("country"),
+        channel.alias("channel"),
+        F.round(F.lit(20.0) + F.lit(400.0) * _uniform(i, 7), 2).alias("amount"),
+        y.alias("_truth"),
+    )
+    predictions = base.drop("id", "_truth").withColumn("prediction_date", F.to_date("prediction_ts"))
+
+    delay_days = -F.log(F.greatest(_uniform(i, 8), F.lit(1e-12))) * F.lit(4.0)
+    arrival = F.col("prediction_ts") + F.make_dt_interval(F.lit(0), F.lit(0), F.lit(0), (delay_days * 86400).cast("decimal(18,6)"))
+    labeled = base.filter(_uniform(i, 9) < 0.92)
+    corrected = _uniform(i, 10) < 0.03
+    first = labeled.select(
+        "prediction_id",
+        F.when(corrected, 1 - F.col("_truth")).otherwise(F.col("_truth")).alias("is_fraud"),
+        F.when(_uniform(i, 11) < 0.0005, F.col("prediction_ts") - F.expr("INTERVAL 1 HOUR")).otherwise(arrival).alias("label_ts"),
+    )
+    fixes = labeled.filter(corrected).select(
+        "prediction_id", F.col("_truth").alias("is_fraud"), (arrival + F.expr("INTERVAL 2 DAYS")).alias("label_ts")
+    )
+    odd = labeled.filter(_uniform(i, 12) < 0.0005).select(
+        "prediction_id",
+        F.when(_uniform(i, 13) < 0.5, F.lit(None)).otherwise(F.lit(7)).cast("int").alias("is_fraud"),
+        arrival.alias("label_ts"),
+    )
+    orphans = spark.range(25).select(
+        F.concat(F.lit("x"), F.col("id").cast("string")).alias("prediction_id"),
+        F.lit(0).alias("is_fraud"),
+        (F.lit(start).cast("timestamp") + F.expr("INTERVAL 3 DAYS")).alias("label_ts"),
+    )
+    labels = first.unionByName(fixes).unionByName(odd).unionByName(orphans).withColumn("label_date", F.to_date("label_ts"))
+
+    lake = Lakehouse(
+        root=root,
+        predictions=str(root / "predictions"),
+        labels=str(root / "labels"),
+        monitoring=str(root / "monitoring"),
+        as_of=start + timedelta(days=days),
+    )
+    for df, path, part in ((predictions, lake.predictions, "prediction_date"), (labels, lake.labels, "label_date")):
+        (
+            df.write.format("delta")
+            .mode("overwrite")
+            .option("overwriteSchema", "true")
+            .option("delta.enableChangeDataFeed", "true")
+            .partitionBy(part)
+            .save(path)
+        )
+    return lake
+
+
+def demo_config(lake: Lakehouse) -> str:
+    """The YAML config of a generated lakehouse."""
+    return f"""\
+version: 1
+name: fraud_scoring
+problem_type: binary
+predictions:
+  table: {lake.predictions}
+  id: prediction_id
+  timestamp: prediction_ts
+  model_version: model_version
+  score: score
+  threshold: 0.15
+labels:
+  table: {lake.labels}
+  id: prediction_id
+  label: is_fraud
+  timestamp: label_ts
+  max_delay: 30 days
+  positive: 1
+segments:
+  columns: [country, channel]
+metrics: [accuracy, precision, recall, f1, roc_auc]
+windows:
+  granularity: 1 day
+  rolling: [7 days, 28 days]
+output:
+  location: {lake.monitoring}
+"""
+
+
+def run_demo(directory: str, rows: int, days: int) -> str:
+    """Generate, configure, run; return the printed summary."""
+    from perfmon_spark.config import load_config
+    from perfmon_spark.job import run_monitor
+    from perfmon_spark.session import get_spark
+    from perfmon_spark.summary import summarise
+
+    spark = get_spark()
+    lake = generate_lakehouse(spark, directory, rows=rows, days=days)
+    config_path = lake.root / "perfmon.yml"
+    config_path.write_text(demo_config(lake), encoding="utf-8")
+    cfg = load_config(config_path)
+    result = run_monitor(cfg, lake.as_of, mode="full", spark=spark)
+    return summarise(spark, cfg, result, config_path)

@@ -1,0 +1,28 @@
+"""Errors a user can cause and act on; the CLI maps each class to an exit code.
+
+Anything that is not a ``PerfmonError`` is a bug and keeps its traceback.
+"""
+
+
+class PerfmonError(Exception):
+    """Base class of user-facing errors; ``str(e)`` is the one line shown to the user."""
+
+    exit_code = 1
+    prefix = "error"
+
+    def __str__(self) -> str:
+        return f"{self.prefix}: {super().__str__()}"
+
+
+class ConfigError(PerfmonError):
+    """The config file or the command line is wrong (exit 2)."""
+
+    exit_code = 2
+    prefix = "config error"
+
+
+class InputError(PerfmonError):
+    """An input table is missing, or lacks a column, or a column has an unusable type (exit 3)."""
+
+    exit_code = 3
+    prefix = "input error"

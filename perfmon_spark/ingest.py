@@ -1,0 +1,159 @@
+"""Row validation: every input row is either usable or goes to ``quarantine`` with a reason.
+
+Normalised columns (prefixed ``_``) carry the values the rest of the job reads; the original
+columns stay so that a quarantined row is stored as it was read. Rows timestamped after as_of do
+not exist yet for this run: they are left out, not quarantined.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql.window import Window
+
+from perfmon_spark.config import MonitorConfig
+from perfmon_spark.io.tables import Snapshot, require_columns
+
+REASON = "_reason"
+
+
+@dataclass(frozen=True)
+class Validated:
+    """Input rows with a ``_reason`` column: null for usable rows, else the quarantine reason."""
+
+    df: DataFrame
+    raw_columns: tuple[str, ...]
+
+
+def _first_reason(checks: list[tuple[Column, str]]) -> Column:
+    expr = F.lit(None).cast("string")
+    for condition, reason in reversed(checks):
+        expr = F.when(condition, F.lit(reason)).otherwise(expr)
+    return expr
+
+
+def _bad_number(c: Column) -> Column:
+    return F.isnan(c) | (F.abs(c) == float("inf"))
+
+
+def check_input_columns(cfg: MonitorConfig, predictions: Snapshot, labels: Snapshot) -> None:
+    """Every configured column exists with a usable type (InputError otherwise)."""
+    p, lab = cfg.predictions, cfg.labels
+    wanted = [
+        (p.id, ("string", "integer")),
+        (p.timestamp, ("timestamp",)),
+        (p.model_version, ("string", "integer")),
+    ]
+    if p.score:
+        wanted.append((p.score, ("number",)))
+    if p.prediction:
+        wanted.append((p.prediction, ("number", "boolean")))
+    for column in sorted({c for group in cfg.slice_keys for c in group}):
+        wanted.append((column, ("string", "number", "boolean", "timestamp")))
+    require_columns(predictions, "predictions", wanted)
+    require_columns(
+        labels,
+        "labels",
+        [(lab.id, ("string", "integer")), (lab.timestamp, ("timestamp",)), (lab.label, ("number", "boolean", "string"))],
+    )
+
+
+def validate_predictions(cfg: MonitorConfig, snapshot: Snapshot, as_of: datetime) -> Validated:
+    """Annotate predictions with ``_reason``; of several rows with one id the earliest is kept."""
+    p = cfg.predictions
+    df = snapshot.df
+    if p.filter:
+        df = df.filter(F.expr(p.filter))
+    raw = tuple(df.columns)
+    ts = F.col(p.timestamp).cast("timestamp")
+    df = df.filter(ts.isNull() | (ts <= F.lit(as_of))).select(
+        "*",
+        F.col(p.id).cast("string").alias("_id"),
+        ts.alias("_ts"),
+        F.col(p.model_version).cast("string").alias("_version"),
+    )
+    checks = [
+        (F.col("_id").isNull(), "null_id"),
+        (F.col("_ts").isNull(), "null_timestamp"),
+        (F.col("_version").isNull(), "null_model_version"),
+    ]
+    if p.score:
+        score = F.col(p.score).cast("double")
+        df = df.withColumn("_score", score)
+        checks.append((score.isNull(), "null_score"))
+        out_of_range = _bad_number(score)
+        if p.score_type == "probability":
+            out_of_range = out_of_range | (score < 0) | (score > 1)
+        checks.append((out_of_range, "score_out_of_range"))
+    if p.prediction:
+        decision = F.col(p.prediction).cast("double")
+        checks.append((decision.isNull(), "null_score"))
+        checks.append((~decision.isin(0.0, 1.0), "score_out_of_range"))
+        df = df.withColumn("_decision", decision.cast("int"))
+    else:
+        df = df.withColumn("_decision", (F.col("_score") >= F.lit(p.threshold)).cast("int"))
+    df = df.withColumn(REASON, _first_reason(checks))
+    # Valid rows rank first, so that a bad row never displaces the good one of its id.
+    order = [F.col(REASON).isNotNull(), F.col("_ts"), F.col("_version")] + ([F.col("_score")] if p.score else [F.col("_decision")])
+    rank = F.row_number().over(Window.partitionBy("_id").orderBy(*order))
+    df = df.withColumn(
+        REASON, F.when(F.col(REASON).isNull() & (rank > 1), F.lit("duplicate_id")).otherwise(F.col(REASON))
+    )
+    return Validated(df=df, raw_columns=raw)
+
+
+def _binary_label(cfg: MonitorConfig, label: Column, dtype: str) -> tuple[Column, Column]:
+    """(y as 0/1, validity) for the label column's type and ``labels.positive``."""
+    positive = cfg.labels.positive
+    if dtype == "boolean":
+        return label.cast("int"), label.isNotNull()
+    if dtype == "string":
+        return (label == F.lit(str(positive))).cast("int"), label.isNotNull()
+    value = label.cast("double")
+    valid = value.isNotNull() & ~F.isnan(value)
+    if positive in (0, 1, True, False):
+        valid = valid & value.isin(0.0, 1.0)
+    return (value == F.lit(float(positive))).cast("int"), valid
+
+
+def validate_labels(cfg: MonitorConfig, snapshot: Snapshot, as_of: datetime) -> Validated:
+    """Annotate label events with ``_reason`` (null_id, null_timestamp, bad_label)."""
+    lab = cfg.labels
+    df = snapshot.df
+    raw = tuple(df.columns)
+    dtype = df.schema[lab.label].dataType.typeName()
+    kind = "boolean" if dtype == "boolean" else "string" if dtype == "string" else "number"
+    y, valid = _binary_label(cfg, F.col(lab.label), kind)
+    ts = F.col(lab.timestamp).cast("timestamp")
+    df = df.filter(ts.isNull() | (ts <= F.lit(as_of))).select(
+        "*",
+        F.col(lab.id).cast("string").alias("_id"),
+        ts.alias("_label_ts"),
+        y.alias("_y"),
+    )
+    reason = _first_reason(
+        [
+            (F.col("_id").isNull(), "null_id"),
+            (F.col("_label_ts").isNull(), "null_timestamp"),
+            (~valid, "bad_label"),
+        ]
+    )
+    return Validated(df=df.withColumn(REASON, reason), raw_columns=raw)
+
+
+def quarantine_rows(v: Validated, source: str, monitor: str, run_id: str, as_of: datetime) -> DataFrame:
+    """Bad rows in the ``quarantine`` table's shape."""
+    record = F.to_json(F.struct(*[F.col(f"`{c}`") for c in v.raw_columns]))
+    return v.df.filter(F.col(REASON).isNotNull()).select(
+        F.lit(monitor).alias("monitor"),
+        F.lit(source).alias("source"),
+        F.col(REASON).alias("reason"),
+        record.alias("record"),
+        F.col("_id").alias("record_id"),
+        F.sha2(record, 256).alias("record_hash"),
+        F.lit(run_id).alias("first_seen_run"),
+        F.lit(as_of).cast("timestamp").alias("as_of"),
+    )

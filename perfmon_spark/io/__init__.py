@@ -1,0 +1,1 @@
+"""Delta reads and writes: table references, schema checks, MERGE on the contract keys."""

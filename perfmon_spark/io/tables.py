@@ -1,0 +1,162 @@
+"""Reading input tables at a pinned Delta version and writing output tables by MERGE.
+
+Every output write goes through ``merge_into``: MERGE on the contract key, update only rows whose
+values changed (so re-running with the same inputs and as_of rewrites nothing), optionally delete
+this monitor's rows in the recomputed scope that the source no longer has.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import types as T
+
+from perfmon_spark.config import TableRef
+from perfmon_spark.errors import InputError
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """An input table read at one Delta version."""
+
+    ref: TableRef
+    df: DataFrame
+    version: int
+
+
+def table_exists(spark: SparkSession, ref: TableRef) -> bool:
+    from delta.tables import DeltaTable
+
+    if ref.is_path:
+        return DeltaTable.isDeltaTable(spark, ref.text)
+    return spark.catalog.tableExists(ref.text)
+
+
+def _delta_table(spark: SparkSession, ref: TableRef):
+    from delta.tables import DeltaTable
+
+    return DeltaTable.forPath(spark, ref.text) if ref.is_path else DeltaTable.forName(spark, ref.text)
+
+
+def latest_version(spark: SparkSession, ref: TableRef) -> int:
+    return int(_delta_table(spark, ref).history(1).select("version").first()[0])
+
+
+def read_snapshot(spark: SparkSession, ref: TableRef, role: str) -> Snapshot:
+    """The table at its current version, pinned so that every later read sees the same rows.
+
+    Raises:
+        InputError: the table does not exist or is not a Delta table.
+    """
+    if not table_exists(spark, ref):
+        raise InputError(f"{role} table {ref.text!r} does not exist or is not a Delta table")
+    version = latest_version(spark, ref)
+    reader = spark.read.format("delta").option("versionAsOf", version)
+    df = reader.load(ref.text) if ref.is_path else reader.table(ref.text)
+    return Snapshot(ref=ref, df=df, version=version)
+
+
+_KINDS = {
+    "string": (T.StringType,),
+    "integer": (T.ByteType, T.ShortType, T.IntegerType, T.LongType),
+    "number": (T.ByteType, T.ShortType, T.IntegerType, T.LongType, T.FloatType, T.DoubleType, T.DecimalType),
+    "boolean": (T.BooleanType,),
+    "timestamp": (T.TimestampType, T.TimestampNTZType, T.DateType),
+}
+
+
+def require_columns(snapshot: Snapshot, role: str, columns: list[tuple[str, tuple[str, ...]]]) -> None:
+    """Check that each configured column exists with one of the allowed kinds.
+
+    Args:
+        columns: (column name, allowed kinds) pairs, kinds being keys of ``_KINDS``, e.g.
+            ``[("score", ("number",))]``; a column may appear in several roles.
+
+    Raises:
+        InputError: naming the table, the column, and the columns that exist or the kinds allowed.
+    """
+    fields = {f.name: f.dataType for f in snapshot.df.schema.fields}
+    for column, kinds in columns:
+        if column not in fields:
+            raise InputError(
+                f"{role} table {snapshot.ref.text!r}: column {column!r} not found; "
+                f"columns: {', '.join(sorted(fields))}"
+            )
+        allowed = tuple(t for k in kinds for t in _KINDS[k])
+        if not isinstance(fields[column], allowed):
+            raise InputError(
+                f"{role} table {snapshot.ref.text!r}: column {column!r} has type "
+                f"{fields[column].simpleString()}; allowed: {' or '.join(kinds)}"
+            )
+
+
+def merge_into(
+    df: DataFrame,
+    ref: TableRef,
+    keys: tuple[str, ...],
+    *,
+    compare: tuple[str, ...] = (),
+    delete_scope: str | None = None,
+    insert_only: bool = False,
+    partition_by: tuple[str, ...] = (),
+) -> int:
+    """MERGE ``df`` into the Delta table ``ref`` on ``keys`` (creating the table if needed).
+
+    Args:
+        compare: columns whose change triggers an update of a matched row (all other columns are
+            then updated too); empty means matched rows are left alone.
+        delete_scope: SQL predicate over the target (alias ``t``) selecting rows this write owns;
+            those with no source row are deleted. None keeps every unmatched target row.
+        insert_only: only insert new keys (logs such as quarantine keep their first sighting).
+
+    Returns:
+        Rows inserted, updated or deleted.
+    """
+    spark = df.sparkSession
+    if not table_exists(spark, ref):
+        writer = df.write.format("delta").mode("errorifexists")
+        if partition_by:
+            writer = writer.partitionBy(*partition_by)
+        if ref.is_path:
+            writer.save(ref.text)
+        else:
+            writer.saveAsTable(ref.text)
+        return int(read_table(spark, ref).count())
+    on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
+    merge = _delta_table(spark, ref).alias("t").merge(df.alias("s"), on)
+    if compare and not insert_only:
+        types = {f.name: f.dataType for f in df.schema.fields}
+        changed = " OR ".join(_changed(c, types[c]) for c in compare)
+        merge = merge.whenMatchedUpdateAll(condition=changed)
+    merge = merge.whenNotMatchedInsertAll()
+    if delete_scope is not None:
+        merge = merge.whenNotMatchedBySourceDelete(condition=delete_scope)
+    result = merge.execute().first()
+    return int(result["num_affected_rows"]) if result is not None else 0
+
+
+def _changed(column: str, dtype: T.DataType) -> str:
+    """SQL: the target's value differs from the source's. Doubles compare with a relative
+    tolerance of 1e-12, so that summation order (which Spark does not fix) rewrites nothing."""
+    t, s = f"t.`{column}`", f"s.`{column}`"
+    if isinstance(dtype, T.DoubleType):
+        return (
+            f"(({t} IS NULL) <> ({s} IS NULL) OR isnan({t}) <> isnan({s}) "
+            f"OR abs({t} - {s}) > 1e-12 * greatest(1.0, abs({s})))"
+        )
+    return f"NOT ({t} <=> {s})"
+
+
+def read_table(spark: SparkSession, ref: TableRef) -> DataFrame:
+    """The current version of an output table."""
+    return spark.read.format("delta").load(ref.text) if ref.is_path else spark.read.table(ref.text)
+
+
+def append(df: DataFrame, ref: TableRef) -> None:
+    """Append to a log table (creating it if needed)."""
+    writer = df.write.format("delta").mode("append")
+    if ref.is_path:
+        writer.save(ref.text)
+    else:
+        writer.saveAsTable(ref.text)

@@ -1,0 +1,103 @@
+"""The metric registry: one declaration per metric, read by config validation, the window
+finaliser, the README's metric table and the tests, so that none of them can drift apart.
+
+A metric is a pure function of a merged state (a mapping of field name to numpy arrays, one
+element per window), vectorised over windows; undefined values are NaN here and become null in
+the output tables.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Callable, Mapping
+
+import numpy as np
+
+State = Mapping[str, object]
+Finaliser = Callable[[State], np.ndarray]
+Interval = Callable[[State, float], "tuple[np.ndarray, np.ndarray]"]
+
+PROBLEM_TYPES = ("binary", "multiclass", "regression")
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One metric of one problem type.
+
+    Attributes:
+        name: the name users write in ``metrics:`` and find in ``perf_metrics.metric``.
+        problem_type: binary, multiclass or regression.
+        larger_is_better: the direction alert rules use; None for rates with no better side.
+        fields: the state fields the finaliser reads.
+        finalise: state -> values (NaN where undefined).
+        interval: (state, z) -> (lower, upper), or None where no sound method exists.
+        interval_method: the method's name, for the README.
+        needs: "" or "score" (a score column) or "probability" (scores in [0, 1]).
+        definition: one line for the README, including when it is undefined.
+        per_class: True for ``recall[c]``-style families; the name is then a template.
+    """
+
+    name: str
+    problem_type: str
+    larger_is_better: bool | None
+    fields: tuple[str, ...]
+    finalise: Finaliser
+    interval: Interval | None
+    interval_method: str
+    definition: str
+    needs: str = ""
+    per_class: bool = False
+
+
+_REGISTRY: dict[tuple[str, str], Metric] = {}
+REGISTRY: Mapping[tuple[str, str], Metric] = MappingProxyType(_REGISTRY)
+
+_PER_CLASS = re.compile(r"^(?P<family>[a-z_]+)\[(?P<cls>[^\]]+)\]$")
+
+
+def register_metric(metric: Metric) -> Metric:
+    """Add a metric; registering a (problem type, name) twice is a programming error."""
+    key = (metric.problem_type, metric.name)
+    if key in _REGISTRY:
+        raise ValueError(f"metric {metric.name!r} registered twice for {metric.problem_type}")
+    _REGISTRY[key] = metric
+    return metric
+
+
+def metrics_for(problem_type: str) -> list[Metric]:
+    """All metrics of a problem type, in registration order."""
+    return [m for (p, _), m in _REGISTRY.items() if p == problem_type]
+
+
+def markdown_table(problem_type: str) -> str:
+    """The README's metric table of a problem type, generated so that it cannot drift."""
+    direction = {True: "higher", False: "lower", None: "neither"}
+    lines = ["| metric | definition (undefined cases are null) | better | interval |", "| --- | --- | --- | --- |"]
+    for m in metrics_for(problem_type):
+        name = f"{m.name}[c]" if m.per_class else m.name
+        lines.append(f"| `{name}` | {m.definition} | {direction[m.larger_is_better]} | {m.interval_method} |")
+    return "\n".join(lines)
+
+
+def metric_names(problem_type: str) -> list[str]:
+    """Names as a user writes them (per-class families as ``recall[c]``)."""
+    return [f"{m.name}[c]" if m.per_class else m.name for m in metrics_for(problem_type)]
+
+
+def split_per_class(name: str) -> tuple[str, str | None]:
+    """``"recall[fraud]"`` -> ``("recall", "fraud")``; other names -> ``(name, None)``."""
+    match = _PER_CLASS.match(name)
+    if match is None:
+        return name, None
+    return match["family"], match["cls"]
+
+
+def lookup(problem_type: str, name: str) -> Metric | None:
+    """The registered metric for a configured name, or None if there is none."""
+    family, cls = split_per_class(name)
+    metric = _REGISTRY.get((problem_type, family))
+    if metric is None or metric.per_class != (cls is not None):
+        return None
+    return metric

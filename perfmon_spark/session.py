@@ -1,0 +1,115 @@
+"""The Spark session: the active one where it exists (spark-submit, Databricks, notebooks),
+else a local session with Delta Lake from a project-local JAR cache.
+
+The local Delta JARs are the two artefacts that match the installed pyspark and delta-spark
+(see ``delta.pip_utils``). ``ensure_delta_jars`` resolves them once through Spark's own Ivy
+into ``PERFMON_IVY_DIR`` (default ``.ivy`` in the working directory); later sessions load the
+cached files directly, which works offline and skips resolution.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from importlib.metadata import version
+from pathlib import Path
+
+from perfmon_spark.config import SparkConfig
+
+DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
+DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
+
+# Settings that keep a local session lean; a user's spark.conf overrides them.
+LOCAL_DEFAULTS = {
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.shuffle.partitions": "8",
+    "spark.databricks.delta.snapshotPartitions": "2",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.ui.enabled": "false",
+    "spark.driver.memory": "4g",
+    "spark.sql.adaptive.enabled": "true",
+    "spark.databricks.delta.schema.autoMerge.enabled": "false",
+}
+
+
+def delta_coordinates() -> list[str]:
+    """Maven coordinates of the Delta JARs matching the installed Python packages."""
+    import pyspark
+
+    spark_minor = ".".join(pyspark.__version__.split(".")[:2])
+    delta = version("delta-spark")
+    return [f"io.delta:delta-spark_{spark_minor}_2.13:{delta}", f"io.delta:delta-storage:{delta}"]
+
+
+def ivy_dir() -> Path:
+    return Path(os.environ.get("PERFMON_IVY_DIR", ".ivy")).resolve()
+
+
+def cached_delta_jars() -> list[str] | None:
+    """Paths of the cached Delta JARs, or None if any is missing."""
+    paths = []
+    for coordinate in delta_coordinates():
+        group, artifact, ver = coordinate.split(":")
+        path = ivy_dir() / "jars" / f"{group}_{artifact}-{ver}.jar"
+        if not path.is_file():
+            return None
+        paths.append(str(path))
+    return paths
+
+
+def ensure_delta_jars() -> list[str]:
+    """Resolve the Delta JARs into the Ivy cache (network on first call only)."""
+    jars = cached_delta_jars()
+    if jars is not None:
+        return jars
+    from pyspark.sql import SparkSession
+
+    spark = (
+        SparkSession.builder.master("local[1]")
+        .appName("perfmon-resolve-delta")
+        .config("spark.jars.packages", ",".join(delta_coordinates()))
+        .config("spark.jars.ivy", str(ivy_dir()))
+        .config("spark.ui.enabled", "false")
+        .getOrCreate()
+    )
+    spark.stop()
+    jars = cached_delta_jars()
+    if jars is None:
+        raise RuntimeError(f"Delta JARs {delta_coordinates()} not found in {ivy_dir()} after resolution")
+    return jars
+
+
+def _launched_by_spark_submit() -> bool:
+    """spark-submit (and Databricks) start the JVM first and hand Python a gateway."""
+    return "PYSPARK_GATEWAY_PORT" in os.environ or "DATABRICKS_RUNTIME_VERSION" in os.environ
+
+
+def get_spark(spark_config: SparkConfig | None = None, app_name: str = "perfmon"):
+    """The session to run on.
+
+    An active session or one configured by spark-submit / Databricks is taken as it is (its
+    Delta comes from ``--packages`` or the runtime). Otherwise a local session is built with the
+    Delta extensions, ``LOCAL_DEFAULTS`` and the config's ``spark:`` section.
+    """
+    from pyspark.sql import SparkSession
+
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active
+    if _launched_by_spark_submit():
+        return SparkSession.builder.appName(app_name).getOrCreate()
+    spark_config = spark_config or SparkConfig()
+    # Local Python workers must run this interpreter (it has numpy, pandas and this package).
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    builder = (
+        SparkSession.builder.master(spark_config.master)
+        .appName(app_name)
+        .config("spark.jars", ",".join(ensure_delta_jars()))
+        .config("spark.sql.extensions", DELTA_EXTENSION)
+        .config("spark.sql.catalog.spark_catalog", DELTA_CATALOG)
+    )
+    for key, value in {**LOCAL_DEFAULTS, **dict(spark_config.conf)}.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark

@@ -1,0 +1,1 @@
+"""Per-bucket states: sufficient statistics that merge by addition (see DESIGN.md)."""

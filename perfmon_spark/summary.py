@@ -1,0 +1,78 @@
+"""A readable summary of one run, printed by ``perfmon demo``: what was read and written, and
+the latest values per model version read back from the output tables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from perfmon_spark.config import MonitorConfig
+from perfmon_spark.io.tables import read_table
+from perfmon_spark.job import RunResult
+
+
+def _fmt(value) -> str:
+    return "null" if value is None else f"{value:.3f}"
+
+
+def summarise(spark: SparkSession, cfg: MonitorConfig, result: RunResult, config_path: Path) -> str:
+    metrics = read_table(spark, cfg.output.table("perf_metrics")).filter(F.col("monitor") == cfg.name)
+    quarantine = read_table(spark, cfg.output.table("quarantine")).filter(F.col("monitor") == cfg.name)
+    window = cfg.windows.rolling[0].text if cfg.windows.rolling else cfg.windows.granularity.text
+    last = metrics.filter((F.col("window") == window) & (F.col("slice_key") == "*")).groupBy("model_version").agg(
+        F.max("window_end").alias("window_end")
+    )
+    latest = (
+        metrics.filter((F.col("window") == window) & (F.col("slice_key") == "*"))
+        .join(last, ["model_version", "window_end"])
+        .orderBy("model_version", "metric")
+        .collect()
+    )
+    reasons = quarantine.groupBy("source", "reason").count().orderBy("source", "reason").collect()
+    lines = [
+        f"config: {config_path}",
+        f"run {result.run_id} {result.status} as of {result.as_of:%Y-%m-%d %H:%M}Z",
+        f"read: {result.rows_read_predictions} predictions (Delta v{result.predictions_version}), "
+        f"{result.rows_read_labels} label events (Delta v{result.labels_version})",
+        f"quarantined: {result.rows_quarantined} rows ("
+        + ", ".join(f"{r['source']}/{r['reason']}: {r['count']}" for r in reasons)
+        + f"); orphan labels: {result.orphan_labels}; late labels ignored: {result.late_labels_ignored}",
+        f"written: {result.buckets_recomputed} bucket states, {result.metric_rows_written} metric rows",
+        f"tables: {cfg.output.location}/{{perf_metrics, perf_stats, quarantine, runs}}",
+        "",
+        f"latest {window} window per model version (overall slice), value [CI] labeled/predicted:",
+    ]
+    by_version: dict[str, list] = {}
+    for row in latest:
+        by_version.setdefault(row["model_version"], []).append(row)
+    for version, rows in by_version.items():
+        first = rows[0]
+        lines.append(
+            f"  {version:>3}  {first['window_start']:%m-%d}..{first['window_end']:%m-%d}  "
+            f"{first['n_labeled']}/{first['n_predictions']} labeled, mature: {first['is_mature']}"
+        )
+        for row in rows:
+            lines.append(f"       {row['metric']:<10} {_fmt(row['value'])} [{_fmt(row['ci_lower'])}, {_fmt(row['ci_upper'])}]")
+    worst = (
+        metrics.filter((F.col("window") == window) & (F.col("metric") == cfg.metrics[-1]) & (F.col("slice_key") != "*") & (F.col("n_labeled") >= 100) & F.col("value").isNotNull())
+        .orderBy(F.desc("value") if _larger_is_better(cfg) is False else F.asc("value"))
+        .limit(3)
+        .collect()
+    )
+    if worst:
+        lines.append("")
+        lines.append(f"weakest slices by {cfg.metrics[-1]} ({window} windows with >= 100 labels):")
+        for row in worst:
+            lines.append(
+                f"  {row['model_version']} {row['slice_key']}={row['slice_value']} ending {row['window_end']:%m-%d}: "
+                f"{_fmt(row['value'])} [{_fmt(row['ci_lower'])}, {_fmt(row['ci_upper'])}] n_labeled={row['n_labeled']}"
+            )
+    return "\n".join(lines)
+
+
+def _larger_is_better(cfg: MonitorConfig) -> bool:
+    from perfmon_spark.metrics import lookup
+
+    return lookup(cfg.problem_type, cfg.metrics[-1]).larger_is_better

@@ -1,0 +1,163 @@
+"""Windows and finalising: every tumbling and rolling window of every version and slice, as
+merges of bucket states, finalised into metric values with intervals.
+
+``finalise_slice`` is pure pandas/numpy over the ``perf_stats`` rows of one slice (all versions);
+the ``*`` version is the sum over versions, and rolling windows are cumulative-sum differences
+(histograms: merges of the buckets in the window). ``compute_metrics`` runs it per slice with one
+``applyInPandas``, so the number of Spark jobs does not grow with versions, slices or windows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+
+from perfmon_spark.config import MonitorConfig
+from perfmon_spark.metrics import lookup
+from perfmon_spark.metrics.intervals import z_value
+from perfmon_spark.states import histogram
+from perfmon_spark.states.build import score_scale
+from perfmon_spark.states.layout import HISTOGRAM, SCALARS
+
+ALL_VERSIONS = "*"
+
+METRIC_COLUMNS = (
+    ("model_version", "string"),
+    ("slice_key", "string"),
+    ("slice_value", "string"),
+    ("window", "string"),
+    ("window_start", "timestamp"),
+    ("window_end", "timestamp"),
+    ("metric", "string"),
+    ("value", "double"),
+    ("ci_lower", "double"),
+    ("ci_upper", "double"),
+    ("n_predictions", "long"),
+    ("n_labeled", "long"),
+    ("label_coverage", "double"),
+    ("expected_coverage", "double"),
+    ("is_mature", "boolean"),
+)
+
+
+@dataclass(frozen=True)
+class WindowPlan:
+    """What ``finalise_slice`` needs from the config, as plain picklable values."""
+
+    problem_type: str
+    metrics: tuple[str, ...]
+    granularity_seconds: int
+    windows: tuple[tuple[str, int], ...]  # (text, seconds), the granularity first
+    z: float
+    max_delay_seconds: int
+    as_of: np.datetime64
+    scale: str
+    exact_limit: float
+
+    @classmethod
+    def from_config(cls, cfg: MonitorConfig, as_of: datetime) -> "WindowPlan":
+        return cls(
+            problem_type=cfg.problem_type,
+            metrics=cfg.metrics,
+            granularity_seconds=cfg.windows.granularity.seconds,
+            windows=tuple((w.text, w.seconds) for w in cfg.window_lengths),
+            z=z_value(cfg.confidence_level),
+            max_delay_seconds=cfg.labels.max_delay.seconds,
+            as_of=np.datetime64(as_of.replace(tzinfo=None), "s"),
+            scale=score_scale(cfg),
+            exact_limit=histogram.EXACT_LIMIT if cfg.auc.mode == "sketch" else np.inf,
+        )
+
+
+def _seconds(values) -> np.ndarray:
+    return pd.to_datetime(values).values.astype("datetime64[s]").astype(np.int64)
+
+
+def finalise_slice(pdf: pd.DataFrame, plan: WindowPlan) -> pd.DataFrame:
+    """All metric rows of one slice: every version and ``*``, every window ending at a bucket
+    boundary (tumbling: buckets with data; rolling: every boundary in the version's range)."""
+    columns = [c for c, _ in METRIC_COLUMNS]
+    if pdf.empty:
+        return pd.DataFrame(columns=columns)
+    versions = sorted(pdf["model_version"].unique()) + [ALL_VERSIONS]
+    frames = [_finalise_version(pdf if v == ALL_VERSIONS else pdf[pdf["model_version"] == v], v, plan) for v in versions]
+    out = pd.concat(frames, ignore_index=True)
+    out["slice_key"] = pdf["slice_key"].iloc[0]
+    out["slice_value"] = pdf["slice_value"].iloc[0]
+    return out[columns]
+
+
+def _finalise_version(sub: pd.DataFrame, version: str, plan: WindowPlan) -> pd.DataFrame:
+    g = plan.granularity_seconds
+    starts = _seconds(sub["bucket_start"])
+    t0 = int(starts.min())
+    idx = (starts - t0) // g
+    n = int(idx.max()) + 1
+    scalars = {f: np.bincount(idx, weights=sub[f].astype(float).to_numpy(), minlength=n) for f in SCALARS[plan.problem_type]}
+    present = np.bincount(idx, minlength=n) > 0
+    hist_parts: list[list] = [[] for _ in range(n)]
+    if HISTOGRAM[0] in sub:
+        for i, k, p, q in zip(idx, sub[HISTOGRAM[0]], sub[HISTOGRAM[1]], sub[HISTOGRAM[2]]):
+            if k is not None and len(k):
+                hist_parts[i].append((np.asarray(k, float), np.asarray(p, float), np.asarray(q, float)))
+    as_of = int(plan.as_of.astype(np.int64))
+    bucket_end = t0 + (np.arange(n) + 1) * g
+    mature_bucket = bucket_end + plan.max_delay_seconds <= as_of
+    mature_pred = scalars["n_predictions"][mature_bucket].sum()
+    expected = scalars["n_labeled"][mature_bucket].sum() / mature_pred if mature_pred > 0 else np.nan
+
+    frames = []
+    for text, seconds in plan.windows:
+        k = seconds // g
+        ends = np.nonzero(present)[0] if k == 1 else np.arange(n)
+        lo = np.maximum(ends + 1 - k, 0)
+        state = {}
+        for field, values in scalars.items():
+            cum = np.concatenate([[0.0], np.cumsum(values)])
+            state[field] = cum[ends + 1] - cum[lo]
+        state["hist"] = [
+            histogram.merge([p for i in range(a, e + 1) for p in hist_parts[i]], plan.scale, plan.exact_limit)
+            for a, e in zip(lo, ends)
+        ]
+        window_end = t0 + (ends + 1) * g
+        base = {
+            "model_version": version,
+            "window": text,
+            "window_start": (window_end - seconds).astype("datetime64[s]"),
+            "window_end": window_end.astype("datetime64[s]"),
+            "n_predictions": state["n_predictions"].astype(np.int64),
+            "n_labeled": state["n_labeled"].astype(np.int64),
+            "label_coverage": np.where(
+                state["n_predictions"] > 0, state["n_labeled"] / np.maximum(state["n_predictions"], 1), np.nan
+            ),
+            "expected_coverage": expected,
+            "is_mature": window_end + plan.max_delay_seconds <= as_of,
+        }
+        for name in plan.metrics:
+            metric = lookup(plan.problem_type, name)
+            values = metric.finalise(state)
+            if metric.interval is not None:
+                ci_lower, ci_upper = metric.interval(state, plan.z)
+            else:
+                ci_lower = ci_upper = np.full(len(ends), np.nan)
+            frames.append(pd.DataFrame({**base, "metric": name, "value": values, "ci_lower": ci_lower, "ci_upper": ci_upper}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def metrics_schema() -> str:
+    return ", ".join(f"`{c}` {t}" for c, t in METRIC_COLUMNS)
+
+
+def compute_metrics(stats, plan: WindowPlan):
+    """perf_metrics rows (without monitor/as_of/run_id) from perf_stats rows, NaN -> null."""
+    from pyspark.sql import functions as F
+
+    df = stats.groupBy("slice_key", "slice_value").applyInPandas(lambda pdf: finalise_slice(pdf, plan), metrics_schema())
+    cleaned = [
+        F.when(~F.isnan(F.col(c)), F.col(c)).alias(c) if t == "double" else F.col(c)
+        for c, t in METRIC_COLUMNS
+    ]
+    return df.select(*cleaned)

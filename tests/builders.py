@@ -1,0 +1,103 @@
+"""Small named builders of input tables for the Spark tests, with fixed UTC timestamps."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import numpy as np
+import pandas as pd
+
+PREDICTIONS_DDL = (
+    "prediction_id string, prediction_ts timestamp, model_version string, score double, "
+    "country string, channel string, amount double"
+)
+LABELS_DDL = "prediction_id string, is_fraud int, label_ts timestamp"
+T0 = datetime(2026, 3, 1)
+
+
+def make_inputs(n: int = 1500, days: int = 10, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Predictions and label events with every kind of trouble SPEC §3 names:
+    duplicate ids, null and out-of-range scores, null versions, null segment values,
+    corrected labels, labels past max_delay, labels before their prediction, bad label values,
+    labels arriving after as_of, orphan labels."""
+    rng = np.random.default_rng(seed)
+    ts = [T0 + timedelta(seconds=int(s)) for s in np.sort(rng.integers(0, days * 86400, n))]
+    y = (rng.random(n) < 0.25).astype(int)
+    score = np.clip(0.3 + 0.3 * y + rng.normal(0, 0.18, n), 0, 1).round(3)
+    preds = pd.DataFrame(
+        {
+            "prediction_id": [f"p{i}" for i in range(n)],
+            "prediction_ts": ts,
+            "model_version": np.where(rng.random(n) < 0.6, "v1", "v2"),
+            "score": score,
+            "country": rng.choice(["US", "GB", "DE", None], n, p=[0.5, 0.25, 0.2, 0.05]),
+            "channel": rng.choice(["web", "app"], n),
+            "amount": (rng.random(n) * 100).round(2),
+        }
+    )
+    preds["score"] = preds["score"].astype(object)
+    preds.loc[5, "score"] = float("nan")  # NaN and null are different faults
+    preds.loc[6, "score"] = 1.5
+    preds.loc[7, "score"] = None
+    preds.loc[8, "model_version"] = None
+    dup = preds.iloc[[10, 11]].copy()
+    dup["prediction_ts"] = dup["prediction_ts"] + timedelta(hours=1)  # later duplicates: dropped
+    preds = pd.concat([preds, dup], ignore_index=True)
+
+    labeled = rng.random(n) < 0.85
+    delay = rng.exponential(3.0, n) * 86400
+    rows = []
+    for i in np.nonzero(labeled)[0]:
+        arrival = ts[i] + timedelta(seconds=float(delay[i]))
+        rows.append((f"p{i}", int(1 - y[i]) if i % 17 == 0 else int(y[i]), arrival))
+        if i % 17 == 0:  # corrected two days later
+            rows.append((f"p{i}", int(y[i]), arrival + timedelta(days=2)))
+    rows += [
+        ("p20", 1, ts[20] + timedelta(days=9)),  # past max_delay (7 days in the tests): ignored
+        ("p21", 1, ts[21] - timedelta(hours=2)),  # before its prediction: quarantined
+        ("p22", 7, ts[22] + timedelta(days=1)),  # bad label value
+        ("p23", None, ts[23] + timedelta(days=1)),  # null label
+        (None, 1, ts[24] + timedelta(days=1)),  # null id
+        ("ghost-1", 1, ts[25]),  # orphan
+        ("p26", 1, ts[26] + timedelta(days=1)),
+        ("p26", 0, ts[26] + timedelta(days=1)),  # tie on label_ts: the greater label wins
+    ]
+    labels = pd.DataFrame(rows, columns=["prediction_id", "is_fraud", "label_ts"])
+    labels["is_fraud"] = labels["is_fraud"].astype("Int64")
+    return preds, labels
+
+
+def _plain(value):
+    """pandas missing markers -> None; float NaN stays NaN (a value, not a null)."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.to_pydatetime()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def write_delta(spark, pdf: pd.DataFrame, ddl: str, path) -> str:
+    records = [tuple(_plain(v) for v in row) for row in pdf.astype(object).itertuples(index=False)]
+    spark.createDataFrame(records, ddl).write.format("delta").mode("overwrite").save(str(path))
+    return str(path)
+
+
+def config_dict(pred_path: str, label_path: str, out: str, **extra) -> dict:
+    data = {
+        "version": 1,
+        "name": "fraud",
+        "problem_type": "binary",
+        "predictions": {
+            "table": pred_path, "id": "prediction_id", "timestamp": "prediction_ts",
+            "model_version": "model_version", "score": "score", "threshold": 0.5,
+        },
+        "labels": {"table": label_path, "id": "prediction_id", "label": "is_fraud", "timestamp": "label_ts", "max_delay": "7 days"},
+        "segments": {"columns": ["country", "channel"], "cross": [["country", "channel"]], "max_values": 2},
+        "metrics": ["accuracy", "precision", "recall", "f1", "specificity", "roc_auc", "pr_auc", "log_loss", "brier", "positive_rate", "prediction_rate"],
+        "windows": {"granularity": "1 day", "rolling": ["3 days"]},
+        "output": {"location": out},
+    }
+    data.update(extra)
+    return data

@@ -1,0 +1,117 @@
+"""The real commands as users run them: ``perfmon demo`` and ``spark-submit jobs/run_monitor.py``,
+each in its own process; the output tables are read back and checked against scikit-learn."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from perfmon_spark.session import delta_coordinates
+from tests.conftest import ROOT
+from tests.oracle import binary_metric, resolve
+
+pytestmark = pytest.mark.e2e
+BIN = Path(sys.executable).parent
+DEMO_AS_OF = datetime(2026, 1, 21)  # the demo's start + --days 20
+
+
+def run(args, **kw) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}", PYSPARK_PYTHON=sys.executable)
+    return subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900, **kw)
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("demo")
+    done = run([str(BIN / "perfmon"), "demo", "--dir", str(folder), "--rows", "4000", "--days", "20"])
+    assert done.returncode == 0, done.stderr[-3000:]
+    return folder, done.stdout
+
+
+def read(spark, path) -> pd.DataFrame:
+    return spark.read.format("delta").load(str(path)).toPandas()
+
+
+def check_against_oracle(spark, folder: Path, metrics: pd.DataFrame, as_of: datetime) -> int:
+    """Overall-slice rows of every version and window equal scikit-learn on the raw tables."""
+    rows = resolve(read(spark, folder / "predictions"), read(spark, folder / "labels"), as_of, timedelta(days=30), 0.15)
+    rows["score"] = rows["score"].astype(float)
+    overall = metrics[metrics["slice_key"] == "*"]
+    for r in overall.itertuples():
+        sel = rows[(rows["prediction_ts"] >= r.window_start) & (rows["prediction_ts"] < r.window_end)]
+        if r.model_version != "*":
+            sel = sel[sel["model_version"] == r.model_version]
+        expected = binary_metric(r.metric, sel["y"].to_numpy(), sel["score"].to_numpy(), sel["d"].to_numpy())
+        what = f"{r.metric} {r.model_version} {r.window} {r.window_start}"
+        assert (pd.isna(r.value) if expected is None else r.value == pytest.approx(expected, abs=1e-9)), what
+        assert r.n_labeled == sel["y"].notna().sum(), what
+    return len(overall)
+
+
+def test_demo_prints_its_summary_and_leaves_delta_tables(spark, demo):
+    folder, stdout = demo
+    for text in ("read: 4000 predictions", "quarantined:", "metric rows", "latest 7 days window per model version", "roc_auc"):
+        assert text in stdout
+    for name in ("perf_metrics", "perf_stats", "quarantine", "runs"):
+        assert (folder / "monitoring" / name / "_delta_log").is_dir()
+    metrics = read(spark, folder / "monitoring" / "perf_metrics")
+    assert set(metrics["model_version"]) == {"v1", "v2", "v3", "*"}
+    assert check_against_oracle(spark, folder, metrics, DEMO_AS_OF) > 500
+
+
+def test_spark_submit_runs_the_job_with_packages(spark, demo, tmp_path):
+    folder, _ = demo
+    config = (folder / "perfmon.yml").read_text().replace(str(folder / "monitoring"), str(tmp_path / "out"))
+    (tmp_path / "job.yml").write_text(config)
+    ivy = os.environ["PERFMON_IVY_DIR"]
+    done = run(
+        [
+            str(BIN / "spark-submit"), "--master", "local[2]",
+            "--packages", delta_coordinates()[0],
+            "--conf", f"spark.jars.ivy={ivy}",
+            "--conf", "spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension",
+            "--conf", "spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog",
+            "--conf", "spark.sql.shuffle.partitions=2",
+            "--conf", "spark.databricks.delta.snapshotPartitions=2",
+            "--conf", "spark.ui.enabled=false",
+            "jobs/run_monitor.py", "--config", str(tmp_path / "job.yml"), "--as-of", DEMO_AS_OF.date().isoformat(),
+        ]
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "SUCCEEDED" in done.stdout
+    submitted = read(spark, tmp_path / "out" / "perf_metrics")
+    from_demo = read(spark, folder / "monitoring" / "perf_metrics")
+    key = ["model_version", "slice_key", "slice_value", "window", "window_start", "metric"]
+    joined = submitted.merge(from_demo, on=key, suffixes=("", "_demo"))
+    assert len(joined) == len(submitted) == len(from_demo)
+    pd.testing.assert_series_equal(joined["value"], joined["value_demo"], check_names=False, rtol=1e-12)
+    assert check_against_oracle(spark, folder, submitted, DEMO_AS_OF) > 500
+
+
+@pytest.mark.parametrize(
+    "args, code, message",
+    [
+        (["run", "--config", "missing.yml"], 2, "config error: cannot read config file 'missing.yml'"),
+        (["run", "--config", "conf/demo.yml", "--as-of", "yesterday"], 2, "config error: --as-of: invalid timestamp 'yesterday'"),
+        (["validate", "--config", "tests/e2e/bad_metric.yml"], 2, "config error: metrics[1]: unknown metric 'auc'; known for binary:"),
+        (["run", "--config", "tests/e2e/missing_table.yml", "--as-of", "2026-01-01"], 3, "input error: predictions table './no/such/table' does not exist"),
+    ],
+)
+def test_cli_errors_are_one_line_with_exit_codes(args, code, message):
+    done = run([str(BIN / "perfmon"), *args])
+    assert done.returncode == code, done.stderr[-2000:]
+    lines = [line for line in done.stderr.splitlines() if line.startswith(("config error", "input error", "unexpected"))]
+    assert lines == [lines[0]] and lines[0].startswith(message), done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+
+
+def test_validate_prints_the_plan_without_spark():
+    done = run([str(BIN / "perfmon"), "validate", "--config", "conf/demo.yml"])
+    assert done.returncode == 0, done.stderr
+    assert "monitor fraud_scoring (binary)" in done.stdout and "rolling 7 days, 28 days" in done.stdout

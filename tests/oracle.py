@@ -1,0 +1,66 @@
+"""Independent reference for the tests: label resolution in pandas, metrics by scikit-learn.
+
+Written from SPEC §3 and §4 without reading the job's code paths, so that a test comparing the
+two can fail.
+"""
+
+from __future__ import annotations
+
+import warnings
+from datetime import datetime, timedelta
+
+import numpy as np
+import pandas as pd
+from sklearn import metrics as skm
+
+
+def resolve(preds: pd.DataFrame, labels: pd.DataFrame, as_of: datetime, max_delay: timedelta, threshold: float) -> pd.DataFrame:
+    """Usable predictions (earliest of duplicate ids) with ``y`` (NaN if unlabeled) and ``d``."""
+    p = preds[preds["prediction_ts"] <= as_of].copy()
+    ok = (
+        p["prediction_id"].notna()
+        & p["model_version"].notna()
+        & p["score"].notna()
+        & np.isfinite(p["score"].astype(float))
+        & p["score"].between(0, 1)
+    )
+    p = p[ok].sort_values(["prediction_ts", "model_version", "score"], kind="mergesort")
+    p = p.drop_duplicates("prediction_id", keep="first")
+    lab = labels[labels["label_ts"].notna() & (labels["label_ts"] <= as_of) & labels["prediction_id"].notna()]
+    lab = lab[lab["is_fraud"].isin([0, 1])]
+    m = lab.merge(p[["prediction_id", "prediction_ts"]], on="prediction_id")
+    m = m[(m["label_ts"] >= m["prediction_ts"]) & (m["label_ts"] <= m["prediction_ts"] + max_delay)]
+    latest = m.sort_values(["label_ts", "is_fraud"]).groupby("prediction_id").tail(1)
+    out = p.merge(latest[["prediction_id", "is_fraud"]], on="prediction_id", how="left")
+    out["y"] = out["is_fraud"].astype(float)
+    out["d"] = (out["score"] >= threshold).astype(int)
+    return out
+
+
+def binary_metric(name: str, y: np.ndarray, score: np.ndarray, d: np.ndarray) -> float | None:
+    """scikit-learn's value, or None where it warns, raises or returns nan (SPEC §4)."""
+    if name == "prediction_rate":
+        return float(np.mean(d)) if len(d) else None
+    keep = ~np.isnan(y)
+    y, score, d = y[keep].astype(int), score[keep], d[keep]
+    if len(y) == 0:
+        return None
+    fns = {
+        "accuracy": lambda: skm.accuracy_score(y, d),
+        "precision": lambda: skm.precision_score(y, d),
+        "recall": lambda: skm.recall_score(y, d),
+        "f1": lambda: skm.f1_score(y, d),
+        "specificity": lambda: skm.recall_score(y, d, pos_label=0),
+        "roc_auc": lambda: skm.roc_auc_score(y, score),
+        "pr_auc": lambda: skm.average_precision_score(y, score),
+        "log_loss": lambda: skm.log_loss(y, score, labels=[0, 1]),
+        "brier": lambda: skm.brier_score_loss(y, score, pos_label=1) if len(set(y)) > 1 else np.mean((score - y) ** 2),
+        "positive_rate": lambda: np.mean(y == 1),
+    }
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        try:
+            value = float(fns[name]())
+        except (ValueError, Warning):
+            return None
+    return None if np.isnan(value) else value

@@ -1,0 +1,156 @@
+"""The job on real Delta tables, checked against pandas + scikit-learn on the same rows."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pandas as pd
+import pytest
+
+from perfmon_spark.config import parse_config
+from perfmon_spark.errors import InputError
+from perfmon_spark.job import run_monitor
+from tests.builders import LABELS_DDL, PREDICTIONS_DDL, T0, config_dict, make_inputs, write_delta
+from tests.oracle import binary_metric, resolve
+
+AS_OF = T0 + timedelta(days=12)
+MAX_DELAY = timedelta(days=7)
+
+
+@pytest.fixture(scope="module")
+def lake(spark, tmp_path_factory):
+    root = tmp_path_factory.mktemp("lake")
+    preds, labels = make_inputs()
+    p = write_delta(spark, preds, PREDICTIONS_DDL, root / "predictions")
+    lab = write_delta(spark, labels, LABELS_DDL, root / "labels")
+    cfg = parse_config(config_dict(p, lab, str(root / "monitoring")))
+    first = run_monitor(cfg, AS_OF, spark=spark)
+    return {"root": root, "preds": preds, "labels": labels, "cfg": cfg, "first": first}
+
+
+def table(spark, cfg, name) -> pd.DataFrame:
+    return spark.read.format("delta").load(cfg.output.table(name).text).toPandas()
+
+
+def oracle_slices(rows: pd.DataFrame, max_values: int) -> dict[str, pd.Series]:
+    """slice_key -> slice_value per row, from SPEC §4 and segments.max_values."""
+    out = {"*": pd.Series("*", index=rows.index)}
+    mapped = {}
+    for col in ("country", "channel"):
+        counts = rows[col].dropna().value_counts()
+        top = sorted(counts.sort_index().sort_values(ascending=False, kind="mergesort").index[:max_values])
+        mapped[col] = rows[col].map(lambda v: "__null__" if v is None or v != v else (v if v in top else "__other__"))
+        out[col] = mapped[col]
+    out["country&channel"] = mapped["country"] + "&" + mapped["channel"]
+    return out
+
+
+def test_metrics_match_sklearn_for_every_version_slice_and_window(spark, lake):
+    cfg = lake["cfg"]
+    rows = resolve(lake["preds"], lake["labels"], AS_OF, MAX_DELAY, 0.5)
+    rows["score"] = rows["score"].astype(float)
+    slices = oracle_slices(rows, cfg.segments.max_values)
+    metrics = table(spark, cfg, "perf_metrics")
+    assert set(metrics["slice_key"]) == set(slices)
+    assert "__other__" in set(metrics["slice_value"]) and "__null__" in set(metrics["slice_value"])
+    assert not metrics.duplicated(["model_version", "slice_key", "slice_value", "window", "window_start", "metric"]).any()
+    stored = spark.read.format("delta").load(cfg.output.table("perf_metrics").text)
+    assert stored.filter("isnan(value) OR isnan(ci_lower) OR isnan(ci_upper)").count() == 0
+    assert stored.filter("value IS NULL").count() > 0
+    checked = 0
+    selections = {}
+    for r in metrics.itertuples():
+        group = (r.model_version, r.slice_key, r.slice_value, r.window_start, r.window_end)
+        if group not in selections:
+            sel = rows[(rows["prediction_ts"] >= r.window_start) & (rows["prediction_ts"] < r.window_end)]
+            sel = sel[slices[r.slice_key].loc[sel.index] == r.slice_value]
+            selections[group] = sel if r.model_version == "*" else sel[sel["model_version"] == r.model_version]
+        sel = selections[group]
+        expected = binary_metric(r.metric, sel["y"].to_numpy(), sel["score"].to_numpy(), sel["d"].to_numpy())
+        what = f"{r.metric} {r.model_version} {r.slice_key}={r.slice_value} {r.window} {r.window_start}"
+        if expected is None:
+            assert pd.isna(r.value), what
+        else:
+            assert r.value == pytest.approx(expected, abs=1e-9), what
+        assert r.n_predictions == len(sel) and r.n_labeled == sel["y"].notna().sum(), what
+        assert r.is_mature == (r.window_end + MAX_DELAY <= AS_OF)
+        checked += 1
+    assert checked > 3000
+
+
+def test_runs_row_counts_every_kind_of_trouble(spark, lake):
+    cfg, first = lake["cfg"], lake["first"]
+    assert first.status == "SUCCEEDED"
+    assert first.rows_read_predictions == len(lake["preds"])
+    labels = lake["labels"]
+    assert first.rows_read_labels == (labels["label_ts"] <= AS_OF).sum()
+    quarantine = table(spark, cfg, "quarantine")
+    by_reason = quarantine.groupby(["source", "reason"]).size().to_dict()
+    assert by_reason == {
+        ("predictions", "score_out_of_range"): 2,
+        ("predictions", "null_score"): 1,
+        ("predictions", "null_model_version"): 1,
+        ("predictions", "duplicate_id"): 2,
+        ("labels", "bad_label"): 2,
+        ("labels", "null_id"): 1,
+        ("labels", "label_before_prediction"): 1,
+    }
+    assert first.rows_quarantined == len(quarantine) == 10
+    # ghost-1, plus labels of the 4 predictions quarantined for their values (p5..p8)
+    expected_orphans = 1 + labels["prediction_id"].isin(["p5", "p6", "p7", "p8"]).sum()
+    assert first.orphan_labels == expected_orphans
+    valid = labels[labels["label_ts"].le(AS_OF) & labels["is_fraud"].isin([0, 1]) & labels["prediction_id"].notna()]
+    joined = valid.merge(resolve(lake["preds"], labels, AS_OF, MAX_DELAY, 0.5)[["prediction_id", "prediction_ts"]])
+    late = joined[joined["label_ts"] > joined["prediction_ts"] + MAX_DELAY]
+    assert first.late_labels_ignored == len(late) >= 1
+    runs = table(spark, cfg, "runs")
+    assert list(runs.columns) == [
+        "run_id", "monitor", "as_of", "started_at", "finished_at", "status", "mode", "predictions_version",
+        "labels_version", "rows_read_predictions", "rows_read_labels", "rows_quarantined", "orphan_labels",
+        "late_labels_ignored", "buckets_recomputed", "metric_rows_written", "config_hash", "package_version", "message",
+    ]
+    record = quarantine[quarantine["reason"] == "label_before_prediction"].iloc[0]
+    assert record["record_id"] == "p21" and '"prediction_id":"p21"' in record["record"]
+
+
+def test_perf_metrics_has_exactly_the_contract_columns(spark, lake):
+    metrics = spark.read.format("delta").load(lake["cfg"].output.table("perf_metrics").text)
+    assert [(f.name, f.dataType.simpleString()) for f in metrics.schema.fields] == [
+        ("monitor", "string"), ("model_version", "string"), ("slice_key", "string"), ("slice_value", "string"),
+        ("window", "string"), ("window_start", "timestamp"), ("window_end", "timestamp"), ("metric", "string"),
+        ("value", "double"), ("ci_lower", "double"), ("ci_upper", "double"), ("n_predictions", "bigint"),
+        ("n_labeled", "bigint"), ("label_coverage", "double"), ("expected_coverage", "double"),
+        ("is_mature", "boolean"), ("as_of", "timestamp"), ("run_id", "string"),
+    ]
+
+
+def test_rerun_with_same_as_of_leaves_identical_rows(spark, lake):
+    cfg = lake["cfg"]
+    before = {name: table(spark, cfg, name) for name in ("perf_metrics", "perf_stats", "quarantine")}
+    second = run_monitor(cfg, AS_OF, spark=spark)
+    assert second.metric_rows_written == 0
+    for name, old in before.items():
+        new = table(spark, cfg, name)
+        key = [c for c in old.columns if c not in ("hist_keys", "hist_pos", "hist_neg")]
+        a = old.sort_values(key[:8]).reset_index(drop=True)
+        b = new.sort_values(key[:8]).reset_index(drop=True)
+        pd.testing.assert_frame_equal(a[key], b[key])
+    assert len(table(spark, cfg, "runs")) == 2
+
+
+def test_missing_table_is_an_input_error_and_writes_nothing(spark, lake, tmp_path):
+    data = config_dict(str(tmp_path / "nope"), str(lake["root"] / "labels"), str(tmp_path / "out"))
+    with pytest.raises(InputError, match=r"predictions table '.*nope' does not exist"):
+        run_monitor(parse_config(data), AS_OF, spark=spark)
+    assert not (tmp_path / "out").exists()
+
+
+def test_missing_or_mistyped_column_names_table_and_columns(spark, lake, tmp_path):
+    data = config_dict(str(lake["root"] / "predictions"), str(lake["root"] / "labels"), str(tmp_path / "out"))
+    data["predictions"]["score"] = "scor"
+    with pytest.raises(InputError, match=r"column 'scor' not found; columns: amount, channel, country"):
+        run_monitor(parse_config(data), AS_OF, spark=spark)
+    data["predictions"]["score"] = "country"
+    with pytest.raises(InputError, match=r"column 'country' has type string; allowed: number"):
+        run_monitor(parse_config(data), AS_OF, spark=spark)
+    assert not (tmp_path / "out").exists()

@@ -1,0 +1,49 @@
+"""A numpy builder of perf_stats-shaped rows for testing finalisers without Spark.
+
+It computes each state field from its definition in ``states.layout.FIELD_DOCS``; the Spark
+builder is checked against scikit-learn separately, end to end.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from perfmon_spark.states import histogram
+
+EPS = np.finfo(float).eps
+
+
+def binary_stats(rows: pd.DataFrame, scale: str = "probability", exact_limit: float = histogram.EXACT_LIMIT) -> pd.DataFrame:
+    """rows: model_version, bucket_start, y (NaN when unlabeled), score, d -> one row per bucket."""
+    out = []
+    for (version, bucket), g in rows.groupby(["model_version", "bucket_start"]):
+        lab = g[g["y"].notna()]
+        y, d, s = lab["y"].to_numpy(float), lab["d"].to_numpy(int), lab["score"].to_numpy(float)
+        p = np.clip(s, EPS, 1 - EPS)
+        loss = -(y * np.log(p) + (1 - y) * np.log1p(-p))
+        brier = (s - y) ** 2
+        keys, pos, neg = histogram.merge([(histogram.transform(s, scale), y, 1 - y)], scale, exact_limit)
+        out.append(
+            {
+                "model_version": version,
+                "slice_key": "*",
+                "slice_value": "*",
+                "bucket_start": bucket,
+                "n_predictions": len(g),
+                "n_labeled": len(lab),
+                "n_decided_positive": int(g["d"].sum()),
+                "tp": int(((y == 1) & (d == 1)).sum()),
+                "fp": int(((y == 0) & (d == 1)).sum()),
+                "tn": int(((y == 0) & (d == 0)).sum()),
+                "fn": int(((y == 1) & (d == 0)).sum()),
+                "sum_log_loss": loss.sum(),
+                "sum_log_loss_sq": (loss**2).sum(),
+                "sum_brier": brier.sum(),
+                "sum_brier_sq": (brier**2).sum(),
+                "hist_keys": keys,
+                "hist_pos": pos.astype(np.int64),
+                "hist_neg": neg.astype(np.int64),
+            }
+        )
+    return pd.DataFrame(out)

@@ -1,0 +1,144 @@
+"""Binary finalisers over merged bucket states, against scikit-learn, without Spark."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from perfmon_spark.config import parse_config
+from perfmon_spark.metrics import metric_names, metrics_for
+from perfmon_spark.windows import WindowPlan, finalise_slice
+from tests.oracle import binary_metric
+from tests.statebuild import binary_stats
+from tests.unit.test_config import BASE
+
+DAY = timedelta(days=1)
+T0 = datetime(2026, 3, 1)
+BINARY = metric_names("binary")
+
+
+def plan(windows=("3 days",), metrics=tuple(BINARY), as_of=T0 + 20 * DAY, max_delay="5 days") -> WindowPlan:
+    data = dict(BASE, metrics=list(metrics), windows={"granularity": "1 day", "rolling": list(windows)})
+    data["labels"] = dict(BASE["labels"], max_delay=max_delay)
+    return WindowPlan.from_config(parse_config(data), as_of)
+
+
+def random_rows(seed=7) -> pd.DataFrame:
+    """Two versions over 10 days with the edge cases in named buckets:
+    day 2 of v1 has only negative labels, day 3 of v1 only positive decisions,
+    day 4 of v1 no labels at all, day 5 of v1 no predictions (a gap), v2 starts on day 6."""
+    rng = np.random.default_rng(seed)
+    frames = []
+    for version, days in (("v1", [0, 1, 2, 3, 4, 6, 7, 8, 9]), ("v2", [6, 7, 8, 9])):
+        for day in days:
+            n = int(rng.integers(5, 60))
+            y = (rng.random(n) < 0.3).astype(float)
+            score = np.clip(np.round(0.25 + 0.35 * y + rng.normal(0, 0.2, n), 2), 0, 1)
+            if version == "v1" and day == 2:
+                y[:] = 0.0
+            if version == "v1" and day == 3:
+                score = 0.6 + 0.4 * rng.random(n)
+            y[rng.random(n) < 0.2] = np.nan
+            if version == "v1" and day == 4:
+                y[:] = np.nan
+            frames.append(
+                pd.DataFrame(
+                    {"model_version": version, "bucket_start": T0 + day * DAY, "y": y, "score": score, "d": (score >= 0.5).astype(int)}
+                )
+            )
+    return pd.concat(frames, ignore_index=True)
+
+
+def assert_close(actual, expected, tol, what):
+    if expected is None:
+        assert actual is None or np.isnan(actual), f"{what}: expected null, got {actual}"
+    else:
+        assert actual is not None and not np.isnan(actual), f"{what}: expected {expected}, got null"
+        assert abs(actual - expected) <= tol, f"{what}: {actual} != {expected}"
+
+
+def test_every_binary_metric_matches_sklearn_in_every_window():
+    rows = random_rows()
+    out = finalise_slice(binary_stats(rows), plan())
+    assert set(out["window"]) == {"1 day", "3 days"}
+    assert set(out["model_version"]) == {"v1", "v2", "*"}
+    checked = 0
+    for r in out.itertuples():
+        start, end = pd.Timestamp(r.window_start), pd.Timestamp(r.window_end)
+        sel = rows[(rows["bucket_start"] >= start) & (rows["bucket_start"] < end)]
+        if r.model_version != "*":
+            sel = sel[sel["model_version"] == r.model_version]
+        expected = binary_metric(r.metric, sel["y"].to_numpy(), sel["score"].to_numpy(), sel["d"].to_numpy())
+        assert_close(r.value, expected, 1e-9, f"{r.metric} {r.model_version} {r.window} {start}")
+        assert r.n_predictions == len(sel) and r.n_labeled == sel["y"].notna().sum()
+        checked += 1
+    assert checked == len(out) > 500
+
+
+def test_edge_cases_are_null_not_nan_or_error():
+    out = finalise_slice(binary_stats(random_rows()), plan())
+    day = out[(out["model_version"] == "v1") & (out["window"] == "1 day")]
+
+    def value(d, metric):
+        return day[(day["window_start"] == T0 + d * DAY) & (day["metric"] == metric)]["value"].iloc[0]
+
+    assert np.isnan(value(2, "roc_auc")) and np.isnan(value(2, "recall")) and np.isnan(value(2, "pr_auc"))
+    assert value(2, "positive_rate") == 0.0
+    assert np.isnan(value(3, "specificity")) or value(3, "specificity") == 0.0  # all decisions positive
+    assert value(3, "prediction_rate") == 1.0
+    assert np.isnan(value(4, "accuracy")) and np.isnan(value(4, "log_loss"))
+    # The gap on day 5 has no tumbling row but the 3-day window ending there exists.
+    assert (T0 + 5 * DAY) not in set(day["window_start"])
+    rolling = out[(out["model_version"] == "v1") & (out["window"] == "3 days") & (out["window_end"] == T0 + 6 * DAY)]
+    assert (rolling["n_predictions"] > 0).all()
+
+
+def test_empty_window_has_zero_counts_and_null_values():
+    rows = random_rows()
+    rows = rows[(rows["model_version"] == "v1") & ~rows["bucket_start"].between(T0 + 3 * DAY, T0 + 7 * DAY)]
+    out = finalise_slice(binary_stats(rows), plan())
+    empty = out[(out["window"] == "3 days") & (out["window_end"] == T0 + 7 * DAY) & (out["model_version"] == "v1")]
+    assert len(empty) == len(BINARY)
+    assert (empty["n_predictions"] == 0).all() and empty["value"].isna().all() and empty["label_coverage"].isna().all()
+
+
+@pytest.mark.parametrize("metric", [m.name for m in metrics_for("binary")])
+def test_merge_law(metric):
+    """value(state(A) + state(B)) == value(state(A and B)): a 2-bucket window equals one bucket
+    holding the same rows."""
+    rows = random_rows(seed=11)
+    rows = rows[rows["model_version"] == "v1"]
+    two = rows[rows["bucket_start"].isin([T0 + 6 * DAY, T0 + 7 * DAY])]
+    merged = finalise_slice(binary_stats(two), plan(windows=("2 days",), metrics=(metric,)))
+    merged = merged[(merged["window"] == "2 days") & (merged["window_end"] == T0 + 8 * DAY) & (merged["model_version"] == "v1")]
+    one = finalise_slice(binary_stats(two.assign(bucket_start=T0 + 7 * DAY)), plan(windows=(), metrics=(metric,)))
+    one = one[(one["window"] == "1 day") & (one["model_version"] == "v1")]
+    a, b = merged["value"].iloc[0], one["value"].iloc[0]
+    assert (np.isnan(a) and np.isnan(b)) or abs(a - b) <= 1e-12
+    for col in ("ci_lower", "ci_upper"):
+        x, y = merged[col].iloc[0], one[col].iloc[0]
+        assert (np.isnan(x) and np.isnan(y)) or abs(x - y) <= 1e-12
+
+
+def test_intervals_bracket_the_value_where_defined():
+    out = finalise_slice(binary_stats(random_rows()), plan())
+    defined = out[out["ci_lower"].notna()]
+    assert len(defined) > 100
+    assert (defined["ci_lower"] <= defined["value"] + 1e-12).all() and (defined["value"] <= defined["ci_upper"] + 1e-12).all()
+    assert out[out["metric"].isin(["f1", "pr_auc"])]["ci_lower"].isna().all()
+
+
+def test_maturity_and_coverage():
+    rows = random_rows()
+    as_of = T0 + 12 * DAY  # max_delay 5 days: buckets ending by day 7 are mature
+    out = finalise_slice(binary_stats(rows), plan(as_of=as_of))
+    r = out[out["metric"] == "accuracy"]
+    assert (r["is_mature"] == (r["window_end"] + timedelta(days=5) <= as_of)).all()
+    v1 = rows[(rows["model_version"] == "v1") & (rows["bucket_start"] + DAY + timedelta(days=5) <= as_of)]
+    expected = v1["y"].notna().sum() / len(v1)
+    assert np.allclose(r[r["model_version"] == "v1"]["expected_coverage"], expected)
+    cov = r["n_labeled"] / r["n_predictions"]
+    assert np.allclose(r["label_coverage"].dropna(), cov[r["n_predictions"] > 0])

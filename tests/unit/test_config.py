@@ -1,0 +1,141 @@
+"""Config parsing and validation (SPEC §2), without Spark."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+
+from perfmon_spark.config import load_config, parse_config, parse_duration
+from perfmon_spark.errors import ConfigError
+
+BASE = {
+    "version": 1,
+    "name": "fraud_scoring",
+    "problem_type": "binary",
+    "predictions": {
+        "table": "./lake/predictions",
+        "id": "prediction_id",
+        "timestamp": "prediction_ts",
+        "model_version": "model_version",
+        "score": "score",
+    },
+    "labels": {"table": "./lake/labels", "id": "prediction_id", "label": "is_fraud", "timestamp": "label_ts"},
+    "metrics": ["accuracy", "precision", "recall", "f1", "roc_auc"],
+    "output": {"location": "./lake/monitoring"},
+}
+
+
+def with_changes(**changes):
+    cfg = copy.deepcopy(BASE)
+    for path, value in changes.items():
+        *parents, last = path.split("__")
+        node = cfg
+        for p in parents:
+            node = node.setdefault(p, {})
+        if value is _DELETE:
+            del node[last]
+        else:
+            node[last] = value
+    return cfg
+
+
+_DELETE = object()
+
+
+def error_of(data) -> str:
+    with pytest.raises(ConfigError) as info:
+        parse_config(data)
+    return str(info.value)
+
+
+def test_minimal_config_gets_the_documented_defaults():
+    cfg = parse_config(BASE)
+    assert cfg.predictions.threshold == 0.5
+    assert cfg.labels.max_delay.text == "30 days"
+    assert cfg.labels.positive == 1
+    assert [w.text for w in cfg.window_lengths] == ["1 day", "7 days", "28 days"]
+    assert cfg.confidence_level == 0.95
+    assert cfg.auc.mode == "sketch"
+    assert cfg.segments.max_values == 100
+    assert cfg.output.table("perf_metrics").text == "./lake/monitoring/perf_metrics"
+
+
+def test_catalog_output_location_and_prefix():
+    cfg = parse_config(with_changes(output={"location": "main.ml", "prefix": "fraud_"}))
+    ref = cfg.output.table("perf_metrics")
+    assert ref.text == "main.ml.fraud_perf_metrics" and not ref.is_path
+
+
+def test_spec_example_message_for_unknown_metric():
+    message = error_of(with_changes(metrics=["accuracy", "precision", "auc"]))
+    assert message.startswith("config error: metrics[2]: unknown metric 'auc'; known for binary: accuracy, precision")
+
+
+@pytest.mark.parametrize(
+    "changes, expected",
+    [
+        ({"colour": "blue"}, "colour: unknown key 'colour'; known keys: version, name, problem_type"),
+        ({"predictions__scor": "s"}, "predictions.scor: unknown key 'scor'"),
+        ({"version": "1"}, "version: expected int, got str '1'"),
+        ({"predictions__threshold": "high"}, "predictions.threshold: expected int or float, got str 'high'"),
+        ({"problem_type": "clustering"}, "problem_type: unknown value 'clustering'; allowed: binary, multiclass, regression"),
+        ({"labels__max_delay": "3 fortnights"}, "labels.max_delay: invalid duration '3 fortnights'"),
+        ({"windows": {"granularity": "2 days"}}, "windows.granularity: unsupported '2 days'; allowed: 1 hour, 1 day, 1 week"),
+        ({"windows": {"granularity": "1 week", "rolling": ["10 days"]}}, "windows.rolling[0]: '10 days' must be a multiple"),
+        ({"windows": {"rolling": ["7 days", "1 week"]}}, "windows.rolling[1]: duplicate window '1 week' (same as '7 days')"),
+        ({"metrics": ["accuracy", "accuracy"]}, "metrics: duplicate metric 'accuracy'"),
+        ({"metrics": ["rmse"]}, "metrics[0]: unknown metric 'rmse'; known for binary"),
+        ({"labels__id": _DELETE}, "labels.id: required key is missing"),
+        ({"output": _DELETE}, "output: required key is missing"),
+        ({"predictions__score": _DELETE}, "predictions.score: required for problem_type binary"),
+        ({"predictions__score_type": "logit", "metrics": ["log_loss"]}, "metrics[0]: 'log_loss' needs probability scores"),
+        ({"segments": {"columns": ["a", "a"]}}, "segments.columns: duplicate entries"),
+        ({"segments": {"cross": [["a"]]}}, "segments.cross[0]: expected a list of 2 or more column names"),
+        ({"confidence_level": 1.5}, "confidence_level: 1.5 must be in [0.5, 1)"),
+        ({"alerts": []}, "alerts: not supported by this version of perfmon-spark yet"),
+        ({"name": "bad name!"}, "name: 'bad name!' may contain only"),
+        ({"auc": {"mode": "approx"}}, "auc.mode: unknown value 'approx'; allowed: sketch, exact"),
+        ({"predictions": "table"}, "predictions: expected dict, got str"),
+    ],
+)
+def test_bad_configs_name_the_key_and_what_is_allowed(changes, expected):
+    message = error_of(with_changes(**changes))
+    assert expected in message
+    assert "\n" not in message
+
+
+def test_cross_segments_alias():
+    cfg = parse_config(with_changes(segments={"columns": ["country", "channel"]}, cross_segments=[["country", "channel"]]))
+    assert cfg.slice_keys == (("country",), ("channel",), ("country", "channel"))
+
+
+def test_durations_are_canonical():
+    assert parse_duration("1 weeks", "x").text == "1 week"
+    assert parse_duration("14 day", "x").text == "14 days"
+    assert parse_duration("90 minutes", "x").seconds == 5400
+    with pytest.raises(ConfigError, match="must be positive"):
+        parse_duration("0 days", "x")
+
+
+def test_files(tmp_path):
+    good = tmp_path / "ok.yml"
+    good.write_text(yaml.safe_dump(BASE))
+    assert load_config(good).name == "fraud_scoring"
+    bad = tmp_path / "bad.yml"
+    bad.write_text("version: 1\nname: [unclosed\n")
+    with pytest.raises(ConfigError, match="invalid YAML at line"):
+        load_config(bad)
+    listing = tmp_path / "list.yml"
+    listing.write_text("- a\n- b\n")
+    with pytest.raises(ConfigError, match="config: expected a mapping, got list"):
+        load_config(listing)
+    with pytest.raises(ConfigError, match="cannot read config file"):
+        load_config(tmp_path / "missing.yml")
+
+
+def test_config_is_frozen():
+    cfg = parse_config(BASE)
+    with pytest.raises(AttributeError):
+        cfg.name = "other"  # type: ignore[misc]
