@@ -403,6 +403,8 @@ def _metrics(top: _Section, problem_type: str, predictions: PredictionsConfig) -
             )
         if metric.needs == "score" and predictions.score is None:
             raise ConfigError(f"metrics[{i}]: {name!r} needs predictions.score")
+        if metric.needs == "probabilities" and predictions.probabilities is None:
+            raise ConfigError(f"metrics[{i}]: {name!r} needs predictions.probabilities (a map or array column)")
         if metric.needs == "probability" and (predictions.score is None or predictions.score_type != "probability"):
             raise ConfigError(
                 f"metrics[{i}]: {name!r} needs probability scores (predictions.score with score_type: probability)"

@@ -12,12 +12,14 @@ from datetime import datetime
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 from pyspark.sql.window import Window
 
 from perfmon_spark.config import MonitorConfig
 from perfmon_spark.io.tables import Snapshot, require_columns
 
 REASON = "_reason"
+_LABEL_KINDS = {"binary": ("number", "boolean", "string"), "multiclass": ("string", "integer"), "regression": ("number",)}
 
 
 @dataclass(frozen=True)
@@ -50,14 +52,17 @@ def check_input_columns(cfg: MonitorConfig, predictions: Snapshot, labels: Snaps
     if p.score:
         wanted.append((p.score, ("number",)))
     if p.prediction:
-        wanted.append((p.prediction, ("number", "boolean")))
+        kinds = {"binary": ("number", "boolean"), "multiclass": ("string", "integer"), "regression": ("number",)}
+        wanted.append((p.prediction, kinds[cfg.problem_type]))
+    if p.probabilities:
+        wanted.append((p.probabilities, ("map or array",)))
     for column in sorted({c for group in cfg.slice_keys for c in group}):
         wanted.append((column, ("string", "number", "boolean", "timestamp")))
     require_columns(predictions, "predictions", wanted)
     require_columns(
         labels,
         "labels",
-        [(lab.id, ("string", "integer")), (lab.timestamp, ("timestamp",)), (lab.label, ("number", "boolean", "string"))],
+        [(lab.id, ("string", "integer")), (lab.timestamp, ("timestamp",)), (lab.label, _LABEL_KINDS[cfg.problem_type])],
     )
 
 
@@ -80,6 +85,22 @@ def validate_predictions(cfg: MonitorConfig, snapshot: Snapshot, as_of: datetime
         (F.col("_ts").isNull(), "null_timestamp"),
         (F.col("_version").isNull(), "null_model_version"),
     ]
+    df, prediction_checks = _PREDICTION_COLUMNS[cfg.problem_type](cfg, df)
+    checks += prediction_checks
+    df = df.withColumn(REASON, _first_reason(checks))
+    # Valid rows rank first, so that a bad row never displaces the good one of its id.
+    order = [F.col(REASON).isNotNull(), F.col("_ts"), F.col("_version")] + [F.col(c) for c in ("_score", "_decision", "_pred") if c in df.columns]
+    rank = F.row_number().over(Window.partitionBy("_id").orderBy(*order))
+    df = df.withColumn(
+        REASON, F.when(F.col(REASON).isNull() & (rank > 1), F.lit("duplicate_id")).otherwise(F.col(REASON))
+    )
+    return Validated(df=df, raw_columns=raw)
+
+
+def _binary_predictions(cfg: MonitorConfig, df: DataFrame) -> tuple[DataFrame, list[tuple[Column, str]]]:
+    """``_score`` and the 0/1 ``_decision`` (decision column, else score >= threshold)."""
+    p = cfg.predictions
+    checks = []
     if p.score:
         score = F.col(p.score).cast("double")
         df = df.withColumn("_score", score)
@@ -95,14 +116,39 @@ def validate_predictions(cfg: MonitorConfig, snapshot: Snapshot, as_of: datetime
         df = df.withColumn("_decision", decision.cast("int"))
     else:
         df = df.withColumn("_decision", (F.col("_score") >= F.lit(p.threshold)).cast("int"))
-    df = df.withColumn(REASON, _first_reason(checks))
-    # Valid rows rank first, so that a bad row never displaces the good one of its id.
-    order = [F.col(REASON).isNotNull(), F.col("_ts"), F.col("_version")] + ([F.col("_score")] if p.score else [F.col("_decision")])
-    rank = F.row_number().over(Window.partitionBy("_id").orderBy(*order))
-    df = df.withColumn(
-        REASON, F.when(F.col(REASON).isNull() & (rank > 1), F.lit("duplicate_id")).otherwise(F.col(REASON))
-    )
-    return Validated(df=df, raw_columns=raw)
+    return df, checks
+
+
+def _regression_predictions(cfg: MonitorConfig, df: DataFrame) -> tuple[DataFrame, list[tuple[Column, str]]]:
+    """``_score``: the predicted value (the prediction column, else the score column)."""
+    value = F.col(cfg.predictions.prediction or cfg.predictions.score).cast("double")
+    return df.withColumn("_score", value), [(value.isNull(), "null_score"), (_bad_number(value), "score_out_of_range")]
+
+
+def _multiclass_predictions(cfg: MonitorConfig, df: DataFrame) -> tuple[DataFrame, list[tuple[Column, str]]]:
+    """``_pred``: the predicted class as a string; ``_probs``: class -> probability map."""
+    pred = F.col(cfg.predictions.prediction).cast("string")
+    df = df.withColumn("_pred", pred)
+    checks = [(pred.isNull(), "null_score")]
+    if cfg.predictions.probabilities:
+        column = cfg.predictions.probabilities
+        probs = F.col(column)
+        if isinstance(df.schema[column].dataType, T.ArrayType):  # class i is index i
+            probs = F.map_from_arrays(
+                F.transform(F.sequence(F.lit(0), F.size(probs) - 1), lambda i: i.cast("string")), probs.cast("array<double>")
+            )
+        probs = F.map_from_arrays(F.map_keys(probs).cast("array<string>"), F.map_values(probs).cast("array<double>"))
+        df = df.withColumn("_probs", F.when(F.col(column).isNotNull(), probs))
+        bad = F.exists(F.map_values(F.col("_probs")), lambda x: x.isNull() | F.isnan(x) | (x < 0) | (x > 1))
+        checks += [(F.col("_probs").isNull(), "null_score"), (bad, "score_out_of_range")]
+    return df, checks
+
+
+_PREDICTION_COLUMNS = {
+    "binary": _binary_predictions,
+    "multiclass": _multiclass_predictions,
+    "regression": _regression_predictions,
+}
 
 
 def _binary_label(cfg: MonitorConfig, label: Column, dtype: str) -> tuple[Column, Column]:
@@ -126,7 +172,14 @@ def validate_labels(cfg: MonitorConfig, snapshot: Snapshot, as_of: datetime) -> 
     raw = tuple(df.columns)
     dtype = df.schema[lab.label].dataType.typeName()
     kind = "boolean" if dtype == "boolean" else "string" if dtype == "string" else "number"
-    y, valid = _binary_label(cfg, F.col(lab.label), kind)
+    label = F.col(lab.label)
+    if cfg.problem_type == "binary":
+        y, valid = _binary_label(cfg, label, kind)
+    elif cfg.problem_type == "multiclass":
+        y, valid = label.cast("string"), label.isNotNull()
+    else:
+        y = label.cast("double")
+        valid = y.isNotNull() & ~_bad_number(y)
     ts = F.col(lab.timestamp).cast("timestamp")
     df = df.filter(ts.isNull() | (ts <= F.lit(as_of))).select(
         "*",

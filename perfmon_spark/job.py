@@ -25,7 +25,7 @@ from perfmon_spark.io.tables import append, merge_into, read_snapshot, read_tabl
 from perfmon_spark.labels import STATUS, annotate_labels, attach_labels
 from perfmon_spark.session import get_spark
 from perfmon_spark.states.build import KEY, bucket_states, top_segment_values
-from perfmon_spark.states.layout import HISTOGRAM, SCALARS
+from perfmon_spark.states.layout import state_columns
 from perfmon_spark.windows import METRIC_COLUMNS, WindowPlan, compute_metrics
 
 MODES = ("full", "incremental")
@@ -129,7 +129,7 @@ def run_monitor(cfg: MonitorConfig, as_of: datetime, mode: str = "incremental", 
         )
         merge_into(quarantine, cfg.output.table("quarantine"), QUARANTINE_KEY, insert_only=True)
         scope = f"t.monitor = '{cfg.name}'"
-        state_fields = ("bucket_end", *SCALARS[cfg.problem_type], *HISTOGRAM, "state_version")
+        state_fields = ("bucket_end", *state_columns(cfg.problem_type), "state_version")
         merge_into(states, cfg.output.table("perf_stats"), STATS_KEY, compare=state_fields, delete_scope=scope)
 
         stats = read_table(spark, cfg.output.table("perf_stats")).filter(F.col("monitor") == cfg.name)

@@ -16,11 +16,11 @@ import numpy as np
 import pandas as pd
 
 from perfmon_spark.config import MonitorConfig
-from perfmon_spark.metrics import lookup
+from perfmon_spark.metrics import bind
 from perfmon_spark.metrics.intervals import z_value
-from perfmon_spark.states import histogram
+from perfmon_spark.states import confusion, histogram
 from perfmon_spark.states.build import score_scale
-from perfmon_spark.states.layout import HISTOGRAM, SCALARS
+from perfmon_spark.states.layout import SCALARS, SPARSE
 
 ALL_VERSIONS = "*"
 
@@ -98,11 +98,12 @@ def _finalise_version(sub: pd.DataFrame, version: str, plan: WindowPlan) -> pd.D
     n = int(idx.max()) + 1
     scalars = {f: np.bincount(idx, weights=sub[f].astype(float).to_numpy(), minlength=n) for f in SCALARS[plan.problem_type]}
     present = np.bincount(idx, minlength=n) > 0
-    hist_parts: list[list] = [[] for _ in range(n)]
-    if HISTOGRAM[0] in sub:
-        for i, k, p, q in zip(idx, sub[HISTOGRAM[0]], sub[HISTOGRAM[1]], sub[HISTOGRAM[2]]):
-            if k is not None and len(k):
-                hist_parts[i].append((np.asarray(k, float), np.asarray(p, float), np.asarray(q, float)))
+    sparse = SPARSE.get(plan.problem_type)
+    parts: list[list] = [[] for _ in range(n)]
+    if sparse is not None:
+        for i, *entry in zip(idx, *(sub[c] for c in sparse.columns)):
+            if entry[0] is not None and len(entry[0]):
+                parts[i].append(tuple(np.asarray(v) for v in entry))
     as_of = int(plan.as_of.astype(np.int64))
     bucket_end = t0 + (np.arange(n) + 1) * g
     mature_bucket = bucket_end + plan.max_delay_seconds <= as_of
@@ -118,10 +119,8 @@ def _finalise_version(sub: pd.DataFrame, version: str, plan: WindowPlan) -> pd.D
         for field, values in scalars.items():
             cum = np.concatenate([[0.0], np.cumsum(values)])
             state[field] = cum[ends + 1] - cum[lo]
-        state["hist"] = [
-            histogram.merge([p for i in range(a, e + 1) for p in hist_parts[i]], plan.scale, plan.exact_limit)
-            for a, e in zip(lo, ends)
-        ]
+        if sparse is not None:
+            state[sparse.name] = [_merge_sparse(plan, [p for i in range(a, e + 1) for p in parts[i]]) for a, e in zip(lo, ends)]
         window_end = t0 + (ends + 1) * g
         base = {
             "model_version": version,
@@ -137,14 +136,20 @@ def _finalise_version(sub: pd.DataFrame, version: str, plan: WindowPlan) -> pd.D
             "is_mature": window_end + plan.max_delay_seconds <= as_of,
         }
         for name in plan.metrics:
-            metric = lookup(plan.problem_type, name)
-            values = metric.finalise(state)
-            if metric.interval is not None:
-                ci_lower, ci_upper = metric.interval(state, plan.z)
+            finalise, interval = bind(plan.problem_type, name)
+            values = finalise(state)
+            if interval is not None:
+                ci_lower, ci_upper = interval(state, plan.z)
             else:
                 ci_lower = ci_upper = np.full(len(ends), np.nan)
             frames.append(pd.DataFrame({**base, "metric": name, "value": values, "ci_lower": ci_lower, "ci_upper": ci_upper}))
     return pd.concat(frames, ignore_index=True)
+
+
+def _merge_sparse(plan: WindowPlan, parts: list):
+    if plan.problem_type == "binary":
+        return histogram.merge(parts, plan.scale, plan.exact_limit)
+    return confusion.merge(parts)
 
 
 def metrics_schema() -> str:

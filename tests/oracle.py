@@ -64,3 +64,53 @@ def binary_metric(name: str, y: np.ndarray, score: np.ndarray, d: np.ndarray) ->
         except (ValueError, Warning):
             return None
     return None if np.isnan(value) else value
+
+
+def multiclass_metric(name: str, y: np.ndarray, pred: np.ndarray, proba: np.ndarray | None = None, classes=None) -> float | None:
+    """scikit-learn with zero_division=np.nan; ``recall[c]`` / ``precision[c]`` for one class."""
+    if len(y) == 0:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        try:
+            if name == "accuracy":
+                value = skm.accuracy_score(y, pred)
+            elif name == "log_loss":
+                value = skm.log_loss(y, proba, labels=classes)
+            elif "[" in name:
+                family, cls = name[:-1].split("[")
+                if cls not in set(y) | set(pred):
+                    return None
+                fn = skm.recall_score if family == "recall" else skm.precision_score
+                value = fn(y, pred, labels=[cls], average=None, zero_division=np.nan)[0]
+            else:
+                average, kind = name.split("_")
+                fn = {"precision": skm.precision_score, "recall": skm.recall_score, "f1": skm.f1_score}[kind]
+                value = fn(y, pred, average=average, zero_division=np.nan)
+        except (ValueError, Warning):
+            return None
+    return None if np.isnan(value) else float(value)
+
+
+def regression_metric(name: str, y: np.ndarray, pred: np.ndarray) -> float | None:
+    """scikit-learn's regression metrics; mape over labels != 0; r2 with force_finite=False."""
+    if len(y) == 0:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        try:
+            if name == "mape":
+                keep = y != 0
+                if not keep.any():
+                    return None
+                value = skm.mean_absolute_percentage_error(y[keep], pred[keep])
+            elif name == "r2":
+                value = skm.r2_score(y, pred, force_finite=False)
+            elif name == "mean_error":
+                value = np.mean(pred - y)
+            else:
+                fn = {"rmse": skm.root_mean_squared_error, "mse": skm.mean_squared_error, "mae": skm.mean_absolute_error}[name]
+                value = fn(y, pred)
+        except (ValueError, Warning):
+            return None
+    return None if not np.isfinite(value) else float(value)

@@ -47,3 +47,61 @@ def binary_stats(rows: pd.DataFrame, scale: str = "probability", exact_limit: fl
             }
         )
     return pd.DataFrame(out)
+
+
+def _base(version, bucket, g, lab) -> dict:
+    return {
+        "model_version": version,
+        "slice_key": "*",
+        "slice_value": "*",
+        "bucket_start": bucket,
+        "n_predictions": len(g),
+        "n_labeled": len(lab),
+    }
+
+
+def multiclass_stats(rows: pd.DataFrame) -> pd.DataFrame:
+    """rows: model_version, bucket_start, y (class string or None), pred, p_true (NaN if none)."""
+    out = []
+    for (version, bucket), g in rows.groupby(["model_version", "bucket_start"]):
+        lab = g[g["y"].notna()]
+        loss = -np.log(np.clip(lab["p_true"].to_numpy(float), EPS, 1 - EPS)) if "p_true" in lab else np.zeros(len(lab))
+        cm = lab.groupby(["y", "pred"]).size().sort_index()
+        out.append(
+            {
+                **_base(version, bucket, g, lab),
+                "n_correct": int((lab["y"] == lab["pred"]).sum()),
+                "sum_log_loss": loss.sum(),
+                "sum_log_loss_sq": (loss**2).sum(),
+                "cm_label": np.array([a for a, _ in cm.index], dtype=object),
+                "cm_pred": np.array([b for _, b in cm.index], dtype=object),
+                "cm_count": cm.to_numpy(np.int64),
+            }
+        )
+    return pd.DataFrame(out)
+
+
+def regression_stats(rows: pd.DataFrame) -> pd.DataFrame:
+    """rows: model_version, bucket_start, y (NaN when unlabeled), pred."""
+    out = []
+    for (version, bucket), g in rows.groupby(["model_version", "bucket_start"]):
+        lab = g[g["y"].notna()]
+        y, p = lab["y"].to_numpy(float), lab["pred"].to_numpy(float)
+        e = p - y
+        nz = y != 0
+        ape = np.abs(e[nz]) / np.abs(y[nz])
+        out.append(
+            {
+                **_base(version, bucket, g, lab),
+                "sum_error": e.sum(),
+                "sum_abs_error": np.abs(e).sum(),
+                "sum_sq_error": (e**2).sum(),
+                "sum_quartic_error": (e**4).sum(),
+                "sum_ape": ape.sum(),
+                "sum_ape_sq": (ape**2).sum(),
+                "n_ape": int(nz.sum()),
+                "sum_label": y.sum(),
+                "sum_label_sq": (y**2).sum(),
+            }
+        )
+    return pd.DataFrame(out)

@@ -63,6 +63,7 @@ _KINDS = {
     "number": (T.ByteType, T.ShortType, T.IntegerType, T.LongType, T.FloatType, T.DoubleType, T.DecimalType),
     "boolean": (T.BooleanType,),
     "timestamp": (T.TimestampType, T.TimestampNTZType, T.DateType),
+    "map or array": (T.MapType, T.ArrayType),
 }
 
 

@@ -10,18 +10,13 @@ from __future__ import annotations
 import numpy as np
 
 from perfmon_spark.metrics import intervals
+from perfmon_spark.metrics.common import field as _f
+from perfmon_spark.metrics.common import mean_of
+from perfmon_spark.metrics.common import ratio as _ratio
 from perfmon_spark.metrics.registry import Metric, register_metric
 from perfmon_spark.states import histogram
 
 
-def _f(state, name) -> np.ndarray:
-    return np.asarray(state[name], dtype=float)
-
-
-def _ratio(num, den) -> np.ndarray:
-    num, den = np.asarray(num, dtype=float), np.asarray(den, dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(den > 0, num / den, np.nan)
 
 
 def _proportion(num_fields, den_fields, definition, name, larger_is_better=True):
@@ -126,14 +121,15 @@ register_metric(
 
 
 def _mean_metric(name, field, definition):
+    finalise, interval = mean_of(field, "n_labeled")
     register_metric(
         Metric(
             name=name,
             problem_type="binary",
             larger_is_better=False,
             fields=(field, f"{field}_sq", "n_labeled"),
-            finalise=lambda s: _ratio(_f(s, field), _f(s, "n_labeled")),
-            interval=lambda s, z: intervals.normal_mean(_f(s, field), _f(s, f"{field}_sq"), _f(s, "n_labeled"), z),
+            finalise=finalise,
+            interval=interval,
             interval_method="normal (CLT on the per-row loss)",
             definition=definition,
             needs="probability",

@@ -94,6 +94,21 @@ def split_per_class(name: str) -> tuple[str, str | None]:
     return match["family"], match["cls"]
 
 
+def bind(problem_type: str, name: str) -> tuple[Finaliser, Interval | None]:
+    """(finalise, interval) of a configured name, with the class of ``recall[c]`` bound in."""
+    metric = lookup(problem_type, name)
+    if metric is None:
+        raise KeyError(f"no metric {name!r} for {problem_type}")
+    if not metric.per_class:
+        return metric.finalise, metric.interval
+    _, cls = split_per_class(name)
+    interval = metric.interval
+    return (
+        lambda s: metric.finalise(s, cls),
+        None if interval is None else (lambda s, z: interval(s, z, cls)),
+    )
+
+
 def lookup(problem_type: str, name: str) -> Metric | None:
     """The registered metric for a configured name, or None if there is none."""
     family, cls = split_per_class(name)

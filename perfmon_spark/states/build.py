@@ -14,7 +14,7 @@ from pyspark.sql.window import Window
 
 from perfmon_spark.config import MonitorConfig
 from perfmon_spark.states import histogram
-from perfmon_spark.states.layout import HISTOGRAM, SCALARS, has_histogram
+from perfmon_spark.states.layout import SCALARS, SPARSE
 
 OTHER = "__other__"
 NULL = "__null__"
@@ -84,80 +84,132 @@ def slices(cfg: MonitorConfig, top: dict[str, tuple[str, ...]]) -> Column:
     return F.array(*entries)
 
 
-def _binary_row_fields(cfg: MonitorConfig) -> dict[str, Column]:
-    labeled = F.col("_y").isNotNull()
+def _when_labeled(c: Column) -> Column:
+    return F.when(F.col("_y").isNotNull(), c).otherwise(F.lit(0))
+
+
+def _clipped_loss(p: Column) -> Column:
+    """-ln(p) with p clipped to [eps, 1 - eps], as scikit-learn's log_loss."""
+    return -F.log(F.least(F.greatest(p, F.lit(_EPS)), F.lit(1 - _EPS)))
+
+
+def _binary_fields(cfg: MonitorConfig) -> tuple[dict[str, Column], dict[str, Column]]:
     y, d = F.col("_y"), F.col("_decision")
-
-    def when_labeled(c: Column) -> Column:
-        return F.when(labeled, c).otherwise(F.lit(0))
-
-    fields = {
-        "n_predictions": F.lit(1),
-        "n_labeled": labeled.cast("int"),
+    scalars = {
         "n_decided_positive": d,
-        "tp": when_labeled(((y == 1) & (d == 1)).cast("int")),
-        "fp": when_labeled(((y == 0) & (d == 1)).cast("int")),
-        "tn": when_labeled(((y == 0) & (d == 0)).cast("int")),
-        "fn": when_labeled(((y == 1) & (d == 0)).cast("int")),
+        "tp": _when_labeled(((y == 1) & (d == 1)).cast("int")),
+        "fp": _when_labeled(((y == 0) & (d == 1)).cast("int")),
+        "tn": _when_labeled(((y == 0) & (d == 0)).cast("int")),
+        "fn": _when_labeled(((y == 1) & (d == 0)).cast("int")),
     }
     if cfg.predictions.score and cfg.predictions.score_type == "probability":
-        p = F.least(F.greatest(F.col("_score"), F.lit(_EPS)), F.lit(1 - _EPS))
-        loss = -(y * F.log(p) + (1 - y) * F.log1p(-p))
-        brier = (F.col("_score") - y) * (F.col("_score") - y)
+        p = F.col("_score")
+        loss = F.when(y == 1, _clipped_loss(p)).otherwise(_clipped_loss(1 - p))
+        brier = (p - y) * (p - y)
     else:
-        loss = brier = F.lit(None).cast("double")
-    fields.update(
-        sum_log_loss=when_labeled(loss),
-        sum_log_loss_sq=when_labeled(loss * loss),
-        sum_brier=when_labeled(brier),
-        sum_brier_sq=when_labeled(brier * brier),
+        loss = brier = F.lit(0.0)
+    scalars.update(
+        sum_log_loss=_when_labeled(loss),
+        sum_log_loss_sq=_when_labeled(loss * loss),
+        sum_brier=_when_labeled(brier),
+        sum_brier_sq=_when_labeled(brier * brier),
     )
-    return fields
+    use_hist = cfg.predictions.score is not None
+    entries = {
+        "hist_keys": score_key(F.col("_score"), score_scale(cfg)) if use_hist else F.lit(None).cast("double"),
+        "hist_pos": (y == 1).cast("int"),
+        "hist_neg": (y == 0).cast("int"),
+    }
+    return scalars, entries
+
+
+def _multiclass_fields(cfg: MonitorConfig) -> tuple[dict[str, Column], dict[str, Column]]:
+    y, pred = F.col("_y"), F.col("_pred")
+    if cfg.predictions.probabilities:
+        probs = F.col("_probs")  # map<string, double>, normalised by ingest
+        total = F.aggregate(F.map_values(probs), F.lit(0.0), lambda acc, x: acc + x)
+        loss = _clipped_loss(F.coalesce(F.try_element_at(probs, y) / total, F.lit(0.0)))
+    else:
+        loss = F.lit(0.0)
+    scalars = {
+        "n_correct": _when_labeled((y == pred).cast("int")),
+        "sum_log_loss": _when_labeled(loss),
+        "sum_log_loss_sq": _when_labeled(loss * loss),
+    }
+    return scalars, {"cm_label": y, "cm_pred": pred, "cm_count": F.lit(1)}
+
+
+def _regression_fields(cfg: MonitorConfig) -> tuple[dict[str, Column], dict[str, Column]]:
+    y = F.col("_y")
+    e = F.col("_score") - y
+    ape = F.when(y != 0, F.abs(e) / F.abs(y))
+    return {
+        "sum_error": _when_labeled(e),
+        "sum_abs_error": _when_labeled(F.abs(e)),
+        "sum_sq_error": _when_labeled(e * e),
+        "sum_quartic_error": _when_labeled(e * e * e * e),
+        "sum_ape": _when_labeled(F.coalesce(ape, F.lit(0.0))),
+        "sum_ape_sq": _when_labeled(F.coalesce(ape * ape, F.lit(0.0))),
+        "n_ape": _when_labeled((y != 0).cast("int")),
+        "sum_label": _when_labeled(y),
+        "sum_label_sq": _when_labeled(y * y),
+    }, {}
+
+
+_FIELDS = {"binary": _binary_fields, "multiclass": _multiclass_fields, "regression": _regression_fields}
 
 
 def bucket_states(rows: DataFrame, cfg: MonitorConfig, top: dict[str, tuple[str, ...]]) -> DataFrame:
     """Per (model_version, slice_key, slice_value, bucket_start) state rows.
 
     Args:
-        rows: usable predictions with ``_version``, ``_ts``, ``_decision``, ``_score`` and the
-            resolved label ``_y`` (null when unlabeled).
+        rows: usable predictions with ``_version``, ``_ts``, the prediction columns ingest made
+            (``_score``, ``_decision``, ``_pred``, ``_probs``) and the resolved label ``_y``
+            (null when unlabeled).
     """
-    fields = _binary_row_fields(cfg)
+    extra, entries = _FIELDS[cfg.problem_type](cfg)
+    fields = {"n_predictions": F.lit(1), "n_labeled": F.col("_y").isNotNull().cast("int"), **extra}
     scalars = SCALARS[cfg.problem_type]
+    sparse = SPARSE.get(cfg.problem_type)
     unit = _UNIT[cfg.windows.granularity.text]
-    scale = score_scale(cfg)
-    use_hist = has_histogram(cfg.problem_type) and cfg.predictions.score is not None
-    hkey = score_key(F.col("_score"), scale) if use_hist else F.lit(None).cast("double")
+    labeled = F.col("_y").isNotNull()
+    entry_columns = []
+    if sparse:
+        entry_columns = [F.when(labeled, entries[k]).alias(k) for k in sparse.keys]
+        entry_columns += [F.when(labeled, entries[c]).otherwise(F.lit(0)).alias(c) for c in sparse.counts]
     per_row = rows.select(
         F.col("_version").alias("model_version"),
         F.date_trunc(unit, F.col("_ts")).alias("bucket_start"),
         F.explode(slices(cfg, top)).alias("_slice"),
         *[fields[f].alias(f) for f in scalars],
-        F.when(F.col("_y").isNotNull(), hkey).alias("_hkey"),
-        F.col("_y").alias("_hy"),
+        *entry_columns,
     ).select("*", "_slice.slice_key", "_slice.slice_value").drop("_slice")
     sums = [F.sum(f).alias(f) for f in scalars]
-    exact = per_row.groupBy(*KEY, "_hkey").agg(
-        *sums,
-        F.sum(F.when(F.col("_hy") == 1, 1).otherwise(0)).alias("_hpos"),
-        F.sum(F.when(F.col("_hy") == 0, 1).otherwise(0)).alias("_hneg"),
-    )
-    if cfg.auc.mode == "sketch" and use_hist:
-        distinct = F.count("_hkey").over(Window.partitionBy(*KEY))
-        compacted = F.when(distinct > histogram.EXACT_LIMIT, _grid_centre(F.col("_hkey"), scale)).otherwise(F.col("_hkey"))
-        exact = (
-            exact.withColumn("_hkey", compacted)
-            .groupBy(*KEY, "_hkey")
-            .agg(*sums, F.sum("_hpos").alias("_hpos"), F.sum("_hneg").alias("_hneg"))
-        )
-    entry = F.when(F.col("_hkey").isNotNull(), F.struct("_hkey", "_hpos", "_hneg"))
-    states = exact.groupBy(*KEY).agg(*sums, F.sort_array(F.collect_list(entry)).alias("_hist"))
+    if sparse is None:
+        states = per_row.groupBy(*KEY).agg(*sums)
+    else:
+        count_sums = [F.sum(c).alias(c) for c in sparse.counts]
+        level = per_row.groupBy(*KEY, *sparse.keys).agg(*sums, *count_sums)
+        if cfg.problem_type == "binary" and cfg.auc.mode == "sketch":
+            level = _compact(level, sparse, score_scale(cfg), sums, count_sums)
+        entry = F.when(F.col(sparse.keys[0]).isNotNull(), F.struct(*sparse.columns))
+        states = level.groupBy(*KEY).agg(*sums, F.sort_array(F.collect_list(entry)).alias("_entries"))
+    sparse_out = []
+    if sparse:
+        sparse_out = [F.col(f"_entries.{k}").alias(k) for k in sparse.keys]
+        sparse_out += [F.col(f"_entries.{c}").cast("array<long>").alias(c) for c in sparse.counts]
     return states.select(
         *KEY,
         (F.col("bucket_start") + F.expr(f"INTERVAL {cfg.windows.granularity.seconds} SECONDS")).alias("bucket_end"),
         *[F.col(f).cast("double" if f.startswith("sum_") else "long").alias(f) for f in scalars],
-        F.col("_hist._hkey").alias(HISTOGRAM[0]),
-        F.col("_hist._hpos").cast("array<long>").alias(HISTOGRAM[1]),
-        F.col("_hist._hneg").cast("array<long>").alias(HISTOGRAM[2]),
+        *sparse_out,
         F.lit(STATE_VERSION).alias("state_version"),
     )
+
+
+def _compact(level: DataFrame, sparse, scale: str, sums, count_sums) -> DataFrame:
+    """Groups with more than EXACT_LIMIT distinct score keys move their keys to grid centres."""
+    key = sparse.keys[0]
+    distinct = F.count(key).over(Window.partitionBy(*KEY))
+    compacted = F.when(distinct > histogram.EXACT_LIMIT, _grid_centre(F.col(key), scale)).otherwise(F.col(key))
+    return level.withColumn(key, compacted).groupBy(*KEY, key).agg(*sums, *count_sums)

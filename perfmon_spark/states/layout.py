@@ -1,19 +1,43 @@
 """State fields per problem type: the columns of ``perf_stats`` besides its key.
 
-Every scalar field is a count or a sum, merged by addition. The score summary (``hist_keys``,
-``hist_pos``, ``hist_neg``) merges by union of keys with counts added (``states.histogram``).
+Every scalar field is a count or a sum, merged by addition. Sparse fields are aligned arrays of
+entries (binary: the score summary of ``states.histogram``; multiclass: the confusion matrix of
+``states.confusion``), merged by adding the counts of equal keys.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 COMMON = ("n_predictions", "n_labeled")
 
 SCALARS = {
     "binary": COMMON
     + ("n_decided_positive", "tp", "fp", "tn", "fn", "sum_log_loss", "sum_log_loss_sq", "sum_brier", "sum_brier_sq"),
+    "multiclass": COMMON + ("n_correct", "sum_log_loss", "sum_log_loss_sq"),
+    "regression": COMMON
+    + ("sum_error", "sum_abs_error", "sum_sq_error", "sum_quartic_error", "sum_ape", "sum_ape_sq", "n_ape", "sum_label", "sum_label_sq"),
 }
 
-HISTOGRAM = ("hist_keys", "hist_pos", "hist_neg")
+
+@dataclass(frozen=True)
+class Sparse:
+    """The sparse part of a state: ``keys`` columns identify an entry, ``counts`` columns add up.
+    ``name`` is how finalisers see the merged entries (``state["hist"]``, ``state["cm"]``)."""
+
+    name: str
+    keys: tuple[str, ...]
+    counts: tuple[str, ...]
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return self.keys + self.counts
+
+
+SPARSE = {
+    "binary": Sparse("hist", ("hist_keys",), ("hist_pos", "hist_neg")),
+    "multiclass": Sparse("cm", ("cm_label", "cm_pred"), ("cm_count",)),
+}
 
 FIELD_DOCS = {
     "n_predictions": "predictions in the bucket (valid rows, after de-duplication)",
@@ -23,15 +47,37 @@ FIELD_DOCS = {
     "fp": "labeled, label negative, decision positive",
     "tn": "labeled, label negative, decision negative",
     "fn": "labeled, label positive, decision negative",
-    "sum_log_loss": "sum over labeled rows of -(y ln p + (1 - y) ln(1 - p)), p clipped to [eps, 1 - eps]",
+    "sum_log_loss": "sum over labeled rows of -ln p(true class), p clipped to [eps, 1 - eps]",
     "sum_log_loss_sq": "sum of squares of the same per-row loss (for its interval)",
     "sum_brier": "sum over labeled rows of (p - y)^2",
     "sum_brier_sq": "sum of squares of the same (for its interval)",
     "hist_keys": "score summary keys: transformed scores, or grid bin centres once compacted",
     "hist_pos": "positive labels at each key",
     "hist_neg": "negative labels at each key",
+    "n_correct": "labeled rows whose predicted class is the label",
+    "cm_label": "confusion matrix entries: the label (class as string)",
+    "cm_pred": "confusion matrix entries: the predicted class",
+    "cm_count": "confusion matrix entries: labeled rows with that (label, prediction)",
+    "sum_error": "sum of (prediction - label) over labeled rows",
+    "sum_abs_error": "sum of |prediction - label|",
+    "sum_sq_error": "sum of (prediction - label)^2",
+    "sum_quartic_error": "sum of (prediction - label)^4 (for the MSE and RMSE intervals)",
+    "sum_ape": "sum of |prediction - label| / |label| over labels != 0",
+    "sum_ape_sq": "sum of squares of the same",
+    "n_ape": "labeled rows with label != 0",
+    "sum_label": "sum of labels",
+    "sum_label_sq": "sum of squared labels (with sum_label, the total sum of squares for r2)",
 }
 
 
-def has_histogram(problem_type: str) -> bool:
-    return problem_type == "binary"
+def state_columns(problem_type: str) -> tuple[str, ...]:
+    """Every state column of ``perf_stats`` for a problem type, scalars first."""
+    sparse = SPARSE.get(problem_type)
+    return SCALARS[problem_type] + (sparse.columns if sparse else ())
+
+
+def markdown_fields(problem_type: str) -> str:
+    """The README's table of a problem type's state fields."""
+    lines = ["| field | meaning |", "| --- | --- |"]
+    lines += [f"| `{f}` | {FIELD_DOCS[f]} |" for f in state_columns(problem_type)]
+    return "\n".join(lines)

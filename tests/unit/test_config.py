@@ -139,3 +139,18 @@ def test_config_is_frozen():
     cfg = parse_config(BASE)
     with pytest.raises(AttributeError):
         cfg.name = "other"  # type: ignore[misc]
+
+
+def test_multiclass_and_regression_configs():
+    multi = dict(BASE, problem_type="multiclass", metrics=["accuracy", "recall[fraud]", "macro_f1"])
+    multi["predictions"] = dict(BASE["predictions"], prediction="predicted_class")
+    assert parse_config(multi).metrics == ("accuracy", "recall[fraud]", "macro_f1")
+    assert "needs predictions.probabilities" in error_of(dict(multi, metrics=["log_loss"]))
+    no_pred = dict(multi, predictions=BASE["predictions"])
+    assert "predictions.prediction: required for problem_type multiclass" in error_of(no_pred)
+    assert "unknown metric 'recall'" in error_of(dict(multi, metrics=["recall"]))
+    regression = dict(BASE, problem_type="regression", metrics=["rmse", "r2"])
+    assert parse_config(regression).problem_type == "regression"
+    assert "unknown metric 'roc_auc'; known for regression: mse, rmse, mae" in error_of(dict(regression, metrics=["roc_auc"]))
+    with_threshold = dict(regression, predictions=dict(BASE["predictions"], threshold=0.3))
+    assert "predictions.threshold: applies to binary only" in error_of(with_threshold)

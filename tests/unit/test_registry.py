@@ -7,17 +7,31 @@ import pytest
 
 from perfmon_spark.metrics import lookup, metric_names
 from perfmon_spark.metrics.registry import Metric, markdown_table, register_metric
-from perfmon_spark.states.layout import FIELD_DOCS, HISTOGRAM, SCALARS
+from perfmon_spark.states.layout import FIELD_DOCS, SPARSE, markdown_fields, state_columns
 from tests.conftest import ROOT
 
-SPEC_BINARY = [
-    "accuracy", "precision", "recall", "f1", "specificity", "roc_auc", "pr_auc",
-    "log_loss", "brier", "positive_rate", "prediction_rate",
-]
+SPEC = {
+    "binary": [
+        "accuracy", "precision", "recall", "f1", "specificity", "roc_auc", "pr_auc",
+        "log_loss", "brier", "positive_rate", "prediction_rate",
+    ],
+    "multiclass": [
+        "accuracy", "macro_precision", "macro_recall", "macro_f1", "weighted_precision", "weighted_recall",
+        "weighted_f1", "log_loss", "recall[c]", "precision[c]",
+    ],
+    "regression": ["rmse", "mse", "mae", "mape", "r2", "mean_error"],
+}
+PROBLEM_TYPES = list(SPEC)
 
 
-def test_binary_names_are_the_spec_names():
-    assert sorted(metric_names("binary")) == sorted(SPEC_BINARY)
+@pytest.mark.parametrize("problem_type", PROBLEM_TYPES)
+def test_names_are_the_spec_names(problem_type):
+    assert sorted(metric_names(problem_type)) == sorted(SPEC[problem_type])
+
+
+def test_per_class_names_resolve():
+    assert lookup("multiclass", "recall[fraud]").name == "recall"
+    assert lookup("multiclass", "recall") is None and lookup("multiclass", "f1[x]") is None
 
 
 def test_registering_twice_is_an_error():
@@ -26,14 +40,17 @@ def test_registering_twice_is_an_error():
         register_metric(Metric(**{**existing.__dict__}))
 
 
-def test_metrics_read_only_fields_the_state_has():
-    for name in metric_names("binary"):
-        for field in lookup("binary", name).fields:
-            assert field == "hist" or field in SCALARS["binary"], (name, field)
+@pytest.mark.parametrize("problem_type", PROBLEM_TYPES)
+def test_metrics_read_only_fields_the_state_has(problem_type):
+    sparse = SPARSE.get(problem_type)
+    known = set(state_columns(problem_type)) | ({sparse.name} if sparse else set())
+    for name in metric_names(problem_type):
+        assert set(lookup(problem_type, name.replace("[c]", "[x]")).fields) <= known, name
+    assert set(state_columns(problem_type)) <= set(FIELD_DOCS)
 
 
-def test_readme_tables_are_generated_from_the_registry():
+@pytest.mark.parametrize("problem_type", PROBLEM_TYPES)
+def test_readme_tables_are_generated_from_the_registry(problem_type):
     readme = (ROOT / "README.md").read_text()
-    assert markdown_table("binary") in readme
-    for field in SCALARS["binary"] + HISTOGRAM:
-        assert f"| `{field}` | {FIELD_DOCS[field]} |" in readme
+    assert markdown_table(problem_type) in readme
+    assert markdown_fields(problem_type) in readme

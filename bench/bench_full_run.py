@@ -1,0 +1,78 @@
+"""Benchmark: a full monitoring run against the floor (bench/floor_job.py) on the same tables,
+each in its own process, JVM start included in both. Prints both times and the ratio.
+
+    .venv/bin/python bench/bench_full_run.py --rows 20000000 --days 90
+
+The sample lakehouse is generated once into --dir and reused by later invocations.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+BENCH_SPARK = """\
+spark:
+  master: local[*]
+  conf: {spark.sql.shuffle.partitions: "16", spark.driver.memory: "12g"}
+"""
+
+
+def timed(args: list[str]) -> float:
+    start = time.perf_counter()
+    done = subprocess.run(args, cwd=ROOT, capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    if done.returncode != 0:
+        sys.exit(f"failed: {' '.join(args)}\n{done.stderr[-3000:]}")
+    return elapsed
+
+
+def prepare(folder: Path, rows: int, days: int) -> tuple[Path, str]:
+    """Generate the lakehouse (once) and write the benchmark config; returns (config, as_of)."""
+    from perfmon_spark.demo import DEMO_START, Lakehouse, demo_config, generate_lakehouse
+
+    marker = folder / f".generated-{rows}-{days}"
+    if marker.exists():
+        lake = Lakehouse(folder, str(folder / "predictions"), str(folder / "labels"), str(folder / "monitoring"), None)
+    else:
+        from perfmon_spark.config import SparkConfig
+        from perfmon_spark.session import get_spark
+
+        start = time.perf_counter()
+        spark = get_spark(SparkConfig(conf=(("spark.driver.memory", "12g"), ("spark.sql.shuffle.partitions", "16"))))
+        lake = generate_lakehouse(spark, folder, rows=rows, days=days)
+        spark.stop()
+        print(f"generated {rows:,} predictions over {days} days in {time.perf_counter() - start:.0f} s")
+        marker.touch()
+    config = folder / "bench.yml"
+    text = demo_config(lake).replace("max_delay: 30 days", "max_delay: 14 days")
+    config.write_text(text + BENCH_SPARK)
+    return config, (DEMO_START + timedelta(days=days)).date().isoformat()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=20_000_000)
+    parser.add_argument("--days", type=int, default=90)
+    parser.add_argument("--dir", default=str(ROOT / "bench-lake"))
+    args = parser.parse_args()
+    folder = Path(args.dir).resolve()
+    config, as_of = prepare(folder, args.rows, args.days)
+    python = sys.executable
+    full = timed([python, "-m", "perfmon_spark", "run", "--config", str(config), "--as-of", as_of, "--full-refresh"])
+    floor = timed([python, "bench/floor_job.py", "--config", str(config), "--as-of", as_of, "--out", str(folder / "floor_counts")])
+    print(f"rows: {args.rows:,} predictions over {args.days} days; as_of {as_of}")
+    print(f"full run: {full:.1f} s")
+    print(f"floor:    {floor:.1f} s")
+    print(f"ratio:    {full / floor:.2f}x (target <= 1.5x)")
+
+
+if __name__ == "__main__":
+    main()

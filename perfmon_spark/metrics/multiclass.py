@@ -1,0 +1,131 @@
+"""Multiclass metrics over the multiclass state: a sparse confusion matrix per window plus counts.
+
+Averages follow scikit-learn with ``zero_division=np.nan`` over the classes that occur in the
+window's labels or predictions (of labeled rows): an undefined per-class value is left out of the
+macro and weighted averages, and an average with nothing defined is null.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from perfmon_spark.metrics import intervals
+from perfmon_spark.metrics.common import field, mean_of, ratio
+from perfmon_spark.metrics.registry import Metric, register_metric
+from perfmon_spark.states import confusion
+
+
+def _nanaverage(values: np.ndarray, weights: np.ndarray | None) -> float:
+    keep = ~np.isnan(values)
+    if not keep.any():
+        return np.nan
+    if weights is None or weights[keep].sum() == 0:
+        return float(np.mean(values[keep]))
+    return float(np.average(values[keep], weights=weights[keep]))
+
+
+def _per_class_value(kind: str, tp, predicted, support) -> np.ndarray:
+    if kind == "precision":
+        return ratio(tp, predicted)
+    if kind == "recall":
+        return ratio(tp, support)
+    return ratio(2 * tp, predicted + support)
+
+
+def _average(kind: str, weighted: bool):
+    def finalise(s) -> np.ndarray:
+        out = []
+        for cm in s["cm"]:
+            _, tp, predicted, support = confusion.per_class(*cm)
+            out.append(_nanaverage(_per_class_value(kind, tp, predicted, support), support if weighted else None))
+        return np.array(out, dtype=float)
+
+    return finalise
+
+
+for _kind in ("precision", "recall", "f1"):
+    for _weighted in (False, True):
+        register_metric(
+            Metric(
+                name=f"{'weighted' if _weighted else 'macro'}_{_kind}",
+                problem_type="multiclass",
+                larger_is_better=True,
+                fields=("cm",),
+                finalise=_average(_kind, _weighted),
+                interval=None,
+                interval_method="none (no closed form for an average over classes)",
+                definition=(
+                    f"{'support-weighted' if _weighted else 'unweighted'} mean of per-class {_kind} over the classes "
+                    "present; undefined classes left out; null if none is defined"
+                ),
+            )
+        )
+
+
+def _class_counts(s, cls: str, kind: str):
+    """(successes, trials) of class ``cls`` per window for precision or recall."""
+    hits, trials = [], []
+    for labels, preds, counts in s["cm"]:
+        labels, preds = np.asarray(labels, dtype=object).astype(str), np.asarray(preds, dtype=object).astype(str)
+        counts = np.asarray(counts, dtype=float)
+        hits.append(counts[(labels == cls) & (preds == cls)].sum())
+        trials.append(counts[(preds if kind == "precision" else labels) == cls].sum())
+    return np.array(hits), np.array(trials)
+
+
+def _one_class(kind: str):
+    def finalise(s, cls: str) -> np.ndarray:
+        return ratio(*_class_counts(s, cls, kind))
+
+    def interval(s, z, cls: str):
+        return intervals.wilson(*_class_counts(s, cls, kind), z)
+
+    return finalise, interval
+
+
+for _kind, _definition in (
+    ("recall", "recall of class c: correct among labels c; null if no label is c"),
+    ("precision", "precision of class c: correct among predictions c; null if nothing is predicted c"),
+):
+    _finalise, _interval = _one_class(_kind)
+    register_metric(
+        Metric(
+            name=_kind,
+            problem_type="multiclass",
+            larger_is_better=True,
+            fields=("cm",),
+            finalise=_finalise,
+            interval=_interval,
+            interval_method="Wilson score",
+            definition=_definition,
+            per_class=True,
+        )
+    )
+
+register_metric(
+    Metric(
+        name="accuracy",
+        problem_type="multiclass",
+        larger_is_better=True,
+        fields=("n_correct", "n_labeled"),
+        finalise=lambda s: ratio(field(s, "n_correct"), field(s, "n_labeled")),
+        interval=lambda s, z: intervals.wilson(field(s, "n_correct"), field(s, "n_labeled"), z),
+        interval_method="Wilson score",
+        definition="correct / labeled; null without labels",
+    )
+)
+
+_ll, _ll_interval = mean_of("sum_log_loss", "n_labeled")
+register_metric(
+    Metric(
+        name="log_loss",
+        problem_type="multiclass",
+        larger_is_better=False,
+        fields=("sum_log_loss", "sum_log_loss_sq", "n_labeled"),
+        finalise=_ll,
+        interval=_ll_interval,
+        interval_method="normal (CLT on the per-row loss)",
+        definition="mean -ln p(true class), p clipped to [eps, 1 - eps]; needs predictions.probabilities",
+        needs="probabilities",
+    )
+)

@@ -1,0 +1,60 @@
+"""Regression metrics over sums of errors (error = prediction - label)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from perfmon_spark.metrics import intervals
+from perfmon_spark.metrics.common import field, mean_of, ratio
+from perfmon_spark.metrics.registry import Metric, register_metric
+
+
+def _register(name, larger, fields, finalise, interval, method, definition):
+    register_metric(
+        Metric(
+            name=name,
+            problem_type="regression",
+            larger_is_better=larger,
+            fields=fields,
+            finalise=finalise,
+            interval=interval,
+            interval_method=method,
+            definition=definition,
+        )
+    )
+
+
+_mse, _mse_ci = mean_of("sum_sq_error", "n_labeled", "sum_quartic_error")
+
+
+def _rmse_ci(s, z):
+    lower, upper = _mse_ci(s, z)
+    return np.sqrt(np.maximum(lower, 0.0)), np.sqrt(upper)
+
+
+def _r2(s) -> np.ndarray:
+    n = field(s, "n_labeled")
+    sst = field(s, "sum_label_sq") - ratio(field(s, "sum_label") ** 2, n)
+    sse = field(s, "sum_sq_error")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        value = 1.0 - sse / sst
+    # scikit-learn warns below 2 samples; constant labels give nan with force_finite=False.
+    scale = np.maximum(field(s, "sum_label_sq") / np.maximum(n, 1), 1e-300)
+    return np.where((n >= 2) & (sst > 1e-12 * n * scale), value, np.nan)
+
+
+_register("mse", False, ("sum_sq_error", "sum_quartic_error", "n_labeled"), _mse, _mse_ci, "normal (CLT on squared errors)",
+          "mean squared error; null without labels")
+_register("rmse", False, ("sum_sq_error", "sum_quartic_error", "n_labeled"), lambda s: np.sqrt(_mse(s)), _rmse_ci,
+          "square root of the normal interval of the MSE", "root mean squared error; null without labels")
+_mae, _mae_ci = mean_of("sum_abs_error", "n_labeled", "sum_sq_error")
+_register("mae", False, ("sum_abs_error", "sum_sq_error", "n_labeled"), _mae, _mae_ci, "normal (CLT on absolute errors)",
+          "mean absolute error; null without labels")
+_mape, _mape_ci = mean_of("sum_ape", "n_ape")
+_register("mape", False, ("sum_ape", "sum_ape_sq", "n_ape"), _mape, _mape_ci, "normal (CLT on absolute percentage errors)",
+          "mean |error| / |label| over labels != 0 (n_labeled - n_ape rows left out); null if none")
+_register("r2", True, ("sum_sq_error", "sum_label", "sum_label_sq", "n_labeled"), _r2, None, "none (no closed form from sums)",
+          "1 - SSE / SST; null below 2 labels or with constant labels")
+_me, _me_ci = mean_of("sum_error", "n_labeled", "sum_sq_error")
+_register("mean_error", None, ("sum_error", "sum_sq_error", "n_labeled"), _me, _me_ci, "normal (CLT on errors)",
+          "mean (prediction - label): the bias; null without labels")

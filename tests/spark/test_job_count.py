@@ -1,0 +1,37 @@
+"""The number of Spark jobs a run launches does not grow with metrics, slices or windows:
+everything is derived from one aggregation and one window pass."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from perfmon_spark.config import parse_config
+from perfmon_spark.job import run_monitor
+from tests.builders import LABELS_DDL, PREDICTIONS_DDL, T0, config_dict, make_inputs, write_delta
+
+
+def jobs_of_run(spark, cfg) -> int:
+    group = f"count-{cfg.name}"
+    spark.sparkContext.setJobGroup(group, "job count test")
+    try:
+        run_monitor(cfg, T0 + timedelta(days=12), spark=spark)
+    finally:
+        spark.sparkContext.setLocalProperty("spark.jobGroup.id", None)
+    return len(spark.sparkContext.statusTracker().getJobIdsForGroup(group))
+
+
+def test_jobs_do_not_grow_with_metrics_slices_or_windows(spark, tmp_path):
+    """A first run in a session launches a few one-off jobs (Delta's first table set-up), so a
+    warm-up run comes first; both measured runs then create their tables the same way."""
+    preds, labels = make_inputs(n=400, days=6, seed=3)
+    p = write_delta(spark, preds, PREDICTIONS_DDL, tmp_path / "predictions")
+    lab = write_delta(spark, labels, LABELS_DDL, tmp_path / "labels")
+    small = config_dict(p, lab, str(tmp_path / "small"), name="small", metrics=["accuracy"])
+    small["segments"] = {"columns": ["channel"]}
+    small["windows"] = {"granularity": "1 day", "rolling": []}
+    big = config_dict(p, lab, str(tmp_path / "big"), name="big")
+    big["windows"] = {"granularity": "1 day", "rolling": ["2 days", "3 days", "5 days"]}
+    jobs_of_run(spark, parse_config(dict(small, name="warm_up", output={"location": str(tmp_path / "warm")})))
+    few, many = jobs_of_run(spark, parse_config(small)), jobs_of_run(spark, parse_config(big))
+    assert len(parse_config(big).metrics) == 11 and few > 0
+    assert many == few, f"{few} jobs for 1 metric / 2 slices / 1 window, {many} for 11 metrics / 4 slice keys / 4 windows"

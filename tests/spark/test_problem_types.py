@@ -1,0 +1,104 @@
+"""Multiclass and regression through the real job (Spark + Delta), against scikit-learn."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from perfmon_spark.config import parse_config
+from perfmon_spark.job import run_monitor
+from tests.builders import T0, write_delta
+from tests.oracle import multiclass_metric, regression_metric
+
+AS_OF = T0 + timedelta(days=8)
+CLASSES = ["0", "1", "2"]
+
+
+def base_config(root, problem_type, metrics, predictions) -> dict:
+    return {
+        "version": 1,
+        "name": f"{problem_type}_model",
+        "problem_type": problem_type,
+        "predictions": {"table": str(root / "predictions"), "id": "id", "timestamp": "ts", "model_version": "version", **predictions},
+        "labels": {"table": str(root / "labels"), "id": "id", "label": "label", "timestamp": "label_ts", "max_delay": "10 days"},
+        "segments": {"columns": ["region"]},
+        "metrics": metrics,
+        "windows": {"granularity": "1 day", "rolling": ["3 days"]},
+        "output": {"location": str(root / "monitoring")},
+    }
+
+
+def make_rows(n, seed):
+    rng = np.random.default_rng(seed)
+    ts = [T0 + timedelta(seconds=int(s)) for s in rng.integers(0, 6 * 86400, n)]
+    return rng, pd.DataFrame(
+        {"id": np.arange(n), "ts": ts, "version": rng.choice(["a", "b"], n), "region": rng.choice(["north", "south"], n)}
+    )
+
+
+def labels_for(preds, values, rng):
+    keep = rng.random(len(preds)) < 0.8
+    return pd.DataFrame(
+        {"id": preds["id"][keep], "label": np.asarray(values, dtype=object)[keep], "label_ts": preds["ts"][keep] + timedelta(hours=5)}
+    )
+
+
+def check(spark, cfg, truth: pd.DataFrame, oracle) -> int:
+    metrics = spark.read.format("delta").load(cfg.output.table("perf_metrics").text).toPandas()
+    checked = 0
+    for r in metrics.itertuples():
+        sel = truth[(truth["ts"] >= r.window_start) & (truth["ts"] < r.window_end)]
+        if r.slice_key == "region":
+            sel = sel[sel["region"] == r.slice_value]
+        if r.model_version != "*":
+            sel = sel[sel["version"] == r.model_version]
+        sel = sel[sel["y"].notna()]
+        expected = oracle(r.metric, sel)
+        what = f"{r.metric} {r.model_version} {r.slice_value} {r.window} {r.window_start}"
+        assert (pd.isna(r.value) if expected is None else r.value == pytest.approx(expected, rel=1e-9, abs=1e-9)), what
+        checked += 1
+    return checked
+
+
+def test_multiclass_job(spark, tmp_path):
+    rng, preds = make_rows(600, 1)
+    y = rng.choice([0, 1, 2], len(preds), p=[0.5, 0.3, 0.2])
+    proba = rng.dirichlet(np.ones(3), len(preds))
+    preds["pred"] = np.where(rng.random(len(preds)) < 0.7, y, rng.integers(0, 3, len(preds)))
+    preds["proba"] = [list(map(float, p)) for p in proba]
+    labels = labels_for(preds, y, rng)
+    write_delta(spark, preds, "id long, ts timestamp, version string, region string, pred int, proba array<double>", tmp_path / "predictions")
+    write_delta(spark, labels, "id long, label int, label_ts timestamp", tmp_path / "labels")
+    names = ["accuracy", "macro_f1", "weighted_precision", "macro_recall", "log_loss", "recall[2]", "precision[0]"]
+    cfg = parse_config(base_config(tmp_path, "multiclass", names, {"prediction": "pred", "probabilities": "proba"}))
+    run_monitor(cfg, AS_OF, spark=spark)
+    truth = preds.merge(labels[["id", "label"]], on="id", how="left").rename(columns={"label": "y"})
+
+    def oracle(metric, sel):
+        return multiclass_metric(
+            metric, sel["y"].astype(int).astype(str).to_numpy(), sel["pred"].astype(str).to_numpy(),
+            np.vstack(sel["proba"]) if len(sel) else None, CLASSES,
+        )
+
+    assert check(spark, cfg, truth, oracle) > 300
+
+
+def test_regression_job(spark, tmp_path):
+    rng, preds = make_rows(500, 2)
+    y = rng.normal(100, 20, len(preds)).round(2)
+    y[:5] = 0.0
+    preds["predicted"] = y + rng.normal(2, 8, len(preds))
+    labels = labels_for(preds, y, rng)
+    write_delta(spark, preds, "id long, ts timestamp, version string, region string, predicted double", tmp_path / "predictions")
+    write_delta(spark, labels, "id long, label double, label_ts timestamp", tmp_path / "labels")
+    cfg = parse_config(base_config(tmp_path, "regression", ["rmse", "mse", "mae", "mape", "r2", "mean_error"], {"prediction": "predicted"}))
+    run_monitor(cfg, AS_OF, spark=spark)
+    truth = preds.merge(labels[["id", "label"]], on="id", how="left").rename(columns={"label": "y"})
+
+    def oracle(metric, sel):
+        return regression_metric(metric, sel["y"].astype(float).to_numpy(), sel["predicted"].to_numpy())
+
+    assert check(spark, cfg, truth, oracle) > 300
