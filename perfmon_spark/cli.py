@@ -22,14 +22,14 @@ class CliParser(argparse.ArgumentParser):
         raise ConfigError(f"{self.prog}: {message}")
 
 
-def parse_as_of(text: str | None) -> datetime:
+def parse_as_of(text: str | None, option: str = "--as-of") -> datetime:
     """ISO-8601 timestamp or date, read as UTC; default now. Returned naive UTC."""
     if text is None:
         return datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
     try:
         value = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError as e:
-        raise ConfigError(f"--as-of: invalid timestamp {text!r}; expected ISO-8601 such as 2026-03-01 or 2026-03-01T06:00:00Z") from e
+        raise ConfigError(f"{option}: invalid timestamp {text!r}; expected ISO-8601 such as 2026-03-01 or 2026-03-01T06:00:00Z") from e
     if value.tzinfo is not None:
         value = value.astimezone(timezone.utc).replace(tzinfo=None)
     return value
@@ -45,6 +45,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run the monitoring job")
     add_run_arguments(run)
+
+    backfill = sub.add_parser("backfill", parents=[common], help="recompute the buckets in [--from, --to) from raw rows")
+    backfill.add_argument("--config", required=True)
+    backfill.add_argument("--from", dest="start", required=True, help="first day (ISO date or timestamp, UTC), inclusive")
+    backfill.add_argument("--to", dest="end", required=True, help="end (ISO date or timestamp, UTC), exclusive")
+    backfill.add_argument("--as-of", default=None, help="ISO-8601 timestamp or date, UTC (default: now)")
 
     validate = sub.add_parser("validate", parents=[common], help="validate a config and print the plan")
     validate.add_argument("--config", required=True)
@@ -71,12 +77,26 @@ def cmd_run(args) -> int:
 
     cfg = load_config(args.config)
     as_of = parse_as_of(args.as_of)
-    result = run_monitor(cfg, as_of, mode="full" if args.full_refresh else "incremental")
+    _print_result(run_monitor(cfg, as_of, mode="full" if args.full_refresh else "incremental"))
+    return 0
+
+
+def _print_result(result) -> None:
     print(
-        f"run {result.run_id} {result.status}: as_of {result.as_of:%Y-%m-%dT%H:%M:%S}Z, "
+        f"run {result.run_id} {result.status} ({result.mode}: {result.message}): as_of {result.as_of:%Y-%m-%dT%H:%M:%S}Z, "
         f"{result.rows_read_predictions} predictions and {result.rows_read_labels} labels read, "
-        f"{result.rows_quarantined} quarantined, {result.metric_rows_written} metric rows written"
+        f"{result.rows_quarantined} quarantined, {result.buckets_recomputed} bucket states, "
+        f"{result.metric_rows_written} metric rows written"
     )
+
+
+def cmd_backfill(args) -> int:
+    from perfmon_spark.config import load_config
+    from perfmon_spark.job import run_monitor
+
+    cfg = load_config(args.config)
+    window = (parse_as_of(args.start, "--from"), parse_as_of(args.end, "--to"))
+    _print_result(run_monitor(cfg, parse_as_of(args.as_of), backfill=window))
     return 0
 
 
@@ -108,7 +128,7 @@ def cmd_demo(args) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "validate": cmd_validate, "demo": cmd_demo}
+COMMANDS = {"run": cmd_run, "backfill": cmd_backfill, "validate": cmd_validate, "demo": cmd_demo}
 
 
 def run_cli(argv: list[str] | None, parser: argparse.ArgumentParser, handler) -> int:

@@ -66,15 +66,22 @@ def check_input_columns(cfg: MonitorConfig, predictions: Snapshot, labels: Snaps
     )
 
 
-def validate_predictions(cfg: MonitorConfig, snapshot: Snapshot, as_of: datetime) -> Validated:
-    """Annotate predictions with ``_reason``; of several rows with one id the earliest is kept."""
-    p = cfg.predictions
+def visible_predictions(cfg: MonitorConfig, snapshot: Snapshot, as_of: datetime) -> DataFrame:
+    """Prediction rows that exist for a run: the configured filter applied, none after as_of."""
     df = snapshot.df
-    if p.filter:
-        df = df.filter(F.expr(p.filter))
+    if cfg.predictions.filter:
+        df = df.filter(F.expr(cfg.predictions.filter))
+    ts = F.col(cfg.predictions.timestamp).cast("timestamp")
+    return df.filter(ts.isNull() | (ts <= F.lit(as_of)))
+
+
+def validate_predictions(cfg: MonitorConfig, df: DataFrame) -> Validated:
+    """Annotate visible predictions with ``_reason``; of several rows with one id the earliest
+    valid one is kept."""
+    p = cfg.predictions
     raw = tuple(df.columns)
     ts = F.col(p.timestamp).cast("timestamp")
-    df = df.filter(ts.isNull() | (ts <= F.lit(as_of))).select(
+    df = df.select(
         "*",
         F.col(p.id).cast("string").alias("_id"),
         ts.alias("_ts"),
@@ -165,10 +172,9 @@ def _binary_label(cfg: MonitorConfig, label: Column, dtype: str) -> tuple[Column
     return (value == F.lit(float(positive))).cast("int"), valid
 
 
-def validate_labels(cfg: MonitorConfig, snapshot: Snapshot, as_of: datetime) -> Validated:
+def validate_labels(cfg: MonitorConfig, df: DataFrame, as_of: datetime) -> Validated:
     """Annotate label events with ``_reason`` (null_id, null_timestamp, bad_label)."""
     lab = cfg.labels
-    df = snapshot.df
     raw = tuple(df.columns)
     dtype = df.schema[lab.label].dataType.typeName()
     kind = "boolean" if dtype == "boolean" else "string" if dtype == "string" else "number"

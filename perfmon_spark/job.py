@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
@@ -20,8 +20,17 @@ from pyspark.sql import functions as F
 
 from perfmon_spark import __version__
 from perfmon_spark.config import MonitorConfig
-from perfmon_spark.ingest import REASON, check_input_columns, quarantine_rows, validate_labels, validate_predictions
-from perfmon_spark.io.tables import append, merge_into, read_snapshot, read_table
+from perfmon_spark.errors import ConfigError
+from perfmon_spark.incremental import Scope, bucket_filter, plan_scope
+from perfmon_spark.ingest import (
+    REASON,
+    check_input_columns,
+    quarantine_rows,
+    validate_labels,
+    validate_predictions,
+    visible_predictions,
+)
+from perfmon_spark.io.tables import append, merge_into, read_snapshot, read_table, table_exists
 from perfmon_spark.labels import STATUS, annotate_labels, attach_labels
 from perfmon_spark.session import get_spark
 from perfmon_spark.states.build import KEY, bucket_states, top_segment_values
@@ -75,15 +84,22 @@ def to_utc(ts: datetime) -> datetime:
     return ts.replace(tzinfo=None)
 
 
-def run_monitor(cfg: MonitorConfig, as_of: datetime, mode: str = "incremental", spark: SparkSession | None = None) -> RunResult:
+def run_monitor(
+    cfg: MonitorConfig,
+    as_of: datetime,
+    mode: str = "incremental",
+    spark: SparkSession | None = None,
+    backfill: tuple[datetime, datetime] | None = None,
+) -> RunResult:
     """Run the monitor once as of ``as_of`` and write its tables.
 
     Args:
         cfg: the validated config.
         as_of: the instant the run sees: rows stamped later do not exist for it (UTC if naive).
-        mode: ``incremental`` (default) or ``full``. This version always recomputes every bucket
-            from the pinned inputs; both modes give the same tables.
+        mode: ``incremental`` (default: recompute only the buckets touched since the last run,
+            see ``incremental.plan_scope``) or ``full`` (recompute every bucket).
         spark: a session to use; default: ``session.get_spark(cfg.spark)``.
+        backfill: recompute the buckets starting in [from, to) from raw rows instead.
 
     Raises:
         InputError: a missing input table or column, or an unusable column type (before any write).
@@ -99,6 +115,48 @@ def run_monitor(cfg: MonitorConfig, as_of: datetime, mode: str = "incremental", 
     predictions = read_snapshot(spark, cfg.predictions.table, "predictions")
     labels = read_snapshot(spark, cfg.labels.table, "labels")
     check_input_columns(cfg, predictions, labels)
+    base = dict(
+        run_id=run_id, monitor=cfg.name, as_of=as_of, started_at=started_at,
+        predictions_version=predictions.version, labels_version=labels.version,
+        config_hash=cfg.source_hash, package_version=__version__,
+    )
+    try:
+        result = _compute_and_write(spark, cfg, as_of, mode, backfill, predictions, labels, run_id, base)
+    except Exception as e:
+        _record_failure(spark, cfg, base, e)
+        raise
+    append(spark.createDataFrame([tuple(asdict(result).values())], RUNS_SCHEMA), cfg.output.table("runs"))
+    return result
+
+
+def _record_failure(spark: SparkSession, cfg: MonitorConfig, base: dict, error: Exception) -> None:
+    """Best effort: a FAILED row in ``runs`` (only where the table already exists, so that a run
+    failing before its first write leaves no table behind). It never moves the watermark."""
+    ref = cfg.output.table("runs")
+    try:
+        if not table_exists(spark, ref):
+            return
+        row = RunResult(
+            **base, finished_at=to_utc(datetime.now(timezone.utc)), status="FAILED", mode="unknown",
+            rows_read_predictions=0, rows_read_labels=0, rows_quarantined=0, orphan_labels=0,
+            late_labels_ignored=0, buckets_recomputed=0, metric_rows_written=0,
+            message=f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"[:1000],
+        )
+        append(spark.createDataFrame([tuple(asdict(row).values())], RUNS_SCHEMA), ref)
+    except Exception:  # noqa: BLE001  (the original error is what the user must see)
+        pass
+
+
+def _compute_and_write(spark, cfg, as_of, mode, backfill, predictions, labels, run_id, base) -> RunResult:
+    visible = visible_predictions(cfg, predictions, as_of)
+    top = top_segment_values(visible, cfg)
+    if backfill is not None:
+        scope = backfill_scope(cfg, *backfill, as_of)
+    else:
+        scope = plan_scope(spark, cfg, predictions, labels, as_of, mode, top)
+    step = cfg.windows.granularity.delta
+    if scope.is_partial:
+        visible = visible.filter(bucket_filter(F.col(cfg.predictions.timestamp).cast("timestamp"), scope.buckets, step))
 
     cached: list[DataFrame] = []
 
@@ -107,63 +165,82 @@ def run_monitor(cfg: MonitorConfig, as_of: datetime, mode: str = "incremental", 
         return df
 
     try:
-        preds = validate_predictions(cfg, predictions, as_of)
+        preds = validate_predictions(cfg, visible)
         keep(preds.df)
         good = preds.df.filter(F.col(REASON).isNull())
-        labs = annotate_labels(cfg, validate_labels(cfg, labels, as_of), good)
+        label_rows = labels.df
+        if scope.is_partial:
+            start = min(scope.buckets) if scope.buckets else as_of
+            label_rows = label_rows.filter(F.col(cfg.labels.timestamp).cast("timestamp") >= F.lit(start))
+        labs = annotate_labels(cfg, validate_labels(cfg, label_rows, as_of), good, drop_unmatched=scope.is_partial)
         keep(labs.df)
         pred_counts = {r[REASON]: r["count"] for r in preds.df.groupBy(REASON).count().collect()}
         label_counts: dict[tuple, int] = {
             (r[STATUS], r[REASON]): r["count"] for r in labs.df.groupBy(STATUS, REASON).count().collect()
         }
-        top = top_segment_values(good, cfg)
         states = keep(
             bucket_states(attach_labels(good, labs), cfg, top).select(
                 F.lit(cfg.name).alias("monitor"), "*", F.lit(as_of).alias("as_of"), F.lit(run_id).alias("run_id")
             )
         )
-        n_states = states.count()
+        n_states = states.count() if scope.buckets != () else 0
 
         quarantine = quarantine_rows(preds, "predictions", cfg.name, run_id, as_of).unionByName(
             quarantine_rows(labs, "labels", cfg.name, run_id, as_of)
         )
         merge_into(quarantine, cfg.output.table("quarantine"), QUARANTINE_KEY, insert_only=True)
-        scope = f"t.monitor = '{cfg.name}'"
+        owned = f"t.monitor = '{cfg.name}'"
+        if scope.is_partial:
+            listed = ", ".join(f"TIMESTAMP'{b:%Y-%m-%d %H:%M:%S}'" for b in scope.buckets) or "NULL"
+            owned += f" AND t.bucket_start IN ({listed})"
         state_fields = ("bucket_end", *state_columns(cfg.problem_type), "state_version")
-        merge_into(states, cfg.output.table("perf_stats"), STATS_KEY, compare=state_fields, delete_scope=scope)
+        merge_into(states, cfg.output.table("perf_stats"), STATS_KEY, compare=state_fields, delete_scope=owned)
 
         stats = read_table(spark, cfg.output.table("perf_stats")).filter(F.col("monitor") == cfg.name)
-        metrics = keep(
-            compute_metrics(stats, WindowPlan.from_config(cfg, as_of)).select(
-                F.lit(cfg.name).alias("monitor"), "*", F.lit(as_of).alias("as_of"), F.lit(run_id).alias("run_id")
-            )
+        metrics = compute_metrics(stats, WindowPlan.from_config(cfg, as_of)).select(
+            F.lit(cfg.name).alias("monitor"), "*", F.lit(as_of).alias("as_of"), F.lit(run_id).alias("run_id")
         )
         values = tuple(c for c, _ in METRIC_COLUMNS if c not in METRICS_KEY)
-        written = merge_into(metrics, cfg.output.table("perf_metrics"), METRICS_KEY, compare=values, delete_scope=scope)
+        written = merge_into(
+            metrics, cfg.output.table("perf_metrics"), METRICS_KEY, compare=values, delete_scope=f"t.monitor = '{cfg.name}'"
+        )
     finally:
         for df in cached:
             df.unpersist()
 
-    result = RunResult(
-        run_id=run_id,
-        monitor=cfg.name,
-        as_of=as_of,
-        started_at=started_at,
+    orphans = sum(n for (s, _), n in label_counts.items() if s == "orphan")
+    return RunResult(
+        **base,
         finished_at=to_utc(datetime.now(timezone.utc)),
         status="SUCCEEDED",
-        mode="full" if mode == "full" else "incremental",
-        predictions_version=predictions.version,
-        labels_version=labels.version,
+        mode=scope.mode,
         rows_read_predictions=sum(pred_counts.values()),
         rows_read_labels=sum(label_counts.values()),
-        rows_quarantined=sum(n for r, n in pred_counts.items() if r) + sum(n for (s, _), n in label_counts.items() if s == "quarantined"),
-        orphan_labels=sum(n for (s, _), n in label_counts.items() if s == "orphan"),
+        rows_quarantined=sum(n for r, n in pred_counts.items() if r)
+        + sum(n for (s, _), n in label_counts.items() if s == "quarantined"),
+        orphan_labels=scope.orphan_labels if scope.is_partial else orphans,
         late_labels_ignored=sum(n for (s, _), n in label_counts.items() if s == "late"),
         buckets_recomputed=n_states,
         metric_rows_written=written,
-        config_hash=cfg.source_hash,
-        package_version=__version__,
-        message="",
+        message=scope.reason,
     )
-    append(spark.createDataFrame([tuple(asdict(result).values())], RUNS_SCHEMA), cfg.output.table("runs"))
-    return result
+
+
+def backfill_scope(cfg: MonitorConfig, start: datetime, end: datetime, as_of: datetime) -> Scope:
+    """Every bucket starting in [start, end), as a partial scope."""
+    if end <= start:
+        raise ConfigError(f"--to {end:%Y-%m-%d} must be after --from {start:%Y-%m-%d}")
+    step = cfg.windows.granularity.delta
+    first = start
+    if cfg.windows.granularity.text == "1 week":
+        first = start - timedelta(days=start.weekday())
+    first = first.replace(minute=0, second=0, microsecond=0)
+    if cfg.windows.granularity.text != "1 hour":
+        first = first.replace(hour=0)
+    buckets = []
+    b = first
+    while b < end:
+        if b >= start or cfg.windows.granularity.text == "1 week":
+            buckets.append(b)
+        b += step
+    return Scope("backfill", tuple(buckets), f"backfill of {len(buckets)} buckets in [{start:%Y-%m-%d}, {end:%Y-%m-%d})")

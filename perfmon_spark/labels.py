@@ -18,14 +18,16 @@ from perfmon_spark.ingest import REASON, Validated
 STATUS = "_status"  # eligible | late | orphan | quarantined
 
 
-def annotate_labels(cfg: MonitorConfig, labels: Validated, predictions: DataFrame) -> Validated:
+def annotate_labels(cfg: MonitorConfig, labels: Validated, predictions: DataFrame, drop_unmatched: bool = False) -> Validated:
     """Add ``_status`` to each label event and the ``label_before_prediction`` reason.
 
     Args:
         predictions: usable predictions (unique ``_id``) with their ``_ts``.
+        drop_unmatched: keep only events of these predictions (a run over some buckets only,
+            where an unmatched event belongs to another bucket rather than to no prediction).
     """
     times = predictions.select("_id", F.col("_ts").alias("_pred_ts"))
-    df = labels.df.join(times, on="_id", how="left")
+    df = labels.df.join(times, on="_id", how="inner" if drop_unmatched else "left")
     deadline = F.col("_pred_ts") + F.expr(f"INTERVAL {cfg.labels.max_delay.seconds} SECONDS")
     before = F.col(REASON).isNull() & F.col("_pred_ts").isNotNull() & (F.col("_label_ts") < F.col("_pred_ts"))
     df = df.withColumn(REASON, F.when(before, F.lit("label_before_prediction")).otherwise(F.col(REASON)))

@@ -78,9 +78,11 @@ def _plain(value):
     return value
 
 
-def write_delta(spark, pdf: pd.DataFrame, ddl: str, path) -> str:
+def write_delta(spark, pdf: pd.DataFrame, ddl: str, path, mode: str = "overwrite") -> str:
+    """Write (or append) rows to a Delta table with the change data feed on."""
     records = [tuple(_plain(v) for v in row) for row in pdf.astype(object).itertuples(index=False)]
-    spark.createDataFrame(records, ddl).write.format("delta").mode("overwrite").save(str(path))
+    writer = spark.createDataFrame(records, ddl).write.format("delta").mode(mode)
+    writer.option("delta.enableChangeDataFeed", "true").save(str(path))
     return str(path)
 
 

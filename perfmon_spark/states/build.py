@@ -27,6 +27,11 @@ _EPS = 2.220446049250313e-16  # float64 machine epsilon: scikit-learn's log_loss
 _UNIT = {"1 hour": "hour", "1 day": "day", "1 week": "week"}
 
 
+def truncate(cfg: MonitorConfig, ts: Column) -> Column:
+    """The start of the bucket holding ``ts`` (UTC; weeks start on Monday)."""
+    return F.date_trunc(_UNIT[cfg.windows.granularity.text], ts)
+
+
 def score_scale(cfg: MonitorConfig) -> str:
     return "probability" if cfg.predictions.score_type == "probability" else "unbounded"
 
@@ -171,7 +176,6 @@ def bucket_states(rows: DataFrame, cfg: MonitorConfig, top: dict[str, tuple[str,
     fields = {"n_predictions": F.lit(1), "n_labeled": F.col("_y").isNotNull().cast("int"), **extra}
     scalars = SCALARS[cfg.problem_type]
     sparse = SPARSE.get(cfg.problem_type)
-    unit = _UNIT[cfg.windows.granularity.text]
     labeled = F.col("_y").isNotNull()
     entry_columns = []
     if sparse:
@@ -179,7 +183,7 @@ def bucket_states(rows: DataFrame, cfg: MonitorConfig, top: dict[str, tuple[str,
         entry_columns += [F.when(labeled, entries[c]).otherwise(F.lit(0)).alias(c) for c in sparse.counts]
     per_row = rows.select(
         F.col("_version").alias("model_version"),
-        F.date_trunc(unit, F.col("_ts")).alias("bucket_start"),
+        truncate(cfg, F.col("_ts")).alias("bucket_start"),
         F.explode(slices(cfg, top)).alias("_slice"),
         *[fields[f].alias(f) for f in scalars],
         *entry_columns,
