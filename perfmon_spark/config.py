@@ -95,8 +95,12 @@ class LabelJoin:
 
 @dataclass(frozen=True)
 class LabelsConfig:
+    """Where labels come from. With ``join.mode: entity_horizon`` the rows are outcome events of
+    an entity (``id`` is then optional) and ``max_delay`` is the horizon: a prediction's label is
+    final once its horizon has passed."""
+
     table: TableRef
-    id: str
+    id: str | None
     label: str
     timestamp: str
     max_delay: Duration
@@ -329,19 +333,27 @@ def _labels(top: _Section, problem_type: str) -> LabelsConfig:
     sec = top.section("labels", ("table", "id", "label", "timestamp", "max_delay", "positive", "join"))
     join = sec.section("join", ("mode", "entity", "horizon"), {"mode": "prediction_id"})
     mode = join.choice("mode", ("prediction_id", "entity_horizon"), "prediction_id")
-    if mode != "prediction_id":
-        raise ConfigError("labels.join.mode: 'entity_horizon' is not supported by this version yet; use prediction_id")
+    entity = horizon = None
+    if mode == "entity_horizon":
+        if problem_type != "binary":
+            raise ConfigError(f"labels.join.mode: entity_horizon applies to binary only, not {problem_type}")
+        entity = join.text("entity")
+        horizon = join.duration("horizon")
+        if "max_delay" in sec.data:
+            raise ConfigError("labels.max_delay: not used with join mode entity_horizon (labels.join.horizon is the delay)")
+    elif "entity" in join.data or "horizon" in join.data:
+        raise ConfigError("labels.join: entity and horizon apply to mode entity_horizon only")
     positive = sec.get("positive", (int, str, bool), 1)
     if problem_type != "binary" and "positive" in sec.data:
         raise ConfigError(f"labels.positive: applies to binary only, not {problem_type}")
     return LabelsConfig(
         table=TableRef(sec.text("table")),
-        id=sec.text("id"),
+        id=sec.text("id", None if mode == "entity_horizon" else _MISSING),
         label=sec.text("label"),
         timestamp=sec.text("timestamp"),
-        max_delay=sec.duration("max_delay", "30 days"),
+        max_delay=horizon if horizon is not None else sec.duration("max_delay", "30 days"),
         positive=positive,
-        join=LabelJoin(mode=mode),
+        join=LabelJoin(mode=mode, entity=entity, horizon=horizon),
     )
 
 

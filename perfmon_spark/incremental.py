@@ -104,6 +104,8 @@ def plan_scope(
         return Scope("full", None, "first run of this monitor")
     if mark.config_hash != cfg.source_hash:
         return Scope("full", None, "config changed since the last run")
+    if cfg.labels.join.mode == "entity_horizon":
+        return Scope("full", None, "entity_horizon joins are recomputed in full")
     if as_of < mark.as_of:
         return Scope("full", None, f"as_of moved back from {mark.as_of:%Y-%m-%dT%H:%M:%S}")
     for snap, version in ((predictions, mark.predictions_version), (labels, mark.labels_version)):

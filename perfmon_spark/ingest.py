@@ -58,12 +58,19 @@ def check_input_columns(cfg: MonitorConfig, predictions: Snapshot, labels: Snaps
         wanted.append((p.probabilities, ("map or array",)))
     for column in sorted({c for group in cfg.slice_keys for c in group}):
         wanted.append((column, ("string", "number", "boolean", "timestamp")))
+    if lab.join.entity:
+        wanted.append((lab.join.entity, ("string", "integer")))
     require_columns(predictions, "predictions", wanted)
     require_columns(
         labels,
         "labels",
-        [(lab.id, ("string", "integer")), (lab.timestamp, ("timestamp",)), (lab.label, _LABEL_KINDS[cfg.problem_type])],
+        [(_label_key(cfg), ("string", "integer")), (lab.timestamp, ("timestamp",)), (lab.label, _LABEL_KINDS[cfg.problem_type])],
     )
+
+
+def _label_key(cfg: MonitorConfig) -> str:
+    """The column that ties a label event to predictions: the id, or the entity."""
+    return cfg.labels.join.entity or cfg.labels.id
 
 
 def visible_predictions(cfg: MonitorConfig, snapshot: Snapshot, as_of: datetime) -> DataFrame:
@@ -87,8 +94,11 @@ def validate_predictions(cfg: MonitorConfig, df: DataFrame) -> Validated:
         ts.alias("_ts"),
         F.col(p.model_version).cast("string").alias("_version"),
     )
-    checks = [
-        (F.col("_id").isNull(), "null_id"),
+    checks = [(F.col("_id").isNull(), "null_id")]
+    if cfg.labels.join.entity:
+        df = df.withColumn("_entity", F.col(cfg.labels.join.entity).cast("string"))
+        checks.append((F.col("_entity").isNull(), "null_id"))
+    checks += [
         (F.col("_ts").isNull(), "null_timestamp"),
         (F.col("_version").isNull(), "null_model_version"),
     ]
@@ -189,7 +199,7 @@ def validate_labels(cfg: MonitorConfig, df: DataFrame, as_of: datetime) -> Valid
     ts = F.col(lab.timestamp).cast("timestamp")
     df = df.filter(ts.isNull() | (ts <= F.lit(as_of))).select(
         "*",
-        F.col(lab.id).cast("string").alias("_id"),
+        F.col(_label_key(cfg)).cast("string").alias("_id"),
         ts.alias("_label_ts"),
         y.alias("_y"),
     )

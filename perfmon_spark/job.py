@@ -179,7 +179,7 @@ def _compute_and_write(spark, cfg, as_of, mode, backfill, predictions, labels, r
             (r[STATUS], r[REASON]): r["count"] for r in labs.df.groupBy(STATUS, REASON).count().collect()
         }
         states = keep(
-            bucket_states(attach_labels(good, labs), cfg, top).select(
+            bucket_states(attach_labels(cfg, good, labs, as_of), cfg, top).select(
                 F.lit(cfg.name).alias("monitor"), "*", F.lit(as_of).alias("as_of"), F.lit(run_id).alias("run_id")
             )
         )

@@ -154,3 +154,18 @@ def test_multiclass_and_regression_configs():
     assert "unknown metric 'roc_auc'; known for regression: mse, rmse, mae" in error_of(dict(regression, metrics=["roc_auc"]))
     with_threshold = dict(regression, predictions=dict(BASE["predictions"], threshold=0.3))
     assert "predictions.threshold: applies to binary only" in error_of(with_threshold)
+
+
+def test_entity_horizon_join_config():
+    labels = {"table": "./events", "label": "churned", "timestamp": "event_ts",
+              "join": {"mode": "entity_horizon", "entity": "customer_id", "horizon": "30 days"}}
+    cfg = parse_config(dict(BASE, labels=labels))
+    assert cfg.labels.id is None and cfg.labels.join.entity == "customer_id"
+    assert cfg.labels.max_delay.text == "30 days"  # the horizon sets maturity
+    assert "labels.join.horizon: required key is missing" in error_of(
+        dict(BASE, labels=dict(labels, join={"mode": "entity_horizon", "entity": "c"}))
+    )
+    assert "labels.max_delay: not used with join mode entity_horizon" in error_of(dict(BASE, labels=dict(labels, max_delay="5 days")))
+    assert "labels.join: entity and horizon apply to mode entity_horizon only" in error_of(
+        dict(BASE, labels=dict(BASE["labels"], join={"mode": "prediction_id", "entity": "c"}))
+    )
