@@ -29,6 +29,7 @@ demo: setup
 
 bench: setup
 	$(BIN)/python bench/bench_full_run.py
+	$(BIN)/python bench/bench_incremental.py
 
 clean:
 	rm -rf $(VENV) .ivy demo-lake .pytest_cache

@@ -57,14 +57,20 @@ def prepare(folder: Path, rows: int, days: int) -> tuple[Path, str]:
     return config, (DEMO_START + timedelta(days=days)).date().isoformat()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def bench_setup(doc: str):
+    """Parse the common arguments and prepare the lakehouse: (args, folder, config, end as_of)."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--rows", type=int, default=20_000_000)
     parser.add_argument("--days", type=int, default=90)
     parser.add_argument("--dir", default=str(ROOT / "bench-lake"))
     args = parser.parse_args()
     folder = Path(args.dir).resolve()
     config, as_of = prepare(folder, args.rows, args.days)
+    return args, folder, config, as_of
+
+
+def main() -> None:
+    args, folder, config, as_of = bench_setup(__doc__)
     python = sys.executable
     full = timed([python, "-m", "perfmon_spark", "run", "--config", str(config), "--as-of", as_of, "--full-refresh"])
     floor = timed([python, "bench/floor_job.py", "--config", str(config), "--as-of", as_of, "--out", str(folder / "floor_counts")])

@@ -19,6 +19,7 @@ from perfmon_spark.config import MonitorConfig
 from perfmon_spark.io.tables import Snapshot, require_columns
 
 REASON = "_reason"
+RECORD = "_record"
 _LABEL_KINDS = {"binary": ("number", "boolean", "string"), "multiclass": ("string", "integer"), "regression": ("number",)}
 
 
@@ -111,7 +112,17 @@ def validate_predictions(cfg: MonitorConfig, df: DataFrame) -> Validated:
     df = df.withColumn(
         REASON, F.when(F.col(REASON).isNull() & (rank > 1), F.lit("duplicate_id")).otherwise(F.col(REASON))
     )
+    # Only what later steps read, so that the cached frame stays narrow; bad rows keep their
+    # original values as JSON for the quarantine table.
+    segments = sorted({c for group in cfg.slice_keys for c in group})
+    derived = [c for c in ("_id", "_ts", "_version", "_score", "_decision", "_pred", "_probs", "_entity") if c in df.columns]
+    record = F.when(F.col(REASON).isNotNull(), _as_json(raw))
+    df = df.select(*derived, *[F.col(f"`{c}`") for c in segments], REASON, record.alias(RECORD))
     return Validated(df=df, raw_columns=raw)
+
+
+def _as_json(columns) -> Column:
+    return F.to_json(F.struct(*[F.col(f"`{c}`") for c in columns]))
 
 
 def _binary_predictions(cfg: MonitorConfig, df: DataFrame) -> tuple[DataFrame, list[tuple[Column, str]]]:
@@ -215,7 +226,7 @@ def validate_labels(cfg: MonitorConfig, df: DataFrame, as_of: datetime) -> Valid
 
 def quarantine_rows(v: Validated, source: str, monitor: str, run_id: str, as_of: datetime) -> DataFrame:
     """Bad rows in the ``quarantine`` table's shape."""
-    record = F.to_json(F.struct(*[F.col(f"`{c}`") for c in v.raw_columns]))
+    record = F.col(RECORD) if RECORD in v.df.columns else _as_json(v.raw_columns)
     return v.df.filter(F.col(REASON).isNotNull()).select(
         F.lit(monitor).alias("monitor"),
         F.lit(source).alias("source"),

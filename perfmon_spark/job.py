@@ -24,6 +24,7 @@ from perfmon_spark.errors import ConfigError
 from perfmon_spark.incremental import Scope, bucket_filter, plan_scope
 from perfmon_spark.ingest import (
     REASON,
+    RECORD,
     check_input_columns,
     quarantine_rows,
     validate_labels,
@@ -178,8 +179,9 @@ def _compute_and_write(spark, cfg, as_of, mode, backfill, predictions, labels, r
         label_counts: dict[tuple, int] = {
             (r[STATUS], r[REASON]): r["count"] for r in labs.df.groupBy(STATUS, REASON).count().collect()
         }
+        labeled = keep(attach_labels(cfg, good, labs, as_of).drop(REASON, RECORD))
         states = keep(
-            bucket_states(attach_labels(cfg, good, labs, as_of), cfg, top).select(
+            bucket_states(labeled, cfg, top).select(
                 F.lit(cfg.name).alias("monitor"), "*", F.lit(as_of).alias("as_of"), F.lit(run_id).alias("run_id")
             )
         )

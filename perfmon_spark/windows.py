@@ -104,6 +104,7 @@ def _finalise_version(sub: pd.DataFrame, version: str, plan: WindowPlan) -> pd.D
         for i, *entry in zip(idx, *(sub[c] for c in sparse.columns)):
             if entry[0] is not None and len(entry[0]):
                 parts[i].append(tuple(np.asarray(v) for v in entry))
+    summaries = _rolling(plan, parts)
     as_of = int(plan.as_of.astype(np.int64))
     bucket_end = t0 + (np.arange(n) + 1) * g
     mature_bucket = bucket_end + plan.max_delay_seconds <= as_of
@@ -120,7 +121,7 @@ def _finalise_version(sub: pd.DataFrame, version: str, plan: WindowPlan) -> pd.D
             cum = np.concatenate([[0.0], np.cumsum(values)])
             state[field] = cum[ends + 1] - cum[lo]
         if sparse is not None:
-            state[sparse.name] = [_merge_sparse(plan, [p for i in range(a, e + 1) for p in parts[i]]) for a, e in zip(lo, ends)]
+            state[sparse.name] = [summaries.window(a, e) for a, e in zip(lo, ends)]
         window_end = t0 + (ends + 1) * g
         base = {
             "model_version": version,
@@ -146,10 +147,20 @@ def _finalise_version(sub: pd.DataFrame, version: str, plan: WindowPlan) -> pd.D
     return pd.concat(frames, ignore_index=True)
 
 
-def _merge_sparse(plan: WindowPlan, parts: list):
+class _Confusions:
+    """Window merges of per-bucket confusion matrices (small: classes squared at most)."""
+
+    def __init__(self, buckets: list[list]):
+        self.buckets = buckets
+
+    def window(self, first: int, last: int):
+        return confusion.merge([p for i in range(first, last + 1) for p in self.buckets[i]])
+
+
+def _rolling(plan: WindowPlan, parts: list[list]):
     if plan.problem_type == "binary":
-        return histogram.merge(parts, plan.scale, plan.exact_limit)
-    return confusion.merge(parts)
+        return histogram.RollingSummaries(parts, plan.scale, plan.exact_limit)
+    return _Confusions(parts)
 
 
 def metrics_schema() -> str:

@@ -26,12 +26,7 @@ def binary_stats(rows: pd.DataFrame, scale: str = "probability", exact_limit: fl
         keys, pos, neg = histogram.merge([(histogram.transform(s, scale), y, 1 - y)], scale, exact_limit)
         out.append(
             {
-                "model_version": version,
-                "slice_key": "*",
-                "slice_value": "*",
-                "bucket_start": bucket,
-                "n_predictions": len(g),
-                "n_labeled": len(lab),
+                **_base(version, bucket, g, lab),
                 "n_decided_positive": int(g["d"].sum()),
                 "tp": int(((y == 1) & (d == 1)).sum()),
                 "fp": int(((y == 0) & (d == 1)).sum()),

@@ -120,8 +120,9 @@ def _binary_fields(cfg: MonitorConfig) -> tuple[dict[str, Column], dict[str, Col
         sum_brier_sq=_when_labeled(brier * brier),
     )
     use_hist = cfg.predictions.score is not None
+    key = score_key(F.col("_score"), score_scale(cfg)) if use_hist else F.lit(None).cast("double")
     entries = {
-        "hist_keys": score_key(F.col("_score"), score_scale(cfg)) if use_hist else F.lit(None).cast("double"),
+        "hist_keys": F.when(y.isNotNull(), key),
         "hist_pos": (y == 1).cast("int"),
         "hist_neg": (y == 0).cast("int"),
     }
@@ -141,7 +142,7 @@ def _multiclass_fields(cfg: MonitorConfig) -> tuple[dict[str, Column], dict[str,
         "sum_log_loss": _when_labeled(loss),
         "sum_log_loss_sq": _when_labeled(loss * loss),
     }
-    return scalars, {"cm_label": y, "cm_pred": pred, "cm_count": F.lit(1)}
+    return scalars, {"cm_label": y, "cm_pred": pred, "cm_count": F.lit(1)}  # cm_label null when unlabeled
 
 
 def _regression_fields(cfg: MonitorConfig) -> tuple[dict[str, Column], dict[str, Column]]:
@@ -167,6 +168,12 @@ _FIELDS = {"binary": _binary_fields, "multiclass": _multiclass_fields, "regressi
 def bucket_states(rows: DataFrame, cfg: MonitorConfig, top: dict[str, tuple[str, ...]]) -> DataFrame:
     """Per (model_version, slice_key, slice_value, bucket_start) state rows.
 
+    Two aggregations over the exploded rows, both combined map-side before any shuffle: the
+    scalar sums per group, and the sparse entries per (group, entry key) of labeled rows. For the
+    score summary a group with more than ``EXACT_LIMIT`` labeled rows keys its entries by grid bin
+    (so its rows collapse map-side into at most ``GRID_BINS`` entries), a smaller one by the exact
+    transformed score. Cache ``rows`` when it is expensive: it is read twice.
+
     Args:
         rows: usable predictions with ``_version``, ``_ts``, the prediction columns ingest made
             (``_score``, ``_decision``, ``_pred``, ``_probs``) and the resolved label ``_y``
@@ -176,32 +183,29 @@ def bucket_states(rows: DataFrame, cfg: MonitorConfig, top: dict[str, tuple[str,
     fields = {"n_predictions": F.lit(1), "n_labeled": F.col("_y").isNotNull().cast("int"), **extra}
     scalars = SCALARS[cfg.problem_type]
     sparse = SPARSE.get(cfg.problem_type)
-    labeled = F.col("_y").isNotNull()
-    entry_columns = []
-    if sparse:
-        entry_columns = [F.when(labeled, entries[k]).alias(k) for k in sparse.keys]
-        entry_columns += [F.when(labeled, entries[c]).otherwise(F.lit(0)).alias(c) for c in sparse.counts]
-    per_row = rows.select(
+    group = [
         F.col("_version").alias("model_version"),
         truncate(cfg, F.col("_ts")).alias("bucket_start"),
         F.explode(slices(cfg, top)).alias("_slice"),
-        *[fields[f].alias(f) for f in scalars],
-        *entry_columns,
-    ).select("*", "_slice.slice_key", "_slice.slice_value").drop("_slice")
-    sums = [F.sum(f).alias(f) for f in scalars]
-    if sparse is None:
-        states = per_row.groupBy(*KEY).agg(*sums)
-    else:
-        count_sums = [F.sum(c).alias(c) for c in sparse.counts]
-        level = per_row.groupBy(*KEY, *sparse.keys).agg(*sums, *count_sums)
-        if cfg.problem_type == "binary" and cfg.auc.mode == "sketch":
-            level = _compact(level, sparse, score_scale(cfg), sums, count_sums)
-        entry = F.when(F.col(sparse.keys[0]).isNotNull(), F.struct(*sparse.columns))
-        states = level.groupBy(*KEY).agg(*sums, F.sort_array(F.collect_list(entry)).alias("_entries"))
+    ]
+
+    def exploded(*columns: Column) -> DataFrame:
+        return rows.select(*group, *columns).select("*", "_slice.slice_key", "_slice.slice_value").drop("_slice")
+
+    states = exploded(*[fields[f].alias(f) for f in scalars]).groupBy(*KEY).agg(*[F.sum(f).alias(f) for f in scalars])
     sparse_out = []
-    if sparse:
-        sparse_out = [F.col(f"_entries.{k}").alias(k) for k in sparse.keys]
-        sparse_out += [F.col(f"_entries.{c}").cast("array<long>").alias(c) for c in sparse.counts]
+    if sparse is not None:
+        labeled = exploded(*[entries[c].alias(c) for c in sparse.columns]).where(F.col(sparse.keys[0]).isNotNull())
+        if cfg.problem_type == "binary" and cfg.auc.mode == "sketch":
+            sizes = F.broadcast(states.select(*KEY, "n_labeled"))
+            key = sparse.keys[0]
+            binned = F.when(F.col("n_labeled") > histogram.EXACT_LIMIT, _grid_centre(F.col(key), score_scale(cfg)))
+            labeled = labeled.join(sizes, list(KEY)).withColumn(key, F.coalesce(binned, F.col(key))).drop("n_labeled")
+        counts = labeled.groupBy(*KEY, *sparse.keys).agg(*[F.sum(c).alias(c) for c in sparse.counts])
+        lists = counts.groupBy(*KEY).agg(F.sort_array(F.collect_list(F.struct(*sparse.columns))).alias("_entries"))
+        states = states.join(lists, list(KEY), "left")
+        sparse_out = [F.coalesce(F.col(f"_entries.{k}"), F.array()).cast(_ARRAY[k]).alias(k) for k in sparse.keys]
+        sparse_out += [F.coalesce(F.col(f"_entries.{c}"), F.array()).cast("array<long>").alias(c) for c in sparse.counts]
     return states.select(
         *KEY,
         (F.col("bucket_start") + F.expr(f"INTERVAL {cfg.windows.granularity.seconds} SECONDS")).alias("bucket_end"),
@@ -211,9 +215,4 @@ def bucket_states(rows: DataFrame, cfg: MonitorConfig, top: dict[str, tuple[str,
     )
 
 
-def _compact(level: DataFrame, sparse, scale: str, sums, count_sums) -> DataFrame:
-    """Groups with more than EXACT_LIMIT distinct score keys move their keys to grid centres."""
-    key = sparse.keys[0]
-    distinct = F.count(key).over(Window.partitionBy(*KEY))
-    compacted = F.when(distinct > histogram.EXACT_LIMIT, _grid_centre(F.col(key), scale)).otherwise(F.col(key))
-    return level.withColumn(key, compacted).groupBy(*KEY, key).agg(*sums, *count_sums)
+_ARRAY = {"hist_keys": "array<double>", "cm_label": "array<string>", "cm_pred": "array<string>"}
