@@ -142,3 +142,28 @@ def test_maturity_and_coverage():
     assert np.allclose(r[r["model_version"] == "v1"]["expected_coverage"], expected)
     cov = r["n_labeled"] / r["n_predictions"]
     assert np.allclose(r["label_coverage"].dropna(), cov[r["n_predictions"] > 0])
+
+
+@pytest.mark.parametrize("granularity, rolling, step", [("1 hour", "6 hours", timedelta(hours=1)), ("1 week", "13 weeks", timedelta(weeks=1))])
+def test_hourly_and_weekly_windows(granularity, rolling, step):
+    rng = np.random.default_rng(4)
+    t0 = datetime(2026, 3, 2)  # a Monday: weekly buckets start on Mondays
+    rows = pd.concat(
+        [
+            pd.DataFrame({"model_version": "v1", "bucket_start": t0 + i * step, "y": (rng.random(30) < 0.4).astype(float), "score": rng.random(30), "d": 0})
+            for i in range(20)
+            if i != 7
+        ],
+        ignore_index=True,
+    )
+    rows["d"] = (rows["score"] >= 0.5).astype(int)
+    data = dict(BASE, metrics=["accuracy", "roc_auc"], windows={"granularity": granularity, "rolling": [rolling]})
+    out = finalise_slice(binary_stats(rows), WindowPlan.from_config(parse_config(data), t0 + 400 * step))
+    long = out[(out["window"] == rolling) & (out["model_version"] == "v1")]
+    assert len(long) == 2 * 20  # every boundary of the range, gap included, two metrics
+    for r in long.itertuples():
+        assert r.window_end - r.window_start == pd.Timedelta(rolling.replace("hours", "h").replace("weeks", "W").replace(" ", ""))
+        sel = rows[(rows["bucket_start"] >= r.window_start) & (rows["bucket_start"] < r.window_end)]
+        expected = binary_metric(r.metric, sel["y"].to_numpy(), sel["score"].to_numpy(), sel["d"].to_numpy())
+        assert_close(r.value, expected, 1e-9, f"{r.metric} {r.window_end}")
+    assert set(out[out["window"] == granularity]["window_start"]) == {t0 + i * step for i in range(20) if i != 7}
