@@ -6,11 +6,10 @@ next run recomputes a superset). A run is incremental when the config is unchang
 move back, and both input tables have the change data feed over the versions in between. The
 buckets it recomputes are those of:
 
-- prediction rows inserted, updated or deleted since the recorded version (pre- and post-images),
-  and every other row sharing their ids (a duplicate may change which row is kept);
-- predictions whose label events changed since the recorded version;
-- predictions stamped in (previous as_of, as_of], and those whose label events arrived then
-  (rows that already existed but were invisible to the previous run).
+- prediction rows inserted, updated or deleted since the recorded version (pre- and post-images);
+- predictions with a label event, changed since the recorded version or arrived in
+  (previous as_of, as_of], within max_delay after the prediction (a later event changes no state);
+- predictions stamped in (previous as_of, as_of] (rows that existed but were invisible before).
 """
 
 from __future__ import annotations
@@ -23,7 +22,7 @@ from pyspark.sql import functions as F
 
 from perfmon_spark.config import MonitorConfig, TableRef
 from perfmon_spark.io.tables import Snapshot, read_table, table_exists
-from perfmon_spark.states.build import OTHER, NULL, truncate
+from perfmon_spark.states.build import NULL, OTHER, top_segment_values, truncate
 
 
 @dataclass(frozen=True)
@@ -43,7 +42,6 @@ class Scope:
     mode: str
     buckets: tuple[datetime, ...] | None
     reason: str
-    orphan_labels: int | None = None
 
     @property
     def is_partial(self) -> bool:
@@ -94,7 +92,6 @@ def plan_scope(
     labels: Snapshot,
     as_of: datetime,
     mode: str,
-    top: dict[str, tuple[str, ...]],
 ) -> Scope:
     """Decide full or incremental, and in the latter case find the affected buckets."""
     if mode == "full":
@@ -113,73 +110,102 @@ def plan_scope(
             return Scope("full", None, f"{snap.ref.text} is older than the last run read (restored?)")
         if snap.version > version and not _cdf_on(snap):
             return Scope("full", None, f"change data feed is off on {snap.ref.text}")
-    if _segments_changed(spark, cfg, top):
-        return Scope("full", None, "the top segment values changed")
     try:
-        buckets, orphans = _affected_buckets(spark, cfg, predictions, labels, as_of, mark)
+        buckets = _affected_buckets(spark, cfg, predictions, labels, as_of, mark)
     except Exception as e:  # noqa: BLE001  (e.g. change data vacuumed: recompute everything)
         if "change" not in str(e).lower() and "cdc" not in str(e).lower():
             raise
         return Scope("full", None, f"change data feed unavailable: {str(e).splitlines()[0][:200]}")
-    return Scope("incremental", tuple(buckets), f"{len(buckets)} buckets changed", orphan_labels=orphans)
+    return Scope("incremental", tuple(buckets), f"{len(buckets)} buckets changed")
 
 
-def _segments_changed(spark: SparkSession, cfg: MonitorConfig, top: dict[str, tuple[str, ...]]) -> bool:
-    """True when a column's top values differ from those the stored states were built with."""
-    if not top:
-        return False
+def segment_values(spark: SparkSession, cfg: MonitorConfig, visible: DataFrame, scope: Scope) -> tuple[dict[str, tuple[str, ...]], Scope]:
+    """The values each segment column keeps (the rest become ``__other__``), and the scope, which
+    becomes full when a partial run would see a different set than the stored states used.
+
+    A full run ranks the values of every visible prediction. A partial run reuses the values in
+    ``perf_stats``: when no column was cut at ``max_values`` (no ``__other__`` stored), new values
+    in the recomputed buckets are simply added while there is room, without a scan of all rows;
+    otherwise the ranking is recomputed and compared.
+    """
+    columns = sorted({c for group in cfg.slice_keys for c in group})
+    if not columns:
+        return {}, scope
+    if not scope.is_partial:
+        return top_segment_values(visible, cfg), scope
     stats = cfg.output.table("perf_stats")
     if not table_exists(spark, stats):
-        return True
-    stored: dict[str, set[str]] = {c: set() for c in top}
-    rows = (
+        return top_segment_values(visible, cfg), Scope("full", None, "no stored states")
+    stored: dict[str, set[str]] = {c: set() for c in columns}
+    cut = False
+    for row in (
         read_table(spark, stats)
-        .filter((F.col("monitor") == cfg.name) & F.col("slice_key").isin(*top) & ~F.col("slice_value").isin(OTHER, NULL))
+        .filter((F.col("monitor") == cfg.name) & F.col("slice_key").isin(*columns) & (F.col("slice_value") != NULL))
         .select("slice_key", "slice_value")
         .distinct()
         .collect()
-    )
-    for row in rows:
-        stored[row["slice_key"]].add(row["slice_value"])
-    return any(stored[c] != set(values) for c, values in top.items())
+    ):
+        if row["slice_value"] == OTHER:
+            cut = True
+        else:
+            stored[row["slice_key"]].add(row["slice_value"])
+    if cut:
+        top = top_segment_values(visible, cfg)
+        if any(set(top[c]) != stored[c] for c in columns):
+            return top, Scope("full", None, "the top segment values changed")
+        return top, scope
+    step = cfg.windows.granularity.delta
+    scoped = visible.filter(bucket_filter(F.col(cfg.predictions.timestamp).cast("timestamp"), scope.buckets, step))
+    pairs = scoped.select(
+        F.explode(F.array(*[F.struct(F.lit(c).alias("k"), F.col(f"`{c}`").cast("string").alias("v")) for c in columns])).alias("p")
+    ).select("p.k", "p.v").filter(F.col("v").isNotNull()).distinct()
+    for row in pairs.collect():
+        stored[row["k"]].add(row["v"])
+    if any(len(values) > cfg.segments.max_values for values in stored.values()):
+        return top_segment_values(visible, cfg), Scope("full", None, "a segment column reached max_values")
+    return {c: tuple(sorted(v)) for c, v in stored.items()}, scope
 
 
 def _affected_buckets(spark, cfg, predictions: Snapshot, labels: Snapshot, as_of: datetime, mark: Watermark):
+    """Distinct bucket starts touched since the watermark (two small Spark jobs at most)."""
     p, lab = cfg.predictions, cfg.labels
-    unit_ts = truncate(cfg, F.col(p.timestamp).cast("timestamp"))
-    ids: list[DataFrame] = []
-    buckets: list[DataFrame] = []
+    pred_ts = F.col(p.timestamp).cast("timestamp")
+    touched: list[DataFrame] = []
     if predictions.version > mark.predictions_version:
         changed = _changes(spark, predictions.ref, mark.predictions_version + 1, predictions.version)
-        buckets.append(changed.select(unit_ts.alias("bucket")))
-        ids.append(changed.select(F.col(p.id).cast("string").alias("_id"), F.lit(False).alias("_label")))
+        touched.append(changed.select(truncate(cfg, pred_ts).alias("bucket")))
+    events: list[DataFrame] = []
+    label_ts = F.col(lab.timestamp).cast("timestamp")
     if labels.version > mark.labels_version:
         changed = _changes(spark, labels.ref, mark.labels_version + 1, labels.version)
-        ids.append(changed.select(F.col(lab.id).cast("string").alias("_id"), F.lit(True).alias("_label")))
+        events.append(changed.select(F.col(lab.id).cast("string").alias("_id"), label_ts.alias("_lts")))
     if as_of > mark.as_of:
-        arrived = labels.df.filter(F.col(lab.timestamp).cast("timestamp").between(F.lit(mark.as_of), F.lit(as_of)))
-        ids.append(arrived.select(F.col(lab.id).cast("string").alias("_id"), F.lit(False).alias("_label")))
-    orphans = 0
-    if ids:
-        touched = ids[0]
-        for more in ids[1:]:
-            touched = touched.unionByName(more)
-        touched = touched.groupBy("_id").agg(F.max("_label").alias("_label"), F.count(F.lit(1)).alias("_events"))
-        times = predictions.df.select(F.col(p.id).cast("string").alias("_id"), unit_ts.alias("bucket"))
-        joined = touched.join(times, "_id", "left")
-        buckets.append(joined.filter(F.col("bucket").isNotNull()).select("bucket"))
-        orphan_rows = joined.filter(F.col("bucket").isNull() & F.col("_label")).agg(F.count(F.lit(1))).first()
-        orphans = int(orphan_rows[0] or 0)
+        arrived = labels.df.filter((label_ts > F.lit(mark.as_of)) & (label_ts <= F.lit(as_of)))
+        events.append(arrived.select(F.col(lab.id).cast("string").alias("_id"), label_ts.alias("_lts")))
+    if events:
+        union = events[0]
+        for more in events[1:]:
+            union = union.unionByName(more)
+        union = union.filter(F.col("_lts") <= F.lit(as_of))
+        earliest = union.agg(F.min("_lts")).first()[0]
+        if earliest is not None:
+            # Only an event within max_delay after its prediction changes a state; predictions
+            # older than the earliest event minus max_delay are skipped by Delta's file statistics.
+            delay = F.expr(f"INTERVAL {lab.max_delay.seconds} SECONDS")
+            candidates = predictions.df.filter((pred_ts >= F.lit(earliest - lab.max_delay.delta)) & (pred_ts <= F.lit(as_of)))
+            candidates = candidates.select(F.col(p.id).cast("string").alias("_id"), pred_ts.alias("_pts"))
+            joined = union.join(candidates, "_id").filter((F.col("_lts") >= F.col("_pts")) & (F.col("_lts") <= F.col("_pts") + delay))
+            touched.append(joined.select(truncate(cfg, F.col("_pts")).alias("bucket")))
     found: set[datetime] = set()
-    if buckets:
-        union = buckets[0]
-        for more in buckets[1:]:
+    if touched:
+        union = touched[0]
+        for more in touched[1:]:
             union = union.unionByName(more)
         found = {r["bucket"] for r in union.filter(F.col("bucket").isNotNull() & (F.col("bucket") <= F.lit(as_of))).distinct().collect()}
     if as_of > mark.as_of:
         first = spark.range(1).select(truncate(cfg, F.lit(mark.as_of).cast("timestamp")).alias("b")).first()["b"]
         found |= set(bucket_range(mark.as_of, as_of, cfg.windows.granularity.delta, first))
-    return sorted(found), orphans
+    return sorted(found)
 
 
 def bucket_filter(ts: Column, buckets: tuple[datetime, ...], step: timedelta) -> Column:

@@ -21,7 +21,7 @@ from pyspark.sql import functions as F
 from perfmon_spark import __version__
 from perfmon_spark.config import MonitorConfig
 from perfmon_spark.errors import ConfigError
-from perfmon_spark.incremental import Scope, bucket_filter, plan_scope
+from perfmon_spark.incremental import Scope, bucket_filter, plan_scope, segment_values
 from perfmon_spark.ingest import (
     REASON,
     RECORD,
@@ -34,7 +34,7 @@ from perfmon_spark.ingest import (
 from perfmon_spark.io.tables import append, merge_into, read_snapshot, read_table, table_exists
 from perfmon_spark.labels import STATUS, annotate_labels, attach_labels
 from perfmon_spark.session import get_spark
-from perfmon_spark.states.build import KEY, bucket_states, top_segment_values
+from perfmon_spark.states.build import KEY, bucket_states
 from perfmon_spark.states.layout import state_columns
 from perfmon_spark.windows import METRIC_COLUMNS, WindowPlan, compute_metrics
 
@@ -60,7 +60,7 @@ class RunResult:
     rows_read_predictions: int
     rows_read_labels: int
     rows_quarantined: int
-    orphan_labels: int
+    orphan_labels: int | None
     late_labels_ignored: int
     buckets_recomputed: int
     metric_rows_written: int
@@ -150,11 +150,11 @@ def _record_failure(spark: SparkSession, cfg: MonitorConfig, base: dict, error: 
 
 def _compute_and_write(spark, cfg, as_of, mode, backfill, predictions, labels, run_id, base) -> RunResult:
     visible = visible_predictions(cfg, predictions, as_of)
-    top = top_segment_values(visible, cfg)
     if backfill is not None:
         scope = backfill_scope(cfg, *backfill, as_of)
     else:
-        scope = plan_scope(spark, cfg, predictions, labels, as_of, mode, top)
+        scope = plan_scope(spark, cfg, predictions, labels, as_of, mode)
+    top, scope = segment_values(spark, cfg, visible, scope)
     step = cfg.windows.granularity.delta
     if scope.is_partial:
         visible = visible.filter(bucket_filter(F.col(cfg.predictions.timestamp).cast("timestamp"), scope.buckets, step))
@@ -220,7 +220,7 @@ def _compute_and_write(spark, cfg, as_of, mode, backfill, predictions, labels, r
         rows_read_labels=sum(label_counts.values()),
         rows_quarantined=sum(n for r, n in pred_counts.items() if r)
         + sum(n for (s, _), n in label_counts.items() if s == "quarantined"),
-        orphan_labels=scope.orphan_labels if scope.is_partial else orphans,
+        orphan_labels=None if scope.is_partial else orphans,
         late_labels_ignored=sum(n for (s, _), n in label_counts.items() if s == "late"),
         buckets_recomputed=n_states,
         metric_rows_written=written,
