@@ -187,10 +187,14 @@ def _compute_and_write(spark, cfg, as_of, mode, backfill, predictions, labels, r
         )
         n_states = states.count() if scope.buckets != () else 0
 
-        quarantine = quarantine_rows(preds, "predictions", cfg.name, run_id, as_of).unionByName(
-            quarantine_rows(labs, "labels", cfg.name, run_id, as_of)
+        quarantined = sum(n for r, n in pred_counts.items() if r) + sum(
+            n for (s, _), n in label_counts.items() if s == "quarantined"
         )
-        merge_into(quarantine, cfg.output.table("quarantine"), QUARANTINE_KEY, insert_only=True)
+        if quarantined:
+            quarantine = quarantine_rows(preds, "predictions", cfg.name, run_id, as_of).unionByName(
+                quarantine_rows(labs, "labels", cfg.name, run_id, as_of)
+            )
+            merge_into(quarantine, cfg.output.table("quarantine"), QUARANTINE_KEY, insert_only=True)
         owned = f"t.monitor = '{cfg.name}'"
         if scope.is_partial:
             listed = ", ".join(f"TIMESTAMP'{b:%Y-%m-%d %H:%M:%S}'" for b in scope.buckets) or "NULL"
@@ -218,8 +222,7 @@ def _compute_and_write(spark, cfg, as_of, mode, backfill, predictions, labels, r
         mode=scope.mode,
         rows_read_predictions=sum(pred_counts.values()),
         rows_read_labels=sum(label_counts.values()),
-        rows_quarantined=sum(n for r, n in pred_counts.items() if r)
-        + sum(n for (s, _), n in label_counts.items() if s == "quarantined"),
+        rows_quarantined=quarantined,
         orphan_labels=None if scope.is_partial else orphans,
         late_labels_ignored=sum(n for (s, _), n in label_counts.items() if s == "late"),
         buckets_recomputed=n_states,
