@@ -76,9 +76,9 @@ def _cdf_on(snapshot: Snapshot) -> bool:
     return str(properties.get("delta.enableChangeDataFeed", "false")).lower() == "true"
 
 
-def bucket_range(start: datetime, end: datetime, step: timedelta, unit_start: datetime) -> list[datetime]:
-    """Bucket starts from the bucket holding ``unit_start`` up to ``end`` (inclusive)."""
-    out, b = [], unit_start
+def bucket_range(first: datetime, end: datetime, step: timedelta) -> list[datetime]:
+    """Bucket starts from ``first`` (a bucket start) up to ``end`` (inclusive)."""
+    out, b = [], first
     while b <= end:
         out.append(b)
         b += step
@@ -204,7 +204,7 @@ def _affected_buckets(spark, cfg, predictions: Snapshot, labels: Snapshot, as_of
         found = {r["bucket"] for r in union.filter(F.col("bucket").isNotNull() & (F.col("bucket") <= F.lit(as_of))).distinct().collect()}
     if as_of > mark.as_of:
         first = spark.range(1).select(truncate(cfg, F.lit(mark.as_of).cast("timestamp")).alias("b")).first()["b"]
-        found |= set(bucket_range(mark.as_of, as_of, cfg.windows.granularity.delta, first))
+        found |= set(bucket_range(first, as_of, cfg.windows.granularity.delta))
     return sorted(found)
 
 

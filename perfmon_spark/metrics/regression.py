@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from perfmon_spark.metrics import intervals
 from perfmon_spark.metrics.common import field, mean_of, ratio
 from perfmon_spark.metrics.registry import Metric, register_metric
 
