@@ -1,6 +1,7 @@
 """The ``perfmon`` command line (SPEC §1): argument parsing and exit codes only, no Spark code.
 
-Exit codes: 0 success, 2 config or usage error, 3 input data error, 1 anything unexpected.
+Exit codes: 0 success, 2 config or usage error, 3 input data error, 1 anything unexpected, 10 only
+from ``decide`` (RETRAIN recommended).
 Errors are one line on stderr; ``--verbose`` adds the traceback.
 """
 
@@ -55,6 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
     validate = sub.add_parser("validate", parents=[common], help="validate a config and print the plan")
     validate.add_argument("--config", required=True)
     validate.add_argument("--check-tables", action="store_true", help="also check that input tables and columns exist (starts Spark)")
+
+    decide = sub.add_parser("decide", parents=[common], help="print the latest retrain decisions as JSON; exit 10 if RETRAIN")
+    decide.add_argument("--config", required=True)
+    decide.add_argument("--model-version", default=None, help="only this model version")
 
     demo = sub.add_parser("demo", parents=[common], help="write a sample lakehouse, run the job on it, print a summary")
     demo.add_argument("--dir", default="demo-lake", help="folder for the sample lakehouse (default: demo-lake)")
@@ -121,6 +126,22 @@ def cmd_validate(args) -> int:
     return 0
 
 
+RETRAIN_EXIT = 10
+
+
+def cmd_decide(args) -> int:
+    import json
+
+    from perfmon_spark.config import load_config
+    from perfmon_spark.decide import latest_decisions
+    from perfmon_spark.session import get_spark
+
+    cfg = load_config(args.config)
+    decisions = latest_decisions(get_spark(cfg.spark), cfg, args.model_version)
+    print(json.dumps(decisions, indent=2, sort_keys=True))
+    return RETRAIN_EXIT if any(d["decision"] == "RETRAIN" for d in decisions) else 0
+
+
 def cmd_demo(args) -> int:
     from perfmon_spark.demo import run_demo
 
@@ -128,7 +149,7 @@ def cmd_demo(args) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "backfill": cmd_backfill, "validate": cmd_validate, "demo": cmd_demo}
+COMMANDS = {"run": cmd_run, "backfill": cmd_backfill, "validate": cmd_validate, "decide": cmd_decide, "demo": cmd_demo}
 
 
 def run_cli(argv: list[str] | None, parser: argparse.ArgumentParser, handler) -> int:

@@ -21,11 +21,14 @@ from perfmon_spark.errors import ConfigError
 from perfmon_spark.metrics import lookup, metric_names
 from perfmon_spark.metrics.registry import PROBLEM_TYPES
 
-_UNITS = {"minute": 60, "hour": 3600, "day": 86400, "week": 7 * 86400}
+_UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400, "week": 7 * 86400}
 _DURATION = re.compile(r"^\s*(\d+)\s*([a-z]+?)s?\s*$")
 GRANULARITIES = ("1 hour", "1 day", "1 week")
 # Sections of the contract that come with later work; accepted nowhere yet, refused clearly.
-_NOT_YET = ("baseline", "alerts", "notifications", "kpis", "retrain", "ranking")
+_NOT_YET = ("kpis", "ranking")
+LEVELS = ("MINOR", "SUSTAINED", "CRITICAL")
+BASELINE_SOURCES = ("values", "table", "window", "rolling")
+RETRAIN_TRIGGERS = ("sustained", "critical", "kpi", "drift_and_decay")
 _MISSING = object()
 
 
@@ -146,6 +149,72 @@ class SparkConfig:
 
 
 @dataclass(frozen=True)
+class BaselineConfig:
+    """Where each alert rule's reference value comes from (see ``alerts.baseline``)."""
+
+    source: str = "window"
+    values: tuple[tuple[str, float], ...] = ()
+    table: TableRef | None = None
+    window: Duration = Duration(14 * 86400, 14, "day")
+    rolling_length: Duration = Duration(90 * 86400, 90, "day")
+    rolling_lag: Duration = Duration(14 * 86400, 14, "day")
+
+
+@dataclass(frozen=True)
+class LevelRule:
+    """One alert level: a window is beyond it when worse than baseline x ``ratio``; the level
+    holds when at least ``of`` of the last ``within`` evaluated windows are beyond it
+    (``consecutive: N`` is N of N)."""
+
+    level: str
+    ratio: float
+    of: int = 1
+    within: int = 1
+
+
+@dataclass(frozen=True)
+class MaturityPolicy:
+    """Which windows a rule evaluates: ``mature``, ``any``, or ``min_coverage`` (mature windows
+    and those whose label coverage reaches the share)."""
+
+    mode: str = "mature"
+    min_coverage: float | None = None
+
+
+@dataclass(frozen=True)
+class AlertRule:
+    name: str
+    metric: str
+    window: str
+    slices: tuple[str, ...] | str  # "all", "overall", or slice keys
+    levels: tuple[LevelRule, ...]
+    min_labeled: int = 200
+    confidence: float | None = 0.95
+    maturity: MaturityPolicy = MaturityPolicy()
+    resolve_after: int = 3
+
+
+@dataclass(frozen=True)
+class NotificationSink:
+    """A webhook; the URL is read from the environment variable ``url_env`` at delivery time."""
+
+    name: str
+    type: str
+    url_env: str
+    levels: tuple[str, ...]
+    timeout_seconds: float
+    retries: int
+
+
+@dataclass(frozen=True)
+class RetrainConfig:
+    triggers: tuple[str, ...] = ("sustained", "critical")
+    cooldown: Duration = Duration(14 * 86400, 14, "day")
+    min_new_labels: int = 0
+    max_one_per: Duration | None = None
+
+
+@dataclass(frozen=True)
 class MonitorConfig:
     """The whole, validated configuration of one monitor."""
 
@@ -162,6 +231,10 @@ class MonitorConfig:
     output: OutputConfig
     spark: SparkConfig
     source_hash: str
+    baseline: BaselineConfig = BaselineConfig()
+    alerts: tuple[AlertRule, ...] = ()
+    notifications: tuple[NotificationSink, ...] = ()
+    retrain: RetrainConfig = RetrainConfig()
 
     @property
     def window_lengths(self) -> tuple[Duration, ...]:
@@ -259,6 +332,7 @@ def parse_config(data: Any) -> MonitorConfig:
         (
             "version", "name", "problem_type", "predictions", "labels", "segments", "metrics",
             "cross_segments", "windows", "confidence_level", "auc", "output", "spark",
+            "baseline", "alerts", "notifications", "retrain",
         ),
     )
     version = top.get("version", (int,))
@@ -280,6 +354,7 @@ def parse_config(data: Any) -> MonitorConfig:
     output = top.section("output", ("location", "prefix"))
     spark = top.section("spark", ("master", "conf"), {})
     conf = spark.get("conf", (dict,), {})
+    alerts = _alerts(top, problem_type, metrics, windows, segments, confidence)
     return MonitorConfig(
         version=version,
         name=name,
@@ -297,6 +372,10 @@ def parse_config(data: Any) -> MonitorConfig:
             conf=tuple(sorted((str(k), str(v)) for k, v in conf.items())),
         ),
         source_hash=hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16],
+        baseline=_baseline(top, windows, alerts),
+        alerts=alerts,
+        notifications=_notifications(top),
+        retrain=_retrain(top),
     )
 
 
@@ -425,3 +504,182 @@ def _metrics(top: _Section, problem_type: str, predictions: PredictionsConfig) -
         dup = next(n for n in names if names.count(n) > 1)
         raise ConfigError(f"metrics: duplicate metric {dup!r}")
     return names
+
+
+def _alerts(
+    top: _Section, problem_type: str, metrics: tuple[str, ...], windows: WindowsConfig,
+    segments: SegmentsConfig, confidence_level: float,
+) -> tuple[AlertRule, ...]:
+    raw = top.get("alerts", (list,), [])
+    computed = {w.text for w in (windows.granularity, *windows.rolling)}
+    slice_keys = {"&".join(g) for g in ((c,) for c in segments.columns)} | {"&".join(g) for g in segments.cross}
+    rules = []
+    for i, item in enumerate(raw):
+        path = f"alerts[{i}]"
+        sec = _Section(
+            item, path,
+            ("name", "metric", "window", "slices", "minor", "sustained", "critical", "min_labeled",
+             "confidence", "maturity", "resolve_after"),
+        )
+        name = sec.text("name")
+        metric = sec.text("metric")
+        if metric not in metrics:
+            raise ConfigError(f"{path}.metric: {metric!r} is not computed; computed metrics: {', '.join(metrics)}")
+        registered = lookup(problem_type, metric)
+        if registered.larger_is_better is None:
+            raise ConfigError(f"{path}.metric: {metric!r} has no better direction, so no rule can say it got worse")
+        window = parse_duration(sec.get("window", (str,), windows.granularity.text), f"{path}.window").text
+        if window not in computed:
+            raise ConfigError(f"{path}.window: {window!r} is not computed; computed windows: {', '.join(sorted(computed))}")
+        slices = _rule_slices(sec, path, slice_keys)
+        levels = tuple(
+            _level(sec, key.lower(), key, default_of=3 if key == "SUSTAINED" else 1)
+            for key in LEVELS if key.lower() in sec.data
+        )
+        if not levels:
+            raise ConfigError(f"{path}: give at least one level: minor, sustained or critical")
+        confidence = None if sec.data.get("confidence", 0.95) is None else sec.number("confidence", 0.95)
+        if confidence is not None:
+            if not 0.5 <= confidence < 1:
+                raise ConfigError(f"{path}.confidence: {confidence!r} must be in [0.5, 1), or null to compare point values")
+            if registered.interval is None:
+                raise ConfigError(
+                    f"{path}.confidence: {metric!r} has no confidence interval; set confidence: null to compare point values"
+                )
+        min_labeled = sec.get("min_labeled", (int,), 200)
+        resolve_after = sec.get("resolve_after", (int,), 3)
+        if min_labeled < 0 or resolve_after < 1:
+            raise ConfigError(f"{path}: min_labeled must be >= 0 and resolve_after >= 1")
+        rules.append(
+            AlertRule(
+                name=name, metric=metric, window=window, slices=slices, levels=levels, min_labeled=min_labeled,
+                confidence=confidence, maturity=_maturity(sec, path), resolve_after=resolve_after,
+            )
+        )
+    names = [r.name for r in rules]
+    if len(set(names)) != len(names):
+        dup = next(n for n in names if names.count(n) > 1)
+        raise ConfigError(f"alerts: duplicate rule name {dup!r}")
+    return tuple(rules)
+
+
+def _rule_slices(sec: _Section, path: str, slice_keys: set[str]) -> tuple[str, ...] | str:
+    value = sec.get("slices", (str, list), "all")
+    if isinstance(value, str):
+        if value not in ("all", "overall"):
+            raise ConfigError(f"{path}.slices: unknown value {value!r}; allowed: all, overall, or a list of slice keys")
+        return value
+    for j, key in enumerate(value):
+        if key not in slice_keys and key != "*":
+            raise ConfigError(
+                f"{path}.slices[{j}]: {key!r} is not a configured segment; configured: {', '.join(sorted(slice_keys)) or 'none'}"
+            )
+    return tuple(value)
+
+
+def _level(sec: _Section, key: str, level: str, default_of: int) -> LevelRule:
+    path = f"{sec.path}.{key}"
+    lv = sec.section(key, ("ratio", "consecutive", "of", "within"))
+    ratio = lv.number("ratio")
+    if not 0 < ratio < 1:
+        raise ConfigError(f"{path}.ratio: {ratio!r} must be in (0, 1): the share of the baseline a worse value falls below")
+    if "consecutive" in lv.data and ("of" in lv.data or "within" in lv.data):
+        raise ConfigError(f"{path}: give either consecutive or of/within, not both")
+    if "of" in lv.data or "within" in lv.data:
+        of, within = lv.get("of", (int,)), lv.get("within", (int,))
+    else:
+        of = within = lv.get("consecutive", (int,), default_of)
+    if not 1 <= of <= within:
+        raise ConfigError(f"{path}: need 1 <= of <= within (consecutive >= 1), got of={of!r}, within={within!r}")
+    return LevelRule(level=level, ratio=ratio, of=of, within=within)
+
+
+def _maturity(sec: _Section, path: str) -> MaturityPolicy:
+    value = sec.get("maturity", (str, dict), "mature")
+    if isinstance(value, str):
+        if value not in ("mature", "any"):
+            raise ConfigError(f"{path}.maturity: unknown value {value!r}; allowed: mature, any, or {{min_coverage: share}}")
+        return MaturityPolicy(mode=value)
+    share = _Section(value, f"{path}.maturity", ("min_coverage",)).number("min_coverage")
+    if not 0 < share <= 1:
+        raise ConfigError(f"{path}.maturity.min_coverage: {share!r} must be in (0, 1]")
+    return MaturityPolicy(mode="min_coverage", min_coverage=share)
+
+
+def _baseline(top: _Section, windows: WindowsConfig, alerts: tuple[AlertRule, ...]) -> BaselineConfig:
+    sec = top.section("baseline", ("source", "values", "table", "window", "rolling"), {})
+    source = sec.choice("source", BASELINE_SOURCES, "window")
+    values = sec.get("values", (dict,), {})
+    for metric, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"baseline.values.{metric}: expected a number, got {value!r}")
+    table = sec.text("table", None)
+    rolling = sec.section("rolling", ("length", "lag"), {})
+    cfg = BaselineConfig(
+        source=source,
+        values=tuple(sorted((str(k), float(v)) for k, v in values.items())),
+        table=TableRef(table) if table else None,
+        window=sec.duration("window", "14 days"),
+        rolling_length=rolling.duration("length", "90 days"),
+        rolling_lag=rolling.duration("lag", "14 days"),
+    )
+    g = windows.granularity
+    used = {"window": (("window", cfg.window),), "rolling": (("rolling.length", cfg.rolling_length), ("rolling.lag", cfg.rolling_lag))}
+    for key, d in used.get(source, ()):
+        if d.seconds % g.seconds:
+            raise ConfigError(f"baseline.{key}: {d.text!r} must be a multiple of the granularity {g.text!r}")
+    if source == "table" and cfg.table is None:
+        raise ConfigError("baseline.table: required with source: table (a Delta table of model_version, slice_key, slice_value, metric, value)")
+    if source == "values":
+        given = dict(cfg.values)
+        for i, rule in enumerate(alerts):
+            if rule.metric not in given:
+                raise ConfigError(
+                    f"alerts[{i}].metric: no baseline for {rule.metric!r} in baseline.values; given: {', '.join(given) or 'none'}"
+                )
+    return cfg
+
+
+def _notifications(top: _Section) -> tuple[NotificationSink, ...]:
+    sinks = []
+    for i, item in enumerate(top.get("notifications", (list,), [])):
+        path = f"notifications[{i}]"
+        sec = _Section(item, path, ("name", "type", "url_env", "levels", "timeout", "retries"))
+        kind = sec.choice("type", ("webhook", "slack"))
+        url_env = sec.text("url_env")
+        levels = sec.names("levels", list(LEVELS[1:]))
+        for j, level in enumerate(levels):
+            if level not in LEVELS:
+                raise ConfigError(f"{path}.levels[{j}]: unknown level {level!r}; allowed: {', '.join(LEVELS)}")
+        retries = sec.get("retries", (int,), 3)
+        if retries < 0:
+            raise ConfigError(f"{path}.retries: {retries!r} must be >= 0")
+        sinks.append(
+            NotificationSink(
+                name=sec.text("name", f"{kind}:{url_env}"), type=kind, url_env=url_env, levels=levels,
+                timeout_seconds=float(sec.duration("timeout", "5 seconds").seconds), retries=retries,
+            )
+        )
+    names = [s.name for s in sinks]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"notifications: duplicate sink name; give each a distinct name: {names}")
+    return tuple(sinks)
+
+
+def _retrain(top: _Section) -> RetrainConfig:
+    sec = top.section("retrain", ("triggers", "cooldown", "min_new_labels", "max_one_per"), {})
+    triggers = sec.names("triggers", ["sustained", "critical"])
+    for j, trigger in enumerate(triggers):
+        if trigger not in RETRAIN_TRIGGERS:
+            raise ConfigError(f"retrain.triggers[{j}]: unknown trigger {trigger!r}; allowed: {', '.join(RETRAIN_TRIGGERS)}")
+        if trigger == "kpi":
+            raise ConfigError(f"retrain.triggers[{j}]: 'kpi' needs kpis, which this version of perfmon-spark does not support yet")
+    min_new = sec.get("min_new_labels", (int,), 0)
+    if min_new < 0:
+        raise ConfigError(f"retrain.min_new_labels: {min_new!r} must be >= 0")
+    return RetrainConfig(
+        triggers=triggers,
+        cooldown=sec.duration("cooldown", "14 days"),
+        min_new_labels=min_new,
+        max_one_per=sec.duration("max_one_per", None) if sec.data.get("max_one_per") is not None else None,
+    )

@@ -19,6 +19,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from perfmon_spark import __version__
+from perfmon_spark.alerts.baseline import check_baseline_table
+from perfmon_spark.alerts.stage import run_alerting
 from perfmon_spark.config import MonitorConfig
 from perfmon_spark.errors import ConfigError
 from perfmon_spark.incremental import Scope, bucket_filter, plan_scope, segment_values
@@ -116,6 +118,7 @@ def run_monitor(
     predictions = read_snapshot(spark, cfg.predictions.table, "predictions")
     labels = read_snapshot(spark, cfg.labels.table, "labels")
     check_input_columns(cfg, predictions, labels)
+    check_baseline_table(spark, cfg)
     base = dict(
         run_id=run_id, monitor=cfg.name, as_of=as_of, started_at=started_at,
         predictions_version=predictions.version, labels_version=labels.version,
@@ -214,6 +217,13 @@ def _compute_and_write(spark, cfg, as_of, mode, backfill, predictions, labels, r
         for df in cached:
             df.unpersist()
 
+    message = scope.reason
+    if cfg.alerts:
+        alerting = run_alerting(spark, cfg, as_of, run_id)
+        message += (
+            f"; alerts: {alerting.open_alerts} open, {alerting.events} events, {alerting.undelivered} undelivered; "
+            f"retrain: {', '.join(alerting.retrain) or 'none'}"
+        )
     orphans = sum(n for (s, _), n in label_counts.items() if s == "orphan")
     return RunResult(
         **base,
@@ -227,7 +237,7 @@ def _compute_and_write(spark, cfg, as_of, mode, backfill, predictions, labels, r
         late_labels_ignored=sum(n for (s, _), n in label_counts.items() if s == "late"),
         buckets_recomputed=n_states,
         metric_rows_written=written,
-        message=scope.reason,
+        message=message,
     )
 
 

@@ -94,7 +94,7 @@ def test_spec_example_message_for_unknown_metric():
         ({"segments": {"columns": ["a", "a"]}}, "segments.columns: duplicate entries"),
         ({"segments": {"cross": [["a"]]}}, "segments.cross[0]: expected a list of 2 or more column names"),
         ({"confidence_level": 1.5}, "confidence_level: 1.5 must be in [0.5, 1)"),
-        ({"alerts": []}, "alerts: not supported by this version of perfmon-spark yet"),
+        ({"kpis": []}, "kpis: not supported by this version of perfmon-spark yet"),
         ({"name": "bad name!"}, "name: 'bad name!' may contain only"),
         ({"auc": {"mode": "approx"}}, "auc.mode: unknown value 'approx'; allowed: sketch, exact"),
         ({"predictions": "table"}, "predictions: expected dict, got str"),

@@ -1,0 +1,105 @@
+"""Baselines: the reference value each rule compares a window with (``baseline.source``).
+
+- ``values``: fixed figures per metric (training or validation results).
+- ``table``: a Delta table of (model_version, slice_key, slice_value, metric, value); the most
+  specific row wins: exact version and slice, then the version's ``*`` slice, then version ``*``
+  with the slice, then ``*``/``*``.
+- ``window``: early production, the metric over the first ``window`` of each version in each
+  slice (the version's first bucket in the overall slice starts the period); null until the period
+  has ended, so a young version is not judged against half a baseline.
+- ``rolling``: a trailing reference period, the metric over [end - lag - length, end - lag) for a
+  window ending at ``end``.
+
+The last two are computed from ``perf_stats`` like any window (merges of bucket states), so they
+cost one more pass over the small state table, not over raw rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.window import Window
+
+from perfmon_spark.config import MonitorConfig
+from perfmon_spark.errors import InputError
+from perfmon_spark.io.tables import read_table, table_exists
+from perfmon_spark.windows import ALL_VERSIONS, WindowPlan, compute_metrics
+
+TABLE_COLUMNS = ("model_version", "slice_key", "slice_value", "metric", "value")
+_SERIES = ("model_version", "slice_key", "slice_value", "metric")
+
+
+def check_baseline_table(spark: SparkSession, cfg: MonitorConfig) -> None:
+    """With ``source: table``, the table must exist with its columns (checked before any write).
+
+    Raises:
+        InputError: naming the table and the missing column.
+    """
+    if cfg.baseline.source != "table" or not cfg.alerts:
+        return
+    ref = cfg.baseline.table
+    if not table_exists(spark, ref):
+        raise InputError(f"baseline table {ref.text!r} does not exist or is not a Delta table")
+    columns = read_table(spark, ref).columns
+    for column in TABLE_COLUMNS:
+        if column not in columns:
+            raise InputError(
+                f"baseline table {ref.text!r}: column {column!r} not found; needs {', '.join(TABLE_COLUMNS)}, has {', '.join(columns)}"
+            )
+
+
+def with_baseline(histories: DataFrame, stats: DataFrame, cfg: MonitorConfig, as_of: datetime) -> DataFrame:
+    """``histories`` (perf_metrics rows of the rules) with a ``baseline`` column, null where none."""
+    source = cfg.baseline.source
+    if source == "values":
+        pairs = [x for metric, value in cfg.baseline.values for x in (F.lit(metric), F.lit(value))]
+        return histories.withColumn("baseline", F.element_at(F.create_map(*pairs), F.col("metric")))
+    if source == "table":
+        return _from_table(histories, cfg)
+    metrics = tuple(sorted({r.metric for r in cfg.alerts}))
+    length = cfg.baseline.window if source == "window" else cfg.baseline.rolling_length
+    plan = replace(WindowPlan.from_config(cfg, as_of), metrics=metrics, windows=((length.text, length.seconds),))
+    reference = compute_metrics(stats, plan).select(*_SERIES, "window_end", F.col("value").alias("baseline"))
+    if source == "rolling":
+        lag = F.expr(f"INTERVAL {cfg.baseline.rolling_lag.seconds} SECONDS")
+        h = histories.withColumn("_ref_end", F.col("window_end") - lag)
+        return h.join(reference.withColumnRenamed("window_end", "_ref_end"), [*_SERIES, "_ref_end"], "left").drop("_ref_end")
+    starts = _version_starts(stats).withColumn(
+        "window_end", F.col("_start") + F.expr(f"INTERVAL {length.seconds} SECONDS")
+    )
+    fixed = reference.join(starts, ["model_version", "window_end"]).drop("window_end", "_start")
+    return histories.join(fixed, list(_SERIES), "left")
+
+
+def _version_starts(stats: DataFrame) -> DataFrame:
+    """First bucket of each version (overall slice), and of ``*``: the first of all."""
+    overall = stats.filter((F.col("slice_key") == "*") & (F.col("n_predictions") > 0))
+    per_version = overall.groupBy("model_version").agg(F.min("bucket_start").alias("_start"))
+    every = overall.agg(F.min("bucket_start").alias("_start")).select(F.lit(ALL_VERSIONS).alias("model_version"), "_start")
+    return per_version.unionByName(every)
+
+
+def _from_table(histories: DataFrame, cfg: MonitorConfig) -> DataFrame:
+    spark = histories.sparkSession
+    table = read_table(spark, cfg.baseline.table).select(
+        *[F.col(c).cast("string").alias(f"_b_{c}") for c in TABLE_COLUMNS[:-1]], F.col("value").cast("double").alias("_b_value")
+    )
+    h = histories.withColumn("_row", F.monotonically_increasing_id())
+    version_ok = (F.col("_b_model_version") == F.col("model_version")) | (F.col("_b_model_version") == ALL_VERSIONS)
+    exact_slice = (F.col("_b_slice_key") == F.col("slice_key")) & (F.col("_b_slice_value") == F.col("slice_value"))
+    any_slice = (F.col("_b_slice_key") == "*") & (F.col("_b_slice_value") == "*")
+    joined = h.join(table, (F.col("_b_metric") == F.col("metric")) & version_ok & (exact_slice | any_slice), "left")
+    specificity = (
+        F.when(F.col("_b_model_version") == F.col("model_version"), 2).otherwise(0)
+        + F.when(exact_slice, 1).otherwise(0)
+    )
+    best = F.row_number().over(Window.partitionBy("_row").orderBy(specificity.desc()))
+    return (
+        joined.withColumn("_rank", best)
+        .filter(F.col("_rank") == 1)
+        .withColumnRenamed("_b_value", "baseline")
+        .drop("_row", "_rank", *[f"_b_{c}" for c in TABLE_COLUMNS[:-1]])
+    )

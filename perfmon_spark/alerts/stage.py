@@ -1,0 +1,158 @@
+"""The alerting stage of a run (after perf_metrics is written): rules -> perf_alerts and
+alert_events (with notifications) -> retrain_decisions and model_status.
+
+Everything here reads the small output tables (``perf_stats``, ``perf_metrics``) and moves only
+per-episode, per-version or per-decision rows to the driver. Write order: alert_events (insert by
+event id), deliveries, perf_alerts, retrain_decisions, model_status; the ``runs`` row, written by
+the caller after this, moves the watermark, so a run killed anywhere here is simply re-run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from perfmon_spark.alerts.evaluate import episodes
+from perfmon_spark.alerts.lifecycle import ALERT_COLUMNS, COMPARED, EVENT_COLUMNS, KEY, LOG, events_between
+from perfmon_spark.alerts.notify import deliver, describe
+from perfmon_spark.config import MonitorConfig
+from perfmon_spark.decisions import DECISION_COLUMNS, STATUS_COLUMNS, VersionFacts, model_statuses, retrain_decisions
+from perfmon_spark.io.rows import collect_rows, epoch, rows_to_frame
+from perfmon_spark.io.tables import merge_into, read_table, table_exists
+
+_OUTSTANDING = ("PENDING", "FAILED")
+
+
+@dataclass(frozen=True)
+class AlertingResult:
+    open_alerts: int
+    events: int
+    undelivered: int
+    retrain: tuple[str, ...]  # versions with a RETRAIN decision this run
+
+
+def run_alerting(spark: SparkSession, cfg: MonitorConfig, as_of: datetime, run_id: str) -> AlertingResult:
+    """Evaluate every rule and write the alerting tables for this run."""
+    mine = F.col("monitor") == cfg.name
+    stats = read_table(spark, cfg.output.table("perf_stats")).filter(mine)
+    metrics = read_table(spark, cfg.output.table("perf_metrics")).filter(mine)
+    now = epoch(as_of)
+
+    new = [{"monitor": cfg.name, **r} for r in collect_rows(episodes(cfg, metrics, stats, as_of), ALERT_COLUMNS[1:-1])]
+    alerts_ref = cfg.output.table("perf_alerts")
+    old = collect_rows(read_table(spark, alerts_ref).filter(mine), ALERT_COLUMNS) if table_exists(spark, alerts_ref) else []
+    events = events_between(old, new, run_id, now)
+    for event in events:
+        LOG.warning(describe({**event, "monitor": cfg.name}))
+    events_ref = cfg.output.table("alert_events")
+    if events or not table_exists(spark, events_ref):
+        merge_into(rows_to_frame(spark, events, EVENT_COLUMNS), events_ref, ("event_id",), insert_only=True)
+    undelivered = _deliver_outstanding(spark, cfg, events_ref)
+
+    unchanged = {tuple(r[k] for k in KEY): r["updated_run_id"] for r in old}
+    for row in new:
+        row["updated_run_id"] = unchanged.get(tuple(row[k] for k in KEY), run_id)
+    merge_into(
+        rows_to_frame(spark, new, ALERT_COLUMNS), alerts_ref, KEY, compare=COMPARED, delete_scope=f"t.monitor = '{cfg.name}'"
+    )
+
+    open_eps = [r for r in new if r["status"] == "OPEN"]
+    facts = _version_facts(spark, cfg, stats, now)
+    retrain = _write_decisions(spark, cfg, facts, open_eps, now, run_id)
+    _write_statuses(spark, cfg, [f.version for f in facts], open_eps, metrics, now, run_id)
+    return AlertingResult(open_alerts=len(open_eps), events=len(events), undelivered=undelivered, retrain=retrain)
+
+
+def _deliver_outstanding(spark: SparkSession, cfg: MonitorConfig, ref) -> int:
+    """Deliver this run's events and retry earlier undelivered ones; returns those still undelivered."""
+    table = read_table(spark, ref).filter((F.col("monitor") == cfg.name) & F.col("delivery").isin(*_OUTSTANDING))
+    outstanding = collect_rows(table, EVENT_COLUMNS)
+    if not outstanding:
+        return 0
+    states = deliver(outstanding, cfg.notifications)
+    for row in outstanding:
+        d = states[row["event_id"]]
+        row.update(delivery=d.delivery, delivery_attempts=d.attempts, delivered_to=list(d.delivered_to), delivery_error=d.error)
+    merge_into(
+        rows_to_frame(spark, outstanding, EVENT_COLUMNS), ref, ("event_id",),
+        compare=("delivery", "delivery_attempts", "delivered_to", "delivery_error"),
+    )
+    return sum(1 for r in outstanding if r["delivery"] in _OUTSTANDING)
+
+
+def _version_facts(spark: SparkSession, cfg: MonitorConfig, stats: DataFrame, now: int) -> list[VersionFacts]:
+    """Active versions (a prediction within the longest window before as_of) with label totals
+    and their last RETRAIN decision before this as_of."""
+    longest = max(w.seconds for w in cfg.window_lengths)
+    overall = stats.filter(F.col("slice_key") == "*").groupBy("model_version").agg(
+        F.sum("n_labeled").alias("labels_total"), F.max(F.unix_timestamp("bucket_end")).alias("last_end")
+    )
+    active = [r for r in overall.collect() if r["last_end"] > now - longest]
+    last = {}
+    ref = cfg.output.table("retrain_decisions")
+    if table_exists(spark, ref):
+        earlier = read_table(spark, ref).filter(
+            (F.col("monitor") == cfg.name) & (F.col("decision") == "RETRAIN") & (F.unix_timestamp("as_of") < now)
+        )
+        for r in collect_rows(earlier, DECISION_COLUMNS):
+            if r["model_version"] not in last or r["as_of"] > last[r["model_version"]]["as_of"]:
+                last[r["model_version"]] = r
+    return [
+        VersionFacts(
+            version=r["model_version"], labels_total=int(r["labels_total"]),
+            last_retrain_as_of=last[r["model_version"]]["as_of"] if r["model_version"] in last else None,
+            labels_at_last_retrain=int(last[r["model_version"]]["labels_total"]) if r["model_version"] in last else 0,
+        )
+        for r in sorted(active, key=lambda r: r["model_version"])
+    ]
+
+
+def _write_decisions(spark, cfg, facts, open_eps, now, run_id) -> tuple[str, ...]:
+    ref = cfg.output.table("retrain_decisions")
+    same_as_of, last_monitor = {}, None
+    if table_exists(spark, ref):
+        rows = collect_rows(read_table(spark, ref).filter(F.col("monitor") == cfg.name), DECISION_COLUMNS)
+        same_as_of = {r["model_version"]: r["run_id"] for r in rows if r["as_of"] == now}
+        last_monitor = max((r["as_of"] for r in rows if r["decision"] == "RETRAIN" and r["as_of"] < now), default=None)
+    decisions = retrain_decisions(cfg, now, facts, open_eps, last_monitor)
+    for d in decisions:  # a re-run with the same as_of rewrites the same decision rows
+        d.update(monitor=cfg.name, as_of=now, run_id=same_as_of.get(d["model_version"], run_id))
+    values = tuple(c for c, _ in DECISION_COLUMNS if c not in ("monitor", "model_version", "run_id"))
+    merge_into(rows_to_frame(spark, decisions, DECISION_COLUMNS), ref, ("monitor", "model_version", "run_id"), compare=values)
+    return tuple(d["model_version"] for d in decisions if d["decision"] == "RETRAIN")
+
+
+def _write_statuses(spark, cfg, versions, open_eps, metrics: DataFrame, now, run_id) -> None:
+    critical = [e for e in open_eps if e["level"] == "CRITICAL"]
+    candidates = []
+    if critical:
+        wanted = rows_to_frame(
+            spark,
+            [{**{k: e[k] for k in ("rule", "metric", "window", "slice_key", "slice_value")}, "window_start": e["last_window_start"]} for e in critical],
+            (("rule", "string"), ("metric", "string"), ("window", "string"), ("slice_key", "string"), ("slice_value", "string"), ("window_start", "timestamp")),
+        ).distinct()
+        rows = metrics.join(wanted, ["metric", "window", "slice_key", "slice_value", "window_start"])
+        candidates = collect_rows(
+            rows,
+            (("rule", "string"), ("window", "string"), ("slice_key", "string"), ("slice_value", "string"), ("window_start", "timestamp"),
+             ("model_version", "string"), ("value", "double"), ("ci_lower", "double"), ("ci_upper", "double")),
+        )
+    statuses = model_statuses(cfg, versions, open_eps, candidates)
+    for s in statuses:
+        s.update(monitor=cfg.name, as_of=now, run_id=run_id)
+    ref = cfg.output.table("model_status")
+    previous = {}
+    if table_exists(spark, ref):
+        previous = {r["model_version"]: r for r in collect_rows(read_table(spark, ref).filter(F.col("monitor") == cfg.name), STATUS_COLUMNS)}
+    for s in statuses:  # an unchanged status keeps the run that set it
+        p = previous.get(s["model_version"])
+        if p is not None and all(p[c] == s[c] for c in ("status", "action", "rollback_target", "comparison", "as_of")):
+            s["run_id"] = p["run_id"]
+    values = tuple(c for c, _ in STATUS_COLUMNS if c not in ("monitor", "model_version", "run_id"))
+    merge_into(
+        rows_to_frame(spark, statuses, STATUS_COLUMNS), ref, ("monitor", "model_version"),
+        compare=values, delete_scope=f"t.monitor = '{cfg.name}'",
+    )

@@ -1,0 +1,211 @@
+"""Retraining decisions and model status, from the open alert episodes (pure Python).
+
+Retraining is controlled, not reactive: a trigger (an open SUSTAINED-or-worse episode for
+``sustained``, an open CRITICAL one for ``critical``) only recommends RETRAIN when no control
+blocks it; otherwise the decision is COOLDOWN, with the blocking control among the reasons.
+
+Controls: ``cooldown`` (time since the version's last RETRAIN), ``min_new_labels`` (labels of the
+version gained since its last RETRAIN, or all of them before the first) and ``max_one_per`` (at
+most one RETRAIN across the monitor's versions in any trailing period of that length; in one run
+the worst version goes first). ``drift_and_decay`` is accepted and waits for drift monitoring: it
+never fires in this version.
+
+Status per version: CRITICAL (an open CRITICAL episode: action BLOCK_OR_ROLLBACK), DEGRADED (open
+SUSTAINED: ALERT; only MINOR: OBSERVE) or HEALTHY (NONE). A CRITICAL version gets a rollback
+target: the healthy other version (no open SUSTAINED or CRITICAL episode) with the best value of
+the critical rule's metric in the same window and slice, with the difference and a z-test of it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Mapping
+
+from perfmon_spark.alerts.rules import RANK
+from perfmon_spark.config import MonitorConfig
+from perfmon_spark.metrics import lookup
+from perfmon_spark.metrics.intervals import z_value
+
+DECISION_COLUMNS = (
+    ("monitor", "string"),
+    ("model_version", "string"),
+    ("run_id", "string"),
+    ("decision", "string"),
+    ("reasons", "array<string>"),
+    ("evidence", "string"),
+    ("new_labels_since_last", "long"),
+    ("labels_total", "long"),
+    ("as_of", "timestamp"),
+)
+STATUS_COLUMNS = (
+    ("monitor", "string"),
+    ("model_version", "string"),
+    ("status", "string"),
+    ("action", "string"),
+    ("rollback_target", "string"),
+    ("comparison", "string"),
+    ("as_of", "timestamp"),
+    ("run_id", "string"),
+)
+_DAY = 86400
+
+
+@dataclass(frozen=True)
+class VersionFacts:
+    """What the decisions need to know of one model version (timestamps in epoch seconds)."""
+
+    version: str
+    labels_total: int
+    last_retrain_as_of: int | None = None
+    labels_at_last_retrain: int = 0
+
+
+def _where(ep: Mapping) -> str:
+    where = "overall" if ep["slice_key"] == "*" else f"{ep['slice_key']}={ep['slice_value']}"
+    return f"rule {ep['rule']} ({ep['metric']}, {ep['window']}, {where})"
+
+
+def _evidence(ep: Mapping) -> dict:
+    keys = ("rule", "metric", "window", "slice_key", "slice_value", "level", "value", "ci_lower", "ci_upper",
+            "baseline", "threshold", "opened_window_start", "last_window_start")
+    return {k: ep[k] for k in keys}
+
+
+def triggers_of(cfg: MonitorConfig, open_episodes: list[Mapping]) -> list[tuple[str, Mapping]]:
+    """(reason, episode) for every open episode that fires a configured trigger, worst first."""
+    fired = []
+    for ep in sorted(open_episodes, key=lambda e: (-RANK[e["level"]], e["rule"], e["slice_key"], e["slice_value"])):
+        if "critical" in cfg.retrain.triggers and ep["level"] == "CRITICAL":
+            fired.append((f"critical: {_where(ep)}", ep))
+        elif "sustained" in cfg.retrain.triggers and RANK[ep["level"]] >= RANK["SUSTAINED"]:
+            fired.append((f"sustained: {_where(ep)} at {ep['level']}", ep))
+    return fired
+
+
+def retrain_decisions(
+    cfg: MonitorConfig, as_of: int, facts: list[VersionFacts], open_episodes: list[Mapping], last_monitor_retrain: int | None
+) -> list[dict]:
+    """One decision per version: RETRAIN / COOLDOWN / NO_ACTION, with reasons and evidence."""
+    by_version = {f.version: [e for e in open_episodes if e["model_version"] == f.version] for f in facts}
+    fired = {f.version: triggers_of(cfg, by_version[f.version]) for f in facts}
+    order = sorted(facts, key=lambda f: (-max((RANK[e["level"]] for _, e in fired[f.version]), default=0), f.version))
+    rc = cfg.retrain
+    decisions = []
+    for f in order:
+        reasons = [r for r, _ in fired[f.version]]
+        new_labels = f.labels_total - f.labels_at_last_retrain
+        blockers = []
+        if f.last_retrain_as_of is not None and as_of - f.last_retrain_as_of < rc.cooldown.seconds:
+            blockers.append(f"cooldown: last RETRAIN {(as_of - f.last_retrain_as_of) / _DAY:.1f} days ago, cooldown {rc.cooldown.text}")
+        if new_labels < rc.min_new_labels:
+            blockers.append(f"min_new_labels: {new_labels} new labels since the last RETRAIN, need {rc.min_new_labels}")
+        if rc.max_one_per is not None and last_monitor_retrain is not None and as_of - last_monitor_retrain < rc.max_one_per.seconds:
+            blockers.append(f"max_one_per: a RETRAIN of this monitor {(as_of - last_monitor_retrain) / _DAY:.1f} days ago, at most one per {rc.max_one_per.text}")
+        decision = "NO_ACTION" if not reasons else ("COOLDOWN" if blockers else "RETRAIN")
+        if decision == "RETRAIN":
+            last_monitor_retrain = as_of
+        evidence = {
+            "triggers": [_evidence(e) for _, e in fired[f.version]],
+            "controls": {
+                "cooldown": rc.cooldown.text,
+                "last_retrain_as_of": f.last_retrain_as_of,
+                "min_new_labels": rc.min_new_labels,
+                "max_one_per": rc.max_one_per.text if rc.max_one_per else None,
+            },
+        }
+        decisions.append(
+            {
+                "model_version": f.version,
+                "decision": decision,
+                "reasons": reasons + (blockers if reasons else []),
+                "evidence": json.dumps(evidence, sort_keys=True, default=str),
+                "new_labels_since_last": new_labels,
+                "labels_total": f.labels_total,
+            }
+        )
+    return sorted(decisions, key=lambda d: d["model_version"])
+
+
+def status_of(open_episodes: list[Mapping]) -> tuple[str, str]:
+    """(status, action) of a version from its open episodes."""
+    worst = max((RANK[e["level"]] for e in open_episodes), default=0)
+    if worst == RANK["CRITICAL"]:
+        return "CRITICAL", "BLOCK_OR_ROLLBACK"
+    if worst == RANK["SUSTAINED"]:
+        return "DEGRADED", "ALERT"
+    if worst == RANK["MINOR"]:
+        return "DEGRADED", "OBSERVE"
+    return "HEALTHY", "NONE"
+
+
+def rollback_target(
+    cfg: MonitorConfig, critical: Mapping, candidates: list[Mapping], healthy: set[str]
+) -> tuple[str | None, dict]:
+    """The best healthy other version in the critical episode's last window, and the comparison.
+
+    Args:
+        critical: the version's worst open CRITICAL episode.
+        candidates: perf_metrics rows (model_version, value, ci_lower, ci_upper) of the same
+            metric, window, slice and window_start, any version.
+        healthy: versions with no open SUSTAINED or CRITICAL episode.
+    """
+    larger = bool(lookup(cfg.problem_type, critical["metric"]).larger_is_better)
+    z = z_value(cfg.confidence_level)
+    mine = {"value": critical["value"], "ci_lower": critical["ci_lower"], "ci_upper": critical["ci_upper"]}
+    rows = []
+    for c in candidates:
+        if c["model_version"] in (critical["model_version"], "*") or c["value"] is None:
+            continue
+        diff = c["value"] - mine["value"]
+        se = math.hypot(_se(c, z), _se(mine, z))
+        z_diff = diff / se if se and not math.isnan(se) else None
+        better = diff > 0 if larger else diff < 0
+        rows.append(
+            {
+                "model_version": c["model_version"], "value": c["value"], "ci_lower": c["ci_lower"], "ci_upper": c["ci_upper"],
+                "difference": diff, "z": z_diff, "significant": bool(better and z_diff is not None and abs(z_diff) > z),
+                "healthy": c["model_version"] in healthy,
+            }
+        )
+    rows.sort(key=lambda r: (-r["value"] if larger else r["value"], r["model_version"]))
+    target = next((r["model_version"] for r in rows if r["healthy"] and (r["difference"] > 0) == larger and r["difference"] != 0), None)
+    comparison = {
+        "rule": critical["rule"], "metric": critical["metric"], "window": critical["window"],
+        "slice_key": critical["slice_key"], "slice_value": critical["slice_value"],
+        "window_start": critical["last_window_start"], "this": mine, "candidates": rows,
+    }
+    return target, comparison
+
+
+def _se(row: Mapping, z: float) -> float:
+    """Standard error from an interval's half-width (NaN without an interval)."""
+    if row.get("ci_lower") is None or row.get("ci_upper") is None:
+        return math.nan
+    return (row["ci_upper"] - row["ci_lower"]) / (2 * z)
+
+
+def model_statuses(
+    cfg: MonitorConfig, versions: list[str], open_episodes: list[Mapping], candidates: list[Mapping]
+) -> list[dict]:
+    """One status row per version (without monitor/as_of/run_id)."""
+    per = {v: [e for e in open_episodes if e["model_version"] == v] for v in versions}
+    state = {v: status_of(per[v]) for v in versions}
+    healthy = {v for v, (_, action) in state.items() if action in ("NONE", "OBSERVE")}
+    out = []
+    for v in versions:
+        status, action = state[v]
+        target, comparison = None, None
+        if status == "CRITICAL":
+            worst = sorted((e for e in per[v] if e["level"] == "CRITICAL"), key=lambda e: (e["rule"], e["slice_key"], e["slice_value"]))[0]
+            same = [c for c in candidates if all(c[k] == worst[k] for k in ("rule", "slice_key", "slice_value", "window"))
+                    and c["window_start"] == worst["last_window_start"]]
+            target, comparison = rollback_target(cfg, worst, same, healthy)
+        out.append(
+            {
+                "model_version": v, "status": status, "action": action, "rollback_target": target,
+                "comparison": json.dumps(comparison, sort_keys=True, default=str) if comparison else None,
+            }
+        )
+    return out

@@ -1,0 +1,36 @@
+"""Small result sets (alert episodes, decisions, statuses) between Spark and the driver.
+
+Timestamps cross as epoch seconds: PySpark turns naive ``datetime`` values into the driver
+process's local time zone, whatever the session's, so integers are the only zone-proof carrier.
+Used only for tables with one row per alert, version or decision, never for row-level data.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Mapping
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+Columns = tuple[tuple[str, str], ...]  # (name, Spark SQL type)
+
+
+def collect_rows(df: DataFrame, columns: Columns) -> list[dict]:
+    """``df``'s ``columns`` as dicts, timestamps as epoch seconds (int)."""
+    select = [F.unix_timestamp(F.col(c)).alias(c) if t == "timestamp" else F.col(c) for c, t in columns]
+    return [row.asDict() for row in df.select(*select).collect()]
+
+
+def rows_to_frame(spark: SparkSession, rows: Iterable[Mapping], columns: Columns) -> DataFrame:
+    """The inverse of ``collect_rows``: dicts (timestamps as epoch seconds) to a typed DataFrame."""
+    carrier = ", ".join(f"`{c}` {'long' if t == 'timestamp' else t}" for c, t in columns)
+    data = [tuple(row.get(c) for c, _ in columns) for row in rows]
+    df = spark.createDataFrame(data, carrier)
+    return df.select(*[F.timestamp_seconds(F.col(c)).alias(c) if t == "timestamp" else F.col(c) for c, t in columns])
+
+
+def epoch(ts) -> int:
+    """A naive-UTC ``datetime`` as epoch seconds."""
+    from calendar import timegm
+
+    return timegm(ts.timetuple())

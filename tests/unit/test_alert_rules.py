@@ -1,0 +1,161 @@
+"""Alert rules on hand-built metric histories (no Spark): every level, both directions, the
+interval rule, maturity, min_labeled, hysteresis and retroactive changes."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from perfmon_spark.alerts.lifecycle import events_between
+from perfmon_spark.alerts.rules import RulePlan, evaluate_history
+from perfmon_spark.config import AlertRule, LevelRule, MaturityPolicy
+
+DAY = pd.Timedelta(days=1)
+T0 = pd.Timestamp("2026-01-01")
+
+
+def history(values, half=0.0, baseline=0.9, n=1000, mature=True, coverage=1.0):
+    k = len(values)
+    as_list = lambda x: list(x) if isinstance(x, (list, tuple)) else [x] * k  # noqa: E731
+    v = pd.Series(values, dtype=float)
+    h = pd.Series(as_list(half), dtype=float)
+    return pd.DataFrame(
+        {
+            "window_start": [T0 + i * DAY for i in range(k)],
+            "value": v,
+            "ci_lower": v - h,
+            "ci_upper": v + h,
+            "n_labeled": as_list(n),
+            "label_coverage": as_list(coverage),
+            "is_mature": as_list(mature),
+            "baseline": as_list(baseline),
+        }
+    )
+
+
+def plan(levels, metric="accuracy", confidence=None, maturity=MaturityPolicy(), resolve_after=2, min_labeled=100):
+    rule = AlertRule(
+        name="r", metric=metric, window="1 day", slices="all", levels=tuple(levels), min_labeled=min_labeled,
+        confidence=confidence, maturity=maturity, resolve_after=resolve_after,
+    )
+    problem = "regression" if metric in ("rmse", "mae") else "binary"
+    return RulePlan.build(rule, problem, 0.95)
+
+
+MINOR = LevelRule("MINOR", 0.95)
+SUSTAINED3 = LevelRule("SUSTAINED", 0.90, 3, 3)
+CRITICAL = LevelRule("CRITICAL", 0.80)
+
+
+def test_no_alert_while_values_stay_above_every_threshold():
+    assert evaluate_history(history([0.9, 0.88, 0.86, 0.9]), plan([MINOR, SUSTAINED3, CRITICAL])) == []
+
+
+def test_minor_opens_on_one_window_and_logs():
+    (ep,) = evaluate_history(history([0.9, 0.85, 0.9]), plan([MINOR], resolve_after=5))
+    assert (ep["level"], ep["status"], ep["action"]) == ("MINOR", "OPEN", "LOG")
+    assert ep["opened_window_start"] == T0 + DAY
+    assert ep["threshold"] == pytest.approx(0.9 * 0.95)
+    assert ep["baseline"] == 0.9
+
+
+def test_sustained_needs_consecutive_windows():
+    p = plan([MINOR, SUSTAINED3], resolve_after=5)
+    (ep,) = evaluate_history(history([0.8, 0.8, 0.9, 0.8, 0.8]), p)
+    assert ep["level"] == "MINOR"
+    (ep,) = evaluate_history(history([0.9, 0.8, 0.8, 0.8]), p)
+    assert (ep["level"], ep["action"], ep["opened_window_start"]) == ("SUSTAINED", "ALERT", T0 + DAY)
+
+
+def test_sustained_n_of_m():
+    p = plan([LevelRule("SUSTAINED", 0.9, 3, 5)], resolve_after=9)
+    assert evaluate_history(history([0.8, 0.9, 0.8, 0.9, 0.9, 0.9]), p) == []
+    (ep,) = evaluate_history(history([0.8, 0.9, 0.8, 0.9, 0.8]), p)
+    assert ep["level"] == "SUSTAINED" and ep["opened_window_start"] == T0 + 4 * DAY
+
+
+def test_critical_blocks_or_rolls_back_and_deescalates_when_it_eases():
+    p = plan([MINOR, CRITICAL], resolve_after=5)
+    (ep,) = evaluate_history(history([0.9, 0.6]), p)
+    assert (ep["level"], ep["action"]) == ("CRITICAL", "BLOCK_OR_ROLLBACK")
+    (ep,) = evaluate_history(history([0.9, 0.6, 0.84]), p)
+    assert ep["level"] == "MINOR" and ep["status"] == "OPEN"
+    assert '"peak_level": "CRITICAL"' in ep["evidence"]
+
+
+def test_smaller_is_better_metrics_alert_when_the_value_grows():
+    p = plan([MINOR, CRITICAL], metric="rmse", resolve_after=5)
+    assert evaluate_history(history([1.0, 1.04, 0.7], baseline=1.0), p) == []
+    (ep,) = evaluate_history(history([1.0, 1.1], baseline=1.0), p)
+    assert ep["level"] == "MINOR" and ep["threshold"] == pytest.approx(1 / 0.95)
+    (ep,) = evaluate_history(history([1.0, 1.3], baseline=1.0), p)
+    assert ep["level"] == "CRITICAL"
+
+
+def test_interval_rule_needs_the_whole_interval_beyond():
+    p = plan([MINOR], confidence=0.95, resolve_after=5)
+    assert evaluate_history(history([0.84], half=0.02), p) == []  # upper 0.86 > 0.855
+    (ep,) = evaluate_history(history([0.83], half=0.02), p)  # upper 0.85 < 0.855
+    assert ep["level"] == "MINOR"
+    # a rule asking for more confidence than the table's widens the interval (z ratio)
+    wider = plan([MINOR], confidence=0.99, resolve_after=5)
+    assert evaluate_history(history([0.83], half=0.02), wider) == []
+    # no interval: not evaluated under the interval rule
+    assert evaluate_history(history([0.5], half=float("nan")), p) == []
+
+
+def test_maturity_and_min_labeled_skip_windows():
+    p = plan([MINOR])
+    assert evaluate_history(history([0.5, 0.5], mature=False), p) == []
+    assert evaluate_history(history([0.5, 0.5], n=99), p) == []
+    covered = plan([MINOR], maturity=MaturityPolicy("min_coverage", 0.8))
+    assert evaluate_history(history([0.5], mature=False, coverage=0.7), covered) == []
+    assert len(evaluate_history(history([0.5], mature=False, coverage=0.85), covered)) == 1
+    assert len(evaluate_history(history([0.5], mature=False), plan([MINOR], maturity=MaturityPolicy("any")))) == 1
+
+
+def test_skipped_windows_neither_count_nor_break_a_streak():
+    h = history([0.8, 0.8, 0.5, 0.8], n=[1000, 1000, 10, 1000])
+    (ep,) = evaluate_history(h, plan([SUSTAINED3], resolve_after=5))
+    assert ep["level"] == "SUSTAINED" and ep["last_window_start"] == T0 + 3 * DAY
+
+
+def test_hysteresis_resolves_after_k_recovered_windows_and_limbo_restarts_the_count():
+    p = plan([MINOR], confidence=0.95, resolve_after=2)
+    # open at 0.80; 0.9 recovered; 0.85 (point below 0.855, interval not wholly below) restarts;
+    # then two recovered windows resolve it
+    h = history([0.80, 0.90, 0.85, 0.90, 0.90, 0.90], half=0.01)
+    (ep,) = evaluate_history(h, p)
+    assert ep["status"] == "RESOLVED" and ep["resolved_window_start"] == T0 + 4 * DAY
+    assert ep["last_window_start"] == T0 + 4 * DAY
+    # a new drop after resolution is a new episode with its own key
+    eps = evaluate_history(history([0.8, 0.9, 0.9, 0.8]), p)
+    assert [e["status"] for e in eps] == ["RESOLVED", "OPEN"]
+    assert eps[1]["opened_window_start"] == T0 + 3 * DAY
+
+
+def _stored(episodes, run_id="run-1"):
+    return [{"monitor": "m", "rule": "r", "model_version": "v1", "slice_key": "*", "slice_value": "*", "window": "1 day",
+             **e, "updated_run_id": run_id} for e in episodes]
+
+
+def test_late_labels_raise_and_resolve_after_the_fact():
+    p = plan([MINOR, SUSTAINED3], resolve_after=2)
+    before = _stored(evaluate_history(history([0.9, 0.8, 0.8, 0.9]), p))
+    # late labels make the fourth window bad too: the episode escalates retroactively
+    after = _stored(evaluate_history(history([0.9, 0.8, 0.8, 0.8]), p))
+    assert [(e["event"], e["level"]) for e in events_between(before, after, "run-2", 0)] == [("ESCALATED", "SUSTAINED")]
+    # and later labels lift two windows back up: resolved after the fact
+    healed = _stored(evaluate_history(history([0.9, 0.8, 0.8, 0.9, 0.9, 0.9]), p))
+    assert [e["event"] for e in events_between(_stored(after), healed, "run-3", 0)] == ["DEESCALATED", "RESOLVED"]
+    # revisions that move the opening window retract the old episode and raise a new one
+    moved = _stored(evaluate_history(history([0.9, 0.9, 0.8, 0.8]), p))
+    assert sorted(e["event"] for e in events_between(after, moved, "run-4", 0)) == ["RAISED", "RETRACTED"]
+    # a first sighting of an episode that already recovered: raised and resolved at once
+    assert [e["event"] for e in events_between([], healed, "run-5", 0)] == ["RAISED", "RESOLVED"]
+    # re-running on the same state: no event, and the same transition has the same id
+    assert events_between(after, after, "run-6", 0) == []
+    ids = {e["event_id"] for e in events_between(before, after, "x", 0)}
+    assert ids == {e["event_id"] for e in events_between(before, after, "y", 1)}
+    reopened = [dict(e, status="RESOLVED") for e in after]
+    assert [e["event"] for e in events_between(reopened, after, "run-7", 0)] == ["REOPENED"]
