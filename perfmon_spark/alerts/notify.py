@@ -55,7 +55,7 @@ def describe(event: Mapping) -> str:
         numbers = f": {details.get('metric')} {value:.4g} vs threshold {threshold:.4g}"
     return (
         f"[{event['monitor']}] {event['event']} {event['level']} alert {event['rule']} on model {event['model_version']}, "
-        f"{where}, {event['window']} windows from {event['opened_window_start']:%Y-%m-%d %H:%M}{numbers}"
+        f"{where}, {event['window']} windows from {_iso(event['opened_window_start'])}{numbers}"
     )
 
 

@@ -1,0 +1,150 @@
+"""The alerting stage end to end on real Delta tables: a version whose accuracy collapses in one
+country raises a CRITICAL alert once its windows mature, is delivered to a loopback webhook,
+gets a rollback target and a RETRAIN decision that ``perfmon decide`` reports with exit 10; a
+re-run changes nothing; the next run is in cooldown."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import accuracy_score
+
+from perfmon_spark import cli
+from perfmon_spark.config import parse_config
+from perfmon_spark.job import run_monitor
+from tests.builders import LABELS_DDL, PREDICTIONS_DDL, config_dict, write_delta
+from tests.unit.test_notify import Server
+
+T0 = datetime(2026, 5, 1)
+DAYS, PER_DAY, DROP_DAY = 24, 240, 14
+DAY = timedelta(days=1)
+
+
+def make_lake(seed=3):
+    """v1 stays at ~88% accuracy; v2 too, until DROP_DAY, when it falls to ~40% in BR only."""
+    rng = np.random.default_rng(seed)
+    n = DAYS * PER_DAY
+    ts = [T0 + timedelta(seconds=int(s)) for s in np.sort(rng.integers(0, DAYS * 86400, n))]
+    version = rng.choice(["v1", "v2"], n)
+    country = rng.choice(["US", "BR"], n)
+    y = (rng.random(n) < 0.4).astype(int)
+    day = np.array([(t - T0).days for t in ts])
+    bad = (version == "v2") & (country == "BR") & (day >= DROP_DAY)
+    correct = rng.random(n) < np.where(bad, 0.4, 0.88)
+    decision = np.where(correct, y, 1 - y)
+    score = np.where(decision == 1, 0.5 + 0.5 * rng.random(n), 0.5 * rng.random(n)).round(4)
+    preds = pd.DataFrame(
+        {"prediction_id": [f"p{i}" for i in range(n)], "prediction_ts": ts, "model_version": version, "score": score,
+         "country": country, "channel": "web", "amount": 1.0}
+    )
+    labels = pd.DataFrame({"prediction_id": preds["prediction_id"], "is_fraud": y, "label_ts": [t + timedelta(hours=20) for t in ts]})
+    return preds, labels
+
+
+@pytest.fixture
+def lake(spark, tmp_path):
+    preds, labels = make_lake()
+    p = write_delta(spark, preds, PREDICTIONS_DDL, tmp_path / "predictions")
+    lab = write_delta(spark, labels, LABELS_DDL, tmp_path / "labels")
+    data = config_dict(p, lab, str(tmp_path / "monitoring"), name="alerting", metrics=["accuracy", "roc_auc"])
+    data["labels"]["max_delay"] = "2 days"
+    data["segments"] = {"columns": ["country"]}
+    data["windows"] = {"granularity": "1 day", "rolling": ["3 days"]}
+    data["baseline"] = {"source": "window", "window": "7 days"}
+    data["alerts"] = [
+        {"name": "accuracy_drop", "metric": "accuracy", "window": "3 days", "min_labeled": 50,
+         "minor": {"ratio": 0.95}, "sustained": {"ratio": 0.9, "consecutive": 2}, "critical": {"ratio": 0.7},
+         "resolve_after": 2},
+    ]
+    data["notifications"] = [{"type": "webhook", "url_env": "PERFMON_TEST_HOOK", "levels": ["SUSTAINED", "CRITICAL"], "retries": 1}]
+    data["retrain"] = {"cooldown": "14 days", "min_new_labels": 100}
+    return preds, labels, parse_config(data), data, tmp_path
+
+
+def table(spark, cfg, name) -> pd.DataFrame:
+    return spark.read.format("delta").load(cfg.output.table(name).text).toPandas()
+
+
+def test_alert_lifecycle_decisions_and_status(spark, lake, monkeypatch, tmp_path):
+    preds, labels, cfg, data, root = lake
+    hook = Server()
+    monkeypatch.setenv("PERFMON_TEST_HOOK", hook.url)
+    try:
+        # Day 16: the drop's first windows are not mature yet (max_delay 2 days): nothing serious.
+        run_monitor(cfg, T0 + 16 * DAY, spark=spark)
+        alerts = table(spark, cfg, "perf_alerts")
+        assert not (alerts["level"].isin(["SUSTAINED", "CRITICAL"])).any()
+
+        as_of = T0 + DAYS * DAY
+        run_monitor(cfg, as_of, spark=spark)
+        alerts = table(spark, cfg, "perf_alerts")
+        serious = alerts[alerts["level"].isin(["SUSTAINED", "CRITICAL"])]
+        # serious alerts only where the drop is: v2 in BR, and the aggregates that contain it
+        assert set(zip(serious["model_version"], serious["slice_value"])) <= {("v2", "BR"), ("v2", "*"), ("*", "BR"), ("*", "*")}
+        (crit,) = alerts[alerts["level"] == "CRITICAL"].itertuples()
+        assert (crit.model_version, crit.slice_value) == ("v2", "BR")
+        assert (crit.level, crit.status, crit.action, crit.window) == ("CRITICAL", "OPEN", "BLOCK_OR_ROLLBACK", "3 days")
+
+        # the baseline is v2's accuracy in BR over its first 7 days (scikit-learn on the raw rows)
+        p = preds.merge(labels, on="prediction_id")
+        first = p[(p.model_version == "v2") & (p.country == "BR") & (p.prediction_ts < T0 + 7 * DAY)]
+        assert crit.baseline == pytest.approx(accuracy_score(first.is_fraud, (first.score >= 0.5).astype(int)), abs=1e-12)
+        # value and interval are those of perf_metrics at the episode's last window
+        metrics = table(spark, cfg, "perf_metrics")
+        row = metrics[(metrics.metric == "accuracy") & (metrics.window == "3 days") & (metrics.model_version == "v2")
+                      & (metrics.slice_value == "BR") & (metrics.window_start == crit.last_window_start)].iloc[0]
+        assert (crit.value, crit.ci_upper) == (row.value, row.ci_upper)
+        assert crit.ci_upper < crit.threshold == pytest.approx(0.7 * crit.baseline)
+        assert json.loads(crit.evidence)["windows"][-1]["value"] == row.value
+
+        events = table(spark, cfg, "alert_events")
+        raised = events[(events.model_version == "v2") & (events.slice_value == "BR") & events.level.isin(["SUSTAINED", "CRITICAL"])]
+        assert "RAISED" in set(raised.event) and set(raised.delivery) == {"DELIVERED"}
+        assert {b["event_id"] for b in hook.bodies} == set(events[events.delivery == "DELIVERED"].event_id)
+        assert (events[events.level == "MINOR"].delivery == "NONE").all()
+
+        status = table(spark, cfg, "model_status").set_index("model_version")
+        assert status.loc["v2", "status"] == "CRITICAL" and status.loc["v2", "rollback_target"] == "v1"
+        assert status.loc["v1", ["status", "action"]].tolist() == ["HEALTHY", "NONE"]
+        comparison = json.loads(status.loc["v2", "comparison"])
+        assert comparison["candidates"][0]["model_version"] == "v1" and comparison["candidates"][0]["significant"]
+
+        decisions = table(spark, cfg, "retrain_decisions")
+        assert set(decisions[decisions.as_of < as_of].decision) == {"NO_ACTION"}
+        decisions = decisions[decisions.as_of == as_of].set_index("model_version")
+        assert decisions.loc["v2", "decision"] == "RETRAIN" and decisions.loc["v1", "decision"] == "NO_ACTION"
+        assert decisions.loc["v2", "new_labels_since_last"] == ((p.model_version == "v2") & (p.label_ts <= as_of)).sum()
+
+        config_file = root / "alerting.yml"
+        config_file.write_text(json.dumps(data))
+        assert cli.main(["decide", "--config", str(config_file)]) == 10
+        assert cli.main(["decide", "--config", str(config_file), "--model-version", "v1"]) == 0
+
+        # Re-run with the same as_of: same rows, no new event, no second delivery.
+        before = {name: table(spark, cfg, name) for name in ("perf_alerts", "alert_events", "retrain_decisions", "model_status")}
+        deliveries = len(hook.bodies)
+        run_monitor(cfg, as_of, spark=spark)
+        for name, old in before.items():
+            new = table(spark, cfg, name)
+            for df in (old, new):
+                for c in ("reasons", "delivered_to"):
+                    if c in df:
+                        df[c] = df[c].map(tuple)
+            key = [c for c in new.columns if c not in ("evidence", "comparison", "details", "delivered_to", "reasons")]
+            pd.testing.assert_frame_equal(
+                old.sort_values(key).reset_index(drop=True), new.sort_values(key).reset_index(drop=True), obj=name
+            )
+        assert len(hook.bodies) == deliveries
+
+        # A day later the drop is still there: the RETRAIN is not repeated within the cooldown.
+        run_monitor(cfg, as_of + DAY, spark=spark)
+        decisions = table(spark, cfg, "retrain_decisions")
+        latest = decisions[decisions.as_of == decisions.as_of.max()].set_index("model_version")
+        assert latest.loc["v2", "decision"] == "COOLDOWN"
+        assert any(r.startswith("cooldown:") for r in latest.loc["v2", "reasons"])
+    finally:
+        hook.close()
