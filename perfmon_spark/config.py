@@ -25,7 +25,8 @@ _UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400, "week": 7 * 864
 _DURATION = re.compile(r"^\s*(\d+)\s*([a-z]+?)s?\s*$")
 GRANULARITIES = ("1 hour", "1 day", "1 week")
 # Sections of the contract that come with later work; accepted nowhere yet, refused clearly.
-_NOT_YET = ("kpis", "ranking")
+_NOT_YET = ("ranking",)
+KPI_NAMES = ("label", "prediction", "score")  # what KPI expressions call the resolved values
 LEVELS = ("MINOR", "SUSTAINED", "CRITICAL")
 BASELINE_SOURCES = ("values", "table", "window", "rolling")
 RETRAIN_TRIGGERS = ("sustained", "critical", "kpi", "drift_and_decay")
@@ -207,6 +208,21 @@ class NotificationSink:
 
 
 @dataclass(frozen=True)
+class Kpi:
+    """A business KPI: sum(numerator) / sum(denominator) over labeled predictions, both SQL
+    expressions over the prediction columns plus ``label``, ``prediction`` and ``score``.
+    ``max`` / ``min`` are the limits the ``kpi`` retrain trigger checks over ``window``."""
+
+    name: str
+    numerator: str
+    denominator: str
+    larger_is_better: bool = False
+    max: float | None = None
+    min: float | None = None
+    window: str = "1 day"
+
+
+@dataclass(frozen=True)
 class RetrainConfig:
     triggers: tuple[str, ...] = ("sustained", "critical")
     cooldown: Duration = Duration(14 * 86400, 14, "day")
@@ -231,6 +247,7 @@ class MonitorConfig:
     output: OutputConfig
     spark: SparkConfig
     source_hash: str
+    kpis: tuple[Kpi, ...] = ()
     baseline: BaselineConfig = BaselineConfig()
     alerts: tuple[AlertRule, ...] = ()
     notifications: tuple[NotificationSink, ...] = ()
@@ -240,6 +257,21 @@ class MonitorConfig:
     def window_lengths(self) -> tuple[Duration, ...]:
         """Every window computed: the granularity (tumbling) then the rolling lengths."""
         return (self.windows.granularity, *self.windows.rolling)
+
+    @property
+    def metric_names(self) -> tuple[str, ...]:
+        """Every metric in ``perf_metrics``: the configured ones, then the KPIs."""
+        return self.metrics + tuple(k.name for k in self.kpis)
+
+    @property
+    def decides(self) -> bool:
+        """Whether runs write the alerting tables: with alert rules, or a KPI retrain trigger."""
+        return bool(self.alerts) or ("kpi" in self.retrain.triggers and bool(self.kpis))
+
+    def larger_is_better(self, metric: str) -> bool | None:
+        """The direction of a computed metric or KPI (from the registry or the KPI's config)."""
+        kpi = next((k for k in self.kpis if k.name == metric), None)
+        return kpi.larger_is_better if kpi is not None else lookup(self.problem_type, metric).larger_is_better
 
     @property
     def slice_keys(self) -> tuple[tuple[str, ...], ...]:
@@ -332,7 +364,7 @@ def parse_config(data: Any) -> MonitorConfig:
         (
             "version", "name", "problem_type", "predictions", "labels", "segments", "metrics",
             "cross_segments", "windows", "confidence_level", "auc", "output", "spark",
-            "baseline", "alerts", "notifications", "retrain",
+            "kpis", "baseline", "alerts", "notifications", "retrain",
         ),
     )
     version = top.get("version", (int,))
@@ -354,7 +386,8 @@ def parse_config(data: Any) -> MonitorConfig:
     output = top.section("output", ("location", "prefix"))
     spark = top.section("spark", ("master", "conf"), {})
     conf = spark.get("conf", (dict,), {})
-    alerts = _alerts(top, problem_type, metrics, windows, segments, confidence)
+    kpis = _kpis(top, problem_type, windows)
+    alerts = _alerts(top, problem_type, metrics, kpis, windows, segments, confidence)
     return MonitorConfig(
         version=version,
         name=name,
@@ -372,10 +405,11 @@ def parse_config(data: Any) -> MonitorConfig:
             conf=tuple(sorted((str(k), str(v)) for k, v in conf.items())),
         ),
         source_hash=hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16],
+        kpis=kpis,
         baseline=_baseline(top, windows, alerts),
         alerts=alerts,
         notifications=_notifications(top),
-        retrain=_retrain(top),
+        retrain=_retrain(top, kpis),
     )
 
 
@@ -507,7 +541,7 @@ def _metrics(top: _Section, problem_type: str, predictions: PredictionsConfig) -
 
 
 def _alerts(
-    top: _Section, problem_type: str, metrics: tuple[str, ...], windows: WindowsConfig,
+    top: _Section, problem_type: str, metrics: tuple[str, ...], kpis: tuple[Kpi, ...], windows: WindowsConfig,
     segments: SegmentsConfig, confidence_level: float,
 ) -> tuple[AlertRule, ...]:
     raw = top.get("alerts", (list,), [])
@@ -523,10 +557,11 @@ def _alerts(
         )
         name = sec.text("name")
         metric = sec.text("metric")
-        if metric not in metrics:
-            raise ConfigError(f"{path}.metric: {metric!r} is not computed; computed metrics: {', '.join(metrics)}")
+        computed_metrics = metrics + tuple(k.name for k in kpis)
+        if metric not in computed_metrics:
+            raise ConfigError(f"{path}.metric: {metric!r} is not computed; computed metrics and KPIs: {', '.join(computed_metrics)}")
         registered = lookup(problem_type, metric)
-        if registered.larger_is_better is None:
+        if registered is not None and registered.larger_is_better is None:
             raise ConfigError(f"{path}.metric: {metric!r} has no better direction, so no rule can say it got worse")
         window = parse_duration(sec.get("window", (str,), windows.granularity.text), f"{path}.window").text
         if window not in computed:
@@ -542,7 +577,7 @@ def _alerts(
         if confidence is not None:
             if not 0.5 <= confidence < 1:
                 raise ConfigError(f"{path}.confidence: {confidence!r} must be in [0.5, 1), or null to compare point values")
-            if registered.interval is None:
+            if registered is not None and registered.interval is None:
                 raise ConfigError(
                     f"{path}.confidence: {metric!r} has no confidence interval; set confidence: null to compare point values"
                 )
@@ -666,14 +701,44 @@ def _notifications(top: _Section) -> tuple[NotificationSink, ...]:
     return tuple(sinks)
 
 
-def _retrain(top: _Section) -> RetrainConfig:
+def _kpis(top: _Section, problem_type: str, windows: WindowsConfig) -> tuple[Kpi, ...]:
+    computed = {w.text for w in (windows.granularity, *windows.rolling)}
+    kpis = []
+    for i, item in enumerate(top.get("kpis", (list,), [])):
+        path = f"kpis[{i}]"
+        sec = _Section(item, path, ("name", "numerator", "denominator", "larger_is_better", "max", "min", "window"))
+        name = sec.text("name")
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+            raise ConfigError(f"{path}.name: {name!r} must be lower case letters, digits and '_', starting with a letter")
+        if lookup(problem_type, name) is not None:
+            raise ConfigError(f"{path}.name: {name!r} is a metric name; give the KPI its own name")
+        window = parse_duration(sec.get("window", (str,), windows.granularity.text), f"{path}.window").text
+        if window not in computed:
+            raise ConfigError(f"{path}.window: {window!r} is not computed; computed windows: {', '.join(sorted(computed))}")
+        kpis.append(
+            Kpi(
+                name=name, numerator=sec.text("numerator"), denominator=sec.text("denominator"),
+                larger_is_better=sec.get("larger_is_better", (bool,), False),
+                max=None if sec.data.get("max") is None else sec.number("max"),
+                min=None if sec.data.get("min") is None else sec.number("min"),
+                window=window,
+            )
+        )
+    names = [k.name for k in kpis]
+    if len(set(names)) != len(names):
+        dup = next(n for n in names if names.count(n) > 1)
+        raise ConfigError(f"kpis: duplicate KPI name {dup!r}")
+    return tuple(kpis)
+
+
+def _retrain(top: _Section, kpis: tuple[Kpi, ...]) -> RetrainConfig:
     sec = top.section("retrain", ("triggers", "cooldown", "min_new_labels", "max_one_per"), {})
     triggers = sec.names("triggers", ["sustained", "critical"])
     for j, trigger in enumerate(triggers):
         if trigger not in RETRAIN_TRIGGERS:
             raise ConfigError(f"retrain.triggers[{j}]: unknown trigger {trigger!r}; allowed: {', '.join(RETRAIN_TRIGGERS)}")
-        if trigger == "kpi":
-            raise ConfigError(f"retrain.triggers[{j}]: 'kpi' needs kpis, which this version of perfmon-spark does not support yet")
+        if trigger == "kpi" and not any(k.max is not None or k.min is not None for k in kpis):
+            raise ConfigError(f"retrain.triggers[{j}]: 'kpi' needs a KPI with a max or min in kpis")
     min_new = sec.get("min_new_labels", (int,), 0)
     if min_new < 0:
         raise ConfigError(f"retrain.min_new_labels: {min_new!r} must be >= 0")

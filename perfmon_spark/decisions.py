@@ -1,7 +1,8 @@
 """Retraining decisions and model status, from the open alert episodes (pure Python).
 
 Retraining is controlled, not reactive: a trigger (an open SUSTAINED-or-worse episode for
-``sustained``, an open CRITICAL one for ``critical``) only recommends RETRAIN when no control
+``sustained``, an open CRITICAL one for ``critical``, for ``kpi`` a KPI beyond its ``max`` or
+``min`` in its latest mature window of the overall slice) only recommends RETRAIN when no control
 blocks it; otherwise the decision is COOLDOWN, with the blocking control among the reasons.
 
 Controls: ``cooldown`` (time since the version's last RETRAIN), ``min_new_labels`` (labels of the
@@ -25,7 +26,6 @@ from typing import Mapping
 
 from perfmon_spark.alerts.rules import RANK
 from perfmon_spark.config import MonitorConfig
-from perfmon_spark.metrics import lookup
 from perfmon_spark.metrics.intervals import z_value
 
 DECISION_COLUMNS = (
@@ -73,28 +73,47 @@ def _evidence(ep: Mapping) -> dict:
     return {k: ep[k] for k in keys}
 
 
-def triggers_of(cfg: MonitorConfig, open_episodes: list[Mapping]) -> list[tuple[str, Mapping]]:
-    """(reason, episode) for every open episode that fires a configured trigger, worst first."""
+def triggers_of(cfg: MonitorConfig, open_episodes: list[Mapping], kpi_rows: list[Mapping] = ()) -> list[tuple[str, dict, int]]:
+    """(reason, evidence, rank) for every open episode and KPI breach that fires a configured
+    trigger, worst first. ``kpi_rows``: the latest mature window of each KPI (overall slice)."""
     fired = []
     for ep in sorted(open_episodes, key=lambda e: (-RANK[e["level"]], e["rule"], e["slice_key"], e["slice_value"])):
         if "critical" in cfg.retrain.triggers and ep["level"] == "CRITICAL":
-            fired.append((f"critical: {_where(ep)}", ep))
+            fired.append((f"critical: {_where(ep)}", _evidence(ep), RANK["CRITICAL"]))
         elif "sustained" in cfg.retrain.triggers and RANK[ep["level"]] >= RANK["SUSTAINED"]:
-            fired.append((f"sustained: {_where(ep)} at {ep['level']}", ep))
-    return fired
+            fired.append((f"sustained: {_where(ep)} at {ep['level']}", _evidence(ep), RANK[ep["level"]]))
+    if "kpi" in cfg.retrain.triggers:
+        limits = {k.name: k for k in cfg.kpis}
+        for row in sorted(kpi_rows, key=lambda r: r["metric"]):
+            kpi, value = limits[row["metric"]], row["value"]
+            if value is None:
+                continue
+            breach = (
+                f"> max {kpi.max:g}" if kpi.max is not None and value > kpi.max
+                else f"< min {kpi.min:g}" if kpi.min is not None and value < kpi.min else None
+            )
+            if breach:
+                evidence = {"kpi": kpi.name, "value": value, "max": kpi.max, "min": kpi.min, "window": row["window"], "window_start": row["window_start"]}
+                fired.append((f"kpi: {kpi.name} {value:.4g} {breach} ({row['window']} window)", evidence, RANK["SUSTAINED"]))
+    return sorted(fired, key=lambda f: -f[2])
 
 
 def retrain_decisions(
-    cfg: MonitorConfig, as_of: int, facts: list[VersionFacts], open_episodes: list[Mapping], last_monitor_retrain: int | None
+    cfg: MonitorConfig, as_of: int, facts: list[VersionFacts], open_episodes: list[Mapping],
+    last_monitor_retrain: int | None, kpi_rows: list[Mapping] = (),
 ) -> list[dict]:
     """One decision per version: RETRAIN / COOLDOWN / NO_ACTION, with reasons and evidence."""
-    by_version = {f.version: [e for e in open_episodes if e["model_version"] == f.version] for f in facts}
-    fired = {f.version: triggers_of(cfg, by_version[f.version]) for f in facts}
-    order = sorted(facts, key=lambda f: (-max((RANK[e["level"]] for _, e in fired[f.version]), default=0), f.version))
+    fired = {
+        f.version: triggers_of(
+            cfg, [e for e in open_episodes if e["model_version"] == f.version], [k for k in kpi_rows if k["model_version"] == f.version]
+        )
+        for f in facts
+    }
+    order = sorted(facts, key=lambda f: (-max((rank for *_, rank in fired[f.version]), default=0), f.version))
     rc = cfg.retrain
     decisions = []
     for f in order:
-        reasons = [r for r, _ in fired[f.version]]
+        reasons = [r for r, *_ in fired[f.version]]
         new_labels = f.labels_total - f.labels_at_last_retrain
         blockers = []
         if f.last_retrain_as_of is not None and as_of - f.last_retrain_as_of < rc.cooldown.seconds:
@@ -107,7 +126,7 @@ def retrain_decisions(
         if decision == "RETRAIN":
             last_monitor_retrain = as_of
         evidence = {
-            "triggers": [_evidence(e) for _, e in fired[f.version]],
+            "triggers": [e for _, e, _ in fired[f.version]],
             "controls": {
                 "cooldown": rc.cooldown.text,
                 "last_retrain_as_of": f.last_retrain_as_of,
@@ -151,7 +170,7 @@ def rollback_target(
             metric, window, slice and window_start, any version.
         healthy: versions with no open SUSTAINED or CRITICAL episode.
     """
-    larger = bool(lookup(cfg.problem_type, critical["metric"]).larger_is_better)
+    larger = bool(cfg.larger_is_better(critical["metric"]))
     z = z_value(cfg.confidence_level)
     mine = {"value": critical["value"], "ci_lower": critical["ci_lower"], "ci_upper": critical["ci_upper"]}
     rows = []

@@ -7,6 +7,7 @@ not exist yet for this run: they are left out, not quarantined.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -15,9 +16,11 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 from pyspark.sql.window import Window
 
-from perfmon_spark.config import MonitorConfig
+from perfmon_spark.config import KPI_NAMES, MonitorConfig
+from perfmon_spark.errors import ConfigError
 from perfmon_spark.io.tables import Snapshot, require_columns
 
+_IDENTIFIER = re.compile(r"`[^`]+`|[A-Za-z_][A-Za-z0-9_]*")
 REASON = "_reason"
 RECORD = "_record"
 _LABEL_KINDS = {"binary": ("number", "boolean", "string"), "multiclass": ("string", "integer"), "regression": ("number",)}
@@ -62,11 +65,37 @@ def check_input_columns(cfg: MonitorConfig, predictions: Snapshot, labels: Snaps
     if lab.join.entity:
         wanted.append((lab.join.entity, ("string", "integer")))
     require_columns(predictions, "predictions", wanted)
+    check_kpi_expressions(cfg, predictions)
     require_columns(
         labels,
         "labels",
         [(_label_key(cfg), ("string", "integer")), (lab.timestamp, ("timestamp",)), (lab.label, _LABEL_KINDS[cfg.problem_type])],
     )
+
+
+def kpi_columns(cfg: MonitorConfig, columns) -> set[str]:
+    """Prediction columns the KPI expressions name (so that ingest keeps them)."""
+    tokens = {t.strip("`") for k in cfg.kpis for e in (k.numerator, k.denominator) for t in _IDENTIFIER.findall(e)}
+    return {c for c in columns if c in tokens and c not in KPI_NAMES}
+
+
+def check_kpi_expressions(cfg: MonitorConfig, predictions: Snapshot) -> None:
+    """Each KPI expression must resolve against the prediction columns plus ``label``,
+    ``prediction`` and ``score`` (Spark analysis only, no job).
+
+    Raises:
+        ConfigError: naming the KPI key and Spark's reason.
+    """
+    if not cfg.kpis:
+        return
+    probe = predictions.df.limit(0).withColumns({n: F.lit(None).cast("double") for n in KPI_NAMES})
+    for i, kpi in enumerate(cfg.kpis):
+        for key in ("numerator", "denominator"):
+            try:
+                probe.select(F.expr(getattr(kpi, key)).cast("double")).schema
+            except Exception as e:  # AnalysisException or ParseException: the user's SQL
+                reason = str(e).strip().splitlines()[0][:300]
+                raise ConfigError(f"kpis[{i}].{key}: cannot evaluate {getattr(kpi, key)!r} on the predictions table: {reason}") from e
 
 
 def _label_key(cfg: MonitorConfig) -> str:
@@ -114,7 +143,7 @@ def validate_predictions(cfg: MonitorConfig, df: DataFrame) -> Validated:
     )
     # Only what later steps read, so that the cached frame stays narrow; bad rows keep their
     # original values as JSON for the quarantine table.
-    segments = sorted({c for group in cfg.slice_keys for c in group})
+    segments = sorted({c for group in cfg.slice_keys for c in group} | kpi_columns(cfg, raw))
     derived = [c for c in ("_id", "_ts", "_version", "_score", "_decision", "_pred", "_probs", "_entity") if c in df.columns]
     record = F.when(F.col(REASON).isNotNull(), _as_json(raw))
     df = df.select(*derived, *[F.col(f"`{c}`") for c in segments], REASON, record.alias(RECORD))

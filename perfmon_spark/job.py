@@ -202,7 +202,7 @@ def _compute_and_write(spark, cfg, as_of, mode, backfill, predictions, labels, r
         if scope.is_partial:
             listed = ", ".join(f"TIMESTAMP'{b:%Y-%m-%d %H:%M:%S}'" for b in scope.buckets) or "NULL"
             owned += f" AND t.bucket_start IN ({listed})"
-        state_fields = ("bucket_end", *state_columns(cfg.problem_type), "state_version")
+        state_fields = ("bucket_end", *state_columns(cfg.problem_type, tuple(k.name for k in cfg.kpis)), "state_version")
         merge_into(states, cfg.output.table("perf_stats"), STATS_KEY, compare=state_fields, delete_scope=owned)
 
         stats = read_table(spark, cfg.output.table("perf_stats")).filter(F.col("monitor") == cfg.name)
@@ -218,7 +218,7 @@ def _compute_and_write(spark, cfg, as_of, mode, backfill, predictions, labels, r
             df.unpersist()
 
     message = scope.reason
-    if cfg.alerts:
+    if cfg.decides:
         alerting = run_alerting(spark, cfg, as_of, run_id)
         message += (
             f"; alerts: {alerting.open_alerts} open, {alerting.events} events, {alerting.undelivered} undelivered; "

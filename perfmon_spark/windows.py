@@ -20,7 +20,8 @@ from perfmon_spark.metrics import bind
 from perfmon_spark.metrics.intervals import z_value
 from perfmon_spark.states import confusion, histogram
 from perfmon_spark.states.build import score_scale
-from perfmon_spark.states.layout import SCALARS, SPARSE
+from perfmon_spark.metrics.kpi import kpi_interval, kpi_value
+from perfmon_spark.states.layout import SPARSE, scalar_fields
 
 ALL_VERSIONS = "*"
 
@@ -56,6 +57,7 @@ class WindowPlan:
     as_of: np.datetime64
     scale: str
     exact_limit: float
+    kpis: tuple[str, ...] = ()
 
     @classmethod
     def from_config(cls, cfg: MonitorConfig, as_of: datetime) -> "WindowPlan":
@@ -69,7 +71,14 @@ class WindowPlan:
             as_of=np.datetime64(as_of.replace(tzinfo=None), "s"),
             scale=score_scale(cfg),
             exact_limit=histogram.EXACT_LIMIT if cfg.auc.mode == "sketch" else np.inf,
+            kpis=tuple(k.name for k in cfg.kpis),
         )
+
+    def binder(self, name: str):
+        """(finalise, interval) of a metric or KPI name."""
+        if name in self.kpis:
+            return (lambda s: kpi_value(s, name)), (lambda s, z: kpi_interval(s, name, z))
+        return bind(self.problem_type, name)
 
 
 def _seconds(values) -> np.ndarray:
@@ -96,7 +105,7 @@ def _finalise_version(sub: pd.DataFrame, version: str, plan: WindowPlan) -> pd.D
     t0 = int(starts.min())
     idx = (starts - t0) // g
     n = int(idx.max()) + 1
-    scalars = {f: np.bincount(idx, weights=sub[f].astype(float).to_numpy(), minlength=n) for f in SCALARS[plan.problem_type]}
+    scalars = {f: np.bincount(idx, weights=sub[f].astype(float).to_numpy(), minlength=n) for f in scalar_fields(plan.problem_type, plan.kpis)}
     present = np.bincount(idx, minlength=n) > 0
     sparse = SPARSE.get(plan.problem_type)
     parts: list[list] = [[] for _ in range(n)]
@@ -136,8 +145,8 @@ def _finalise_version(sub: pd.DataFrame, version: str, plan: WindowPlan) -> pd.D
             "expected_coverage": expected,
             "is_mature": window_end + plan.max_delay_seconds <= as_of,
         }
-        for name in plan.metrics:
-            finalise, interval = bind(plan.problem_type, name)
+        for name in plan.metrics + plan.kpis:
+            finalise, interval = plan.binder(name)
             values = finalise(state)
             if interval is not None:
                 ci_lower, ci_upper = interval(state, plan.z)

@@ -59,9 +59,13 @@ def with_baseline(histories: DataFrame, stats: DataFrame, cfg: MonitorConfig, as
         return histories.withColumn("baseline", F.element_at(F.create_map(*pairs), F.col("metric")))
     if source == "table":
         return _from_table(histories, cfg)
-    metrics = tuple(sorted({r.metric for r in cfg.alerts}))
+    wanted = {r.metric for r in cfg.alerts}
+    kpis = tuple(k.name for k in cfg.kpis if k.name in wanted)
     length = cfg.baseline.window if source == "window" else cfg.baseline.rolling_length
-    plan = replace(WindowPlan.from_config(cfg, as_of), metrics=metrics, windows=((length.text, length.seconds),))
+    plan = replace(
+        WindowPlan.from_config(cfg, as_of), metrics=tuple(sorted(wanted - set(kpis))), kpis=kpis,
+        windows=((length.text, length.seconds),),
+    )
     reference = compute_metrics(stats, plan).select(*_SERIES, "window_end", F.col("value").alias("baseline"))
     if source == "rolling":
         lag = F.expr(f"INTERVAL {cfg.baseline.rolling_lag.seconds} SECONDS")

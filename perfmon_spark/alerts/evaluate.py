@@ -27,14 +27,16 @@ def _rule_rows(metrics: DataFrame, rule: AlertRule) -> DataFrame:
     return rows.select(F.lit(rule.name).alias("rule"), *SERIES[1:], *_HISTORY)
 
 
-def episodes(cfg: MonitorConfig, metrics: DataFrame, stats: DataFrame, as_of: datetime) -> DataFrame:
+def episodes(cfg: MonitorConfig, metrics: DataFrame, stats: DataFrame, as_of: datetime) -> DataFrame | None:
     """Every alert episode of every rule (``EPISODE_COLUMNS``) from this monitor's perf_metrics
-    and perf_stats rows."""
+    and perf_stats rows; None without rules."""
+    if not cfg.alerts:
+        return None
     histories = _rule_rows(metrics, cfg.alerts[0])
     for rule in cfg.alerts[1:]:
         histories = histories.unionByName(_rule_rows(metrics, rule))
     histories = with_baseline(histories, stats, cfg, as_of)
-    plans = {r.name: RulePlan.build(r, cfg.problem_type, cfg.confidence_level) for r in cfg.alerts}
+    plans = {r.name: RulePlan.build(r, cfg.larger_is_better(r.metric), cfg.confidence_level) for r in cfg.alerts}
     columns = [c for c, _ in EPISODE_COLUMNS]
 
     def evaluate(pdf: pd.DataFrame) -> pd.DataFrame:

@@ -32,7 +32,6 @@ import numpy as np
 import pandas as pd
 
 from perfmon_spark.config import LEVELS, AlertRule
-from perfmon_spark.metrics import lookup
 from perfmon_spark.metrics.intervals import z_value
 
 ACTIONS = {"MINOR": "LOG", "SUSTAINED": "ALERT", "CRITICAL": "BLOCK_OR_ROLLBACK"}
@@ -70,10 +69,9 @@ class RulePlan:
     widen: float | None  # rule z / table z; None: compare point values
 
     @classmethod
-    def build(cls, rule: AlertRule, problem_type: str, confidence_level: float) -> "RulePlan":
-        metric = lookup(problem_type, rule.metric)
+    def build(cls, rule: AlertRule, larger_is_better: bool, confidence_level: float) -> "RulePlan":
         widen = None if rule.confidence is None else z_value(rule.confidence) / z_value(confidence_level)
-        return cls(rule=rule, larger_is_better=bool(metric.larger_is_better), widen=widen)
+        return cls(rule=rule, larger_is_better=larger_is_better, widen=widen)
 
     def threshold(self, baseline: float, ratio: float) -> float:
         return baseline * ratio if self.larger_is_better else baseline / ratio

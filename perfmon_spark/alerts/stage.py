@@ -14,6 +14,7 @@ from datetime import datetime
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.window import Window
 
 from perfmon_spark.alerts.evaluate import episodes
 from perfmon_spark.alerts.lifecycle import ALERT_COLUMNS, COMPARED, EVENT_COLUMNS, KEY, LOG, events_between
@@ -41,7 +42,8 @@ def run_alerting(spark: SparkSession, cfg: MonitorConfig, as_of: datetime, run_i
     metrics = read_table(spark, cfg.output.table("perf_metrics")).filter(mine)
     now = epoch(as_of)
 
-    new = [{"monitor": cfg.name, **r} for r in collect_rows(episodes(cfg, metrics, stats, as_of), ALERT_COLUMNS[1:-1])]
+    found = episodes(cfg, metrics, stats, as_of)
+    new = [] if found is None else [{"monitor": cfg.name, **r} for r in collect_rows(found, ALERT_COLUMNS[1:-1])]
     alerts_ref = cfg.output.table("perf_alerts")
     old = collect_rows(read_table(spark, alerts_ref).filter(mine), ALERT_COLUMNS) if table_exists(spark, alerts_ref) else []
     events = events_between(old, new, run_id, now)
@@ -61,7 +63,7 @@ def run_alerting(spark: SparkSession, cfg: MonitorConfig, as_of: datetime, run_i
 
     open_eps = [r for r in new if r["status"] == "OPEN"]
     facts = _version_facts(spark, cfg, stats, now)
-    retrain = _write_decisions(spark, cfg, facts, open_eps, now, run_id)
+    retrain = _write_decisions(spark, cfg, facts, open_eps, _latest_kpis(cfg, metrics), now, run_id)
     _write_statuses(spark, cfg, [f.version for f in facts], open_eps, metrics, now, run_id)
     return AlertingResult(open_alerts=len(open_eps), events=len(events), undelivered=undelivered, retrain=retrain)
 
@@ -110,14 +112,29 @@ def _version_facts(spark: SparkSession, cfg: MonitorConfig, stats: DataFrame, no
     ]
 
 
-def _write_decisions(spark, cfg, facts, open_eps, now, run_id) -> tuple[str, ...]:
+def _latest_kpis(cfg: MonitorConfig, metrics: DataFrame) -> list[dict]:
+    """Per version and KPI with a limit, the latest mature window of the KPI's window length in
+    the overall slice."""
+    limited = [k for k in cfg.kpis if k.max is not None or k.min is not None]
+    if "kpi" not in cfg.retrain.triggers or not limited:
+        return []
+    wanted = F.lit(False)
+    for k in limited:
+        wanted = wanted | ((F.col("metric") == k.name) & (F.col("window") == k.window))
+    rows = metrics.filter(wanted & (F.col("slice_key") == "*") & F.col("is_mature"))
+    latest = Window.partitionBy("model_version", "metric").orderBy(F.desc("window_start"))
+    rows = rows.withColumn("_r", F.row_number().over(latest)).filter(F.col("_r") == 1)
+    return collect_rows(rows, (("model_version", "string"), ("metric", "string"), ("window", "string"), ("window_start", "timestamp"), ("value", "double")))
+
+
+def _write_decisions(spark, cfg, facts, open_eps, kpi_rows, now, run_id) -> tuple[str, ...]:
     ref = cfg.output.table("retrain_decisions")
     same_as_of, last_monitor = {}, None
     if table_exists(spark, ref):
         rows = collect_rows(read_table(spark, ref).filter(F.col("monitor") == cfg.name), DECISION_COLUMNS)
         same_as_of = {r["model_version"]: r["run_id"] for r in rows if r["as_of"] == now}
         last_monitor = max((r["as_of"] for r in rows if r["decision"] == "RETRAIN" and r["as_of"] < now), default=None)
-    decisions = retrain_decisions(cfg, now, facts, open_eps, last_monitor)
+    decisions = retrain_decisions(cfg, now, facts, open_eps, last_monitor, kpi_rows)
     for d in decisions:  # a re-run with the same as_of rewrites the same decision rows
         d.update(monitor=cfg.name, as_of=now, run_id=same_as_of.get(d["model_version"], run_id))
     values = tuple(c for c, _ in DECISION_COLUMNS if c not in ("monitor", "model_version", "run_id"))

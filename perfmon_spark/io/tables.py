@@ -125,7 +125,8 @@ def merge_into(
             writer.saveAsTable(ref.text)
         return int(read_table(spark, ref).count())
     on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
-    merge = _delta_table(spark, ref).alias("t").merge(df.alias("s"), on)
+    # new columns (a KPI added to the config, a newer package's column) join the table
+    merge = _delta_table(spark, ref).alias("t").merge(df.alias("s"), on).withSchemaEvolution()
     if compare and not insert_only:
         types = {f.name: f.dataType for f in df.schema.fields}
         changed = " OR ".join(_changed(c, types[c]) for c in compare)

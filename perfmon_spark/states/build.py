@@ -14,7 +14,8 @@ from pyspark.sql.window import Window
 
 from perfmon_spark.config import MonitorConfig
 from perfmon_spark.states import histogram
-from perfmon_spark.states.layout import SCALARS, SPARSE
+from perfmon_spark.metrics.kpi import kpi_fields
+from perfmon_spark.states.layout import SPARSE, scalar_fields
 
 OTHER = "__other__"
 NULL = "__null__"
@@ -163,6 +164,26 @@ def _regression_fields(cfg: MonitorConfig) -> tuple[dict[str, Column], dict[str,
 
 
 _FIELDS = {"binary": _binary_fields, "multiclass": _multiclass_fields, "regression": _regression_fields}
+_RESOLVED = {"binary": "_decision", "multiclass": "_pred", "regression": "_score"}
+
+
+def with_kpi_names(rows: DataFrame, cfg: MonitorConfig) -> DataFrame:
+    """The names KPI expressions use for the resolved values: ``label``, ``prediction``, ``score``."""
+    if not cfg.kpis:
+        return rows
+    score = F.col("_score") if "_score" in rows.columns else F.lit(None).cast("double")
+    return rows.withColumns({"label": F.col("_y"), "prediction": F.col(_RESOLVED[cfg.problem_type]), "score": score})
+
+
+def _kpi_fields(cfg: MonitorConfig) -> dict[str, Column]:
+    """Per KPI the row's numerator a, denominator b (null counts as 0) and a*a, a*b, b*b."""
+    out = {}
+    for kpi in cfg.kpis:
+        a = F.coalesce(F.expr(kpi.numerator).cast("double"), F.lit(0.0))
+        b = F.coalesce(F.expr(kpi.denominator).cast("double"), F.lit(0.0))
+        for name, value in zip(kpi_fields(kpi.name), (a, b, a * a, a * b, b * b)):
+            out[name] = _when_labeled(value)
+    return out
 
 
 def bucket_states(rows: DataFrame, cfg: MonitorConfig, top: dict[str, tuple[str, ...]]) -> DataFrame:
@@ -180,8 +201,9 @@ def bucket_states(rows: DataFrame, cfg: MonitorConfig, top: dict[str, tuple[str,
             (null when unlabeled).
     """
     extra, entries = _FIELDS[cfg.problem_type](cfg)
-    fields = {"n_predictions": F.lit(1), "n_labeled": F.col("_y").isNotNull().cast("int"), **extra}
-    scalars = SCALARS[cfg.problem_type]
+    fields = {"n_predictions": F.lit(1), "n_labeled": F.col("_y").isNotNull().cast("int"), **extra, **_kpi_fields(cfg)}
+    scalars = scalar_fields(cfg.problem_type, tuple(k.name for k in cfg.kpis))
+    rows = with_kpi_names(rows, cfg)
     sparse = SPARSE.get(cfg.problem_type)
     group = [
         F.col("_version").alias("model_version"),
@@ -209,7 +231,7 @@ def bucket_states(rows: DataFrame, cfg: MonitorConfig, top: dict[str, tuple[str,
     return states.select(
         *KEY,
         (F.col("bucket_start") + F.expr(f"INTERVAL {cfg.windows.granularity.seconds} SECONDS")).alias("bucket_end"),
-        *[F.col(f).cast("double" if f.startswith("sum_") else "long").alias(f) for f in scalars],
+        *[F.col(f).cast("double" if f.startswith(("sum_", "kpi_")) else "long").alias(f) for f in scalars],
         *sparse_out,
         F.lit(STATE_VERSION).alias("state_version"),
     )

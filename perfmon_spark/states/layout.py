@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from perfmon_spark.metrics.kpi import kpi_fields
+
 COMMON = ("n_predictions", "n_labeled")
 
 SCALARS = {
@@ -70,10 +72,15 @@ FIELD_DOCS = {
 }
 
 
-def state_columns(problem_type: str) -> tuple[str, ...]:
+def scalar_fields(problem_type: str, kpis: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """The scalar fields of a problem type, then those of each KPI (``metrics.kpi``)."""
+    return SCALARS[problem_type] + tuple(f for name in kpis for f in kpi_fields(name))
+
+
+def state_columns(problem_type: str, kpis: tuple[str, ...] = ()) -> tuple[str, ...]:
     """Every state column of ``perf_stats`` for a problem type, scalars first."""
     sparse = SPARSE.get(problem_type)
-    return SCALARS[problem_type] + (sparse.columns if sparse else ())
+    return scalar_fields(problem_type, kpis) + (sparse.columns if sparse else ())
 
 
 def markdown_fields(problem_type: str) -> str:

@@ -39,7 +39,7 @@ def make_lake(seed=3):
     score = np.where(decision == 1, 0.5 + 0.5 * rng.random(n), 0.5 * rng.random(n)).round(4)
     preds = pd.DataFrame(
         {"prediction_id": [f"p{i}" for i in range(n)], "prediction_ts": ts, "model_version": version, "score": score,
-         "country": country, "channel": "web", "amount": 1.0}
+         "country": country, "channel": "web", "amount": rng.exponential(50, n).round(2)}
     )
     labels = pd.DataFrame({"prediction_id": preds["prediction_id"], "is_fraud": y, "label_ts": [t + timedelta(hours=20) for t in ts]})
     return preds, labels
@@ -62,6 +62,8 @@ def lake(spark, tmp_path):
     ]
     data["notifications"] = [{"type": "webhook", "url_env": "PERFMON_TEST_HOOK", "levels": ["SUSTAINED", "CRITICAL"], "retries": 1}]
     data["retrain"] = {"cooldown": "14 days", "min_new_labels": 100}
+    data["kpis"] = [{"name": "fraud_loss_rate", "numerator": "CASE WHEN label = 1 AND prediction = 0 THEN amount ELSE 0 END",
+                     "denominator": "amount", "max": 0.5}]
     return preds, labels, parse_config(data), data, tmp_path
 
 
@@ -100,6 +102,18 @@ def test_alert_lifecycle_decisions_and_status(spark, lake, monkeypatch, tmp_path
         assert (crit.value, crit.ci_upper) == (row.value, row.ci_upper)
         assert crit.ci_upper < crit.threshold == pytest.approx(0.7 * crit.baseline)
         assert json.loads(crit.evidence)["windows"][-1]["value"] == row.value
+
+        # the KPI: per day and version, missed fraud amount over labeled amount (pandas oracle)
+        kpi = metrics[(metrics.metric == "fraud_loss_rate") & (metrics.window == "1 day") & (metrics.slice_key == "*")]
+        p["missed"] = np.where((p.is_fraud == 1) & (p.score < 0.5), p.amount, 0.0)
+        p["day"] = p.prediction_ts.dt.floor("D")
+        for (version, day), g in p[p.label_ts <= as_of].groupby(["model_version", "day"]):
+            (got,) = kpi[(kpi.model_version == version) & (kpi.window_start == day)].itertuples()
+            assert got.value == pytest.approx(g.missed.sum() / g.amount.sum(), rel=1e-9)
+            if got.value > 0:
+                assert got.ci_lower < got.value < got.ci_upper
+            else:  # nothing missed that day: no spread, no interval
+                assert np.isnan(got.ci_lower) and np.isnan(got.ci_upper)
 
         events = table(spark, cfg, "alert_events")
         raised = events[(events.model_version == "v2") & (events.slice_value == "BR") & events.level.isin(["SUSTAINED", "CRITICAL"])]

@@ -38,8 +38,7 @@ def plan(levels, metric="accuracy", confidence=None, maturity=MaturityPolicy(), 
         name="r", metric=metric, window="1 day", slices="all", levels=tuple(levels), min_labeled=min_labeled,
         confidence=confidence, maturity=maturity, resolve_after=resolve_after,
     )
-    problem = "regression" if metric in ("rmse", "mae") else "binary"
-    return RulePlan.build(rule, problem, 0.95)
+    return RulePlan.build(rule, metric not in ("rmse", "mae"), 0.95)
 
 
 MINOR = LevelRule("MINOR", 0.95)

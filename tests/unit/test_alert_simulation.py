@@ -19,7 +19,7 @@ RULE = AlertRule(
     levels=(LevelRule("MINOR", 0.98), LevelRule("SUSTAINED", 0.97, 3, 7), LevelRule("CRITICAL", 0.80)),
     min_labeled=50, confidence=0.95, maturity=MaturityPolicy("mature"), resolve_after=3,
 )
-PLAN = RulePlan.build(RULE, "binary", 0.95)
+PLAN = RulePlan.build(RULE, larger_is_better=True, confidence_level=0.95)
 BASELINE_DAYS = 28
 
 
