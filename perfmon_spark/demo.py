@@ -151,6 +151,31 @@ windows:
   rolling: [7 days, 28 days]
 output:
   location: {lake.monitoring}
+kpis:
+  - name: fraud_loss_rate
+    numerator: "CASE WHEN label = 1 AND prediction = 0 THEN amount ELSE 0 END"
+    denominator: amount
+    larger_is_better: false
+    max: 0.02
+baseline:
+  source: window
+  window: 14 days
+alerts:
+  - name: auc_drop
+    metric: roc_auc
+    window: 7 days
+    slices: all
+    minor: {{ratio: 0.97}}
+    sustained: {{ratio: 0.93, consecutive: 3}}
+    critical: {{ratio: 0.80}}
+    min_labeled: 200
+    confidence: 0.95
+    maturity: {{min_coverage: 0.8}}
+    resolve_after: 3
+retrain:
+  triggers: [sustained, critical, kpi]
+  cooldown: 14 days
+  min_new_labels: 500
 """
 
 

@@ -6,6 +6,53 @@ from perfmon_spark.config import MonitorConfig
 from perfmon_spark.metrics import lookup
 
 
+ALERTING_TABLES = ("perf_alerts", "alert_events", "retrain_decisions", "model_status")
+
+
+def output_tables(cfg: MonitorConfig) -> tuple[str, ...]:
+    """The tables a run of this config writes."""
+    return ("perf_metrics", "perf_stats", "quarantine", "runs") + (ALERTING_TABLES if cfg.decides else ())
+
+
+def _levels(rule) -> str:
+    parts = []
+    for lv in rule.levels:
+        rep = "" if lv.within == 1 else (f" in {lv.of} consecutive" if lv.of == lv.within else f" in {lv.of} of {lv.within}")
+        parts.append(f"{lv.level} worse than baseline x{lv.ratio:g}{rep}")
+    return ", ".join(parts)
+
+
+def _alerting(cfg: MonitorConfig) -> list[str]:
+    b = cfg.baseline
+    source = {
+        "values": "fixed values " + ", ".join(f"{m}={v:g}" for m, v in b.values),
+        "table": f"table {b.table.text if b.table else ''}",
+        "window": f"each version's first {b.window.text}",
+        "rolling": f"trailing {b.rolling_length.text}, lagged {b.rolling_lag.text}",
+    }[b.source]
+    lines = [f"kpi: {k.name} = sum({k.numerator}) / sum({k.denominator})"
+             + (f", max {k.max:g}" if k.max is not None else "") + (f", min {k.min:g}" if k.min is not None else "") for k in cfg.kpis]
+    if cfg.alerts:
+        lines.append(f"baseline: {source}")
+    for r in cfg.alerts:
+        maturity = r.maturity.mode if r.maturity.mode != "min_coverage" else f"coverage >= {r.maturity.min_coverage:g}"
+        lines.append(
+            f"rule {r.name}: {r.metric} over {r.window} windows, slices {r.slices if isinstance(r.slices, str) else ', '.join(r.slices)}; "
+            f"{_levels(r)}; min_labeled {r.min_labeled}, "
+            + (f"interval at {r.confidence:g} wholly beyond" if r.confidence else "point values")
+            + f", windows: {maturity}, resolve after {r.resolve_after}"
+        )
+    for n in cfg.notifications:
+        lines.append(f"notify {n.name}: {n.type} to ${n.url_env} for {', '.join(n.levels)}, {n.retries} retries")
+    if cfg.decides:
+        rc = cfg.retrain
+        lines.append(
+            f"retrain on {', '.join(rc.triggers)}; cooldown {rc.cooldown.text}, min_new_labels {rc.min_new_labels}"
+            + (f", at most one per {rc.max_one_per.text}" if rc.max_one_per else "")
+        )
+    return lines
+
+
 def describe(cfg: MonitorConfig) -> str:
     """What a run of this config reads, computes and writes."""
     p, lab, out = cfg.predictions, cfg.labels, cfg.output
@@ -27,6 +74,7 @@ def describe(cfg: MonitorConfig) -> str:
         + (f", rolling {', '.join(w.text for w in cfg.windows.rolling)}" if cfg.windows.rolling else ""),
         f"confidence level: {cfg.confidence_level:g}; auc mode: {cfg.auc.mode}",
         "metrics: " + "; ".join(metrics),
-        "writes: " + ", ".join(out.table(t).text for t in ("perf_metrics", "perf_stats", "quarantine", "runs")),
+        *_alerting(cfg),
+        "writes: " + ", ".join(out.table(t).text for t in output_tables(cfg)),
     ]
     return "\n".join(lines)

@@ -11,6 +11,7 @@ from pyspark.sql import functions as F
 from perfmon_spark.config import MonitorConfig
 from perfmon_spark.io.tables import read_table
 from perfmon_spark.job import RunResult
+from perfmon_spark.plan import output_tables
 
 
 def _fmt(value) -> str:
@@ -40,7 +41,7 @@ def summarise(spark: SparkSession, cfg: MonitorConfig, result: RunResult, config
         + ", ".join(f"{r['source']}/{r['reason']}: {r['count']}" for r in reasons)
         + f"); orphan labels: {result.orphan_labels}; late labels ignored: {result.late_labels_ignored}",
         f"written: {result.buckets_recomputed} bucket states, {result.metric_rows_written} metric rows",
-        f"tables: {cfg.output.location}/{{perf_metrics, perf_stats, quarantine, runs}}",
+        f"tables: {cfg.output.location}/{{{', '.join(output_tables(cfg))}}}",
         "",
         f"latest {window} window per model version (overall slice), value [CI] labeled/predicted:",
     ]
@@ -69,7 +70,35 @@ def summarise(spark: SparkSession, cfg: MonitorConfig, result: RunResult, config
                 f"  {row['model_version']} {row['slice_key']}={row['slice_value']} ending {row['window_end']:%m-%d}: "
                 f"{_fmt(row['value'])} [{_fmt(row['ci_lower'])}, {_fmt(row['ci_upper'])}] n_labeled={row['n_labeled']}"
             )
+    if cfg.decides:
+        lines += [""] + _alerting_lines(spark, cfg)
     return "\n".join(lines)
+
+
+def _alerting_lines(spark: SparkSession, cfg: MonitorConfig) -> list[str]:
+    mine = F.col("monitor") == cfg.name
+    alerts = read_table(spark, cfg.output.table("perf_alerts")).filter(mine & (F.col("status") == "OPEN"))
+    counts = {r["level"]: r["count"] for r in alerts.groupBy("level").count().collect()}
+    lines = ["open alerts: " + (", ".join(f"{n} {level}" for level, n in sorted(counts.items())) or "none")]
+    serious = alerts.filter(F.col("level") != "MINOR").orderBy(F.desc("level"), "model_version", "slice_key", "slice_value").limit(5)
+    for r in serious.collect():
+        where = "overall" if r["slice_key"] == "*" else f"{r['slice_key']}={r['slice_value']}"
+        lines.append(
+            f"  {r['level']:<9} {r['rule']} v={r['model_version']} {where} ({r['window']}): {r['metric']} {_fmt(r['value'])} "
+            f"[{_fmt(r['ci_lower'])}, {_fmt(r['ci_upper'])}] vs baseline {_fmt(r['baseline'])}, threshold {_fmt(r['threshold'])}, "
+            f"since {r['opened_window_start']:%m-%d}"
+        )
+    status = read_table(spark, cfg.output.table("model_status")).filter(mine).orderBy("model_version").collect()
+    decisions = read_table(spark, cfg.output.table("retrain_decisions")).filter(mine)
+    newest = decisions.agg(F.max("as_of")).first()[0]
+    latest = {r["model_version"]: r for r in decisions.filter(F.col("as_of") == F.lit(newest)).collect()}
+    lines.append("model status (and retrain decision):")
+    for r in status:
+        target = f", roll back to {r['rollback_target']}" if r["rollback_target"] else ""
+        d = latest.get(r["model_version"])
+        decision = f"; {d['decision']}" + (f" ({d['reasons'][0]})" if d and d["reasons"] else "") if d else ""
+        lines.append(f"  {r['model_version']:>3}  {r['status']:<8} action {r['action']}{target}{decision}")
+    return lines
 
 
 def _larger_is_better(cfg: MonitorConfig) -> bool:

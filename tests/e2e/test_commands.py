@@ -3,6 +3,8 @@ each in its own process; the output tables are read back and checked against sci
 
 from __future__ import annotations
 
+import json
+
 import os
 import subprocess
 import sys
@@ -47,7 +49,12 @@ def check_against_oracle(spark, folder: Path, metrics: pd.DataFrame, as_of: date
         sel = rows[(rows["prediction_ts"] >= r.window_start) & (rows["prediction_ts"] < r.window_end)]
         if r.model_version != "*":
             sel = sel[sel["model_version"] == r.model_version]
-        expected = binary_metric(r.metric, sel["y"].to_numpy(), sel["score"].to_numpy(), sel["d"].to_numpy())
+        if r.metric == "fraud_loss_rate":  # the demo's KPI: missed fraud amount / labeled amount
+            lab = sel[sel["y"].notna()]
+            missed = lab["amount"].where((lab["y"] == 1) & (lab["d"] == 0), 0.0).sum()
+            expected = missed / lab["amount"].sum() if len(lab) else None
+        else:
+            expected = binary_metric(r.metric, sel["y"].to_numpy(), sel["score"].to_numpy(), sel["d"].to_numpy())
         what = f"{r.metric} {r.model_version} {r.window} {r.window_start}"
         assert (pd.isna(r.value) if expected is None else r.value == pytest.approx(expected, abs=1e-9)), what
         assert r.n_labeled == sel["y"].notna().sum(), what
@@ -56,13 +63,23 @@ def check_against_oracle(spark, folder: Path, metrics: pd.DataFrame, as_of: date
 
 def test_demo_prints_its_summary_and_leaves_delta_tables(spark, demo):
     folder, stdout = demo
-    for text in ("read: 4000 predictions", "quarantined:", "metric rows", "latest 7 days window per model version", "roc_auc"):
+    for text in ("read: 4000 predictions", "quarantined:", "metric rows", "latest 7 days window per model version", "roc_auc",
+                 "open alerts:", "model status (and retrain decision):"):
         assert text in stdout
-    for name in ("perf_metrics", "perf_stats", "quarantine", "runs"):
+    for name in ("perf_metrics", "perf_stats", "quarantine", "runs", "perf_alerts", "alert_events", "retrain_decisions", "model_status"):
         assert (folder / "monitoring" / name / "_delta_log").is_dir()
     metrics = read(spark, folder / "monitoring" / "perf_metrics")
     assert set(metrics["model_version"]) == {"v1", "v2", "v3", "*"}
     assert check_against_oracle(spark, folder, metrics, DEMO_AS_OF) > 500
+
+
+def test_decide_prints_json_and_exits_10_only_on_retrain(demo):
+    folder, _ = demo
+    done = run([str(BIN / "perfmon"), "decide", "--config", str(folder / "perfmon.yml")])
+    decisions = json.loads(done.stdout)
+    assert {d["model_version"] for d in decisions} <= {"v1", "v2", "v3"} and decisions
+    assert all(d["decision"] in ("RETRAIN", "NO_ACTION", "COOLDOWN") for d in decisions)
+    assert done.returncode == (10 if any(d["decision"] == "RETRAIN" for d in decisions) else 0), done.stderr[-2000:]
 
 
 def test_spark_submit_runs_the_job_with_packages(spark, demo, tmp_path):

@@ -162,3 +162,54 @@ def test_alert_lifecycle_decisions_and_status(spark, lake, monkeypatch, tmp_path
         assert any(r.startswith("cooldown:") for r in latest.loc["v2", "reasons"])
     finally:
         hook.close()
+
+
+def test_table_and_rolling_baselines(spark, lake):
+    """``with_baseline`` on the tables of one run: rolling baselines against scikit-learn on the
+    raw rows of the reference period, table baselines by their most specific row."""
+    from dataclasses import replace
+
+    from pyspark.sql import functions as F
+
+    from perfmon_spark.alerts.baseline import with_baseline
+    from perfmon_spark.config import BaselineConfig, Duration, TableRef
+
+    preds, labels, cfg, _, root = lake
+    cfg = replace(cfg, alerts=cfg.alerts, notifications=())
+    as_of = T0 + DAYS * DAY
+    run_monitor(cfg, as_of, spark=spark)
+    metrics = spark.read.format("delta").load(cfg.output.table("perf_metrics").text).filter(
+        (F.col("metric") == "accuracy") & (F.col("window") == "3 days")
+    )
+    stats = spark.read.format("delta").load(cfg.output.table("perf_stats").text)
+
+    rolling = replace(cfg, baseline=BaselineConfig(source="rolling", rolling_length=Duration(5 * 86400, 5, "day"), rolling_lag=Duration(2 * 86400, 2, "day")))
+    got = with_baseline(metrics, stats, rolling, as_of).toPandas()
+    p = preds.merge(labels, on="prediction_id")
+    p = p[p.label_ts <= as_of]
+    checked = 0
+    for row in got[(got.model_version == "v1") & (got.slice_value.isin(["*", "US"]))].itertuples():
+        end = row.window_end - pd.Timedelta(days=2)
+        ref = p[(p.model_version == "v1") & (p.prediction_ts >= end - pd.Timedelta(days=5)) & (p.prediction_ts < end)]
+        if row.slice_value == "US":
+            ref = ref[ref.country == "US"]
+        if end - pd.Timedelta(days=5) < pd.Timestamp(T0):
+            assert pd.isna(row.baseline) or len(ref) > 0
+            continue
+        assert row.baseline == pytest.approx(accuracy_score(ref.is_fraud, (ref.score >= 0.5).astype(int)), abs=1e-12)
+        checked += 1
+    assert checked > 20
+
+    reference = pd.DataFrame(
+        [("*", "*", "*", "accuracy", 0.5), ("v1", "*", "*", "accuracy", 0.6), ("*", "country", "BR", "accuracy", 0.7),
+         ("v2", "country", "BR", "accuracy", 0.8), ("v2", "country", "BR", "roc_auc", 0.99)],
+        columns=["model_version", "slice_key", "slice_value", "metric", "value"],
+    )
+    path = str(root / "reference")
+    spark.createDataFrame(reference).write.format("delta").save(path)
+    table = replace(cfg, baseline=BaselineConfig(source="table", table=TableRef(path)))
+    got = with_baseline(metrics, stats, table, as_of).select("model_version", "slice_key", "slice_value", "baseline").distinct().toPandas()
+    expect = {("v2", "BR"): 0.8, ("v1", "BR"): 0.6, ("*", "BR"): 0.7, ("v1", "US"): 0.6, ("v2", "US"): 0.5, ("v2", "*"): 0.5, ("*", "*"): 0.5}
+    found = {(r.model_version, r.slice_value): r.baseline for r in got.itertuples()}
+    assert {k: found[k] for k in expect} == expect
+    assert len(got) == len(found)  # one baseline per series, no duplicates from the fallbacks

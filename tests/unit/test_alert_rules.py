@@ -158,3 +158,16 @@ def test_late_labels_raise_and_resolve_after_the_fact():
     assert ids == {e["event_id"] for e in events_between(before, after, "y", 1)}
     reopened = [dict(e, status="RESOLVED") for e in after]
     assert [e["event"] for e in events_between(reopened, after, "run-7", 0)] == ["REOPENED"]
+
+
+def test_readme_worked_example():
+    values = [0.905, 0.860, 0.820, 0.815, 0.812, 0.806, 0.850, 0.90, 0.91, 0.91]
+    lower = [0.880, 0.845, 0.800, 0.795, 0.790, 0.785, 0.820, 0.88, 0.89, 0.89]
+    upper = [0.930, 0.875, 0.840, 0.826, 0.827, 0.825, 0.880, 0.92, 0.93, 0.93]
+    h = history(values, baseline=0.92)
+    h["ci_lower"], h["ci_upper"] = lower, upper
+    p = plan([MINOR, SUSTAINED3, CRITICAL], metric="roc_auc", confidence=0.95, resolve_after=3)
+    steps = [evaluate_history(h.iloc[:k], p) for k in range(1, len(values) + 1)]
+    assert steps[0] == steps[1] == []
+    assert [(s[0]["level"], s[0]["status"]) for s in steps[2:]] == [("MINOR", "OPEN")] * 3 + [("SUSTAINED", "OPEN")] * 4 + [("SUSTAINED", "RESOLVED")]
+    assert steps[-1][0]["opened_window_start"] == T0 + 2 * DAY and steps[-1][0]["resolved_window_start"] == T0 + 9 * DAY
