@@ -116,12 +116,15 @@ def cmd_validate(args) -> int:
         from perfmon_spark.io.tables import read_snapshot
         from perfmon_spark.session import get_spark
 
+        from perfmon_spark.alerts.baseline import check_baseline_table
+
         spark = get_spark(cfg.spark)
         check_input_columns(
             cfg,
             read_snapshot(spark, cfg.predictions.table, "predictions"),
             read_snapshot(spark, cfg.labels.table, "labels"),
         )
+        check_baseline_table(spark, cfg)
         print("tables: ok")
     return 0
 

@@ -14,6 +14,7 @@ import pytest
 from sklearn.metrics import accuracy_score
 
 from perfmon_spark import cli
+from perfmon_spark.alerts import stage
 from perfmon_spark.config import parse_config
 from perfmon_spark.job import run_monitor
 from tests.builders import LABELS_DDL, PREDICTIONS_DDL, config_dict, write_delta
@@ -81,8 +82,27 @@ def test_alert_lifecycle_decisions_and_status(spark, lake, monkeypatch, tmp_path
         alerts = table(spark, cfg, "perf_alerts")
         assert not (alerts["level"].isin(["SUSTAINED", "CRITICAL"])).any()
 
+        # A run killed after its events and deliveries, before perf_alerts: the re-run repairs it
+        # without a second event or delivery.
         as_of = T0 + DAYS * DAY
+        real_merge = stage.merge_into
+
+        def dies_at_perf_alerts(df, ref, *args, **kwargs):
+            if ref.text.endswith("perf_alerts"):
+                raise RuntimeError("killed before perf_alerts")
+            return real_merge(df, ref, *args, **kwargs)
+
+        monkeypatch.setattr(stage, "merge_into", dies_at_perf_alerts)
+        with pytest.raises(RuntimeError, match="killed"):
+            run_monitor(cfg, as_of, spark=spark)
+        monkeypatch.setattr(stage, "merge_into", real_merge)
+        sent = len(hook.bodies)
+        assert sent > 0
         run_monitor(cfg, as_of, spark=spark)
+        assert len(hook.bodies) == sent
+        events = table(spark, cfg, "alert_events")
+        assert not events.event_id.duplicated().any()
+        assert not events[["rule", "model_version", "slice_key", "slice_value", "window", "opened_window_start", "event"]].duplicated().any()
         alerts = table(spark, cfg, "perf_alerts")
         serious = alerts[alerts["level"].isin(["SUSTAINED", "CRITICAL"])]
         # serious alerts only where the drop is: v2 in BR, and the aggregates that contain it
