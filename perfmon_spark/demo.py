@@ -123,9 +123,10 @@ def generate_lakehouse(spark: SparkSession, root: str | Path, rows: int = 60_000
     return lake
 
 
-def demo_config(lake: Lakehouse) -> str:
-    """The YAML config of a generated lakehouse."""
-    return f"""\
+def demo_config(lake: Lakehouse, alerting: bool = True) -> str:
+    """The YAML config of a generated lakehouse; ``alerting=False`` leaves out the KPI, baseline,
+    alert and retrain sections (the benchmarks measure the metric engine alone)."""
+    text = f"""\
 version: 1
 name: fraud_scoring
 problem_type: binary
@@ -177,6 +178,7 @@ retrain:
   cooldown: 14 days
   min_new_labels: 500
 """
+    return text if alerting else text[: text.index("kpis:")]
 
 
 def run_demo(directory: str, rows: int, days: int) -> str:

@@ -8,6 +8,7 @@ slices (overall, each segment column, each crossed group) and summed per
 
 from __future__ import annotations
 
+import numpy as np
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.window import Window
@@ -22,6 +23,9 @@ NULL = "__null__"
 OVERALL = "*"
 CROSS_SEP = "&"
 KEY = ("model_version", "slice_key", "slice_value", "bucket_start")
+# Cells are binned before their shuffle when their sizes can be broadcast; with more possible
+# cells per bucket they shuffle exact entries (and then hold few rows each anyway).
+CELL_BROADCAST_LIMIT = 2000
 STATE_VERSION = 1
 _EPS = 2.220446049250313e-16  # float64 machine epsilon: scikit-learn's log_loss clip
 
@@ -80,11 +84,15 @@ def _segment_value(column: str, top: tuple[str, ...]) -> Column:
     return F.when(value.isNull(), F.lit(NULL)).when(value.isin(*top), value).otherwise(F.lit(OTHER))
 
 
-def slices(cfg: MonitorConfig, top: dict[str, tuple[str, ...]]) -> Column:
-    """Array of (slice_key, slice_value) structs of one row: overall first, then each slice."""
+def slices(cfg: MonitorConfig, values_of: dict[str, Column]) -> Column:
+    """Array of (slice_key, slice_value) structs of one row: overall first, then each slice.
+
+    Args:
+        values_of: each segment column's slice value (top value, ``__other__`` or ``__null__``).
+    """
     entries = [F.struct(F.lit(OVERALL).alias("slice_key"), F.lit(OVERALL).alias("slice_value"))]
     for group in cfg.slice_keys:
-        values = [_segment_value(c, top[c]) for c in group]
+        values = [values_of[c] for c in group]
         value = values[0] if len(values) == 1 else F.concat_ws(CROSS_SEP, *values)
         entries.append(F.struct(F.lit(CROSS_SEP.join(group)).alias("slice_key"), value.alias("slice_value")))
     return F.array(*entries)
@@ -189,11 +197,18 @@ def _kpi_fields(cfg: MonitorConfig) -> dict[str, Column]:
 def bucket_states(rows: DataFrame, cfg: MonitorConfig, top: dict[str, tuple[str, ...]]) -> DataFrame:
     """Per (model_version, slice_key, slice_value, bucket_start) state rows.
 
-    Two aggregations over the exploded rows, both combined map-side before any shuffle: the
-    scalar sums per group, and the sparse entries per (group, entry key) of labeled rows. For the
-    score summary a group with more than ``EXACT_LIMIT`` labeled rows keys its entries by grid bin
-    (so its rows collapse map-side into at most ``GRID_BINS`` entries), a smaller one by the exact
-    transformed score. Cache ``rows`` when it is expensive: it is read twice.
+    Rows are first summed per *cell*: (model version, bucket, slice value of every segment column),
+    the finest grain every slice is a union of. Only the cells are then exploded into their slices
+    (overall, each column, each crossed group) and summed again, so the raw rows go through one
+    aggregation instead of one per slice. Both steps combine map-side before any shuffle.
+
+    The score summary follows the same path: entries per (cell, key) of labeled rows, then per
+    (slice group, key). A group with more than ``EXACT_LIMIT`` labeled rows keys its entries by
+    grid bin, a smaller one by the exact transformed score. A cell over the limit is binned
+    already (its groups are over it too), which bounds its entries; binning is a function of the
+    key, so binning a cell's exact keys later, in a group over the limit, gives the same entries
+    (see ``CELL_BROADCAST_LIMIT``).
+    Cache ``rows`` when it is expensive: it is read twice.
 
     Args:
         rows: usable predictions with ``_version``, ``_ts``, the prediction columns ingest made
@@ -205,26 +220,37 @@ def bucket_states(rows: DataFrame, cfg: MonitorConfig, top: dict[str, tuple[str,
     scalars = scalar_fields(cfg.problem_type, tuple(k.name for k in cfg.kpis))
     rows = with_kpi_names(rows, cfg)
     sparse = SPARSE.get(cfg.problem_type)
-    group = [
+    columns = sorted({c for group in cfg.slice_keys for c in group})
+    cell_values = {c: f"_cell{i}" for i, c in enumerate(columns)}
+    cell = ["model_version", "bucket_start", *cell_values.values()]
+    located = [
         F.col("_version").alias("model_version"),
         truncate(cfg, F.col("_ts")).alias("bucket_start"),
-        F.explode(slices(cfg, top)).alias("_slice"),
+        *[_segment_value(c, top[c]).alias(name) for c, name in cell_values.items()],
     ]
+    to_slices = F.explode(slices(cfg, {c: F.col(name) for c, name in cell_values.items()})).alias("_slice")
 
-    def exploded(*columns: Column) -> DataFrame:
-        return rows.select(*group, *columns).select("*", "_slice.slice_key", "_slice.slice_value").drop("_slice")
+    def exploded(cells: DataFrame, *columns: str) -> DataFrame:
+        out = cells.select("model_version", "bucket_start", to_slices, *columns)
+        return out.select("*", "_slice.slice_key", "_slice.slice_value").drop("_slice")
 
-    states = exploded(*[fields[f].alias(f) for f in scalars]).groupBy(*KEY).agg(*[F.sum(f).alias(f) for f in scalars])
+    sums = [F.sum(f).alias(f) for f in scalars]
+    cells = rows.select(*located, *[fields[f].alias(f) for f in scalars]).groupBy(*cell).agg(*sums)
+    states = exploded(cells, *scalars).groupBy(*KEY).agg(*sums)
     sparse_out = []
     if sparse is not None:
-        labeled = exploded(*[entries[c].alias(c) for c in sparse.columns]).where(F.col(sparse.keys[0]).isNotNull())
-        if cfg.problem_type == "binary" and cfg.auc.mode == "sketch":
-            sizes = F.broadcast(states.select(*KEY, "n_labeled"))
-            key = sparse.keys[0]
-            binned = F.when(F.col("n_labeled") > histogram.EXACT_LIMIT, _grid_centre(F.col(key), score_scale(cfg)))
-            labeled = labeled.join(sizes, list(KEY)).withColumn(key, F.coalesce(binned, F.col(key))).drop("n_labeled")
-        counts = labeled.groupBy(*KEY, *sparse.keys).agg(*[F.sum(c).alias(c) for c in sparse.counts])
-        lists = counts.groupBy(*KEY).agg(F.sort_array(F.collect_list(F.struct(*sparse.columns))).alias("_entries"))
+        key = sparse.keys[0]
+        labeled = rows.select(*located, *[entries[c].alias(c) for c in sparse.columns]).where(F.col(key).isNotNull())
+        sketch = cfg.problem_type == "binary" and cfg.auc.mode == "sketch"
+        if sketch and _cells_per_bucket(columns, top) <= CELL_BROADCAST_LIMIT:
+            labeled = _bin_large(labeled, F.broadcast(cells.select(*cell, "n_labeled")), cell, key, cfg)
+        counts = [F.sum(c).alias(c) for c in sparse.counts]
+        per_cell = labeled.groupBy(*cell, *sparse.keys).agg(*counts)
+        per_group = exploded(per_cell, *sparse.columns)
+        if sketch:
+            per_group = _bin_large(per_group, F.broadcast(states.select(*KEY, "n_labeled")), KEY, key, cfg)
+        grouped = per_group.groupBy(*KEY, *sparse.keys).agg(*counts)
+        lists = grouped.groupBy(*KEY).agg(F.sort_array(F.collect_list(F.struct(*sparse.columns))).alias("_entries"))
         states = states.join(lists, list(KEY), "left")
         sparse_out = [F.coalesce(F.col(f"_entries.{k}"), F.array()).cast(_ARRAY[k]).alias(k) for k in sparse.keys]
         sparse_out += [F.coalesce(F.col(f"_entries.{c}"), F.array()).cast("array<long>").alias(c) for c in sparse.counts]
@@ -235,6 +261,18 @@ def bucket_states(rows: DataFrame, cfg: MonitorConfig, top: dict[str, tuple[str,
         *sparse_out,
         F.lit(STATE_VERSION).alias("state_version"),
     )
+
+
+def _cells_per_bucket(columns: list[str], top: dict[str, tuple[str, ...]]) -> int:
+    """The most cells a (version, bucket) can have: each column's top values, other and null."""
+    return int(np.prod([len(top[c]) + 2 for c in columns])) if columns else 1
+
+
+def _bin_large(entries: DataFrame, sizes: DataFrame, on, key: str, cfg: MonitorConfig) -> DataFrame:
+    """Entries of groups (``sizes``: group columns and ``n_labeled``) over the exact limit moved
+    to their grid bin centre; a bin centre stays where it is."""
+    binned = F.when(F.col("n_labeled") > histogram.EXACT_LIMIT, _grid_centre(F.col(key), score_scale(cfg)))
+    return entries.join(sizes, list(on)).withColumn(key, F.coalesce(binned, F.col(key))).drop("n_labeled")
 
 
 _ARRAY = {"hist_keys": "array<double>", "cm_label": "array<string>", "cm_pred": "array<string>"}
