@@ -182,7 +182,8 @@ def _compute_and_write(spark, cfg, as_of, mode, backfill, predictions, labels, r
         label_counts: dict[tuple, int] = {
             (r[STATUS], r[REASON]): r["count"] for r in labs.df.groupBy(STATUS, REASON).count().collect()
         }
-        labeled = keep(attach_labels(cfg, good, labs, as_of).drop(REASON, RECORD))
+        # the cache holds 20M-row scale data: only what the states read (no ids)
+        labeled = keep(attach_labels(cfg, good, labs, as_of).drop(REASON, RECORD, "_id", "_entity"))
         states = keep(
             bucket_states(labeled, cfg, top).select(
                 F.lit(cfg.name).alias("monitor"), "*", F.lit(as_of).alias("as_of"), F.lit(run_id).alias("run_id")
