@@ -145,9 +145,13 @@ def validate_predictions(cfg: MonitorConfig, df: DataFrame) -> Validated:
     # original values as JSON for the quarantine table.
     segments = sorted({c for group in cfg.slice_keys for c in group} | kpi_columns(cfg, raw))
     derived = [c for c in ("_id", "_ts", "_version", "_score", "_decision", "_pred", "_probs", "_entity") if c in df.columns]
-    record = F.when(F.col(REASON).isNotNull(), _as_json(raw))
-    df = df.select(*derived, *[F.col(f"`{c}`") for c in segments], REASON, record.alias(RECORD))
+    df = df.select(*derived, *[F.col(f"`{c}`") for c in segments], REASON, record_of(raw).alias(RECORD))
     return Validated(df=df, raw_columns=raw)
+
+
+def record_of(columns) -> Column:
+    """A bad row's original values as JSON (null for usable rows)."""
+    return F.when(F.col(REASON).isNotNull(), _as_json(columns))
 
 
 def _as_json(columns) -> Column:
@@ -255,7 +259,7 @@ def validate_labels(cfg: MonitorConfig, df: DataFrame, as_of: datetime) -> Valid
 
 def quarantine_rows(v: Validated, source: str, monitor: str, run_id: str, as_of: datetime) -> DataFrame:
     """Bad rows in the ``quarantine`` table's shape."""
-    record = F.col(RECORD) if RECORD in v.df.columns else _as_json(v.raw_columns)
+    record = F.col(RECORD)
     return v.df.filter(F.col(REASON).isNotNull()).select(
         F.lit(monitor).alias("monitor"),
         F.lit(source).alias("source"),

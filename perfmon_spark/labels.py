@@ -20,7 +20,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from perfmon_spark.config import MonitorConfig
-from perfmon_spark.ingest import REASON, Validated
+from perfmon_spark.ingest import REASON, RECORD, Validated, record_of
 
 STATUS = "_status"  # eligible | late | orphan | quarantined
 
@@ -34,7 +34,7 @@ def annotate_labels(cfg: MonitorConfig, labels: Validated, predictions: DataFram
             where an unmatched event belongs to another bucket rather than to no prediction).
     """
     if cfg.labels.join.mode == "entity_horizon":
-        return _annotate_events(labels, predictions)
+        return _narrow(_annotate_events(labels, predictions))
     times = predictions.select("_id", F.col("_ts").alias("_pred_ts"))
     df = labels.df.join(times, on="_id", how="inner" if drop_unmatched else "left")
     deadline = F.col("_pred_ts") + F.expr(f"INTERVAL {cfg.labels.max_delay.seconds} SECONDS")
@@ -46,7 +46,14 @@ def annotate_labels(cfg: MonitorConfig, labels: Validated, predictions: DataFram
         .when(F.col("_label_ts") > deadline, F.lit("late"))
         .otherwise(F.lit("eligible"))
     )
-    return Validated(df=df.withColumn(STATUS, status), raw_columns=labels.raw_columns)
+    return _narrow(Validated(df=df.withColumn(STATUS, status), raw_columns=labels.raw_columns))
+
+
+def _narrow(labels: Validated) -> Validated:
+    """Only what later steps read (the frame is cached at input scale); a bad row keeps its
+    original values as JSON for the quarantine table."""
+    df = labels.df.select("_id", "_label_ts", "_y", STATUS, REASON, record_of(labels.raw_columns).alias(RECORD))
+    return Validated(df=df, raw_columns=labels.raw_columns)
 
 
 def _annotate_events(events: Validated, predictions: DataFrame) -> Validated:
