@@ -546,7 +546,7 @@ def _alerts(
 ) -> tuple[AlertRule, ...]:
     raw = top.get("alerts", (list,), [])
     computed = {w.text for w in (windows.granularity, *windows.rolling)}
-    slice_keys = {"&".join(g) for g in ((c,) for c in segments.columns)} | {"&".join(g) for g in segments.cross}
+    slice_keys = set(segments.columns) | {"&".join(g) for g in segments.cross}
     rules = []
     for i, item in enumerate(raw):
         path = f"alerts[{i}]"

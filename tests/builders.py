@@ -103,3 +103,21 @@ def config_dict(pred_path: str, label_path: str, out: str, **extra) -> dict:
     }
     data.update(extra)
     return data
+
+
+def run_killed_at(monkeypatch, module, table: str, run) -> None:
+    """Fault injection: ``run()`` dies when ``module`` MERGEs into the output table ``table``
+    (nothing of that write lands); the real MERGE is back afterwards."""
+    import pytest
+
+    real_merge = module.merge_into
+
+    def dies(df, ref, *args, **kwargs):
+        if ref.text.endswith(table):
+            raise RuntimeError(f"killed before {table}")
+        return real_merge(df, ref, *args, **kwargs)
+
+    monkeypatch.setattr(module, "merge_into", dies)
+    with pytest.raises(RuntimeError, match="killed"):
+        run()
+    monkeypatch.setattr(module, "merge_into", real_merge)

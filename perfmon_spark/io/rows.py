@@ -7,6 +7,7 @@ Used only for tables with one row per alert, version or decision, never for row-
 
 from __future__ import annotations
 
+from calendar import timegm
 from typing import Iterable, Mapping
 
 from pyspark.sql import DataFrame, SparkSession
@@ -31,6 +32,4 @@ def rows_to_frame(spark: SparkSession, rows: Iterable[Mapping], columns: Columns
 
 def epoch(ts) -> int:
     """A naive-UTC ``datetime`` as epoch seconds."""
-    from calendar import timegm
-
     return timegm(ts.timetuple())

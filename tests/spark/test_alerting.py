@@ -17,7 +17,7 @@ from perfmon_spark import cli
 from perfmon_spark.alerts import stage
 from perfmon_spark.config import parse_config
 from perfmon_spark.job import run_monitor
-from tests.builders import LABELS_DDL, PREDICTIONS_DDL, config_dict, write_delta
+from tests.builders import LABELS_DDL, PREDICTIONS_DDL, config_dict, run_killed_at, write_delta
 from tests.unit.test_notify import Server
 
 T0 = datetime(2026, 5, 1)
@@ -85,17 +85,7 @@ def test_alert_lifecycle_decisions_and_status(spark, lake, monkeypatch, tmp_path
         # A run killed after its events and deliveries, before perf_alerts: the re-run repairs it
         # without a second event or delivery.
         as_of = T0 + DAYS * DAY
-        real_merge = stage.merge_into
-
-        def dies_at_perf_alerts(df, ref, *args, **kwargs):
-            if ref.text.endswith("perf_alerts"):
-                raise RuntimeError("killed before perf_alerts")
-            return real_merge(df, ref, *args, **kwargs)
-
-        monkeypatch.setattr(stage, "merge_into", dies_at_perf_alerts)
-        with pytest.raises(RuntimeError, match="killed"):
-            run_monitor(cfg, as_of, spark=spark)
-        monkeypatch.setattr(stage, "merge_into", real_merge)
+        run_killed_at(monkeypatch, stage, "perf_alerts", lambda: run_monitor(cfg, as_of, spark=spark))
         sent = len(hook.bodies)
         assert sent > 0
         run_monitor(cfg, as_of, spark=spark)

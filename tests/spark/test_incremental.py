@@ -12,7 +12,7 @@ import pytest
 import perfmon_spark.job as job
 from perfmon_spark.config import parse_config
 from perfmon_spark.job import run_monitor
-from tests.builders import LABELS_DDL, PREDICTIONS_DDL, T0, config_dict, make_inputs, write_delta
+from tests.builders import LABELS_DDL, PREDICTIONS_DDL, T0, config_dict, make_inputs, run_killed_at, write_delta
 
 DAY = timedelta(days=1)
 STATS_KEY = ["model_version", "slice_key", "slice_value", "bucket_start"]
@@ -111,17 +111,7 @@ def test_killed_run_is_repaired_by_the_next_run(spark, tmp_path, monkeypatch):
     write_delta(spark, more, PREDICTIONS_DDL, p, mode="append")
     write_delta(spark, more_labels.astype({"is_fraud": "Int64"}), LABELS_DDL, lab, mode="append")
 
-    real_merge = job.merge_into
-
-    def dies_before_metrics(df, ref, *args, **kwargs):
-        if ref.text.endswith("perf_metrics"):
-            raise RuntimeError("killed between perf_stats and perf_metrics")
-        return real_merge(df, ref, *args, **kwargs)
-
-    monkeypatch.setattr(job, "merge_into", dies_before_metrics)
-    with pytest.raises(RuntimeError, match="killed"):
-        run_monitor(cfg, T0 + 8 * DAY, spark=spark)
-    monkeypatch.setattr(job, "merge_into", real_merge)
+    run_killed_at(monkeypatch, job, "perf_metrics", lambda: run_monitor(cfg, T0 + 8 * DAY, spark=spark))
     runs = spark.read.format("delta").load(cfg.output.table("runs").text).toPandas()
     assert list(runs.sort_values("started_at")["status"]) == ["SUCCEEDED", "FAILED"]
 
