@@ -112,18 +112,11 @@ def visible_predictions(cfg: MonitorConfig, snapshot: Snapshot, as_of: datetime)
     return df.filter(ts.isNull() | (ts <= F.lit(as_of)))
 
 
-def validate_predictions(cfg: MonitorConfig, df: DataFrame) -> Validated:
-    """Annotate visible predictions with ``_reason``; of several rows with one id the earliest
-    valid one is kept."""
+def derive_predictions(cfg: MonitorConfig, df: DataFrame) -> DataFrame:
+    """Add the normalised prediction columns (``_ts``, ``_version``, the problem type's columns,
+    ``_entity``) and ``_reason``, the first row-level check a row fails. ``_id`` must exist."""
     p = cfg.predictions
-    raw = tuple(df.columns)
-    ts = F.col(p.timestamp).cast("timestamp")
-    df = df.select(
-        "*",
-        F.col(p.id).cast("string").alias("_id"),
-        ts.alias("_ts"),
-        F.col(p.model_version).cast("string").alias("_version"),
-    )
+    df = df.withColumns({"_ts": F.col(p.timestamp).cast("timestamp"), "_version": F.col(p.model_version).cast("string")})
     checks = [(F.col("_id").isNull(), "null_id")]
     if cfg.labels.join.entity:
         df = df.withColumn("_entity", F.col(cfg.labels.join.entity).cast("string"))
@@ -133,19 +126,39 @@ def validate_predictions(cfg: MonitorConfig, df: DataFrame) -> Validated:
         (F.col("_version").isNull(), "null_model_version"),
     ]
     df, prediction_checks = _PREDICTION_COLUMNS[cfg.problem_type](cfg, df)
-    checks += prediction_checks
-    df = df.withColumn(REASON, _first_reason(checks))
-    # Valid rows rank first, so that a bad row never displaces the good one of its id.
-    order = [F.col(REASON).isNotNull(), F.col("_ts"), F.col("_version")] + [F.col(c) for c in ("_score", "_decision", "_pred") if c in df.columns]
-    rank = F.row_number().over(Window.partitionBy("_id").orderBy(*order))
-    df = df.withColumn(
-        REASON, F.when(F.col(REASON).isNull() & (rank > 1), F.lit("duplicate_id")).otherwise(F.col(REASON))
-    )
-    # Only what later steps read, so that the cached frame stays narrow; bad rows keep their
-    # original values as JSON for the quarantine table.
+    return df.withColumn(REASON, _first_reason(checks + prediction_checks))
+
+
+def preference(df: DataFrame) -> list[Column]:
+    """The order among rows of one prediction id: the first is kept, the others are duplicates.
+    Valid rows rank first, so that a bad row never displaces the good one of its id; then the
+    earliest, then the smallest values, so that the choice is deterministic."""
+    values = [F.col(c) for c in ("_score", "_decision", "_pred") if c in df.columns]
+    return [F.col(REASON).isNotNull(), F.col("_ts"), F.col("_version"), *values]
+
+
+def duplicate_reason(valid: Column, rank: Column) -> Column:
+    """``_reason`` with ``duplicate_id`` for valid rows ranked after the first of their id."""
+    return F.when(valid & (rank > 1), F.lit("duplicate_id")).otherwise(F.col(REASON))
+
+
+def prediction_columns(cfg: MonitorConfig, df: DataFrame, raw) -> list[str]:
+    """What later steps read of a prediction row: the normalised columns, the segment columns and
+    the columns KPI expressions name."""
     segments = sorted({c for group in cfg.slice_keys for c in group} | kpi_columns(cfg, raw))
     derived = [c for c in ("_id", "_ts", "_version", "_score", "_decision", "_pred", "_probs", "_entity") if c in df.columns]
-    df = df.select(*derived, *[F.col(f"`{c}`") for c in segments], REASON, record_of(raw).alias(RECORD))
+    return derived + [f"`{c}`" for c in segments]
+
+
+def validate_predictions(cfg: MonitorConfig, df: DataFrame) -> Validated:
+    """Annotate visible predictions with ``_reason``; of several rows with one id the first by
+    ``preference`` is kept. (Joins by prediction id do this inside ``labels.resolve_by_id``.)"""
+    raw = tuple(df.columns)
+    df = derive_predictions(cfg, df.withColumn("_id", F.col(cfg.predictions.id).cast("string")))
+    rank = F.row_number().over(Window.partitionBy("_id").orderBy(*preference(df)))
+    df = df.withColumn(REASON, duplicate_reason(F.col(REASON).isNull(), rank))
+    # Only what later steps read; bad rows keep their original values as JSON for quarantine.
+    df = df.select(*prediction_columns(cfg, df, raw), REASON, record_of(raw).alias(RECORD))
     return Validated(df=df, raw_columns=raw)
 
 
@@ -255,18 +268,3 @@ def validate_labels(cfg: MonitorConfig, df: DataFrame, as_of: datetime) -> Valid
         ]
     )
     return Validated(df=df.withColumn(REASON, reason), raw_columns=raw)
-
-
-def quarantine_rows(v: Validated, source: str, monitor: str, run_id: str, as_of: datetime) -> DataFrame:
-    """Bad rows in the ``quarantine`` table's shape."""
-    record = F.col(RECORD)
-    return v.df.filter(F.col(REASON).isNotNull()).select(
-        F.lit(monitor).alias("monitor"),
-        F.lit(source).alias("source"),
-        F.col(REASON).alias("reason"),
-        record.alias("record"),
-        F.col("_id").alias("record_id"),
-        F.sha2(record, 256).alias("record_hash"),
-        F.lit(run_id).alias("first_seen_run"),
-        F.lit(as_of).cast("timestamp").alias("as_of"),
-    )

@@ -24,19 +24,11 @@ from perfmon_spark.alerts.stage import run_alerting
 from perfmon_spark.config import MonitorConfig
 from perfmon_spark.errors import ConfigError
 from perfmon_spark.incremental import Scope, bucket_filter, plan_scope, segment_values
-from perfmon_spark.ingest import (
-    REASON,
-    RECORD,
-    check_input_columns,
-    quarantine_rows,
-    validate_labels,
-    validate_predictions,
-    visible_predictions,
-)
+from perfmon_spark.ingest import REASON, RECORD, check_input_columns, visible_predictions
 from perfmon_spark.io.tables import append, merge_into, read_snapshot, read_table, table_exists
-from perfmon_spark.labels import STATUS, annotate_labels, attach_labels
+from perfmon_spark.labels import KIND, LABEL, PREDICTION, STATUS, resolve
 from perfmon_spark.session import get_spark
-from perfmon_spark.states.build import KEY, bucket_states
+from perfmon_spark.states.build import KEY, aggregate_rows, bucket_states, large_cells
 from perfmon_spark.states.layout import state_columns
 from perfmon_spark.windows import METRIC_COLUMNS, WindowPlan, compute_metrics
 
@@ -78,6 +70,51 @@ RUNS_SCHEMA = (
     "late_labels_ignored long, buckets_recomputed long, metric_rows_written long, config_hash string, "
     "package_version string, message string"
 )
+
+
+@dataclass(frozen=True)
+class Counts:
+    """Rows of the run by (kind, status, reason), from the one aggregation."""
+
+    rows: tuple[tuple[int, str, str | None, int], ...]
+
+    @classmethod
+    def of(cls, aggregated: DataFrame) -> "Counts":
+        grouped = aggregated.groupBy(KIND, STATUS, REASON).agg(F.sum("_n").alias("n")).collect()
+        return cls(tuple((r[KIND], r[STATUS], r[REASON], r["n"]) for r in grouped))
+
+    def _sum(self, kind: int | None = None, status: str | None = None) -> int:
+        return sum(n for k, s, _, n in self.rows if kind in (None, k) and status in (None, s))
+
+    @property
+    def predictions(self) -> int:
+        return self._sum(kind=PREDICTION)
+
+    @property
+    def labels(self) -> int:
+        return self._sum(kind=LABEL)
+
+    @property
+    def quarantined(self) -> int:
+        return self._sum(status="quarantined")
+
+    def of_status(self, status: str) -> int:
+        return self._sum(kind=LABEL, status=status)
+
+
+def quarantine_rows(aggregated: DataFrame, monitor: str, run_id: str, as_of: datetime) -> DataFrame:
+    """Bad rows (one group each in the aggregation) in the ``quarantine`` table's shape."""
+    record = F.col(RECORD)
+    return aggregated.filter(record.isNotNull()).select(
+        F.lit(monitor).alias("monitor"),
+        F.when(F.col(KIND) == PREDICTION, F.lit("predictions")).otherwise(F.lit("labels")).alias("source"),
+        F.col(REASON).alias("reason"),
+        record.alias("record"),
+        F.col("_rid").alias("record_id"),
+        F.sha2(record, 256).alias("record_hash"),
+        F.lit(run_id).alias("first_seen_run"),
+        F.lit(as_of).cast("timestamp").alias("as_of"),
+    )
 
 
 def to_utc(ts: datetime) -> datetime:
@@ -169,36 +206,21 @@ def _compute_and_write(spark, cfg, as_of, mode, backfill, predictions, labels, r
         return df
 
     try:
-        preds = validate_predictions(cfg, visible)
-        keep(preds.df)
-        good = preds.df.filter(F.col(REASON).isNull())
         label_rows = labels.df
         if scope.is_partial:
             start = min(scope.buckets) if scope.buckets else as_of
             label_rows = label_rows.filter(F.col(cfg.labels.timestamp).cast("timestamp") >= F.lit(start))
-        labs = annotate_labels(cfg, validate_labels(cfg, label_rows, as_of), good, drop_unmatched=scope.is_partial)
-        keep(labs.df)
-        pred_counts = {r[REASON]: r["count"] for r in preds.df.groupBy(REASON).count().collect()}
-        label_counts: dict[tuple, int] = {
-            (r[STATUS], r[REASON]): r["count"] for r in labs.df.groupBy(STATUS, REASON).count().collect()
-        }
-        # the cache holds 20M-row scale data: only what the states read (no ids)
-        labeled = keep(attach_labels(cfg, good, labs, as_of).drop(REASON, RECORD, "_id", "_entity"))
+        rows = resolve(cfg, visible, label_rows, as_of, partial=scope.is_partial)
+        aggregated = keep(aggregate_rows(rows, cfg, top, large_cells(visible, cfg, top)))
+        counts = Counts.of(aggregated)
         states = keep(
-            bucket_states(labeled, cfg, top).select(
+            bucket_states(aggregated, cfg).select(
                 F.lit(cfg.name).alias("monitor"), "*", F.lit(as_of).alias("as_of"), F.lit(run_id).alias("run_id")
             )
         )
         n_states = states.count() if scope.buckets != () else 0
-
-        quarantined = sum(n for r, n in pred_counts.items() if r) + sum(
-            n for (s, _), n in label_counts.items() if s == "quarantined"
-        )
-        if quarantined:
-            quarantine = quarantine_rows(preds, "predictions", cfg.name, run_id, as_of).unionByName(
-                quarantine_rows(labs, "labels", cfg.name, run_id, as_of)
-            )
-            merge_into(quarantine, cfg.output.table("quarantine"), QUARANTINE_KEY, insert_only=True)
+        if counts.quarantined:
+            merge_into(quarantine_rows(aggregated, cfg.name, run_id, as_of), cfg.output.table("quarantine"), QUARANTINE_KEY, insert_only=True)
         owned = f"t.monitor = '{cfg.name}'"
         if scope.is_partial:
             listed = ", ".join(f"TIMESTAMP'{b:%Y-%m-%d %H:%M:%S}'" for b in scope.buckets) or "NULL"
@@ -225,17 +247,16 @@ def _compute_and_write(spark, cfg, as_of, mode, backfill, predictions, labels, r
             f"; alerts: {alerting.open_alerts} open, {alerting.events} events, {alerting.undelivered} undelivered; "
             f"retrain: {', '.join(alerting.retrain) or 'none'}"
         )
-    orphans = sum(n for (s, _), n in label_counts.items() if s == "orphan")
     return RunResult(
         **base,
         finished_at=to_utc(datetime.now(timezone.utc)),
         status="SUCCEEDED",
         mode=scope.mode,
-        rows_read_predictions=sum(pred_counts.values()),
-        rows_read_labels=sum(label_counts.values()),
-        rows_quarantined=quarantined,
-        orphan_labels=None if scope.is_partial else orphans,
-        late_labels_ignored=sum(n for (s, _), n in label_counts.items() if s == "late"),
+        rows_read_predictions=counts.predictions,
+        rows_read_labels=counts.labels,
+        rows_quarantined=counts.quarantined,
+        orphan_labels=None if scope.is_partial else counts.of_status("orphan"),
+        late_labels_ignored=counts.of_status("late"),
         buckets_recomputed=n_states,
         metric_rows_written=written,
         message=message,

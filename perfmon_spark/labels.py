@@ -1,10 +1,16 @@
 """Label resolution as of ``as_of`` (SPEC §3), by prediction id or by entity and horizon.
 
-By prediction id: a label event is eligible for its prediction when it arrived at or before as_of (rows after as_of
-were already left out by ingest) and no later than prediction time + ``max_delay``. The label of a
-prediction is its eligible event with the greatest label timestamp; ties go to the greatest label
-value so that the choice is deterministic. Buckets stay on prediction time: a late label goes back
-to the window of its prediction.
+Both joins return *resolved rows*: every prediction row and every label row of the run, in one
+frame, each with ``_kind`` (0 prediction, 1 label), ``_status`` and ``_reason`` (null, or why the
+row goes to quarantine), ``_record`` (a bad row's original values as JSON) and ``_y`` (for a
+usable prediction, its resolved label; null while it has none). One aggregation over this frame
+gives the states, the counts of the ``runs`` row and the quarantined rows (``states.build``).
+
+By prediction id: a label event is eligible for its prediction when it arrived at or before as_of
+(rows after as_of were already left out by ingest) and no later than prediction time +
+``max_delay``. The label of a prediction is its eligible event with the greatest label timestamp;
+ties go to the greatest label value so that the choice is deterministic. Buckets stay on
+prediction time: a late label goes back to the window of its prediction.
 
 By entity and horizon (``labels.join.mode: entity_horizon``): label rows are outcome events of an
 entity; a prediction is positive when an event of its entity with the positive label falls in
@@ -16,74 +22,130 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
+from pyspark.sql.window import Window
 
 from perfmon_spark.config import MonitorConfig
-from perfmon_spark.ingest import REASON, RECORD, Validated, record_of
+from perfmon_spark.ingest import (
+    REASON,
+    RECORD,
+    Validated,
+    derive_predictions,
+    duplicate_reason,
+    prediction_columns,
+    preference,
+    record_of,
+    validate_labels,
+    validate_predictions,
+)
 
-STATUS = "_status"  # eligible | late | orphan | quarantined
+KIND = "_kind"  # 0: prediction row, 1: label row
+STATUS = "_status"  # predictions: usable | quarantined; labels: eligible | late | orphan | quarantined
+PREDICTION, LABEL = 0, 1
 
 
-def annotate_labels(cfg: MonitorConfig, labels: Validated, predictions: DataFrame, drop_unmatched: bool = False) -> Validated:
-    """Add ``_status`` to each label event and the ``label_before_prediction`` reason.
+def resolve(cfg: MonitorConfig, predictions: DataFrame, labels: DataFrame, as_of: datetime, partial: bool = False) -> DataFrame:
+    """Resolved rows (see the module docstring) of visible predictions and raw label rows.
 
     Args:
-        predictions: usable predictions (unique ``_id``) with their ``_ts``.
-        drop_unmatched: keep only events of these predictions (a run over some buckets only,
-            where an unmatched event belongs to another bucket rather than to no prediction).
+        partial: the predictions are those of some buckets only; a label event without one of
+            them belongs to another bucket rather than to no prediction, and is left out.
     """
     if cfg.labels.join.mode == "entity_horizon":
-        return _narrow(_annotate_events(labels, predictions))
-    times = predictions.select("_id", F.col("_ts").alias("_pred_ts"))
-    df = labels.df.join(times, on="_id", how="inner" if drop_unmatched else "left")
+        return _resolve_by_entity(cfg, predictions, labels, as_of)
+    return _resolve_by_id(cfg, predictions, labels, as_of, partial)
+
+
+def _resolve_by_id(cfg: MonitorConfig, predictions: DataFrame, labels: DataFrame, as_of: datetime, partial: bool) -> DataFrame:
+    """Prediction and label rows meet in one shuffle on the id; window functions over each id then
+    pick the kept prediction, classify its label events and pick its label. The shuffle carries the
+    raw columns (a bad row is quarantined as it was read); normalised columns are derived after it."""
+    raw = tuple(predictions.columns)
+    label_rows = validate_labels(cfg, labels, as_of)
+    rows = predictions.select("*", F.lit(PREDICTION).alias(KIND), F.col(cfg.predictions.id).cast("string").alias("_id")).unionByName(
+        label_rows.df.select(
+            F.lit(LABEL).alias(KIND), "_id", "_label_ts", "_y", F.col(REASON).alias("_label_reason"),
+            _struct_of(label_rows.raw_columns).alias("_label_raw"),
+        ),
+        allowMissingColumns=True,
+    )
+    rows = derive_predictions(cfg, rows.repartition("_id"))
+    is_prediction = F.col(KIND) == PREDICTION
+    rows = rows.withColumn(REASON, F.when(is_prediction, F.col(REASON)).otherwise(F.col("_label_reason")))
+    ordered = Window.partitionBy("_id").orderBy(KIND, *preference(rows))
+    whole = ordered.rowsBetween(Window.unboundedPreceding, Window.unboundedFollowing)
+    valid = is_prediction & F.col(REASON).isNull()
+    rows = rows.withColumns(
+        {"_rank": F.row_number().over(ordered), "_pred_ts": F.first(F.when(valid, F.col("_ts")), ignorenulls=True).over(whole)}
+    )
+    rows = rows.withColumn(REASON, duplicate_reason(valid, F.col("_rank")))
+    reason, status = _label_status(cfg)
+    rows = rows.withColumn(REASON, F.when(is_prediction, F.col(REASON)).otherwise(reason))
+    rows = rows.withColumn(STATUS, F.when(is_prediction, _prediction_status()).otherwise(status))
+    if partial:
+        rows = rows.filter(is_prediction | F.col("_pred_ts").isNotNull())
+    latest = F.max(F.when(F.col(STATUS) == "eligible", F.struct("_label_ts", "_y"))).over(whole)
+    record = F.when(is_prediction, F.to_json(_struct_of(raw))).otherwise(F.to_json(F.col("_label_raw")))
+    return rows.select(
+        KIND,
+        *prediction_columns(cfg, rows, raw),
+        F.when(is_prediction, latest["_y"]).otherwise(F.col("_y")).alias("_y"),
+        STATUS,
+        REASON,
+        F.when(F.col(REASON).isNotNull(), record).alias(RECORD),
+    )
+
+
+def _struct_of(columns) -> Column:
+    return F.struct(*[F.col(f"`{c}`") for c in columns])
+
+
+def _prediction_status() -> Column:
+    return F.when(F.col(REASON).isNull(), F.lit("usable")).otherwise(F.lit("quarantined"))
+
+
+def _label_status(cfg: MonitorConfig) -> tuple[Column, Column]:
+    """(reason, status) of a label row given ``_pred_ts``, the time of its id's kept prediction."""
     deadline = F.col("_pred_ts") + F.expr(f"INTERVAL {cfg.labels.max_delay.seconds} SECONDS")
     before = F.col(REASON).isNull() & F.col("_pred_ts").isNotNull() & (F.col("_label_ts") < F.col("_pred_ts"))
-    df = df.withColumn(REASON, F.when(before, F.lit("label_before_prediction")).otherwise(F.col(REASON)))
+    reason = F.when(before, F.lit("label_before_prediction")).otherwise(F.col(REASON))
     status = (
-        F.when(F.col(REASON).isNotNull(), F.lit("quarantined"))
+        F.when(reason.isNotNull(), F.lit("quarantined"))
         .when(F.col("_pred_ts").isNull(), F.lit("orphan"))
         .when(F.col("_label_ts") > deadline, F.lit("late"))
         .otherwise(F.lit("eligible"))
     )
-    return _narrow(Validated(df=df.withColumn(STATUS, status), raw_columns=labels.raw_columns))
+    return reason, status
 
 
-def _narrow(labels: Validated) -> Validated:
-    """Only what later steps read (the frame is cached at input scale); a bad row keeps its
-    original values as JSON for the quarantine table."""
-    df = labels.df.select("_id", "_label_ts", "_y", STATUS, REASON, record_of(labels.raw_columns).alias(RECORD))
-    return Validated(df=df, raw_columns=labels.raw_columns)
-
-
-def _annotate_events(events: Validated, predictions: DataFrame) -> Validated:
-    """Entity events: quarantined, orphan (no prediction has the entity) or eligible."""
-    known = predictions.select(F.col("_entity").alias("_id")).distinct().withColumn("_known", F.lit(True))
-    df = events.df.join(known, on="_id", how="left")
-    status = (
-        F.when(F.col(REASON).isNotNull(), F.lit("quarantined"))
-        .when(F.col("_known").isNull(), F.lit("orphan"))
-        .otherwise(F.lit("eligible"))
+def _resolve_by_entity(cfg: MonitorConfig, predictions: DataFrame, labels: DataFrame, as_of: datetime) -> DataFrame:
+    """Entity events: quarantined, orphan (no prediction has the entity) or eligible; each usable
+    prediction's outcome over its horizon."""
+    preds = validate_predictions(cfg, predictions)
+    good = preds.df.filter(F.col(REASON).isNull())
+    events = validate_labels(cfg, labels, as_of)
+    known = good.select(F.col("_entity").alias("_id")).distinct().withColumn("_known", F.lit(True))
+    events = events.df.join(known, on="_id", how="left").select(
+        F.lit(LABEL).alias(KIND),
+        "_id",
+        "_label_ts",
+        "_y",
+        F.when(F.col(REASON).isNotNull(), F.lit("quarantined")).when(F.col("_known").isNull(), F.lit("orphan")).otherwise(F.lit("eligible")).alias(STATUS),
+        REASON,
+        record_of(events.raw_columns).alias(RECORD),
     )
-    return Validated(df=df.withColumn(STATUS, status).drop("_known"), raw_columns=events.raw_columns)
-
-
-def attach_labels(cfg: MonitorConfig, predictions: DataFrame, labels: Validated, as_of: datetime) -> DataFrame:
-    """Predictions with ``_y``: the resolved label, or null where none is usable yet."""
-    if cfg.labels.join.mode == "entity_horizon":
-        return _attach_outcomes(cfg, predictions, labels, as_of)
-    latest = (
-        labels.df.filter(F.col(STATUS) == "eligible")
-        .groupBy("_id")
-        .agg(F.max(F.struct("_label_ts", "_y")).alias("_latest"))
-        .select("_id", F.col("_latest._y").alias("_y"))
+    outcomes = _attach_outcomes(cfg, good, events, as_of)
+    bad = preds.df.filter(F.col(REASON).isNotNull())
+    prediction_rows = outcomes.unionByName(bad, allowMissingColumns=True).select(
+        "*", F.lit(PREDICTION).alias(KIND), _prediction_status().alias(STATUS)
     )
-    return predictions.join(latest, on="_id", how="left")
+    return prediction_rows.unionByName(events, allowMissingColumns=True)
 
 
-def _attach_outcomes(cfg: MonitorConfig, predictions: DataFrame, events: Validated, as_of: datetime) -> DataFrame:
+def _attach_outcomes(cfg: MonitorConfig, predictions: DataFrame, events: DataFrame, as_of: datetime) -> DataFrame:
     horizon = F.expr(f"INTERVAL {cfg.labels.join.horizon.seconds} SECONDS")
-    positive = events.df.filter((F.col(STATUS) == "eligible") & (F.col("_y") == 1)).select(
+    positive = events.filter((F.col(STATUS) == "eligible") & (F.col("_y") == 1)).select(
         F.col("_id").alias("_entity"), F.col("_label_ts").alias("_event_ts")
     )
     hits = (

@@ -1,19 +1,22 @@
 """Bucket states from row-level data in one aggregation (Spark built-ins only, no Python UDF).
 
-Each usable prediction contributes its per-row state fields once, then is exploded into its
-slices (overall, each segment column, each crossed group) and summed per
+``aggregate_rows`` is the one pass over raw rows: each usable prediction adds its state fields to
+its (cell, score summary key) group, where a cell is (model version, bucket, value of every
+segment column). ``bucket_states`` then works on those small groups only: cells are exploded
+into their slices (overall, each segment column, each crossed group) and summed per
 (model version, slice, bucket). The score summary is exact per group up to
 ``histogram.EXACT_LIMIT`` distinct scores and compacted onto the grid beyond it.
 """
 
 from __future__ import annotations
 
-import numpy as np
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.window import Window
 
 from perfmon_spark.config import MonitorConfig
+from perfmon_spark.ingest import REASON, RECORD
+from perfmon_spark.labels import KIND, STATUS
 from perfmon_spark.states import histogram
 from perfmon_spark.metrics.kpi import kpi_fields
 from perfmon_spark.states.layout import SPARSE, scalar_fields
@@ -23,9 +26,6 @@ NULL = "__null__"
 OVERALL = "*"
 CROSS_SEP = "&"
 KEY = ("model_version", "slice_key", "slice_value", "bucket_start")
-# Cells are binned before their shuffle when their sizes can be broadcast; with more possible
-# cells per bucket they shuffle exact entries (and then hold few rows each anyway).
-CELL_BROADCAST_LIMIT = 2000
 STATE_VERSION = 1
 _EPS = 2.220446049250313e-16  # float64 machine epsilon: scikit-learn's log_loss clip
 
@@ -194,61 +194,105 @@ def _kpi_fields(cfg: MonitorConfig) -> dict[str, Column]:
     return out
 
 
-def bucket_states(rows: DataFrame, cfg: MonitorConfig, top: dict[str, tuple[str, ...]]) -> DataFrame:
-    """Per (model_version, slice_key, slice_value, bucket_start) state rows.
+def _cell_names(cfg: MonitorConfig) -> list[str]:
+    """A cell: (model version, bucket, slice value of every segment column), the finest grain
+    every slice is a union of."""
+    return ["model_version", "bucket_start", *[f"_cell{i}" for i in range(len(_segment_columns(cfg)))]]
 
-    Rows are first summed per *cell*: (model version, bucket, slice value of every segment column),
-    the finest grain every slice is a union of. Only the cells are then exploded into their slices
-    (overall, each column, each crossed group) and summed again, so the raw rows go through one
-    aggregation instead of one per slice. Both steps combine map-side before any shuffle.
 
-    The score summary follows the same path: entries per (cell, key) of labeled rows, then per
-    (slice group, key). A group with more than ``EXACT_LIMIT`` labeled rows keys its entries by
-    grid bin, a smaller one by the exact transformed score. A cell over the limit is binned
-    already (its groups are over it too), which bounds its entries; binning is a function of the
-    key, so binning a cell's exact keys later, in a group over the limit, gives the same entries
-    (see ``CELL_BROADCAST_LIMIT``).
-    Cache ``rows`` when it is expensive: it is read twice.
+def _segment_columns(cfg: MonitorConfig) -> list[str]:
+    return sorted({c for group in cfg.slice_keys for c in group})
 
-    Args:
-        rows: usable predictions with ``_version``, ``_ts``, the prediction columns ingest made
-            (``_score``, ``_decision``, ``_pred``, ``_probs``) and the resolved label ``_y``
-            (null when unlabeled).
+
+def _located(cfg: MonitorConfig, top: dict[str, tuple[str, ...]], version: Column, ts: Column) -> list[Column]:
+    """A row's cell columns, from its model version and timestamp columns."""
+    values = [_segment_value(c, top[c]).alias(name) for c, name in zip(_segment_columns(cfg), _cell_names(cfg)[2:])]
+    return [version.alias("model_version"), truncate(cfg, ts).alias("bucket_start"), *values]
+
+
+def large_cells(predictions: DataFrame, cfg: MonitorConfig, top: dict[str, tuple[str, ...]]) -> DataFrame | None:
+    """Cells with more than ``EXACT_LIMIT`` predictions (counted over visible rows, so that the
+    answer for a bucket depends on its rows only). Their score summary entries are keyed by grid
+    bin as rows are aggregated, so a large cell collapses to at most ``GRID_BINS`` groups in the
+    one aggregation. Small cells keep exact scores; a slice group over the limit is binned after
+    the merge. None where nothing is binned (exact mode, no score column)."""
+    if not (cfg.problem_type == "binary" and cfg.auc.mode == "sketch" and cfg.predictions.score):
+        return None
+    p = cfg.predictions
+    located = _located(cfg, top, F.col(p.model_version).cast("string"), F.col(p.timestamp).cast("timestamp"))
+    return (
+        predictions.select(*located)
+        .groupBy(*_cell_names(cfg))
+        .count()
+        .filter(F.col("count") > histogram.EXACT_LIMIT)
+        .select(*_cell_names(cfg), F.lit(True).alias("_large"))
+    )
+
+
+def aggregate_rows(rows: DataFrame, cfg: MonitorConfig, top: dict[str, tuple[str, ...]], large: DataFrame | None) -> DataFrame:
+    """The one aggregation over raw rows (``labels.resolve``'s frame).
+
+    Its groups are of three kinds, told apart by ``_status``: a usable prediction adds its state
+    fields to its (cell, summary key) group; a quarantined row is a group of its own record; other
+    label rows fall into one group per status. ``_n`` counts rows. So the states, the counts of
+    the ``runs`` row and the quarantine rows all come from one pass over the rows, and the output
+    is small: cells times distinct keys, plus the bad rows.
     """
     extra, entries = _FIELDS[cfg.problem_type](cfg)
     fields = {"n_predictions": F.lit(1), "n_labeled": F.col("_y").isNotNull().cast("int"), **extra, **_kpi_fields(cfg)}
-    scalars = scalar_fields(cfg.problem_type, tuple(k.name for k in cfg.kpis))
-    rows = with_kpi_names(rows, cfg)
     sparse = SPARSE.get(cfg.problem_type)
-    columns = sorted({c for group in cfg.slice_keys for c in group})
-    cell_values = {c: f"_cell{i}" for i, c in enumerate(columns)}
-    cell = ["model_version", "bucket_start", *cell_values.values()]
-    located = [
-        F.col("_version").alias("model_version"),
-        truncate(cfg, F.col("_ts")).alias("bucket_start"),
-        *[_segment_value(c, top[c]).alias(name) for c, name in cell_values.items()],
+    names = _cell_names(cfg)
+    rows = with_kpi_names(rows, cfg).select("*", *_located(cfg, top, F.col("_version"), F.col("_ts")))
+    keys = {k: entries[k] for k in sparse.keys} if sparse else {}
+    if large is not None:
+        rows = rows.join(F.broadcast(large), names, "left")
+        exact = keys["hist_keys"]  # null for unlabeled rows, which must stay null
+        keys["hist_keys"] = F.when(F.col("_large") & exact.isNotNull(), _grid_centre(exact, score_scale(cfg))).otherwise(exact)
+    values = {f: fields[f] for f in scalar_fields(cfg.problem_type, tuple(k.name for k in cfg.kpis))}
+    values.update({c: entries[c] for c in (sparse.counts if sparse else ())})
+    usable = F.col(STATUS) == "usable"
+    group = [
+        F.col(KIND), F.col(STATUS), F.col(REASON), F.col(RECORD),
+        F.when(F.col(REASON).isNotNull(), F.col("_id")).alias("_rid"),
+        *[F.when(usable, F.col(n)).alias(n) for n in names],
+        *[F.when(usable, c).alias(k) for k, c in keys.items()],
     ]
-    to_slices = F.explode(slices(cfg, {c: F.col(name) for c, name in cell_values.items()})).alias("_slice")
+    out = rows.select(*group, *[F.when(usable, v).alias(n) for n, v in values.items()])
+    return out.groupBy(*[c for c in out.columns if c not in values]).agg(
+        F.count(F.lit(1)).alias("_n"), *[F.sum(n).alias(n) for n in values]
+    )
+
+
+def bucket_states(aggregated: DataFrame, cfg: MonitorConfig) -> DataFrame:
+    """Per (model_version, slice_key, slice_value, bucket_start) state rows from the usable groups
+    of ``aggregate_rows``.
+
+    Cells are summed, exploded into their slices (overall, each column, each crossed group) and
+    summed again. The score summary follows the same path: entries per (cell, key), then per
+    (slice group, key). A group with more than ``EXACT_LIMIT`` labeled rows keys its entries by
+    grid bin; binning is a function of the key, so binning a cell's entries earlier (see
+    ``large_cells``) gives the same entries. Cache ``aggregated``: it is read several times.
+    """
+    scalars = scalar_fields(cfg.problem_type, tuple(k.name for k in cfg.kpis))
+    sparse = SPARSE.get(cfg.problem_type)
+    names = _cell_names(cfg)
+    usable = aggregated.filter(F.col(STATUS) == "usable")
+    to_slices = F.explode(slices(cfg, dict(zip(_segment_columns(cfg), [F.col(n) for n in names[2:]])))).alias("_slice")
 
     def exploded(cells: DataFrame, *columns: str) -> DataFrame:
         out = cells.select("model_version", "bucket_start", to_slices, *columns)
         return out.select("*", "_slice.slice_key", "_slice.slice_value").drop("_slice")
 
     sums = [F.sum(f).alias(f) for f in scalars]
-    cells = rows.select(*located, *[fields[f].alias(f) for f in scalars]).groupBy(*cell).agg(*sums)
+    cells = usable.groupBy(*names).agg(*sums)
     states = exploded(cells, *scalars).groupBy(*KEY).agg(*sums)
     sparse_out = []
     if sparse is not None:
         key = sparse.keys[0]
-        labeled = rows.select(*located, *[entries[c].alias(c) for c in sparse.columns]).where(F.col(key).isNotNull())
-        sketch = cfg.problem_type == "binary" and cfg.auc.mode == "sketch"
-        if sketch and _cells_per_bucket(columns, top) <= CELL_BROADCAST_LIMIT:
-            labeled = _bin_large(labeled, F.broadcast(cells.select(*cell, "n_labeled")), cell, key, cfg)
-        counts = [F.sum(c).alias(c) for c in sparse.counts]
-        per_cell = labeled.groupBy(*cell, *sparse.keys).agg(*counts)
-        per_group = exploded(per_cell, *sparse.columns)
-        if sketch:
+        per_group = exploded(usable.where(F.col(key).isNotNull()), *sparse.columns)
+        if cfg.problem_type == "binary" and cfg.auc.mode == "sketch":
             per_group = _bin_large(per_group, F.broadcast(states.select(*KEY, "n_labeled")), KEY, key, cfg)
+        counts = [F.sum(c).alias(c) for c in sparse.counts]
         grouped = per_group.groupBy(*KEY, *sparse.keys).agg(*counts)
         lists = grouped.groupBy(*KEY).agg(F.sort_array(F.collect_list(F.struct(*sparse.columns))).alias("_entries"))
         states = states.join(lists, list(KEY), "left")
@@ -261,11 +305,6 @@ def bucket_states(rows: DataFrame, cfg: MonitorConfig, top: dict[str, tuple[str,
         *sparse_out,
         F.lit(STATE_VERSION).alias("state_version"),
     )
-
-
-def _cells_per_bucket(columns: list[str], top: dict[str, tuple[str, ...]]) -> int:
-    """The most cells a (version, bucket) can have: each column's top values, other and null."""
-    return int(np.prod([len(top[c]) + 2 for c in columns])) if columns else 1
 
 
 def _bin_large(entries: DataFrame, sizes: DataFrame, on, key: str, cfg: MonitorConfig) -> DataFrame:
