@@ -68,11 +68,10 @@ def _changes(spark: SparkSession, ref: TableRef, start: int, end: int) -> DataFr
 
 
 def _cdf_on(snapshot: Snapshot) -> bool:
-    from delta.tables import DeltaTable
-
-    spark = snapshot.df.sparkSession
-    table = DeltaTable.forPath(spark, snapshot.ref.text) if snapshot.ref.is_path else DeltaTable.forName(spark, snapshot.ref.text)
-    properties = table.detail().select("properties").first()[0] or {}
+    """Whether the table has the change data feed on (table metadata only: no file listing)."""
+    ref = snapshot.ref
+    name = "delta.`{}`".format(ref.text.replace("`", "``")) if ref.is_path else ref.text
+    properties = {r["key"]: r["value"] for r in snapshot.df.sparkSession.sql(f"SHOW TBLPROPERTIES {name}").collect()}
     return str(properties.get("delta.enableChangeDataFeed", "false")).lower() == "true"
 
 

@@ -135,3 +135,15 @@ def test_backfill_recomputes_a_period_only(spark, tmp_path):
     full = config(p, lab, tmp_path / "backfill_full")
     run_monitor(full, T0 + 9 * DAY, mode="full", spark=spark)
     assert_same_tables(spark, cfg, full)
+
+
+def test_a_table_without_change_data_feed_gets_a_full_run(spark, tmp_path):
+    preds, _, p, lab = setup_lake(spark, tmp_path, n=200, seed=9)
+    cfg = config(p, lab, tmp_path / "nocdf")
+    assert run_monitor(cfg, T0 + 6 * DAY, spark=spark).mode == "full"
+    spark.sql(f"ALTER TABLE delta.`{p}` SET TBLPROPERTIES (delta.enableChangeDataFeed = false)")
+    write_delta(spark, preds.head(0), PREDICTIONS_DDL, p, mode="append")
+    result = run_monitor(cfg, T0 + 7 * DAY, spark=spark)
+    assert (result.mode, result.message) == ("full", f"change data feed is off on {p}")
+    spark.sql(f"ALTER TABLE delta.`{lab}` SET TBLPROPERTIES (delta.enableChangeDataFeed = true)")
+    assert run_monitor(cfg, T0 + 8 * DAY, spark=spark).mode == "incremental"  # the property change has a feed
