@@ -30,7 +30,6 @@ from perfmon_spark.config import MonitorConfig
 from perfmon_spark.ingest import (
     REASON,
     RECORD,
-    Validated,
     derive_predictions,
     duplicate_reason,
     prediction_columns,

@@ -7,7 +7,6 @@ from datetime import timedelta
 
 import numpy as np
 import pandas as pd
-import pytest
 
 import perfmon_spark.job as job
 from perfmon_spark.config import parse_config
