@@ -278,6 +278,11 @@ class MonitorConfig:
         """Column tuples of every slice besides the overall one."""
         return tuple((c,) for c in self.segments.columns) + self.segments.cross
 
+    @property
+    def segment_columns(self) -> tuple[str, ...]:
+        """Every column some slice reads, sorted: the columns of a cell."""
+        return tuple(sorted({c for group in self.slice_keys for c in group}))
+
 
 class _Section:
     """A mapping read key by key; ``done()`` rejects whatever was not read."""

@@ -127,7 +127,7 @@ def segment_values(spark: SparkSession, cfg: MonitorConfig, visible: DataFrame, 
     in the recomputed buckets are simply added while there is room, without a scan of all rows;
     otherwise the ranking is recomputed and compared.
     """
-    columns = sorted({c for group in cfg.slice_keys for c in group})
+    columns = list(cfg.segment_columns)
     if not columns:
         return {}, scope
     if not scope.is_partial:

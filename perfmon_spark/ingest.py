@@ -60,7 +60,7 @@ def check_input_columns(cfg: MonitorConfig, predictions: Snapshot, labels: Snaps
         wanted.append((p.prediction, kinds[cfg.problem_type]))
     if p.probabilities:
         wanted.append((p.probabilities, ("map or array",)))
-    for column in sorted({c for group in cfg.slice_keys for c in group}):
+    for column in cfg.segment_columns:
         wanted.append((column, ("string", "number", "boolean", "timestamp")))
     if lab.join.entity:
         wanted.append((lab.join.entity, ("string", "integer")))
@@ -145,7 +145,7 @@ def duplicate_reason(valid: Column, rank: Column) -> Column:
 def prediction_columns(cfg: MonitorConfig, df: DataFrame, raw) -> list[str]:
     """What later steps read of a prediction row: the normalised columns, the segment columns and
     the columns KPI expressions name."""
-    segments = sorted({c for group in cfg.slice_keys for c in group} | kpi_columns(cfg, raw))
+    segments = sorted(set(cfg.segment_columns) | kpi_columns(cfg, raw))
     derived = [c for c in ("_id", "_ts", "_version", "_score", "_decision", "_pred", "_probs", "_entity") if c in df.columns]
     return derived + [f"`{c}`" for c in segments]
 
@@ -167,8 +167,13 @@ def record_of(columns) -> Column:
     return F.when(F.col(REASON).isNotNull(), _as_json(columns))
 
 
+def row_struct(columns) -> Column:
+    """The named columns of a row as one struct (its JSON is the quarantined record)."""
+    return F.struct(*[F.col(f"`{c}`") for c in columns])
+
+
 def _as_json(columns) -> Column:
-    return F.to_json(F.struct(*[F.col(f"`{c}`") for c in columns]))
+    return F.to_json(row_struct(columns))
 
 
 def _binary_predictions(cfg: MonitorConfig, df: DataFrame) -> tuple[DataFrame, list[tuple[Column, str]]]:

@@ -35,6 +35,7 @@ from perfmon_spark.ingest import (
     prediction_columns,
     preference,
     record_of,
+    row_struct,
     validate_labels,
     validate_predictions,
 )
@@ -65,7 +66,7 @@ def _resolve_by_id(cfg: MonitorConfig, predictions: DataFrame, labels: DataFrame
     rows = predictions.select("*", F.lit(PREDICTION).alias(KIND), F.col(cfg.predictions.id).cast("string").alias("_id")).unionByName(
         label_rows.df.select(
             F.lit(LABEL).alias(KIND), "_id", "_label_ts", "_y", F.col(REASON).alias("_label_reason"),
-            _struct_of(label_rows.raw_columns).alias("_label_raw"),
+            row_struct(label_rows.raw_columns).alias("_label_raw"),
         ),
         allowMissingColumns=True,
     )
@@ -85,7 +86,7 @@ def _resolve_by_id(cfg: MonitorConfig, predictions: DataFrame, labels: DataFrame
     if partial:
         rows = rows.filter(is_prediction | F.col("_pred_ts").isNotNull())
     latest = F.max(F.when(F.col(STATUS) == "eligible", F.struct("_label_ts", "_y"))).over(whole)
-    record = F.when(is_prediction, F.to_json(_struct_of(raw))).otherwise(F.to_json(F.col("_label_raw")))
+    record = F.when(is_prediction, F.to_json(row_struct(raw))).otherwise(F.to_json(F.col("_label_raw")))
     return rows.select(
         KIND,
         *prediction_columns(cfg, rows, raw),
@@ -94,10 +95,6 @@ def _resolve_by_id(cfg: MonitorConfig, predictions: DataFrame, labels: DataFrame
         REASON,
         F.when(F.col(REASON).isNotNull(), record).alias(RECORD),
     )
-
-
-def _struct_of(columns) -> Column:
-    return F.struct(*[F.col(f"`{c}`") for c in columns])
 
 
 def _prediction_status() -> Column:

@@ -64,7 +64,7 @@ def _grid_centre(key: Column, scale: str) -> Column:
 def top_segment_values(df: DataFrame, cfg: MonitorConfig) -> dict[str, tuple[str, ...]]:
     """The ``segments.max_values`` most frequent values of each segment column (one Spark job;
     only the ranked values reach the driver). Ties are broken by value for determinism."""
-    columns = sorted({c for group in cfg.slice_keys for c in group})
+    columns = cfg.segment_columns
     if not columns:
         return {}
     pairs = df.select(
@@ -197,16 +197,12 @@ def _kpi_fields(cfg: MonitorConfig) -> dict[str, Column]:
 def _cell_names(cfg: MonitorConfig) -> list[str]:
     """A cell: (model version, bucket, slice value of every segment column), the finest grain
     every slice is a union of."""
-    return ["model_version", "bucket_start", *[f"_cell{i}" for i in range(len(_segment_columns(cfg)))]]
-
-
-def _segment_columns(cfg: MonitorConfig) -> list[str]:
-    return sorted({c for group in cfg.slice_keys for c in group})
+    return ["model_version", "bucket_start", *[f"_cell{i}" for i in range(len(cfg.segment_columns))]]
 
 
 def _located(cfg: MonitorConfig, top: dict[str, tuple[str, ...]], version: Column, ts: Column) -> list[Column]:
     """A row's cell columns, from its model version and timestamp columns."""
-    values = [_segment_value(c, top[c]).alias(name) for c, name in zip(_segment_columns(cfg), _cell_names(cfg)[2:])]
+    values = [_segment_value(c, top[c]).alias(name) for c, name in zip(cfg.segment_columns, _cell_names(cfg)[2:])]
     return [version.alias("model_version"), truncate(cfg, ts).alias("bucket_start"), *values]
 
 
@@ -277,7 +273,7 @@ def bucket_states(aggregated: DataFrame, cfg: MonitorConfig) -> DataFrame:
     sparse = SPARSE.get(cfg.problem_type)
     names = _cell_names(cfg)
     usable = aggregated.filter(F.col(STATUS) == "usable")
-    to_slices = F.explode(slices(cfg, dict(zip(_segment_columns(cfg), [F.col(n) for n in names[2:]])))).alias("_slice")
+    to_slices = F.explode(slices(cfg, dict(zip(cfg.segment_columns, [F.col(n) for n in names[2:]])))).alias("_slice")
 
     def exploded(cells: DataFrame, *columns: str) -> DataFrame:
         out = cells.select("model_version", "bucket_start", to_slices, *columns)
