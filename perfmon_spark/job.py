@@ -28,7 +28,8 @@ from perfmon_spark.ingest import REASON, RECORD, check_input_columns, visible_pr
 from perfmon_spark.io.tables import append, merge_into, read_snapshot, read_table, table_exists
 from perfmon_spark.labels import KIND, LABEL, PREDICTION, STATUS, resolve
 from perfmon_spark.session import get_spark
-from perfmon_spark.states.build import KEY, aggregate_rows, bucket_states, large_cells
+from perfmon_spark.states.build import KEY, aggregate_rows, bucket_states
+from perfmon_spark.states.cells import cell_counts, large_cells
 from perfmon_spark.states.layout import state_columns
 from perfmon_spark.windows import METRIC_COLUMNS, WindowPlan, compute_metrics
 
@@ -194,11 +195,6 @@ def _compute_and_write(spark, cfg, as_of, mode, backfill, predictions, labels, r
         scope = backfill_scope(cfg, *backfill, as_of)
     else:
         scope = plan_scope(spark, cfg, predictions, labels, as_of, mode)
-    top, scope = segment_values(spark, cfg, visible, scope)
-    step = cfg.windows.granularity.delta
-    if scope.is_partial:
-        visible = visible.filter(bucket_filter(F.col(cfg.predictions.timestamp).cast("timestamp"), scope.buckets, step))
-
     cached: list[DataFrame] = []
 
     def keep(df: DataFrame) -> DataFrame:
@@ -206,12 +202,18 @@ def _compute_and_write(spark, cfg, as_of, mode, backfill, predictions, labels, r
         return df
 
     try:
+        counts = keep(cell_counts(_in_scope(cfg, visible, scope), cfg))
+        top, planned = segment_values(spark, cfg, visible, counts, scope)
+        if planned.is_partial != scope.is_partial:  # a partial run that turned full
+            counts = keep(cell_counts(visible, cfg))
+        scope = planned
+        visible = _in_scope(cfg, visible, scope)
         label_rows = labels.df
         if scope.is_partial:
             start = min(scope.buckets) if scope.buckets else as_of
             label_rows = label_rows.filter(F.col(cfg.labels.timestamp).cast("timestamp") >= F.lit(start))
         rows = resolve(cfg, visible, label_rows, as_of, partial=scope.is_partial)
-        aggregated = keep(aggregate_rows(rows, cfg, top, large_cells(visible, cfg, top)))
+        aggregated = keep(aggregate_rows(rows, cfg, top, large_cells(counts, cfg, top)))
         counts = Counts.of(aggregated)
         states = keep(
             bucket_states(aggregated, cfg).select(
@@ -261,6 +263,13 @@ def _compute_and_write(spark, cfg, as_of, mode, backfill, predictions, labels, r
         metric_rows_written=written,
         message=message,
     )
+
+
+def _in_scope(cfg: MonitorConfig, visible: DataFrame, scope: Scope) -> DataFrame:
+    """The visible predictions of the buckets a run recomputes."""
+    if not scope.is_partial:
+        return visible
+    return visible.filter(bucket_filter(F.col(cfg.predictions.timestamp).cast("timestamp"), scope.buckets, cfg.windows.granularity.delta))
 
 
 def backfill_scope(cfg: MonitorConfig, start: datetime, end: datetime, as_of: datetime) -> Scope:

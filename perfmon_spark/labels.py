@@ -85,7 +85,9 @@ def _resolve_by_id(cfg: MonitorConfig, predictions: DataFrame, labels: DataFrame
     rows = rows.withColumn(STATUS, F.when(is_prediction, _prediction_status()).otherwise(status))
     if partial:
         rows = rows.filter(is_prediction | F.col("_pred_ts").isNotNull())
-    latest = F.max(F.when(F.col(STATUS) == "eligible", F.struct("_label_ts", "_y"))).over(whole)
+    # Over the id alone: the order is irrelevant to a max, and an order naming the rewritten
+    # _reason would make Spark sort every row a second time.
+    latest = F.max(F.when(F.col(STATUS) == "eligible", F.struct("_label_ts", "_y"))).over(Window.partitionBy("_id"))
     record = F.when(is_prediction, F.to_json(row_struct(raw))).otherwise(F.to_json(F.col("_label_raw")))
     return rows.select(
         KIND,

@@ -12,29 +12,20 @@ from __future__ import annotations
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql.window import Window
 
 from perfmon_spark.config import MonitorConfig
 from perfmon_spark.ingest import REASON, RECORD
 from perfmon_spark.labels import KIND, STATUS
 from perfmon_spark.states import histogram
+from perfmon_spark.states.cells import cell_names, located
 from perfmon_spark.metrics.kpi import kpi_fields
 from perfmon_spark.states.layout import SPARSE, scalar_fields
 
-OTHER = "__other__"
-NULL = "__null__"
 OVERALL = "*"
 CROSS_SEP = "&"
 KEY = ("model_version", "slice_key", "slice_value", "bucket_start")
 STATE_VERSION = 1
 _EPS = 2.220446049250313e-16  # float64 machine epsilon: scikit-learn's log_loss clip
-
-_UNIT = {"1 hour": "hour", "1 day": "day", "1 week": "week"}
-
-
-def truncate(cfg: MonitorConfig, ts: Column) -> Column:
-    """The start of the bucket holding ``ts`` (UTC; weeks start on Monday)."""
-    return F.date_trunc(_UNIT[cfg.windows.granularity.text], ts)
 
 
 def score_scale(cfg: MonitorConfig) -> str:
@@ -59,29 +50,6 @@ def _grid_centre(key: Column, scale: str) -> Column:
     grid = histogram.Grid.for_scale(scale)
     idx = F.least(F.greatest(F.floor((key - F.lit(grid.low)) / F.lit(grid.width)), F.lit(0)), F.lit(histogram.GRID_BINS - 1))
     return F.lit(grid.low) + (idx + F.lit(0.5)) * F.lit(grid.width)
-
-
-def top_segment_values(df: DataFrame, cfg: MonitorConfig) -> dict[str, tuple[str, ...]]:
-    """The ``segments.max_values`` most frequent values of each segment column (one Spark job;
-    only the ranked values reach the driver). Ties are broken by value for determinism."""
-    columns = cfg.segment_columns
-    if not columns:
-        return {}
-    pairs = df.select(
-        F.explode(F.array(*[F.struct(F.lit(c).alias("k"), F.col(f"`{c}`").cast("string").alias("v")) for c in columns])).alias("p")
-    ).select("p.k", "p.v")
-    counts = pairs.filter(F.col("v").isNotNull()).groupBy("k", "v").count()
-    rank = F.row_number().over(Window.partitionBy("k").orderBy(F.desc("count"), F.asc("v")))
-    kept = counts.withColumn("r", rank).filter(F.col("r") <= cfg.segments.max_values).select("k", "v").collect()
-    top: dict[str, list[str]] = {c: [] for c in columns}
-    for row in kept:
-        top[row["k"]].append(row["v"])
-    return {c: tuple(sorted(v)) for c, v in top.items()}
-
-
-def _segment_value(column: str, top: tuple[str, ...]) -> Column:
-    value = F.col(f"`{column}`").cast("string")
-    return F.when(value.isNull(), F.lit(NULL)).when(value.isin(*top), value).otherwise(F.lit(OTHER))
 
 
 def slices(cfg: MonitorConfig, values_of: dict[str, Column]) -> Column:
@@ -194,37 +162,6 @@ def _kpi_fields(cfg: MonitorConfig) -> dict[str, Column]:
     return out
 
 
-def _cell_names(cfg: MonitorConfig) -> list[str]:
-    """A cell: (model version, bucket, slice value of every segment column), the finest grain
-    every slice is a union of."""
-    return ["model_version", "bucket_start", *[f"_cell{i}" for i in range(len(cfg.segment_columns))]]
-
-
-def _located(cfg: MonitorConfig, top: dict[str, tuple[str, ...]], version: Column, ts: Column) -> list[Column]:
-    """A row's cell columns, from its model version and timestamp columns."""
-    values = [_segment_value(c, top[c]).alias(name) for c, name in zip(cfg.segment_columns, _cell_names(cfg)[2:])]
-    return [version.alias("model_version"), truncate(cfg, ts).alias("bucket_start"), *values]
-
-
-def large_cells(predictions: DataFrame, cfg: MonitorConfig, top: dict[str, tuple[str, ...]]) -> DataFrame | None:
-    """Cells with more than ``EXACT_LIMIT`` predictions (counted over visible rows, so that the
-    answer for a bucket depends on its rows only). Their score summary entries are keyed by grid
-    bin as rows are aggregated, so a large cell collapses to at most ``GRID_BINS`` groups in the
-    one aggregation. Small cells keep exact scores; a slice group over the limit is binned after
-    the merge. None where nothing is binned (exact mode, no score column)."""
-    if not (cfg.problem_type == "binary" and cfg.auc.mode == "sketch" and cfg.predictions.score):
-        return None
-    p = cfg.predictions
-    located = _located(cfg, top, F.col(p.model_version).cast("string"), F.col(p.timestamp).cast("timestamp"))
-    return (
-        predictions.select(*located)
-        .groupBy(*_cell_names(cfg))
-        .count()
-        .filter(F.col("count") > histogram.EXACT_LIMIT)
-        .select(*_cell_names(cfg), F.lit(True).alias("_large"))
-    )
-
-
 def aggregate_rows(rows: DataFrame, cfg: MonitorConfig, top: dict[str, tuple[str, ...]], large: DataFrame | None) -> DataFrame:
     """The one aggregation over raw rows (``labels.resolve``'s frame).
 
@@ -237,8 +174,8 @@ def aggregate_rows(rows: DataFrame, cfg: MonitorConfig, top: dict[str, tuple[str
     extra, entries = _FIELDS[cfg.problem_type](cfg)
     fields = {"n_predictions": F.lit(1), "n_labeled": F.col("_y").isNotNull().cast("int"), **extra, **_kpi_fields(cfg)}
     sparse = SPARSE.get(cfg.problem_type)
-    names = _cell_names(cfg)
-    rows = with_kpi_names(rows, cfg).select("*", *_located(cfg, top, F.col("_version"), F.col("_ts")))
+    names = cell_names(cfg)
+    rows = with_kpi_names(rows, cfg).select("*", *located(cfg, top, F.col("_version"), F.col("_ts")))
     keys = {k: entries[k] for k in sparse.keys} if sparse else {}
     if large is not None:
         rows = rows.join(F.broadcast(large), names, "left")
@@ -267,11 +204,11 @@ def bucket_states(aggregated: DataFrame, cfg: MonitorConfig) -> DataFrame:
     summed again. The score summary follows the same path: entries per (cell, key), then per
     (slice group, key). A group with more than ``EXACT_LIMIT`` labeled rows keys its entries by
     grid bin; binning is a function of the key, so binning a cell's entries earlier (see
-    ``large_cells``) gives the same entries. Cache ``aggregated``: it is read several times.
+    ``cells.large_cells``) gives the same entries. Cache ``aggregated``: it is read several times.
     """
     scalars = scalar_fields(cfg.problem_type, tuple(k.name for k in cfg.kpis))
     sparse = SPARSE.get(cfg.problem_type)
-    names = _cell_names(cfg)
+    names = cell_names(cfg)
     usable = aggregated.filter(F.col(STATUS) == "usable")
     to_slices = F.explode(slices(cfg, dict(zip(cfg.segment_columns, [F.col(n) for n in names[2:]])))).alias("_slice")
 

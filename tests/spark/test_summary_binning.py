@@ -1,4 +1,4 @@
-"""Busy cells are binned as rows are aggregated (``states.build.large_cells``): perf_stats must
+"""Busy cells are binned as rows are aggregated (``states.cells.large_cells``): perf_stats must
 hold exactly the score summary entries the documented rule gives, computed here with numpy.
 
 With the exact limit lowered to 40: the cell US/web has 120 predictions (15 labeled), so it is

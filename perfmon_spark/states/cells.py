@@ -1,0 +1,106 @@
+"""Cells: (model version, bucket, value of every segment column), the finest grain every slice
+is a union of.
+
+One scan of the visible predictions counts rows per *raw* cell (``cell_counts``: segment values as
+read, before the top-N cut). Everything a run must know before it reads the rows again comes from
+those few counts, not from more scans: the top values of each segment column, the values a
+partial run has not stored yet, and the cells busy enough to bin their score summary as rows are
+aggregated. The counts are as many rows as there are distinct (version, bucket, segment values),
+at most the number of predictions; cache them.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql.window import Window
+
+from perfmon_spark.config import MonitorConfig
+from perfmon_spark.states import histogram
+
+OTHER = "__other__"
+NULL = "__null__"
+COUNT = "_count"
+
+_UNIT = {"1 hour": "hour", "1 day": "day", "1 week": "week"}
+
+
+def truncate(cfg: MonitorConfig, ts: Column) -> Column:
+    """The start of the bucket holding ``ts`` (UTC; weeks start on Monday)."""
+    return F.date_trunc(_UNIT[cfg.windows.granularity.text], ts)
+
+
+def cell_names(cfg: MonitorConfig) -> list[str]:
+    """Column names of a cell: version, bucket, then one per segment column."""
+    return ["model_version", "bucket_start", *[f"_cell{i}" for i in range(len(cfg.segment_columns))]]
+
+
+def cell_counts(predictions: DataFrame, cfg: MonitorConfig) -> DataFrame:
+    """Visible predictions per raw cell (segment values as strings, nulls kept): one scan."""
+    p = cfg.predictions
+    raw = [F.col(f"`{c}`").cast("string").alias(n) for c, n in zip(cfg.segment_columns, cell_names(cfg)[2:])]
+    located = [F.col(p.model_version).cast("string").alias("model_version"), truncate(cfg, F.col(p.timestamp).cast("timestamp")).alias("bucket_start")]
+    return predictions.select(*located, *raw).groupBy(*cell_names(cfg)).agg(F.count(F.lit(1)).alias(COUNT))
+
+
+def _pairs(counts: DataFrame, cfg: MonitorConfig) -> DataFrame:
+    """(k: segment column, v: its value, count) of every raw cell, null values left out."""
+    names = cell_names(cfg)[2:]
+    entries = [F.struct(F.lit(c).alias("k"), F.col(n).alias("v")) for c, n in zip(cfg.segment_columns, names)]
+    pairs = counts.select(F.explode(F.array(*entries)).alias("p"), COUNT).select("p.k", "p.v", COUNT)
+    return pairs.filter(F.col("v").isNotNull())
+
+
+def top_segment_values(counts: DataFrame, cfg: MonitorConfig) -> dict[str, tuple[str, ...]]:
+    """The ``segments.max_values`` most frequent values of each segment column, from
+    ``cell_counts`` (one Spark job; only the ranked values reach the driver). Ties are broken by
+    value for determinism."""
+    columns = cfg.segment_columns
+    if not columns:
+        return {}
+    totals = _pairs(counts, cfg).groupBy("k", "v").agg(F.sum(COUNT).alias("n"))
+    rank = F.row_number().over(Window.partitionBy("k").orderBy(F.desc("n"), F.asc("v")))
+    kept = totals.withColumn("r", rank).filter(F.col("r") <= cfg.segments.max_values).select("k", "v").collect()
+    top: dict[str, list[str]] = {c: [] for c in columns}
+    for row in kept:
+        top[row["k"]].append(row["v"])
+    return {c: tuple(sorted(v)) for c, v in top.items()}
+
+
+def values_seen(counts: DataFrame, cfg: MonitorConfig) -> dict[str, set[str]]:
+    """Every non-null value of each segment column in ``cell_counts`` (one Spark job)."""
+    seen: dict[str, set[str]] = {c: set() for c in cfg.segment_columns}
+    for row in _pairs(counts, cfg).select("k", "v").distinct().collect():
+        seen[row["k"]].add(row["v"])
+    return seen
+
+
+def segment_value(column: Column, top: tuple[str, ...]) -> Column:
+    """A raw segment value (string) as its slice value: itself if in the top values, else
+    ``__other__``; ``__null__`` for null."""
+    return F.when(column.isNull(), F.lit(NULL)).when(column.isin(*top), column).otherwise(F.lit(OTHER))
+
+
+def located(cfg: MonitorConfig, top: dict[str, tuple[str, ...]], version: Column, ts: Column) -> list[Column]:
+    """A row's cell columns, from its model version and timestamp columns."""
+    values = [segment_value(F.col(f"`{c}`").cast("string"), top[c]).alias(n) for c, n in zip(cfg.segment_columns, cell_names(cfg)[2:])]
+    return [version.alias("model_version"), truncate(cfg, ts).alias("bucket_start"), *values]
+
+
+def large_cells(counts: DataFrame, cfg: MonitorConfig, top: dict[str, tuple[str, ...]]) -> DataFrame | None:
+    """Cells with more than ``EXACT_LIMIT`` visible predictions (so that the answer for a bucket
+    depends on its rows only), from ``cell_counts``. Their score summary entries are keyed by
+    grid bin as rows are aggregated, so a large cell collapses to at most ``GRID_BINS`` groups in
+    the one aggregation. Small cells keep exact scores; a slice group over the limit is binned
+    after the merge. None where nothing is binned (exact mode, no score column)."""
+    if not (cfg.problem_type == "binary" and cfg.auc.mode == "sketch" and cfg.predictions.score):
+        return None
+    names = cell_names(cfg)
+    mapped = [segment_value(F.col(n), top[c]).alias(n) for c, n in zip(cfg.segment_columns, names[2:])]
+    return (
+        counts.select("model_version", "bucket_start", *mapped, COUNT)
+        .groupBy(*names)
+        .agg(F.sum(COUNT).alias(COUNT))
+        .filter(F.col(COUNT) > histogram.EXACT_LIMIT)
+        .select(*names, F.lit(True).alias("_large"))
+    )
