@@ -29,7 +29,7 @@ from perfmon_spark.io.tables import append, merge_into, read_snapshot, read_tabl
 from perfmon_spark.labels import KIND, LABEL, PREDICTION, STATUS, resolve
 from perfmon_spark.session import get_spark
 from perfmon_spark.states.build import KEY, aggregate_rows, bucket_states
-from perfmon_spark.states.cells import cell_counts, large_cells
+from perfmon_spark.states.cells import binning, cell_counts
 from perfmon_spark.states.layout import state_columns
 from perfmon_spark.windows import METRIC_COLUMNS, WindowPlan, compute_metrics
 
@@ -213,10 +213,11 @@ def _compute_and_write(spark, cfg, as_of, mode, backfill, predictions, labels, r
             start = min(scope.buckets) if scope.buckets else as_of
             label_rows = label_rows.filter(F.col(cfg.labels.timestamp).cast("timestamp") >= F.lit(start))
         rows = resolve(cfg, visible, label_rows, as_of, partial=scope.is_partial)
-        aggregated = keep(aggregate_rows(rows, cfg, top, large_cells(counts, cfg, top)))
+        binned = binning(counts, cfg, top)
+        aggregated = keep(aggregate_rows(rows, cfg, top, binned))
         counts = Counts.of(aggregated)
         states = keep(
-            bucket_states(aggregated, cfg).select(
+            bucket_states(aggregated, cfg, binned).select(
                 F.lit(cfg.name).alias("monitor"), "*", F.lit(as_of).alias("as_of"), F.lit(run_id).alias("run_id")
             )
         )

@@ -4,8 +4,9 @@
 its (cell, score summary key) group, where a cell is (model version, bucket, value of every
 segment column). ``bucket_states`` then works on those small groups only: cells are exploded
 into their slices (overall, each segment column, each crossed group) and summed per
-(model version, slice, bucket). The score summary is exact per group up to
-``histogram.EXACT_LIMIT`` distinct scores and compacted onto the grid beyond it.
+(model version, slice, bucket). The score summary of a group is exact while the group has at
+most ``histogram.EXACT_LIMIT`` prediction rows in the bucket and on the grid beyond
+(``cells.Binning``).
 """
 
 from __future__ import annotations
@@ -17,13 +18,10 @@ from perfmon_spark.config import MonitorConfig
 from perfmon_spark.ingest import REASON, RECORD
 from perfmon_spark.labels import KIND, STATUS
 from perfmon_spark.states import histogram
-from perfmon_spark.states.cells import cell_names, located
+from perfmon_spark.states.cells import KEY, Binning, cell_names, located, to_groups
 from perfmon_spark.metrics.kpi import kpi_fields
 from perfmon_spark.states.layout import SPARSE, scalar_fields
 
-OVERALL = "*"
-CROSS_SEP = "&"
-KEY = ("model_version", "slice_key", "slice_value", "bucket_start")
 STATE_VERSION = 1
 _EPS = 2.220446049250313e-16  # float64 machine epsilon: scikit-learn's log_loss clip
 
@@ -50,20 +48,6 @@ def _grid_centre(key: Column, scale: str) -> Column:
     grid = histogram.Grid.for_scale(scale)
     idx = F.least(F.greatest(F.floor((key - F.lit(grid.low)) / F.lit(grid.width)), F.lit(0)), F.lit(histogram.GRID_BINS - 1))
     return F.lit(grid.low) + (idx + F.lit(0.5)) * F.lit(grid.width)
-
-
-def slices(cfg: MonitorConfig, values_of: dict[str, Column]) -> Column:
-    """Array of (slice_key, slice_value) structs of one row: overall first, then each slice.
-
-    Args:
-        values_of: each segment column's slice value (top value, ``__other__`` or ``__null__``).
-    """
-    entries = [F.struct(F.lit(OVERALL).alias("slice_key"), F.lit(OVERALL).alias("slice_value"))]
-    for group in cfg.slice_keys:
-        values = [values_of[c] for c in group]
-        value = values[0] if len(values) == 1 else F.concat_ws(CROSS_SEP, *values)
-        entries.append(F.struct(F.lit(CROSS_SEP.join(group)).alias("slice_key"), value.alias("slice_value")))
-    return F.array(*entries)
 
 
 def _when_labeled(c: Column) -> Column:
@@ -162,7 +146,7 @@ def _kpi_fields(cfg: MonitorConfig) -> dict[str, Column]:
     return out
 
 
-def aggregate_rows(rows: DataFrame, cfg: MonitorConfig, top: dict[str, tuple[str, ...]], large: DataFrame | None) -> DataFrame:
+def aggregate_rows(rows: DataFrame, cfg: MonitorConfig, top: dict[str, tuple[str, ...]], binning: Binning | None) -> DataFrame:
     """The one aggregation over raw rows (``labels.resolve``'s frame).
 
     Its groups are of three kinds, told apart by ``_status``: a usable prediction adds its state
@@ -177,10 +161,10 @@ def aggregate_rows(rows: DataFrame, cfg: MonitorConfig, top: dict[str, tuple[str
     names = cell_names(cfg)
     rows = with_kpi_names(rows, cfg).select("*", *located(cfg, top, F.col("_version"), F.col("_ts")))
     keys = {k: entries[k] for k in sparse.keys} if sparse else {}
-    if large is not None:
-        rows = rows.join(F.broadcast(large), names, "left")
+    if binning is not None:
+        rows = rows.join(F.broadcast(binning.cells), names, "left")
         exact = keys["hist_keys"]  # null for unlabeled rows, which must stay null
-        keys["hist_keys"] = F.when(F.col("_large") & exact.isNotNull(), _grid_centre(exact, score_scale(cfg))).otherwise(exact)
+        keys["hist_keys"] = F.when(F.col("_binned") & exact.isNotNull(), _grid_centre(exact, score_scale(cfg))).otherwise(exact)
     values = {f: fields[f] for f in scalar_fields(cfg.problem_type, tuple(k.name for k in cfg.kpis))}
     values.update({c: entries[c] for c in (sparse.counts if sparse else ())})
     usable = F.col(STATUS) == "usable"
@@ -196,35 +180,30 @@ def aggregate_rows(rows: DataFrame, cfg: MonitorConfig, top: dict[str, tuple[str
     )
 
 
-def bucket_states(aggregated: DataFrame, cfg: MonitorConfig) -> DataFrame:
+def bucket_states(aggregated: DataFrame, cfg: MonitorConfig, binning: Binning | None) -> DataFrame:
     """Per (model_version, slice_key, slice_value, bucket_start) state rows from the usable groups
     of ``aggregate_rows``.
 
     Cells are summed, exploded into their slices (overall, each column, each crossed group) and
     summed again. The score summary follows the same path: entries per (cell, key), then per
-    (slice group, key). A group with more than ``EXACT_LIMIT`` labeled rows keys its entries by
-    grid bin; binning is a function of the key, so binning a cell's entries earlier (see
-    ``cells.large_cells``) gives the same entries. Cache ``aggregated``: it is read several times.
+    (slice group, key), binned in the groups ``binning`` lists. Cache ``aggregated``: it is read
+    several times.
     """
     scalars = scalar_fields(cfg.problem_type, tuple(k.name for k in cfg.kpis))
     sparse = SPARSE.get(cfg.problem_type)
     names = cell_names(cfg)
     usable = aggregated.filter(F.col(STATUS) == "usable")
-    to_slices = F.explode(slices(cfg, dict(zip(cfg.segment_columns, [F.col(n) for n in names[2:]])))).alias("_slice")
-
-    def exploded(cells: DataFrame, *columns: str) -> DataFrame:
-        out = cells.select("model_version", "bucket_start", to_slices, *columns)
-        return out.select("*", "_slice.slice_key", "_slice.slice_value").drop("_slice")
 
     sums = [F.sum(f).alias(f) for f in scalars]
     cells = usable.groupBy(*names).agg(*sums)
-    states = exploded(cells, *scalars).groupBy(*KEY).agg(*sums)
+    states = to_groups(cells, cfg, *scalars).groupBy(*KEY).agg(*sums)
     sparse_out = []
     if sparse is not None:
         key = sparse.keys[0]
-        per_group = exploded(usable.where(F.col(key).isNotNull()), *sparse.columns)
-        if cfg.problem_type == "binary" and cfg.auc.mode == "sketch":
-            per_group = _bin_large(per_group, F.broadcast(states.select(*KEY, "n_labeled")), KEY, key, cfg)
+        per_group = to_groups(usable.where(F.col(key).isNotNull()), cfg, *sparse.columns)
+        if binning is not None:
+            binned = F.when(F.col("_binned"), _grid_centre(F.col(key), score_scale(cfg)))
+            per_group = per_group.join(F.broadcast(binning.groups), list(KEY), "left").withColumn(key, F.coalesce(binned, F.col(key))).drop("_binned")
         counts = [F.sum(c).alias(c) for c in sparse.counts]
         grouped = per_group.groupBy(*KEY, *sparse.keys).agg(*counts)
         lists = grouped.groupBy(*KEY).agg(F.sort_array(F.collect_list(F.struct(*sparse.columns))).alias("_entries"))
@@ -238,13 +217,6 @@ def bucket_states(aggregated: DataFrame, cfg: MonitorConfig) -> DataFrame:
         *sparse_out,
         F.lit(STATE_VERSION).alias("state_version"),
     )
-
-
-def _bin_large(entries: DataFrame, sizes: DataFrame, on, key: str, cfg: MonitorConfig) -> DataFrame:
-    """Entries of groups (``sizes``: group columns and ``n_labeled``) over the exact limit moved
-    to their grid bin centre; a bin centre stays where it is."""
-    binned = F.when(F.col("n_labeled") > histogram.EXACT_LIMIT, _grid_centre(F.col(key), score_scale(cfg)))
-    return entries.join(sizes, list(on)).withColumn(key, F.coalesce(binned, F.col(key))).drop("n_labeled")
 
 
 _ARRAY = {"hist_keys": "array<double>", "cm_label": "array<string>", "cm_pred": "array<string>"}

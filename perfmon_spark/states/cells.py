@@ -4,12 +4,13 @@ is a union of.
 One scan of the visible predictions counts rows per *raw* cell (``cell_counts``: segment values as
 read, before the top-N cut). Everything a run must know before it reads the rows again comes from
 those few counts, not from more scans: the top values of each segment column, the values a
-partial run has not stored yet, and the cells busy enough to bin their score summary as rows are
-aggregated. The counts are as many rows as there are distinct (version, bucket, segment values),
+partial run has not stored yet, and where the score summary is binned (``binning``). The counts are as many rows as there are distinct (version, bucket, segment values),
 at most the number of predictions; cache them.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -20,6 +21,9 @@ from perfmon_spark.states import histogram
 
 OTHER = "__other__"
 NULL = "__null__"
+OVERALL = "*"
+CROSS_SEP = "&"
+KEY = ("model_version", "slice_key", "slice_value", "bucket_start")  # a slice group in a bucket
 COUNT = "_count"
 
 _UNIT = {"1 hour": "hour", "1 day": "day", "1 week": "week"}
@@ -33,6 +37,28 @@ def truncate(cfg: MonitorConfig, ts: Column) -> Column:
 def cell_names(cfg: MonitorConfig) -> list[str]:
     """Column names of a cell: version, bucket, then one per segment column."""
     return ["model_version", "bucket_start", *[f"_cell{i}" for i in range(len(cfg.segment_columns))]]
+
+
+def slices(cfg: MonitorConfig, values_of: dict[str, Column]) -> Column:
+    """Array of (slice_key, slice_value) structs of one row: overall first, then each slice.
+
+    Args:
+        values_of: each segment column's slice value (top value, ``__other__`` or ``__null__``).
+    """
+    entries = [F.struct(F.lit(OVERALL).alias("slice_key"), F.lit(OVERALL).alias("slice_value"))]
+    for group in cfg.slice_keys:
+        values = [values_of[c] for c in group]
+        value = values[0] if len(values) == 1 else F.concat_ws(CROSS_SEP, *values)
+        entries.append(F.struct(F.lit(CROSS_SEP.join(group)).alias("slice_key"), value.alias("slice_value")))
+    return F.array(*entries)
+
+
+def to_groups(cells: DataFrame, cfg: MonitorConfig, *columns: str) -> DataFrame:
+    """One row per (cell row, slice group the cell belongs to): the ``KEY`` columns and ``columns``."""
+    names = cell_names(cfg)
+    to_slices = F.explode(slices(cfg, dict(zip(cfg.segment_columns, [F.col(n) for n in names[2:]])))).alias("_slice")
+    out = cells.select("model_version", "bucket_start", to_slices, *columns)
+    return out.select("model_version", "_slice.slice_key", "_slice.slice_value", "bucket_start", *columns)
 
 
 def cell_counts(predictions: DataFrame, cfg: MonitorConfig) -> DataFrame:
@@ -87,20 +113,33 @@ def located(cfg: MonitorConfig, top: dict[str, tuple[str, ...]], version: Column
     return [version.alias("model_version"), truncate(cfg, ts).alias("bucket_start"), *values]
 
 
-def large_cells(counts: DataFrame, cfg: MonitorConfig, top: dict[str, tuple[str, ...]]) -> DataFrame | None:
-    """Cells with more than ``EXACT_LIMIT`` visible predictions (so that the answer for a bucket
-    depends on its rows only), from ``cell_counts``. Their score summary entries are keyed by
-    grid bin as rows are aggregated, so a large cell collapses to at most ``GRID_BINS`` groups in
-    the one aggregation. Small cells keep exact scores; a slice group over the limit is binned
-    after the merge. None where nothing is binned (exact mode, no score column)."""
+@dataclass(frozen=True)
+class Binning:
+    """Where the score summary is keyed by grid bin rather than by exact score.
+
+    The rule: a slice group's summary in a bucket is binned when the group has more than
+    ``EXACT_LIMIT`` prediction rows there (every visible row counts, quarantined ones included),
+    and exact otherwise. It depends on the predictions only, so a label arriving never changes it.
+
+    ``cells`` lists the cells all of whose groups are binned: their rows are keyed by grid bin as
+    they are aggregated, so such a cell collapses to at most ``GRID_BINS`` groups in the one
+    aggregation. ``groups`` lists the binned groups, whose merged entries are binned after the
+    merge (binning is a function of the key, so binning early or late gives the same entries).
+    """
+
+    cells: DataFrame  # cell columns and _binned
+    groups: DataFrame  # KEY columns and _binned
+
+
+def binning(counts: DataFrame, cfg: MonitorConfig, top: dict[str, tuple[str, ...]]) -> Binning | None:
+    """The ``Binning`` of a run, from ``cell_counts`` (small frames, meant to be broadcast). None
+    where nothing is binned (exact mode, no score column)."""
     if not (cfg.problem_type == "binary" and cfg.auc.mode == "sketch" and cfg.predictions.score):
         return None
     names = cell_names(cfg)
     mapped = [segment_value(F.col(n), top[c]).alias(n) for c, n in zip(cfg.segment_columns, names[2:])]
-    return (
-        counts.select("model_version", "bucket_start", *mapped, COUNT)
-        .groupBy(*names)
-        .agg(F.sum(COUNT).alias(COUNT))
-        .filter(F.col(COUNT) > histogram.EXACT_LIMIT)
-        .select(*names, F.lit(True).alias("_large"))
-    )
+    cells = counts.select("model_version", "bucket_start", *mapped, COUNT).groupBy(*names).agg(F.sum(COUNT).alias(COUNT))
+    sizes = to_groups(cells, cfg, COUNT).groupBy(*KEY).agg(F.sum(COUNT).alias("_size"))
+    large = F.col("_size") > histogram.EXACT_LIMIT
+    every = to_groups(cells, cfg, *names[2:]).join(sizes, list(KEY)).groupBy(*names).agg(F.min(large).alias("_binned"))
+    return Binning(cells=every.filter("_binned"), groups=sizes.filter(large).select(*KEY, F.lit(True).alias("_binned")))
