@@ -121,9 +121,9 @@ class Binning:
     ``EXACT_LIMIT`` prediction rows there (every visible row counts, quarantined ones included),
     and exact otherwise. It depends on the predictions only, so a label arriving never changes it.
 
-    ``cells`` lists the cells all of whose groups are binned: their rows are keyed by grid bin as
-    they are aggregated, so such a cell collapses to at most ``GRID_BINS`` groups in the one
-    aggregation. ``groups`` lists the binned groups, whose merged entries are binned after the
+    ``cells`` lists the cells of at least ``EXACT_LIMIT / 8`` predictions all of whose groups are
+    binned: their rows are keyed by grid bin as they are aggregated, so such a cell collapses to
+    at most ``GRID_BINS`` groups in the one aggregation. ``groups`` lists the binned groups, whose merged entries are binned after the
     merge (binning is a function of the key, so binning early or late gives the same entries).
     """
 
@@ -141,5 +141,8 @@ def binning(counts: DataFrame, cfg: MonitorConfig, top: dict[str, tuple[str, ...
     cells = counts.select("model_version", "bucket_start", *mapped, COUNT).groupBy(*names).agg(F.sum(COUNT).alias(COUNT))
     sizes = to_groups(cells, cfg, COUNT).groupBy(*KEY).agg(F.sum(COUNT).alias("_size"))
     large = F.col("_size") > histogram.EXACT_LIMIT
-    every = to_groups(cells, cfg, *names[2:]).join(sizes, list(KEY)).groupBy(*names).agg(F.min(large).alias("_binned"))
+    # Binning early or late gives the same entries, so only cells big enough to shrink are listed:
+    # that bounds the broadcast list by predictions / (EXACT_LIMIT / 8) whatever the cardinality.
+    busy = cells.filter(F.col(COUNT) >= max(histogram.EXACT_LIMIT // 8, 1))
+    every = to_groups(busy, cfg, *names[2:]).join(sizes, list(KEY)).groupBy(*names).agg(F.min(large).alias("_binned"))
     return Binning(cells=every.filter("_binned"), groups=sizes.filter(large).select(*KEY, F.lit(True).alias("_binned")))
