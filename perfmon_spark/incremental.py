@@ -22,7 +22,7 @@ from pyspark.sql import functions as F
 
 from perfmon_spark.config import MonitorConfig, TableRef
 from perfmon_spark.io.tables import Snapshot, read_table, table_exists
-from perfmon_spark.states.cells import NULL, OTHER, cell_counts, top_segment_values, truncate, values_seen
+from perfmon_spark.states.cells import NULL, OTHER, top_segment_values, truncate, values_seen
 
 
 @dataclass(frozen=True)
@@ -119,16 +119,16 @@ def plan_scope(
 
 
 def segment_values(
-    spark: SparkSession, cfg: MonitorConfig, visible: DataFrame, counts: DataFrame, scope: Scope
+    spark: SparkSession, cfg: MonitorConfig, everything: DataFrame, counts: DataFrame, scope: Scope
 ) -> tuple[dict[str, tuple[str, ...]], Scope]:
     """The values each segment column keeps (the rest become ``__other__``), and the scope, which
     becomes full when a partial run would see a different set than the stored states used.
 
     Args:
-        visible: every visible prediction.
+        everything: ``cells.cell_counts`` of every visible prediction.
         counts: ``cells.cell_counts`` of the predictions in scope.
 
-    A full run ranks the values in ``counts``. A partial run reuses the values in ``perf_stats``:
+    A full run ranks every visible value. A partial run reuses the values in ``perf_stats``:
     when no column was cut at ``max_values`` (no ``__other__`` stored), new values in the
     recomputed buckets are simply added while there is room, without a scan of all rows;
     otherwise the ranking over every visible prediction is recomputed and compared.
@@ -137,10 +137,10 @@ def segment_values(
     if not columns:
         return {}, scope
     if not scope.is_partial:
-        return top_segment_values(counts, cfg), scope
+        return top_segment_values(everything, cfg), scope
     stats = cfg.output.table("perf_stats")
     if not table_exists(spark, stats):
-        return _ranked(visible, cfg), Scope("full", None, "no stored states")
+        return top_segment_values(everything, cfg), Scope("full", None, "no stored states")
     stored: dict[str, set[str]] = {c: set() for c in columns}
     cut = False
     for row in (
@@ -155,20 +155,15 @@ def segment_values(
         else:
             stored[row["slice_key"]].add(row["slice_value"])
     if cut:
-        top = _ranked(visible, cfg)
+        top = top_segment_values(everything, cfg)
         if any(set(top[c]) != stored[c] for c in columns):
             return top, Scope("full", None, "the top segment values changed")
         return top, scope
     for column, values in values_seen(counts, cfg).items():
         stored[column] |= values
     if any(len(values) > cfg.segments.max_values for values in stored.values()):
-        return _ranked(visible, cfg), Scope("full", None, "a segment column reached max_values")
+        return top_segment_values(everything, cfg), Scope("full", None, "a segment column reached max_values")
     return {c: tuple(sorted(v)) for c, v in stored.items()}, scope
-
-
-def _ranked(visible: DataFrame, cfg: MonitorConfig) -> dict[str, tuple[str, ...]]:
-    """The top values over every visible prediction (a scan of all of them)."""
-    return top_segment_values(cell_counts(visible, cfg), cfg)
 
 
 def _affected_buckets(spark, cfg, predictions: Snapshot, labels: Snapshot, as_of: datetime, mark: Watermark):

@@ -202,18 +202,20 @@ def _compute_and_write(spark, cfg, as_of, mode, backfill, predictions, labels, r
         return df
 
     try:
-        counts = keep(cell_counts(_in_scope(cfg, visible, scope), cfg))
-        top, planned = segment_values(spark, cfg, visible, counts, scope)
-        if planned.is_partial != scope.is_partial:  # a partial run that turned full
-            counts = keep(cell_counts(visible, cfg))
-        scope = planned
+        # Persisting is lazy: the cell counts of every visible row are scanned only when used (a
+        # full run, or a partial one that must rank the values again), and then only once.
+        all_cells = keep(cell_counts(visible, cfg))
+        cells = keep(cell_counts(_in_scope(cfg, visible, scope), cfg)) if scope.is_partial else all_cells
+        top, scope = segment_values(spark, cfg, all_cells, cells, scope)
+        if not scope.is_partial:  # also a partial run that turned full
+            cells = all_cells
         visible = _in_scope(cfg, visible, scope)
         label_rows = labels.df
         if scope.is_partial:
             start = min(scope.buckets) if scope.buckets else as_of
             label_rows = label_rows.filter(F.col(cfg.labels.timestamp).cast("timestamp") >= F.lit(start))
         rows = resolve(cfg, visible, label_rows, as_of, partial=scope.is_partial)
-        binned = binning(counts, cfg, top)
+        binned = binning(cells, cfg, top)
         aggregated = keep(aggregate_rows(rows, cfg, top, binned))
         counts = Counts.of(aggregated)
         states = keep(

@@ -4,8 +4,9 @@ is a union of.
 One scan of the visible predictions counts rows per *raw* cell (``cell_counts``: segment values as
 read, before the top-N cut). Everything a run must know before it reads the rows again comes from
 those few counts, not from more scans: the top values of each segment column, the values a
-partial run has not stored yet, and where the score summary is binned (``binning``). The counts are as many rows as there are distinct (version, bucket, segment values),
-at most the number of predictions; cache them.
+partial run has not stored yet, and where the score summary is binned (``binning``). The counts
+are as many rows as there are distinct (version, bucket, segment values), at most the number of
+predictions; cache them.
 """
 
 from __future__ import annotations
@@ -61,12 +62,17 @@ def to_groups(cells: DataFrame, cfg: MonitorConfig, *columns: str) -> DataFrame:
     return out.select("model_version", "_slice.slice_key", "_slice.slice_value", "bucket_start", *columns)
 
 
+def _raw_values(cfg: MonitorConfig) -> dict[str, Column]:
+    """Cell column name -> the segment column's value as a string, as read."""
+    return {n: F.col(f"`{c}`").cast("string") for c, n in zip(cfg.segment_columns, cell_names(cfg)[2:])}
+
+
 def cell_counts(predictions: DataFrame, cfg: MonitorConfig) -> DataFrame:
     """Visible predictions per raw cell (segment values as strings, nulls kept): one scan."""
     p = cfg.predictions
-    raw = [F.col(f"`{c}`").cast("string").alias(n) for c, n in zip(cfg.segment_columns, cell_names(cfg)[2:])]
-    located = [F.col(p.model_version).cast("string").alias("model_version"), truncate(cfg, F.col(p.timestamp).cast("timestamp")).alias("bucket_start")]
-    return predictions.select(*located, *raw).groupBy(*cell_names(cfg)).agg(F.count(F.lit(1)).alias(COUNT))
+    version, ts = F.col(p.model_version).cast("string"), F.col(p.timestamp).cast("timestamp")
+    cell = [version.alias("model_version"), truncate(cfg, ts).alias("bucket_start"), *[v.alias(n) for n, v in _raw_values(cfg).items()]]
+    return predictions.select(*cell).groupBy(*cell_names(cfg)).agg(F.count(F.lit(1)).alias(COUNT))
 
 
 def _pairs(counts: DataFrame, cfg: MonitorConfig) -> DataFrame:
@@ -109,7 +115,7 @@ def segment_value(column: Column, top: tuple[str, ...]) -> Column:
 
 def located(cfg: MonitorConfig, top: dict[str, tuple[str, ...]], version: Column, ts: Column) -> list[Column]:
     """A row's cell columns, from its model version and timestamp columns."""
-    values = [segment_value(F.col(f"`{c}`").cast("string"), top[c]).alias(n) for c, n in zip(cfg.segment_columns, cell_names(cfg)[2:])]
+    values = [segment_value(v, top[c]).alias(n) for c, (n, v) in zip(cfg.segment_columns, _raw_values(cfg).items())]
     return [version.alias("model_version"), truncate(cfg, ts).alias("bucket_start"), *values]
 
 
@@ -123,8 +129,9 @@ class Binning:
 
     ``cells`` lists the cells of at least ``EXACT_LIMIT / 8`` predictions all of whose groups are
     binned: their rows are keyed by grid bin as they are aggregated, so such a cell collapses to
-    at most ``GRID_BINS`` groups in the one aggregation. ``groups`` lists the binned groups, whose merged entries are binned after the
-    merge (binning is a function of the key, so binning early or late gives the same entries).
+    at most ``GRID_BINS`` groups in the one aggregation. ``groups`` lists the binned groups, whose
+    merged entries are binned after the merge (binning is a function of the key, so binning early
+    or late gives the same entries).
     """
 
     cells: DataFrame  # cell columns and _binned
