@@ -28,8 +28,8 @@ from perfmon_spark.ingest import REASON, RECORD, check_input_columns, visible_pr
 from perfmon_spark.io.tables import append, merge_into, read_snapshot, read_table, table_exists
 from perfmon_spark.labels import KIND, LABEL, PREDICTION, STATUS, resolve
 from perfmon_spark.session import get_spark
-from perfmon_spark.states.build import KEY, aggregate_rows, bucket_states
-from perfmon_spark.states.cells import binning, cell_counts
+from perfmon_spark.states.build import aggregate_rows, bucket_states
+from perfmon_spark.states.cells import KEY, binning, cell_counts
 from perfmon_spark.states.layout import state_columns
 from perfmon_spark.windows import METRIC_COLUMNS, WindowPlan, compute_metrics
 
@@ -205,10 +205,9 @@ def _compute_and_write(spark, cfg, as_of, mode, backfill, predictions, labels, r
         # Persisting is lazy: the cell counts of every visible row are scanned only when used (a
         # full run, or a partial one that must rank the values again), and then only once.
         all_cells = keep(cell_counts(visible, cfg))
-        cells = keep(cell_counts(_in_scope(cfg, visible, scope), cfg)) if scope.is_partial else all_cells
-        top, scope = segment_values(spark, cfg, all_cells, cells, scope)
-        if not scope.is_partial:  # also a partial run that turned full
-            cells = all_cells
+        scoped = keep(cell_counts(_in_scope(cfg, visible, scope), cfg)) if scope.is_partial else all_cells
+        top, scope = segment_values(spark, cfg, all_cells, scoped, scope)
+        cells = scoped if scope.is_partial else all_cells  # a partial run may have turned full
         visible = _in_scope(cfg, visible, scope)
         label_rows = labels.df
         if scope.is_partial:
