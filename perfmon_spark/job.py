@@ -27,7 +27,7 @@ from perfmon_spark.incremental import Scope, bucket_filter, plan_scope, segment_
 from perfmon_spark.ingest import REASON, RECORD, check_input_columns, visible_predictions
 from perfmon_spark.io.tables import append, merge_into, read_snapshot, read_table, table_exists
 from perfmon_spark.labels import KIND, LABEL, PREDICTION, STATUS, resolve
-from perfmon_spark.session import get_spark
+from perfmon_spark.session import get_spark, prepare_session
 from perfmon_spark.states.build import aggregate_rows, bucket_states
 from perfmon_spark.states.cells import KEY, binning, cell_counts
 from perfmon_spark.states.layout import state_columns
@@ -149,7 +149,7 @@ def run_monitor(
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     as_of = to_utc(as_of)
     spark = spark or get_spark(cfg.spark)
-    spark.conf.set("spark.sql.session.timeZone", "UTC")
+    prepare_session(spark)
     started_at = to_utc(datetime.now(timezone.utc))
     run_id = f"{started_at:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
 

@@ -10,6 +10,7 @@ import pytest
 from perfmon_spark.config import parse_config
 from perfmon_spark.errors import InputError
 from perfmon_spark.job import run_monitor
+from perfmon_spark.session import prepare_session
 from tests.builders import LABELS_DDL, PREDICTIONS_DDL, T0, config_dict, make_inputs, write_delta
 from tests.oracle import binary_metric, resolve
 
@@ -138,6 +139,22 @@ def test_rerun_with_same_as_of_leaves_identical_rows(spark, lake):
         b = new.sort_values(key[:8]).reset_index(drop=True)
         pd.testing.assert_frame_equal(a[key], b[key])
     assert len(table(spark, cfg, "runs")) == 2
+
+
+def test_a_run_keeps_generated_methods_compilable_unless_the_user_set_the_limit(spark, lake):
+    """A fused stage whose generated method passes HotSpot's 8,000-byte limit runs interpreted; a
+    run sets Spark's huge-method limit to 8,000 (Spark then splits such a stage) but leaves a
+    limit the user set alone."""
+    key = "spark.sql.codegen.hugeMethodLimit"
+    spark.conf.unset(key)
+    run_monitor(lake["cfg"], AS_OF, spark=spark)
+    assert spark.conf.get(key) == "8000"
+    spark.conf.set(key, "20000")
+    try:
+        prepare_session(spark)
+        assert spark.conf.get(key) == "20000"
+    finally:
+        spark.conf.unset(key)
 
 
 def test_missing_table_is_an_input_error_and_writes_nothing(spark, lake, tmp_path):
