@@ -230,7 +230,8 @@ def _compute_and_write(spark, cfg, as_of, mode, backfill, predictions, labels, r
             listed = ", ".join(f"TIMESTAMP'{b:%Y-%m-%d %H:%M:%S}'" for b in scope.buckets) or "NULL"
             owned += f" AND t.bucket_start IN ({listed})"
         state_fields = ("bucket_end", *state_columns(cfg.problem_type, tuple(k.name for k in cfg.kpis)), "state_version")
-        merge_into(states, cfg.output.table("perf_stats"), STATS_KEY, compare=state_fields, delete_scope=owned)
+        if scope.buckets != ():  # a partial run with no bucket to recompute has no state to write
+            merge_into(states, cfg.output.table("perf_stats"), STATS_KEY, compare=state_fields, delete_scope=owned)
 
         stats = read_table(spark, cfg.output.table("perf_stats")).filter(F.col("monitor") == cfg.name)
         metrics = compute_metrics(stats, WindowPlan.from_config(cfg, as_of)).select(
