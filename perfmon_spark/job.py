@@ -222,15 +222,16 @@ def _compute_and_write(spark, cfg, as_of, mode, backfill, predictions, labels, r
                 F.lit(cfg.name).alias("monitor"), "*", F.lit(as_of).alias("as_of"), F.lit(run_id).alias("run_id")
             )
         )
-        n_states = states.count() if scope.buckets != () else 0
+        recomputes = scope.buckets != ()  # a partial run may find no bucket to recompute
+        n_states = states.count() if recomputes else 0
         if counts.quarantined:
             merge_into(quarantine_rows(aggregated, cfg.name, run_id, as_of), cfg.output.table("quarantine"), QUARANTINE_KEY, insert_only=True)
-        owned = f"t.monitor = '{cfg.name}'"
-        if scope.is_partial:
-            listed = ", ".join(f"TIMESTAMP'{b:%Y-%m-%d %H:%M:%S}'" for b in scope.buckets) or "NULL"
-            owned += f" AND t.bucket_start IN ({listed})"
-        state_fields = ("bucket_end", *state_columns(cfg.problem_type, tuple(k.name for k in cfg.kpis)), "state_version")
-        if scope.buckets != ():  # a partial run with no bucket to recompute has no state to write
+        if recomputes:
+            owned = f"t.monitor = '{cfg.name}'"
+            if scope.is_partial:
+                listed = ", ".join(f"TIMESTAMP'{b:%Y-%m-%d %H:%M:%S}'" for b in scope.buckets)
+                owned += f" AND t.bucket_start IN ({listed})"
+            state_fields = ("bucket_end", *state_columns(cfg.problem_type, tuple(k.name for k in cfg.kpis)), "state_version")
             merge_into(states, cfg.output.table("perf_stats"), STATS_KEY, compare=state_fields, delete_scope=owned)
 
         stats = read_table(spark, cfg.output.table("perf_stats")).filter(F.col("monitor") == cfg.name)

@@ -44,9 +44,8 @@ HUGE_METHOD_LIMIT = ("spark.sql.codegen.hugeMethodLimit", "8000", "65535")
 
 
 def prepare_session(spark) -> None:
-    """Settings every run needs, whoever built the session: UTC for bucket boundaries, and the
-    huge-method limit unless the user chose one (the one pass of a config with several KPIs
-    generates a method beyond HotSpot's limit: measured 1.7x slower on 7 days of the benchmark)."""
+    """Settings every run needs, whoever built the session: UTC for bucket boundaries, and
+    ``HUGE_METHOD_LIMIT`` unless the user chose a limit."""
     spark.conf.set("spark.sql.session.timeZone", "UTC")
     key, value, spark_default = HUGE_METHOD_LIMIT
     try:
