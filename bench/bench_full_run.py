@@ -57,12 +57,15 @@ def prepare(folder: Path, rows: int, days: int) -> tuple[Path, str]:
     return config, (DEMO_START + timedelta(days=days)).date().isoformat()
 
 
-def bench_setup(doc: str):
-    """Parse the common arguments and prepare the lakehouse: (args, folder, config, end as_of)."""
+def bench_setup(doc: str, repeat: bool = False):
+    """Parse the common arguments and prepare the lakehouse: (args, folder, config, end as_of).
+    ``repeat`` adds ``--repeat`` (times each step is run in one session)."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--rows", type=int, default=20_000_000)
     parser.add_argument("--days", type=int, default=90)
     parser.add_argument("--dir", default=str(ROOT / "bench-lake"))
+    if repeat:
+        parser.add_argument("--repeat", type=int, default=2)
     args = parser.parse_args()
     folder = Path(args.dir).resolve()
     config, as_of = prepare(folder, args.rows, args.days)

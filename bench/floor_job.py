@@ -20,15 +20,8 @@ from perfmon_spark.config import load_config  # noqa: E402
 from perfmon_spark.session import get_spark  # noqa: E402
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--config", required=True)
-    parser.add_argument("--as-of", required=True)
-    parser.add_argument("--out", required=True)
-    args = parser.parse_args()
-    cfg = load_config(args.config)
-    as_of = parse_as_of(args.as_of)
-    spark = get_spark(cfg.spark)
+def floor_counts(spark, cfg, as_of):
+    """The floor's query: counts per (version, slice, day) of the joined rows (not yet written)."""
     p, lab = cfg.predictions, cfg.labels
     preds = spark.read.format("delta").load(p.table.text).filter(F.col(p.timestamp) <= F.lit(as_of))
     labels = spark.read.format("delta").load(lab.table.text).filter(F.col(lab.timestamp) <= F.lit(as_of))
@@ -38,12 +31,22 @@ def main() -> None:
         F.struct(F.lit("*").alias("k"), F.lit("*").alias("v")),
         *[F.struct(F.lit(c).alias("k"), F.col(c).cast("string").alias("v")) for c in cfg.segments.columns],
     )
-    counts = (
+    return (
         joined.select(p.model_version, F.date_trunc("day", p.timestamp).alias("day"), F.explode(slices).alias("s"), "l")
         .groupBy(p.model_version, "s.k", "s.v", "day")
         .agg(F.count(F.lit(1)).alias("n"), F.count("l").alias("n_labeled"))
     )
-    counts.write.format("delta").mode("overwrite").save(args.out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--config", required=True)
+    parser.add_argument("--as-of", required=True)
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args()
+    cfg = load_config(args.config)
+    spark = get_spark(cfg.spark)
+    floor_counts(spark, cfg, parse_as_of(args.as_of)).write.format("delta").mode("overwrite").save(args.out)
 
 
 if __name__ == "__main__":
