@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PERFMON_IVY_DIR := $(CURDIR)/.ivy
 
-.PHONY: setup test unit demo bench clean
+.PHONY: setup test lint unit demo bench clean
 
 setup: $(VENV)/.installed .ivy/.resolved
 
@@ -18,8 +18,12 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -c "from perfmon_spark.session import ensure_delta_jars; print('\n'.join(ensure_delta_jars()))"
 	touch $@
 
-test: setup
+test: setup lint
 	$(BIN)/python -m pytest -q
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 unit: $(VENV)/.installed
 	$(BIN)/python -m pytest -q tests/unit

@@ -15,8 +15,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.unit.test_alert_simulation import DROP, DROP_DAY, DROP_SLICE, PLAN, RULE, simulate, worst_level  # noqa: E402
-from perfmon_spark.alerts.rules import RANK, evaluate_history  # noqa: E402
+from perfmon_spark.alerts.rules import RANK, evaluate_history
+from tests.unit.test_alert_simulation import DROP, DROP_DAY, DROP_SLICE, PLAN, RULE, simulate, worst_level
 
 
 def detection_delay(history, limit: int = 60) -> int | None:
@@ -36,7 +36,7 @@ def main() -> None:
     false_stable = false_other = 0
     delays = Counter()
     for seed in range(args.seeds):
-        for name, h in simulate(seed, 0.0).items():
+        for h in simulate(seed, 0.0).values():
             false_stable += worst_level(evaluate_history(h, PLAN)) >= RANK["SUSTAINED"]
         drifted = simulate(seed, DROP)
         for name, h in drifted.items():
@@ -49,7 +49,9 @@ def main() -> None:
     print(f"stable data: {false_stable} SUSTAINED-or-worse episodes in {series} series-years (5 slices + overall)")
     print(f"10% drop in one slice: {false_other} SUSTAINED-or-worse episodes in the {series - args.seeds} other series")
     print(f"detected within {within} windows (3 of {within}): {detected}/{args.seeds} = {detected / args.seeds:.1%}")
-    print("delay distribution (windows: runs):", dict(sorted(delays.items(), key=lambda kv: (kv[0] is None, kv[0] or 0))))
+    print(
+        "delay distribution (windows: runs):", dict(sorted(delays.items(), key=lambda kv: (kv[0] is None, kv[0] or 0)))
+    )
     print(f"elapsed {time.perf_counter() - started:.1f} s")
 
 

@@ -76,7 +76,9 @@ def main() -> None:
     args, folder, config, as_of = bench_setup(__doc__)
     python = sys.executable
     full = timed([python, "-m", "perfmon_spark", "run", "--config", str(config), "--as-of", as_of, "--full-refresh"])
-    floor = timed([python, "bench/floor_job.py", "--config", str(config), "--as-of", as_of, "--out", str(folder / "floor_counts")])
+    floor = timed(
+        [python, "bench/floor_job.py", "--config", str(config), "--as-of", as_of, "--out", str(folder / "floor_counts")]
+    )
     print(f"rows: {args.rows:,} predictions over {args.days} days; as_of {as_of}")
     print(f"full run: {full:.1f} s")
     print(f"floor:    {floor:.1f} s")

@@ -37,7 +37,9 @@ def main() -> None:
     print(f"full run as of {day_before}: {full:.1f} s")
     print(f"incremental run as of {end}: {incremental:.1f} s")
     print(f"ratio: {incremental / full:.0%} of the full run (target <= 25%)")
-    print(f"the same run again, nothing new to read: {unchanged:.1f} s ({unchanged / full:.0%} of the full run: a run's fixed cost)")
+    print(
+        f"the same run again, nothing new to read: {unchanged:.1f} s ({unchanged / full:.0%} of the full run: a run's fixed cost)"
+    )
 
 
 if __name__ == "__main__":

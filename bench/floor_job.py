@@ -13,11 +13,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pyspark.sql import functions as F  # noqa: E402
+from pyspark.sql import functions as F
 
-from perfmon_spark.cli import parse_as_of  # noqa: E402
-from perfmon_spark.config import load_config  # noqa: E402
-from perfmon_spark.session import get_spark  # noqa: E402
+from perfmon_spark.cli import parse_as_of
+from perfmon_spark.config import load_config
+from perfmon_spark.session import get_spark
 
 
 def floor_counts(spark, cfg, as_of):

@@ -1,6 +1,6 @@
 """spark-submit entry point: the arguments of ``perfmon run``, the same library call.
 
-    spark-submit --packages io.delta:delta-spark_4.2_2.13:4.4.0 jobs/run_monitor.py --config conf/x.yml
+spark-submit --packages io.delta:delta-spark_4.2_2.13:4.4.0 jobs/run_monitor.py --config conf/x.yml
 """
 
 import sys

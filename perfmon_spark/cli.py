@@ -30,7 +30,9 @@ def parse_as_of(text: str | None, option: str = "--as-of") -> datetime:
     try:
         value = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError as e:
-        raise ConfigError(f"{option}: invalid timestamp {text!r}; expected ISO-8601 such as 2026-03-01 or 2026-03-01T06:00:00Z") from e
+        raise ConfigError(
+            f"{option}: invalid timestamp {text!r}; expected ISO-8601 such as 2026-03-01 or 2026-03-01T06:00:00Z"
+        ) from e
     if value.tzinfo is not None:
         value = value.astimezone(timezone.utc).replace(tzinfo=None)
     return value
@@ -47,17 +49,25 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the monitoring job")
     add_run_arguments(run)
 
-    backfill = sub.add_parser("backfill", parents=[common], help="recompute the buckets in [--from, --to) from raw rows")
+    backfill = sub.add_parser(
+        "backfill", parents=[common], help="recompute the buckets in [--from, --to) from raw rows"
+    )
     backfill.add_argument("--config", required=True)
-    backfill.add_argument("--from", dest="start", required=True, help="first day (ISO date or timestamp, UTC), inclusive")
+    backfill.add_argument(
+        "--from", dest="start", required=True, help="first day (ISO date or timestamp, UTC), inclusive"
+    )
     backfill.add_argument("--to", dest="end", required=True, help="end (ISO date or timestamp, UTC), exclusive")
     backfill.add_argument("--as-of", default=None, help="ISO-8601 timestamp or date, UTC (default: now)")
 
     validate = sub.add_parser("validate", parents=[common], help="validate a config and print the plan")
     validate.add_argument("--config", required=True)
-    validate.add_argument("--check-tables", action="store_true", help="also check that input tables and columns exist (starts Spark)")
+    validate.add_argument(
+        "--check-tables", action="store_true", help="also check that input tables and columns exist (starts Spark)"
+    )
 
-    decide = sub.add_parser("decide", parents=[common], help="print the latest retrain decisions as JSON; exit 10 if RETRAIN")
+    decide = sub.add_parser(
+        "decide", parents=[common], help="print the latest retrain decisions as JSON; exit 10 if RETRAIN"
+    )
     decide.add_argument("--config", required=True)
     decide.add_argument("--model-version", default=None, help="only this model version")
 
@@ -112,11 +122,10 @@ def cmd_validate(args) -> int:
     cfg = load_config(args.config)
     print(describe(cfg))
     if args.check_tables:
+        from perfmon_spark.alerts.baseline import check_baseline_table
         from perfmon_spark.ingest import check_input_columns
         from perfmon_spark.io.tables import read_snapshot
         from perfmon_spark.session import get_spark
-
-        from perfmon_spark.alerts.baseline import check_baseline_table
 
         spark = get_spark(cfg.spark)
         check_input_columns(
@@ -167,10 +176,13 @@ def run_cli(argv: list[str] | None, parser: argparse.ArgumentParser, handler) ->
             traceback.print_exc()
         print(str(e), file=sys.stderr)
         return e.exit_code
-    except Exception as e:  # a bug: keep the traceback when asked, one line otherwise
+    except Exception as e:  # noqa: BLE001  (a bug: keep the traceback when asked, one line otherwise)
         if verbose:
             traceback.print_exc()
-        print(f"unexpected error: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''} (use --verbose for the traceback)", file=sys.stderr)
+        print(
+            f"unexpected error: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''} (use --verbose for the traceback)",
+            file=sys.stderr,
+        )
         return 1
 
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 
@@ -56,8 +57,7 @@ def parse_duration(value: Any, path: str) -> Duration:
     match = _DURATION.match(value) if isinstance(value, str) else None
     if match is None or match[2] not in _UNITS:
         raise ConfigError(
-            f"{path}: invalid duration {value!r}; expected 'N unit' with unit in "
-            f"{', '.join(u + '(s)' for u in _UNITS)}"
+            f"{path}: invalid duration {value!r}; expected 'N unit' with unit in {', '.join(u + '(s)' for u in _UNITS)}"
         )
     count = int(match[1])
     if count <= 0:
@@ -294,9 +294,7 @@ class _Section:
         for key in data:
             if key not in known:
                 if key in _NOT_YET:
-                    raise ConfigError(
-                        f"{self._p(key)}: not supported by this version of perfmon-spark yet; remove it"
-                    )
+                    raise ConfigError(f"{self._p(key)}: not supported by this version of perfmon-spark yet; remove it")
                 raise ConfigError(f"{self._p(key)}: unknown key {key!r}; known keys: {', '.join(known)}")
 
     def _p(self, key: str) -> str:
@@ -308,7 +306,7 @@ class _Section:
             raise ConfigError(f"{self._p(key)}: required key is missing")
         if value is None and default is None:
             return None
-        if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
+        if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
             names = " or ".join(k.__name__ for k in kinds)
             raise ConfigError(f"{self._p(key)}: expected {names}, got {type(value).__name__} {value!r}")
         return value
@@ -331,7 +329,7 @@ class _Section:
     def duration(self, key: str, default: Any = _MISSING) -> Duration:
         return parse_duration(self.get(key, (str,), default), self._p(key))
 
-    def section(self, key: str, known: tuple[str, ...], default: Any = _MISSING) -> "_Section":
+    def section(self, key: str, known: tuple[str, ...], default: Any = _MISSING) -> _Section:
         return _Section(self.get(key, (dict,), default), self._p(key), known)
 
     def names(self, key: str, default: Any = _MISSING) -> tuple[str, ...]:
@@ -367,9 +365,24 @@ def parse_config(data: Any) -> MonitorConfig:
         data,
         "",
         (
-            "version", "name", "problem_type", "predictions", "labels", "segments", "metrics",
-            "cross_segments", "windows", "confidence_level", "auc", "output", "spark",
-            "kpis", "baseline", "alerts", "notifications", "retrain",
+            "version",
+            "name",
+            "problem_type",
+            "predictions",
+            "labels",
+            "segments",
+            "metrics",
+            "cross_segments",
+            "windows",
+            "confidence_level",
+            "auc",
+            "output",
+            "spark",
+            "kpis",
+            "baseline",
+            "alerts",
+            "notifications",
+            "retrain",
         ),
     )
     version = top.get("version", (int,))
@@ -421,8 +434,18 @@ def parse_config(data: Any) -> MonitorConfig:
 def _predictions(top: _Section, problem_type: str) -> PredictionsConfig:
     sec = top.section(
         "predictions",
-        ("table", "id", "timestamp", "model_version", "score", "prediction", "threshold",
-         "score_type", "probabilities", "filter"),
+        (
+            "table",
+            "id",
+            "timestamp",
+            "model_version",
+            "score",
+            "prediction",
+            "threshold",
+            "score_type",
+            "probabilities",
+            "filter",
+        ),
     )
     score = sec.text("score", None)
     prediction = sec.text("prediction", None)
@@ -458,7 +481,9 @@ def _labels(top: _Section, problem_type: str) -> LabelsConfig:
         entity = join.text("entity")
         horizon = join.duration("horizon")
         if "max_delay" in sec.data:
-            raise ConfigError("labels.max_delay: not used with join mode entity_horizon (labels.join.horizon is the delay)")
+            raise ConfigError(
+                "labels.max_delay: not used with join mode entity_horizon (labels.join.horizon is the delay)"
+            )
     elif "entity" in join.data or "horizon" in join.data:
         raise ConfigError("labels.join: entity and horizon apply to mode entity_horizon only")
     positive = sec.get("positive", (int, str, bool), 1)
@@ -501,9 +526,7 @@ def _windows(top: _Section) -> WindowsConfig:
     sec = top.section("windows", ("granularity", "rolling"), {})
     granularity = sec.duration("granularity", "1 day")
     if granularity.text not in GRANULARITIES:
-        raise ConfigError(
-            f"windows.granularity: unsupported {granularity.text!r}; allowed: {', '.join(GRANULARITIES)}"
-        )
+        raise ConfigError(f"windows.granularity: unsupported {granularity.text!r}; allowed: {', '.join(GRANULARITIES)}")
     raw = sec.get("rolling", (list,), ["7 days", "28 days"])
     rolling = []
     for i, item in enumerate(raw):
@@ -523,7 +546,9 @@ def _windows(top: _Section) -> WindowsConfig:
 def _metrics(top: _Section, problem_type: str, predictions: PredictionsConfig) -> tuple[str, ...]:
     names = top.names("metrics")
     if not names:
-        raise ConfigError(f"metrics: list at least one metric; known for {problem_type}: {', '.join(metric_names(problem_type))}")
+        raise ConfigError(
+            f"metrics: list at least one metric; known for {problem_type}: {', '.join(metric_names(problem_type))}"
+        )
     for i, name in enumerate(names):
         metric = lookup(problem_type, name)
         if metric is None:
@@ -546,8 +571,13 @@ def _metrics(top: _Section, problem_type: str, predictions: PredictionsConfig) -
 
 
 def _alerts(
-    top: _Section, problem_type: str, metrics: tuple[str, ...], kpis: tuple[Kpi, ...], windows: WindowsConfig,
-    segments: SegmentsConfig, confidence_level: float,
+    top: _Section,
+    problem_type: str,
+    metrics: tuple[str, ...],
+    kpis: tuple[Kpi, ...],
+    windows: WindowsConfig,
+    segments: SegmentsConfig,
+    confidence_level: float,
 ) -> tuple[AlertRule, ...]:
     raw = top.get("alerts", (list,), [])
     computed = {w.text for w in (windows.granularity, *windows.rolling)}
@@ -556,32 +586,51 @@ def _alerts(
     for i, item in enumerate(raw):
         path = f"alerts[{i}]"
         sec = _Section(
-            item, path,
-            ("name", "metric", "window", "slices", "minor", "sustained", "critical", "min_labeled",
-             "confidence", "maturity", "resolve_after"),
+            item,
+            path,
+            (
+                "name",
+                "metric",
+                "window",
+                "slices",
+                "minor",
+                "sustained",
+                "critical",
+                "min_labeled",
+                "confidence",
+                "maturity",
+                "resolve_after",
+            ),
         )
         name = sec.text("name")
         metric = sec.text("metric")
         computed_metrics = metrics + tuple(k.name for k in kpis)
         if metric not in computed_metrics:
-            raise ConfigError(f"{path}.metric: {metric!r} is not computed; computed metrics and KPIs: {', '.join(computed_metrics)}")
+            raise ConfigError(
+                f"{path}.metric: {metric!r} is not computed; computed metrics and KPIs: {', '.join(computed_metrics)}"
+            )
         registered = lookup(problem_type, metric)
         if registered is not None and registered.larger_is_better is None:
             raise ConfigError(f"{path}.metric: {metric!r} has no better direction, so no rule can say it got worse")
         window = parse_duration(sec.get("window", (str,), windows.granularity.text), f"{path}.window").text
         if window not in computed:
-            raise ConfigError(f"{path}.window: {window!r} is not computed; computed windows: {', '.join(sorted(computed))}")
+            raise ConfigError(
+                f"{path}.window: {window!r} is not computed; computed windows: {', '.join(sorted(computed))}"
+            )
         slices = _rule_slices(sec, path, slice_keys)
         levels = tuple(
             _level(sec, key.lower(), key, default_of=3 if key == "SUSTAINED" else 1)
-            for key in LEVELS if key.lower() in sec.data
+            for key in LEVELS
+            if key.lower() in sec.data
         )
         if not levels:
             raise ConfigError(f"{path}: give at least one level: minor, sustained or critical")
         confidence = None if sec.data.get("confidence", 0.95) is None else sec.number("confidence", 0.95)
         if confidence is not None:
             if not 0.5 <= confidence < 1:
-                raise ConfigError(f"{path}.confidence: {confidence!r} must be in [0.5, 1), or null to compare point values")
+                raise ConfigError(
+                    f"{path}.confidence: {confidence!r} must be in [0.5, 1), or null to compare point values"
+                )
             if registered is not None and registered.interval is None:
                 raise ConfigError(
                     f"{path}.confidence: {metric!r} has no confidence interval; set confidence: null to compare point values"
@@ -592,8 +641,15 @@ def _alerts(
             raise ConfigError(f"{path}: min_labeled must be >= 0 and resolve_after >= 1")
         rules.append(
             AlertRule(
-                name=name, metric=metric, window=window, slices=slices, levels=levels, min_labeled=min_labeled,
-                confidence=confidence, maturity=_maturity(sec, path), resolve_after=resolve_after,
+                name=name,
+                metric=metric,
+                window=window,
+                slices=slices,
+                levels=levels,
+                min_labeled=min_labeled,
+                confidence=confidence,
+                maturity=_maturity(sec, path),
+                resolve_after=resolve_after,
             )
         )
     names = [r.name for r in rules]
@@ -622,7 +678,9 @@ def _level(sec: _Section, key: str, level: str, default_of: int) -> LevelRule:
     lv = sec.section(key, ("ratio", "consecutive", "of", "within"))
     ratio = lv.number("ratio")
     if not 0 < ratio < 1:
-        raise ConfigError(f"{path}.ratio: {ratio!r} must be in (0, 1): the share of the baseline a worse value falls below")
+        raise ConfigError(
+            f"{path}.ratio: {ratio!r} must be in (0, 1): the share of the baseline a worse value falls below"
+        )
     if "consecutive" in lv.data and ("of" in lv.data or "within" in lv.data):
         raise ConfigError(f"{path}: give either consecutive or of/within, not both")
     if "of" in lv.data or "within" in lv.data:
@@ -638,7 +696,9 @@ def _maturity(sec: _Section, path: str) -> MaturityPolicy:
     value = sec.get("maturity", (str, dict), "mature")
     if isinstance(value, str):
         if value not in ("mature", "any"):
-            raise ConfigError(f"{path}.maturity: unknown value {value!r}; allowed: mature, any, or {{min_coverage: share}}")
+            raise ConfigError(
+                f"{path}.maturity: unknown value {value!r}; allowed: mature, any, or {{min_coverage: share}}"
+            )
         return MaturityPolicy(mode=value)
     share = _Section(value, f"{path}.maturity", ("min_coverage",)).number("min_coverage")
     if not 0 < share <= 1:
@@ -664,12 +724,17 @@ def _baseline(top: _Section, windows: WindowsConfig, alerts: tuple[AlertRule, ..
         rolling_lag=rolling.duration("lag", "14 days"),
     )
     g = windows.granularity
-    used = {"window": (("window", cfg.window),), "rolling": (("rolling.length", cfg.rolling_length), ("rolling.lag", cfg.rolling_lag))}
+    used = {
+        "window": (("window", cfg.window),),
+        "rolling": (("rolling.length", cfg.rolling_length), ("rolling.lag", cfg.rolling_lag)),
+    }
     for key, d in used.get(source, ()):
         if d.seconds % g.seconds:
             raise ConfigError(f"baseline.{key}: {d.text!r} must be a multiple of the granularity {g.text!r}")
     if source == "table" and cfg.table is None:
-        raise ConfigError("baseline.table: required with source: table (a Delta table of model_version, slice_key, slice_value, metric, value)")
+        raise ConfigError(
+            "baseline.table: required with source: table (a Delta table of model_version, slice_key, slice_value, metric, value)"
+        )
     if source == "values":
         given = dict(cfg.values)
         for i, rule in enumerate(alerts):
@@ -696,8 +761,12 @@ def _notifications(top: _Section) -> tuple[NotificationSink, ...]:
             raise ConfigError(f"{path}.retries: {retries!r} must be >= 0")
         sinks.append(
             NotificationSink(
-                name=sec.text("name", f"{kind}:{url_env}"), type=kind, url_env=url_env, levels=levels,
-                timeout_seconds=float(sec.duration("timeout", "5 seconds").seconds), retries=retries,
+                name=sec.text("name", f"{kind}:{url_env}"),
+                type=kind,
+                url_env=url_env,
+                levels=levels,
+                timeout_seconds=float(sec.duration("timeout", "5 seconds").seconds),
+                retries=retries,
             )
         )
     names = [s.name for s in sinks]
@@ -714,15 +783,21 @@ def _kpis(top: _Section, problem_type: str, windows: WindowsConfig) -> tuple[Kpi
         sec = _Section(item, path, ("name", "numerator", "denominator", "larger_is_better", "max", "min", "window"))
         name = sec.text("name")
         if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
-            raise ConfigError(f"{path}.name: {name!r} must be lower case letters, digits and '_', starting with a letter")
+            raise ConfigError(
+                f"{path}.name: {name!r} must be lower case letters, digits and '_', starting with a letter"
+            )
         if lookup(problem_type, name) is not None:
             raise ConfigError(f"{path}.name: {name!r} is a metric name; give the KPI its own name")
         window = parse_duration(sec.get("window", (str,), windows.granularity.text), f"{path}.window").text
         if window not in computed:
-            raise ConfigError(f"{path}.window: {window!r} is not computed; computed windows: {', '.join(sorted(computed))}")
+            raise ConfigError(
+                f"{path}.window: {window!r} is not computed; computed windows: {', '.join(sorted(computed))}"
+            )
         kpis.append(
             Kpi(
-                name=name, numerator=sec.text("numerator"), denominator=sec.text("denominator"),
+                name=name,
+                numerator=sec.text("numerator"),
+                denominator=sec.text("denominator"),
                 larger_is_better=sec.get("larger_is_better", (bool,), False),
                 max=None if sec.data.get("max") is None else sec.number("max"),
                 min=None if sec.data.get("min") is None else sec.number("min"),
@@ -741,7 +816,9 @@ def _retrain(top: _Section, kpis: tuple[Kpi, ...]) -> RetrainConfig:
     triggers = sec.names("triggers", ["sustained", "critical"])
     for j, trigger in enumerate(triggers):
         if trigger not in RETRAIN_TRIGGERS:
-            raise ConfigError(f"retrain.triggers[{j}]: unknown trigger {trigger!r}; allowed: {', '.join(RETRAIN_TRIGGERS)}")
+            raise ConfigError(
+                f"retrain.triggers[{j}]: unknown trigger {trigger!r}; allowed: {', '.join(RETRAIN_TRIGGERS)}"
+            )
         if trigger == "kpi" and not any(k.max is not None or k.min is not None for k in kpis):
             raise ConfigError(f"retrain.triggers[{j}]: 'kpi' needs a KPI with a max or min in kpis")
     min_new = sec.get("min_new_labels", (int,), 0)

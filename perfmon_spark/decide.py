@@ -31,9 +31,10 @@ def latest_decisions(spark: SparkSession, cfg: MonitorConfig, model_version: str
         rows = rows.filter(F.col("model_version") == model_version)
     latest = Window.partitionBy("model_version").orderBy(F.desc("as_of"), F.desc("run_id"))
     rows = rows.withColumn("_r", F.row_number().over(latest)).filter(F.col("_r") == 1)
-    decisions = collect_rows(rows.withColumn("as_of", F.date_format("as_of", "yyyy-MM-dd'T'HH:mm:ss'Z'")), [
-        (c, "string" if c == "as_of" else t) for c, t in DECISION_COLUMNS
-    ])
+    decisions = collect_rows(
+        rows.withColumn("as_of", F.date_format("as_of", "yyyy-MM-dd'T'HH:mm:ss'Z'")),
+        [(c, "string" if c == "as_of" else t) for c, t in DECISION_COLUMNS],
+    )
     if model_version is not None and not decisions:
         raise InputError(f"retrain_decisions table {ref.text!r}: no decision for model_version {model_version!r}")
     for d in decisions:

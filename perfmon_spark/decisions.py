@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 from perfmon_spark.alerts.rules import RANK
 from perfmon_spark.config import MonitorConfig
@@ -68,12 +68,27 @@ def _where(ep: Mapping) -> str:
 
 
 def _evidence(ep: Mapping) -> dict:
-    keys = ("rule", "metric", "window", "slice_key", "slice_value", "level", "value", "ci_lower", "ci_upper",
-            "baseline", "threshold", "opened_window_start", "last_window_start")
+    keys = (
+        "rule",
+        "metric",
+        "window",
+        "slice_key",
+        "slice_value",
+        "level",
+        "value",
+        "ci_lower",
+        "ci_upper",
+        "baseline",
+        "threshold",
+        "opened_window_start",
+        "last_window_start",
+    )
     return {k: ep[k] for k in keys}
 
 
-def triggers_of(cfg: MonitorConfig, open_episodes: list[Mapping], kpi_rows: list[Mapping] = ()) -> list[tuple[str, dict, int]]:
+def triggers_of(
+    cfg: MonitorConfig, open_episodes: list[Mapping], kpi_rows: list[Mapping] = ()
+) -> list[tuple[str, dict, int]]:
     """(reason, evidence, rank) for every open episode and KPI breach that fires a configured
     trigger, worst first. ``kpi_rows``: the latest mature window of each KPI (overall slice)."""
     fired = []
@@ -89,23 +104,41 @@ def triggers_of(cfg: MonitorConfig, open_episodes: list[Mapping], kpi_rows: list
             if value is None:
                 continue
             breach = (
-                f"> max {kpi.max:g}" if kpi.max is not None and value > kpi.max
-                else f"< min {kpi.min:g}" if kpi.min is not None and value < kpi.min else None
+                f"> max {kpi.max:g}"
+                if kpi.max is not None and value > kpi.max
+                else f"< min {kpi.min:g}"
+                if kpi.min is not None and value < kpi.min
+                else None
             )
             if breach:
-                evidence = {"kpi": kpi.name, "value": value, "max": kpi.max, "min": kpi.min, "window": row["window"], "window_start": row["window_start"]}
-                fired.append((f"kpi: {kpi.name} {value:.4g} {breach} ({row['window']} window)", evidence, RANK["SUSTAINED"]))
+                evidence = {
+                    "kpi": kpi.name,
+                    "value": value,
+                    "max": kpi.max,
+                    "min": kpi.min,
+                    "window": row["window"],
+                    "window_start": row["window_start"],
+                }
+                fired.append(
+                    (f"kpi: {kpi.name} {value:.4g} {breach} ({row['window']} window)", evidence, RANK["SUSTAINED"])
+                )
     return sorted(fired, key=lambda f: -f[2])
 
 
 def retrain_decisions(
-    cfg: MonitorConfig, as_of: int, facts: list[VersionFacts], open_episodes: list[Mapping],
-    last_monitor_retrain: int | None, kpi_rows: list[Mapping] = (),
+    cfg: MonitorConfig,
+    as_of: int,
+    facts: list[VersionFacts],
+    open_episodes: list[Mapping],
+    last_monitor_retrain: int | None,
+    kpi_rows: list[Mapping] = (),
 ) -> list[dict]:
     """One decision per version: RETRAIN / COOLDOWN / NO_ACTION, with reasons and evidence."""
     fired = {
         f.version: triggers_of(
-            cfg, [e for e in open_episodes if e["model_version"] == f.version], [k for k in kpi_rows if k["model_version"] == f.version]
+            cfg,
+            [e for e in open_episodes if e["model_version"] == f.version],
+            [k for k in kpi_rows if k["model_version"] == f.version],
         )
         for f in facts
     }
@@ -117,11 +150,19 @@ def retrain_decisions(
         new_labels = f.labels_total - f.labels_at_last_retrain
         blockers = []
         if f.last_retrain_as_of is not None and as_of - f.last_retrain_as_of < rc.cooldown.seconds:
-            blockers.append(f"cooldown: last RETRAIN {(as_of - f.last_retrain_as_of) / _DAY:.1f} days ago, cooldown {rc.cooldown.text}")
+            blockers.append(
+                f"cooldown: last RETRAIN {(as_of - f.last_retrain_as_of) / _DAY:.1f} days ago, cooldown {rc.cooldown.text}"
+            )
         if new_labels < rc.min_new_labels:
             blockers.append(f"min_new_labels: {new_labels} new labels since the last RETRAIN, need {rc.min_new_labels}")
-        if rc.max_one_per is not None and last_monitor_retrain is not None and as_of - last_monitor_retrain < rc.max_one_per.seconds:
-            blockers.append(f"max_one_per: a RETRAIN of this monitor {(as_of - last_monitor_retrain) / _DAY:.1f} days ago, at most one per {rc.max_one_per.text}")
+        if (
+            rc.max_one_per is not None
+            and last_monitor_retrain is not None
+            and as_of - last_monitor_retrain < rc.max_one_per.seconds
+        ):
+            blockers.append(
+                f"max_one_per: a RETRAIN of this monitor {(as_of - last_monitor_retrain) / _DAY:.1f} days ago, at most one per {rc.max_one_per.text}"
+            )
         decision = "NO_ACTION" if not reasons else ("COOLDOWN" if blockers else "RETRAIN")
         if decision == "RETRAIN":
             last_monitor_retrain = as_of
@@ -183,17 +224,30 @@ def rollback_target(
         better = diff > 0 if larger else diff < 0
         rows.append(
             {
-                "model_version": c["model_version"], "value": c["value"], "ci_lower": c["ci_lower"], "ci_upper": c["ci_upper"],
-                "difference": diff, "z": z_diff, "significant": bool(better and z_diff is not None and abs(z_diff) > z),
+                "model_version": c["model_version"],
+                "value": c["value"],
+                "ci_lower": c["ci_lower"],
+                "ci_upper": c["ci_upper"],
+                "difference": diff,
+                "z": z_diff,
+                "significant": bool(better and z_diff is not None and abs(z_diff) > z),
                 "healthy": c["model_version"] in healthy,
             }
         )
     rows.sort(key=lambda r: (-r["value"] if larger else r["value"], r["model_version"]))
-    target = next((r["model_version"] for r in rows if r["healthy"] and (r["difference"] > 0) == larger and r["difference"] != 0), None)
+    target = next(
+        (r["model_version"] for r in rows if r["healthy"] and (r["difference"] > 0) == larger and r["difference"] != 0),
+        None,
+    )
     comparison = {
-        "rule": critical["rule"], "metric": critical["metric"], "window": critical["window"],
-        "slice_key": critical["slice_key"], "slice_value": critical["slice_value"],
-        "window_start": critical["last_window_start"], "this": mine, "candidates": rows,
+        "rule": critical["rule"],
+        "metric": critical["metric"],
+        "window": critical["window"],
+        "slice_key": critical["slice_key"],
+        "slice_value": critical["slice_value"],
+        "window_start": critical["last_window_start"],
+        "this": mine,
+        "candidates": rows,
     }
     return target, comparison
 
@@ -217,13 +271,23 @@ def model_statuses(
         status, action = state[v]
         target, comparison = None, None
         if status == "CRITICAL":
-            worst = sorted((e for e in per[v] if e["level"] == "CRITICAL"), key=lambda e: (e["rule"], e["slice_key"], e["slice_value"]))[0]
-            same = [c for c in candidates if all(c[k] == worst[k] for k in ("rule", "slice_key", "slice_value", "window"))
-                    and c["window_start"] == worst["last_window_start"]]
+            worst = sorted(
+                (e for e in per[v] if e["level"] == "CRITICAL"),
+                key=lambda e: (e["rule"], e["slice_key"], e["slice_value"]),
+            )[0]
+            same = [
+                c
+                for c in candidates
+                if all(c[k] == worst[k] for k in ("rule", "slice_key", "slice_value", "window"))
+                and c["window_start"] == worst["last_window_start"]
+            ]
             target, comparison = rollback_target(cfg, worst, same, healthy)
         out.append(
             {
-                "model_version": v, "status": status, "action": action, "rollback_target": target,
+                "model_version": v,
+                "status": status,
+                "action": action,
+                "rollback_target": target,
                 "comparison": json.dumps(comparison, sort_keys=True, default=str) if comparison else None,
             }
         )

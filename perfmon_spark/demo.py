@@ -45,17 +45,21 @@ def _pick(u: Column, choices: list[tuple[str, float]]) -> Column:
     expr, edge = None, 0.0
     for value, share in choices[:-1]:
         edge += share
-        expr = (F.when(u < edge, F.lit(value)) if expr is None else expr.when(u < edge, F.lit(value)))
+        expr = F.when(u < edge, F.lit(value)) if expr is None else expr.when(u < edge, F.lit(value))
     return expr.otherwise(F.lit(choices[-1][0]))
 
 
-def generate_lakehouse(spark: SparkSession, root: str | Path, rows: int = 60_000, days: int = 60, start: datetime = DEMO_START) -> Lakehouse:
+def generate_lakehouse(
+    spark: SparkSession, root: str | Path, rows: int = 60_000, days: int = 60, start: datetime = DEMO_START
+) -> Lakehouse:
     """Write ``predictions`` and ``labels`` Delta tables under ``root`` (replacing them)."""
     root = Path(root).resolve()
     i = F.col("id")
     day = F.floor(i * F.lit(days) / F.lit(rows))
     seconds = (i * F.lit(days * 86400.0) / F.lit(rows)).cast("long")
-    ts = F.lit(start).cast("timestamp") + F.make_dt_interval(F.lit(0), F.lit(0), F.lit(0), seconds.cast("decimal(18,6)"))
+    ts = F.lit(start).cast("timestamp") + F.make_dt_interval(
+        F.lit(0), F.lit(0), F.lit(0), seconds.cast("decimal(18,6)")
+    )
     version = F.when(day < days // 2, F.lit("v1")).when(_uniform(i, 1) < 0.8, F.lit("v2")).otherwise(F.lit("v3"))
     country = _pick(_uniform(i, 2), [("US", 0.45), ("GB", 0.2), ("DE", 0.15), ("FR", 0.12), ("BR", 0.08)])
     channel = _pick(_uniform(i, 3), [("web", 0.5), ("app", 0.35), ("pos", 0.15)])
@@ -81,13 +85,17 @@ def generate_lakehouse(spark: SparkSession, root: str | Path, rows: int = 60_000
     predictions = base.drop("id", "_truth").withColumn("prediction_date", F.to_date("prediction_ts"))
 
     delay_days = -F.log(F.greatest(_uniform(i, 8), F.lit(1e-12))) * F.lit(4.0)
-    arrival = F.col("prediction_ts") + F.make_dt_interval(F.lit(0), F.lit(0), F.lit(0), (delay_days * 86400).cast("decimal(18,6)"))
+    arrival = F.col("prediction_ts") + F.make_dt_interval(
+        F.lit(0), F.lit(0), F.lit(0), (delay_days * 86400).cast("decimal(18,6)")
+    )
     labeled = base.filter(_uniform(i, 9) < 0.92)
     corrected = _uniform(i, 10) < 0.03
     first = labeled.select(
         "prediction_id",
         F.when(corrected, 1 - F.col("_truth")).otherwise(F.col("_truth")).alias("is_fraud"),
-        F.when(_uniform(i, 11) < 0.0005, F.col("prediction_ts") - F.expr("INTERVAL 1 HOUR")).otherwise(arrival).alias("label_ts"),
+        F.when(_uniform(i, 11) < 0.0005, F.col("prediction_ts") - F.expr("INTERVAL 1 HOUR"))
+        .otherwise(arrival)
+        .alias("label_ts"),
     )
     fixes = labeled.filter(corrected).select(
         "prediction_id", F.col("_truth").alias("is_fraud"), (arrival + F.expr("INTERVAL 2 DAYS")).alias("label_ts")
@@ -102,7 +110,9 @@ def generate_lakehouse(spark: SparkSession, root: str | Path, rows: int = 60_000
         F.lit(0).alias("is_fraud"),
         (F.lit(start).cast("timestamp") + F.expr("INTERVAL 3 DAYS")).alias("label_ts"),
     )
-    labels = first.unionByName(fixes).unionByName(odd).unionByName(orphans).withColumn("label_date", F.to_date("label_ts"))
+    labels = (
+        first.unionByName(fixes).unionByName(odd).unionByName(orphans).withColumn("label_date", F.to_date("label_ts"))
+    )
 
     lake = Lakehouse(
         root=root,

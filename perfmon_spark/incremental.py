@@ -63,7 +63,12 @@ def last_watermark(spark: SparkSession, cfg: MonitorConfig) -> Watermark | None:
 
 
 def _changes(spark: SparkSession, ref: TableRef, start: int, end: int) -> DataFrame:
-    reader = spark.read.format("delta").option("readChangeFeed", "true").option("startingVersion", start).option("endingVersion", end)
+    reader = (
+        spark.read.format("delta")
+        .option("readChangeFeed", "true")
+        .option("startingVersion", start)
+        .option("endingVersion", end)
+    )
     return reader.load(ref.text) if ref.is_path else reader.table(ref.text)
 
 
@@ -111,7 +116,7 @@ def plan_scope(
             return Scope("full", None, f"change data feed is off on {snap.ref.text}")
     try:
         buckets = _affected_buckets(spark, cfg, predictions, labels, as_of, mark)
-    except Exception as e:  # noqa: BLE001  (e.g. change data vacuumed: recompute everything)
+    except Exception as e:
         if "change" not in str(e).lower() and "cdc" not in str(e).lower():
             raise
         return Scope("full", None, f"change data feed unavailable: {str(e).splitlines()[0][:200]}")
@@ -192,16 +197,23 @@ def _affected_buckets(spark, cfg, predictions: Snapshot, labels: Snapshot, as_of
             # Only an event within max_delay after its prediction changes a state; predictions
             # older than the earliest event minus max_delay are skipped by Delta's file statistics.
             delay = F.expr(f"INTERVAL {lab.max_delay.seconds} SECONDS")
-            candidates = predictions.df.filter((pred_ts >= F.lit(earliest - lab.max_delay.delta)) & (pred_ts <= F.lit(as_of)))
+            candidates = predictions.df.filter(
+                (pred_ts >= F.lit(earliest - lab.max_delay.delta)) & (pred_ts <= F.lit(as_of))
+            )
             candidates = candidates.select(F.col(p.id).cast("string").alias("_id"), pred_ts.alias("_pts"))
-            joined = union.join(candidates, "_id").filter((F.col("_lts") >= F.col("_pts")) & (F.col("_lts") <= F.col("_pts") + delay))
+            joined = union.join(candidates, "_id").filter(
+                (F.col("_lts") >= F.col("_pts")) & (F.col("_lts") <= F.col("_pts") + delay)
+            )
             touched.append(joined.select(truncate(cfg, F.col("_pts")).alias("bucket")))
     found: set[datetime] = set()
     if touched:
         union = touched[0]
         for more in touched[1:]:
             union = union.unionByName(more)
-        found = {r["bucket"] for r in union.filter(F.col("bucket").isNotNull() & (F.col("bucket") <= F.lit(as_of))).distinct().collect()}
+        found = {
+            r["bucket"]
+            for r in union.filter(F.col("bucket").isNotNull() & (F.col("bucket") <= F.lit(as_of))).distinct().collect()
+        }
     if as_of > mark.as_of:
         first = spark.range(1).select(truncate(cfg, F.lit(mark.as_of).cast("timestamp")).alias("b")).first()["b"]
         found |= set(bucket_range(first, as_of, cfg.windows.granularity.delta))

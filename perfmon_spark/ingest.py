@@ -23,7 +23,11 @@ from perfmon_spark.io.tables import Snapshot, require_columns
 _IDENTIFIER = re.compile(r"`[^`]+`|[A-Za-z_][A-Za-z0-9_]*")
 REASON = "_reason"
 RECORD = "_record"
-_LABEL_KINDS = {"binary": ("number", "boolean", "string"), "multiclass": ("string", "integer"), "regression": ("number",)}
+_LABEL_KINDS = {
+    "binary": ("number", "boolean", "string"),
+    "multiclass": ("string", "integer"),
+    "regression": ("number",),
+}
 
 
 @dataclass(frozen=True)
@@ -69,7 +73,11 @@ def check_input_columns(cfg: MonitorConfig, predictions: Snapshot, labels: Snaps
     require_columns(
         labels,
         "labels",
-        [(_label_key(cfg), ("string", "integer")), (lab.timestamp, ("timestamp",)), (lab.label, _LABEL_KINDS[cfg.problem_type])],
+        [
+            (_label_key(cfg), ("string", "integer")),
+            (lab.timestamp, ("timestamp",)),
+            (lab.label, _LABEL_KINDS[cfg.problem_type]),
+        ],
     )
 
 
@@ -92,10 +100,12 @@ def check_kpi_expressions(cfg: MonitorConfig, predictions: Snapshot) -> None:
     for i, kpi in enumerate(cfg.kpis):
         for key in ("numerator", "denominator"):
             try:
-                probe.select(F.expr(getattr(kpi, key)).cast("double")).schema
+                _ = probe.select(F.expr(getattr(kpi, key)).cast("double")).schema
             except Exception as e:  # AnalysisException or ParseException: the user's SQL
                 reason = str(e).strip().splitlines()[0][:300]
-                raise ConfigError(f"kpis[{i}].{key}: cannot evaluate {getattr(kpi, key)!r} on the predictions table: {reason}") from e
+                raise ConfigError(
+                    f"kpis[{i}].{key}: cannot evaluate {getattr(kpi, key)!r} on the predictions table: {reason}"
+                ) from e
 
 
 def _label_key(cfg: MonitorConfig) -> str:
@@ -116,7 +126,9 @@ def derive_predictions(cfg: MonitorConfig, df: DataFrame) -> DataFrame:
     """Add the normalised prediction columns (``_ts``, ``_version``, the problem type's columns,
     ``_entity``) and ``_reason``, the first row-level check a row fails. ``_id`` must exist."""
     p = cfg.predictions
-    df = df.withColumns({"_ts": F.col(p.timestamp).cast("timestamp"), "_version": F.col(p.model_version).cast("string")})
+    df = df.withColumns(
+        {"_ts": F.col(p.timestamp).cast("timestamp"), "_version": F.col(p.model_version).cast("string")}
+    )
     checks = [(F.col("_id").isNull(), "null_id")]
     if cfg.labels.join.entity:
         df = df.withColumn("_entity", F.col(cfg.labels.join.entity).cast("string"))
@@ -146,7 +158,9 @@ def prediction_columns(cfg: MonitorConfig, df: DataFrame, raw) -> list[str]:
     """What later steps read of a prediction row: the normalised columns, the segment columns and
     the columns KPI expressions name."""
     segments = sorted(set(cfg.segment_columns) | kpi_columns(cfg, raw))
-    derived = [c for c in ("_id", "_ts", "_version", "_score", "_decision", "_pred", "_probs", "_entity") if c in df.columns]
+    derived = [
+        c for c in ("_id", "_ts", "_version", "_score", "_decision", "_pred", "_probs", "_entity") if c in df.columns
+    ]
     return derived + [f"`{c}`" for c in segments]
 
 
@@ -214,7 +228,8 @@ def _multiclass_predictions(cfg: MonitorConfig, df: DataFrame) -> tuple[DataFram
         probs = F.col(column)
         if isinstance(df.schema[column].dataType, T.ArrayType):  # class i is index i
             probs = F.map_from_arrays(
-                F.transform(F.sequence(F.lit(0), F.size(probs) - 1), lambda i: i.cast("string")), probs.cast("array<double>")
+                F.transform(F.sequence(F.lit(0), F.size(probs) - 1), lambda i: i.cast("string")),
+                probs.cast("array<double>"),
             )
         probs = F.map_from_arrays(F.map_keys(probs).cast("array<string>"), F.map_values(probs).cast("array<double>"))
         df = df.withColumn("_probs", F.when(F.col(column).isNotNull(), probs))

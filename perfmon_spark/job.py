@@ -80,7 +80,7 @@ class Counts:
     rows: tuple[tuple[int, str, str | None, int], ...]
 
     @classmethod
-    def of(cls, aggregated: DataFrame) -> "Counts":
+    def of(cls, aggregated: DataFrame) -> Counts:
         grouped = aggregated.groupBy(KIND, STATUS, REASON).agg(F.sum("_n").alias("n")).collect()
         return cls(tuple((r[KIND], r[STATUS], r[REASON], r["n"]) for r in grouped))
 
@@ -157,11 +157,16 @@ def run_monitor(
     labels = read_snapshot(spark, cfg.labels.table, "labels")
     check_input_columns(cfg, predictions, labels)
     check_baseline_table(spark, cfg)
-    base = dict(
-        run_id=run_id, monitor=cfg.name, as_of=as_of, started_at=started_at,
-        predictions_version=predictions.version, labels_version=labels.version,
-        config_hash=cfg.source_hash, package_version=__version__,
-    )
+    base = {
+        "run_id": run_id,
+        "monitor": cfg.name,
+        "as_of": as_of,
+        "started_at": started_at,
+        "predictions_version": predictions.version,
+        "labels_version": labels.version,
+        "config_hash": cfg.source_hash,
+        "package_version": __version__,
+    }
     try:
         result = _compute_and_write(spark, cfg, as_of, mode, backfill, predictions, labels, run_id, base)
     except Exception as e:
@@ -179,9 +184,17 @@ def _record_failure(spark: SparkSession, cfg: MonitorConfig, base: dict, error: 
         if not table_exists(spark, ref):
             return
         row = RunResult(
-            **base, finished_at=to_utc(datetime.now(timezone.utc)), status="FAILED", mode="unknown",
-            rows_read_predictions=0, rows_read_labels=0, rows_quarantined=0, orphan_labels=0,
-            late_labels_ignored=0, buckets_recomputed=0, metric_rows_written=0,
+            **base,
+            finished_at=to_utc(datetime.now(timezone.utc)),
+            status="FAILED",
+            mode="unknown",
+            rows_read_predictions=0,
+            rows_read_labels=0,
+            rows_quarantined=0,
+            orphan_labels=0,
+            late_labels_ignored=0,
+            buckets_recomputed=0,
+            metric_rows_written=0,
             message=f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"[:1000],
         )
         append(spark.createDataFrame([tuple(asdict(row).values())], RUNS_SCHEMA), ref)
@@ -225,13 +238,22 @@ def _compute_and_write(spark, cfg, as_of, mode, backfill, predictions, labels, r
         recomputes = scope.buckets != ()  # a partial run may find no bucket to recompute
         n_states = states.count() if recomputes else 0
         if counts.quarantined:
-            merge_into(quarantine_rows(aggregated, cfg.name, run_id, as_of), cfg.output.table("quarantine"), QUARANTINE_KEY, insert_only=True)
+            merge_into(
+                quarantine_rows(aggregated, cfg.name, run_id, as_of),
+                cfg.output.table("quarantine"),
+                QUARANTINE_KEY,
+                insert_only=True,
+            )
         if recomputes:
             owned = f"t.monitor = '{cfg.name}'"
             if scope.is_partial:
                 listed = ", ".join(f"TIMESTAMP'{b:%Y-%m-%d %H:%M:%S}'" for b in scope.buckets)
                 owned += f" AND t.bucket_start IN ({listed})"
-            state_fields = ("bucket_end", *state_columns(cfg.problem_type, tuple(k.name for k in cfg.kpis)), "state_version")
+            state_fields = (
+                "bucket_end",
+                *state_columns(cfg.problem_type, tuple(k.name for k in cfg.kpis)),
+                "state_version",
+            )
             merge_into(states, cfg.output.table("perf_stats"), STATS_KEY, compare=state_fields, delete_scope=owned)
 
         stats = read_table(spark, cfg.output.table("perf_stats")).filter(F.col("monitor") == cfg.name)
@@ -240,7 +262,11 @@ def _compute_and_write(spark, cfg, as_of, mode, backfill, predictions, labels, r
         )
         values = tuple(c for c, _ in METRIC_COLUMNS if c not in METRICS_KEY)
         written = merge_into(
-            metrics, cfg.output.table("perf_metrics"), METRICS_KEY, compare=values, delete_scope=f"t.monitor = '{cfg.name}'"
+            metrics,
+            cfg.output.table("perf_metrics"),
+            METRICS_KEY,
+            compare=values,
+            delete_scope=f"t.monitor = '{cfg.name}'",
         )
     finally:
         for df in cached:
@@ -273,7 +299,9 @@ def _in_scope(cfg: MonitorConfig, visible: DataFrame, scope: Scope) -> DataFrame
     """The visible predictions of the buckets a run recomputes."""
     if not scope.is_partial:
         return visible
-    return visible.filter(bucket_filter(F.col(cfg.predictions.timestamp).cast("timestamp"), scope.buckets, cfg.windows.granularity.delta))
+    return visible.filter(
+        bucket_filter(F.col(cfg.predictions.timestamp).cast("timestamp"), scope.buckets, cfg.windows.granularity.delta)
+    )
 
 
 def backfill_scope(cfg: MonitorConfig, start: datetime, end: datetime, as_of: datetime) -> Scope:
@@ -293,4 +321,6 @@ def backfill_scope(cfg: MonitorConfig, start: datetime, end: datetime, as_of: da
         if b >= start or cfg.windows.granularity.text == "1 week":
             buckets.append(b)
         b += step
-    return Scope("backfill", tuple(buckets), f"backfill of {len(buckets)} buckets in [{start:%Y-%m-%d}, {end:%Y-%m-%d})")
+    return Scope(
+        "backfill", tuple(buckets), f"backfill of {len(buckets)} buckets in [{start:%Y-%m-%d}, {end:%Y-%m-%d})"
+    )

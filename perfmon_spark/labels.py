@@ -45,7 +45,9 @@ STATUS = "_status"  # predictions: usable | quarantined; labels: eligible | late
 PREDICTION, LABEL = 0, 1
 
 
-def resolve(cfg: MonitorConfig, predictions: DataFrame, labels: DataFrame, as_of: datetime, partial: bool = False) -> DataFrame:
+def resolve(
+    cfg: MonitorConfig, predictions: DataFrame, labels: DataFrame, as_of: datetime, partial: bool = False
+) -> DataFrame:
     """Resolved rows (see the module docstring) of visible predictions and raw label rows.
 
     Args:
@@ -57,15 +59,23 @@ def resolve(cfg: MonitorConfig, predictions: DataFrame, labels: DataFrame, as_of
     return _resolve_by_id(cfg, predictions, labels, as_of, partial)
 
 
-def _resolve_by_id(cfg: MonitorConfig, predictions: DataFrame, labels: DataFrame, as_of: datetime, partial: bool) -> DataFrame:
+def _resolve_by_id(
+    cfg: MonitorConfig, predictions: DataFrame, labels: DataFrame, as_of: datetime, partial: bool
+) -> DataFrame:
     """Prediction and label rows meet in one shuffle on the id; window functions over each id then
     pick the kept prediction, classify its label events and pick its label. The shuffle carries the
     raw columns (a bad row is quarantined as it was read); normalised columns are derived after it."""
     raw = tuple(predictions.columns)
     label_rows = validate_labels(cfg, labels, as_of)
-    rows = predictions.select("*", F.lit(PREDICTION).alias(KIND), F.col(cfg.predictions.id).cast("string").alias("_id")).unionByName(
+    rows = predictions.select(
+        "*", F.lit(PREDICTION).alias(KIND), F.col(cfg.predictions.id).cast("string").alias("_id")
+    ).unionByName(
         label_rows.df.select(
-            F.lit(LABEL).alias(KIND), "_id", "_label_ts", "_y", F.col(REASON).alias("_label_reason"),
+            F.lit(LABEL).alias(KIND),
+            "_id",
+            "_label_ts",
+            "_y",
+            F.col(REASON).alias("_label_reason"),
             row_struct(label_rows.raw_columns).alias("_label_raw"),
         ),
         allowMissingColumns=True,
@@ -77,7 +87,10 @@ def _resolve_by_id(cfg: MonitorConfig, predictions: DataFrame, labels: DataFrame
     whole = ordered.rowsBetween(Window.unboundedPreceding, Window.unboundedFollowing)
     valid = is_prediction & F.col(REASON).isNull()
     rows = rows.withColumns(
-        {"_rank": F.row_number().over(ordered), "_pred_ts": F.first(F.when(valid, F.col("_ts")), ignorenulls=True).over(whole)}
+        {
+            "_rank": F.row_number().over(ordered),
+            "_pred_ts": F.first(F.when(valid, F.col("_ts")), ignorenulls=True).over(whole),
+        }
     )
     rows = rows.withColumn(REASON, duplicate_reason(valid, F.col("_rank")))
     reason, status = _label_status(cfg)
@@ -129,7 +142,10 @@ def _resolve_by_entity(cfg: MonitorConfig, predictions: DataFrame, labels: DataF
         "_id",
         "_label_ts",
         "_y",
-        F.when(F.col(REASON).isNotNull(), F.lit("quarantined")).when(F.col("_known").isNull(), F.lit("orphan")).otherwise(F.lit("eligible")).alias(STATUS),
+        F.when(F.col(REASON).isNotNull(), F.lit("quarantined"))
+        .when(F.col("_known").isNull(), F.lit("orphan"))
+        .otherwise(F.lit("eligible"))
+        .alias(STATUS),
         REASON,
         record_of(events.raw_columns).alias(RECORD),
     )

@@ -5,7 +5,6 @@ from __future__ import annotations
 from perfmon_spark.config import MonitorConfig
 from perfmon_spark.metrics import lookup
 
-
 ALERTING_TABLES = ("perf_alerts", "alert_events", "retrain_decisions", "model_status")
 
 
@@ -17,7 +16,11 @@ def output_tables(cfg: MonitorConfig) -> tuple[str, ...]:
 def _levels(rule) -> str:
     parts = []
     for lv in rule.levels:
-        rep = "" if lv.within == 1 else (f" in {lv.of} consecutive" if lv.of == lv.within else f" in {lv.of} of {lv.within}")
+        rep = (
+            ""
+            if lv.within == 1
+            else (f" in {lv.of} consecutive" if lv.of == lv.within else f" in {lv.of} of {lv.within}")
+        )
         parts.append(f"{lv.level} worse than baseline x{lv.ratio:g}{rep}")
     return ", ".join(parts)
 
@@ -30,8 +33,12 @@ def _alerting(cfg: MonitorConfig) -> list[str]:
         "window": f"each version's first {b.window.text}",
         "rolling": f"trailing {b.rolling_length.text}, lagged {b.rolling_lag.text}",
     }[b.source]
-    lines = [f"kpi: {k.name} = sum({k.numerator}) / sum({k.denominator})"
-             + (f", max {k.max:g}" if k.max is not None else "") + (f", min {k.min:g}" if k.min is not None else "") for k in cfg.kpis]
+    lines = [
+        f"kpi: {k.name} = sum({k.numerator}) / sum({k.denominator})"
+        + (f", max {k.max:g}" if k.max is not None else "")
+        + (f", min {k.min:g}" if k.min is not None else "")
+        for k in cfg.kpis
+    ]
     if cfg.alerts:
         lines.append(f"baseline: {source}")
     for r in cfg.alerts:

@@ -52,7 +52,12 @@ def prepare_session(spark) -> None:
         if spark.conf.get(key, spark_default) == spark_default:
             spark.conf.set(key, value)
     except Exception as e:  # noqa: BLE001  (a platform that allows only some settings keeps its own)
-        LOG.warning("could not set %s=%s (%s); the run goes on with the platform's setting", key, value, str(e).splitlines()[0][:200])
+        LOG.warning(
+            "could not set %s=%s (%s); the run goes on with the platform's setting",
+            key,
+            value,
+            str(e).splitlines()[0][:200],
+        )
 
 
 def delta_coordinates() -> list[str]:

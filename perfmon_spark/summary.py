@@ -22,8 +22,10 @@ def summarise(spark: SparkSession, cfg: MonitorConfig, result: RunResult, config
     metrics = read_table(spark, cfg.output.table("perf_metrics")).filter(F.col("monitor") == cfg.name)
     quarantine = read_table(spark, cfg.output.table("quarantine")).filter(F.col("monitor") == cfg.name)
     window = cfg.windows.rolling[0].text if cfg.windows.rolling else cfg.windows.granularity.text
-    last = metrics.filter((F.col("window") == window) & (F.col("slice_key") == "*")).groupBy("model_version").agg(
-        F.max("window_end").alias("window_end")
+    last = (
+        metrics.filter((F.col("window") == window) & (F.col("slice_key") == "*"))
+        .groupBy("model_version")
+        .agg(F.max("window_end").alias("window_end"))
     )
     latest = (
         metrics.filter((F.col("window") == window) & (F.col("slice_key") == "*"))
@@ -55,9 +57,17 @@ def summarise(spark: SparkSession, cfg: MonitorConfig, result: RunResult, config
             f"{first['n_labeled']}/{first['n_predictions']} labeled, mature: {first['is_mature']}"
         )
         for row in rows:
-            lines.append(f"       {row['metric']:<10} {_fmt(row['value'])} [{_fmt(row['ci_lower'])}, {_fmt(row['ci_upper'])}]")
+            lines.append(
+                f"       {row['metric']:<10} {_fmt(row['value'])} [{_fmt(row['ci_lower'])}, {_fmt(row['ci_upper'])}]"
+            )
     worst = (
-        metrics.filter((F.col("window") == window) & (F.col("metric") == cfg.metrics[-1]) & (F.col("slice_key") != "*") & (F.col("n_labeled") >= 100) & F.col("value").isNotNull())
+        metrics.filter(
+            (F.col("window") == window)
+            & (F.col("metric") == cfg.metrics[-1])
+            & (F.col("slice_key") != "*")
+            & (F.col("n_labeled") >= 100)
+            & F.col("value").isNotNull()
+        )
         .orderBy(F.desc("value") if _larger_is_better(cfg) is False else F.asc("value"))
         .limit(3)
         .collect()
@@ -80,7 +90,11 @@ def _alerting_lines(spark: SparkSession, cfg: MonitorConfig) -> list[str]:
     alerts = read_table(spark, cfg.output.table("perf_alerts")).filter(mine & (F.col("status") == "OPEN"))
     counts = {r["level"]: r["count"] for r in alerts.groupBy("level").count().collect()}
     lines = ["open alerts: " + (", ".join(f"{n} {level}" for level, n in sorted(counts.items())) or "none")]
-    serious = alerts.filter(F.col("level") != "MINOR").orderBy(F.desc("level"), "model_version", "slice_key", "slice_value").limit(5)
+    serious = (
+        alerts.filter(F.col("level") != "MINOR")
+        .orderBy(F.desc("level"), "model_version", "slice_key", "slice_value")
+        .limit(5)
+    )
     for r in serious.collect():
         where = "overall" if r["slice_key"] == "*" else f"{r['slice_key']}={r['slice_value']}"
         lines.append(

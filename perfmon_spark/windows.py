@@ -18,9 +18,9 @@ import pandas as pd
 from perfmon_spark.config import MonitorConfig
 from perfmon_spark.metrics import bind
 from perfmon_spark.metrics.intervals import z_value
+from perfmon_spark.metrics.kpi import kpi_interval, kpi_value
 from perfmon_spark.states import confusion, histogram
 from perfmon_spark.states.build import score_scale
-from perfmon_spark.metrics.kpi import kpi_interval, kpi_value
 from perfmon_spark.states.layout import SPARSE, scalar_fields
 
 ALL_VERSIONS = "*"
@@ -60,7 +60,7 @@ class WindowPlan:
     kpis: tuple[str, ...] = ()
 
     @classmethod
-    def from_config(cls, cfg: MonitorConfig, as_of: datetime) -> "WindowPlan":
+    def from_config(cls, cfg: MonitorConfig, as_of: datetime) -> WindowPlan:
         return cls(
             problem_type=cfg.problem_type,
             metrics=cfg.metrics,
@@ -92,7 +92,9 @@ def finalise_slice(pdf: pd.DataFrame, plan: WindowPlan) -> pd.DataFrame:
     if pdf.empty:
         return pd.DataFrame(columns=columns)
     versions = sorted(pdf["model_version"].unique()) + [ALL_VERSIONS]
-    frames = [_finalise_version(pdf if v == ALL_VERSIONS else pdf[pdf["model_version"] == v], v, plan) for v in versions]
+    frames = [
+        _finalise_version(pdf if v == ALL_VERSIONS else pdf[pdf["model_version"] == v], v, plan) for v in versions
+    ]
     out = pd.concat(frames, ignore_index=True)
     out["slice_key"] = pdf["slice_key"].iloc[0]
     out["slice_value"] = pdf["slice_value"].iloc[0]
@@ -105,7 +107,10 @@ def _finalise_version(sub: pd.DataFrame, version: str, plan: WindowPlan) -> pd.D
     t0 = int(starts.min())
     idx = (starts - t0) // g
     n = int(idx.max()) + 1
-    scalars = {f: np.bincount(idx, weights=sub[f].astype(float).to_numpy(), minlength=n) for f in scalar_fields(plan.problem_type, plan.kpis)}
+    scalars = {
+        f: np.bincount(idx, weights=sub[f].astype(float).to_numpy(), minlength=n)
+        for f in scalar_fields(plan.problem_type, plan.kpis)
+    }
     present = np.bincount(idx, minlength=n) > 0
     sparse = SPARSE.get(plan.problem_type)
     parts: list[list] = [[] for _ in range(n)]
@@ -152,7 +157,9 @@ def _finalise_version(sub: pd.DataFrame, version: str, plan: WindowPlan) -> pd.D
                 ci_lower, ci_upper = interval(state, plan.z)
             else:
                 ci_lower = ci_upper = np.full(len(ends), np.nan)
-            frames.append(pd.DataFrame({**base, "metric": name, "value": values, "ci_lower": ci_lower, "ci_upper": ci_upper}))
+            frames.append(
+                pd.DataFrame({**base, "metric": name, "value": values, "ci_lower": ci_lower, "ci_upper": ci_upper})
+            )
     return pd.concat(frames, ignore_index=True)
 
 
@@ -180,9 +187,8 @@ def compute_metrics(stats, plan: WindowPlan):
     """perf_metrics rows (without monitor/as_of/run_id) from perf_stats rows, NaN -> null."""
     from pyspark.sql import functions as F
 
-    df = stats.groupBy("slice_key", "slice_value").applyInPandas(lambda pdf: finalise_slice(pdf, plan), metrics_schema())
-    cleaned = [
-        F.when(~F.isnan(F.col(c)), F.col(c)).alias(c) if t == "double" else F.col(c)
-        for c, t in METRIC_COLUMNS
-    ]
+    df = stats.groupBy("slice_key", "slice_value").applyInPandas(
+        lambda pdf: finalise_slice(pdf, plan), metrics_schema()
+    )
+    cleaned = [F.when(~F.isnan(F.col(c)), F.col(c)).alias(c) if t == "double" else F.col(c) for c, t in METRIC_COLUMNS]
     return df.select(*cleaned)

@@ -18,7 +18,9 @@ def spark():
     from perfmon_spark.session import get_spark
 
     session = get_spark(
-        SparkConfig(master="local[2]", conf=(("spark.sql.shuffle.partitions", "2"), ("spark.default.parallelism", "2"))),
+        SparkConfig(
+            master="local[2]", conf=(("spark.sql.shuffle.partitions", "2"), ("spark.default.parallelism", "2"))
+        ),
         app_name="perfmon-tests",
     )
     yield session

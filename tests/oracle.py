@@ -14,7 +14,9 @@ import pandas as pd
 from sklearn import metrics as skm
 
 
-def resolve(preds: pd.DataFrame, labels: pd.DataFrame, as_of: datetime, max_delay: timedelta, threshold: float) -> pd.DataFrame:
+def resolve(
+    preds: pd.DataFrame, labels: pd.DataFrame, as_of: datetime, max_delay: timedelta, threshold: float
+) -> pd.DataFrame:
     """Usable predictions (earliest of duplicate ids) with ``y`` (NaN if unlabeled) and ``d``."""
     p = preds[preds["prediction_ts"] <= as_of].copy()
     ok = (
@@ -66,7 +68,9 @@ def binary_metric(name: str, y: np.ndarray, score: np.ndarray, d: np.ndarray) ->
     return None if np.isnan(value) else value
 
 
-def multiclass_metric(name: str, y: np.ndarray, pred: np.ndarray, proba: np.ndarray | None = None, classes=None) -> float | None:
+def multiclass_metric(
+    name: str, y: np.ndarray, pred: np.ndarray, proba: np.ndarray | None = None, classes=None
+) -> float | None:
     """scikit-learn with zero_division=np.nan; ``recall[c]`` / ``precision[c]`` for one class."""
     if len(y) == 0:
         return None
@@ -109,7 +113,11 @@ def regression_metric(name: str, y: np.ndarray, pred: np.ndarray) -> float | Non
             elif name == "mean_error":
                 value = np.mean(pred - y)
             else:
-                fn = {"rmse": skm.root_mean_squared_error, "mse": skm.mean_squared_error, "mae": skm.mean_absolute_error}[name]
+                fn = {
+                    "rmse": skm.root_mean_squared_error,
+                    "mse": skm.mean_squared_error,
+                    "mae": skm.mean_absolute_error,
+                }[name]
                 value = fn(y, pred)
         except (ValueError, Warning):
             return None

@@ -14,7 +14,9 @@ from perfmon_spark.states import histogram
 EPS = np.finfo(float).eps
 
 
-def binary_stats(rows: pd.DataFrame, scale: str = "probability", exact_limit: float = histogram.EXACT_LIMIT) -> pd.DataFrame:
+def binary_stats(
+    rows: pd.DataFrame, scale: str = "probability", exact_limit: float = histogram.EXACT_LIMIT
+) -> pd.DataFrame:
     """rows: model_version, bucket_start, y (NaN when unlabeled), score, d -> one row per bucket."""
     out = []
     for (version, bucket), g in rows.groupby(["model_version", "bucket_start"]):

@@ -63,14 +63,18 @@ def with_baseline(histories: DataFrame, stats: DataFrame, cfg: MonitorConfig, as
     kpis = tuple(k.name for k in cfg.kpis if k.name in wanted)
     length = cfg.baseline.window if source == "window" else cfg.baseline.rolling_length
     plan = replace(
-        WindowPlan.from_config(cfg, as_of), metrics=tuple(sorted(wanted - set(kpis))), kpis=kpis,
+        WindowPlan.from_config(cfg, as_of),
+        metrics=tuple(sorted(wanted - set(kpis))),
+        kpis=kpis,
         windows=((length.text, length.seconds),),
     )
     reference = compute_metrics(stats, plan).select(*_SERIES, "window_end", F.col("value").alias("baseline"))
     if source == "rolling":
         lag = F.expr(f"INTERVAL {cfg.baseline.rolling_lag.seconds} SECONDS")
         h = histories.withColumn("_ref_end", F.col("window_end") - lag)
-        return h.join(reference.withColumnRenamed("window_end", "_ref_end"), [*_SERIES, "_ref_end"], "left").drop("_ref_end")
+        return h.join(reference.withColumnRenamed("window_end", "_ref_end"), [*_SERIES, "_ref_end"], "left").drop(
+            "_ref_end"
+        )
     starts = _version_starts(stats).withColumn(
         "window_end", F.col("_start") + F.expr(f"INTERVAL {length.seconds} SECONDS")
     )
@@ -82,24 +86,26 @@ def _version_starts(stats: DataFrame) -> DataFrame:
     """First bucket of each version (overall slice), and of ``*``: the first of all."""
     overall = stats.filter((F.col("slice_key") == "*") & (F.col("n_predictions") > 0))
     per_version = overall.groupBy("model_version").agg(F.min("bucket_start").alias("_start"))
-    every = overall.agg(F.min("bucket_start").alias("_start")).select(F.lit(ALL_VERSIONS).alias("model_version"), "_start")
+    every = overall.agg(F.min("bucket_start").alias("_start")).select(
+        F.lit(ALL_VERSIONS).alias("model_version"), "_start"
+    )
     return per_version.unionByName(every)
 
 
 def _from_table(histories: DataFrame, cfg: MonitorConfig) -> DataFrame:
     spark = histories.sparkSession
     table = read_table(spark, cfg.baseline.table).select(
-        *[F.col(c).cast("string").alias(f"_b_{c}") for c in TABLE_COLUMNS[:-1]], F.col("value").cast("double").alias("_b_value")
+        *[F.col(c).cast("string").alias(f"_b_{c}") for c in TABLE_COLUMNS[:-1]],
+        F.col("value").cast("double").alias("_b_value"),
     )
     h = histories.withColumn("_row", F.monotonically_increasing_id())
     version_ok = (F.col("_b_model_version") == F.col("model_version")) | (F.col("_b_model_version") == ALL_VERSIONS)
     exact_slice = (F.col("_b_slice_key") == F.col("slice_key")) & (F.col("_b_slice_value") == F.col("slice_value"))
     any_slice = (F.col("_b_slice_key") == "*") & (F.col("_b_slice_value") == "*")
     joined = h.join(table, (F.col("_b_metric") == F.col("metric")) & version_ok & (exact_slice | any_slice), "left")
-    specificity = (
-        F.when(F.col("_b_model_version") == F.col("model_version"), 2).otherwise(0)
-        + F.when(exact_slice, 1).otherwise(0)
-    )
+    specificity = F.when(F.col("_b_model_version") == F.col("model_version"), 2).otherwise(0) + F.when(
+        exact_slice, 1
+    ).otherwise(0)
     best = F.row_number().over(Window.partitionBy("_row").orderBy(specificity.desc()))
     return (
         joined.withColumn("_rank", best)

@@ -15,7 +15,17 @@ from perfmon_spark.alerts.rules import EPISODE_COLUMNS, RulePlan, evaluate_histo
 from perfmon_spark.config import AlertRule, MonitorConfig
 
 SERIES = ("rule", "model_version", "slice_key", "slice_value", "window")
-_HISTORY = ("window_start", "window_end", "metric", "value", "ci_lower", "ci_upper", "n_labeled", "label_coverage", "is_mature")
+_HISTORY = (
+    "window_start",
+    "window_end",
+    "metric",
+    "value",
+    "ci_lower",
+    "ci_upper",
+    "n_labeled",
+    "label_coverage",
+    "is_mature",
+)
 
 
 def _rule_rows(metrics: DataFrame, rule: AlertRule) -> DataFrame:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from typing import Mapping
+from collections.abc import Mapping
 
 from perfmon_spark.alerts.rules import EPISODE_COLUMNS, RANK
 
@@ -64,9 +64,7 @@ def transitions(old: Mapping | None, new: Mapping | None) -> list[tuple[str, str
     return out
 
 
-def events_between(
-    old_rows: list[Mapping], new_rows: list[Mapping], run_id: str, as_of: int
-) -> list[dict]:
+def events_between(old_rows: list[Mapping], new_rows: list[Mapping], run_id: str, as_of: int) -> list[dict]:
     """alert_events rows (delivery PENDING) for every transition from the stored episodes to the
     new ones. ``as_of`` and timestamps are epoch seconds."""
     old = {key_of(r): r for r in old_rows}
@@ -76,8 +74,13 @@ def events_between(
         before, after = old.get(key), new.get(key)
         current = after if after is not None else before
         for event, level in transitions(before, after):
-            identity = json.dumps([key, event, level, before and before.get("updated_run_id"), current["last_window_start"]], default=str)
-            details = {c: current.get(c) for c in ("metric", "status", "value", "ci_lower", "ci_upper", "baseline", "threshold", "action")}
+            identity = json.dumps(
+                [key, event, level, before and before.get("updated_run_id"), current["last_window_start"]], default=str
+            )
+            details = {
+                c: current.get(c)
+                for c in ("metric", "status", "value", "ci_lower", "ci_upper", "baseline", "threshold", "action")
+            }
             details["previous_level"] = before["level"] if before is not None else None
             details["last_window_start"] = current["last_window_start"]
             events.append(

@@ -69,7 +69,7 @@ class RulePlan:
     widen: float | None  # rule z / table z; None: compare point values
 
     @classmethod
-    def build(cls, rule: AlertRule, larger_is_better: bool, confidence_level: float) -> "RulePlan":
+    def build(cls, rule: AlertRule, larger_is_better: bool, confidence_level: float) -> RulePlan:
         widen = None if rule.confidence is None else z_value(rule.confidence) / z_value(confidence_level)
         return cls(rule=rule, larger_is_better=larger_is_better, widen=widen)
 
@@ -129,13 +129,23 @@ def evaluate_history(history: pd.DataFrame, plan: RulePlan) -> list[dict]:
         current = holding[-1] if holding else None
         recovered = not plan.worse(value, thresholds[levels[0].level])
         window = {
-            "window_start": row.window_start, "value": value, "ci_lower": _num(row.ci_lower),
-            "ci_upper": _num(row.ci_upper), "baseline": base, "level": current,
+            "window_start": row.window_start,
+            "value": value,
+            "ci_lower": _num(row.ci_lower),
+            "ci_upper": _num(row.ci_upper),
+            "baseline": base,
+            "level": current,
         }
         if episode is None:
             if current is None:
                 continue
-            episode = {"opened_window_start": row.window_start, "level": current, "peak": current, "recovering": 0, "trail": []}
+            episode = {
+                "opened_window_start": row.window_start,
+                "level": current,
+                "peak": current,
+                "recovering": 0,
+                "trail": [],
+            }
         elif current is not None:
             episode["level"] = current
             episode["recovering"] = 0
@@ -169,7 +179,8 @@ def _episode_row(episode: dict, plan: RulePlan, resolved) -> dict:
         "levels": {lv.level: {"ratio": lv.ratio, "of": lv.of, "within": lv.within} for lv in rule.levels},
         "confidence": rule.confidence,
         "windows": [
-            {**w, "window_start": pd.Timestamp(w["window_start"]).isoformat()} for w in episode["trail"][-EVIDENCE_WINDOWS:]
+            {**w, "window_start": pd.Timestamp(w["window_start"]).isoformat()}
+            for w in episode["trail"][-EVIDENCE_WINDOWS:]
         ],
     }
     return {

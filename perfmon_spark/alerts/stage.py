@@ -45,7 +45,11 @@ def run_alerting(spark: SparkSession, cfg: MonitorConfig, as_of: datetime, run_i
     found = episodes(cfg, metrics, stats, as_of)
     new = [] if found is None else [{"monitor": cfg.name, **r} for r in collect_rows(found, ALERT_COLUMNS[1:-1])]
     alerts_ref = cfg.output.table("perf_alerts")
-    old = collect_rows(read_table(spark, alerts_ref).filter(mine), ALERT_COLUMNS) if table_exists(spark, alerts_ref) else []
+    old = (
+        collect_rows(read_table(spark, alerts_ref).filter(mine), ALERT_COLUMNS)
+        if table_exists(spark, alerts_ref)
+        else []
+    )
     events = events_between(old, new, run_id, now)
     for event in events:
         LOG.warning(describe({**event, "monitor": cfg.name}))
@@ -58,7 +62,11 @@ def run_alerting(spark: SparkSession, cfg: MonitorConfig, as_of: datetime, run_i
     for row in new:
         row["updated_run_id"] = unchanged.get(tuple(row[k] for k in KEY), run_id)
     merge_into(
-        rows_to_frame(spark, new, ALERT_COLUMNS), alerts_ref, KEY, compare=COMPARED, delete_scope=f"t.monitor = '{cfg.name}'"
+        rows_to_frame(spark, new, ALERT_COLUMNS),
+        alerts_ref,
+        KEY,
+        compare=COMPARED,
+        delete_scope=f"t.monitor = '{cfg.name}'",
     )
 
     open_eps = [r for r in new if r["status"] == "OPEN"]
@@ -77,9 +85,13 @@ def _deliver_outstanding(spark: SparkSession, cfg: MonitorConfig, ref) -> int:
     states = deliver(outstanding, cfg.notifications)
     for row in outstanding:
         d = states[row["event_id"]]
-        row.update(delivery=d.delivery, delivery_attempts=d.attempts, delivered_to=list(d.delivered_to), delivery_error=d.error)
+        row.update(
+            delivery=d.delivery, delivery_attempts=d.attempts, delivered_to=list(d.delivered_to), delivery_error=d.error
+        )
     merge_into(
-        rows_to_frame(spark, outstanding, EVENT_COLUMNS), ref, ("event_id",),
+        rows_to_frame(spark, outstanding, EVENT_COLUMNS),
+        ref,
+        ("event_id",),
         compare=("delivery", "delivery_attempts", "delivered_to", "delivery_error"),
     )
     return sum(1 for r in outstanding if r["delivery"] in _OUTSTANDING)
@@ -89,8 +101,10 @@ def _version_facts(spark: SparkSession, cfg: MonitorConfig, stats: DataFrame, no
     """Active versions (a prediction within the longest window before as_of) with label totals
     and their last RETRAIN decision before this as_of."""
     longest = max(w.seconds for w in cfg.window_lengths)
-    overall = stats.filter(F.col("slice_key") == "*").groupBy("model_version").agg(
-        F.sum("n_labeled").alias("labels_total"), F.max(F.unix_timestamp("bucket_end")).alias("last_end")
+    overall = (
+        stats.filter(F.col("slice_key") == "*")
+        .groupBy("model_version")
+        .agg(F.sum("n_labeled").alias("labels_total"), F.max(F.unix_timestamp("bucket_end")).alias("last_end"))
     )
     active = [r for r in overall.collect() if r["last_end"] > now - longest]
     last = {}
@@ -104,7 +118,8 @@ def _version_facts(spark: SparkSession, cfg: MonitorConfig, stats: DataFrame, no
                 last[r["model_version"]] = r
     return [
         VersionFacts(
-            version=r["model_version"], labels_total=int(r["labels_total"]),
+            version=r["model_version"],
+            labels_total=int(r["labels_total"]),
             last_retrain_as_of=last[r["model_version"]]["as_of"] if r["model_version"] in last else None,
             labels_at_last_retrain=int(last[r["model_version"]]["labels_total"]) if r["model_version"] in last else 0,
         )
@@ -124,7 +139,16 @@ def _latest_kpis(cfg: MonitorConfig, metrics: DataFrame) -> list[dict]:
     rows = metrics.filter(wanted & (F.col("slice_key") == "*") & F.col("is_mature"))
     latest = Window.partitionBy("model_version", "metric").orderBy(F.desc("window_start"))
     rows = rows.withColumn("_r", F.row_number().over(latest)).filter(F.col("_r") == 1)
-    return collect_rows(rows, (("model_version", "string"), ("metric", "string"), ("window", "string"), ("window_start", "timestamp"), ("value", "double")))
+    return collect_rows(
+        rows,
+        (
+            ("model_version", "string"),
+            ("metric", "string"),
+            ("window", "string"),
+            ("window_start", "timestamp"),
+            ("value", "double"),
+        ),
+    )
 
 
 def _write_decisions(spark, cfg, facts, open_eps, kpi_rows, now, run_id) -> tuple[str, ...]:
@@ -138,7 +162,9 @@ def _write_decisions(spark, cfg, facts, open_eps, kpi_rows, now, run_id) -> tupl
     for d in decisions:  # a re-run with the same as_of rewrites the same decision rows
         d.update(monitor=cfg.name, as_of=now, run_id=same_as_of.get(d["model_version"], run_id))
     values = tuple(c for c, _ in DECISION_COLUMNS if c not in ("monitor", "model_version", "run_id"))
-    merge_into(rows_to_frame(spark, decisions, DECISION_COLUMNS), ref, ("monitor", "model_version", "run_id"), compare=values)
+    merge_into(
+        rows_to_frame(spark, decisions, DECISION_COLUMNS), ref, ("monitor", "model_version", "run_id"), compare=values
+    )
     return tuple(d["model_version"] for d in decisions if d["decision"] == "RETRAIN")
 
 
@@ -148,14 +174,36 @@ def _write_statuses(spark, cfg, versions, open_eps, metrics: DataFrame, now, run
     if critical:
         wanted = rows_to_frame(
             spark,
-            [{**{k: e[k] for k in ("rule", "metric", "window", "slice_key", "slice_value")}, "window_start": e["last_window_start"]} for e in critical],
-            (("rule", "string"), ("metric", "string"), ("window", "string"), ("slice_key", "string"), ("slice_value", "string"), ("window_start", "timestamp")),
+            [
+                {
+                    **{k: e[k] for k in ("rule", "metric", "window", "slice_key", "slice_value")},
+                    "window_start": e["last_window_start"],
+                }
+                for e in critical
+            ],
+            (
+                ("rule", "string"),
+                ("metric", "string"),
+                ("window", "string"),
+                ("slice_key", "string"),
+                ("slice_value", "string"),
+                ("window_start", "timestamp"),
+            ),
         ).distinct()
         rows = metrics.join(wanted, ["metric", "window", "slice_key", "slice_value", "window_start"])
         candidates = collect_rows(
             rows,
-            (("rule", "string"), ("window", "string"), ("slice_key", "string"), ("slice_value", "string"), ("window_start", "timestamp"),
-             ("model_version", "string"), ("value", "double"), ("ci_lower", "double"), ("ci_upper", "double")),
+            (
+                ("rule", "string"),
+                ("window", "string"),
+                ("slice_key", "string"),
+                ("slice_value", "string"),
+                ("window_start", "timestamp"),
+                ("model_version", "string"),
+                ("value", "double"),
+                ("ci_lower", "double"),
+                ("ci_upper", "double"),
+            ),
         )
     statuses = model_statuses(cfg, versions, open_eps, candidates)
     for s in statuses:
@@ -163,13 +211,19 @@ def _write_statuses(spark, cfg, versions, open_eps, metrics: DataFrame, now, run
     ref = cfg.output.table("model_status")
     previous = {}
     if table_exists(spark, ref):
-        previous = {r["model_version"]: r for r in collect_rows(read_table(spark, ref).filter(F.col("monitor") == cfg.name), STATUS_COLUMNS)}
+        previous = {
+            r["model_version"]: r
+            for r in collect_rows(read_table(spark, ref).filter(F.col("monitor") == cfg.name), STATUS_COLUMNS)
+        }
     for s in statuses:  # an unchanged status keeps the run that set it
         p = previous.get(s["model_version"])
         if p is not None and all(p[c] == s[c] for c in ("status", "action", "rollback_target", "comparison", "as_of")):
             s["run_id"] = p["run_id"]
     values = tuple(c for c, _ in STATUS_COLUMNS if c not in ("monitor", "model_version", "run_id"))
     merge_into(
-        rows_to_frame(spark, statuses, STATUS_COLUMNS), ref, ("monitor", "model_version"),
-        compare=values, delete_scope=f"t.monitor = '{cfg.name}'",
+        rows_to_frame(spark, statuses, STATUS_COLUMNS),
+        ref,
+        ("monitor", "model_version"),
+        compare=values,
+        delete_scope=f"t.monitor = '{cfg.name}'",
     )

@@ -8,7 +8,7 @@ Used only for tables with one row per alert, version or decision, never for row-
 from __future__ import annotations
 
 from calendar import timegm
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F

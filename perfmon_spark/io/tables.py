@@ -81,8 +81,7 @@ def require_columns(snapshot: Snapshot, role: str, columns: list[tuple[str, tupl
     for column, kinds in columns:
         if column not in fields:
             raise InputError(
-                f"{role} table {snapshot.ref.text!r}: column {column!r} not found; "
-                f"columns: {', '.join(sorted(fields))}"
+                f"{role} table {snapshot.ref.text!r}: column {column!r} not found; columns: {', '.join(sorted(fields))}"
             )
         allowed = tuple(t for k in kinds for t in _KINDS[k])
         if not isinstance(fields[column], allowed):

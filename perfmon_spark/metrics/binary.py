@@ -17,8 +17,6 @@ from perfmon_spark.metrics.registry import Metric, register_metric
 from perfmon_spark.states import histogram
 
 
-
-
 def _proportion(num_fields, den_fields, definition, name, larger_is_better=True):
     """Register a count ratio with a Wilson interval."""
 

@@ -27,7 +27,7 @@ def kpi_value(state, name: str) -> np.ndarray:
 
 
 def kpi_interval(state, name: str, z: float) -> tuple[np.ndarray, np.ndarray]:
-    a, b, aa, ab, bb = (field(state, f) for f in kpi_fields(name))
+    _, b, aa, ab, bb = (field(state, f) for f in kpi_fields(name))
     r = kpi_value(state, name)
     n = field(state, "n_labeled")
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -42,18 +42,60 @@ def _r2(s) -> np.ndarray:
     return np.where((n >= 2) & (sst > 1e-12 * n * scale), value, np.nan)
 
 
-_register("mse", False, ("sum_sq_error", "sum_quartic_error", "n_labeled"), _mse, _mse_ci, "normal (CLT on squared errors)",
-          "mean squared error; null without labels")
-_register("rmse", False, ("sum_sq_error", "sum_quartic_error", "n_labeled"), lambda s: np.sqrt(_mse(s)), _rmse_ci,
-          "square root of the normal interval of the MSE", "root mean squared error; null without labels")
+_register(
+    "mse",
+    False,
+    ("sum_sq_error", "sum_quartic_error", "n_labeled"),
+    _mse,
+    _mse_ci,
+    "normal (CLT on squared errors)",
+    "mean squared error; null without labels",
+)
+_register(
+    "rmse",
+    False,
+    ("sum_sq_error", "sum_quartic_error", "n_labeled"),
+    lambda s: np.sqrt(_mse(s)),
+    _rmse_ci,
+    "square root of the normal interval of the MSE",
+    "root mean squared error; null without labels",
+)
 _mae, _mae_ci = mean_of("sum_abs_error", "n_labeled", "sum_sq_error")
-_register("mae", False, ("sum_abs_error", "sum_sq_error", "n_labeled"), _mae, _mae_ci, "normal (CLT on absolute errors)",
-          "mean absolute error; null without labels")
+_register(
+    "mae",
+    False,
+    ("sum_abs_error", "sum_sq_error", "n_labeled"),
+    _mae,
+    _mae_ci,
+    "normal (CLT on absolute errors)",
+    "mean absolute error; null without labels",
+)
 _mape, _mape_ci = mean_of("sum_ape", "n_ape")
-_register("mape", False, ("sum_ape", "sum_ape_sq", "n_ape"), _mape, _mape_ci, "normal (CLT on absolute percentage errors)",
-          "mean |error| / |label| over labels != 0 (n_labeled - n_ape rows left out); null if none")
-_register("r2", True, ("sum_sq_error", "sum_label", "sum_label_sq", "n_labeled"), _r2, None, "none (no closed form from sums)",
-          "1 - SSE / SST; null below 2 labels or with constant labels")
+_register(
+    "mape",
+    False,
+    ("sum_ape", "sum_ape_sq", "n_ape"),
+    _mape,
+    _mape_ci,
+    "normal (CLT on absolute percentage errors)",
+    "mean |error| / |label| over labels != 0 (n_labeled - n_ape rows left out); null if none",
+)
+_register(
+    "r2",
+    True,
+    ("sum_sq_error", "sum_label", "sum_label_sq", "n_labeled"),
+    _r2,
+    None,
+    "none (no closed form from sums)",
+    "1 - SSE / SST; null below 2 labels or with constant labels",
+)
 _me, _me_ci = mean_of("sum_error", "n_labeled", "sum_sq_error")
-_register("mean_error", None, ("sum_error", "sum_sq_error", "n_labeled"), _me, _me_ci, "normal (CLT on errors)",
-          "mean (prediction - label): the bias; null without labels")
+_register(
+    "mean_error",
+    None,
+    ("sum_error", "sum_sq_error", "n_labeled"),
+    _me,
+    _me_ci,
+    "normal (CLT on errors)",
+    "mean (prediction - label): the bias; null without labels",
+)

@@ -17,9 +17,9 @@ from pyspark.sql import functions as F
 from perfmon_spark.config import MonitorConfig
 from perfmon_spark.ingest import REASON, RECORD
 from perfmon_spark.labels import KIND, STATUS
+from perfmon_spark.metrics.kpi import kpi_fields
 from perfmon_spark.states import histogram
 from perfmon_spark.states.cells import KEY, Binning, cell_names, located, to_groups
-from perfmon_spark.metrics.kpi import kpi_fields
 from perfmon_spark.states.layout import SPARSE, scalar_fields
 
 STATE_VERSION = 1
@@ -34,11 +34,7 @@ def score_key(score: Column, scale: str) -> Column:
     """Spark twin of ``histogram.transform``: logit or asinh, clipped to the grid's range."""
     half = histogram.TRANSFORM_RANGE[scale]
     if scale == "probability":
-        t = (
-            F.when(score <= 0, F.lit(-half))
-            .when(score >= 1, F.lit(half))
-            .otherwise(F.log(score) - F.log1p(-score))
-        )
+        t = F.when(score <= 0, F.lit(-half)).when(score >= 1, F.lit(half)).otherwise(F.log(score) - F.log1p(-score))
     else:
         t = F.asinh(score)
     return F.least(F.greatest(t, F.lit(-half)), F.lit(half))
@@ -46,7 +42,9 @@ def score_key(score: Column, scale: str) -> Column:
 
 def _grid_centre(key: Column, scale: str) -> Column:
     grid = histogram.Grid.for_scale(scale)
-    idx = F.least(F.greatest(F.floor((key - F.lit(grid.low)) / F.lit(grid.width)), F.lit(0)), F.lit(histogram.GRID_BINS - 1))
+    idx = F.least(
+        F.greatest(F.floor((key - F.lit(grid.low)) / F.lit(grid.width)), F.lit(0)), F.lit(histogram.GRID_BINS - 1)
+    )
     return F.lit(grid.low) + (idx + F.lit(0.5)) * F.lit(grid.width)
 
 
@@ -146,7 +144,9 @@ def _kpi_fields(cfg: MonitorConfig) -> dict[str, Column]:
     return out
 
 
-def aggregate_rows(rows: DataFrame, cfg: MonitorConfig, top: dict[str, tuple[str, ...]], binning: Binning | None) -> DataFrame:
+def aggregate_rows(
+    rows: DataFrame, cfg: MonitorConfig, top: dict[str, tuple[str, ...]], binning: Binning | None
+) -> DataFrame:
     """The one aggregation over raw rows (``labels.resolve``'s frame).
 
     Its groups are of three kinds, told apart by ``_status``: a usable prediction adds its state
@@ -164,12 +164,17 @@ def aggregate_rows(rows: DataFrame, cfg: MonitorConfig, top: dict[str, tuple[str
     if binning is not None:
         rows = rows.join(F.broadcast(binning.cells), names, "left")
         exact = keys["hist_keys"]  # null for unlabeled rows, which must stay null
-        keys["hist_keys"] = F.when(F.col("_binned") & exact.isNotNull(), _grid_centre(exact, score_scale(cfg))).otherwise(exact)
+        keys["hist_keys"] = F.when(
+            F.col("_binned") & exact.isNotNull(), _grid_centre(exact, score_scale(cfg))
+        ).otherwise(exact)
     values = {f: fields[f] for f in scalar_fields(cfg.problem_type, tuple(k.name for k in cfg.kpis))}
     values.update({c: entries[c] for c in (sparse.counts if sparse else ())})
     usable = F.col(STATUS) == "usable"
     group = [
-        F.col(KIND), F.col(STATUS), F.col(REASON), F.col(RECORD),
+        F.col(KIND),
+        F.col(STATUS),
+        F.col(REASON),
+        F.col(RECORD),
         F.when(F.col(REASON).isNotNull(), F.col("_id")).alias("_rid"),
         *[F.when(usable, F.col(n)).alias(n) for n in names],
         *[F.when(usable, c).alias(k) for k, c in keys.items()],
@@ -203,13 +208,19 @@ def bucket_states(aggregated: DataFrame, cfg: MonitorConfig, binning: Binning | 
         per_group = to_groups(usable.where(F.col(key).isNotNull()), cfg, *sparse.columns)
         if binning is not None:
             binned = F.when(F.col("_binned"), _grid_centre(F.col(key), score_scale(cfg)))
-            per_group = per_group.join(F.broadcast(binning.groups), list(KEY), "left").withColumn(key, F.coalesce(binned, F.col(key))).drop("_binned")
+            per_group = (
+                per_group.join(F.broadcast(binning.groups), list(KEY), "left")
+                .withColumn(key, F.coalesce(binned, F.col(key)))
+                .drop("_binned")
+            )
         counts = [F.sum(c).alias(c) for c in sparse.counts]
         grouped = per_group.groupBy(*KEY, *sparse.keys).agg(*counts)
         lists = grouped.groupBy(*KEY).agg(F.sort_array(F.collect_list(F.struct(*sparse.columns))).alias("_entries"))
         states = states.join(lists, list(KEY), "left")
         sparse_out = [F.coalesce(F.col(f"_entries.{k}"), F.array()).cast(_ARRAY[k]).alias(k) for k in sparse.keys]
-        sparse_out += [F.coalesce(F.col(f"_entries.{c}"), F.array()).cast("array<long>").alias(c) for c in sparse.counts]
+        sparse_out += [
+            F.coalesce(F.col(f"_entries.{c}"), F.array()).cast("array<long>").alias(c) for c in sparse.counts
+        ]
     return states.select(
         *KEY,
         (F.col("bucket_start") + F.expr(f"INTERVAL {cfg.windows.granularity.seconds} SECONDS")).alias("bucket_end"),

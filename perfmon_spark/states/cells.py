@@ -71,7 +71,11 @@ def cell_counts(predictions: DataFrame, cfg: MonitorConfig) -> DataFrame:
     """Visible predictions per raw cell (segment values as strings, nulls kept): one scan."""
     p = cfg.predictions
     version, ts = F.col(p.model_version).cast("string"), F.col(p.timestamp).cast("timestamp")
-    cell = [version.alias("model_version"), truncate(cfg, ts).alias("bucket_start"), *[v.alias(n) for n, v in _raw_values(cfg).items()]]
+    cell = [
+        version.alias("model_version"),
+        truncate(cfg, ts).alias("bucket_start"),
+        *[v.alias(n) for n, v in _raw_values(cfg).items()],
+    ]
     return predictions.select(*cell).groupBy(*cell_names(cfg)).agg(F.count(F.lit(1)).alias(COUNT))
 
 
@@ -145,7 +149,9 @@ def binning(counts: DataFrame, cfg: MonitorConfig, top: dict[str, tuple[str, ...
         return None
     names = cell_names(cfg)
     mapped = [segment_value(F.col(n), top[c]).alias(n) for c, n in zip(cfg.segment_columns, names[2:])]
-    cells = counts.select("model_version", "bucket_start", *mapped, COUNT).groupBy(*names).agg(F.sum(COUNT).alias(COUNT))
+    cells = (
+        counts.select("model_version", "bucket_start", *mapped, COUNT).groupBy(*names).agg(F.sum(COUNT).alias(COUNT))
+    )
     sizes = to_groups(cells, cfg, COUNT).groupBy(*KEY).agg(F.sum(COUNT).alias("_size"))
     large = F.col("_size") > histogram.EXACT_LIMIT
     # Binning early or late gives the same entries, so only cells big enough to shrink are listed:

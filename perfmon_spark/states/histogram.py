@@ -35,7 +35,7 @@ class Grid:
     width: float
 
     @classmethod
-    def for_scale(cls, scale: str) -> "Grid":
+    def for_scale(cls, scale: str) -> Grid:
         half = TRANSFORM_RANGE[scale]
         return cls(low=-half, width=2 * half / GRID_BINS)
 

@@ -18,7 +18,17 @@ SCALARS = {
     + ("n_decided_positive", "tp", "fp", "tn", "fn", "sum_log_loss", "sum_log_loss_sq", "sum_brier", "sum_brier_sq"),
     "multiclass": COMMON + ("n_correct", "sum_log_loss", "sum_log_loss_sq"),
     "regression": COMMON
-    + ("sum_error", "sum_abs_error", "sum_sq_error", "sum_quartic_error", "sum_ape", "sum_ape_sq", "n_ape", "sum_label", "sum_label_sq"),
+    + (
+        "sum_error",
+        "sum_abs_error",
+        "sum_sq_error",
+        "sum_quartic_error",
+        "sum_ape",
+        "sum_ape_sq",
+        "n_ape",
+        "sum_label",
+        "sum_label_sq",
+    ),
 }
 
 

@@ -4,7 +4,6 @@ each in its own process; the output tables are read back and checked against sci
 from __future__ import annotations
 
 import json
-
 import os
 import subprocess
 import sys
@@ -56,17 +55,33 @@ def check_against_oracle(spark, folder: Path, metrics: pd.DataFrame, as_of: date
         else:
             expected = binary_metric(r.metric, sel["y"].to_numpy(), sel["score"].to_numpy(), sel["d"].to_numpy())
         what = f"{r.metric} {r.model_version} {r.window} {r.window_start}"
-        assert (pd.isna(r.value) if expected is None else r.value == pytest.approx(expected, abs=1e-9)), what
+        assert pd.isna(r.value) if expected is None else r.value == pytest.approx(expected, abs=1e-9), what
         assert r.n_labeled == sel["y"].notna().sum(), what
     return len(overall)
 
 
 def test_demo_prints_its_summary_and_leaves_delta_tables(spark, demo):
     folder, stdout = demo
-    for text in ("read: 4000 predictions", "quarantined:", "metric rows", "latest 7 days window per model version", "roc_auc",
-                 "open alerts:", "model status (and retrain decision):"):
+    for text in (
+        "read: 4000 predictions",
+        "quarantined:",
+        "metric rows",
+        "latest 7 days window per model version",
+        "roc_auc",
+        "open alerts:",
+        "model status (and retrain decision):",
+    ):
         assert text in stdout
-    for name in ("perf_metrics", "perf_stats", "quarantine", "runs", "perf_alerts", "alert_events", "retrain_decisions", "model_status"):
+    for name in (
+        "perf_metrics",
+        "perf_stats",
+        "quarantine",
+        "runs",
+        "perf_alerts",
+        "alert_events",
+        "retrain_decisions",
+        "model_status",
+    ):
         assert (folder / "monitoring" / name / "_delta_log").is_dir()
     metrics = read(spark, folder / "monitoring" / "perf_metrics")
     assert set(metrics["model_version"]) == {"v1", "v2", "v3", "*"}
@@ -89,15 +104,28 @@ def test_spark_submit_runs_the_job_with_packages(spark, demo, tmp_path):
     ivy = os.environ["PERFMON_IVY_DIR"]
     done = run(
         [
-            str(BIN / "spark-submit"), "--master", "local[2]",
-            "--packages", delta_coordinates()[0],
-            "--conf", f"spark.jars.ivy={ivy}",
-            "--conf", "spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension",
-            "--conf", "spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog",
-            "--conf", "spark.sql.shuffle.partitions=2",
-            "--conf", "spark.databricks.delta.snapshotPartitions=2",
-            "--conf", "spark.ui.enabled=false",
-            "jobs/run_monitor.py", "--config", str(tmp_path / "job.yml"), "--as-of", DEMO_AS_OF.date().isoformat(),
+            str(BIN / "spark-submit"),
+            "--master",
+            "local[2]",
+            "--packages",
+            delta_coordinates()[0],
+            "--conf",
+            f"spark.jars.ivy={ivy}",
+            "--conf",
+            "spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension",
+            "--conf",
+            "spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog",
+            "--conf",
+            "spark.sql.shuffle.partitions=2",
+            "--conf",
+            "spark.databricks.delta.snapshotPartitions=2",
+            "--conf",
+            "spark.ui.enabled=false",
+            "jobs/run_monitor.py",
+            "--config",
+            str(tmp_path / "job.yml"),
+            "--as-of",
+            DEMO_AS_OF.date().isoformat(),
         ]
     )
     assert done.returncode == 0, done.stderr[-3000:]
@@ -115,15 +143,29 @@ def test_spark_submit_runs_the_job_with_packages(spark, demo, tmp_path):
     "args, code, message",
     [
         (["run", "--config", "missing.yml"], 2, "config error: cannot read config file 'missing.yml'"),
-        (["run", "--config", "conf/demo.yml", "--as-of", "yesterday"], 2, "config error: --as-of: invalid timestamp 'yesterday'"),
-        (["validate", "--config", "tests/e2e/bad_metric.yml"], 2, "config error: metrics[1]: unknown metric 'auc'; known for binary:"),
-        (["run", "--config", "tests/e2e/missing_table.yml", "--as-of", "2026-01-01"], 3, "input error: predictions table './no/such/table' does not exist"),
+        (
+            ["run", "--config", "conf/demo.yml", "--as-of", "yesterday"],
+            2,
+            "config error: --as-of: invalid timestamp 'yesterday'",
+        ),
+        (
+            ["validate", "--config", "tests/e2e/bad_metric.yml"],
+            2,
+            "config error: metrics[1]: unknown metric 'auc'; known for binary:",
+        ),
+        (
+            ["run", "--config", "tests/e2e/missing_table.yml", "--as-of", "2026-01-01"],
+            3,
+            "input error: predictions table './no/such/table' does not exist",
+        ),
     ],
 )
 def test_cli_errors_are_one_line_with_exit_codes(args, code, message):
     done = run([str(BIN / "perfmon"), *args])
     assert done.returncode == code, done.stderr[-2000:]
-    lines = [line for line in done.stderr.splitlines() if line.startswith(("config error", "input error", "unexpected"))]
+    lines = [
+        line for line in done.stderr.splitlines() if line.startswith(("config error", "input error", "unexpected"))
+    ]
     assert lines == [lines[0]] and lines[0].startswith(message), done.stderr[-2000:]
     assert "Traceback" not in done.stderr
 

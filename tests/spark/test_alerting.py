@@ -39,10 +39,19 @@ def make_lake(seed=3):
     decision = np.where(correct, y, 1 - y)
     score = np.where(decision == 1, 0.5 + 0.5 * rng.random(n), 0.5 * rng.random(n)).round(4)
     preds = pd.DataFrame(
-        {"prediction_id": [f"p{i}" for i in range(n)], "prediction_ts": ts, "model_version": version, "score": score,
-         "country": country, "channel": "web", "amount": rng.exponential(50, n).round(2)}
+        {
+            "prediction_id": [f"p{i}" for i in range(n)],
+            "prediction_ts": ts,
+            "model_version": version,
+            "score": score,
+            "country": country,
+            "channel": "web",
+            "amount": rng.exponential(50, n).round(2),
+        }
     )
-    labels = pd.DataFrame({"prediction_id": preds["prediction_id"], "is_fraud": y, "label_ts": [t + timedelta(hours=20) for t in ts]})
+    labels = pd.DataFrame(
+        {"prediction_id": preds["prediction_id"], "is_fraud": y, "label_ts": [t + timedelta(hours=20) for t in ts]}
+    )
     return preds, labels
 
 
@@ -57,14 +66,29 @@ def lake(spark, tmp_path):
     data["windows"] = {"granularity": "1 day", "rolling": ["3 days"]}
     data["baseline"] = {"source": "window", "window": "7 days"}
     data["alerts"] = [
-        {"name": "accuracy_drop", "metric": "accuracy", "window": "3 days", "min_labeled": 50,
-         "minor": {"ratio": 0.95}, "sustained": {"ratio": 0.9, "consecutive": 2}, "critical": {"ratio": 0.7},
-         "resolve_after": 2},
+        {
+            "name": "accuracy_drop",
+            "metric": "accuracy",
+            "window": "3 days",
+            "min_labeled": 50,
+            "minor": {"ratio": 0.95},
+            "sustained": {"ratio": 0.9, "consecutive": 2},
+            "critical": {"ratio": 0.7},
+            "resolve_after": 2,
+        },
     ]
-    data["notifications"] = [{"type": "webhook", "url_env": "PERFMON_TEST_HOOK", "levels": ["SUSTAINED", "CRITICAL"], "retries": 1}]
+    data["notifications"] = [
+        {"type": "webhook", "url_env": "PERFMON_TEST_HOOK", "levels": ["SUSTAINED", "CRITICAL"], "retries": 1}
+    ]
     data["retrain"] = {"cooldown": "14 days", "min_new_labels": 100}
-    data["kpis"] = [{"name": "fraud_loss_rate", "numerator": "CASE WHEN label = 1 AND prediction = 0 THEN amount ELSE 0 END",
-                     "denominator": "amount", "max": 0.5}]
+    data["kpis"] = [
+        {
+            "name": "fraud_loss_rate",
+            "numerator": "CASE WHEN label = 1 AND prediction = 0 THEN amount ELSE 0 END",
+            "denominator": "amount",
+            "max": 0.5,
+        }
+    ]
     return preds, labels, parse_config(data), data, tmp_path
 
 
@@ -92,23 +116,44 @@ def test_alert_lifecycle_decisions_and_status(spark, lake, monkeypatch, tmp_path
         assert len(hook.bodies) == sent
         events = table(spark, cfg, "alert_events")
         assert not events.event_id.duplicated().any()
-        assert not events[["rule", "model_version", "slice_key", "slice_value", "window", "opened_window_start", "event"]].duplicated().any()
+        assert (
+            not events[["rule", "model_version", "slice_key", "slice_value", "window", "opened_window_start", "event"]]
+            .duplicated()
+            .any()
+        )
         alerts = table(spark, cfg, "perf_alerts")
         serious = alerts[alerts["level"].isin(["SUSTAINED", "CRITICAL"])]
         # serious alerts only where the drop is: v2 in BR, and the aggregates that contain it
-        assert set(zip(serious["model_version"], serious["slice_value"])) <= {("v2", "BR"), ("v2", "*"), ("*", "BR"), ("*", "*")}
+        assert set(zip(serious["model_version"], serious["slice_value"])) <= {
+            ("v2", "BR"),
+            ("v2", "*"),
+            ("*", "BR"),
+            ("*", "*"),
+        }
         (crit,) = alerts[alerts["level"] == "CRITICAL"].itertuples()
         assert (crit.model_version, crit.slice_value) == ("v2", "BR")
-        assert (crit.level, crit.status, crit.action, crit.window) == ("CRITICAL", "OPEN", "BLOCK_OR_ROLLBACK", "3 days")
+        assert (crit.level, crit.status, crit.action, crit.window) == (
+            "CRITICAL",
+            "OPEN",
+            "BLOCK_OR_ROLLBACK",
+            "3 days",
+        )
 
         # the baseline is v2's accuracy in BR over its first 7 days (scikit-learn on the raw rows)
         p = preds.merge(labels, on="prediction_id")
         first = p[(p.model_version == "v2") & (p.country == "BR") & (p.prediction_ts < T0 + 7 * DAY)]
-        assert crit.baseline == pytest.approx(accuracy_score(first.is_fraud, (first.score >= 0.5).astype(int)), abs=1e-12)
+        assert crit.baseline == pytest.approx(
+            accuracy_score(first.is_fraud, (first.score >= 0.5).astype(int)), abs=1e-12
+        )
         # value and interval are those of perf_metrics at the episode's last window
         metrics = table(spark, cfg, "perf_metrics")
-        row = metrics[(metrics.metric == "accuracy") & (metrics.window == "3 days") & (metrics.model_version == "v2")
-                      & (metrics.slice_value == "BR") & (metrics.window_start == crit.last_window_start)].iloc[0]
+        row = metrics[
+            (metrics.metric == "accuracy")
+            & (metrics.window == "3 days")
+            & (metrics.model_version == "v2")
+            & (metrics.slice_value == "BR")
+            & (metrics.window_start == crit.last_window_start)
+        ].iloc[0]
         assert (crit.value, crit.ci_upper) == (row.value, row.ci_upper)
         assert crit.ci_upper < crit.threshold == pytest.approx(0.7 * crit.baseline)
         assert json.loads(crit.evidence)["windows"][-1]["value"] == row.value
@@ -126,7 +171,9 @@ def test_alert_lifecycle_decisions_and_status(spark, lake, monkeypatch, tmp_path
                 assert np.isnan(got.ci_lower) and np.isnan(got.ci_upper)
 
         events = table(spark, cfg, "alert_events")
-        raised = events[(events.model_version == "v2") & (events.slice_value == "BR") & events.level.isin(["SUSTAINED", "CRITICAL"])]
+        raised = events[
+            (events.model_version == "v2") & (events.slice_value == "BR") & events.level.isin(["SUSTAINED", "CRITICAL"])
+        ]
         assert "RAISED" in set(raised.event) and set(raised.delivery) == {"DELIVERED"}
         assert {b["event_id"] for b in hook.bodies} == set(events[events.delivery == "DELIVERED"].event_id)
         assert (events[events.level == "MINOR"].delivery == "NONE").all()
@@ -149,7 +196,10 @@ def test_alert_lifecycle_decisions_and_status(spark, lake, monkeypatch, tmp_path
         assert cli.main(["decide", "--config", str(config_file), "--model-version", "v1"]) == 0
 
         # Re-run with the same as_of: same rows, no new event, no second delivery.
-        before = {name: table(spark, cfg, name) for name in ("perf_alerts", "alert_events", "retrain_decisions", "model_status")}
+        before = {
+            name: table(spark, cfg, name)
+            for name in ("perf_alerts", "alert_events", "retrain_decisions", "model_status")
+        }
         deliveries = len(hook.bodies)
         run_monitor(cfg, as_of, spark=spark)
         for name, old in before.items():
@@ -188,12 +238,19 @@ def test_table_and_rolling_baselines(spark, lake):
     cfg = replace(cfg, alerts=cfg.alerts, notifications=())
     as_of = T0 + DAYS * DAY
     run_monitor(cfg, as_of, spark=spark)
-    metrics = spark.read.format("delta").load(cfg.output.table("perf_metrics").text).filter(
-        (F.col("metric") == "accuracy") & (F.col("window") == "3 days")
+    metrics = (
+        spark.read.format("delta")
+        .load(cfg.output.table("perf_metrics").text)
+        .filter((F.col("metric") == "accuracy") & (F.col("window") == "3 days"))
     )
     stats = spark.read.format("delta").load(cfg.output.table("perf_stats").text)
 
-    rolling = replace(cfg, baseline=BaselineConfig(source="rolling", rolling_length=Duration(5 * 86400, 5, "day"), rolling_lag=Duration(2 * 86400, 2, "day")))
+    rolling = replace(
+        cfg,
+        baseline=BaselineConfig(
+            source="rolling", rolling_length=Duration(5 * 86400, 5, "day"), rolling_lag=Duration(2 * 86400, 2, "day")
+        ),
+    )
     got = with_baseline(metrics, stats, rolling, as_of).toPandas()
     p = preds.merge(labels, on="prediction_id")
     p = p[p.label_ts <= as_of]
@@ -211,15 +268,33 @@ def test_table_and_rolling_baselines(spark, lake):
     assert checked > 20
 
     reference = pd.DataFrame(
-        [("*", "*", "*", "accuracy", 0.5), ("v1", "*", "*", "accuracy", 0.6), ("*", "country", "BR", "accuracy", 0.7),
-         ("v2", "country", "BR", "accuracy", 0.8), ("v2", "country", "BR", "roc_auc", 0.99)],
+        [
+            ("*", "*", "*", "accuracy", 0.5),
+            ("v1", "*", "*", "accuracy", 0.6),
+            ("*", "country", "BR", "accuracy", 0.7),
+            ("v2", "country", "BR", "accuracy", 0.8),
+            ("v2", "country", "BR", "roc_auc", 0.99),
+        ],
         columns=["model_version", "slice_key", "slice_value", "metric", "value"],
     )
     path = str(root / "reference")
     spark.createDataFrame(reference).write.format("delta").save(path)
     table = replace(cfg, baseline=BaselineConfig(source="table", table=TableRef(path)))
-    got = with_baseline(metrics, stats, table, as_of).select("model_version", "slice_key", "slice_value", "baseline").distinct().toPandas()
-    expect = {("v2", "BR"): 0.8, ("v1", "BR"): 0.6, ("*", "BR"): 0.7, ("v1", "US"): 0.6, ("v2", "US"): 0.5, ("v2", "*"): 0.5, ("*", "*"): 0.5}
+    got = (
+        with_baseline(metrics, stats, table, as_of)
+        .select("model_version", "slice_key", "slice_value", "baseline")
+        .distinct()
+        .toPandas()
+    )
+    expect = {
+        ("v2", "BR"): 0.8,
+        ("v1", "BR"): 0.6,
+        ("*", "BR"): 0.7,
+        ("v1", "US"): 0.6,
+        ("v2", "US"): 0.5,
+        ("v2", "*"): 0.5,
+        ("*", "*"): 0.5,
+    }
     found = {(r.model_version, r.slice_value): r.baseline for r in got.itertuples()}
     assert {k: found[k] for k in expect} == expect
     assert len(got) == len(found)  # one baseline per series, no duplicates from the fallbacks

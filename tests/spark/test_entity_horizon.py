@@ -43,18 +43,35 @@ def test_entity_horizon_join_matches_pandas(spark, tmp_path):
     )
     events = []
     for row in preds.sample(120, random_state=1).itertuples():
-        offset = rng.choice([0.0, 1.5, 3.0, 3.0001, -1.0])  # days: on the open edge, inside, on the closed edge, just after, before
+        offset = rng.choice(
+            [0.0, 1.5, 3.0, 3.0001, -1.0]
+        )  # days: on the open edge, inside, on the closed edge, just after, before
         events.append((row.customer_id, int(rng.random() < 0.85), row.ts + timedelta(days=float(offset))))
     events.append(("nobody", 1, T0 + timedelta(days=2)))  # an orphan event
     events = pd.DataFrame(events, columns=["customer_id", "churned", "event_ts"])
-    write_delta(spark, preds, "id string, customer_id string, ts timestamp, version string, score double", tmp_path / "predictions")
+    write_delta(
+        spark,
+        preds,
+        "id string, customer_id string, ts timestamp, version string, score double",
+        tmp_path / "predictions",
+    )
     write_delta(spark, events, "customer_id string, churned int, event_ts timestamp", tmp_path / "events")
     cfg = parse_config(
         {
-            "version": 1, "name": "churn", "problem_type": "binary",
-            "predictions": {"table": str(tmp_path / "predictions"), "id": "id", "timestamp": "ts", "model_version": "version", "score": "score"},
+            "version": 1,
+            "name": "churn",
+            "problem_type": "binary",
+            "predictions": {
+                "table": str(tmp_path / "predictions"),
+                "id": "id",
+                "timestamp": "ts",
+                "model_version": "version",
+                "score": "score",
+            },
             "labels": {
-                "table": str(tmp_path / "events"), "label": "churned", "timestamp": "event_ts",
+                "table": str(tmp_path / "events"),
+                "label": "churned",
+                "timestamp": "event_ts",
                 "join": {"mode": "entity_horizon", "entity": "customer_id", "horizon": "3 days"},
             },
             "metrics": ["accuracy", "recall", "positive_rate"],
@@ -71,6 +88,9 @@ def test_entity_horizon_join_matches_pandas(spark, tmp_path):
         sel = preds[(preds["ts"] >= r.window_start) & (preds["ts"] < r.window_end)]
         assert r.n_labeled == sel["y"].notna().sum(), r.window_start
         expected = binary_metric(r.metric, sel["y"].to_numpy(), sel["score"].to_numpy(), sel["d"].to_numpy())
-        assert (pd.isna(r.value) if expected is None else r.value == pytest.approx(expected, abs=1e-12)), (r.metric, r.window_start)
+        assert pd.isna(r.value) if expected is None else r.value == pytest.approx(expected, abs=1e-12), (
+            r.metric,
+            r.window_start,
+        )
         assert r.is_mature == (r.window_end + HORIZON <= AS_OF)
     assert preds["y"].isna().any() and (preds["y"] == 1).any() and (preds["y"] == 0).any()

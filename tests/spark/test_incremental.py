@@ -62,14 +62,18 @@ def new_predictions(rng, start_id, n, start, days):
         }
     )
     labels = pd.DataFrame(
-        {"prediction_id": preds["prediction_id"], "is_fraud": y, "label_ts": [t + timedelta(hours=int(h)) for t, h in zip(ts, rng.integers(1, 60, n))]}
+        {
+            "prediction_id": preds["prediction_id"],
+            "is_fraud": y,
+            "label_ts": [t + timedelta(hours=int(h)) for t, h in zip(ts, rng.integers(1, 60, n))],
+        }
     )
     return preds, labels
 
 
 def test_incremental_sequence_equals_one_full_run(spark, tmp_path):
     rng = np.random.default_rng(11)
-    preds, labels, p, lab = setup_lake(spark, tmp_path)
+    _, labels, p, lab = setup_lake(spark, tmp_path)
     cfg = config(p, lab, tmp_path / "incremental")
     modes = [run_monitor(cfg, T0 + 4 * DAY, spark=spark).mode]
     # 1. new days of predictions with their labels, and late labels for old predictions

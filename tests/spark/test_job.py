@@ -41,7 +41,7 @@ def oracle_slices(rows: pd.DataFrame, visible: pd.DataFrame, max_values: int) ->
     for col in ("country", "channel"):
         counts = visible[col].dropna().value_counts()
         top = sorted(counts.sort_index().sort_values(ascending=False, kind="mergesort").index[:max_values])
-        mapped[col] = rows[col].map(lambda v: "__null__" if v is None or v != v else (v if v in top else "__other__"))
+        mapped[col] = rows[col].map(lambda v: "__null__" if v is None or v != v else (v if v in top else "__other__"))  # noqa: B023  (used at once, inside the loop)
         out[col] = mapped[col]
     out["country&channel"] = mapped["country"] + "&" + mapped["channel"]
     return out
@@ -56,7 +56,9 @@ def test_metrics_match_sklearn_for_every_version_slice_and_window(spark, lake):
     metrics = table(spark, cfg, "perf_metrics")
     assert set(metrics["slice_key"]) == set(slices)
     assert "__other__" in set(metrics["slice_value"]) and "__null__" in set(metrics["slice_value"])
-    assert not metrics.duplicated(["model_version", "slice_key", "slice_value", "window", "window_start", "metric"]).any()
+    assert not metrics.duplicated(
+        ["model_version", "slice_key", "slice_value", "window", "window_start", "metric"]
+    ).any()
     stored = spark.read.format("delta").load(cfg.output.table("perf_metrics").text)
     assert stored.filter("isnan(value) OR isnan(ci_lower) OR isnan(ci_upper)").count() == 0
     assert stored.filter("value IS NULL").count() > 0
@@ -108,9 +110,25 @@ def test_runs_row_counts_every_kind_of_trouble(spark, lake):
     assert first.late_labels_ignored == len(late) >= 1
     runs = table(spark, cfg, "runs")
     assert list(runs.columns) == [
-        "run_id", "monitor", "as_of", "started_at", "finished_at", "status", "mode", "predictions_version",
-        "labels_version", "rows_read_predictions", "rows_read_labels", "rows_quarantined", "orphan_labels",
-        "late_labels_ignored", "buckets_recomputed", "metric_rows_written", "config_hash", "package_version", "message",
+        "run_id",
+        "monitor",
+        "as_of",
+        "started_at",
+        "finished_at",
+        "status",
+        "mode",
+        "predictions_version",
+        "labels_version",
+        "rows_read_predictions",
+        "rows_read_labels",
+        "rows_quarantined",
+        "orphan_labels",
+        "late_labels_ignored",
+        "buckets_recomputed",
+        "metric_rows_written",
+        "config_hash",
+        "package_version",
+        "message",
     ]
     record = quarantine[quarantine["reason"] == "label_before_prediction"].iloc[0]
     assert record["record_id"] == "p21" and '"prediction_id":"p21"' in record["record"]
@@ -119,11 +137,24 @@ def test_runs_row_counts_every_kind_of_trouble(spark, lake):
 def test_perf_metrics_has_exactly_the_contract_columns(spark, lake):
     metrics = spark.read.format("delta").load(lake["cfg"].output.table("perf_metrics").text)
     assert [(f.name, f.dataType.simpleString()) for f in metrics.schema.fields] == [
-        ("monitor", "string"), ("model_version", "string"), ("slice_key", "string"), ("slice_value", "string"),
-        ("window", "string"), ("window_start", "timestamp"), ("window_end", "timestamp"), ("metric", "string"),
-        ("value", "double"), ("ci_lower", "double"), ("ci_upper", "double"), ("n_predictions", "bigint"),
-        ("n_labeled", "bigint"), ("label_coverage", "double"), ("expected_coverage", "double"),
-        ("is_mature", "boolean"), ("as_of", "timestamp"), ("run_id", "string"),
+        ("monitor", "string"),
+        ("model_version", "string"),
+        ("slice_key", "string"),
+        ("slice_value", "string"),
+        ("window", "string"),
+        ("window_start", "timestamp"),
+        ("window_end", "timestamp"),
+        ("metric", "string"),
+        ("value", "double"),
+        ("ci_lower", "double"),
+        ("ci_upper", "double"),
+        ("n_predictions", "bigint"),
+        ("n_labeled", "bigint"),
+        ("label_coverage", "double"),
+        ("expected_coverage", "double"),
+        ("is_mature", "boolean"),
+        ("as_of", "timestamp"),
+        ("run_id", "string"),
     ]
 
 

@@ -34,4 +34,6 @@ def test_jobs_do_not_grow_with_metrics_slices_or_windows(spark, tmp_path):
     jobs_of_run(spark, parse_config(dict(small, name="warm_up", output={"location": str(tmp_path / "warm")})))
     few, many = jobs_of_run(spark, parse_config(small)), jobs_of_run(spark, parse_config(big))
     assert len(parse_config(big).metrics) == 11 and few > 0
-    assert many == few, f"{few} jobs for 1 metric / 2 slices / 1 window, {many} for 11 metrics / 4 slice keys / 4 windows"
+    assert many == few, (
+        f"{few} jobs for 1 metric / 2 slices / 1 window, {many} for 11 metrics / 4 slice keys / 4 windows"
+    )

@@ -22,8 +22,20 @@ def base_config(root, problem_type, metrics, predictions) -> dict:
         "version": 1,
         "name": f"{problem_type}_model",
         "problem_type": problem_type,
-        "predictions": {"table": str(root / "predictions"), "id": "id", "timestamp": "ts", "model_version": "version", **predictions},
-        "labels": {"table": str(root / "labels"), "id": "id", "label": "label", "timestamp": "label_ts", "max_delay": "10 days"},
+        "predictions": {
+            "table": str(root / "predictions"),
+            "id": "id",
+            "timestamp": "ts",
+            "model_version": "version",
+            **predictions,
+        },
+        "labels": {
+            "table": str(root / "labels"),
+            "id": "id",
+            "label": "label",
+            "timestamp": "label_ts",
+            "max_delay": "10 days",
+        },
         "segments": {"columns": ["region"]},
         "metrics": metrics,
         "windows": {"granularity": "1 day", "rolling": ["3 days"]},
@@ -35,14 +47,23 @@ def make_rows(n, seed):
     rng = np.random.default_rng(seed)
     ts = [T0 + timedelta(seconds=int(s)) for s in rng.integers(0, 6 * 86400, n)]
     return rng, pd.DataFrame(
-        {"id": np.arange(n), "ts": ts, "version": rng.choice(["a", "b"], n), "region": rng.choice(["north", "south"], n)}
+        {
+            "id": np.arange(n),
+            "ts": ts,
+            "version": rng.choice(["a", "b"], n),
+            "region": rng.choice(["north", "south"], n),
+        }
     )
 
 
 def labels_for(preds, values, rng):
     keep = rng.random(len(preds)) < 0.8
     return pd.DataFrame(
-        {"id": preds["id"][keep], "label": np.asarray(values, dtype=object)[keep], "label_ts": preds["ts"][keep] + timedelta(hours=5)}
+        {
+            "id": preds["id"][keep],
+            "label": np.asarray(values, dtype=object)[keep],
+            "label_ts": preds["ts"][keep] + timedelta(hours=5),
+        }
     )
 
 
@@ -58,7 +79,7 @@ def check(spark, cfg, truth: pd.DataFrame, oracle) -> int:
         sel = sel[sel["y"].notna()]
         expected = oracle(r.metric, sel)
         what = f"{r.metric} {r.model_version} {r.slice_value} {r.window} {r.window_start}"
-        assert (pd.isna(r.value) if expected is None else r.value == pytest.approx(expected, rel=1e-9, abs=1e-9)), what
+        assert pd.isna(r.value) if expected is None else r.value == pytest.approx(expected, rel=1e-9, abs=1e-9), what
         checked += 1
     return checked
 
@@ -70,7 +91,12 @@ def test_multiclass_job(spark, tmp_path):
     preds["pred"] = np.where(rng.random(len(preds)) < 0.7, y, rng.integers(0, 3, len(preds)))
     preds["proba"] = [list(map(float, p)) for p in proba]
     labels = labels_for(preds, y, rng)
-    write_delta(spark, preds, "id long, ts timestamp, version string, region string, pred int, proba array<double>", tmp_path / "predictions")
+    write_delta(
+        spark,
+        preds,
+        "id long, ts timestamp, version string, region string, pred int, proba array<double>",
+        tmp_path / "predictions",
+    )
     write_delta(spark, labels, "id long, label int, label_ts timestamp", tmp_path / "labels")
     names = ["accuracy", "macro_f1", "weighted_precision", "macro_recall", "log_loss", "recall[2]", "precision[0]"]
     cfg = parse_config(base_config(tmp_path, "multiclass", names, {"prediction": "pred", "probabilities": "proba"}))
@@ -79,8 +105,11 @@ def test_multiclass_job(spark, tmp_path):
 
     def oracle(metric, sel):
         return multiclass_metric(
-            metric, sel["y"].astype(int).astype(str).to_numpy(), sel["pred"].astype(str).to_numpy(),
-            np.vstack(sel["proba"]) if len(sel) else None, CLASSES,
+            metric,
+            sel["y"].astype(int).astype(str).to_numpy(),
+            sel["pred"].astype(str).to_numpy(),
+            np.vstack(sel["proba"]) if len(sel) else None,
+            CLASSES,
         )
 
     assert check(spark, cfg, truth, oracle) > 300
@@ -92,9 +121,15 @@ def test_regression_job(spark, tmp_path):
     y[:5] = 0.0
     preds["predicted"] = y + rng.normal(2, 8, len(preds))
     labels = labels_for(preds, y, rng)
-    write_delta(spark, preds, "id long, ts timestamp, version string, region string, predicted double", tmp_path / "predictions")
+    write_delta(
+        spark, preds, "id long, ts timestamp, version string, region string, predicted double", tmp_path / "predictions"
+    )
     write_delta(spark, labels, "id long, label double, label_ts timestamp", tmp_path / "labels")
-    cfg = parse_config(base_config(tmp_path, "regression", ["rmse", "mse", "mae", "mape", "r2", "mean_error"], {"prediction": "predicted"}))
+    cfg = parse_config(
+        base_config(
+            tmp_path, "regression", ["rmse", "mse", "mae", "mape", "r2", "mean_error"], {"prediction": "predicted"}
+        )
+    )
     run_monitor(cfg, AS_OF, spark=spark)
     truth = preds.merge(labels[["id", "label"]], on="id", how="left").rename(columns={"label": "y"})
 

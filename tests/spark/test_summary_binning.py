@@ -38,9 +38,9 @@ def make_rows(seed: int = 11) -> tuple[pd.DataFrame, pd.DataFrame]:
             preds.append((pid, ts, "v1", score, country, channel, 1.0))
             if i < n_labeled:
                 labels.append((pid, int(rng.random() < 0.4), ts + timedelta(hours=1)))
-    return pd.DataFrame(preds, columns=["prediction_id", "prediction_ts", "model_version", "score", "country", "channel", "amount"]), pd.DataFrame(
-        labels, columns=["prediction_id", "is_fraud", "label_ts"]
-    )
+    return pd.DataFrame(
+        preds, columns=["prediction_id", "prediction_ts", "model_version", "score", "country", "channel", "amount"]
+    ), pd.DataFrame(labels, columns=["prediction_id", "is_fraud", "label_ts"])
 
 
 def expected_summary(preds: pd.DataFrame, labels: pd.DataFrame, members) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -60,7 +60,9 @@ def test_groups_over_the_limit_are_binned_and_the_others_stay_exact(spark, tmp_p
     monkeypatch.setattr(histogram, "EXACT_LIMIT", LIMIT)
     preds, labels = make_rows()
     data = config_dict(
-        write_delta(spark, preds, PREDICTIONS_DDL, tmp_path / "p"), write_delta(spark, labels, LABELS_DDL, tmp_path / "l"), str(tmp_path / "m"),
+        write_delta(spark, preds, PREDICTIONS_DDL, tmp_path / "p"),
+        write_delta(spark, labels, LABELS_DDL, tmp_path / "l"),
+        str(tmp_path / "m"),
         segments={"columns": ["country", "channel"], "cross": [["country", "channel"]]},
     )
     cfg = parse_config(data)
@@ -71,7 +73,10 @@ def test_groups_over_the_limit_are_binned_and_the_others_stay_exact(spark, tmp_p
         ("*", "*"): lambda r: r["country"].notna(),
         **{("country", v): country(v) for v in ("US", "GB", "FR")},
         **{("channel", v): channel(v) for v in ("web", "app")},
-        **{("country&channel", f"{c}&{h}"): (lambda c, h: lambda r: country(c)(r) & channel(h)(r))(c, h) for c, h, *_ in CELLS},
+        **{
+            ("country&channel", f"{c}&{h}"): (lambda c, h: lambda r: country(c)(r) & channel(h)(r))(c, h)  # noqa: B023  (bound by the outer call)
+            for c, h, *_ in CELLS
+        },
     }
     assert len(stats) == len(groups)
     for (key, value), members in groups.items():
@@ -82,5 +87,8 @@ def test_groups_over_the_limit_are_binned_and_the_others_stay_exact(spark, tmp_p
         np.testing.assert_allclose(np.asarray(row["hist_keys"]), keys, rtol=0, atol=1e-12, err_msg=f"{key}={value}")
         np.testing.assert_array_equal(np.asarray(row["hist_pos"]), pos, err_msg=f"{key}={value}")
         np.testing.assert_array_equal(np.asarray(row["hist_neg"]), neg, err_msg=f"{key}={value}")
-    exact = {v: len(stats[(stats["slice_key"] == "country&channel") & (stats["slice_value"] == v)].iloc[0]["hist_keys"]) for v in ("GB&app", "US&app")}
+    exact = {
+        v: len(stats[(stats["slice_key"] == "country&channel") & (stats["slice_value"] == v)].iloc[0]["hist_keys"])
+        for v in ("GB&app", "US&app")
+    }
     assert exact == {"GB&app": 30, "US&app": 20}  # one entry per distinct score: nothing binned

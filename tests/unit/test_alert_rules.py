@@ -33,10 +33,20 @@ def history(values, half=0.0, baseline=0.9, n=1000, mature=True, coverage=1.0):
     )
 
 
-def plan(levels, metric="accuracy", confidence=None, maturity=MaturityPolicy(), resolve_after=2, min_labeled=100):
+MATURE = MaturityPolicy()
+
+
+def plan(levels, metric="accuracy", confidence=None, maturity=MATURE, resolve_after=2, min_labeled=100):
     rule = AlertRule(
-        name="r", metric=metric, window="1 day", slices="all", levels=tuple(levels), min_labeled=min_labeled,
-        confidence=confidence, maturity=maturity, resolve_after=resolve_after,
+        name="r",
+        metric=metric,
+        window="1 day",
+        slices="all",
+        levels=tuple(levels),
+        min_labeled=min_labeled,
+        confidence=confidence,
+        maturity=maturity,
+        resolve_after=resolve_after,
     )
     return RulePlan.build(rule, metric not in ("rmse", "mae"), 0.95)
 
@@ -134,8 +144,19 @@ def test_hysteresis_resolves_after_k_recovered_windows_and_limbo_restarts_the_co
 
 
 def _stored(episodes, run_id="run-1"):
-    return [{"monitor": "m", "rule": "r", "model_version": "v1", "slice_key": "*", "slice_value": "*", "window": "1 day",
-             **e, "updated_run_id": run_id} for e in episodes]
+    return [
+        {
+            "monitor": "m",
+            "rule": "r",
+            "model_version": "v1",
+            "slice_key": "*",
+            "slice_value": "*",
+            "window": "1 day",
+            **e,
+            "updated_run_id": run_id,
+        }
+        for e in episodes
+    ]
 
 
 def test_late_labels_raise_and_resolve_after_the_fact():
@@ -169,5 +190,7 @@ def test_readme_worked_example():
     p = plan([MINOR, SUSTAINED3, CRITICAL], metric="roc_auc", confidence=0.95, resolve_after=3)
     steps = [evaluate_history(h.iloc[:k], p) for k in range(1, len(values) + 1)]
     assert steps[0] == steps[1] == []
-    assert [(s[0]["level"], s[0]["status"]) for s in steps[2:]] == [("MINOR", "OPEN")] * 3 + [("SUSTAINED", "OPEN")] * 4 + [("SUSTAINED", "RESOLVED")]
+    assert [(s[0]["level"], s[0]["status"]) for s in steps[2:]] == [("MINOR", "OPEN")] * 3 + [
+        ("SUSTAINED", "OPEN")
+    ] * 4 + [("SUSTAINED", "RESOLVED")]
     assert steps[-1][0]["opened_window_start"] == T0 + 2 * DAY and steps[-1][0]["resolved_window_start"] == T0 + 9 * DAY

@@ -15,9 +15,15 @@ from perfmon_spark.metrics import bind
 DAYS, SLICES, ACCURACY = 365, 5, 0.85
 DROP_SLICE, DROP_DAY, DROP = 2, 200, 0.10
 RULE = AlertRule(
-    name="accuracy_drop", metric="accuracy", window="1 day", slices="all",
+    name="accuracy_drop",
+    metric="accuracy",
+    window="1 day",
+    slices="all",
     levels=(LevelRule("MINOR", 0.98), LevelRule("SUSTAINED", 0.97, 3, 7), LevelRule("CRITICAL", 0.80)),
-    min_labeled=50, confidence=0.95, maturity=MaturityPolicy("mature"), resolve_after=3,
+    min_labeled=50,
+    confidence=0.95,
+    maturity=MaturityPolicy("mature"),
+    resolve_after=3,
 )
 PLAN = RulePlan.build(RULE, larger_is_better=True, confidence_level=0.95)
 BASELINE_DAYS = 28
@@ -35,14 +41,25 @@ def simulate(seed: int, drop: float) -> dict[str, pd.DataFrame]:
     finalise, interval = bind("binary", "accuracy")
     out = {}
     for name, (k, m) in series.items():
-        state = {"tp": k.astype(float), "fp": (m - k).astype(float), "tn": np.zeros(DAYS), "fn": np.zeros(DAYS), "n_labeled": m.astype(float)}
+        state = {
+            "tp": k.astype(float),
+            "fp": (m - k).astype(float),
+            "tn": np.zeros(DAYS),
+            "fn": np.zeros(DAYS),
+            "n_labeled": m.astype(float),
+        }
         lower, upper = interval(state, 1.959963984540054)
         base_state = {f: np.array([v[:BASELINE_DAYS].sum()]) for f, v in state.items()}
         out[name] = pd.DataFrame(
             {
                 "window_start": pd.date_range("2026-01-01", periods=DAYS, freq="D"),
-                "value": finalise(state), "ci_lower": lower, "ci_upper": upper, "n_labeled": m,
-                "label_coverage": 1.0, "is_mature": True, "baseline": finalise(base_state)[0],
+                "value": finalise(state),
+                "ci_lower": lower,
+                "ci_upper": upper,
+                "n_labeled": m,
+                "label_coverage": 1.0,
+                "is_mature": True,
+                "baseline": finalise(base_state)[0],
             }
         )
     return out

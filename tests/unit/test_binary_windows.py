@@ -46,7 +46,13 @@ def random_rows(seed=7) -> pd.DataFrame:
                 y[:] = np.nan
             frames.append(
                 pd.DataFrame(
-                    {"model_version": version, "bucket_start": T0 + day * DAY, "y": y, "score": score, "d": (score >= 0.5).astype(int)}
+                    {
+                        "model_version": version,
+                        "bucket_start": T0 + day * DAY,
+                        "y": y,
+                        "score": score,
+                        "d": (score >= 0.5).astype(int),
+                    }
                 )
             )
     return pd.concat(frames, ignore_index=True)
@@ -113,7 +119,9 @@ def test_merge_law(metric):
     rows = rows[rows["model_version"] == "v1"]
     two = rows[rows["bucket_start"].isin([T0 + 6 * DAY, T0 + 7 * DAY])]
     merged = finalise_slice(binary_stats(two), plan(windows=("2 days",), metrics=(metric,)))
-    merged = merged[(merged["window"] == "2 days") & (merged["window_end"] == T0 + 8 * DAY) & (merged["model_version"] == "v1")]
+    merged = merged[
+        (merged["window"] == "2 days") & (merged["window_end"] == T0 + 8 * DAY) & (merged["model_version"] == "v1")
+    ]
     one = finalise_slice(binary_stats(two.assign(bucket_start=T0 + 7 * DAY)), plan(windows=(), metrics=(metric,)))
     one = one[(one["window"] == "1 day") & (one["model_version"] == "v1")]
     a, b = merged["value"].iloc[0], one["value"].iloc[0]
@@ -127,7 +135,9 @@ def test_intervals_bracket_the_value_where_defined():
     out = finalise_slice(binary_stats(random_rows()), plan())
     defined = out[out["ci_lower"].notna()]
     assert len(defined) > 100
-    assert (defined["ci_lower"] <= defined["value"] + 1e-12).all() and (defined["value"] <= defined["ci_upper"] + 1e-12).all()
+    assert (defined["ci_lower"] <= defined["value"] + 1e-12).all() and (
+        defined["value"] <= defined["ci_upper"] + 1e-12
+    ).all()
     assert out[out["metric"].isin(["f1", "pr_auc"])]["ci_lower"].isna().all()
 
 
@@ -144,13 +154,24 @@ def test_maturity_and_coverage():
     assert np.allclose(r["label_coverage"].dropna(), cov[r["n_predictions"] > 0])
 
 
-@pytest.mark.parametrize("granularity, rolling, step", [("1 hour", "6 hours", timedelta(hours=1)), ("1 week", "13 weeks", timedelta(weeks=1))])
+@pytest.mark.parametrize(
+    "granularity, rolling, step",
+    [("1 hour", "6 hours", timedelta(hours=1)), ("1 week", "13 weeks", timedelta(weeks=1))],
+)
 def test_hourly_and_weekly_windows(granularity, rolling, step):
     rng = np.random.default_rng(4)
     t0 = datetime(2026, 3, 2)  # a Monday: weekly buckets start on Mondays
     rows = pd.concat(
         [
-            pd.DataFrame({"model_version": "v1", "bucket_start": t0 + i * step, "y": (rng.random(30) < 0.4).astype(float), "score": rng.random(30), "d": 0})
+            pd.DataFrame(
+                {
+                    "model_version": "v1",
+                    "bucket_start": t0 + i * step,
+                    "y": (rng.random(30) < 0.4).astype(float),
+                    "score": rng.random(30),
+                    "d": 0,
+                }
+            )
             for i in range(20)
             if i != 7
         ],
@@ -162,7 +183,9 @@ def test_hourly_and_weekly_windows(granularity, rolling, step):
     long = out[(out["window"] == rolling) & (out["model_version"] == "v1")]
     assert len(long) == 2 * 20  # every boundary of the range, gap included, two metrics
     for r in long.itertuples():
-        assert r.window_end - r.window_start == pd.Timedelta(rolling.replace("hours", "h").replace("weeks", "W").replace(" ", ""))
+        assert r.window_end - r.window_start == pd.Timedelta(
+            rolling.replace("hours", "h").replace("weeks", "W").replace(" ", "")
+        )
         sel = rows[(rows["bucket_start"] >= r.window_start) & (rows["bucket_start"] < r.window_end)]
         expected = binary_metric(r.metric, sel["y"].to_numpy(), sel["score"].to_numpy(), sel["d"].to_numpy())
         assert_close(r.value, expected, 1e-9, f"{r.metric} {r.window_end}")

@@ -80,17 +80,32 @@ def test_spec_example_message_for_unknown_metric():
         ({"predictions__scor": "s"}, "predictions.scor: unknown key 'scor'"),
         ({"version": "1"}, "version: expected int, got str '1'"),
         ({"predictions__threshold": "high"}, "predictions.threshold: expected int or float, got str 'high'"),
-        ({"problem_type": "clustering"}, "problem_type: unknown value 'clustering'; allowed: binary, multiclass, regression"),
+        (
+            {"problem_type": "clustering"},
+            "problem_type: unknown value 'clustering'; allowed: binary, multiclass, regression",
+        ),
         ({"labels__max_delay": "3 fortnights"}, "labels.max_delay: invalid duration '3 fortnights'"),
-        ({"windows": {"granularity": "2 days"}}, "windows.granularity: unsupported '2 days'; allowed: 1 hour, 1 day, 1 week"),
-        ({"windows": {"granularity": "1 week", "rolling": ["10 days"]}}, "windows.rolling[0]: '10 days' must be a multiple"),
-        ({"windows": {"rolling": ["7 days", "1 week"]}}, "windows.rolling[1]: duplicate window '1 week' (same as '7 days')"),
+        (
+            {"windows": {"granularity": "2 days"}},
+            "windows.granularity: unsupported '2 days'; allowed: 1 hour, 1 day, 1 week",
+        ),
+        (
+            {"windows": {"granularity": "1 week", "rolling": ["10 days"]}},
+            "windows.rolling[0]: '10 days' must be a multiple",
+        ),
+        (
+            {"windows": {"rolling": ["7 days", "1 week"]}},
+            "windows.rolling[1]: duplicate window '1 week' (same as '7 days')",
+        ),
         ({"metrics": ["accuracy", "accuracy"]}, "metrics: duplicate metric 'accuracy'"),
         ({"metrics": ["rmse"]}, "metrics[0]: unknown metric 'rmse'; known for binary"),
         ({"labels__id": _DELETE}, "labels.id: required key is missing"),
         ({"output": _DELETE}, "output: required key is missing"),
         ({"predictions__score": _DELETE}, "predictions.score: required for problem_type binary"),
-        ({"predictions__score_type": "logit", "metrics": ["log_loss"]}, "metrics[0]: 'log_loss' needs probability scores"),
+        (
+            {"predictions__score_type": "logit", "metrics": ["log_loss"]},
+            "metrics[0]: 'log_loss' needs probability scores",
+        ),
         ({"segments": {"columns": ["a", "a"]}}, "segments.columns: duplicate entries"),
         ({"segments": {"cross": [["a"]]}}, "segments.cross[0]: expected a list of 2 or more column names"),
         ({"confidence_level": 1.5}, "confidence_level: 1.5 must be in [0.5, 1)"),
@@ -107,7 +122,9 @@ def test_bad_configs_name_the_key_and_what_is_allowed(changes, expected):
 
 
 def test_cross_segments_alias():
-    cfg = parse_config(with_changes(segments={"columns": ["country", "channel"]}, cross_segments=[["country", "channel"]]))
+    cfg = parse_config(
+        with_changes(segments={"columns": ["country", "channel"]}, cross_segments=[["country", "channel"]])
+    )
     assert cfg.slice_keys == (("country",), ("channel",), ("country", "channel"))
 
 
@@ -151,21 +168,29 @@ def test_multiclass_and_regression_configs():
     assert "unknown metric 'recall'" in error_of(dict(multi, metrics=["recall"]))
     regression = dict(BASE, problem_type="regression", metrics=["rmse", "r2"])
     assert parse_config(regression).problem_type == "regression"
-    assert "unknown metric 'roc_auc'; known for regression: mse, rmse, mae" in error_of(dict(regression, metrics=["roc_auc"]))
+    assert "unknown metric 'roc_auc'; known for regression: mse, rmse, mae" in error_of(
+        dict(regression, metrics=["roc_auc"])
+    )
     with_threshold = dict(regression, predictions=dict(BASE["predictions"], threshold=0.3))
     assert "predictions.threshold: applies to binary only" in error_of(with_threshold)
 
 
 def test_entity_horizon_join_config():
-    labels = {"table": "./events", "label": "churned", "timestamp": "event_ts",
-              "join": {"mode": "entity_horizon", "entity": "customer_id", "horizon": "30 days"}}
+    labels = {
+        "table": "./events",
+        "label": "churned",
+        "timestamp": "event_ts",
+        "join": {"mode": "entity_horizon", "entity": "customer_id", "horizon": "30 days"},
+    }
     cfg = parse_config(dict(BASE, labels=labels))
     assert cfg.labels.id is None and cfg.labels.join.entity == "customer_id"
     assert cfg.labels.max_delay.text == "30 days"  # the horizon sets maturity
     assert "labels.join.horizon: required key is missing" in error_of(
         dict(BASE, labels=dict(labels, join={"mode": "entity_horizon", "entity": "c"}))
     )
-    assert "labels.max_delay: not used with join mode entity_horizon" in error_of(dict(BASE, labels=dict(labels, max_delay="5 days")))
+    assert "labels.max_delay: not used with join mode entity_horizon" in error_of(
+        dict(BASE, labels=dict(labels, max_delay="5 days"))
+    )
     assert "labels.join: entity and horizon apply to mode entity_horizon only" in error_of(
         dict(BASE, labels=dict(BASE["labels"], join={"mode": "prediction_id", "entity": "c"}))
     )
@@ -182,12 +207,30 @@ def with_alerts(*rules, **top):
 
 
 def test_alert_rules_parse_with_their_defaults():
-    cfg = parse_config(with_alerts(ALERT, {**ALERT, "name": "acc", "metric": "accuracy", "minor": {"ratio": 0.95},
-                                           "sustained": {"ratio": 0.9, "of": 3, "within": 5}, "confidence": None,
-                                           "maturity": {"min_coverage": 0.8}, "slices": "overall"}))
+    cfg = parse_config(
+        with_alerts(
+            ALERT,
+            {
+                **ALERT,
+                "name": "acc",
+                "metric": "accuracy",
+                "minor": {"ratio": 0.95},
+                "sustained": {"ratio": 0.9, "of": 3, "within": 5},
+                "confidence": None,
+                "maturity": {"min_coverage": 0.8},
+                "slices": "overall",
+            },
+        )
+    )
     auc, acc = cfg.alerts
     assert [(lv.level, lv.of, lv.within) for lv in auc.levels] == [("SUSTAINED", 3, 3)]
-    assert (auc.min_labeled, auc.confidence, auc.maturity.mode, auc.resolve_after, auc.slices) == (200, 0.95, "mature", 3, "all")
+    assert (auc.min_labeled, auc.confidence, auc.maturity.mode, auc.resolve_after, auc.slices) == (
+        200,
+        0.95,
+        "mature",
+        3,
+        "all",
+    )
     assert [(lv.level, lv.of, lv.within) for lv in acc.levels] == [("MINOR", 1, 1), ("SUSTAINED", 3, 5)]
     assert acc.confidence is None and acc.maturity.min_coverage == 0.8 and acc.slices == "overall"
     assert cfg.baseline.source == "window" and cfg.baseline.window.text == "14 days"
@@ -200,23 +243,47 @@ def test_alert_rules_parse_with_their_defaults():
         (with_alerts({**ALERT, "metric": "log_loss"}), "alerts[0].metric: 'log_loss' is not computed"),
         (with_alerts({**ALERT, "window": "14 days"}), "alerts[0].window: '14 days' is not computed"),
         (with_alerts({**ALERT, "sustained": {"ratio": 1.2}}), "alerts[0].sustained.ratio: 1.2 must be in (0, 1)"),
-        (with_alerts({**ALERT, "sustained": {"ratio": 0.9, "consecutive": 0}}), "alerts[0].sustained: need 1 <= of <= within"),
-        (with_alerts({**ALERT, "sustained": {"ratio": 0.9, "consecutive": 2, "of": 2}}), "give either consecutive or of/within"),
+        (
+            with_alerts({**ALERT, "sustained": {"ratio": 0.9, "consecutive": 0}}),
+            "alerts[0].sustained: need 1 <= of <= within",
+        ),
+        (
+            with_alerts({**ALERT, "sustained": {"ratio": 0.9, "consecutive": 2, "of": 2}}),
+            "give either consecutive or of/within",
+        ),
         (with_alerts({k: v for k, v in ALERT.items() if k != "sustained"}), "alerts[0]: give at least one level"),
         (with_alerts(ALERT, ALERT), "alerts: duplicate rule name 'auc_drop'"),
         (with_alerts({**ALERT, "metric": "f1"}), "alerts[0].confidence: 'f1' has no confidence interval"),
         (with_alerts({**ALERT, "slices": ["region"]}), "alerts[0].slices[0]: 'region' is not a configured segment"),
         (with_alerts({**ALERT, "maturity": "ripe"}), "alerts[0].maturity: unknown value 'ripe'"),
         (with_alerts({**ALERT, "extra": 1}), "alerts[0].extra: unknown key 'extra'"),
-        (with_alerts(ALERT, baseline={"source": "values", "values": {"accuracy": 0.9}}), "alerts[0].metric: no baseline for 'roc_auc' in baseline.values"),
+        (
+            with_alerts(ALERT, baseline={"source": "values", "values": {"accuracy": 0.9}}),
+            "alerts[0].metric: no baseline for 'roc_auc' in baseline.values",
+        ),
         (with_alerts(ALERT, baseline={"source": "table"}), "baseline.table: required with source: table"),
-        (with_alerts(ALERT, baseline={"window": "36 hours"}), "baseline.window: '36 hours' must be a multiple of the granularity"),
-        (with_alerts(ALERT, notifications=[{"type": "email", "url_env": "X"}]), "notifications[0].type: unknown value 'email'"),
-        (with_alerts(ALERT, notifications=[{"type": "slack", "url_env": "X", "levels": ["HIGH"]}]), "notifications[0].levels[0]: unknown level 'HIGH'"),
+        (
+            with_alerts(ALERT, baseline={"window": "36 hours"}),
+            "baseline.window: '36 hours' must be a multiple of the granularity",
+        ),
+        (
+            with_alerts(ALERT, notifications=[{"type": "email", "url_env": "X"}]),
+            "notifications[0].type: unknown value 'email'",
+        ),
+        (
+            with_alerts(ALERT, notifications=[{"type": "slack", "url_env": "X", "levels": ["HIGH"]}]),
+            "notifications[0].levels[0]: unknown level 'HIGH'",
+        ),
         (with_alerts(ALERT, retrain={"triggers": ["kpi"]}), "retrain.triggers[0]: 'kpi' needs a KPI with a max or min"),
         (with_alerts(ALERT, retrain={"triggers": ["always"]}), "retrain.triggers[0]: unknown trigger 'always'"),
-        (with_alerts(ALERT, kpis=[{"name": "accuracy", "numerator": "1", "denominator": "1"}]), "kpis[0].name: 'accuracy' is a metric name"),
-        (with_alerts(ALERT, kpis=[{"name": "Loss", "numerator": "1", "denominator": "1"}]), "kpis[0].name: 'Loss' must be lower case"),
+        (
+            with_alerts(ALERT, kpis=[{"name": "accuracy", "numerator": "1", "denominator": "1"}]),
+            "kpis[0].name: 'accuracy' is a metric name",
+        ),
+        (
+            with_alerts(ALERT, kpis=[{"name": "Loss", "numerator": "1", "denominator": "1"}]),
+            "kpis[0].name: 'Loss' must be lower case",
+        ),
     ],
 )
 def test_bad_alerting_configs_name_the_key(data, message):
@@ -225,7 +292,12 @@ def test_bad_alerting_configs_name_the_key(data, message):
 
 def test_kpis_can_carry_alert_rules_and_durations_take_seconds():
     kpi = {"name": "loss_rate", "numerator": "amount * label", "denominator": "amount", "max": 0.02}
-    cfg = parse_config(with_alerts({"name": "loss", "metric": "loss_rate", "critical": {"ratio": 0.5}}, kpis=[kpi],
-                                   notifications=[{"type": "webhook", "url_env": "HOOK", "timeout": "30 seconds"}]))
+    cfg = parse_config(
+        with_alerts(
+            {"name": "loss", "metric": "loss_rate", "critical": {"ratio": 0.5}},
+            kpis=[kpi],
+            notifications=[{"type": "webhook", "url_env": "HOOK", "timeout": "30 seconds"}],
+        )
+    )
     assert cfg.metric_names[-1] == "loss_rate" and cfg.larger_is_better("loss_rate") is False
     assert cfg.notifications[0].timeout_seconds == 30 and cfg.notifications[0].levels == ("SUSTAINED", "CRITICAL")

@@ -20,9 +20,21 @@ def config(**retrain):
 
 def episode(version="v1", level="SUSTAINED", slice_value="*", value=0.7, ci=(0.68, 0.72)):
     return {
-        "rule": "acc", "metric": "accuracy", "window": "7 days", "model_version": version, "slice_key": "*" if slice_value == "*" else "country",
-        "slice_value": slice_value, "level": level, "status": "OPEN", "value": value, "ci_lower": ci[0], "ci_upper": ci[1],
-        "baseline": 0.9, "threshold": 0.81, "opened_window_start": NOW - 5 * DAY, "last_window_start": NOW - 7 * DAY,
+        "rule": "acc",
+        "metric": "accuracy",
+        "window": "7 days",
+        "model_version": version,
+        "slice_key": "*" if slice_value == "*" else "country",
+        "slice_value": slice_value,
+        "level": level,
+        "status": "OPEN",
+        "value": value,
+        "ci_lower": ci[0],
+        "ci_upper": ci[1],
+        "baseline": 0.9,
+        "threshold": 0.81,
+        "opened_window_start": NOW - 5 * DAY,
+        "last_window_start": NOW - 7 * DAY,
     }
 
 
@@ -88,11 +100,30 @@ def test_status_levels():
 def test_rollback_target_is_the_best_healthy_other_version_with_a_significance_test():
     cfg = config()
     crit = episode("v3", level="CRITICAL", value=0.60, ci=(0.58, 0.62))
+
     def cand(v, value, half):
-        return {"rule": "acc", "window": "7 days", "slice_key": "*", "slice_value": "*", "window_start": crit["last_window_start"],
-                "model_version": v, "value": value, "ci_lower": value - half, "ci_upper": value + half}
-    candidates = [cand("v1", 0.88, 0.02), cand("v2", 0.95, 0.02), cand("v3", 0.60, 0.02), cand("*", 0.8, 0.01), cand("v4", 0.61, 0.05)]
-    rows = {s["model_version"]: s for s in model_statuses(cfg, ["v1", "v2", "v3", "v4"], [crit, episode("v2")], candidates)}
+        return {
+            "rule": "acc",
+            "window": "7 days",
+            "slice_key": "*",
+            "slice_value": "*",
+            "window_start": crit["last_window_start"],
+            "model_version": v,
+            "value": value,
+            "ci_lower": value - half,
+            "ci_upper": value + half,
+        }
+
+    candidates = [
+        cand("v1", 0.88, 0.02),
+        cand("v2", 0.95, 0.02),
+        cand("v3", 0.60, 0.02),
+        cand("*", 0.8, 0.01),
+        cand("v4", 0.61, 0.05),
+    ]
+    rows = {
+        s["model_version"]: s for s in model_statuses(cfg, ["v1", "v2", "v3", "v4"], [crit, episode("v2")], candidates)
+    }
     assert rows["v3"]["status"] == "CRITICAL" and rows["v3"]["action"] == "BLOCK_OR_ROLLBACK"
     assert rows["v2"]["status"] == "DEGRADED"
     assert rows["v3"]["rollback_target"] == "v1"  # v2 is better but not healthy

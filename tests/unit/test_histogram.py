@@ -49,7 +49,9 @@ def test_small_groups_are_exact_including_ties():
         scores = np.round(rng.beta(0.7, 20, n), 2)  # heavy ties
         keys, pos, neg = summary(scores, y, "probability")
         assert histogram.roc_auc(keys, pos, neg) == pytest.approx(roc_auc_score(y, scores), abs=1e-12)
-        assert histogram.average_precision(keys, pos, neg) == pytest.approx(average_precision_score(y, scores), abs=1e-12)
+        assert histogram.average_precision(keys, pos, neg) == pytest.approx(
+            average_precision_score(y, scores), abs=1e-12
+        )
 
 
 def test_exact_mode_never_compacts():

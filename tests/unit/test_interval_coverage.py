@@ -19,7 +19,7 @@ Z = z_value(0.95)
 
 
 def coverage(problem_type, metric, state, truth) -> float:
-    finalise, interval = bind(problem_type, metric)
+    _, interval = bind(problem_type, metric)
     lower, upper = interval(state, Z)
     assert not np.isnan(lower).any()
     return float(np.mean((lower <= truth) & (truth <= upper)))
@@ -52,5 +52,9 @@ def test_rmse_coverage():
     n, sigma = 300, 3.0
     errors = rng.normal(0.5, sigma, (REPLICATES, n))
     truth = np.sqrt(sigma**2 + 0.25)
-    state = {"sum_sq_error": (errors**2).sum(1), "sum_quartic_error": (errors**4).sum(1), "n_labeled": np.full(REPLICATES, n)}
+    state = {
+        "sum_sq_error": (errors**2).sum(1),
+        "sum_quartic_error": (errors**4).sum(1),
+        "n_labeled": np.full(REPLICATES, n),
+    }
     assert 0.92 <= coverage("regression", "rmse", state, truth) <= 0.98

@@ -14,7 +14,14 @@ from tests.unit.test_config import with_changes
 
 def state_of(a: np.ndarray, b: np.ndarray) -> dict:
     num, den, aa, ab, bb = kpi_fields("loss")
-    return {num: [a.sum()], den: [b.sum()], aa: [(a * a).sum()], ab: [(a * b).sum()], bb: [(b * b).sum()], "n_labeled": [len(a)]}
+    return {
+        num: [a.sum()],
+        den: [b.sum()],
+        aa: [(a * a).sum()],
+        ab: [(a * b).sum()],
+        bb: [(b * b).sum()],
+        "n_labeled": [len(a)],
+    }
 
 
 def test_value_and_delta_method_interval_match_numpy():
@@ -33,7 +40,10 @@ def test_value_and_delta_method_interval_match_numpy():
 def test_merge_law_and_undefined_cases():
     rng = np.random.default_rng(2)
     a, b = rng.random(300), rng.random(300) + 0.5
-    merged = {k: [v1[0] + v2[0]] for (k, v1), v2 in zip(state_of(a[:100], b[:100]).items(), state_of(a[100:], b[100:]).values())}
+    merged = {
+        k: [v1[0] + v2[0]]
+        for (k, v1), v2 in zip(state_of(a[:100], b[:100]).items(), state_of(a[100:], b[100:]).values())
+    }
     assert kpi_value(merged, "loss")[0] == pytest.approx(kpi_value(state_of(a, b), "loss")[0], rel=1e-12)
     empty = state_of(np.zeros(0), np.zeros(0))
     assert np.isnan(kpi_value(empty, "loss")[0]) and np.isnan(kpi_interval(empty, "loss", 1.96)[0][0])
@@ -45,8 +55,15 @@ def test_merge_law_and_undefined_cases():
 
 def kpi_config(**kpi):
     data = with_changes()
-    data["kpis"] = [{"name": "fraud_loss_rate", "numerator": "CASE WHEN label = 1 AND prediction = 0 THEN amount ELSE 0 END",
-                     "denominator": "amount", "max": 0.02, **kpi}]
+    data["kpis"] = [
+        {
+            "name": "fraud_loss_rate",
+            "numerator": "CASE WHEN label = 1 AND prediction = 0 THEN amount ELSE 0 END",
+            "denominator": "amount",
+            "max": 0.02,
+            **kpi,
+        }
+    ]
     data["retrain"] = {"triggers": ["kpi"], "cooldown": "7 days"}
     return parse_config(data)
 
@@ -63,4 +80,6 @@ def test_kpi_trigger_fires_on_a_breach_of_its_latest_mature_window():
     assert out["v1"]["reasons"] == ["kpi: fraud_loss_rate 0.031 > max 0.02 (1 day window)"]
     low = kpi_config(max=None, min=0.5, larger_is_better=True)
     rows = [dict(rows[0], value=0.4)]
-    assert retrain_decisions(low, 10**6, facts[:1], [], None, rows)[0]["reasons"] == ["kpi: fraud_loss_rate 0.4 < min 0.5 (1 day window)"]
+    assert retrain_decisions(low, 10**6, facts[:1], [], None, rows)[0]["reasons"] == [
+        "kpi: fraud_loss_rate 0.4 < min 0.5 (1 day window)"
+    ]

@@ -18,14 +18,26 @@ DAY = timedelta(days=1)
 T0 = datetime(2026, 3, 1)
 CLASSES = ["cat", "dog", "eel", "fox"]
 MULTICLASS = [
-    "accuracy", "macro_precision", "macro_recall", "macro_f1", "weighted_precision", "weighted_recall",
-    "weighted_f1", "log_loss", "recall[eel]", "precision[eel]", "recall[fox]", "precision[cat]",
+    "accuracy",
+    "macro_precision",
+    "macro_recall",
+    "macro_f1",
+    "weighted_precision",
+    "weighted_recall",
+    "weighted_f1",
+    "log_loss",
+    "recall[eel]",
+    "precision[eel]",
+    "recall[fox]",
+    "precision[cat]",
 ]
 REGRESSION = ["rmse", "mse", "mae", "mape", "r2", "mean_error"]
 
 
 def plan(problem_type, metrics, **predictions) -> WindowPlan:
-    data = dict(BASE, problem_type=problem_type, metrics=list(metrics), windows={"granularity": "1 day", "rolling": ["3 days"]})
+    data = dict(
+        BASE, problem_type=problem_type, metrics=list(metrics), windows={"granularity": "1 day", "rolling": ["3 days"]}
+    )
     data["predictions"] = {k: v for k, v in BASE["predictions"].items() if k != "score"} | predictions
     return WindowPlan.from_config(parse_config(data), T0 + 30 * DAY)
 
@@ -51,7 +63,18 @@ def multiclass_rows(seed=3) -> pd.DataFrame:
         if day == 2:
             labeled[:] = False
         y = np.where(labeled, y, None)
-        frames.append(pd.DataFrame({"model_version": "v1", "bucket_start": T0 + day * DAY, "y": y, "pred": pred, "p_true": p_true, "proba": list(proba)}))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "model_version": "v1",
+                    "bucket_start": T0 + day * DAY,
+                    "y": y,
+                    "pred": pred,
+                    "p_true": p_true,
+                    "proba": list(proba),
+                }
+            )
+        )
     return pd.concat(frames, ignore_index=True)
 
 
@@ -73,11 +96,15 @@ def compare(out, rows, oracle, tol=1e-9):
 
 def test_multiclass_metrics_match_sklearn():
     rows = multiclass_rows()
-    out = finalise_slice(multiclass_stats(rows), plan("multiclass", MULTICLASS, prediction="pred", probabilities="proba"))
+    out = finalise_slice(
+        multiclass_stats(rows), plan("multiclass", MULTICLASS, prediction="pred", probabilities="proba")
+    )
 
     def oracle(metric, lab):
         proba = np.vstack(lab["proba"]) if len(lab) else None
-        return multiclass_metric(metric, lab["y"].astype(str).to_numpy(), lab["pred"].astype(str).to_numpy(), proba, CLASSES)
+        return multiclass_metric(
+            metric, lab["y"].astype(str).to_numpy(), lab["pred"].astype(str).to_numpy(), proba, CLASSES
+        )
 
     assert compare(out, rows, oracle) > 150
     out = out[out["model_version"] == "v1"]

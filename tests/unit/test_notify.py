@@ -21,7 +21,7 @@ class Server:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 (http.server's name)
+            def do_POST(self):
                 outer.hits += 1
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 if outer.hits <= outer.fail:
@@ -57,16 +57,36 @@ def server():
 
 
 def sink(kind="webhook", retries=2, levels=("SUSTAINED", "CRITICAL"), name=None):
-    return NotificationSink(name=name or kind, type=kind, url_env=f"HOOK_{kind.upper()}", levels=levels, timeout_seconds=2.0, retries=retries)
+    return NotificationSink(
+        name=name or kind,
+        type=kind,
+        url_env=f"HOOK_{kind.upper()}",
+        levels=levels,
+        timeout_seconds=2.0,
+        retries=retries,
+    )
 
 
 def event(i=1, level="SUSTAINED", **extra):
     return {
-        "event_id": f"e{i}", "monitor": "fraud", "rule": "auc_drop", "model_version": "v2", "slice_key": "country",
-        "slice_value": "BR", "window": "7 days", "opened_window_start": 1767225600, "event": "RAISED", "level": level,
-        "run_id": "r1", "as_of": 1767830400,
+        "event_id": f"e{i}",
+        "monitor": "fraud",
+        "rule": "auc_drop",
+        "model_version": "v2",
+        "slice_key": "country",
+        "slice_value": "BR",
+        "window": "7 days",
+        "opened_window_start": 1767225600,
+        "event": "RAISED",
+        "level": level,
+        "run_id": "r1",
+        "as_of": 1767830400,
         "details": json.dumps({"metric": "roc_auc", "value": 0.81, "threshold": 0.837}),
-        "delivery": "PENDING", "delivery_attempts": 0, "delivered_to": [], "delivery_error": None, **extra,
+        "delivery": "PENDING",
+        "delivery_attempts": 0,
+        "delivered_to": [],
+        "delivery_error": None,
+        **extra,
     }
 
 
@@ -101,7 +121,9 @@ def test_a_dead_sink_leaves_events_failed_then_the_next_run_delivers_each_once(s
     assert first["e2"].delivery == "PENDING" and first["e2"].attempts == 0  # the dead sink is not hammered
     assert hook.hits == 2
     hook.fail = 0
-    again = [dict(e, delivery=first[e["event_id"]].delivery, delivery_attempts=first[e["event_id"]].attempts) for e in events]
+    again = [
+        dict(e, delivery=first[e["event_id"]].delivery, delivery_attempts=first[e["event_id"]].attempts) for e in events
+    ]
     second = deliver(again, (sink(retries=1),), {"HOOK_WEBHOOK": hook.url}, no_sleep)
     assert {k: (v.delivery, v.attempts) for k, v in second.items()} == {"e1": ("DELIVERED", 3), "e2": ("DELIVERED", 1)}
     assert sorted(b["event_id"] for b in hook.bodies) == ["e1", "e2"]

@@ -12,12 +12,29 @@ from tests.conftest import ROOT
 
 SPEC = {
     "binary": [
-        "accuracy", "precision", "recall", "f1", "specificity", "roc_auc", "pr_auc",
-        "log_loss", "brier", "positive_rate", "prediction_rate",
+        "accuracy",
+        "precision",
+        "recall",
+        "f1",
+        "specificity",
+        "roc_auc",
+        "pr_auc",
+        "log_loss",
+        "brier",
+        "positive_rate",
+        "prediction_rate",
     ],
     "multiclass": [
-        "accuracy", "macro_precision", "macro_recall", "macro_f1", "weighted_precision", "weighted_recall",
-        "weighted_f1", "log_loss", "recall[c]", "precision[c]",
+        "accuracy",
+        "macro_precision",
+        "macro_recall",
+        "macro_f1",
+        "weighted_precision",
+        "weighted_recall",
+        "weighted_f1",
+        "log_loss",
+        "recall[c]",
+        "precision[c]",
     ],
     "regression": ["rmse", "mse", "mae", "mape", "r2", "mean_error"],
 }
