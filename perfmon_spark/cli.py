@@ -8,6 +8,8 @@ Errors are one line on stderr; ``--verbose`` adds the traceback.
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import sys
 import traceback
 from datetime import datetime, timezone
@@ -122,19 +124,13 @@ def cmd_validate(args) -> int:
     cfg = load_config(args.config)
     print(describe(cfg))
     if args.check_tables:
-        from perfmon_spark.alerts.baseline import check_baseline_table
-        from perfmon_spark.ingest import check_input_columns
-        from perfmon_spark.io.tables import read_snapshot
-        from perfmon_spark.session import get_spark
+        from perfmon_spark.job import check_tables
 
-        spark = get_spark(cfg.spark)
-        check_input_columns(
-            cfg,
-            read_snapshot(spark, cfg.predictions.table, "predictions"),
-            read_snapshot(spark, cfg.labels.table, "labels"),
-        )
-        check_baseline_table(spark, cfg)
+        for warning in check_tables(cfg):
+            print(f"warning: {warning}")
         print("tables: ok")
+    else:
+        print("tables: not checked (add --check-tables to check tables, columns and label values)")
     return 0
 
 
@@ -168,6 +164,8 @@ def run_cli(argv: list[str] | None, parser: argparse.ArgumentParser, handler) ->
     """Parse, dispatch, map errors to exit codes. ``handler(args)`` returns the exit code."""
     argv = sys.argv[1:] if argv is None else argv
     verbose = "--verbose" in argv
+    if verbose:
+        os.environ["PERFMON_VERBOSE"] = "1"  # a local session then shows the JVM's own output
     try:
         args = parser.parse_args(argv)
         return handler(args)
@@ -180,13 +178,31 @@ def run_cli(argv: list[str] | None, parser: argparse.ArgumentParser, handler) ->
         if verbose:
             traceback.print_exc()
         print(
-            f"unexpected error: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''} (use --verbose for the traceback)",
+            f"unexpected error: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''} (use --verbose for the traceback and Spark's own output)",
             file=sys.stderr,
         )
         return 1
 
 
+class _LevelPrefix(logging.Formatter):
+    """``warning: message``: the same one-line shape as the error lines."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"{record.levelname.lower()}: {record.getMessage()}"
+
+
+def log_to_stderr() -> None:
+    """perfmon's own warnings (and, with --verbose, the rest of its log) go to stderr."""
+    logger = logging.getLogger("perfmon_spark")
+    if not any(isinstance(h.formatter, _LevelPrefix) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(_LevelPrefix())
+        logger.addHandler(handler)
+    logger.setLevel(logging.WARNING)
+
+
 def main(argv: list[str] | None = None) -> int:
+    log_to_stderr()
     return run_cli(argv, build_parser(), lambda args: COMMANDS[args.command](args))
 
 

@@ -7,8 +7,10 @@ starts a cluster.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -65,6 +67,9 @@ def parse_duration(value: Any, path: str) -> Duration:
     return Duration(seconds=count * _UNITS[match[2]], count=count, unit=match[2])
 
 
+_URI_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:")
+
+
 @dataclass(frozen=True)
 class TableRef:
     """A Delta table: a path (contains '/' or a URI scheme) or a metastore/catalog name."""
@@ -73,7 +78,36 @@ class TableRef:
 
     @property
     def is_path(self) -> bool:
-        return "/" in self.text or "://" in self.text or self.text.startswith("dbfs:")
+        return "/" in self.text or _URI_SCHEME.match(self.text) is not None
+
+
+def resolve_path(text: str, base: Path) -> str:
+    """A relative path made absolute against ``base`` (the config file's folder); URIs
+    (``s3://``, ``dbfs:/``) and catalog names are returned as they are.
+
+    Spark resolves a relative path against the working directory of whichever process reads it,
+    and SQL (``delta.`./x```) refuses it outright, so every path is made absolute once, here.
+    """
+    if not TableRef(text).is_path or _URI_SCHEME.match(text):
+        return text
+    return os.path.normpath(os.path.join(base, text))  # an absolute path is only normalised
+
+
+# The keys that hold table references or an output folder: resolved against the config's folder.
+_PATH_KEYS = (("predictions", "table"), ("labels", "table"), ("baseline", "table"), ("output", "location"))
+
+
+def _with_absolute_paths(data: Any, base: Path) -> Any:
+    """A copy of the raw config whose path references are absolute, so that a config written with
+    relative paths and the same config with absolute ones parse (and hash) the same."""
+    if not isinstance(data, Mapping):
+        return data
+    data = copy.deepcopy(dict(data))
+    for section, key in _PATH_KEYS:
+        value = data.get(section)
+        if isinstance(value, Mapping) and isinstance(value.get(key), str) and value[key].strip():
+            data[section] = {**value, key: resolve_path(value[key], base)}
+    return data
 
 
 @dataclass(frozen=True)
@@ -110,6 +144,7 @@ class LabelsConfig:
     max_delay: Duration
     positive: Any
     join: LabelJoin
+    negative: tuple[Any, ...] = ("0",)
 
 
 @dataclass(frozen=True)
@@ -228,6 +263,7 @@ class RetrainConfig:
     cooldown: Duration = Duration(14 * 86400, 14, "day")
     min_new_labels: int = 0
     max_one_per: Duration | None = None
+    inactive_after: Duration | None = None  # None: the longest computed window
 
 
 @dataclass(frozen=True)
@@ -272,6 +308,12 @@ class MonitorConfig:
         """The direction of a computed metric or KPI (from the registry or the KPI's config)."""
         kpi = next((k for k in self.kpis if k.name == metric), None)
         return kpi.larger_is_better if kpi is not None else lookup(self.problem_type, metric).larger_is_better
+
+    @property
+    def inactive_after(self) -> Duration:
+        """A version with no prediction for this long before as_of is INACTIVE: it keeps its
+        ``model_status`` row but gets no retrain decision (default: the longest window)."""
+        return self.retrain.inactive_after or max(self.window_lengths)
 
     @property
     def slice_keys(self) -> tuple[tuple[str, ...], ...]:
@@ -341,7 +383,7 @@ class _Section:
 
 
 def load_config(path: str | Path) -> MonitorConfig:
-    """Read and validate a YAML config file.
+    """Read and validate a YAML config file; relative table paths are relative to its folder.
 
     Raises:
         ConfigError: unreadable file, bad YAML, or any invalid key or value.
@@ -356,11 +398,17 @@ def load_config(path: str | Path) -> MonitorConfig:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
         raise ConfigError(f"{path}: invalid YAML{where}: {getattr(e, 'problem', e)}") from e
-    return parse_config(data)
+    return parse_config(data, base_dir=Path(path).resolve().parent)
 
 
-def parse_config(data: Any) -> MonitorConfig:
-    """Validate an already-parsed mapping; see ``load_config``."""
+def parse_config(data: Any, base_dir: str | Path | None = None) -> MonitorConfig:
+    """Validate an already-parsed mapping; see ``load_config``.
+
+    Args:
+        base_dir: the folder relative table paths are resolved against (default: the working
+            directory).
+    """
+    data = _with_absolute_paths(data, Path(base_dir) if base_dir is not None else Path.cwd())
     top = _Section(
         data,
         "",
@@ -471,7 +519,7 @@ def _predictions(top: _Section, problem_type: str) -> PredictionsConfig:
 
 
 def _labels(top: _Section, problem_type: str) -> LabelsConfig:
-    sec = top.section("labels", ("table", "id", "label", "timestamp", "max_delay", "positive", "join"))
+    sec = top.section("labels", ("table", "id", "label", "timestamp", "max_delay", "positive", "negative", "join"))
     join = sec.section("join", ("mode", "entity", "horizon"), {"mode": "prediction_id"})
     mode = join.choice("mode", ("prediction_id", "entity_horizon"), "prediction_id")
     entity = horizon = None
@@ -487,8 +535,9 @@ def _labels(top: _Section, problem_type: str) -> LabelsConfig:
     elif "entity" in join.data or "horizon" in join.data:
         raise ConfigError("labels.join: entity and horizon apply to mode entity_horizon only")
     positive = sec.get("positive", (int, str, bool), 1)
-    if problem_type != "binary" and "positive" in sec.data:
-        raise ConfigError(f"labels.positive: applies to binary only, not {problem_type}")
+    for key in ("positive", "negative"):
+        if problem_type != "binary" and key in sec.data:
+            raise ConfigError(f"labels.{key}: applies to binary only, not {problem_type}")
     return LabelsConfig(
         table=TableRef(sec.text("table")),
         id=sec.text("id", None if mode == "entity_horizon" else _MISSING),
@@ -497,7 +546,43 @@ def _labels(top: _Section, problem_type: str) -> LabelsConfig:
         max_delay=horizon if horizon is not None else sec.duration("max_delay", "30 days"),
         positive=positive,
         join=LabelJoin(mode=mode, entity=entity, horizon=horizon),
+        negative=_negative(sec, positive),
     )
+
+
+# The negative class that goes without saying for the usual spellings of the positive one.
+_NEGATIVE_OF = {"1": "0", "0": "1", "true": "false", "false": "true", "yes": "no", "no": "yes", "y": "n"}
+_NEGATIVE_OF |= {"positive": "negative", "pos": "neg"}
+
+
+def label_text(value: Any) -> str:
+    """A label value as the text labels are matched by: ``True`` -> ``true``, ``1.0`` -> ``1``."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip().lower()
+
+
+def _negative(sec: _Section, positive: Any) -> tuple[Any, ...]:
+    """``labels.negative``: one value or a list; by default the counterpart of ``positive`` (0 for
+    1, false for true, no for yes). Any other label value is a bad label, not a negative."""
+    if "negative" not in sec.data:
+        counterpart = _NEGATIVE_OF.get(label_text(positive))
+        if counterpart is None:
+            raise ConfigError(
+                f"labels.negative: required when labels.positive is {positive!r} (give the label value, "
+                "or list of values, of the negative class; any other value goes to quarantine as bad_label)"
+            )
+        return (counterpart,)
+    value = sec.data["negative"]
+    values = value if isinstance(value, list) else [value]
+    for i, item in enumerate(values):
+        if item is None or not isinstance(item, (int, str, bool)):
+            raise ConfigError(f"labels.negative[{i}]: expected int, str or bool, got {item!r}")
+    if not values or any(label_text(v) == label_text(positive) for v in values):
+        raise ConfigError(f"labels.negative: {value!r} must name at least one value other than labels.positive")
+    return tuple(values)
 
 
 def _segments(top: _Section) -> SegmentsConfig:
@@ -812,7 +897,7 @@ def _kpis(top: _Section, problem_type: str, windows: WindowsConfig) -> tuple[Kpi
 
 
 def _retrain(top: _Section, kpis: tuple[Kpi, ...]) -> RetrainConfig:
-    sec = top.section("retrain", ("triggers", "cooldown", "min_new_labels", "max_one_per"), {})
+    sec = top.section("retrain", ("triggers", "cooldown", "min_new_labels", "max_one_per", "inactive_after"), {})
     triggers = sec.names("triggers", ["sustained", "critical"])
     for j, trigger in enumerate(triggers):
         if trigger not in RETRAIN_TRIGGERS:
@@ -829,4 +914,5 @@ def _retrain(top: _Section, kpis: tuple[Kpi, ...]) -> RetrainConfig:
         cooldown=sec.duration("cooldown", "14 days"),
         min_new_labels=min_new,
         max_one_per=sec.duration("max_one_per", None) if sec.data.get("max_one_per") is not None else None,
+        inactive_after=sec.duration("inactive_after", None) if sec.data.get("inactive_after") is not None else None,
     )

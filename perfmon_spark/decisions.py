@@ -46,6 +46,7 @@ STATUS_COLUMNS = (
     ("action", "string"),
     ("rollback_target", "string"),
     ("comparison", "string"),
+    ("last_prediction_date", "date"),
     ("as_of", "timestamp"),
     ("run_id", "string"),
 )
@@ -292,3 +293,12 @@ def model_statuses(
             }
         )
     return out
+
+
+def inactive_statuses(versions) -> list[dict]:
+    """INACTIVE rows for versions with no prediction within ``inactive_after``: a paused model
+    stays visible in ``model_status``, with nothing to act on."""
+    return [
+        {"model_version": v, "status": "INACTIVE", "action": "NONE", "rollback_target": None, "comparison": None}
+        for v in sorted(versions)
+    ]

@@ -134,21 +134,22 @@ def generate_lakehouse(
 
 
 def demo_config(lake: Lakehouse, alerting: bool = True) -> str:
-    """The YAML config of a generated lakehouse; ``alerting=False`` leaves out the KPI, baseline,
-    alert and retrain sections (the benchmarks measure the metric engine alone)."""
+    """The YAML config of a generated lakehouse, to be saved in its root folder (its table paths are
+    relative to it, as users write them); ``alerting=False`` leaves out the KPI, baseline, alert
+    and retrain sections (the benchmarks measure the metric engine alone)."""
     text = f"""\
 version: 1
 name: fraud_scoring
 problem_type: binary
 predictions:
-  table: {lake.predictions}
+  table: ./{Path(lake.predictions).relative_to(lake.root)}
   id: prediction_id
   timestamp: prediction_ts
   model_version: model_version
   score: score
   threshold: 0.15
 labels:
-  table: {lake.labels}
+  table: ./{Path(lake.labels).relative_to(lake.root)}
   id: prediction_id
   label: is_fraud
   timestamp: label_ts
@@ -161,7 +162,7 @@ windows:
   granularity: 1 day
   rolling: [7 days, 28 days]
 output:
-  location: {lake.monitoring}
+  location: ./{Path(lake.monitoring).relative_to(lake.root)}
 kpis:
   - name: fraud_loss_rate
     numerator: "CASE WHEN label = 1 AND prediction = 0 THEN amount ELSE 0 END"

@@ -74,10 +74,28 @@ def _changes(spark: SparkSession, ref: TableRef, start: int, end: int) -> DataFr
 
 def _cdf_on(snapshot: Snapshot) -> bool:
     """Whether the table has the change data feed on (table metadata only: no file listing)."""
-    ref = snapshot.ref
-    name = "delta.`{}`".format(ref.text.replace("`", "``")) if ref.is_path else ref.text
-    properties = {r["key"]: r["value"] for r in snapshot.df.sparkSession.sql(f"SHOW TBLPROPERTIES {name}").collect()}
+    properties = {
+        r["key"]: r["value"]
+        for r in snapshot.df.sparkSession.sql(f"SHOW TBLPROPERTIES {_sql_name(snapshot.ref)}").collect()
+    }
     return str(properties.get("delta.enableChangeDataFeed", "false")).lower() == "true"
+
+
+def _sql_name(ref: TableRef) -> str:
+    return "delta.`{}`".format(ref.text.replace("`", "``")) if ref.is_path else ref.text
+
+
+def feed_warning(*snapshots: Snapshot) -> str | None:
+    """One line naming the input tables without the change data feed and the statement that turns
+    it on, or None: without the feed every run is a full recompute."""
+    off = [s for s in snapshots if not _cdf_on(s)]
+    if not off:
+        return None
+    fixes = "; ".join(
+        f"ALTER TABLE {_sql_name(s.ref)} SET TBLPROPERTIES (delta.enableChangeDataFeed = true)" for s in off
+    )
+    names = " and ".join(repr(s.ref.text) for s in off)
+    return f"change data feed is off on {names}, so every run recomputes every bucket; turn it on with: {fixes}"
 
 
 def bucket_range(first: datetime, end: datetime, step: timedelta) -> list[datetime]:

@@ -16,8 +16,8 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 from pyspark.sql.window import Window
 
-from perfmon_spark.config import KPI_NAMES, MonitorConfig
-from perfmon_spark.errors import ConfigError
+from perfmon_spark.config import KPI_NAMES, MonitorConfig, label_text
+from perfmon_spark.errors import ConfigError, InputError
 from perfmon_spark.io.tables import Snapshot, require_columns
 
 _IDENTIFIER = re.compile(r"`[^`]+`|[A-Za-z_][A-Za-z0-9_]*")
@@ -50,33 +50,34 @@ def _bad_number(c: Column) -> Column:
 
 
 def check_input_columns(cfg: MonitorConfig, predictions: Snapshot, labels: Snapshot) -> None:
-    """Every configured column exists with a usable type (InputError otherwise)."""
+    """Every configured column exists with a usable type (InputError otherwise, naming the key)."""
     p, lab = cfg.predictions, cfg.labels
     wanted = [
-        (p.id, ("string", "integer")),
-        (p.timestamp, ("timestamp",)),
-        (p.model_version, ("string", "integer")),
+        ("predictions.id", p.id, ("string", "integer")),
+        ("predictions.timestamp", p.timestamp, ("timestamp",)),
+        ("predictions.model_version", p.model_version, ("string", "integer")),
     ]
     if p.score:
-        wanted.append((p.score, ("number",)))
+        wanted.append(("predictions.score", p.score, ("number",)))
     if p.prediction:
         kinds = {"binary": ("number", "boolean"), "multiclass": ("string", "integer"), "regression": ("number",)}
-        wanted.append((p.prediction, kinds[cfg.problem_type]))
+        wanted.append(("predictions.prediction", p.prediction, kinds[cfg.problem_type]))
     if p.probabilities:
-        wanted.append((p.probabilities, ("map or array",)))
+        wanted.append(("predictions.probabilities", p.probabilities, ("map or array",)))
     for column in cfg.segment_columns:
-        wanted.append((column, ("string", "number", "boolean", "timestamp")))
+        wanted.append(("segments", column, ("string", "number", "boolean", "timestamp")))
     if lab.join.entity:
-        wanted.append((lab.join.entity, ("string", "integer")))
+        wanted.append(("labels.join.entity", lab.join.entity, ("string", "integer")))
     require_columns(predictions, "predictions", wanted)
     check_kpi_expressions(cfg, predictions)
+    key = "labels.join.entity" if lab.join.entity else "labels.id"
     require_columns(
         labels,
         "labels",
         [
-            (_label_key(cfg), ("string", "integer")),
-            (lab.timestamp, ("timestamp",)),
-            (lab.label, _LABEL_KINDS[cfg.problem_type]),
+            (key, _label_key(cfg), ("string", "integer")),
+            ("labels.timestamp", lab.timestamp, ("timestamp",)),
+            ("labels.label", lab.label, _LABEL_KINDS[cfg.problem_type]),
         ],
     )
 
@@ -245,18 +246,26 @@ _PREDICTION_COLUMNS = {
 }
 
 
-def _binary_label(cfg: MonitorConfig, label: Column, dtype: str) -> tuple[Column, Column]:
-    """(y as 0/1, validity) for the label column's type and ``labels.positive``."""
-    positive = cfg.labels.positive
-    if dtype == "boolean":
-        return label.cast("int"), label.isNotNull()
-    if dtype == "string":
-        return (label == F.lit(str(positive))).cast("int"), label.isNotNull()
-    value = label.cast("double")
-    valid = value.isNotNull() & ~F.isnan(value)
-    if positive in (0, 1, True, False):
-        valid = valid & value.isin(0.0, 1.0)
-    return (value == F.lit(float(positive))).cast("int"), valid
+def _binary_label(cfg: MonitorConfig, label: Column, kind: str) -> tuple[Column, Column]:
+    """(y as 0/1, validity): a label is valid when it spells ``labels.positive`` or one of
+    ``labels.negative`` (compared as ``config.label_text``: trimmed, lower case, ``1.0`` as ``1``).
+    Anything else, null included, is a ``bad_label``: never a silent negative."""
+    positive = label_text(cfg.labels.positive)
+    negatives = [label_text(v) for v in cfg.labels.negative]
+    if kind == "boolean":
+        text = F.when(label, F.lit("true")).when(~label, F.lit("false"))
+        spelled = {"1": "true", "0": "false"}
+        positive, negatives = spelled.get(positive, positive), [spelled.get(v, v) for v in negatives]
+    elif kind == "string":
+        text = F.lower(F.trim(label))
+    else:
+        value = label.cast("double")
+        whole = value.cast("long").cast("string")
+        text = (
+            F.when(_bad_number(value), F.lit(None)).when(value == F.floor(value), whole).otherwise(value.cast("string"))
+        )
+    valid = F.coalesce(text.isin(positive, *negatives), F.lit(False))
+    return (text == F.lit(positive)).cast("int"), valid
 
 
 def validate_labels(cfg: MonitorConfig, df: DataFrame, as_of: datetime) -> Validated:
@@ -288,3 +297,41 @@ def validate_labels(cfg: MonitorConfig, df: DataFrame, as_of: datetime) -> Valid
         ]
     )
     return Validated(df=df.withColumn(REASON, reason), raw_columns=raw)
+
+
+# A run (or a sample) whose label rows are more often bad than not has a config that does not
+# match its labels (``labels.positive`` 1 over yes/no labels): an input error, not a quarantine.
+MOSTLY_BAD_LABELS = 0.5
+LABEL_SAMPLE_ROWS = 10_000
+
+
+def require_known_labels(cfg: MonitorConfig, labels: Snapshot, bad: int, total: int) -> None:
+    """Stop a run whose label rows are mostly ``bad_label``, naming the column, the values seen
+    and the configured classes (one small distinct query, only on that path).
+
+    Raises:
+        InputError: more than ``MOSTLY_BAD_LABELS`` of ``total`` label rows are bad labels.
+    """
+    if total == 0 or bad <= MOSTLY_BAD_LABELS * total:
+        return
+    column = cfg.labels.label
+    values = labels.df.select(F.col(column).cast("string").alias("v")).dropna().distinct().limit(10)
+    seen = sorted(repr(r["v"]) for r in values.collect()) or ["only nulls"]
+    expected = (
+        f"labels.positive is {cfg.labels.positive!r} and labels.negative {list(cfg.labels.negative)!r}"
+        if cfg.problem_type == "binary"
+        else f"a {cfg.problem_type} label must be a non-null {'number' if cfg.problem_type == 'regression' else 'class'}"
+    )
+    raise InputError(
+        f"labels table {labels.ref.text!r}: column {column!r} (labels.label): {bad} of {total} label rows "
+        f"are not a valid label; values seen: {', '.join(seen)}; {expected}"
+    )
+
+
+def check_label_sample(cfg: MonitorConfig, labels: Snapshot, rows: int = LABEL_SAMPLE_ROWS) -> None:
+    """``require_known_labels`` on the first ``rows`` label rows (``validate --check-tables``)."""
+    sample = validate_labels(cfg, labels.df.limit(rows), datetime.max)
+    row = sample.df.agg(
+        F.count(F.lit(1)).alias("total"), F.count(F.when(F.col(REASON) == "bad_label", 1)).alias("bad")
+    ).first()
+    require_known_labels(cfg, labels, row["bad"], row["total"])

@@ -10,6 +10,7 @@ tables as they were, and a run killed half-way is repaired by running it again.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
@@ -23,8 +24,15 @@ from perfmon_spark.alerts.baseline import check_baseline_table
 from perfmon_spark.alerts.stage import run_alerting
 from perfmon_spark.config import MonitorConfig
 from perfmon_spark.errors import ConfigError
-from perfmon_spark.incremental import Scope, bucket_filter, plan_scope, segment_values
-from perfmon_spark.ingest import REASON, RECORD, check_input_columns, visible_predictions
+from perfmon_spark.incremental import Scope, bucket_filter, feed_warning, plan_scope, segment_values
+from perfmon_spark.ingest import (
+    REASON,
+    RECORD,
+    check_input_columns,
+    check_label_sample,
+    require_known_labels,
+    visible_predictions,
+)
 from perfmon_spark.io.tables import append, merge_into, read_snapshot, read_table, table_exists
 from perfmon_spark.labels import KIND, LABEL, PREDICTION, STATUS, resolve
 from perfmon_spark.session import get_spark, prepare_session
@@ -33,6 +41,7 @@ from perfmon_spark.states.cells import KEY, binning, cell_counts
 from perfmon_spark.states.layout import state_columns
 from perfmon_spark.windows import METRIC_COLUMNS, WindowPlan, compute_metrics
 
+LOG = logging.getLogger("perfmon_spark")
 MODES = ("full", "incremental")
 STATS_KEY = ("monitor",) + KEY
 METRICS_KEY = ("monitor", "model_version", "slice_key", "slice_value", "window", "window_start", "metric")
@@ -99,6 +108,10 @@ class Counts:
     def quarantined(self) -> int:
         return self._sum(status="quarantined")
 
+    @property
+    def bad_labels(self) -> int:
+        return sum(n for k, _, reason, n in self.rows if k == LABEL and reason == "bad_label")
+
     def of_status(self, status: str) -> int:
         return self._sum(kind=LABEL, status=status)
 
@@ -157,6 +170,9 @@ def run_monitor(
     labels = read_snapshot(spark, cfg.labels.table, "labels")
     check_input_columns(cfg, predictions, labels)
     check_baseline_table(spark, cfg)
+    warning = feed_warning(predictions, labels)
+    if warning is not None:
+        LOG.warning(warning)
     base = {
         "run_id": run_id,
         "monitor": cfg.name,
@@ -230,6 +246,7 @@ def _compute_and_write(spark, cfg, as_of, mode, backfill, predictions, labels, r
         binned = binning(cells, cfg, top)
         aggregated = keep(aggregate_rows(rows, cfg, top, binned))
         counts = Counts.of(aggregated)
+        require_known_labels(cfg, labels, counts.bad_labels, counts.labels)
         states = keep(
             bucket_states(aggregated, cfg, binned).select(
                 F.lit(cfg.name).alias("monitor"), "*", F.lit(as_of).alias("as_of"), F.lit(run_id).alias("run_id")
@@ -324,3 +341,20 @@ def backfill_scope(cfg: MonitorConfig, start: datetime, end: datetime, as_of: da
     return Scope(
         "backfill", tuple(buckets), f"backfill of {len(buckets)} buckets in [{start:%Y-%m-%d}, {end:%Y-%m-%d})"
     )
+
+
+def check_tables(cfg: MonitorConfig, spark: SparkSession | None = None) -> list[str]:
+    """What ``perfmon validate --check-tables`` checks, without running the job: the inputs'
+    columns and types, a sample of label values, the baseline table. Returns warnings.
+
+    Raises:
+        InputError: the first problem found.
+    """
+    spark = spark or get_spark(cfg.spark)
+    predictions = read_snapshot(spark, cfg.predictions.table, "predictions")
+    labels = read_snapshot(spark, cfg.labels.table, "labels")
+    check_input_columns(cfg, predictions, labels)
+    check_label_sample(cfg, labels)
+    check_baseline_table(spark, cfg)
+    warning = feed_warning(predictions, labels)
+    return [] if warning is None else [warning]

@@ -1,10 +1,15 @@
 """The Spark session: the active one where it exists (spark-submit, Databricks, notebooks),
-else a local session with Delta Lake from a project-local JAR cache.
+else a local session with Delta Lake from a per-user JAR cache.
 
 The local Delta JARs are the two artefacts that match the installed pyspark and delta-spark
 (see ``delta.pip_utils``). ``ensure_delta_jars`` resolves them once through Spark's own Ivy
-into ``PERFMON_IVY_DIR`` (default ``.ivy`` in the working directory); later sessions load the
-cached files directly, which works offline and skips resolution.
+into ``ivy_dir()`` (``PERFMON_IVY_DIR``, else the user's cache folder, so that runs from any
+folder share one copy); later sessions load the cached files directly, which works offline and
+skips resolution.
+
+A local session keeps the JVM's own output (Ivy's resolver report, Spark's start-up warnings and
+logs) out of the user's terminal: it goes to ``spark_log()``, unless ``PERFMON_VERBOSE`` is set
+(``--verbose``).
 """
 
 from __future__ import annotations
@@ -69,8 +74,32 @@ def delta_coordinates() -> list[str]:
     return [f"io.delta:delta-spark_{spark_minor}_2.13:{delta}", f"io.delta:delta-storage:{delta}"]
 
 
+def user_cache_dir() -> Path:
+    """perfmon's folder in the platform's per-user cache (XDG on Linux)."""
+    if sys.platform == "win32":
+        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
+    elif sys.platform == "darwin":
+        base = Path.home() / "Library" / "Caches"
+    else:
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "perfmon-spark"
+
+
 def ivy_dir() -> Path:
-    return Path(os.environ.get("PERFMON_IVY_DIR", ".ivy")).resolve()
+    """Where the Delta JARs are cached: ``PERFMON_IVY_DIR`` (``make`` points it at the project's
+    ``.ivy``), else ``ivy`` in the user's cache folder."""
+    configured = os.environ.get("PERFMON_IVY_DIR")
+    return Path(configured).resolve() if configured else user_cache_dir() / "ivy"
+
+
+def spark_log() -> Path:
+    """The file a quiet local session's JVM writes its output to (one per user, replaced by
+    each session)."""
+    return user_cache_dir() / "logs" / "spark.log"
+
+
+def verbose() -> bool:
+    return bool(os.environ.get("PERFMON_VERBOSE"))
 
 
 def cached_delta_jars() -> list[str] | None:
@@ -90,21 +119,36 @@ def ensure_delta_jars() -> list[str]:
     jars = cached_delta_jars()
     if jars is not None:
         return jars
-    from pyspark.sql import SparkSession
-
-    spark = (
-        SparkSession.builder.master("local[1]")
-        .appName("perfmon-resolve-delta")
-        .config("spark.jars.packages", ",".join(delta_coordinates()))
-        .config("spark.jars.ivy", str(ivy_dir()))
-        .config("spark.ui.enabled", "false")
-        .getOrCreate()
-    )
-    spark.stop()
+    print(f"perfmon: fetching the Delta Lake JARs into {ivy_dir()} (once)", file=sys.stderr)
+    settings = {
+        "spark.jars.packages": ",".join(delta_coordinates()),
+        "spark.jars.ivy": str(ivy_dir()),
+        "spark.ui.enabled": "false",
+    }
+    _start("local[1]", "perfmon-resolve-delta", settings).stop()
     jars = cached_delta_jars()
     if jars is None:
-        raise RuntimeError(f"Delta JARs {delta_coordinates()} not found in {ivy_dir()} after resolution")
+        where = "" if verbose() else f"; Ivy's report is in {spark_log()}"
+        raise RuntimeError(f"Delta JARs {delta_coordinates()} not found in {ivy_dir()} after resolution{where}")
     return jars
+
+
+def _start(master: str, app_name: str, settings: dict[str, str]):
+    """A new local session. Quiet unless ``verbose()``: the JVM is launched with its stdout and
+    stderr on ``spark_log()``, and only errors are logged."""
+    from pyspark import SparkConf, SparkContext
+    from pyspark.java_gateway import launch_gateway
+    from pyspark.sql import SparkSession
+
+    conf = SparkConf().setMaster(master).setAppName(app_name).setAll(list(settings.items()))
+    gateway = None
+    if not verbose():
+        spark_log().parent.mkdir(parents=True, exist_ok=True)
+        with spark_log().open("wb") as log:  # the JVM keeps its own handle on the file
+            gateway = launch_gateway(conf, popen_kwargs={"stdout": log, "stderr": log})
+    context = SparkContext(conf=conf, gateway=gateway)
+    context.setLogLevel("WARN" if verbose() else "ERROR")
+    return SparkSession(context)
 
 
 def _launched_by_spark_submit() -> bool:
@@ -129,15 +173,11 @@ def get_spark(spark_config: SparkConfig | None = None, app_name: str = "perfmon"
     spark_config = spark_config or SparkConfig()
     # Local Python workers must run this interpreter (it has numpy, pandas and this package).
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    builder = (
-        SparkSession.builder.master(spark_config.master)
-        .appName(app_name)
-        .config("spark.jars", ",".join(ensure_delta_jars()))
-        .config("spark.sql.extensions", DELTA_EXTENSION)
-        .config("spark.sql.catalog.spark_catalog", DELTA_CATALOG)
-    )
-    for key, value in {**LOCAL_DEFAULTS, **dict(spark_config.conf)}.items():
-        builder = builder.config(key, value)
-    spark = builder.getOrCreate()
-    spark.sparkContext.setLogLevel("ERROR")
-    return spark
+    settings = {
+        "spark.jars": ",".join(ensure_delta_jars()),
+        "spark.sql.extensions": DELTA_EXTENSION,
+        "spark.sql.catalog.spark_catalog": DELTA_CATALOG,
+        **LOCAL_DEFAULTS,
+        **dict(spark_config.conf),
+    }
+    return _start(spark_config.master, app_name, settings)

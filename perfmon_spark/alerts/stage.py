@@ -10,7 +10,7 @@ the caller after this, moves the watermark, so a run killed anywhere here is sim
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -20,7 +20,14 @@ from perfmon_spark.alerts.evaluate import episodes
 from perfmon_spark.alerts.lifecycle import ALERT_COLUMNS, COMPARED, EVENT_COLUMNS, KEY, LOG, events_between
 from perfmon_spark.alerts.notify import deliver, describe
 from perfmon_spark.config import MonitorConfig
-from perfmon_spark.decisions import DECISION_COLUMNS, STATUS_COLUMNS, VersionFacts, model_statuses, retrain_decisions
+from perfmon_spark.decisions import (
+    DECISION_COLUMNS,
+    STATUS_COLUMNS,
+    VersionFacts,
+    inactive_statuses,
+    model_statuses,
+    retrain_decisions,
+)
 from perfmon_spark.io.rows import collect_rows, epoch, rows_to_frame
 from perfmon_spark.io.tables import merge_into, read_table, table_exists
 
@@ -70,9 +77,9 @@ def run_alerting(spark: SparkSession, cfg: MonitorConfig, as_of: datetime, run_i
     )
 
     open_eps = [r for r in new if r["status"] == "OPEN"]
-    facts = _version_facts(spark, cfg, stats, now)
+    facts, last_seen = _version_facts(spark, cfg, stats, now)
     retrain = _write_decisions(spark, cfg, facts, open_eps, _latest_kpis(cfg, metrics), now, run_id)
-    _write_statuses(spark, cfg, [f.version for f in facts], open_eps, metrics, now, run_id)
+    _write_statuses(spark, cfg, [f.version for f in facts], last_seen, open_eps, metrics, now, run_id)
     return AlertingResult(open_alerts=len(open_eps), events=len(events), undelivered=undelivered, retrain=retrain)
 
 
@@ -97,16 +104,24 @@ def _deliver_outstanding(spark: SparkSession, cfg: MonitorConfig, ref) -> int:
     return sum(1 for r in outstanding if r["delivery"] in _OUTSTANDING)
 
 
-def _version_facts(spark: SparkSession, cfg: MonitorConfig, stats: DataFrame, now: int) -> list[VersionFacts]:
-    """Active versions (a prediction within the longest window before as_of) with label totals
-    and their last RETRAIN decision before this as_of."""
-    longest = max(w.seconds for w in cfg.window_lengths)
+def _version_facts(
+    spark: SparkSession, cfg: MonitorConfig, stats: DataFrame, now: int
+) -> tuple[list[VersionFacts], dict[str, date]]:
+    """Active versions (a prediction within ``cfg.inactive_after`` before as_of) with label
+    totals and their last RETRAIN decision before this as_of; and for every version, the start
+    date of its last bucket with a prediction."""
     overall = (
-        stats.filter(F.col("slice_key") == "*")
+        stats.filter((F.col("slice_key") == "*") & (F.col("n_predictions") > 0))
         .groupBy("model_version")
-        .agg(F.sum("n_labeled").alias("labels_total"), F.max(F.unix_timestamp("bucket_end")).alias("last_end"))
+        .agg(
+            F.sum("n_labeled").alias("labels_total"),
+            F.max(F.unix_timestamp("bucket_end")).alias("last_end"),
+            F.max(F.to_date("bucket_start")).alias("last_date"),
+        )
+        .collect()
     )
-    active = [r for r in overall.collect() if r["last_end"] > now - longest]
+    last_seen = {r["model_version"]: r["last_date"] for r in overall}
+    active = [r for r in overall if r["last_end"] > now - cfg.inactive_after.seconds]
     last = {}
     ref = cfg.output.table("retrain_decisions")
     if table_exists(spark, ref):
@@ -124,7 +139,7 @@ def _version_facts(spark: SparkSession, cfg: MonitorConfig, stats: DataFrame, no
             labels_at_last_retrain=int(last[r["model_version"]]["labels_total"]) if r["model_version"] in last else 0,
         )
         for r in sorted(active, key=lambda r: r["model_version"])
-    ]
+    ], last_seen
 
 
 def _latest_kpis(cfg: MonitorConfig, metrics: DataFrame) -> list[dict]:
@@ -168,7 +183,7 @@ def _write_decisions(spark, cfg, facts, open_eps, kpi_rows, now, run_id) -> tupl
     return tuple(d["model_version"] for d in decisions if d["decision"] == "RETRAIN")
 
 
-def _write_statuses(spark, cfg, versions, open_eps, metrics: DataFrame, now, run_id) -> None:
+def _write_statuses(spark, cfg, versions, last_seen, open_eps, metrics: DataFrame, now, run_id) -> None:
     critical = [e for e in open_eps if e["level"] == "CRITICAL"]
     candidates = []
     if critical:
@@ -205,9 +220,9 @@ def _write_statuses(spark, cfg, versions, open_eps, metrics: DataFrame, now, run
                 ("ci_upper", "double"),
             ),
         )
-    statuses = model_statuses(cfg, versions, open_eps, candidates)
+    statuses = model_statuses(cfg, versions, open_eps, candidates) + inactive_statuses(set(last_seen) - set(versions))
     for s in statuses:
-        s.update(monitor=cfg.name, as_of=now, run_id=run_id)
+        s.update(monitor=cfg.name, as_of=now, run_id=run_id, last_prediction_date=last_seen[s["model_version"]])
     ref = cfg.output.table("model_status")
     previous = {}
     if table_exists(spark, ref):
@@ -217,7 +232,9 @@ def _write_statuses(spark, cfg, versions, open_eps, metrics: DataFrame, now, run
         }
     for s in statuses:  # an unchanged status keeps the run that set it
         p = previous.get(s["model_version"])
-        if p is not None and all(p[c] == s[c] for c in ("status", "action", "rollback_target", "comparison", "as_of")):
+        if p is not None and all(
+            p.get(c) == s[c] for c in ("status", "action", "rollback_target", "comparison", "as_of")
+        ):
             s["run_id"] = p["run_id"]
     values = tuple(c for c, _ in STATUS_COLUMNS if c not in ("monitor", "model_version", "run_id"))
     merge_into(

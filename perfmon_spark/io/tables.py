@@ -50,7 +50,7 @@ def read_snapshot(spark: SparkSession, ref: TableRef, role: str) -> Snapshot:
         InputError: the table does not exist or is not a Delta table.
     """
     if not table_exists(spark, ref):
-        raise InputError(f"{role} table {ref.text!r} does not exist or is not a Delta table")
+        raise InputError(f"{role} table {ref.text!r} ({role}.table) does not exist or is not a Delta table")
     version = latest_version(spark, ref)
     reader = spark.read.format("delta").option("versionAsOf", version)
     df = reader.load(ref.text) if ref.is_path else reader.table(ref.text)
@@ -67,28 +67,26 @@ _KINDS = {
 }
 
 
-def require_columns(snapshot: Snapshot, role: str, columns: list[tuple[str, tuple[str, ...]]]) -> None:
+def require_columns(snapshot: Snapshot, role: str, columns: list[tuple[str, str, tuple[str, ...]]]) -> None:
     """Check that each configured column exists with one of the allowed kinds.
 
     Args:
-        columns: (column name, allowed kinds) pairs, kinds being keys of ``_KINDS``, e.g.
-            ``[("score", ("number",))]``; a column may appear in several roles.
+        columns: (config key, column name, allowed kinds) triples, kinds being keys of ``_KINDS``,
+            e.g. ``[("predictions.score", "score", ("number",))]``; a column may appear in
+            several roles.
 
     Raises:
-        InputError: naming the table, the column, and the columns that exist or the kinds allowed.
+        InputError: naming the table, the column and its config key, and the columns that exist
+            or the kinds allowed.
     """
     fields = {f.name: f.dataType for f in snapshot.df.schema.fields}
-    for column, kinds in columns:
+    for key, column, kinds in columns:
+        where = f"{role} table {snapshot.ref.text!r}: column {column!r} ({key})"
         if column not in fields:
-            raise InputError(
-                f"{role} table {snapshot.ref.text!r}: column {column!r} not found; columns: {', '.join(sorted(fields))}"
-            )
+            raise InputError(f"{where} not found; columns: {', '.join(sorted(fields))}")
         allowed = tuple(t for k in kinds for t in _KINDS[k])
         if not isinstance(fields[column], allowed):
-            raise InputError(
-                f"{role} table {snapshot.ref.text!r}: column {column!r} has type "
-                f"{fields[column].simpleString()}; allowed: {' or '.join(kinds)}"
-            )
+            raise InputError(f"{where} has type {fields[column].simpleString()}; allowed: {' or '.join(kinds)}")
 
 
 def merge_into(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from datetime import datetime, timedelta
@@ -12,8 +13,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
+from pyspark.sql import functions as F
 
-from perfmon_spark.session import delta_coordinates
+from perfmon_spark.session import ensure_delta_jars
 from tests.conftest import ROOT
 from tests.oracle import binary_metric, resolve
 
@@ -97,20 +100,22 @@ def test_decide_prints_json_and_exits_10_only_on_retrain(demo):
     assert done.returncode == (10 if any(d["decision"] == "RETRAIN" for d in decisions) else 0), done.stderr[-2000:]
 
 
-def test_spark_submit_runs_the_job_with_packages(spark, demo, tmp_path):
+def test_spark_submit_runs_the_job_as_the_readme_says(spark, demo, tmp_path):
     folder, _ = demo
-    config = (folder / "perfmon.yml").read_text().replace(str(folder / "monitoring"), str(tmp_path / "out"))
-    (tmp_path / "job.yml").write_text(config)
-    ivy = os.environ["PERFMON_IVY_DIR"]
-    done = run(
+    config = yaml.safe_load((folder / "perfmon.yml").read_text())
+    config["predictions"]["table"] = str(folder / "predictions")  # the demo's paths are relative to its folder
+    config["labels"]["table"] = str(folder / "labels")
+    config["output"]["location"] = str(tmp_path / "out")
+    (tmp_path / "job.yml").write_text(yaml.safe_dump(config))
+    done = run(  # as the README's spark-submit section writes it
         [
             str(BIN / "spark-submit"),
             "--master",
             "local[2]",
-            "--packages",
-            delta_coordinates()[0],
-            "--conf",
-            f"spark.jars.ivy={ivy}",
+            "--jars",
+            ",".join(ensure_delta_jars()),
+            "--driver-java-options",
+            "-Dlog4j2.configurationFile=conf/log4j2.properties",
             "--conf",
             "spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension",
             "--conf",
@@ -130,6 +135,7 @@ def test_spark_submit_runs_the_job_with_packages(spark, demo, tmp_path):
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "SUCCEEDED" in done.stdout
+    assert len(done.stderr.splitlines()) < 10, done.stderr[-3000:]  # no INFO pages
     submitted = read(spark, tmp_path / "out" / "perf_metrics")
     from_demo = read(spark, folder / "monitoring" / "perf_metrics")
     key = ["model_version", "slice_key", "slice_value", "window", "window_start", "metric"]
@@ -156,7 +162,7 @@ def test_spark_submit_runs_the_job_with_packages(spark, demo, tmp_path):
         (
             ["run", "--config", "tests/e2e/missing_table.yml", "--as-of", "2026-01-01"],
             3,
-            "input error: predictions table './no/such/table' does not exist",
+            f"input error: predictions table '{ROOT / 'tests/e2e/no/such/table'}' (predictions.table) does not exist",
         ),
     ],
 )
@@ -174,3 +180,66 @@ def test_validate_prints_the_plan_without_spark():
     done = run([str(BIN / "perfmon"), "validate", "--config", "conf/demo.yml"])
     assert done.returncode == 0, done.stderr
     assert "monitor fraud_scoring (binary)" in done.stdout and "rolling 7 days, 28 days" in done.stdout
+    assert "tables: not checked (add --check-tables" in done.stdout
+
+
+def readme_sql() -> list[str]:
+    """The statements of the README's SQL examples section."""
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("## SQL examples") :]
+    block = section[section.index("```sql") + len("```sql") : section.index("```", section.index("```sql") + 6)]
+    return [s.strip() for s in block.split(";") if s.strip()]
+
+
+def append_day(spark, lake: Path, day: datetime) -> None:
+    """The demo's last day again, shifted to ``day`` with new ids, and a label for each."""
+    preds = spark.read.format("delta").load(str(lake / "predictions"))
+    last = preds.filter(F.col("prediction_date") == F.lit((DEMO_AS_OF - timedelta(days=1)).date()))
+    shift = F.expr(f"INTERVAL {(day.date() - (DEMO_AS_OF - timedelta(days=1)).date()).days} DAYS")
+    new = last.withColumns(
+        {
+            "prediction_id": F.concat(F.lit(f"{day:%m%d}-"), "prediction_id"),
+            "prediction_ts": F.col("prediction_ts") + shift,
+            "prediction_date": F.to_date(F.col("prediction_ts") + shift),
+        }
+    )
+    new.write.format("delta").mode("append").save(str(lake / "predictions"))
+    labels = new.select(
+        "prediction_id",
+        (F.col("score") > 0.3).cast("int").alias("is_fraud"),
+        (F.col("prediction_ts") + F.expr("INTERVAL 2 HOURS")).alias("label_ts"),
+    ).withColumn("label_date", F.to_date("label_ts"))
+    labels.write.format("delta").mode("append").save(str(lake / "labels"))
+
+
+def test_relative_paths_run_incrementally_from_anywhere_and_the_readme_sql_runs(spark, demo, tmp_path, monkeypatch):
+    from perfmon_spark.config import load_config
+    from perfmon_spark.job import run_monitor
+    from perfmon_spark.query import register_views
+
+    folder, _ = demo
+    lake = tmp_path / "lake"
+    shutil.copytree(folder, lake)
+    assert "table: ./predictions" in (lake / "perfmon.yml").read_text()
+    monkeypatch.chdir(tmp_path)  # not the config's folder: paths resolve against the config file
+    cfg = load_config(lake / "perfmon.yml")
+    # the copy's tables are other tables, so its first run is full; the next two days are incremental
+    modes = []
+    for day in (DEMO_AS_OF - timedelta(days=1), DEMO_AS_OF, DEMO_AS_OF + timedelta(days=1)):
+        if day >= DEMO_AS_OF:
+            append_day(spark, lake, day)
+        result = run_monitor(cfg, day + timedelta(days=1), spark=spark)
+        modes.append((result.status, result.mode))
+    assert modes == [("SUCCEEDED", "full")] + [("SUCCEEDED", "incremental")] * 2
+    assert result.rows_read_predictions > 0
+    assert set(register_views(spark, cfg)) >= {"perf_metrics", "perf_alerts", "alert_events", "runs"}
+    statements = readme_sql()
+    answers = [spark.sql(statement).collect() for statement in statements]
+    assert len(answers) == 6
+    assert sorted(r["model_version"] for r in answers[0]) == ["*", "v1", "v2", "v3"]
+    assert [r["status"] for r in answers[-1]] == ["SUCCEEDED"] * 4
+    # nothing of the 20-day demo is mature (max_delay 30 days): the weakest-slices query, relaxed
+    relaxed = statements[1].replace("AND is_mature", "").replace("n_labeled >= 200", "n_labeled >= 20")
+    weakest = spark.sql(relaxed).collect()
+    keys = [(r["model_version"], r["slice_key"], r["slice_value"]) for r in weakest]
+    assert len(keys) == 10 and len(set(keys)) == 10  # one window per slice: its last

@@ -220,6 +220,19 @@ def test_alert_lifecycle_decisions_and_status(spark, lake, monkeypatch, tmp_path
         latest = decisions[decisions.as_of == decisions.as_of.max()].set_index("model_version")
         assert latest.loc["v2", "decision"] == "COOLDOWN"
         assert any(r.startswith("cooldown:") for r in latest.loc["v2", "reasons"])
+
+        # Traffic pauses: no prediction within the longest window (3 days) before as_of. Both
+        # versions stay in model_status, INACTIVE, with the day of their last prediction, and get
+        # no retrain decision.
+        paused = T0 + (DAYS + 4) * DAY
+        run_monitor(cfg, paused, spark=spark)
+        status = table(spark, cfg, "model_status").set_index("model_version").sort_index()
+        assert status["status"].tolist() == ["INACTIVE", "INACTIVE"]
+        assert status["action"].tolist() == ["NONE", "NONE"] and status["rollback_target"].isna().all()
+        last_day = preds.groupby("model_version")["prediction_ts"].max().dt.date
+        assert status["last_prediction_date"].tolist() == last_day.sort_index().tolist()
+        decisions = table(spark, cfg, "retrain_decisions")
+        assert not (decisions.as_of == paused).any()
     finally:
         hook.close()
 

@@ -190,7 +190,7 @@ def test_a_run_keeps_generated_methods_compilable_unless_the_user_set_the_limit(
 
 def test_missing_table_is_an_input_error_and_writes_nothing(spark, lake, tmp_path):
     data = config_dict(str(tmp_path / "nope"), str(lake["root"] / "labels"), str(tmp_path / "out"))
-    with pytest.raises(InputError, match=r"predictions table '.*nope' does not exist"):
+    with pytest.raises(InputError, match=r"predictions table '/.*/nope' \(predictions.table\) does not exist"):
         run_monitor(parse_config(data), AS_OF, spark=spark)
     assert not (tmp_path / "out").exists()
 
@@ -198,9 +198,11 @@ def test_missing_table_is_an_input_error_and_writes_nothing(spark, lake, tmp_pat
 def test_missing_or_mistyped_column_names_table_and_columns(spark, lake, tmp_path):
     data = config_dict(str(lake["root"] / "predictions"), str(lake["root"] / "labels"), str(tmp_path / "out"))
     data["predictions"]["score"] = "scor"
-    with pytest.raises(InputError, match=r"column 'scor' not found; columns: amount, channel, country"):
+    with pytest.raises(
+        InputError, match=r"column 'scor' \(predictions.score\) not found; columns: amount, channel, country"
+    ):
         run_monitor(parse_config(data), AS_OF, spark=spark)
     data["predictions"]["score"] = "country"
-    with pytest.raises(InputError, match=r"column 'country' has type string; allowed: number"):
+    with pytest.raises(InputError, match=r"column 'country' \(predictions.score\) has type string; allowed: number"):
         run_monitor(parse_config(data), AS_OF, spark=spark)
     assert not (tmp_path / "out").exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import pytest
 import yaml
@@ -59,7 +60,8 @@ def test_minimal_config_gets_the_documented_defaults():
     assert cfg.confidence_level == 0.95
     assert cfg.auc.mode == "sketch"
     assert cfg.segments.max_values == 100
-    assert cfg.output.table("perf_metrics").text == "./lake/monitoring/perf_metrics"
+    assert cfg.output.table("perf_metrics").text == str(Path.cwd() / "lake" / "monitoring" / "perf_metrics")
+    assert cfg.labels.negative == ("0",)
 
 
 def test_catalog_output_location_and_prefix():
@@ -301,3 +303,53 @@ def test_kpis_can_carry_alert_rules_and_durations_take_seconds():
     )
     assert cfg.metric_names[-1] == "loss_rate" and cfg.larger_is_better("loss_rate") is False
     assert cfg.notifications[0].timeout_seconds == 30 and cfg.notifications[0].levels == ("SUSTAINED", "CRITICAL")
+
+
+def test_relative_paths_resolve_against_the_config_folder(tmp_path):
+    folder = tmp_path / "conf"
+    folder.mkdir()
+    (folder / "m.yml").write_text(yaml.safe_dump(with_changes(baseline={"source": "table", "table": "../ref/b"})))
+    cfg = load_config(folder / "m.yml")
+    assert cfg.predictions.table.text == str(folder / "lake" / "predictions")
+    assert cfg.labels.table.text == str(folder / "lake" / "labels")
+    assert cfg.baseline.table.text == str(tmp_path / "ref" / "b")
+    assert cfg.output.table("runs").text == str(folder / "lake" / "monitoring" / "runs")
+    absolute = with_changes(
+        predictions__table=str(folder / "lake" / "predictions"),
+        labels__table=str(folder / "lake/./labels"),
+        output={"location": str(folder / "lake" / "monitoring") + "/"},
+        baseline={"source": "table", "table": str(tmp_path / "ref" / "b")},
+    )
+    (folder / "abs.yml").write_text(yaml.safe_dump(absolute))
+    # the same tables written absolutely are the same config: no full recompute on the switch
+    assert load_config(folder / "abs.yml").source_hash == cfg.source_hash
+
+
+@pytest.mark.parametrize(
+    "ref", ["s3://bucket/preds", "dbfs:/mnt/preds", "abfss://c@acct.dfs.core.windows.net/p", "main.ml.preds", "/abs/p"]
+)
+def test_uris_catalog_names_and_absolute_paths_are_kept(tmp_path, ref):
+    assert parse_config(with_changes(predictions__table=ref), base_dir=tmp_path).predictions.table.text == ref
+
+
+@pytest.mark.parametrize(
+    ("positive", "negative"), [(1, "0"), (True, "false"), ("yes", "no"), ("Y", "n"), ("1", "0"), (0, "1")]
+)
+def test_the_negative_class_goes_without_saying_for_usual_positives(positive, negative):
+    assert parse_config(with_changes(labels__positive=positive)).labels.negative == (negative,)
+
+
+def test_other_positives_need_their_negatives_named():
+    assert "labels.negative: required when labels.positive is 'churned'" in error_of(
+        with_changes(labels__positive="churned")
+    )
+    cfg = parse_config(with_changes(labels__positive="churned", labels__negative=["stayed", "renewed"]))
+    assert cfg.labels.negative == ("stayed", "renewed")
+    assert "labels.negative" in error_of(with_changes(labels__positive="churned", labels__negative=["churned"]))
+    assert "labels.negative[0]" in error_of(with_changes(labels__negative=[1.5]))
+
+
+def test_a_version_is_inactive_after_the_longest_window_unless_configured():
+    assert parse_config(BASE).inactive_after.text == "28 days"
+    assert parse_config(with_changes(retrain={"inactive_after": "90 days"})).inactive_after.text == "90 days"
+    assert "retrain.inactive_after" in error_of(with_changes(retrain={"inactive_after": "soon"}))
