@@ -14,6 +14,7 @@ from pyspark.sql import types as T
 
 from perfmon_spark.config import TableRef
 from perfmon_spark.errors import InputError
+from perfmon_spark.io.catalog import OutputTable, Write
 
 
 @dataclass(frozen=True)
@@ -92,21 +93,20 @@ def require_columns(snapshot: Snapshot, role: str, columns: list[tuple[str, str,
 def merge_into(
     df: DataFrame,
     ref: TableRef,
-    keys: tuple[str, ...],
+    table: OutputTable,
     *,
-    compare: tuple[str, ...] = (),
+    compare: tuple[str, ...] | None = None,
     delete_scope: str | None = None,
-    insert_only: bool = False,
     partition_by: tuple[str, ...] = (),
 ) -> int:
-    """MERGE ``df`` into the Delta table ``ref`` on ``keys`` (creating the table if needed).
+    """MERGE ``df`` into the Delta table ``ref`` on ``table.key`` (creating the table if needed).
 
     Args:
+        table: the catalogue entry: its key, and its write (INSERT tables only insert new keys).
         compare: columns whose change triggers an update of a matched row (all other columns are
-            then updated too); empty means matched rows are left alone.
+            then updated too); default: ``table.compared`` of ``df``'s columns.
         delete_scope: SQL predicate over the target (alias ``t``) selecting rows this write owns;
             those with no source row are deleted. None keeps every unmatched target row.
-        insert_only: only insert new keys (logs such as quarantine keep their first sighting).
 
     Returns:
         Rows inserted, updated or deleted.
@@ -121,10 +121,12 @@ def merge_into(
         else:
             writer.saveAsTable(ref.text)
         return int(read_table(spark, ref).count())
-    on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
+    on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in table.key)
     # new columns (a KPI added to the config, a newer package's column) join the table
     merge = _delta_table(spark, ref).alias("t").merge(df.alias("s"), on).withSchemaEvolution()
-    if compare and not insert_only:
+    if compare is None and table.write is not Write.INSERT:
+        compare = table.compared(df.columns)
+    if compare:
         types = {f.name: f.dataType for f in df.schema.fields}
         changed = " OR ".join(_changed(c, types[c]) for c in compare)
         merge = merge.whenMatchedUpdateAll(condition=changed)

@@ -1,0 +1,263 @@
+"""The output tables (SPEC §4), declared once: name, columns with types and meaning, key, how a
+run writes them, and which columns only record the run that wrote a row.
+
+Every write (``io.tables.merge_into`` / ``append``), the rows built for the small tables, the
+reference documentation and the tests read these declarations, so a column is named and typed in
+one place. ``perf_stats`` has, besides the columns listed, the state fields of the problem type
+(``states.layout``), which a run adds as it writes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+
+class Write(Enum):
+    """How a run writes a table."""
+
+    MERGE = "MERGE on the key; rows whose compared columns changed are updated"
+    INSERT = "MERGE on the key, inserting new keys only (a row keeps its first sighting)"
+    APPEND = "append (a log)"
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str  # Spark SQL type
+    doc: str
+
+
+@dataclass(frozen=True)
+class OutputTable:
+    """One output table. ``bookkeeping`` columns say which run wrote a row; a changed value there
+    alone does not rewrite the row (so a re-run with the same as_of changes nothing)."""
+
+    name: str
+    doc: str
+    columns: tuple[Column, ...]
+    key: tuple[str, ...]
+    write: Write = Write.MERGE
+    bookkeeping: tuple[str, ...] = ()
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+    @property
+    def schema(self) -> tuple[tuple[str, str], ...]:
+        """(name, Spark SQL type) pairs, in table order."""
+        return tuple((c.name, c.type) for c in self.columns)
+
+    @property
+    def ddl(self) -> str:
+        return ", ".join(f"`{c.name}` {c.type}" for c in self.columns)
+
+    def compared(self, columns=None) -> tuple[str, ...]:
+        """The columns whose change rewrites a matched row: all but the key and the bookkeeping
+        (of ``columns`` where given, e.g. a frame with state fields beyond those declared)."""
+        return tuple(c for c in (columns or self.names) if c not in self.key and c not in self.bookkeeping)
+
+    def without(self, *names: str) -> tuple[tuple[str, str], ...]:
+        """The schema without some columns (e.g. those the caller adds last)."""
+        return tuple(pair for pair in self.schema if pair[0] not in names)
+
+
+def _c(name: str, type_: str, doc: str) -> Column:
+    return Column(name, type_, doc)
+
+
+MONITOR = _c("monitor", "string", "the config's `name`")
+MODEL_VERSION = _c("model_version", "string", "a model version, or `*` for all versions together")
+SLICE_KEY = _c("slice_key", "string", "`*` (overall), a segment column, or crossed columns joined by `&`")
+SLICE_VALUE = _c("slice_value", "string", "`*`, the value, `__other__`, `__null__`, or crossed values joined by `&`")
+WINDOW = _c("window", "string", "`1 day` (the granularity: tumbling) or a rolling length such as `7 days`")
+AS_OF = _c("as_of", "timestamp", "the as_of of the run that last changed the row")
+RUN_ID = _c("run_id", "string", "the run that last changed the row")
+METRIC = _c("metric", "string", "a metric or KPI name")
+
+PERF_METRICS = OutputTable(
+    name="perf_metrics",
+    doc="one row per metric value of a version, slice and window",
+    columns=(
+        MONITOR,
+        MODEL_VERSION,
+        SLICE_KEY,
+        SLICE_VALUE,
+        WINDOW,
+        _c("window_start", "timestamp", "inclusive"),
+        _c("window_end", "timestamp", "exclusive; rolling windows end at a bucket boundary"),
+        METRIC,
+        _c("value", "double", "null where the metric is undefined (never NaN)"),
+        _c("ci_lower", "double", "interval at `confidence_level`; null where no sound method exists"),
+        _c("ci_upper", "double", "upper end of the same interval"),
+        _c("n_predictions", "long", "predictions in the window"),
+        _c("n_labeled", "long", "of those, with a usable label as of as_of"),
+        _c("label_coverage", "double", "n_labeled / n_predictions"),
+        _c("expected_coverage", "double", "expected final coverage, from mature windows of the slice; null until known"),
+        _c("is_mature", "boolean", "window_end + max_delay <= as_of"),
+        AS_OF,
+        RUN_ID,
+    ),
+    key=("monitor", "model_version", "slice_key", "slice_value", "window", "window_start", "metric"),
+    bookkeeping=("as_of", "run_id"),
+)
+
+PERF_STATS = OutputTable(
+    name="perf_stats",
+    doc="one state per version, slice and bucket; its state fields (per problem type) follow `bucket_end`",
+    columns=(
+        MONITOR,
+        MODEL_VERSION,
+        SLICE_KEY,
+        SLICE_VALUE,
+        _c("bucket_start", "timestamp", "the bucket's start (UTC), on prediction time"),
+        _c("bucket_end", "timestamp", "exclusive"),
+        _c("state_version", "int", "layout version of the state fields; a run that finds another rebuilds"),
+        AS_OF,
+        RUN_ID,
+    ),
+    key=("monitor", "model_version", "slice_key", "slice_value", "bucket_start"),
+    bookkeeping=("as_of", "run_id"),
+)
+
+RUNS = OutputTable(
+    name="runs",
+    doc="one row per run; the last SUCCEEDED row is the next incremental run's watermark",
+    columns=(
+        RUN_ID,
+        MONITOR,
+        _c("as_of", "timestamp", "the run's as_of"),
+        _c("started_at", "timestamp", "wall clock, UTC"),
+        _c("finished_at", "timestamp", "wall clock, UTC"),
+        _c("status", "string", "SUCCEEDED / FAILED"),
+        _c("mode", "string", "full / incremental / backfill"),
+        _c("predictions_version", "long", "Delta version of the predictions table read"),
+        _c("labels_version", "long", "Delta version of the labels table read"),
+        _c("rows_read_predictions", "long", "prediction rows the run read"),
+        _c("rows_read_labels", "long", "label rows the run read"),
+        _c("rows_quarantined", "long", "bad rows (see `quarantine`)"),
+        _c("orphan_labels", "long", "label rows without a prediction (null when not counted: partial runs)"),
+        _c("late_labels_ignored", "long", "label rows that arrived after prediction time + max_delay"),
+        _c("buckets_recomputed", "long", "state rows written"),
+        _c("metric_rows_written", "long", "perf_metrics rows inserted, updated or deleted"),
+        _c("config_hash", "string", "hash of the config (absolute paths); a change makes a full run"),
+        _c("package_version", "string", "perfmon-spark's version"),
+        _c("message", "string", "why the run took its mode, and the alerting summary or the error"),
+    ),
+    key=("run_id",),
+    write=Write.APPEND,
+)
+
+QUARANTINE = OutputTable(
+    name="quarantine",
+    doc="bad input rows, as they were read, with the reason",
+    columns=(
+        MONITOR,
+        _c("source", "string", "predictions / labels"),
+        _c("reason", "string", "null_id, null_timestamp, null_model_version, null_score, score_out_of_range, "
+           "bad_label, duplicate_id, label_before_prediction"),
+        _c("record", "string", "the row as JSON"),
+        _c("record_id", "string", "the row's id, if any"),
+        _c("record_hash", "string", "SHA-256 of `record`"),
+        _c("first_seen_run", "string", "the run that first quarantined the row"),
+        _c("as_of", "timestamp", "that run's as_of"),
+    ),
+    key=("monitor", "source", "reason", "record_hash"),
+    write=Write.INSERT,
+)
+
+_ALERT_KEY = ("monitor", "rule", "model_version", "slice_key", "slice_value", "window", "opened_window_start")
+_ALERT_KEY_COLUMNS = (
+    MONITOR,
+    _c("rule", "string", "the alert rule's name"),
+    MODEL_VERSION,
+    SLICE_KEY,
+    SLICE_VALUE,
+    WINDOW,
+    _c("opened_window_start", "timestamp", "start of the window where the episode opened"),
+)
+
+PERF_ALERTS = OutputTable(
+    name="perf_alerts",
+    doc="one row per alert episode of a rule, version, slice and window length",
+    columns=(
+        *_ALERT_KEY_COLUMNS,
+        METRIC,
+        _c("level", "string", "MINOR / SUSTAINED / CRITICAL"),
+        _c("status", "string", "OPEN / RESOLVED"),
+        _c("action", "string", "LOG / ALERT / BLOCK_OR_ROLLBACK"),
+        _c("value", "double", "the metric in the episode's last window"),
+        _c("ci_lower", "double", "its interval"),
+        _c("ci_upper", "double", "its interval"),
+        _c("baseline", "double", "the baseline it was compared with"),
+        _c("threshold", "double", "the current level's threshold"),
+        _c("last_window_start", "timestamp", "the last window evaluated in the episode"),
+        _c("resolved_window_start", "timestamp", "the window that resolved it"),
+        _c("evidence", "string", "JSON: the windows and values that decided it"),
+        _c("updated_run_id", "string", "the run that last changed the row"),
+    ),
+    key=_ALERT_KEY,
+    bookkeeping=("updated_run_id",),
+)
+
+ALERT_EVENTS = OutputTable(
+    name="alert_events",
+    doc="every change of an episode, and its delivery to the notification sinks",
+    columns=(
+        _c("event_id", "string", "derived from the transition, so a re-run inserts nothing twice"),
+        *_ALERT_KEY_COLUMNS,
+        _c("event", "string", "RAISED / ESCALATED / DEESCALATED / RESOLVED / REOPENED / RETRACTED"),
+        _c("level", "string", "the level after the change"),
+        RUN_ID,
+        _c("as_of", "timestamp", "the run's as_of"),
+        _c("details", "string", "JSON: the episode's values"),
+        _c("delivery", "string", "PENDING / DELIVERED / FAILED, or NONE when no sink asks for the level"),
+        _c("delivery_attempts", "long", "attempts so far"),
+        _c("delivered_to", "array<string>", "the sinks that accepted it"),
+        _c("delivery_error", "string", "the last failure"),
+    ),
+    key=("event_id",),
+    write=Write.INSERT,
+)
+# What a delivery attempt updates in alert_events.
+DELIVERY_COLUMNS = ("delivery", "delivery_attempts", "delivered_to", "delivery_error")
+
+RETRAIN_DECISIONS = OutputTable(
+    name="retrain_decisions",
+    doc="one decision per active model version and run",
+    columns=(
+        MONITOR,
+        MODEL_VERSION,
+        _c("run_id", "string", "the run that decided (kept by a re-run with the same as_of)"),
+        _c("decision", "string", "RETRAIN / NO_ACTION / COOLDOWN"),
+        _c("reasons", "array<string>", "the triggers that fired and the controls that blocked"),
+        _c("evidence", "string", "JSON: metric, windows, values, thresholds"),
+        _c("new_labels_since_last", "long", "labels gained since the version's last RETRAIN"),
+        _c("labels_total", "long", "the version's labeled predictions as of the run"),
+        _c("as_of", "timestamp", "the run's as_of"),
+    ),
+    key=("monitor", "model_version", "run_id"),
+)
+
+MODEL_STATUS = OutputTable(
+    name="model_status",
+    doc="one row per model version: its status and what to do",
+    columns=(
+        MONITOR,
+        MODEL_VERSION,
+        _c("status", "string", "HEALTHY / DEGRADED / CRITICAL / INACTIVE"),
+        _c("action", "string", "NONE / OBSERVE / ALERT / BLOCK_OR_ROLLBACK"),
+        _c("rollback_target", "string", "for a CRITICAL version, the best healthy other version"),
+        _c("comparison", "string", "JSON: every rollback candidate with its value, interval and test"),
+        _c("last_prediction_date", "date", "the day of the version's last bucket with a prediction"),
+        _c("as_of", "timestamp", "the run's as_of"),
+        _c("run_id", "string", "the run that last changed the row"),
+    ),
+    key=("monitor", "model_version"),
+    bookkeeping=("run_id",),
+)
+
+# Every table a run may write, in the order a reader meets them.
+OUTPUT_TABLES = (PERF_METRICS, PERF_STATS, QUARANTINE, RUNS, PERF_ALERTS, ALERT_EVENTS, RETRAIN_DECISIONS, MODEL_STATUS)
+ALERTING_TABLES = (PERF_ALERTS, ALERT_EVENTS, RETRAIN_DECISIONS, MODEL_STATUS)
