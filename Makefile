@@ -24,6 +24,7 @@ test: setup lint
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 unit: $(VENV)/.installed
 	$(BIN)/python -m pytest -q tests/unit

@@ -15,7 +15,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from perfmon_spark.alerts.rules import RANK, evaluate_history
+from perfmon_spark.alerts.rules import evaluate_history
+from perfmon_spark.vocabulary import Level
 from tests.unit.test_alert_simulation import DROP, DROP_DAY, DROP_SLICE, PLAN, RULE, simulate, worst_level
 
 
@@ -23,7 +24,7 @@ def detection_delay(history, limit: int = 60) -> int | None:
     """Windows after the drop until a SUSTAINED (or worse) episode is open; None beyond ``limit``."""
     for k in range(1, limit + 1):
         found = evaluate_history(history.iloc[: DROP_DAY + k], PLAN)
-        if any(e["status"] == "OPEN" and RANK[e["level"]] >= RANK["SUSTAINED"] for e in found):
+        if any(e["status"] == "OPEN" and Level(e["level"]).rank >= Level.SUSTAINED.rank for e in found):
             return k
     return None
 
@@ -37,11 +38,11 @@ def main() -> None:
     delays = Counter()
     for seed in range(args.seeds):
         for h in simulate(seed, 0.0).values():
-            false_stable += worst_level(evaluate_history(h, PLAN)) >= RANK["SUSTAINED"]
+            false_stable += worst_level(evaluate_history(h, PLAN)) >= Level.SUSTAINED.rank
         drifted = simulate(seed, DROP)
         for name, h in drifted.items():
             if name != f"s{DROP_SLICE}":
-                false_other += worst_level(evaluate_history(h, PLAN)) >= RANK["SUSTAINED"]
+                false_other += worst_level(evaluate_history(h, PLAN)) >= Level.SUSTAINED.rank
         delays[detection_delay(drifted[f"s{DROP_SLICE}"])] += 1
     series = args.seeds * (5 + 1)
     within = RULE.levels[1].within

@@ -30,9 +30,9 @@ from bench.floor_job import floor_counts  # noqa: E402
 
 def main() -> None:
     from perfmon_spark.config import load_config
-    from perfmon_spark.ingest import visible_predictions
+    from perfmon_spark.ingest.labels import resolve
+    from perfmon_spark.ingest.validate import visible_predictions
     from perfmon_spark.io.tables import read_snapshot
-    from perfmon_spark.labels import resolve
     from perfmon_spark.session import get_spark, prepare_session
     from perfmon_spark.states.build import aggregate_rows, bucket_states
     from perfmon_spark.states.cells import binning, cell_counts, top_segment_values

@@ -54,10 +54,10 @@ class Buckets:
         """The end of the bucket starting at ``start``."""
         return start + seconds(self.granularity.seconds)
 
-    def starts(self, first: datetime, end: datetime) -> list[datetime]:
-        """Starts of the buckets that begin in [floor(first), end)."""
+    def between(self, first: datetime, last: datetime) -> list[datetime]:
+        """Starts of the buckets from the one holding ``first`` to the one holding ``last``."""
         out, b = [], self.floor(first)
-        while b < end:
+        while b <= last:
             out.append(b)
             b += self.step
         return out

@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 
 from perfmon_spark import __version__
 from perfmon_spark.errors import ConfigError, PerfmonError
+from perfmon_spark.vocabulary import Decision, RunMode
 
 
 class CliParser(argparse.ArgumentParser):
@@ -94,7 +95,7 @@ def cmd_run(args) -> int:
 
     cfg = load_config(args.config)
     as_of = parse_as_of(args.as_of)
-    _print_result(run_monitor(cfg, as_of, mode="full" if args.full_refresh else "incremental"))
+    _print_result(run_monitor(cfg, as_of, mode=RunMode.FULL if args.full_refresh else RunMode.INCREMENTAL))
     return 0
 
 
@@ -147,7 +148,7 @@ def cmd_decide(args) -> int:
     cfg = load_config(args.config)
     decisions = latest_decisions(get_spark(cfg.spark), cfg, args.model_version)
     print(json.dumps(decisions, indent=2, sort_keys=True))
-    return RETRAIN_EXIT if any(d["decision"] == "RETRAIN" for d in decisions) else 0
+    return RETRAIN_EXIT if any(d["decision"] == Decision.RETRAIN for d in decisions) else 0
 
 
 def cmd_demo(args) -> int:

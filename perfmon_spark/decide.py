@@ -9,8 +9,8 @@ from pyspark.sql import functions as F
 from pyspark.sql.window import Window
 
 from perfmon_spark.config import MonitorConfig
-from perfmon_spark.decisions import DECISION_COLUMNS
 from perfmon_spark.errors import InputError
+from perfmon_spark.io.catalog import RETRAIN_DECISIONS
 from perfmon_spark.io.rows import collect_rows
 from perfmon_spark.io.tables import read_table, table_exists
 
@@ -21,7 +21,7 @@ def latest_decisions(spark: SparkSession, cfg: MonitorConfig, model_version: str
     Raises:
         InputError: no retrain_decisions table yet, or no decision for ``model_version``.
     """
-    ref = cfg.output.table("retrain_decisions")
+    ref = cfg.output.table(RETRAIN_DECISIONS.name)
     if not table_exists(spark, ref):
         raise InputError(
             f"retrain_decisions table {ref.text!r} does not exist: configure alerts: and run 'perfmon run' first"
@@ -33,7 +33,7 @@ def latest_decisions(spark: SparkSession, cfg: MonitorConfig, model_version: str
     rows = rows.withColumn("_r", F.row_number().over(latest)).filter(F.col("_r") == 1)
     decisions = collect_rows(
         rows.withColumn("as_of", F.date_format("as_of", "yyyy-MM-dd'T'HH:mm:ss'Z'")),
-        [(c, "string" if c == "as_of" else t) for c, t in DECISION_COLUMNS],
+        [(c, "string" if c == "as_of" else t) for c, t in RETRAIN_DECISIONS.schema],
     )
     if model_version is not None and not decisions:
         raise InputError(f"retrain_decisions table {ref.text!r}: no decision for model_version {model_version!r}")

@@ -24,32 +24,10 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from perfmon_spark.alerts.rules import RANK
 from perfmon_spark.config import MonitorConfig
 from perfmon_spark.metrics.intervals import z_value
+from perfmon_spark.vocabulary import ALL_VERSIONS, OVERALL, Action, Decision, Level, ModelStatus, Trigger
 
-DECISION_COLUMNS = (
-    ("monitor", "string"),
-    ("model_version", "string"),
-    ("run_id", "string"),
-    ("decision", "string"),
-    ("reasons", "array<string>"),
-    ("evidence", "string"),
-    ("new_labels_since_last", "long"),
-    ("labels_total", "long"),
-    ("as_of", "timestamp"),
-)
-STATUS_COLUMNS = (
-    ("monitor", "string"),
-    ("model_version", "string"),
-    ("status", "string"),
-    ("action", "string"),
-    ("rollback_target", "string"),
-    ("comparison", "string"),
-    ("last_prediction_date", "date"),
-    ("as_of", "timestamp"),
-    ("run_id", "string"),
-)
 _DAY = 86400
 
 
@@ -64,7 +42,7 @@ class VersionFacts:
 
 
 def _where(ep: Mapping) -> str:
-    where = "overall" if ep["slice_key"] == "*" else f"{ep['slice_key']}={ep['slice_value']}"
+    where = "overall" if ep["slice_key"] == OVERALL else f"{ep['slice_key']}={ep['slice_value']}"
     return f"rule {ep['rule']} ({ep['metric']}, {ep['window']}, {where})"
 
 
@@ -93,12 +71,15 @@ def triggers_of(
     """(reason, evidence, rank) for every open episode and KPI breach that fires a configured
     trigger, worst first. ``kpi_rows``: the latest mature window of each KPI (overall slice)."""
     fired = []
-    for ep in sorted(open_episodes, key=lambda e: (-RANK[e["level"]], e["rule"], e["slice_key"], e["slice_value"])):
-        if "critical" in cfg.retrain.triggers and ep["level"] == "CRITICAL":
-            fired.append((f"critical: {_where(ep)}", _evidence(ep), RANK["CRITICAL"]))
-        elif "sustained" in cfg.retrain.triggers and RANK[ep["level"]] >= RANK["SUSTAINED"]:
-            fired.append((f"sustained: {_where(ep)} at {ep['level']}", _evidence(ep), RANK[ep["level"]]))
-    if "kpi" in cfg.retrain.triggers:
+    for ep in sorted(
+        open_episodes, key=lambda e: (-Level(e["level"]).rank, e["rule"], e["slice_key"], e["slice_value"])
+    ):
+        level = Level(ep["level"])
+        if Trigger.CRITICAL in cfg.retrain.triggers and level is Level.CRITICAL:
+            fired.append((f"{Trigger.CRITICAL}: {_where(ep)}", _evidence(ep), level.rank))
+        elif Trigger.SUSTAINED in cfg.retrain.triggers and level.rank >= Level.SUSTAINED.rank:
+            fired.append((f"{Trigger.SUSTAINED}: {_where(ep)} at {level}", _evidence(ep), level.rank))
+    if Trigger.KPI in cfg.retrain.triggers:
         limits = {k.name: k for k in cfg.kpis}
         for row in sorted(kpi_rows, key=lambda r: r["metric"]):
             kpi, value = limits[row["metric"]], row["value"]
@@ -121,7 +102,11 @@ def triggers_of(
                     "window_start": row["window_start"],
                 }
                 fired.append(
-                    (f"kpi: {kpi.name} {value:.4g} {breach} ({row['window']} window)", evidence, RANK["SUSTAINED"])
+                    (
+                        f"{Trigger.KPI}: {kpi.name} {value:.4g} {breach} ({row['window']} window)",
+                        evidence,
+                        Level.SUSTAINED.rank,
+                    )
                 )
     return sorted(fired, key=lambda f: -f[2])
 
@@ -164,8 +149,8 @@ def retrain_decisions(
             blockers.append(
                 f"max_one_per: a RETRAIN of this monitor {(as_of - last_monitor_retrain) / _DAY:.1f} days ago, at most one per {rc.max_one_per.text}"
             )
-        decision = "NO_ACTION" if not reasons else ("COOLDOWN" if blockers else "RETRAIN")
-        if decision == "RETRAIN":
+        decision = Decision.NO_ACTION if not reasons else (Decision.COOLDOWN if blockers else Decision.RETRAIN)
+        if decision is Decision.RETRAIN:
             last_monitor_retrain = as_of
         evidence = {
             "triggers": [e for _, e, _ in fired[f.version]],
@@ -189,16 +174,16 @@ def retrain_decisions(
     return sorted(decisions, key=lambda d: d["model_version"])
 
 
-def status_of(open_episodes: list[Mapping]) -> tuple[str, str]:
+def status_of(open_episodes: list[Mapping]) -> tuple[ModelStatus, Action]:
     """(status, action) of a version from its open episodes."""
-    worst = max((RANK[e["level"]] for e in open_episodes), default=0)
-    if worst == RANK["CRITICAL"]:
-        return "CRITICAL", "BLOCK_OR_ROLLBACK"
-    if worst == RANK["SUSTAINED"]:
-        return "DEGRADED", "ALERT"
-    if worst == RANK["MINOR"]:
-        return "DEGRADED", "OBSERVE"
-    return "HEALTHY", "NONE"
+    worst = max((Level(e["level"]) for e in open_episodes), key=lambda level: level.rank, default=None)
+    if worst is Level.CRITICAL:
+        return ModelStatus.CRITICAL, Action.BLOCK_OR_ROLLBACK
+    if worst is Level.SUSTAINED:
+        return ModelStatus.DEGRADED, Action.ALERT
+    if worst is Level.MINOR:
+        return ModelStatus.DEGRADED, Action.OBSERVE
+    return ModelStatus.HEALTHY, Action.NONE
 
 
 def rollback_target(
@@ -217,7 +202,7 @@ def rollback_target(
     mine = {"value": critical["value"], "ci_lower": critical["ci_lower"], "ci_upper": critical["ci_upper"]}
     rows = []
     for c in candidates:
-        if c["model_version"] in (critical["model_version"], "*") or c["value"] is None:
+        if c["model_version"] in (critical["model_version"], ALL_VERSIONS) or c["value"] is None:
             continue
         diff = c["value"] - mine["value"]
         se = math.hypot(_se(c, z), _se(mine, z))
@@ -266,14 +251,14 @@ def model_statuses(
     """One status row per version (without monitor/as_of/run_id)."""
     per = {v: [e for e in open_episodes if e["model_version"] == v] for v in versions}
     state = {v: status_of(per[v]) for v in versions}
-    healthy = {v for v, (_, action) in state.items() if action in ("NONE", "OBSERVE")}
+    healthy = {v for v, (_, action) in state.items() if action in (Action.NONE, Action.OBSERVE)}
     out = []
     for v in versions:
         status, action = state[v]
         target, comparison = None, None
-        if status == "CRITICAL":
+        if status is ModelStatus.CRITICAL:
             worst = sorted(
-                (e for e in per[v] if e["level"] == "CRITICAL"),
+                (e for e in per[v] if e["level"] == Level.CRITICAL),
                 key=lambda e: (e["rule"], e["slice_key"], e["slice_value"]),
             )[0]
             same = [
@@ -299,6 +284,12 @@ def inactive_statuses(versions) -> list[dict]:
     """INACTIVE rows for versions with no prediction within ``inactive_after``: a paused model
     stays visible in ``model_status``, with nothing to act on."""
     return [
-        {"model_version": v, "status": "INACTIVE", "action": "NONE", "rollback_target": None, "comparison": None}
+        {
+            "model_version": v,
+            "status": ModelStatus.INACTIVE,
+            "action": Action.NONE,
+            "rollback_target": None,
+            "comparison": None,
+        }
         for v in sorted(versions)
     ]

@@ -198,11 +198,12 @@ def run_demo(directory: str, rows: int, days: int) -> str:
     from perfmon_spark.job import run_monitor
     from perfmon_spark.session import get_spark
     from perfmon_spark.summary import summarise
+    from perfmon_spark.vocabulary import RunMode
 
     spark = get_spark()
     lake = generate_lakehouse(spark, directory, rows=rows, days=days)
     config_path = lake.root / "perfmon.yml"
     config_path.write_text(demo_config(lake), encoding="utf-8")
     cfg = load_config(config_path)
-    result = run_monitor(cfg, lake.as_of, mode="full", spark=spark)
+    result = run_monitor(cfg, lake.as_of, mode=RunMode.FULL, spark=spark)
     return summarise(spark, cfg, result, config_path)

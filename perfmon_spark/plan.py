@@ -3,14 +3,8 @@
 from __future__ import annotations
 
 from perfmon_spark.config import MonitorConfig
+from perfmon_spark.io.catalog import written_by
 from perfmon_spark.metrics import lookup
-
-ALERTING_TABLES = ("perf_alerts", "alert_events", "retrain_decisions", "model_status")
-
-
-def output_tables(cfg: MonitorConfig) -> tuple[str, ...]:
-    """The tables a run of this config writes."""
-    return ("perf_metrics", "perf_stats", "quarantine", "runs") + (ALERTING_TABLES if cfg.decides else ())
 
 
 def _levels(rule) -> str:
@@ -82,6 +76,6 @@ def describe(cfg: MonitorConfig) -> str:
         f"confidence level: {cfg.confidence_level:g}; auc mode: {cfg.auc.mode}",
         "metrics: " + "; ".join(metrics),
         *_alerting(cfg),
-        "writes: " + ", ".join(out.table(t).text for t in output_tables(cfg)),
+        "writes: " + ", ".join(out.table(t.name).text for t in written_by(cfg.decides)),
     ]
     return "\n".join(lines)

@@ -9,8 +9,8 @@ from pathlib import Path
 from pyspark.sql import SparkSession
 
 from perfmon_spark.config import MonitorConfig, load_config
+from perfmon_spark.io.catalog import written_by
 from perfmon_spark.io.tables import read_table, table_exists
-from perfmon_spark.plan import output_tables
 from perfmon_spark.session import get_spark
 
 
@@ -18,11 +18,11 @@ def register_views(spark: SparkSession, cfg: MonitorConfig) -> tuple[str, ...]:
     """Each existing output table of ``cfg`` as a temporary view named without the prefix
     (``perf_metrics``, ``perf_alerts``, ...). Returns the names registered."""
     names = []
-    for name in output_tables(cfg):
-        ref = cfg.output.table(name)
+    for table in written_by(cfg.decides):
+        ref = cfg.output.table(table.name)
         if table_exists(spark, ref):
-            read_table(spark, ref).createOrReplaceTempView(name)
-            names.append(name)
+            read_table(spark, ref).createOrReplaceTempView(table.name)
+            names.append(table.name)
     return tuple(names)
 
 

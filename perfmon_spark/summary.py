@@ -5,13 +5,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pyspark.sql import SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from perfmon_spark.config import MonitorConfig
+from perfmon_spark.io.catalog import MODEL_STATUS, PERF_ALERTS, PERF_METRICS, QUARANTINE, RETRAIN_DECISIONS, written_by
 from perfmon_spark.io.tables import read_table
 from perfmon_spark.job import RunResult
-from perfmon_spark.plan import output_tables
+from perfmon_spark.vocabulary import OVERALL, AlertStatus, Level
+
+
+def _rank(level: Column) -> Column:
+    """A level's rank (``Level.rank``) in Spark: CRITICAL sorts above SUSTAINED, not by name."""
+    return F.array_position(F.array(*[F.lit(str(lv)) for lv in Level]), level)
 
 
 def _fmt(value) -> str:
@@ -19,16 +25,16 @@ def _fmt(value) -> str:
 
 
 def summarise(spark: SparkSession, cfg: MonitorConfig, result: RunResult, config_path: Path) -> str:
-    metrics = read_table(spark, cfg.output.table("perf_metrics")).filter(F.col("monitor") == cfg.name)
-    quarantine = read_table(spark, cfg.output.table("quarantine")).filter(F.col("monitor") == cfg.name)
+    metrics = read_table(spark, cfg.output.table(PERF_METRICS.name)).filter(F.col("monitor") == cfg.name)
+    quarantine = read_table(spark, cfg.output.table(QUARANTINE.name)).filter(F.col("monitor") == cfg.name)
     window = cfg.windows.rolling[0].text if cfg.windows.rolling else cfg.windows.granularity.text
     last = (
-        metrics.filter((F.col("window") == window) & (F.col("slice_key") == "*"))
+        metrics.filter((F.col("window") == window) & (F.col("slice_key") == OVERALL))
         .groupBy("model_version")
         .agg(F.max("window_end").alias("window_end"))
     )
     latest = (
-        metrics.filter((F.col("window") == window) & (F.col("slice_key") == "*"))
+        metrics.filter((F.col("window") == window) & (F.col("slice_key") == OVERALL))
         .join(last, ["model_version", "window_end"])
         .orderBy("model_version", "metric")
         .collect()
@@ -43,7 +49,7 @@ def summarise(spark: SparkSession, cfg: MonitorConfig, result: RunResult, config
         + ", ".join(f"{r['source']}/{r['reason']}: {r['count']}" for r in reasons)
         + f"); orphan labels: {result.orphan_labels}; late labels ignored: {result.late_labels_ignored}",
         f"written: {result.buckets_recomputed} bucket states, {result.metric_rows_written} metric rows",
-        f"tables: {cfg.output.location}/{{{', '.join(output_tables(cfg))}}}",
+        f"tables: {cfg.output.location}/{{{', '.join(t.name for t in written_by(cfg.decides))}}}",
         "",
         f"latest {window} window per model version (overall slice), value [CI] labeled/predicted:",
     ]
@@ -64,7 +70,7 @@ def summarise(spark: SparkSession, cfg: MonitorConfig, result: RunResult, config
         metrics.filter(
             (F.col("window") == window)
             & (F.col("metric") == cfg.metrics[-1])
-            & (F.col("slice_key") != "*")
+            & (F.col("slice_key") != OVERALL)
             & (F.col("n_labeled") >= 100)
             & F.col("value").isNotNull()
         )
@@ -87,23 +93,9 @@ def summarise(spark: SparkSession, cfg: MonitorConfig, result: RunResult, config
 
 def _alerting_lines(spark: SparkSession, cfg: MonitorConfig) -> list[str]:
     mine = F.col("monitor") == cfg.name
-    alerts = read_table(spark, cfg.output.table("perf_alerts")).filter(mine & (F.col("status") == "OPEN"))
-    counts = {r["level"]: r["count"] for r in alerts.groupBy("level").count().collect()}
-    lines = ["open alerts: " + (", ".join(f"{n} {level}" for level, n in sorted(counts.items())) or "none")]
-    serious = (
-        alerts.filter(F.col("level") != "MINOR")
-        .orderBy(F.desc("level"), "model_version", "slice_key", "slice_value")
-        .limit(5)
-    )
-    for r in serious.collect():
-        where = "overall" if r["slice_key"] == "*" else f"{r['slice_key']}={r['slice_value']}"
-        lines.append(
-            f"  {r['level']:<9} {r['rule']} v={r['model_version']} {where} ({r['window']}): {r['metric']} {_fmt(r['value'])} "
-            f"[{_fmt(r['ci_lower'])}, {_fmt(r['ci_upper'])}] vs baseline {_fmt(r['baseline'])}, threshold {_fmt(r['threshold'])}, "
-            f"since {r['opened_window_start']:%m-%d}"
-        )
-    status = read_table(spark, cfg.output.table("model_status")).filter(mine).orderBy("model_version").collect()
-    decisions = read_table(spark, cfg.output.table("retrain_decisions")).filter(mine)
+    lines = open_alert_lines(read_table(spark, cfg.output.table(PERF_ALERTS.name)).filter(mine))
+    status = read_table(spark, cfg.output.table(MODEL_STATUS.name)).filter(mine).orderBy("model_version").collect()
+    decisions = read_table(spark, cfg.output.table(RETRAIN_DECISIONS.name)).filter(mine)
     newest = decisions.agg(F.max("as_of")).first()[0]
     latest = {r["model_version"]: r for r in decisions.filter(F.col("as_of") == F.lit(newest)).collect()}
     lines.append("model status (and retrain decision):")
@@ -112,6 +104,28 @@ def _alerting_lines(spark: SparkSession, cfg: MonitorConfig) -> list[str]:
         d = latest.get(r["model_version"])
         decision = f"; {d['decision']}" + (f" ({d['reasons'][0]})" if d and d["reasons"] else "") if d else ""
         lines.append(f"  {r['model_version']:>3}  {r['status']:<8} action {r['action']}{target}{decision}")
+    return lines
+
+
+def open_alert_lines(alerts: DataFrame, top: int = 5) -> list[str]:
+    """The count of open alerts per level, then the ``top`` most serious (SUSTAINED or worse,
+    worst level first)."""
+    alerts = alerts.filter(F.col("status") == AlertStatus.OPEN)
+    counts = {r["level"]: r["count"] for r in alerts.groupBy("level").count().collect()}
+    by_rank = sorted(counts.items(), key=lambda item: Level(item[0]).rank)
+    lines = ["open alerts: " + (", ".join(f"{n} {level}" for level, n in by_rank) or "none")]
+    serious = (
+        alerts.filter(F.col("level") != Level.MINOR)
+        .orderBy(_rank(F.col("level")).desc(), "model_version", "slice_key", "slice_value")
+        .limit(top)
+    )
+    for r in serious.collect():
+        where = "overall" if r["slice_key"] == OVERALL else f"{r['slice_key']}={r['slice_value']}"
+        lines.append(
+            f"  {r['level']:<9} {r['rule']} v={r['model_version']} {where} ({r['window']}): {r['metric']} {_fmt(r['value'])} "
+            f"[{_fmt(r['ci_lower'])}, {_fmt(r['ci_upper'])}] vs baseline {_fmt(r['baseline'])}, threshold {_fmt(r['threshold'])}, "
+            f"since {r['opened_window_start']:%m-%d}"
+        )
     return lines
 
 

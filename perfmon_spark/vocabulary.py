@@ -129,6 +129,7 @@ class RunMode(StrEnum):
     FULL = "full"
     INCREMENTAL = "incremental"
     BACKFILL = "backfill"
+    UNKNOWN = "unknown"  # a run that failed before it chose
 
 
 class Source(StrEnum):

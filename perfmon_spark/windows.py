@@ -16,32 +16,15 @@ import numpy as np
 import pandas as pd
 
 from perfmon_spark.config import MonitorConfig
-from perfmon_spark.metrics import bind
+from perfmon_spark.io.catalog import PERF_METRICS
+from perfmon_spark.metrics import bind, confusion, histogram
 from perfmon_spark.metrics.intervals import z_value
 from perfmon_spark.metrics.kpi import kpi_interval, kpi_value
-from perfmon_spark.states import confusion, histogram
-from perfmon_spark.states.build import score_scale
 from perfmon_spark.states.layout import SPARSE, scalar_fields
+from perfmon_spark.vocabulary import ALL_VERSIONS
 
-ALL_VERSIONS = "*"
-
-METRIC_COLUMNS = (
-    ("model_version", "string"),
-    ("slice_key", "string"),
-    ("slice_value", "string"),
-    ("window", "string"),
-    ("window_start", "timestamp"),
-    ("window_end", "timestamp"),
-    ("metric", "string"),
-    ("value", "double"),
-    ("ci_lower", "double"),
-    ("ci_upper", "double"),
-    ("n_predictions", "long"),
-    ("n_labeled", "long"),
-    ("label_coverage", "double"),
-    ("expected_coverage", "double"),
-    ("is_mature", "boolean"),
-)
+# A metric row as the window pass returns it: perf_metrics without the columns the job stamps.
+METRIC_COLUMNS = PERF_METRICS.without("monitor", "as_of", "run_id")
 
 
 @dataclass(frozen=True)
@@ -69,7 +52,7 @@ class WindowPlan:
             z=z_value(cfg.confidence_level),
             max_delay_seconds=cfg.labels.max_delay.seconds,
             as_of=np.datetime64(as_of.replace(tzinfo=None), "s"),
-            scale=score_scale(cfg),
+            scale=histogram.scale_of(cfg.predictions.score_type),
             exact_limit=histogram.EXACT_LIMIT if cfg.auc.mode == "sketch" else np.inf,
             kpis=tuple(k.name for k in cfg.kpis),
         )

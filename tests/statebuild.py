@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from perfmon_spark.states import histogram
+from perfmon_spark.metrics import histogram
 
 EPS = np.finfo(float).eps
 

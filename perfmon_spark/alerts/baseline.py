@@ -23,10 +23,12 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.window import Window
 
+from perfmon_spark.buckets import seconds
 from perfmon_spark.config import MonitorConfig
 from perfmon_spark.errors import InputError
 from perfmon_spark.io.tables import read_table, table_exists
-from perfmon_spark.windows import ALL_VERSIONS, WindowPlan, compute_metrics
+from perfmon_spark.vocabulary import ALL_VERSIONS, OVERALL
+from perfmon_spark.windows import WindowPlan, compute_metrics
 
 TABLE_COLUMNS = ("model_version", "slice_key", "slice_value", "metric", "value")
 _SERIES = ("model_version", "slice_key", "slice_value", "metric")
@@ -70,21 +72,19 @@ def with_baseline(histories: DataFrame, stats: DataFrame, cfg: MonitorConfig, as
     )
     reference = compute_metrics(stats, plan).select(*_SERIES, "window_end", F.col("value").alias("baseline"))
     if source == "rolling":
-        lag = F.expr(f"INTERVAL {cfg.baseline.rolling_lag.seconds} SECONDS")
+        lag = seconds(cfg.baseline.rolling_lag.seconds)
         h = histories.withColumn("_ref_end", F.col("window_end") - lag)
         return h.join(reference.withColumnRenamed("window_end", "_ref_end"), [*_SERIES, "_ref_end"], "left").drop(
             "_ref_end"
         )
-    starts = _version_starts(stats).withColumn(
-        "window_end", F.col("_start") + F.expr(f"INTERVAL {length.seconds} SECONDS")
-    )
+    starts = _version_starts(stats).withColumn("window_end", F.col("_start") + seconds(length.seconds))
     fixed = reference.join(starts, ["model_version", "window_end"]).drop("window_end", "_start")
     return histories.join(fixed, list(_SERIES), "left")
 
 
 def _version_starts(stats: DataFrame) -> DataFrame:
     """First bucket of each version (overall slice), and of ``*``: the first of all."""
-    overall = stats.filter((F.col("slice_key") == "*") & (F.col("n_predictions") > 0))
+    overall = stats.filter((F.col("slice_key") == OVERALL) & (F.col("n_predictions") > 0))
     per_version = overall.groupBy("model_version").agg(F.min("bucket_start").alias("_start"))
     every = overall.agg(F.min("bucket_start").alias("_start")).select(
         F.lit(ALL_VERSIONS).alias("model_version"), "_start"
@@ -101,7 +101,7 @@ def _from_table(histories: DataFrame, cfg: MonitorConfig) -> DataFrame:
     h = histories.withColumn("_row", F.monotonically_increasing_id())
     version_ok = (F.col("_b_model_version") == F.col("model_version")) | (F.col("_b_model_version") == ALL_VERSIONS)
     exact_slice = (F.col("_b_slice_key") == F.col("slice_key")) & (F.col("_b_slice_value") == F.col("slice_value"))
-    any_slice = (F.col("_b_slice_key") == "*") & (F.col("_b_slice_value") == "*")
+    any_slice = (F.col("_b_slice_key") == OVERALL) & (F.col("_b_slice_value") == OVERALL)
     joined = h.join(table, (F.col("_b_metric") == F.col("metric")) & version_ok & (exact_slice | any_slice), "left")
     specificity = F.when(F.col("_b_model_version") == F.col("model_version"), 2).otherwise(0) + F.when(
         exact_slice, 1

@@ -11,8 +11,13 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from perfmon_spark.alerts.baseline import with_baseline
-from perfmon_spark.alerts.rules import EPISODE_COLUMNS, RulePlan, evaluate_history
+from perfmon_spark.alerts.rules import RulePlan, evaluate_history
 from perfmon_spark.config import AlertRule, MonitorConfig
+from perfmon_spark.io.catalog import PERF_ALERTS
+from perfmon_spark.vocabulary import OVERALL
+
+# An episode as evaluated: perf_alerts without the columns the alerting stage adds.
+EPISODE = PERF_ALERTS.without("monitor", "updated_run_id")
 
 SERIES = ("rule", "model_version", "slice_key", "slice_value", "window")
 _HISTORY = (
@@ -31,14 +36,14 @@ _HISTORY = (
 def _rule_rows(metrics: DataFrame, rule: AlertRule) -> DataFrame:
     rows = metrics.filter((F.col("metric") == rule.metric) & (F.col("window") == rule.window))
     if rule.slices == "overall":
-        rows = rows.filter(F.col("slice_key") == "*")
+        rows = rows.filter(F.col("slice_key") == OVERALL)
     elif rule.slices != "all":
         rows = rows.filter(F.col("slice_key").isin(*rule.slices))
     return rows.select(F.lit(rule.name).alias("rule"), *SERIES[1:], *_HISTORY)
 
 
 def episodes(cfg: MonitorConfig, metrics: DataFrame, stats: DataFrame, as_of: datetime) -> DataFrame | None:
-    """Every alert episode of every rule (``EPISODE_COLUMNS``) from this monitor's perf_metrics
+    """Every alert episode of every rule (``EPISODE``) from this monitor's perf_metrics
     and perf_stats rows; None without rules."""
     if not cfg.alerts:
         return None
@@ -47,7 +52,7 @@ def episodes(cfg: MonitorConfig, metrics: DataFrame, stats: DataFrame, as_of: da
         histories = histories.unionByName(_rule_rows(metrics, rule))
     histories = with_baseline(histories, stats, cfg, as_of)
     plans = {r.name: RulePlan.build(r, cfg.larger_is_better(r.metric), cfg.confidence_level) for r in cfg.alerts}
-    columns = [c for c, _ in EPISODE_COLUMNS]
+    columns = [c for c, _ in EPISODE]
 
     def evaluate(pdf: pd.DataFrame) -> pd.DataFrame:
         found = evaluate_history(pdf, plans[pdf["rule"].iloc[0]])
@@ -58,5 +63,5 @@ def episodes(cfg: MonitorConfig, metrics: DataFrame, stats: DataFrame, as_of: da
             out[key] = pdf[key].iloc[0]
         return out[columns]
 
-    schema = ", ".join(f"`{c}` {t}" for c, t in EPISODE_COLUMNS)
+    schema = ", ".join(f"`{c}` {t}" for c, t in EPISODE)
     return histories.groupBy(*SERIES).applyInPandas(evaluate, schema)

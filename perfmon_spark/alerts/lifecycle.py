@@ -18,27 +18,12 @@ import json
 import logging
 from collections.abc import Mapping
 
-from perfmon_spark.alerts.rules import EPISODE_COLUMNS, RANK
+from perfmon_spark.io.catalog import PERF_ALERTS
+from perfmon_spark.vocabulary import AlertEvent, AlertStatus, Delivery, Level
 
 LOG = logging.getLogger("perfmon_spark.alerts")
 
-KEY = ("monitor", "rule", "model_version", "slice_key", "slice_value", "window", "opened_window_start")
-ALERT_COLUMNS = (("monitor", "string"), *EPISODE_COLUMNS, ("updated_run_id", "string"))
-EVENT_COLUMNS = (
-    ("event_id", "string"),
-    *[(c, t) for c, t in ALERT_COLUMNS if c in KEY],
-    ("event", "string"),
-    ("level", "string"),
-    ("run_id", "string"),
-    ("as_of", "timestamp"),
-    ("details", "string"),
-    ("delivery", "string"),
-    ("delivery_attempts", "long"),
-    ("delivered_to", "array<string>"),
-    ("delivery_error", "string"),
-)
-# Columns whose change makes a perf_alerts row "changed" (and its updated_run_id this run's).
-COMPARED = tuple(c for c, _ in EPISODE_COLUMNS if c not in KEY)
+KEY = PERF_ALERTS.key
 
 
 def key_of(row: Mapping) -> tuple:
@@ -48,19 +33,19 @@ def key_of(row: Mapping) -> tuple:
 def transitions(old: Mapping | None, new: Mapping | None) -> list[tuple[str, str]]:
     """(event, level) pairs that turn the stored episode ``old`` into ``new`` (either may be None)."""
     if new is None:
-        return [] if old is None else [("RETRACTED", old["level"])]
+        return [] if old is None else [(AlertEvent.RETRACTED, old["level"])]
     if old is None:
-        raised = [("RAISED", new["level"])]
-        return raised + [("RESOLVED", new["level"])] if new["status"] == "RESOLVED" else raised
+        raised = [(AlertEvent.RAISED, new["level"])]
+        return raised + [(AlertEvent.RESOLVED, new["level"])] if new["status"] == AlertStatus.RESOLVED else raised
     out = []
-    if old["status"] == "RESOLVED" and new["status"] == "OPEN":
-        out.append(("REOPENED", new["level"]))
-    if RANK[new["level"]] > RANK[old["level"]]:
-        out.append(("ESCALATED", new["level"]))
-    elif RANK[new["level"]] < RANK[old["level"]]:
-        out.append(("DEESCALATED", new["level"]))
-    if old["status"] == "OPEN" and new["status"] == "RESOLVED":
-        out.append(("RESOLVED", new["level"]))
+    if old["status"] == AlertStatus.RESOLVED and new["status"] == AlertStatus.OPEN:
+        out.append((AlertEvent.REOPENED, new["level"]))
+    if Level(new["level"]).rank > Level(old["level"]).rank:
+        out.append((AlertEvent.ESCALATED, new["level"]))
+    elif Level(new["level"]).rank < Level(old["level"]).rank:
+        out.append((AlertEvent.DEESCALATED, new["level"]))
+    if old["status"] == AlertStatus.OPEN and new["status"] == AlertStatus.RESOLVED:
+        out.append((AlertEvent.RESOLVED, new["level"]))
     return out
 
 
@@ -92,7 +77,7 @@ def events_between(old_rows: list[Mapping], new_rows: list[Mapping], run_id: str
                     "run_id": run_id,
                     "as_of": as_of,
                     "details": json.dumps(details, sort_keys=True, default=str),
-                    "delivery": "PENDING",
+                    "delivery": Delivery.PENDING,
                     "delivery_attempts": 0,
                     "delivered_to": [],
                     "delivery_error": None,

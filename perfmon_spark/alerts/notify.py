@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from perfmon_spark.config import NotificationSink
+from perfmon_spark.vocabulary import OVERALL, Delivery
 
 LOG = logging.getLogger("perfmon_spark.alerts")
 FIRST_PAUSE_SECONDS = 0.2
@@ -29,10 +30,10 @@ _TIMESTAMPS = ("opened_window_start", "as_of")
 
 
 @dataclass(frozen=True)
-class Delivery:
+class DeliveryState:
     """The delivery state of one event after this run's attempts."""
 
-    delivery: str  # NONE (no sink wants it) / PENDING / DELIVERED / FAILED
+    delivery: Delivery  # NONE (no sink wants it) / PENDING / DELIVERED / FAILED
     attempts: int
     delivered_to: tuple[str, ...]
     error: str | None = None
@@ -47,7 +48,7 @@ def _iso(value) -> str:
 
 def describe(event: Mapping) -> str:
     """One human line for logs and chat messages."""
-    where = "overall" if event["slice_key"] == "*" else f"{event['slice_key']}={event['slice_value']}"
+    where = "overall" if event["slice_key"] == OVERALL else f"{event['slice_key']}={event['slice_value']}"
     details = json.loads(event["details"]) if event.get("details") else {}
     value, threshold = details.get("value"), details.get("threshold")
     numbers = ""
@@ -79,7 +80,7 @@ def deliver(
     sinks: tuple[NotificationSink, ...],
     env: Mapping[str, str] = os.environ,
     sleep: Callable[[float], None] = time.sleep,
-) -> dict[str, Delivery]:
+) -> dict[str, DeliveryState]:
     """Send each event to the sinks that want its level and have not had it yet.
 
     Args:
@@ -90,12 +91,12 @@ def deliver(
         event_id -> its new delivery state.
     """
     dead: set[str] = set()
-    out: dict[str, Delivery] = {}
+    out: dict[str, DeliveryState] = {}
     for event in events:
         done = set(event.get("delivered_to") or ())
         wanted = [s for s in sinks if event["level"] in s.levels]
         attempts, error = int(event.get("delivery_attempts") or 0), None
-        failed = event.get("delivery") == "FAILED"
+        failed = event.get("delivery") == Delivery.FAILED
         for sink in wanted:
             if sink.name in done or sink.name in dead:
                 continue
@@ -114,12 +115,12 @@ def deliver(
                     reason,
                 )
         if not wanted:
-            state = "NONE"
+            state = Delivery.NONE
         elif all(s.name in done for s in wanted):
-            state = "DELIVERED"
+            state = Delivery.DELIVERED
         else:
-            state = "FAILED" if failed else "PENDING"
-        out[event["event_id"]] = Delivery(state, attempts, tuple(sorted(done)), error)
+            state = Delivery.FAILED if failed else Delivery.PENDING
+        out[event["event_id"]] = DeliveryState(state, attempts, tuple(sorted(done)), error)
     return out
 
 

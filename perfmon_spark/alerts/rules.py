@@ -31,33 +31,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from perfmon_spark.config import LEVELS, AlertRule
+from perfmon_spark.config import AlertRule
 from perfmon_spark.metrics.intervals import z_value
+from perfmon_spark.vocabulary import AlertStatus, Level
 
-ACTIONS = {"MINOR": "LOG", "SUSTAINED": "ALERT", "CRITICAL": "BLOCK_OR_ROLLBACK"}
-RANK = {level: i + 1 for i, level in enumerate(LEVELS)}
 EVIDENCE_WINDOWS = 10
-
-EPISODE_COLUMNS = (
-    ("rule", "string"),
-    ("model_version", "string"),
-    ("slice_key", "string"),
-    ("slice_value", "string"),
-    ("window", "string"),
-    ("opened_window_start", "timestamp"),
-    ("metric", "string"),
-    ("level", "string"),
-    ("status", "string"),
-    ("action", "string"),
-    ("value", "double"),
-    ("ci_lower", "double"),
-    ("ci_upper", "double"),
-    ("baseline", "double"),
-    ("threshold", "double"),
-    ("last_window_start", "timestamp"),
-    ("resolved_window_start", "timestamp"),
-    ("evidence", "string"),
-)
 
 
 @dataclass(frozen=True)
@@ -104,11 +82,11 @@ def evaluate_history(history: pd.DataFrame, plan: RulePlan) -> list[dict]:
             ``n_labeled``, ``label_coverage``, ``is_mature`` and ``baseline``.
 
     Returns:
-        Episode dicts with the ``EPISODE_COLUMNS`` from ``metric`` on (the caller adds the key).
+        Episode dicts with the ``perf_alerts`` columns from ``metric`` on (the caller adds the key).
     """
     history = history.sort_values("window_start").reset_index(drop=True)
     rule = plan.rule
-    levels = sorted(rule.levels, key=lambda lv: RANK[lv.level])
+    levels = sorted(rule.levels, key=lambda lv: Level(lv.level).rank)
     hits = {lv.level: deque(maxlen=lv.within) for lv in levels}
     episodes: list[dict] = []
     episode: dict | None = None
@@ -149,7 +127,7 @@ def evaluate_history(history: pd.DataFrame, plan: RulePlan) -> list[dict]:
         elif current is not None:
             episode["level"] = current
             episode["recovering"] = 0
-            if RANK[current] > RANK[episode["peak"]]:
+            if Level(current).rank > Level(episode["peak"]).rank:
                 episode["peak"] = current
         elif recovered:
             episode["recovering"] += 1
@@ -186,8 +164,8 @@ def _episode_row(episode: dict, plan: RulePlan, resolved) -> dict:
     return {
         "metric": rule.metric,
         "level": episode["level"],
-        "status": "OPEN" if resolved is None else "RESOLVED",
-        "action": ACTIONS[episode["level"]],
+        "status": AlertStatus.OPEN if resolved is None else AlertStatus.RESOLVED,
+        "action": Level(episode["level"]).action,
         "value": last["value"],
         "ci_lower": last["ci_lower"],
         "ci_upper": last["ci_upper"],

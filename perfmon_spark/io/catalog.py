@@ -94,7 +94,9 @@ PERF_METRICS = OutputTable(
         _c("n_predictions", "long", "predictions in the window"),
         _c("n_labeled", "long", "of those, with a usable label as of as_of"),
         _c("label_coverage", "double", "n_labeled / n_predictions"),
-        _c("expected_coverage", "double", "expected final coverage, from mature windows of the slice; null until known"),
+        _c(
+            "expected_coverage", "double", "expected final coverage, from mature windows of the slice; null until known"
+        ),
         _c("is_mature", "boolean", "window_end + max_delay <= as_of"),
         AS_OF,
         RUN_ID,
@@ -155,8 +157,12 @@ QUARANTINE = OutputTable(
     columns=(
         MONITOR,
         _c("source", "string", "predictions / labels"),
-        _c("reason", "string", "null_id, null_timestamp, null_model_version, null_score, score_out_of_range, "
-           "bad_label, duplicate_id, label_before_prediction"),
+        _c(
+            "reason",
+            "string",
+            "null_id, null_timestamp, null_model_version, null_score, score_out_of_range, "
+            "bad_label, duplicate_id, label_before_prediction",
+        ),
         _c("record", "string", "the row as JSON"),
         _c("record_id", "string", "the row's id, if any"),
         _c("record_hash", "string", "SHA-256 of `record`"),
@@ -261,3 +267,8 @@ MODEL_STATUS = OutputTable(
 # Every table a run may write, in the order a reader meets them.
 OUTPUT_TABLES = (PERF_METRICS, PERF_STATS, QUARANTINE, RUNS, PERF_ALERTS, ALERT_EVENTS, RETRAIN_DECISIONS, MODEL_STATUS)
 ALERTING_TABLES = (PERF_ALERTS, ALERT_EVENTS, RETRAIN_DECISIONS, MODEL_STATUS)
+
+
+def written_by(decides: bool) -> tuple[OutputTable, ...]:
+    """The tables a run writes: the alerting ones only where the config ``decides``."""
+    return tuple(t for t in OUTPUT_TABLES if decides or t not in ALERTING_TABLES)

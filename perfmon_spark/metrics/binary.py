@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from perfmon_spark.metrics import intervals
+from perfmon_spark.metrics import histogram, intervals
 from perfmon_spark.metrics.common import field as _f
 from perfmon_spark.metrics.common import mean_of
 from perfmon_spark.metrics.common import ratio as _ratio
 from perfmon_spark.metrics.registry import Metric, register_metric
-from perfmon_spark.states import histogram
 
 
 def _proportion(num_fields, den_fields, definition, name, larger_is_better=True):

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from perfmon_spark.metrics import intervals
+from perfmon_spark.metrics import confusion, intervals
 from perfmon_spark.metrics.common import field, mean_of, ratio
 from perfmon_spark.metrics.registry import Metric, register_metric
-from perfmon_spark.states import confusion
 
 
 def _nanaverage(values: np.ndarray, weights: np.ndarray | None) -> float:

@@ -14,20 +14,20 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from perfmon_spark.buckets import Buckets
 from perfmon_spark.config import MonitorConfig
-from perfmon_spark.ingest import REASON, RECORD
-from perfmon_spark.labels import KIND, STATUS
+from perfmon_spark.ingest.columns import DECISION, ID, KIND, PRED, PROBS, REASON, RECORD, SCORE, STATUS, TS, VERSION, Y
+from perfmon_spark.metrics import histogram
+from perfmon_spark.metrics.histogram import scale_of
 from perfmon_spark.metrics.kpi import kpi_fields
-from perfmon_spark.states import histogram
 from perfmon_spark.states.cells import KEY, Binning, cell_names, located, to_groups
 from perfmon_spark.states.layout import SPARSE, scalar_fields
+from perfmon_spark.vocabulary import RowStatus
 
 STATE_VERSION = 1
+ROWS = "_n"  # rows in a group of the one aggregation
+RECORD_ID = "_rid"  # a quarantined row's id
 _EPS = 2.220446049250313e-16  # float64 machine epsilon: scikit-learn's log_loss clip
-
-
-def score_scale(cfg: MonitorConfig) -> str:
-    return "probability" if cfg.predictions.score_type == "probability" else "unbounded"
 
 
 def score_key(score: Column, scale: str) -> Column:
@@ -49,7 +49,7 @@ def _grid_centre(key: Column, scale: str) -> Column:
 
 
 def _when_labeled(c: Column) -> Column:
-    return F.when(F.col("_y").isNotNull(), c).otherwise(F.lit(0))
+    return F.when(F.col(Y).isNotNull(), c).otherwise(F.lit(0))
 
 
 def _clipped_loss(p: Column) -> Column:
@@ -58,7 +58,7 @@ def _clipped_loss(p: Column) -> Column:
 
 
 def _binary_fields(cfg: MonitorConfig) -> tuple[dict[str, Column], dict[str, Column]]:
-    y, d = F.col("_y"), F.col("_decision")
+    y, d = F.col(Y), F.col(DECISION)
     scalars = {
         "n_decided_positive": d,
         "tp": _when_labeled(((y == 1) & (d == 1)).cast("int")),
@@ -67,7 +67,7 @@ def _binary_fields(cfg: MonitorConfig) -> tuple[dict[str, Column], dict[str, Col
         "fn": _when_labeled(((y == 1) & (d == 0)).cast("int")),
     }
     if cfg.predictions.score and cfg.predictions.score_type == "probability":
-        p = F.col("_score")
+        p = F.col(SCORE)
         loss = F.when(y == 1, _clipped_loss(p)).otherwise(_clipped_loss(1 - p))
         brier = (p - y) * (p - y)
     else:
@@ -79,7 +79,7 @@ def _binary_fields(cfg: MonitorConfig) -> tuple[dict[str, Column], dict[str, Col
         sum_brier_sq=_when_labeled(brier * brier),
     )
     use_hist = cfg.predictions.score is not None
-    key = score_key(F.col("_score"), score_scale(cfg)) if use_hist else F.lit(None).cast("double")
+    key = score_key(F.col(SCORE), scale_of(cfg.predictions.score_type)) if use_hist else F.lit(None).cast("double")
     entries = {
         "hist_keys": F.when(y.isNotNull(), key),
         "hist_pos": (y == 1).cast("int"),
@@ -89,9 +89,9 @@ def _binary_fields(cfg: MonitorConfig) -> tuple[dict[str, Column], dict[str, Col
 
 
 def _multiclass_fields(cfg: MonitorConfig) -> tuple[dict[str, Column], dict[str, Column]]:
-    y, pred = F.col("_y"), F.col("_pred")
+    y, pred = F.col(Y), F.col(PRED)
     if cfg.predictions.probabilities:
-        probs = F.col("_probs")  # map<string, double>, normalised by ingest
+        probs = F.col(PROBS)  # map<string, double>, normalised by ingest
         total = F.aggregate(F.map_values(probs), F.lit(0.0), lambda acc, x: acc + x)
         loss = _clipped_loss(F.coalesce(F.try_element_at(probs, y) / total, F.lit(0.0)))
     else:
@@ -105,8 +105,8 @@ def _multiclass_fields(cfg: MonitorConfig) -> tuple[dict[str, Column], dict[str,
 
 
 def _regression_fields(cfg: MonitorConfig) -> tuple[dict[str, Column], dict[str, Column]]:
-    y = F.col("_y")
-    e = F.col("_score") - y
+    y = F.col(Y)
+    e = F.col(SCORE) - y
     ape = F.when(y != 0, F.abs(e) / F.abs(y))
     return {
         "sum_error": _when_labeled(e),
@@ -122,15 +122,15 @@ def _regression_fields(cfg: MonitorConfig) -> tuple[dict[str, Column], dict[str,
 
 
 _FIELDS = {"binary": _binary_fields, "multiclass": _multiclass_fields, "regression": _regression_fields}
-_RESOLVED = {"binary": "_decision", "multiclass": "_pred", "regression": "_score"}
+_RESOLVED = {"binary": DECISION, "multiclass": PRED, "regression": SCORE}
 
 
 def with_kpi_names(rows: DataFrame, cfg: MonitorConfig) -> DataFrame:
     """The names KPI expressions use for the resolved values: ``label``, ``prediction``, ``score``."""
     if not cfg.kpis:
         return rows
-    score = F.col("_score") if "_score" in rows.columns else F.lit(None).cast("double")
-    return rows.withColumns({"label": F.col("_y"), "prediction": F.col(_RESOLVED[cfg.problem_type]), "score": score})
+    score = F.col(SCORE) if SCORE in rows.columns else F.lit(None).cast("double")
+    return rows.withColumns({"label": F.col(Y), "prediction": F.col(_RESOLVED[cfg.problem_type]), "score": score})
 
 
 def _kpi_fields(cfg: MonitorConfig) -> dict[str, Column]:
@@ -156,32 +156,32 @@ def aggregate_rows(
     is small: cells times distinct keys, plus the bad rows.
     """
     extra, entries = _FIELDS[cfg.problem_type](cfg)
-    fields = {"n_predictions": F.lit(1), "n_labeled": F.col("_y").isNotNull().cast("int"), **extra, **_kpi_fields(cfg)}
+    fields = {"n_predictions": F.lit(1), "n_labeled": F.col(Y).isNotNull().cast("int"), **extra, **_kpi_fields(cfg)}
     sparse = SPARSE.get(cfg.problem_type)
     names = cell_names(cfg)
-    rows = with_kpi_names(rows, cfg).select("*", *located(cfg, top, F.col("_version"), F.col("_ts")))
+    rows = with_kpi_names(rows, cfg).withColumns(located(cfg, top, F.col(VERSION), F.col(TS)))
     keys = {k: entries[k] for k in sparse.keys} if sparse else {}
     if binning is not None:
         rows = rows.join(F.broadcast(binning.cells), names, "left")
         exact = keys["hist_keys"]  # null for unlabeled rows, which must stay null
         keys["hist_keys"] = F.when(
-            F.col("_binned") & exact.isNotNull(), _grid_centre(exact, score_scale(cfg))
+            F.col("_binned") & exact.isNotNull(), _grid_centre(exact, scale_of(cfg.predictions.score_type))
         ).otherwise(exact)
     values = {f: fields[f] for f in scalar_fields(cfg.problem_type, tuple(k.name for k in cfg.kpis))}
     values.update({c: entries[c] for c in (sparse.counts if sparse else ())})
-    usable = F.col(STATUS) == "usable"
+    usable = F.col(STATUS) == RowStatus.USABLE
     group = [
         F.col(KIND),
         F.col(STATUS),
         F.col(REASON),
         F.col(RECORD),
-        F.when(F.col(REASON).isNotNull(), F.col("_id")).alias("_rid"),
+        F.when(F.col(REASON).isNotNull(), F.col(ID)).alias(RECORD_ID),
         *[F.when(usable, F.col(n)).alias(n) for n in names],
         *[F.when(usable, c).alias(k) for k, c in keys.items()],
     ]
     out = rows.select(*group, *[F.when(usable, v).alias(n) for n, v in values.items()])
     return out.groupBy(*[c for c in out.columns if c not in values]).agg(
-        F.count(F.lit(1)).alias("_n"), *[F.sum(n).alias(n) for n in values]
+        F.count(F.lit(1)).alias(ROWS), *[F.sum(n).alias(n) for n in values]
     )
 
 
@@ -197,7 +197,7 @@ def bucket_states(aggregated: DataFrame, cfg: MonitorConfig, binning: Binning | 
     scalars = scalar_fields(cfg.problem_type, tuple(k.name for k in cfg.kpis))
     sparse = SPARSE.get(cfg.problem_type)
     names = cell_names(cfg)
-    usable = aggregated.filter(F.col(STATUS) == "usable")
+    usable = aggregated.filter(F.col(STATUS) == RowStatus.USABLE)
 
     sums = [F.sum(f).alias(f) for f in scalars]
     cells = usable.groupBy(*names).agg(*sums)
@@ -207,7 +207,7 @@ def bucket_states(aggregated: DataFrame, cfg: MonitorConfig, binning: Binning | 
         key = sparse.keys[0]
         per_group = to_groups(usable.where(F.col(key).isNotNull()), cfg, *sparse.columns)
         if binning is not None:
-            binned = F.when(F.col("_binned"), _grid_centre(F.col(key), score_scale(cfg)))
+            binned = F.when(F.col("_binned"), _grid_centre(F.col(key), scale_of(cfg.predictions.score_type)))
             per_group = (
                 per_group.join(F.broadcast(binning.groups), list(KEY), "left")
                 .withColumn(key, F.coalesce(binned, F.col(key)))
@@ -223,7 +223,7 @@ def bucket_states(aggregated: DataFrame, cfg: MonitorConfig, binning: Binning | 
         ]
     return states.select(
         *KEY,
-        (F.col("bucket_start") + F.expr(f"INTERVAL {cfg.windows.granularity.seconds} SECONDS")).alias("bucket_end"),
+        Buckets(cfg.windows.granularity).end_column(F.col("bucket_start")).alias("bucket_end"),
         *[F.col(f).cast("double" if f.startswith(("sum_", "kpi_")) else "long").alias(f) for f in scalars],
         *sparse_out,
         F.lit(STATE_VERSION).alias("state_version"),

@@ -17,22 +17,13 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.window import Window
 
+from perfmon_spark.buckets import Buckets
 from perfmon_spark.config import MonitorConfig
-from perfmon_spark.states import histogram
+from perfmon_spark.metrics import histogram
+from perfmon_spark.vocabulary import CROSS_SEP, NULL_VALUE, OTHER, OVERALL
 
-OTHER = "__other__"
-NULL = "__null__"
-OVERALL = "*"
-CROSS_SEP = "&"
 KEY = ("model_version", "slice_key", "slice_value", "bucket_start")  # a slice group in a bucket
 COUNT = "_count"
-
-_UNIT = {"1 hour": "hour", "1 day": "day", "1 week": "week"}
-
-
-def truncate(cfg: MonitorConfig, ts: Column) -> Column:
-    """The start of the bucket holding ``ts`` (UTC; weeks start on Monday)."""
-    return F.date_trunc(_UNIT[cfg.windows.granularity.text], ts)
 
 
 def cell_names(cfg: MonitorConfig) -> list[str]:
@@ -73,7 +64,7 @@ def cell_counts(predictions: DataFrame, cfg: MonitorConfig) -> DataFrame:
     version, ts = F.col(p.model_version).cast("string"), F.col(p.timestamp).cast("timestamp")
     cell = [
         version.alias("model_version"),
-        truncate(cfg, ts).alias("bucket_start"),
+        Buckets(cfg.windows.granularity).floor_column(ts).alias("bucket_start"),
         *[v.alias(n) for n, v in _raw_values(cfg).items()],
     ]
     return predictions.select(*cell).groupBy(*cell_names(cfg)).agg(F.count(F.lit(1)).alias(COUNT))
@@ -114,13 +105,17 @@ def values_seen(counts: DataFrame, cfg: MonitorConfig) -> dict[str, set[str]]:
 def segment_value(column: Column, top: tuple[str, ...]) -> Column:
     """A raw segment value (string) as its slice value: itself if in the top values, else
     ``__other__``; ``__null__`` for null."""
-    return F.when(column.isNull(), F.lit(NULL)).when(column.isin(*top), column).otherwise(F.lit(OTHER))
+    return F.when(column.isNull(), F.lit(NULL_VALUE)).when(column.isin(*top), column).otherwise(F.lit(OTHER))
 
 
-def located(cfg: MonitorConfig, top: dict[str, tuple[str, ...]], version: Column, ts: Column) -> list[Column]:
-    """A row's cell columns, from its model version and timestamp columns."""
-    values = [segment_value(v, top[c]).alias(n) for c, (n, v) in zip(cfg.segment_columns, _raw_values(cfg).items())]
-    return [version.alias("model_version"), truncate(cfg, ts).alias("bucket_start"), *values]
+def located(cfg: MonitorConfig, top: dict[str, tuple[str, ...]], version: Column, ts: Column) -> dict[str, Column]:
+    """A row's cell columns by name, from its model version and timestamp columns."""
+    values = {n: segment_value(v, top[c]) for c, (n, v) in zip(cfg.segment_columns, _raw_values(cfg).items())}
+    return {
+        "model_version": version,
+        "bucket_start": Buckets(cfg.windows.granularity).floor_column(ts),
+        **values,
+    }
 
 
 @dataclass(frozen=True)

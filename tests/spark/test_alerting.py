@@ -14,8 +14,8 @@ import pytest
 from sklearn.metrics import accuracy_score
 
 from perfmon_spark import cli
-from perfmon_spark.alerts import stage
 from perfmon_spark.config import parse_config
+from perfmon_spark.job import alerting as stage
 from perfmon_spark.job import run_monitor
 from tests.builders import LABELS_DDL, PREDICTIONS_DDL, config_dict, run_killed_at, write_delta
 from tests.unit.test_notify import Server

@@ -8,7 +8,7 @@ from datetime import timedelta
 import numpy as np
 import pandas as pd
 
-import perfmon_spark.job as job
+import perfmon_spark.job.run as job
 from perfmon_spark.config import parse_config
 from perfmon_spark.job import run_monitor
 from tests.builders import LABELS_DDL, PREDICTIONS_DDL, T0, config_dict, make_inputs, run_killed_at, write_delta

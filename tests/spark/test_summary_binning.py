@@ -19,7 +19,7 @@ import pandas as pd
 
 from perfmon_spark.config import parse_config
 from perfmon_spark.job import run_monitor
-from perfmon_spark.states import histogram
+from perfmon_spark.metrics import histogram
 from tests.builders import LABELS_DDL, PREDICTIONS_DDL, T0, config_dict, write_delta
 
 LIMIT = 40

@@ -92,3 +92,24 @@ def test_decide_before_any_decision_exits_3_with_one_line(spark, spelled, tmp_pa
         f"input error: retrain_decisions table '{tmp_path / 'out' / 'retrain_decisions'}' does not exist: "
         "configure alerts: and run 'perfmon run' first"
     )
+
+
+def test_the_summary_lists_a_critical_alert_before_five_sustained_ones(spark):
+    """Levels sort by rank, not by name (SUSTAINED > CRITICAL alphabetically hid the CRITICAL)."""
+    from datetime import datetime
+
+    from perfmon_spark.io.catalog import PERF_ALERTS
+    from perfmon_spark.summary import open_alert_lines
+
+    def alert(version, level, status="OPEN"):
+        row = dict.fromkeys(PERF_ALERTS.names)
+        row.update(monitor="m", rule="r", model_version=version, slice_key="*", slice_value="*", window="7 days")
+        row.update(opened_window_start=datetime(2026, 3, 1), metric="roc_auc", level=level, status=status)
+        return tuple(row.values())
+
+    rows = [alert(f"v{i}", "SUSTAINED") for i in range(5)] + [alert("v9", "CRITICAL"), alert("v0", "MINOR")]
+    rows += [alert("v1", "MINOR"), alert("v8", "CRITICAL", status="RESOLVED")]
+    lines = open_alert_lines(spark.createDataFrame(rows, PERF_ALERTS.ddl))
+    assert lines[0] == "open alerts: 2 MINOR, 5 SUSTAINED, 1 CRITICAL"
+    assert [line.split()[0] for line in lines[1:]] == ["CRITICAL"] + ["SUSTAINED"] * 4
+    assert "v=v9" in lines[1]

@@ -8,9 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from perfmon_spark.alerts.rules import RANK, RulePlan, evaluate_history
+from perfmon_spark.alerts.rules import RulePlan, evaluate_history
 from perfmon_spark.config import AlertRule, LevelRule, MaturityPolicy
 from perfmon_spark.metrics import bind
+from perfmon_spark.vocabulary import Level
 
 DAYS, SLICES, ACCURACY = 365, 5, 0.85
 DROP_SLICE, DROP_DAY, DROP = 2, 200, 0.10
@@ -66,13 +67,13 @@ def simulate(seed: int, drop: float) -> dict[str, pd.DataFrame]:
 
 
 def worst_level(episodes: list[dict]) -> int:
-    return max((RANK[e["level"]] for e in episodes), default=0)
+    return max((Level(e["level"]).rank for e in episodes), default=0)
 
 
 @pytest.mark.parametrize("seed", range(5))
 def test_stable_year_raises_no_sustained_or_critical_alert(seed):
     for name, h in simulate(seed, drop=0.0).items():
-        assert worst_level(evaluate_history(h, PLAN)) < RANK["SUSTAINED"], name
+        assert worst_level(evaluate_history(h, PLAN)) < Level.SUSTAINED.rank, name
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -80,10 +81,10 @@ def test_ten_percent_drop_in_one_slice_is_sustained_within_the_rule_windows_ther
     histories = simulate(seed, drop=DROP)
     for name, h in histories.items():
         if name != f"s{DROP_SLICE}":
-            assert worst_level(evaluate_history(h, PLAN)) < RANK["SUSTAINED"], name
+            assert worst_level(evaluate_history(h, PLAN)) < Level.SUSTAINED.rank, name
     h = histories[f"s{DROP_SLICE}"]
     window = RULE.levels[1].within
     # windows are daily and mature here, so the drop's windows are evaluated from DROP_DAY on
     early = evaluate_history(h.iloc[: DROP_DAY + window], PLAN)
     assert any(e["status"] == "OPEN" and e["level"] == "SUSTAINED" for e in early)
-    assert all(e["opened_window_start"] >= h["window_start"][DROP_DAY] for e in early if RANK[e["level"]] >= 2)
+    assert all(e["opened_window_start"] >= h["window_start"][DROP_DAY] for e in early if Level(e["level"]).rank >= 2)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from perfmon_spark.states import histogram
+from perfmon_spark.metrics import histogram
 
 
 def summary(scores, y, scale, exact_limit=histogram.EXACT_LIMIT):

@@ -10,9 +10,8 @@ from statistics import NormalDist
 
 import numpy as np
 
-from perfmon_spark.metrics import bind
+from perfmon_spark.metrics import bind, histogram
 from perfmon_spark.metrics.intervals import z_value
-from perfmon_spark.states import histogram
 
 REPLICATES = 2000
 Z = z_value(0.95)

@@ -1,4 +1,5 @@
-"""Which buckets a run must recompute: all of them, or only those touched since the last run.
+"""Which buckets a run must recompute: all of them, a backfill's, or only those touched since
+the last run (``plan``).
 
 The watermark is the last SUCCEEDED row of ``runs`` for this monitor (the row is appended after
 every other table has committed, so a killed run leaves the previous watermark in place and the
@@ -20,9 +21,13 @@ from datetime import datetime, timedelta
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from perfmon_spark.buckets import Buckets, seconds
 from perfmon_spark.config import MonitorConfig, TableRef
+from perfmon_spark.errors import ConfigError
+from perfmon_spark.io.catalog import PERF_STATS, RUNS
 from perfmon_spark.io.tables import Snapshot, read_table, table_exists
-from perfmon_spark.states.cells import NULL, OTHER, top_segment_values, truncate, values_seen
+from perfmon_spark.states.cells import top_segment_values, values_seen
+from perfmon_spark.vocabulary import NULL_VALUE, OTHER, RunMode, RunStatus
 
 
 @dataclass(frozen=True)
@@ -39,7 +44,7 @@ class Watermark:
 class Scope:
     """The buckets a run recomputes: ``buckets is None`` means all of them."""
 
-    mode: str
+    mode: RunMode
     buckets: tuple[datetime, ...] | None
     reason: str
 
@@ -49,12 +54,12 @@ class Scope:
 
 
 def last_watermark(spark: SparkSession, cfg: MonitorConfig) -> Watermark | None:
-    ref = cfg.output.table("runs")
+    ref = cfg.output.table(RUNS.name)
     if not table_exists(spark, ref):
         return None
     row = (
         read_table(spark, ref)
-        .filter((F.col("monitor") == cfg.name) & (F.col("status") == "SUCCEEDED"))
+        .filter((F.col("monitor") == cfg.name) & (F.col("status") == RunStatus.SUCCEEDED))
         .orderBy(F.desc("finished_at"))
         .select("as_of", "predictions_version", "labels_version", "config_hash")
         .first()
@@ -98,47 +103,66 @@ def feed_warning(*snapshots: Snapshot) -> str | None:
     return f"change data feed is off on {names}, so every run recomputes every bucket; turn it on with: {fixes}"
 
 
-def bucket_range(first: datetime, end: datetime, step: timedelta) -> list[datetime]:
-    """Bucket starts from ``first`` (a bucket start) up to ``end`` (inclusive)."""
-    out, b = [], first
-    while b <= end:
-        out.append(b)
-        b += step
-    return out
-
-
-def plan_scope(
+def plan(
     spark: SparkSession,
     cfg: MonitorConfig,
     predictions: Snapshot,
     labels: Snapshot,
     as_of: datetime,
-    mode: str,
+    mode: RunMode,
+    backfill: tuple[datetime, datetime] | None = None,
 ) -> Scope:
-    """Decide full or incremental, and in the latter case find the affected buckets."""
-    if mode == "full":
-        return Scope("full", None, "full refresh requested")
+    """The scope of a run: a backfill's buckets, every bucket (``full``), or for an incremental
+    run the buckets touched since the watermark, unless something forces a full run."""
+    if backfill is not None:
+        return backfill_scope(cfg, *backfill)
+    if mode is RunMode.FULL:
+        return _full("full refresh requested")
     mark = last_watermark(spark, cfg)
     if mark is None:
-        return Scope("full", None, "first run of this monitor")
+        return _full("first run of this monitor")
     if mark.config_hash != cfg.source_hash:
-        return Scope("full", None, "config changed since the last run")
+        return _full("config changed since the last run")
     if cfg.labels.join.mode == "entity_horizon":
-        return Scope("full", None, "entity_horizon joins are recomputed in full")
+        return _full("entity_horizon joins are recomputed in full")
     if as_of < mark.as_of:
-        return Scope("full", None, f"as_of moved back from {mark.as_of:%Y-%m-%dT%H:%M:%S}")
+        return _full(f"as_of moved back from {mark.as_of:%Y-%m-%dT%H:%M:%S}")
     for snap, version in ((predictions, mark.predictions_version), (labels, mark.labels_version)):
         if snap.version < version:
-            return Scope("full", None, f"{snap.ref.text} is older than the last run read (restored?)")
+            return _full(f"{snap.ref.text} is older than the last run read (restored?)")
         if snap.version > version and not _cdf_on(snap):
-            return Scope("full", None, f"change data feed is off on {snap.ref.text}")
+            return _full(f"change data feed is off on {snap.ref.text}")
     try:
         buckets = _affected_buckets(spark, cfg, predictions, labels, as_of, mark)
     except Exception as e:
         if "change" not in str(e).lower() and "cdc" not in str(e).lower():
             raise
-        return Scope("full", None, f"change data feed unavailable: {str(e).splitlines()[0][:200]}")
-    return Scope("incremental", tuple(buckets), f"{len(buckets)} buckets changed")
+        return _full(f"change data feed unavailable: {str(e).splitlines()[0][:200]}")
+    return Scope(RunMode.INCREMENTAL, tuple(buckets), f"{len(buckets)} buckets changed")
+
+
+def _full(reason: str) -> Scope:
+    return Scope(RunMode.FULL, None, reason)
+
+
+def backfill_scope(cfg: MonitorConfig, start: datetime, end: datetime) -> Scope:
+    """Every bucket that begins in [floor(start), end), as a partial scope."""
+    if end <= start:
+        raise ConfigError(f"--to {end:%Y-%m-%d} must be after --from {start:%Y-%m-%d}")
+    buckets = Buckets(cfg.windows.granularity).between(start, end - timedelta(microseconds=1))
+    return Scope(
+        RunMode.BACKFILL,
+        tuple(buckets),
+        f"backfill of {len(buckets)} buckets in [{start:%Y-%m-%d}, {end:%Y-%m-%d})",
+    )
+
+
+def in_scope(cfg: MonitorConfig, visible: DataFrame, scope: Scope) -> DataFrame:
+    """The visible predictions of the buckets a run recomputes."""
+    if not scope.is_partial:
+        return visible
+    ts = F.col(cfg.predictions.timestamp).cast("timestamp")
+    return visible.filter(bucket_filter(ts, scope.buckets, cfg.windows.granularity.delta))
 
 
 def segment_values(
@@ -161,14 +185,16 @@ def segment_values(
         return {}, scope
     if not scope.is_partial:
         return top_segment_values(everything, cfg), scope
-    stats = cfg.output.table("perf_stats")
+    stats = cfg.output.table(PERF_STATS.name)
     if not table_exists(spark, stats):
-        return top_segment_values(everything, cfg), Scope("full", None, "no stored states")
+        return top_segment_values(everything, cfg), _full("no stored states")
     stored: dict[str, set[str]] = {c: set() for c in columns}
     cut = False
     for row in (
         read_table(spark, stats)
-        .filter((F.col("monitor") == cfg.name) & F.col("slice_key").isin(*columns) & (F.col("slice_value") != NULL))
+        .filter(
+            (F.col("monitor") == cfg.name) & F.col("slice_key").isin(*columns) & (F.col("slice_value") != NULL_VALUE)
+        )
         .select("slice_key", "slice_value")
         .distinct()
         .collect()
@@ -180,12 +206,12 @@ def segment_values(
     if cut:
         top = top_segment_values(everything, cfg)
         if any(set(top[c]) != stored[c] for c in columns):
-            return top, Scope("full", None, "the top segment values changed")
+            return top, _full("the top segment values changed")
         return top, scope
     for column, values in values_seen(counts, cfg).items():
         stored[column] |= values
     if any(len(values) > cfg.segments.max_values for values in stored.values()):
-        return top_segment_values(everything, cfg), Scope("full", None, "a segment column reached max_values")
+        return top_segment_values(everything, cfg), _full("a segment column reached max_values")
     return {c: tuple(sorted(v)) for c, v in stored.items()}, scope
 
 
@@ -196,7 +222,7 @@ def _affected_buckets(spark, cfg, predictions: Snapshot, labels: Snapshot, as_of
     touched: list[DataFrame] = []
     if predictions.version > mark.predictions_version:
         changed = _changes(spark, predictions.ref, mark.predictions_version + 1, predictions.version)
-        touched.append(changed.select(truncate(cfg, pred_ts).alias("bucket")))
+        touched.append(changed.select(Buckets(cfg.windows.granularity).floor_column(pred_ts).alias("bucket")))
     events: list[DataFrame] = []
     label_ts = F.col(lab.timestamp).cast("timestamp")
     if labels.version > mark.labels_version:
@@ -214,7 +240,7 @@ def _affected_buckets(spark, cfg, predictions: Snapshot, labels: Snapshot, as_of
         if earliest is not None:
             # Only an event within max_delay after its prediction changes a state; predictions
             # older than the earliest event minus max_delay are skipped by Delta's file statistics.
-            delay = F.expr(f"INTERVAL {lab.max_delay.seconds} SECONDS")
+            delay = seconds(lab.max_delay.seconds)
             candidates = predictions.df.filter(
                 (pred_ts >= F.lit(earliest - lab.max_delay.delta)) & (pred_ts <= F.lit(as_of))
             )
@@ -222,7 +248,7 @@ def _affected_buckets(spark, cfg, predictions: Snapshot, labels: Snapshot, as_of
             joined = union.join(candidates, "_id").filter(
                 (F.col("_lts") >= F.col("_pts")) & (F.col("_lts") <= F.col("_pts") + delay)
             )
-            touched.append(joined.select(truncate(cfg, F.col("_pts")).alias("bucket")))
+            touched.append(joined.select(Buckets(cfg.windows.granularity).floor_column(F.col("_pts")).alias("bucket")))
     found: set[datetime] = set()
     if touched:
         union = touched[0]
@@ -233,8 +259,7 @@ def _affected_buckets(spark, cfg, predictions: Snapshot, labels: Snapshot, as_of
             for r in union.filter(F.col("bucket").isNotNull() & (F.col("bucket") <= F.lit(as_of))).distinct().collect()
         }
     if as_of > mark.as_of:
-        first = spark.range(1).select(truncate(cfg, F.lit(mark.as_of).cast("timestamp")).alias("b")).first()["b"]
-        found |= set(bucket_range(first, as_of, cfg.windows.granularity.delta))
+        found |= set(Buckets(cfg.windows.granularity).between(mark.as_of, as_of))
     return sorted(found)
 
 

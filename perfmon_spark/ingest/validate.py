@@ -18,11 +18,24 @@ from pyspark.sql.window import Window
 
 from perfmon_spark.config import KPI_NAMES, MonitorConfig, label_text
 from perfmon_spark.errors import ConfigError, InputError
+from perfmon_spark.ingest.columns import (
+    DECISION,
+    ENTITY,
+    ID,
+    LABEL_TS,
+    PRED,
+    PROBS,
+    REASON,
+    RECORD,
+    SCORE,
+    TS,
+    VERSION,
+    Y,
+)
 from perfmon_spark.io.tables import Snapshot, require_columns
+from perfmon_spark.vocabulary import Reason
 
 _IDENTIFIER = re.compile(r"`[^`]+`|[A-Za-z_][A-Za-z0-9_]*")
-REASON = "_reason"
-RECORD = "_record"
 _LABEL_KINDS = {
     "binary": ("number", "boolean", "string"),
     "multiclass": ("string", "integer"),
@@ -127,16 +140,14 @@ def derive_predictions(cfg: MonitorConfig, df: DataFrame) -> DataFrame:
     """Add the normalised prediction columns (``_ts``, ``_version``, the problem type's columns,
     ``_entity``) and ``_reason``, the first row-level check a row fails. ``_id`` must exist."""
     p = cfg.predictions
-    df = df.withColumns(
-        {"_ts": F.col(p.timestamp).cast("timestamp"), "_version": F.col(p.model_version).cast("string")}
-    )
-    checks = [(F.col("_id").isNull(), "null_id")]
+    df = df.withColumns({TS: F.col(p.timestamp).cast("timestamp"), VERSION: F.col(p.model_version).cast("string")})
+    checks = [(F.col(ID).isNull(), Reason.NULL_ID)]
     if cfg.labels.join.entity:
-        df = df.withColumn("_entity", F.col(cfg.labels.join.entity).cast("string"))
-        checks.append((F.col("_entity").isNull(), "null_id"))
+        df = df.withColumn(ENTITY, F.col(cfg.labels.join.entity).cast("string"))
+        checks.append((F.col(ENTITY).isNull(), Reason.NULL_ID))
     checks += [
-        (F.col("_ts").isNull(), "null_timestamp"),
-        (F.col("_version").isNull(), "null_model_version"),
+        (F.col(TS).isNull(), Reason.NULL_TIMESTAMP),
+        (F.col(VERSION).isNull(), Reason.NULL_MODEL_VERSION),
     ]
     df, prediction_checks = _PREDICTION_COLUMNS[cfg.problem_type](cfg, df)
     return df.withColumn(REASON, _first_reason(checks + prediction_checks))
@@ -146,22 +157,20 @@ def preference(df: DataFrame) -> list[Column]:
     """The order among rows of one prediction id: the first is kept, the others are duplicates.
     Valid rows rank first, so that a bad row never displaces the good one of its id; then the
     earliest, then the smallest values, so that the choice is deterministic."""
-    values = [F.col(c) for c in ("_score", "_decision", "_pred") if c in df.columns]
-    return [F.col(REASON).isNotNull(), F.col("_ts"), F.col("_version"), *values]
+    values = [F.col(c) for c in (SCORE, DECISION, PRED) if c in df.columns]
+    return [F.col(REASON).isNotNull(), F.col(TS), F.col(VERSION), *values]
 
 
 def duplicate_reason(valid: Column, rank: Column) -> Column:
     """``_reason`` with ``duplicate_id`` for valid rows ranked after the first of their id."""
-    return F.when(valid & (rank > 1), F.lit("duplicate_id")).otherwise(F.col(REASON))
+    return F.when(valid & (rank > 1), F.lit(Reason.DUPLICATE_ID)).otherwise(F.col(REASON))
 
 
 def prediction_columns(cfg: MonitorConfig, df: DataFrame, raw) -> list[str]:
     """What later steps read of a prediction row: the normalised columns, the segment columns and
     the columns KPI expressions name."""
     segments = sorted(set(cfg.segment_columns) | kpi_columns(cfg, raw))
-    derived = [
-        c for c in ("_id", "_ts", "_version", "_score", "_decision", "_pred", "_probs", "_entity") if c in df.columns
-    ]
+    derived = [c for c in (ID, TS, VERSION, SCORE, DECISION, PRED, PROBS, ENTITY) if c in df.columns]
     return derived + [f"`{c}`" for c in segments]
 
 
@@ -169,8 +178,8 @@ def validate_predictions(cfg: MonitorConfig, df: DataFrame) -> Validated:
     """Annotate visible predictions with ``_reason``; of several rows with one id the first by
     ``preference`` is kept. (Joins by prediction id do this inside ``labels.resolve_by_id``.)"""
     raw = tuple(df.columns)
-    df = derive_predictions(cfg, df.withColumn("_id", F.col(cfg.predictions.id).cast("string")))
-    rank = F.row_number().over(Window.partitionBy("_id").orderBy(*preference(df)))
+    df = derive_predictions(cfg, df.withColumn(ID, F.col(cfg.predictions.id).cast("string")))
+    rank = F.row_number().over(Window.partitionBy(ID).orderBy(*preference(df)))
     df = df.withColumn(REASON, duplicate_reason(F.col(REASON).isNull(), rank))
     # Only what later steps read; bad rows keep their original values as JSON for quarantine.
     df = df.select(*prediction_columns(cfg, df, raw), REASON, record_of(raw).alias(RECORD))
@@ -197,33 +206,36 @@ def _binary_predictions(cfg: MonitorConfig, df: DataFrame) -> tuple[DataFrame, l
     checks = []
     if p.score:
         score = F.col(p.score).cast("double")
-        df = df.withColumn("_score", score)
-        checks.append((score.isNull(), "null_score"))
+        df = df.withColumn(SCORE, score)
+        checks.append((score.isNull(), Reason.NULL_SCORE))
         out_of_range = _bad_number(score)
         if p.score_type == "probability":
             out_of_range = out_of_range | (score < 0) | (score > 1)
-        checks.append((out_of_range, "score_out_of_range"))
+        checks.append((out_of_range, Reason.SCORE_OUT_OF_RANGE))
     if p.prediction:
         decision = F.col(p.prediction).cast("double")
-        checks.append((decision.isNull(), "null_score"))
-        checks.append((~decision.isin(0.0, 1.0), "score_out_of_range"))
-        df = df.withColumn("_decision", decision.cast("int"))
+        checks.append((decision.isNull(), Reason.NULL_SCORE))
+        checks.append((~decision.isin(0.0, 1.0), Reason.SCORE_OUT_OF_RANGE))
+        df = df.withColumn(DECISION, decision.cast("int"))
     else:
-        df = df.withColumn("_decision", (F.col("_score") >= F.lit(p.threshold)).cast("int"))
+        df = df.withColumn(DECISION, (F.col(SCORE) >= F.lit(p.threshold)).cast("int"))
     return df, checks
 
 
 def _regression_predictions(cfg: MonitorConfig, df: DataFrame) -> tuple[DataFrame, list[tuple[Column, str]]]:
     """``_score``: the predicted value (the prediction column, else the score column)."""
     value = F.col(cfg.predictions.prediction or cfg.predictions.score).cast("double")
-    return df.withColumn("_score", value), [(value.isNull(), "null_score"), (_bad_number(value), "score_out_of_range")]
+    return df.withColumn(SCORE, value), [
+        (value.isNull(), Reason.NULL_SCORE),
+        (_bad_number(value), Reason.SCORE_OUT_OF_RANGE),
+    ]
 
 
 def _multiclass_predictions(cfg: MonitorConfig, df: DataFrame) -> tuple[DataFrame, list[tuple[Column, str]]]:
     """``_pred``: the predicted class as a string; ``_probs``: class -> probability map."""
     pred = F.col(cfg.predictions.prediction).cast("string")
-    df = df.withColumn("_pred", pred)
-    checks = [(pred.isNull(), "null_score")]
+    df = df.withColumn(PRED, pred)
+    checks = [(pred.isNull(), Reason.NULL_SCORE)]
     if cfg.predictions.probabilities:
         column = cfg.predictions.probabilities
         probs = F.col(column)
@@ -233,9 +245,9 @@ def _multiclass_predictions(cfg: MonitorConfig, df: DataFrame) -> tuple[DataFram
                 probs.cast("array<double>"),
             )
         probs = F.map_from_arrays(F.map_keys(probs).cast("array<string>"), F.map_values(probs).cast("array<double>"))
-        df = df.withColumn("_probs", F.when(F.col(column).isNotNull(), probs))
-        bad = F.exists(F.map_values(F.col("_probs")), lambda x: x.isNull() | F.isnan(x) | (x < 0) | (x > 1))
-        checks += [(F.col("_probs").isNull(), "null_score"), (bad, "score_out_of_range")]
+        df = df.withColumn(PROBS, F.when(F.col(column).isNotNull(), probs))
+        bad = F.exists(F.map_values(F.col(PROBS)), lambda x: x.isNull() | F.isnan(x) | (x < 0) | (x > 1))
+        checks += [(F.col(PROBS).isNull(), Reason.NULL_SCORE), (bad, Reason.SCORE_OUT_OF_RANGE)]
     return df, checks
 
 
@@ -283,17 +295,14 @@ def validate_labels(cfg: MonitorConfig, df: DataFrame, as_of: datetime) -> Valid
         y = label.cast("double")
         valid = y.isNotNull() & ~_bad_number(y)
     ts = F.col(lab.timestamp).cast("timestamp")
-    df = df.filter(ts.isNull() | (ts <= F.lit(as_of))).select(
-        "*",
-        F.col(_label_key(cfg)).cast("string").alias("_id"),
-        ts.alias("_label_ts"),
-        y.alias("_y"),
+    df = df.filter(ts.isNull() | (ts <= F.lit(as_of))).withColumns(
+        {ID: F.col(_label_key(cfg)).cast("string"), LABEL_TS: ts, Y: y}
     )
     reason = _first_reason(
         [
-            (F.col("_id").isNull(), "null_id"),
-            (F.col("_label_ts").isNull(), "null_timestamp"),
-            (~valid, "bad_label"),
+            (F.col(ID).isNull(), Reason.NULL_ID),
+            (F.col(LABEL_TS).isNull(), Reason.NULL_TIMESTAMP),
+            (~valid, Reason.BAD_LABEL),
         ]
     )
     return Validated(df=df.withColumn(REASON, reason), raw_columns=raw)
@@ -332,6 +341,6 @@ def check_label_sample(cfg: MonitorConfig, labels: Snapshot, rows: int = LABEL_S
     """``require_known_labels`` on the first ``rows`` label rows (``validate --check-tables``)."""
     sample = validate_labels(cfg, labels.df.limit(rows), datetime.max)
     row = sample.df.agg(
-        F.count(F.lit(1)).alias("total"), F.count(F.when(F.col(REASON) == "bad_label", 1)).alias("bad")
+        F.count(F.lit(1)).alias("total"), F.count(F.when(F.col(REASON) == Reason.BAD_LABEL, 1)).alias("bad")
     ).first()
     require_known_labels(cfg, labels, row["bad"], row["total"])

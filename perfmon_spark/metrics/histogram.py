@@ -27,6 +27,12 @@ EXACT_LIMIT = 4096
 TRANSFORM_RANGE = {"probability": 20.0, "unbounded": 30.0}
 
 
+def scale_of(score_type: str) -> str:
+    """The summary's scale for ``predictions.score_type``: probabilities, or unbounded scores
+    (logits and margins)."""
+    return "probability" if score_type == "probability" else "unbounded"
+
+
 @dataclass(frozen=True)
 class Grid:
     """The compaction grid of one score scale."""
@@ -62,7 +68,7 @@ class Grid:
 
 
 def transform(scores: np.ndarray, scale: str) -> np.ndarray:
-    """The key of a raw score (numpy twin of ``states.spark_exprs.score_key``)."""
+    """The key of a raw score (numpy twin of ``states.build.score_key``)."""
     half = TRANSFORM_RANGE[scale]
     s = np.asarray(scores, dtype=float)
     if scale == "probability":

@@ -26,10 +26,10 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.window import Window
 
+from perfmon_spark.buckets import seconds
 from perfmon_spark.config import MonitorConfig
-from perfmon_spark.ingest import (
-    REASON,
-    RECORD,
+from perfmon_spark.ingest.columns import ENTITY, ID, KIND, LABEL_TS, REASON, RECORD, STATUS, TS, RowKind, Y
+from perfmon_spark.ingest.validate import (
     derive_predictions,
     duplicate_reason,
     prediction_columns,
@@ -39,10 +39,12 @@ from perfmon_spark.ingest import (
     validate_labels,
     validate_predictions,
 )
+from perfmon_spark.vocabulary import Reason, RowStatus
 
-KIND = "_kind"  # 0: prediction row, 1: label row
-STATUS = "_status"  # predictions: usable | quarantined; labels: eligible | late | orphan | quarantined
-PREDICTION, LABEL = 0, 1
+PREDICTION, LABEL = RowKind.PREDICTION, RowKind.LABEL
+# Working columns of the window functions over one id.
+_PRED_TS = "_pred_ts"  # the time of the id's kept prediction
+_LABEL_REASON, _LABEL_RAW = "_label_reason", "_label_raw"
 
 
 def resolve(
@@ -67,29 +69,27 @@ def _resolve_by_id(
     raw columns (a bad row is quarantined as it was read); normalised columns are derived after it."""
     raw = tuple(predictions.columns)
     label_rows = validate_labels(cfg, labels, as_of)
-    rows = predictions.select(
-        "*", F.lit(PREDICTION).alias(KIND), F.col(cfg.predictions.id).cast("string").alias("_id")
-    ).unionByName(
+    rows = predictions.withColumns({KIND: F.lit(PREDICTION), ID: F.col(cfg.predictions.id).cast("string")}).unionByName(
         label_rows.df.select(
             F.lit(LABEL).alias(KIND),
-            "_id",
-            "_label_ts",
-            "_y",
-            F.col(REASON).alias("_label_reason"),
-            row_struct(label_rows.raw_columns).alias("_label_raw"),
+            ID,
+            LABEL_TS,
+            Y,
+            F.col(REASON).alias(_LABEL_REASON),
+            row_struct(label_rows.raw_columns).alias(_LABEL_RAW),
         ),
         allowMissingColumns=True,
     )
-    rows = derive_predictions(cfg, rows.repartition("_id"))
+    rows = derive_predictions(cfg, rows.repartition(ID))
     is_prediction = F.col(KIND) == PREDICTION
-    rows = rows.withColumn(REASON, F.when(is_prediction, F.col(REASON)).otherwise(F.col("_label_reason")))
-    ordered = Window.partitionBy("_id").orderBy(KIND, *preference(rows))
+    rows = rows.withColumn(REASON, F.when(is_prediction, F.col(REASON)).otherwise(F.col(_LABEL_REASON)))
+    ordered = Window.partitionBy(ID).orderBy(KIND, *preference(rows))
     whole = ordered.rowsBetween(Window.unboundedPreceding, Window.unboundedFollowing)
     valid = is_prediction & F.col(REASON).isNull()
     rows = rows.withColumns(
         {
             "_rank": F.row_number().over(ordered),
-            "_pred_ts": F.first(F.when(valid, F.col("_ts")), ignorenulls=True).over(whole),
+            _PRED_TS: F.first(F.when(valid, F.col(TS)), ignorenulls=True).over(whole),
         }
     )
     rows = rows.withColumn(REASON, duplicate_reason(valid, F.col("_rank")))
@@ -97,15 +97,15 @@ def _resolve_by_id(
     rows = rows.withColumn(REASON, F.when(is_prediction, F.col(REASON)).otherwise(reason))
     rows = rows.withColumn(STATUS, F.when(is_prediction, _prediction_status()).otherwise(status))
     if partial:
-        rows = rows.filter(is_prediction | F.col("_pred_ts").isNotNull())
+        rows = rows.filter(is_prediction | F.col(_PRED_TS).isNotNull())
     # Over the id alone: the order is irrelevant to a max, and an order naming the rewritten
     # _reason would make Spark sort every row a second time.
-    latest = F.max(F.when(F.col(STATUS) == "eligible", F.struct("_label_ts", "_y"))).over(Window.partitionBy("_id"))
-    record = F.when(is_prediction, F.to_json(row_struct(raw))).otherwise(F.to_json(F.col("_label_raw")))
+    latest = F.max(F.when(F.col(STATUS) == RowStatus.ELIGIBLE, F.struct(LABEL_TS, Y))).over(Window.partitionBy(ID))
+    record = F.when(is_prediction, F.to_json(row_struct(raw))).otherwise(F.to_json(F.col(_LABEL_RAW)))
     return rows.select(
         KIND,
         *prediction_columns(cfg, rows, raw),
-        F.when(is_prediction, latest["_y"]).otherwise(F.col("_y")).alias("_y"),
+        F.when(is_prediction, latest[Y]).otherwise(F.col(Y)).alias(Y),
         STATUS,
         REASON,
         F.when(F.col(REASON).isNotNull(), record).alias(RECORD),
@@ -113,19 +113,19 @@ def _resolve_by_id(
 
 
 def _prediction_status() -> Column:
-    return F.when(F.col(REASON).isNull(), F.lit("usable")).otherwise(F.lit("quarantined"))
+    return F.when(F.col(REASON).isNull(), F.lit(RowStatus.USABLE)).otherwise(F.lit(RowStatus.QUARANTINED))
 
 
 def _label_status(cfg: MonitorConfig) -> tuple[Column, Column]:
     """(reason, status) of a label row given ``_pred_ts``, the time of its id's kept prediction."""
-    deadline = F.col("_pred_ts") + F.expr(f"INTERVAL {cfg.labels.max_delay.seconds} SECONDS")
-    before = F.col(REASON).isNull() & F.col("_pred_ts").isNotNull() & (F.col("_label_ts") < F.col("_pred_ts"))
-    reason = F.when(before, F.lit("label_before_prediction")).otherwise(F.col(REASON))
+    deadline = F.col(_PRED_TS) + seconds(cfg.labels.max_delay.seconds)
+    before = F.col(REASON).isNull() & F.col(_PRED_TS).isNotNull() & (F.col(LABEL_TS) < F.col(_PRED_TS))
+    reason = F.when(before, F.lit(Reason.LABEL_BEFORE_PREDICTION)).otherwise(F.col(REASON))
     status = (
-        F.when(reason.isNotNull(), F.lit("quarantined"))
-        .when(F.col("_pred_ts").isNull(), F.lit("orphan"))
-        .when(F.col("_label_ts") > deadline, F.lit("late"))
-        .otherwise(F.lit("eligible"))
+        F.when(reason.isNotNull(), F.lit(RowStatus.QUARANTINED))
+        .when(F.col(_PRED_TS).isNull(), F.lit(RowStatus.ORPHAN))
+        .when(F.col(LABEL_TS) > deadline, F.lit(RowStatus.LATE))
+        .otherwise(F.lit(RowStatus.ELIGIBLE))
     )
     return reason, status
 
@@ -136,39 +136,39 @@ def _resolve_by_entity(cfg: MonitorConfig, predictions: DataFrame, labels: DataF
     preds = validate_predictions(cfg, predictions)
     good = preds.df.filter(F.col(REASON).isNull())
     events = validate_labels(cfg, labels, as_of)
-    known = good.select(F.col("_entity").alias("_id")).distinct().withColumn("_known", F.lit(True))
-    events = events.df.join(known, on="_id", how="left").select(
+    known = good.select(F.col(ENTITY).alias(ID)).distinct().withColumn("_known", F.lit(True))
+    events = events.df.join(known, on=ID, how="left").select(
         F.lit(LABEL).alias(KIND),
-        "_id",
-        "_label_ts",
-        "_y",
-        F.when(F.col(REASON).isNotNull(), F.lit("quarantined"))
-        .when(F.col("_known").isNull(), F.lit("orphan"))
-        .otherwise(F.lit("eligible"))
+        ID,
+        LABEL_TS,
+        Y,
+        F.when(F.col(REASON).isNotNull(), F.lit(RowStatus.QUARANTINED))
+        .when(F.col("_known").isNull(), F.lit(RowStatus.ORPHAN))
+        .otherwise(F.lit(RowStatus.ELIGIBLE))
         .alias(STATUS),
         REASON,
         record_of(events.raw_columns).alias(RECORD),
     )
     outcomes = _attach_outcomes(cfg, good, events, as_of)
     bad = preds.df.filter(F.col(REASON).isNotNull())
-    prediction_rows = outcomes.unionByName(bad, allowMissingColumns=True).select(
-        "*", F.lit(PREDICTION).alias(KIND), _prediction_status().alias(STATUS)
+    prediction_rows = outcomes.unionByName(bad, allowMissingColumns=True).withColumns(
+        {KIND: F.lit(PREDICTION), STATUS: _prediction_status()}
     )
     return prediction_rows.unionByName(events, allowMissingColumns=True)
 
 
 def _attach_outcomes(cfg: MonitorConfig, predictions: DataFrame, events: DataFrame, as_of: datetime) -> DataFrame:
-    horizon = F.expr(f"INTERVAL {cfg.labels.join.horizon.seconds} SECONDS")
-    positive = events.filter((F.col(STATUS) == "eligible") & (F.col("_y") == 1)).select(
-        F.col("_id").alias("_entity"), F.col("_label_ts").alias("_event_ts")
+    horizon = seconds(cfg.labels.join.horizon.seconds)
+    positive = events.filter((F.col(STATUS) == RowStatus.ELIGIBLE) & (F.col(Y) == 1)).select(
+        F.col(ID).alias(ENTITY), F.col(LABEL_TS).alias("_event_ts")
     )
     hits = (
-        predictions.select("_id", "_entity", "_ts")
-        .join(positive, "_entity")
-        .filter((F.col("_event_ts") > F.col("_ts")) & (F.col("_event_ts") <= F.col("_ts") + horizon))
-        .select("_id")
+        predictions.select(ID, ENTITY, TS)
+        .join(positive, ENTITY)
+        .filter((F.col("_event_ts") > F.col(TS)) & (F.col("_event_ts") <= F.col(TS) + horizon))
+        .select(ID)
         .distinct()
         .withColumn("_hit", F.lit(1))
     )
-    y = F.when(F.col("_hit") == 1, F.lit(1)).when(F.col("_ts") + horizon <= F.lit(as_of), F.lit(0))
-    return predictions.join(hits, "_id", "left").withColumn("_y", y.cast("int")).drop("_hit")
+    y = F.when(F.col("_hit") == 1, F.lit(1)).when(F.col(TS) + horizon <= F.lit(as_of), F.lit(0))
+    return predictions.join(hits, ID, "left").withColumn(Y, y.cast("int")).drop("_hit")

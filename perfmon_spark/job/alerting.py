@@ -16,22 +16,25 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.window import Window
 
-from perfmon_spark.alerts.evaluate import episodes
-from perfmon_spark.alerts.lifecycle import ALERT_COLUMNS, COMPARED, EVENT_COLUMNS, KEY, LOG, events_between
+from perfmon_spark.alerts.evaluate import EPISODE, episodes
+from perfmon_spark.alerts.lifecycle import KEY, LOG, events_between
 from perfmon_spark.alerts.notify import deliver, describe
 from perfmon_spark.config import MonitorConfig
-from perfmon_spark.decisions import (
-    DECISION_COLUMNS,
-    STATUS_COLUMNS,
-    VersionFacts,
-    inactive_statuses,
-    model_statuses,
-    retrain_decisions,
+from perfmon_spark.decisions import VersionFacts, inactive_statuses, model_statuses, retrain_decisions
+from perfmon_spark.io.catalog import (
+    ALERT_EVENTS,
+    DELIVERY_COLUMNS,
+    MODEL_STATUS,
+    PERF_ALERTS,
+    PERF_METRICS,
+    PERF_STATS,
+    RETRAIN_DECISIONS,
 )
 from perfmon_spark.io.rows import collect_rows, epoch, rows_to_frame
 from perfmon_spark.io.tables import merge_into, read_table, table_exists
+from perfmon_spark.vocabulary import OVERALL, AlertStatus, Decision, Delivery, Level, Trigger
 
-_OUTSTANDING = ("PENDING", "FAILED")
+_OUTSTANDING = tuple(d for d in Delivery if d.outstanding)
 
 
 @dataclass(frozen=True)
@@ -41,42 +44,46 @@ class AlertingResult:
     undelivered: int
     retrain: tuple[str, ...]  # versions with a RETRAIN decision this run
 
+    @property
+    def summary(self) -> str:
+        """The alerting part of the ``runs`` message."""
+        return (
+            f"alerts: {self.open_alerts} open, {self.events} events, {self.undelivered} undelivered; "
+            f"retrain: {', '.join(self.retrain) or 'none'}"
+        )
+
 
 def run_alerting(spark: SparkSession, cfg: MonitorConfig, as_of: datetime, run_id: str) -> AlertingResult:
     """Evaluate every rule and write the alerting tables for this run."""
     mine = F.col("monitor") == cfg.name
-    stats = read_table(spark, cfg.output.table("perf_stats")).filter(mine)
-    metrics = read_table(spark, cfg.output.table("perf_metrics")).filter(mine)
+    stats = read_table(spark, cfg.output.table(PERF_STATS.name)).filter(mine)
+    metrics = read_table(spark, cfg.output.table(PERF_METRICS.name)).filter(mine)
     now = epoch(as_of)
 
     found = episodes(cfg, metrics, stats, as_of)
-    new = [] if found is None else [{"monitor": cfg.name, **r} for r in collect_rows(found, ALERT_COLUMNS[1:-1])]
-    alerts_ref = cfg.output.table("perf_alerts")
+    new = [] if found is None else [{"monitor": cfg.name, **r} for r in collect_rows(found, EPISODE)]
+    alerts_ref = cfg.output.table(PERF_ALERTS.name)
     old = (
-        collect_rows(read_table(spark, alerts_ref).filter(mine), ALERT_COLUMNS)
+        collect_rows(read_table(spark, alerts_ref).filter(mine), PERF_ALERTS.schema)
         if table_exists(spark, alerts_ref)
         else []
     )
     events = events_between(old, new, run_id, now)
     for event in events:
         LOG.warning(describe({**event, "monitor": cfg.name}))
-    events_ref = cfg.output.table("alert_events")
+    events_ref = cfg.output.table(ALERT_EVENTS.name)
     if events or not table_exists(spark, events_ref):
-        merge_into(rows_to_frame(spark, events, EVENT_COLUMNS), events_ref, ("event_id",), insert_only=True)
+        merge_into(rows_to_frame(spark, events, ALERT_EVENTS.schema), events_ref, ALERT_EVENTS)
     undelivered = _deliver_outstanding(spark, cfg, events_ref)
 
     unchanged = {tuple(r[k] for k in KEY): r["updated_run_id"] for r in old}
     for row in new:
         row["updated_run_id"] = unchanged.get(tuple(row[k] for k in KEY), run_id)
     merge_into(
-        rows_to_frame(spark, new, ALERT_COLUMNS),
-        alerts_ref,
-        KEY,
-        compare=COMPARED,
-        delete_scope=f"t.monitor = '{cfg.name}'",
+        rows_to_frame(spark, new, PERF_ALERTS.schema), alerts_ref, PERF_ALERTS, delete_scope=f"t.monitor = '{cfg.name}'"
     )
 
-    open_eps = [r for r in new if r["status"] == "OPEN"]
+    open_eps = [r for r in new if r["status"] == AlertStatus.OPEN]
     facts, last_seen = _version_facts(spark, cfg, stats, now)
     retrain = _write_decisions(spark, cfg, facts, open_eps, _latest_kpis(cfg, metrics), now, run_id)
     _write_statuses(spark, cfg, [f.version for f in facts], last_seen, open_eps, metrics, now, run_id)
@@ -86,7 +93,7 @@ def run_alerting(spark: SparkSession, cfg: MonitorConfig, as_of: datetime, run_i
 def _deliver_outstanding(spark: SparkSession, cfg: MonitorConfig, ref) -> int:
     """Deliver this run's events and retry earlier undelivered ones; returns those still undelivered."""
     table = read_table(spark, ref).filter((F.col("monitor") == cfg.name) & F.col("delivery").isin(*_OUTSTANDING))
-    outstanding = collect_rows(table, EVENT_COLUMNS)
+    outstanding = collect_rows(table, ALERT_EVENTS.schema)
     if not outstanding:
         return 0
     states = deliver(outstanding, cfg.notifications)
@@ -95,12 +102,7 @@ def _deliver_outstanding(spark: SparkSession, cfg: MonitorConfig, ref) -> int:
         row.update(
             delivery=d.delivery, delivery_attempts=d.attempts, delivered_to=list(d.delivered_to), delivery_error=d.error
         )
-    merge_into(
-        rows_to_frame(spark, outstanding, EVENT_COLUMNS),
-        ref,
-        ("event_id",),
-        compare=("delivery", "delivery_attempts", "delivered_to", "delivery_error"),
-    )
+    merge_into(rows_to_frame(spark, outstanding, ALERT_EVENTS.schema), ref, ALERT_EVENTS, compare=DELIVERY_COLUMNS)
     return sum(1 for r in outstanding if r["delivery"] in _OUTSTANDING)
 
 
@@ -111,7 +113,7 @@ def _version_facts(
     totals and their last RETRAIN decision before this as_of; and for every version, the start
     date of its last bucket with a prediction."""
     overall = (
-        stats.filter((F.col("slice_key") == "*") & (F.col("n_predictions") > 0))
+        stats.filter((F.col("slice_key") == OVERALL) & (F.col("n_predictions") > 0))
         .groupBy("model_version")
         .agg(
             F.sum("n_labeled").alias("labels_total"),
@@ -123,12 +125,12 @@ def _version_facts(
     last_seen = {r["model_version"]: r["last_date"] for r in overall}
     active = [r for r in overall if r["last_end"] > now - cfg.inactive_after.seconds]
     last = {}
-    ref = cfg.output.table("retrain_decisions")
+    ref = cfg.output.table(RETRAIN_DECISIONS.name)
     if table_exists(spark, ref):
         earlier = read_table(spark, ref).filter(
-            (F.col("monitor") == cfg.name) & (F.col("decision") == "RETRAIN") & (F.unix_timestamp("as_of") < now)
+            (F.col("monitor") == cfg.name) & (F.col("decision") == Decision.RETRAIN) & (F.unix_timestamp("as_of") < now)
         )
-        for r in collect_rows(earlier, DECISION_COLUMNS):
+        for r in collect_rows(earlier, RETRAIN_DECISIONS.schema):
             if r["model_version"] not in last or r["as_of"] > last[r["model_version"]]["as_of"]:
                 last[r["model_version"]] = r
     return [
@@ -146,12 +148,12 @@ def _latest_kpis(cfg: MonitorConfig, metrics: DataFrame) -> list[dict]:
     """Per version and KPI with a limit, the latest mature window of the KPI's window length in
     the overall slice."""
     limited = [k for k in cfg.kpis if k.max is not None or k.min is not None]
-    if "kpi" not in cfg.retrain.triggers or not limited:
+    if Trigger.KPI not in cfg.retrain.triggers or not limited:
         return []
     wanted = F.lit(False)
     for k in limited:
         wanted = wanted | ((F.col("metric") == k.name) & (F.col("window") == k.window))
-    rows = metrics.filter(wanted & (F.col("slice_key") == "*") & F.col("is_mature"))
+    rows = metrics.filter(wanted & (F.col("slice_key") == OVERALL) & F.col("is_mature"))
     latest = Window.partitionBy("model_version", "metric").orderBy(F.desc("window_start"))
     rows = rows.withColumn("_r", F.row_number().over(latest)).filter(F.col("_r") == 1)
     return collect_rows(
@@ -167,24 +169,22 @@ def _latest_kpis(cfg: MonitorConfig, metrics: DataFrame) -> list[dict]:
 
 
 def _write_decisions(spark, cfg, facts, open_eps, kpi_rows, now, run_id) -> tuple[str, ...]:
-    ref = cfg.output.table("retrain_decisions")
+    ref = cfg.output.table(RETRAIN_DECISIONS.name)
     same_as_of, last_monitor = {}, None
     if table_exists(spark, ref):
-        rows = collect_rows(read_table(spark, ref).filter(F.col("monitor") == cfg.name), DECISION_COLUMNS)
+        rows = collect_rows(read_table(spark, ref).filter(F.col("monitor") == cfg.name), RETRAIN_DECISIONS.schema)
         same_as_of = {r["model_version"]: r["run_id"] for r in rows if r["as_of"] == now}
-        last_monitor = max((r["as_of"] for r in rows if r["decision"] == "RETRAIN" and r["as_of"] < now), default=None)
+        retrains = (r["as_of"] for r in rows if r["decision"] == Decision.RETRAIN and r["as_of"] < now)
+        last_monitor = max(retrains, default=None)
     decisions = retrain_decisions(cfg, now, facts, open_eps, last_monitor, kpi_rows)
     for d in decisions:  # a re-run with the same as_of rewrites the same decision rows
         d.update(monitor=cfg.name, as_of=now, run_id=same_as_of.get(d["model_version"], run_id))
-    values = tuple(c for c, _ in DECISION_COLUMNS if c not in ("monitor", "model_version", "run_id"))
-    merge_into(
-        rows_to_frame(spark, decisions, DECISION_COLUMNS), ref, ("monitor", "model_version", "run_id"), compare=values
-    )
-    return tuple(d["model_version"] for d in decisions if d["decision"] == "RETRAIN")
+    merge_into(rows_to_frame(spark, decisions, RETRAIN_DECISIONS.schema), ref, RETRAIN_DECISIONS)
+    return tuple(d["model_version"] for d in decisions if d["decision"] == Decision.RETRAIN)
 
 
 def _write_statuses(spark, cfg, versions, last_seen, open_eps, metrics: DataFrame, now, run_id) -> None:
-    critical = [e for e in open_eps if e["level"] == "CRITICAL"]
+    critical = [e for e in open_eps if e["level"] == Level.CRITICAL]
     candidates = []
     if critical:
         wanted = rows_to_frame(
@@ -223,24 +223,17 @@ def _write_statuses(spark, cfg, versions, last_seen, open_eps, metrics: DataFram
     statuses = model_statuses(cfg, versions, open_eps, candidates) + inactive_statuses(set(last_seen) - set(versions))
     for s in statuses:
         s.update(monitor=cfg.name, as_of=now, run_id=run_id, last_prediction_date=last_seen[s["model_version"]])
-    ref = cfg.output.table("model_status")
+    ref = cfg.output.table(MODEL_STATUS.name)
     previous = {}
     if table_exists(spark, ref):
         previous = {
             r["model_version"]: r
-            for r in collect_rows(read_table(spark, ref).filter(F.col("monitor") == cfg.name), STATUS_COLUMNS)
+            for r in collect_rows(read_table(spark, ref).filter(F.col("monitor") == cfg.name), MODEL_STATUS.schema)
         }
     for s in statuses:  # an unchanged status keeps the run that set it
         p = previous.get(s["model_version"])
-        if p is not None and all(
-            p.get(c) == s[c] for c in ("status", "action", "rollback_target", "comparison", "as_of")
-        ):
+        if p is not None and all(p.get(c) == s[c] for c in MODEL_STATUS.compared()):
             s["run_id"] = p["run_id"]
-    values = tuple(c for c, _ in STATUS_COLUMNS if c not in ("monitor", "model_version", "run_id"))
     merge_into(
-        rows_to_frame(spark, statuses, STATUS_COLUMNS),
-        ref,
-        ("monitor", "model_version"),
-        compare=values,
-        delete_scope=f"t.monitor = '{cfg.name}'",
+        rows_to_frame(spark, statuses, MODEL_STATUS.schema), ref, MODEL_STATUS, delete_scope=f"t.monitor = '{cfg.name}'"
     )

@@ -1,0 +1,355 @@
+"""The monitoring job: ``run_monitor`` is the one library call behind ``perfmon run`` and
+``jobs/run_monitor.py``.
+
+A run is a sequence of named steps over a ``RunContext`` (the config, the session, as_of and the
+input snapshots pinned at their Delta versions):
+
+1. ``_open``: read both inputs at pinned versions and check their columns (an input error stops
+   the run before any write);
+2. ``scope.plan``: every bucket, or only those touched since the last run, or a backfill's;
+3. ``_aggregate``: the one pass: validate rows, resolve labels as of, aggregate states;
+4. ``_write_quarantine``, ``_write_states``, ``_write_metrics``: MERGEs on the contract keys;
+5. ``alerting.run_alerting`` (with alert rules or a KPI trigger);
+6. the ``runs`` row, last: it is the next run's watermark.
+
+Every write rewrites only changed rows, so a re-run with the same as_of leaves the tables as they
+were, and a run killed half-way is repaired by running it again.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from perfmon_spark import __version__
+from perfmon_spark.alerts.baseline import check_baseline_table
+from perfmon_spark.config import MonitorConfig, TableRef
+from perfmon_spark.ingest.columns import KIND, REASON, RECORD, STATUS, RowKind
+from perfmon_spark.ingest.labels import resolve
+from perfmon_spark.ingest.validate import (
+    check_input_columns,
+    check_label_sample,
+    require_known_labels,
+    visible_predictions,
+)
+from perfmon_spark.io.catalog import PERF_METRICS, PERF_STATS, QUARANTINE, RUNS, OutputTable
+from perfmon_spark.io.tables import Snapshot, append, merge_into, read_snapshot, read_table, table_exists
+from perfmon_spark.job import scope as planning
+from perfmon_spark.job.alerting import run_alerting
+from perfmon_spark.job.scope import Scope
+from perfmon_spark.session import get_spark, prepare_session
+from perfmon_spark.states.build import RECORD_ID, ROWS, aggregate_rows, bucket_states
+from perfmon_spark.states.cells import binning, cell_counts
+from perfmon_spark.vocabulary import Reason, RowStatus, RunMode, RunStatus, Source
+from perfmon_spark.windows import WindowPlan, compute_metrics
+
+LOG = logging.getLogger("perfmon_spark")
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What one run read and wrote: the ``runs`` row (``io.catalog.RUNS``), as returned."""
+
+    run_id: str
+    monitor: str
+    as_of: datetime
+    started_at: datetime
+    finished_at: datetime
+    status: RunStatus
+    mode: str
+    predictions_version: int
+    labels_version: int
+    config_hash: str
+    package_version: str
+    message: str
+    rows_read_predictions: int = 0
+    rows_read_labels: int = 0
+    rows_quarantined: int = 0
+    orphan_labels: int | None = 0
+    late_labels_ignored: int = 0
+    buckets_recomputed: int = 0
+    metric_rows_written: int = 0
+
+    def frame(self, spark: SparkSession) -> DataFrame:
+        """The result as the one row appended to ``runs``."""
+        return spark.createDataFrame([tuple(getattr(self, c) for c in RUNS.names)], RUNS.ddl)
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What every step of a run reads: fixed when the run starts."""
+
+    cfg: MonitorConfig
+    spark: SparkSession
+    as_of: datetime
+    run_id: str
+    started_at: datetime
+    predictions: Snapshot
+    labels: Snapshot
+
+    def ref(self, table: OutputTable) -> TableRef:
+        return self.cfg.output.table(table.name)
+
+    def owned(self) -> str:
+        """SQL predicate over a target table (alias ``t``): the rows of this monitor."""
+        return f"t.monitor = '{self.cfg.name}'"
+
+    def stamped(self, df: DataFrame) -> DataFrame:
+        """``df`` with ``monitor`` first and this run's ``as_of`` and ``run_id`` last."""
+        monitor = F.lit(self.cfg.name).alias("monitor")
+        return df.select(monitor, *df.columns, F.lit(self.as_of).alias("as_of"), F.lit(self.run_id).alias("run_id"))
+
+    def result(self, status: RunStatus, mode: str, message: str, **counts: int | None) -> RunResult:
+        """The ``runs`` row of this run; counts not given are 0."""
+        return RunResult(
+            run_id=self.run_id,
+            monitor=self.cfg.name,
+            as_of=self.as_of,
+            started_at=self.started_at,
+            finished_at=to_utc(datetime.now(timezone.utc)),
+            status=status,
+            mode=mode,
+            predictions_version=self.predictions.version,
+            labels_version=self.labels.version,
+            config_hash=self.cfg.source_hash,
+            package_version=__version__,
+            message=message,
+            **counts,
+        )
+
+
+@dataclass(frozen=True)
+class Counts:
+    """Rows of the run by (kind, status, reason), from the one aggregation."""
+
+    rows: tuple[tuple[int, str, str | None, int], ...]
+
+    @classmethod
+    def of(cls, aggregated: DataFrame) -> Counts:
+        grouped = aggregated.groupBy(KIND, STATUS, REASON).agg(F.sum(ROWS).alias("n")).collect()
+        return cls(tuple((r[KIND], r[STATUS], r[REASON], r["n"]) for r in grouped))
+
+    def _sum(self, kind: int | None = None, status: str | None = None, reason: str | None = None) -> int:
+        return sum(n for k, s, r, n in self.rows if kind in (None, k) and status in (None, s) and reason in (None, r))
+
+    @property
+    def predictions(self) -> int:
+        return self._sum(kind=RowKind.PREDICTION)
+
+    @property
+    def labels(self) -> int:
+        return self._sum(kind=RowKind.LABEL)
+
+    @property
+    def quarantined(self) -> int:
+        return self._sum(status=RowStatus.QUARANTINED)
+
+    @property
+    def bad_labels(self) -> int:
+        return self._sum(kind=RowKind.LABEL, reason=Reason.BAD_LABEL)
+
+    def of_status(self, status: RowStatus) -> int:
+        """Label rows of a status."""
+        return self._sum(kind=RowKind.LABEL, status=status)
+
+
+@dataclass(frozen=True)
+class Aggregation:
+    """What the one pass yields: its grouped rows (states' building blocks, counts and bad rows),
+    the bucket states, and the scope (a partial run may have turned full)."""
+
+    aggregated: DataFrame
+    counts: Counts
+    states: DataFrame
+    scope: Scope
+
+
+def to_utc(ts: datetime) -> datetime:
+    """Naive timestamps are read as UTC; aware ones are converted. Returned naive, in UTC."""
+    if ts.tzinfo is not None:
+        ts = ts.astimezone(timezone.utc)
+    return ts.replace(tzinfo=None)
+
+
+def run_monitor(
+    cfg: MonitorConfig,
+    as_of: datetime,
+    mode: RunMode | str = RunMode.INCREMENTAL,
+    spark: SparkSession | None = None,
+    backfill: tuple[datetime, datetime] | None = None,
+) -> RunResult:
+    """Run the monitor once as of ``as_of`` and write its tables.
+
+    Args:
+        cfg: the validated config.
+        as_of: the instant the run sees: rows stamped later do not exist for it (UTC if naive).
+        mode: ``incremental`` (default: recompute only the buckets touched since the last run,
+            see ``job.scope.plan``) or ``full`` (recompute every bucket).
+        spark: a session to use; default: ``session.get_spark(cfg.spark)``.
+        backfill: recompute the buckets starting in [from, to) from raw rows instead.
+
+    Raises:
+        InputError: a missing input table or column, an unusable column type, or labels that are
+            mostly not valid labels (before any write).
+    """
+    mode = RunMode(mode)
+    if mode not in (RunMode.FULL, RunMode.INCREMENTAL):
+        raise ValueError(f"mode must be full or incremental (a backfill is asked with backfill=), got {mode!r}")
+    ctx = _open(cfg, to_utc(as_of), spark)
+    try:
+        result = _compute_and_write(
+            ctx, planning.plan(ctx.spark, cfg, ctx.predictions, ctx.labels, ctx.as_of, mode, backfill)
+        )
+    except Exception as e:
+        _record_failure(ctx, e)
+        raise
+    append(result.frame(ctx.spark), ctx.ref(RUNS))
+    return result
+
+
+def _open(cfg: MonitorConfig, as_of: datetime, spark: SparkSession | None) -> RunContext:
+    """The run's context: its session and both inputs, pinned and checked."""
+    spark = spark or get_spark(cfg.spark)
+    prepare_session(spark)
+    started_at = to_utc(datetime.now(timezone.utc))
+    predictions = read_snapshot(spark, cfg.predictions.table, Source.PREDICTIONS)
+    labels = read_snapshot(spark, cfg.labels.table, Source.LABELS)
+    check_input_columns(cfg, predictions, labels)
+    check_baseline_table(spark, cfg)
+    warning = planning.feed_warning(predictions, labels)
+    if warning is not None:
+        LOG.warning(warning)
+    run_id = f"{started_at:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+    return RunContext(cfg, spark, as_of, run_id, started_at, predictions, labels)
+
+
+def _compute_and_write(ctx: RunContext, scope: Scope) -> RunResult:
+    cached: list[DataFrame] = []
+
+    def keep(df: DataFrame) -> DataFrame:
+        cached.append(df.persist(StorageLevel.MEMORY_AND_DISK))
+        return df
+
+    try:
+        agg = _aggregate(ctx, scope, keep)
+        counts, scope = agg.counts, agg.scope
+        recomputes = scope.buckets != ()  # a partial run may find no bucket to recompute
+        n_states = agg.states.count() if recomputes else 0
+        if counts.quarantined:
+            _write_quarantine(ctx, agg.aggregated)
+        if recomputes:
+            _write_states(ctx, agg.states, scope)
+        written = _write_metrics(ctx)
+    finally:
+        for df in cached:
+            df.unpersist()
+
+    message = scope.reason
+    if ctx.cfg.decides:
+        message += "; " + run_alerting(ctx.spark, ctx.cfg, ctx.as_of, ctx.run_id).summary
+    return ctx.result(
+        RunStatus.SUCCEEDED,
+        scope.mode,
+        message,
+        rows_read_predictions=counts.predictions,
+        rows_read_labels=counts.labels,
+        rows_quarantined=counts.quarantined,
+        orphan_labels=None if scope.is_partial else counts.of_status(RowStatus.ORPHAN),
+        late_labels_ignored=counts.of_status(RowStatus.LATE),
+        buckets_recomputed=n_states,
+        metric_rows_written=written,
+    )
+
+
+def _aggregate(ctx: RunContext, scope: Scope, keep) -> Aggregation:
+    """The one pass over the rows in scope. ``keep`` caches a frame until the run's writes end.
+
+    Persisting is lazy: the cell counts of every visible row are scanned only when used (a full
+    run, or a partial one that must rank the segment values again), and then only once.
+    """
+    cfg = ctx.cfg
+    visible = visible_predictions(cfg, ctx.predictions, ctx.as_of)
+    all_cells = keep(cell_counts(visible, cfg))
+    scoped = keep(cell_counts(planning.in_scope(cfg, visible, scope), cfg)) if scope.is_partial else all_cells
+    top, scope = planning.segment_values(ctx.spark, cfg, all_cells, scoped, scope)
+    cells = scoped if scope.is_partial else all_cells  # a partial run may have turned full
+    label_rows = ctx.labels.df
+    if scope.is_partial:
+        start = min(scope.buckets) if scope.buckets else ctx.as_of
+        label_rows = label_rows.filter(F.col(cfg.labels.timestamp).cast("timestamp") >= F.lit(start))
+    rows = resolve(cfg, planning.in_scope(cfg, visible, scope), label_rows, ctx.as_of, partial=scope.is_partial)
+    binned = binning(cells, cfg, top)
+    aggregated = keep(aggregate_rows(rows, cfg, top, binned))
+    counts = Counts.of(aggregated)
+    require_known_labels(cfg, ctx.labels, counts.bad_labels, counts.labels)
+    states = keep(ctx.stamped(bucket_states(aggregated, cfg, binned)))
+    return Aggregation(aggregated, counts, states, scope)
+
+
+def _write_quarantine(ctx: RunContext, aggregated: DataFrame) -> None:
+    """Bad rows (one group each in the aggregation), inserted once per record."""
+    record = F.col(RECORD)
+    rows = aggregated.filter(record.isNotNull()).select(
+        F.lit(ctx.cfg.name).alias("monitor"),
+        F.when(F.col(KIND) == RowKind.PREDICTION, F.lit(Source.PREDICTIONS))
+        .otherwise(F.lit(Source.LABELS))
+        .alias("source"),
+        F.col(REASON).alias("reason"),
+        record.alias("record"),
+        F.col(RECORD_ID).alias("record_id"),
+        F.sha2(record, 256).alias("record_hash"),
+        F.lit(ctx.run_id).alias("first_seen_run"),
+        F.lit(ctx.as_of).cast("timestamp").alias("as_of"),
+    )
+    merge_into(rows, ctx.ref(QUARANTINE), QUARANTINE)
+
+
+def _write_states(ctx: RunContext, states: DataFrame, scope: Scope) -> None:
+    """MERGE the recomputed states; a state of a recomputed bucket that no longer exists goes."""
+    owned = ctx.owned()
+    if scope.is_partial:
+        listed = ", ".join(f"TIMESTAMP'{b:%Y-%m-%d %H:%M:%S}'" for b in scope.buckets)
+        owned += f" AND t.bucket_start IN ({listed})"
+    merge_into(states, ctx.ref(PERF_STATS), PERF_STATS, delete_scope=owned)
+
+
+def _write_metrics(ctx: RunContext) -> int:
+    """Every window and metric from the stored states, MERGEd; returns the rows changed."""
+    stats = read_table(ctx.spark, ctx.ref(PERF_STATS)).filter(F.col("monitor") == ctx.cfg.name)
+    metrics = ctx.stamped(compute_metrics(stats, WindowPlan.from_config(ctx.cfg, ctx.as_of)))
+    return merge_into(metrics, ctx.ref(PERF_METRICS), PERF_METRICS, delete_scope=ctx.owned())
+
+
+def _record_failure(ctx: RunContext, error: Exception) -> None:
+    """Best effort: a FAILED row in ``runs`` (only where the table already exists, so that a run
+    failing before its first write leaves no table behind). It never moves the watermark."""
+    try:
+        if not table_exists(ctx.spark, ctx.ref(RUNS)):
+            return
+        message = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"[:1000]
+        append(ctx.result(RunStatus.FAILED, RunMode.UNKNOWN, message).frame(ctx.spark), ctx.ref(RUNS))
+    except Exception:  # noqa: BLE001  (the original error is what the user must see)
+        pass
+
+
+def check_tables(cfg: MonitorConfig, spark: SparkSession | None = None) -> list[str]:
+    """What ``perfmon validate --check-tables`` checks, without running the job: the inputs'
+    columns and types, a sample of label values, the baseline table. Returns warnings.
+
+    Raises:
+        InputError: the first problem found.
+    """
+    spark = spark or get_spark(cfg.spark)
+    predictions = read_snapshot(spark, cfg.predictions.table, Source.PREDICTIONS)
+    labels = read_snapshot(spark, cfg.labels.table, Source.LABELS)
+    check_input_columns(cfg, predictions, labels)
+    check_label_sample(cfg, labels)
+    check_baseline_table(spark, cfg)
+    warning = planning.feed_warning(predictions, labels)
+    return [] if warning is None else [warning]
