@@ -1,5 +1,5 @@
 """The metric registry: one declaration per metric, read by config validation, the window
-finaliser, the README's metric table and the tests, so that none of them can drift apart.
+finaliser, the metric tables of docs/reference.md and the tests, so that none of them can drift apart.
 
 A metric is a pure function of a merged state (a mapping of field name to numpy arrays, one
 element per window), vectorised over windows; undefined values are NaN here and become null in
@@ -33,9 +33,9 @@ class Metric:
         fields: the state fields the finaliser reads.
         finalise: state -> values (NaN where undefined).
         interval: (state, z) -> (lower, upper), or None where no sound method exists.
-        interval_method: the method's name, for the README.
+        interval_method: the method's name, for docs/reference.md (and `perfmon validate`).
         needs: "" or "score" (a score column) or "probability" (scores in [0, 1]).
-        definition: one line for the README, including when it is undefined.
+        definition: one line for docs/reference.md, including when it is undefined.
         per_class: True for ``recall[c]``-style families; the name is then a template.
     """
 
@@ -72,7 +72,7 @@ def metrics_for(problem_type: str) -> list[Metric]:
 
 
 def markdown_table(problem_type: str) -> str:
-    """The README's metric table of a problem type, generated so that it cannot drift."""
+    """The metric table of a problem type in docs/reference.md, generated so that it cannot drift."""
     direction = {True: "higher", False: "lower", None: "neither"}
     lines = ["| metric | definition (undefined cases are null) | better | interval |", "| --- | --- | --- | --- |"]
     for m in metrics_for(problem_type):

@@ -94,7 +94,7 @@ def state_columns(problem_type: str, kpis: tuple[str, ...] = ()) -> tuple[str, .
 
 
 def markdown_fields(problem_type: str) -> str:
-    """The README's table of a problem type's state fields."""
+    """The table of a problem type's state fields in docs/reference.md."""
     lines = ["| field | meaning |", "| --- | --- |"]
     lines += [f"| `{f}` | {FIELD_DOCS[f]} |" for f in state_columns(problem_type)]
     return "\n".join(lines)
