@@ -17,7 +17,7 @@ import yaml
 from pyspark.sql import functions as F
 
 from perfmon_spark.session import ensure_delta_jars
-from tests.conftest import ROOT
+from tests.helpers import ROOT, read_table
 from tests.oracle import binary_metric, resolve
 
 pytestmark = pytest.mark.e2e
@@ -38,13 +38,11 @@ def demo(tmp_path_factory):
     return folder, done.stdout
 
 
-def read(spark, path) -> pd.DataFrame:
-    return spark.read.format("delta").load(str(path)).toPandas()
-
-
 def check_against_oracle(spark, folder: Path, metrics: pd.DataFrame, as_of: datetime) -> int:
     """Overall-slice rows of every version and window equal scikit-learn on the raw tables."""
-    rows = resolve(read(spark, folder / "predictions"), read(spark, folder / "labels"), as_of, timedelta(days=30), 0.15)
+    rows = resolve(
+        read_table(spark, folder / "predictions"), read_table(spark, folder / "labels"), as_of, timedelta(days=30), 0.15
+    )
     rows["score"] = rows["score"].astype(float)
     overall = metrics[metrics["slice_key"] == "*"]
     for r in overall.itertuples():
@@ -86,7 +84,7 @@ def test_demo_prints_its_summary_and_leaves_delta_tables(spark, demo):
         "model_status",
     ):
         assert (folder / "monitoring" / name / "_delta_log").is_dir()
-    metrics = read(spark, folder / "monitoring" / "perf_metrics")
+    metrics = read_table(spark, folder / "monitoring" / "perf_metrics")
     assert set(metrics["model_version"]) == {"v1", "v2", "v3", "*"}
     assert check_against_oracle(spark, folder, metrics, DEMO_AS_OF) > 500
 
@@ -136,8 +134,8 @@ def test_spark_submit_runs_the_job_as_the_readme_says(spark, demo, tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     assert "SUCCEEDED" in done.stdout
     assert len(done.stderr.splitlines()) < 10, done.stderr[-3000:]  # no INFO pages
-    submitted = read(spark, tmp_path / "out" / "perf_metrics")
-    from_demo = read(spark, folder / "monitoring" / "perf_metrics")
+    submitted = read_table(spark, tmp_path / "out" / "perf_metrics")
+    from_demo = read_table(spark, folder / "monitoring" / "perf_metrics")
     key = ["model_version", "slice_key", "slice_value", "window", "window_start", "metric"]
     joined = submitted.merge(from_demo, on=key, suffixes=("", "_demo"))
     assert len(joined) == len(submitted) == len(from_demo)
