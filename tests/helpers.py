@@ -186,6 +186,16 @@ def read_table(spark, where, name: str | None = None) -> pd.DataFrame:
     return load_table(spark, where, name).toPandas()
 
 
+def with_tuples(df: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``df`` whose array cells (lists or numpy arrays, as ``toPandas`` gives them) are
+    tuples, so that pandas can sort, hash and compare every column; null cells stay null."""
+    out = df.copy()
+    for col in out.columns:
+        if out[col].dtype == object:
+            out[col] = out[col].map(lambda v: tuple(v) if isinstance(v, (list, np.ndarray)) else v)
+    return out
+
+
 # --- fault injection ----------------------------------------------------------------------------
 
 

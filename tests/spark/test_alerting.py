@@ -25,6 +25,7 @@ from tests.helpers import (
     load_table,
     read_table,
     run_killed_at,
+    with_tuples,
     write_delta,
 )
 
@@ -201,20 +202,22 @@ def test_alert_lifecycle_decisions_and_status(spark, lake, monkeypatch, tmp_path
 
         # Re-run with the same as_of: same rows, no new event, no second delivery.
         before = {
-            name: read_table(spark, cfg, name)
+            name: with_tuples(read_table(spark, cfg, name))
             for name in ("perf_alerts", "alert_events", "retrain_decisions", "model_status")
         }
         deliveries = len(hook.bodies)
         run_monitor(cfg, as_of, spark=spark)
         for name, old in before.items():
-            new = read_table(spark, cfg, name)
-            for df in (old, new):
-                for c in ("reasons", "delivered_to"):
-                    if c in df:
-                        df[c] = df[c].map(tuple)
+            new = with_tuples(read_table(spark, cfg, name))
+            # Rows sorted on the plain columns, then every column compared exactly: the arrays
+            # (reasons, delivered_to) as tuples, the JSON columns (evidence, comparison, details:
+            # written with sorted keys) as the stored text, floats to the bit, run_id included.
             key = [c for c in new.columns if c not in ("evidence", "comparison", "details", "delivered_to", "reasons")]
             pd.testing.assert_frame_equal(
-                old.sort_values(key).reset_index(drop=True), new.sort_values(key).reset_index(drop=True), obj=name
+                old.sort_values(key).reset_index(drop=True),
+                new.sort_values(key).reset_index(drop=True),
+                check_exact=True,
+                obj=name,
             )
         assert len(hook.bodies) == deliveries
 
@@ -269,18 +272,27 @@ def test_table_and_rolling_baselines(spark, lake):
     got = with_baseline(metrics, stats, rolling, as_of).toPandas()
     p = preds.merge(labels, on="prediction_id")
     p = p[p.label_ts <= as_of]
-    checked = 0
+    full = partial = empty = 0
     for row in got[(got.model_version == "v1") & (got.slice_value.isin(["*", "US"]))].itertuples():
         end = row.window_end - pd.Timedelta(days=2)
         ref = p[(p.model_version == "v1") & (p.prediction_ts >= end - pd.Timedelta(days=5)) & (p.prediction_ts < end)]
         if row.slice_value == "US":
             ref = ref[ref.country == "US"]
-        if end - pd.Timedelta(days=5) < pd.Timestamp(T0):
-            assert pd.isna(row.baseline) or len(ref) > 0
+        what = (row.slice_value, row.window_end)
+        if ref.empty:  # the reference period ends by the first prediction: no baseline
+            assert pd.isna(row.baseline), what
+            empty += 1
             continue
-        assert row.baseline == pytest.approx(accuracy_score(ref.is_fraud, (ref.score >= 0.5).astype(int)), abs=1e-12)
-        checked += 1
-    assert checked > 20
+        # a reference period that starts before the first prediction is the part of it with data
+        expected = accuracy_score(ref.is_fraud, (ref.score >= 0.5).astype(int))
+        assert row.baseline == pytest.approx(expected, abs=1e-12), what
+        if end - pd.Timedelta(days=5) < pd.Timestamp(T0):
+            partial += 1
+        else:
+            full += 1
+    # per series (v1 overall, v1 in US; windows ending T0 + 1..24 days): reference periods ending
+    # at T0 - 1 day and T0 are empty, those ending at T0 + 1..4 days partial, the other 18 full
+    assert (empty, partial, full) == (4, 8, 36)
 
     reference = pd.DataFrame(
         [
