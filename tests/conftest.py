@@ -4,11 +4,11 @@ Delta from the project's JAR cache). Unit tests under tests/unit never request i
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.helpers import ROOT
+
 os.environ.setdefault("PERFMON_IVY_DIR", str(ROOT / ".ivy"))
 
 

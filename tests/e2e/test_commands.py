@@ -17,7 +17,7 @@ import yaml
 from pyspark.sql import functions as F
 
 from perfmon_spark.session import ensure_delta_jars
-from tests.conftest import ROOT
+from tests.helpers import ROOT, read_table
 from tests.oracle import binary_metric, resolve
 
 pytestmark = pytest.mark.e2e
@@ -38,13 +38,11 @@ def demo(tmp_path_factory):
     return folder, done.stdout
 
 
-def read(spark, path) -> pd.DataFrame:
-    return spark.read.format("delta").load(str(path)).toPandas()
-
-
 def check_against_oracle(spark, folder: Path, metrics: pd.DataFrame, as_of: datetime) -> int:
     """Overall-slice rows of every version and window equal scikit-learn on the raw tables."""
-    rows = resolve(read(spark, folder / "predictions"), read(spark, folder / "labels"), as_of, timedelta(days=30), 0.15)
+    rows = resolve(
+        read_table(spark, folder / "predictions"), read_table(spark, folder / "labels"), as_of, timedelta(days=30), 0.15
+    )
     rows["score"] = rows["score"].astype(float)
     overall = metrics[metrics["slice_key"] == "*"]
     for r in overall.itertuples():
@@ -86,18 +84,48 @@ def test_demo_prints_its_summary_and_leaves_delta_tables(spark, demo):
         "model_status",
     ):
         assert (folder / "monitoring" / name / "_delta_log").is_dir()
-    metrics = read(spark, folder / "monitoring" / "perf_metrics")
+    metrics = read_table(spark, folder / "monitoring" / "perf_metrics")
     assert set(metrics["model_version"]) == {"v1", "v2", "v3", "*"}
     assert check_against_oracle(spark, folder, metrics, DEMO_AS_OF) > 500
 
 
-def test_decide_prints_json_and_exits_10_only_on_retrain(demo):
+def test_decide_prints_json_and_exits_10_only_on_retrain(spark, demo):
+    """What ``perfmon decide`` must answer comes from the retrain_decisions table the demo wrote,
+    not from what the command prints: per version the row of the latest as_of (the demo runs
+    once, as of DEMO_AS_OF), printed whole, and exit 10 iff one of them is RETRAIN."""
     folder, _ = demo
+    table = read_table(spark, folder / "monitoring" / "retrain_decisions")
+    assert (table["monitor"] == "fraud_scoring").all() and (table["as_of"] == DEMO_AS_OF).all()
+    latest = table[table["as_of"] == table.groupby("model_version")["as_of"].transform("max")]
+    latest = latest.sort_values("model_version").reset_index(drop=True)
+    assert len(latest) > 0 and set(latest["model_version"]) <= {"v1", "v2", "v3"}
+    assert not latest["model_version"].duplicated().any()
+    assert set(latest["decision"]) <= {"RETRAIN", "NO_ACTION", "COOLDOWN"}
+
     done = run([str(BIN / "perfmon"), "decide", "--config", str(folder / "perfmon.yml")])
+    assert done.returncode == (10 if (latest["decision"] == "RETRAIN").any() else 0), done.stderr[-2000:]
     decisions = json.loads(done.stdout)
-    assert {d["model_version"] for d in decisions} <= {"v1", "v2", "v3"} and decisions
-    assert all(d["decision"] in ("RETRAIN", "NO_ACTION", "COOLDOWN") for d in decisions)
-    assert done.returncode == (10 if any(d["decision"] == "RETRAIN" for d in decisions) else 0), done.stderr[-2000:]
+    assert [(d["model_version"], d["decision"]) for d in decisions] == list(
+        zip(latest["model_version"], latest["decision"])
+    )
+    # every field of those rows: evidence printed parsed (back to the stored text when dumped
+    # with sorted keys), as_of in ISO-8601 UTC
+    printed = [dict(d, evidence=json.dumps(d["evidence"], sort_keys=True)) for d in decisions]
+    expected = [
+        {
+            "monitor": r.monitor,
+            "model_version": r.model_version,
+            "run_id": r.run_id,
+            "decision": r.decision,
+            "reasons": list(r.reasons),
+            "evidence": r.evidence,
+            "new_labels_since_last": int(r.new_labels_since_last),
+            "labels_total": int(r.labels_total),
+            "as_of": f"{DEMO_AS_OF:%Y-%m-%dT%H:%M:%S}Z",
+        }
+        for r in latest.itertuples()
+    ]
+    assert printed == expected
 
 
 def test_spark_submit_runs_the_job_as_the_readme_says(spark, demo, tmp_path):
@@ -136,12 +164,15 @@ def test_spark_submit_runs_the_job_as_the_readme_says(spark, demo, tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     assert "SUCCEEDED" in done.stdout
     assert len(done.stderr.splitlines()) < 10, done.stderr[-3000:]  # no INFO pages
-    submitted = read(spark, tmp_path / "out" / "perf_metrics")
-    from_demo = read(spark, folder / "monitoring" / "perf_metrics")
+    # the same rows as the demo's own run, every column but run_id (values, intervals, counts,
+    # coverage, maturity, as_of), floats to 1e-12
     key = ["model_version", "slice_key", "slice_value", "window", "window_start", "metric"]
-    joined = submitted.merge(from_demo, on=key, suffixes=("", "_demo"))
-    assert len(joined) == len(submitted) == len(from_demo)
-    pd.testing.assert_series_equal(joined["value"], joined["value_demo"], check_names=False, rtol=1e-12)
+    submitted, from_demo = (
+        read_table(spark, path).drop(columns="run_id").sort_values(key).reset_index(drop=True)
+        for path in (tmp_path / "out" / "perf_metrics", folder / "monitoring" / "perf_metrics")
+    )
+    assert not submitted.duplicated(key).any()
+    pd.testing.assert_frame_equal(submitted, from_demo, check_exact=False, rtol=1e-12, atol=1e-12)
     assert check_against_oracle(spark, folder, submitted, DEMO_AS_OF) > 500
 
 

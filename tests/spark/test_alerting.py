@@ -17,8 +17,17 @@ from perfmon_spark import cli
 from perfmon_spark.config import parse_config
 from perfmon_spark.job import alerting as stage
 from perfmon_spark.job import run_monitor
-from tests.builders import LABELS_DDL, PREDICTIONS_DDL, config_dict, run_killed_at, write_delta
-from tests.unit.test_notify import Server
+from tests.helpers import (
+    LABELS_DDL,
+    PREDICTIONS_DDL,
+    Server,
+    config_dict,
+    load_table,
+    read_table,
+    run_killed_at,
+    with_tuples,
+    write_delta,
+)
 
 T0 = datetime(2026, 5, 1)
 DAYS, PER_DAY, DROP_DAY = 24, 240, 14
@@ -92,10 +101,6 @@ def lake(spark, tmp_path):
     return preds, labels, parse_config(data), data, tmp_path
 
 
-def table(spark, cfg, name) -> pd.DataFrame:
-    return spark.read.format("delta").load(cfg.output.table(name).text).toPandas()
-
-
 def test_alert_lifecycle_decisions_and_status(spark, lake, monkeypatch, tmp_path):
     preds, labels, cfg, data, root = lake
     hook = Server()
@@ -103,7 +108,7 @@ def test_alert_lifecycle_decisions_and_status(spark, lake, monkeypatch, tmp_path
     try:
         # Day 16: the drop's first windows are not mature yet (max_delay 2 days): nothing serious.
         run_monitor(cfg, T0 + 16 * DAY, spark=spark)
-        alerts = table(spark, cfg, "perf_alerts")
+        alerts = read_table(spark, cfg, "perf_alerts")
         assert not (alerts["level"].isin(["SUSTAINED", "CRITICAL"])).any()
 
         # A run killed after its events and deliveries, before perf_alerts: the re-run repairs it
@@ -114,14 +119,14 @@ def test_alert_lifecycle_decisions_and_status(spark, lake, monkeypatch, tmp_path
         assert sent > 0
         run_monitor(cfg, as_of, spark=spark)
         assert len(hook.bodies) == sent
-        events = table(spark, cfg, "alert_events")
+        events = read_table(spark, cfg, "alert_events")
         assert not events.event_id.duplicated().any()
         assert (
             not events[["rule", "model_version", "slice_key", "slice_value", "window", "opened_window_start", "event"]]
             .duplicated()
             .any()
         )
-        alerts = table(spark, cfg, "perf_alerts")
+        alerts = read_table(spark, cfg, "perf_alerts")
         serious = alerts[alerts["level"].isin(["SUSTAINED", "CRITICAL"])]
         # serious alerts only where the drop is: v2 in BR, and the aggregates that contain it
         assert set(zip(serious["model_version"], serious["slice_value"])) <= {
@@ -146,7 +151,7 @@ def test_alert_lifecycle_decisions_and_status(spark, lake, monkeypatch, tmp_path
             accuracy_score(first.is_fraud, (first.score >= 0.5).astype(int)), abs=1e-12
         )
         # value and interval are those of perf_metrics at the episode's last window
-        metrics = table(spark, cfg, "perf_metrics")
+        metrics = read_table(spark, cfg, "perf_metrics")
         row = metrics[
             (metrics.metric == "accuracy")
             & (metrics.window == "3 days")
@@ -170,7 +175,7 @@ def test_alert_lifecycle_decisions_and_status(spark, lake, monkeypatch, tmp_path
             else:  # nothing missed that day: no spread, no interval
                 assert np.isnan(got.ci_lower) and np.isnan(got.ci_upper)
 
-        events = table(spark, cfg, "alert_events")
+        events = read_table(spark, cfg, "alert_events")
         raised = events[
             (events.model_version == "v2") & (events.slice_value == "BR") & events.level.isin(["SUSTAINED", "CRITICAL"])
         ]
@@ -178,13 +183,13 @@ def test_alert_lifecycle_decisions_and_status(spark, lake, monkeypatch, tmp_path
         assert {b["event_id"] for b in hook.bodies} == set(events[events.delivery == "DELIVERED"].event_id)
         assert (events[events.level == "MINOR"].delivery == "NONE").all()
 
-        status = table(spark, cfg, "model_status").set_index("model_version")
+        status = read_table(spark, cfg, "model_status").set_index("model_version")
         assert status.loc["v2", "status"] == "CRITICAL" and status.loc["v2", "rollback_target"] == "v1"
         assert status.loc["v1", ["status", "action"]].tolist() == ["HEALTHY", "NONE"]
         comparison = json.loads(status.loc["v2", "comparison"])
         assert comparison["candidates"][0]["model_version"] == "v1" and comparison["candidates"][0]["significant"]
 
-        decisions = table(spark, cfg, "retrain_decisions")
+        decisions = read_table(spark, cfg, "retrain_decisions")
         assert set(decisions[decisions.as_of < as_of].decision) == {"NO_ACTION"}
         decisions = decisions[decisions.as_of == as_of].set_index("model_version")
         assert decisions.loc["v2", "decision"] == "RETRAIN" and decisions.loc["v1", "decision"] == "NO_ACTION"
@@ -197,26 +202,28 @@ def test_alert_lifecycle_decisions_and_status(spark, lake, monkeypatch, tmp_path
 
         # Re-run with the same as_of: same rows, no new event, no second delivery.
         before = {
-            name: table(spark, cfg, name)
+            name: with_tuples(read_table(spark, cfg, name))
             for name in ("perf_alerts", "alert_events", "retrain_decisions", "model_status")
         }
         deliveries = len(hook.bodies)
         run_monitor(cfg, as_of, spark=spark)
         for name, old in before.items():
-            new = table(spark, cfg, name)
-            for df in (old, new):
-                for c in ("reasons", "delivered_to"):
-                    if c in df:
-                        df[c] = df[c].map(tuple)
+            new = with_tuples(read_table(spark, cfg, name))
+            # Rows sorted on the plain columns, then every column compared exactly: the arrays
+            # (reasons, delivered_to) as tuples, the JSON columns (evidence, comparison, details:
+            # written with sorted keys) as the stored text, floats to the bit, run_id included.
             key = [c for c in new.columns if c not in ("evidence", "comparison", "details", "delivered_to", "reasons")]
             pd.testing.assert_frame_equal(
-                old.sort_values(key).reset_index(drop=True), new.sort_values(key).reset_index(drop=True), obj=name
+                old.sort_values(key).reset_index(drop=True),
+                new.sort_values(key).reset_index(drop=True),
+                check_exact=True,
+                obj=name,
             )
         assert len(hook.bodies) == deliveries
 
         # A day later the drop is still there: the RETRAIN is not repeated within the cooldown.
         run_monitor(cfg, as_of + DAY, spark=spark)
-        decisions = table(spark, cfg, "retrain_decisions")
+        decisions = read_table(spark, cfg, "retrain_decisions")
         latest = decisions[decisions.as_of == decisions.as_of.max()].set_index("model_version")
         assert latest.loc["v2", "decision"] == "COOLDOWN"
         assert any(r.startswith("cooldown:") for r in latest.loc["v2", "reasons"])
@@ -226,12 +233,12 @@ def test_alert_lifecycle_decisions_and_status(spark, lake, monkeypatch, tmp_path
         # no retrain decision.
         paused = T0 + (DAYS + 4) * DAY
         run_monitor(cfg, paused, spark=spark)
-        status = table(spark, cfg, "model_status").set_index("model_version").sort_index()
+        status = read_table(spark, cfg, "model_status").set_index("model_version").sort_index()
         assert status["status"].tolist() == ["INACTIVE", "INACTIVE"]
         assert status["action"].tolist() == ["NONE", "NONE"] and status["rollback_target"].isna().all()
         last_day = preds.groupby("model_version")["prediction_ts"].max().dt.date
         assert status["last_prediction_date"].tolist() == last_day.sort_index().tolist()
-        decisions = table(spark, cfg, "retrain_decisions")
+        decisions = read_table(spark, cfg, "retrain_decisions")
         assert not (decisions.as_of == paused).any()
     finally:
         hook.close()
@@ -251,12 +258,10 @@ def test_table_and_rolling_baselines(spark, lake):
     cfg = replace(cfg, alerts=cfg.alerts, notifications=())
     as_of = T0 + DAYS * DAY
     run_monitor(cfg, as_of, spark=spark)
-    metrics = (
-        spark.read.format("delta")
-        .load(cfg.output.table("perf_metrics").text)
-        .filter((F.col("metric") == "accuracy") & (F.col("window") == "3 days"))
+    metrics = load_table(spark, cfg, "perf_metrics").filter(
+        (F.col("metric") == "accuracy") & (F.col("window") == "3 days")
     )
-    stats = spark.read.format("delta").load(cfg.output.table("perf_stats").text)
+    stats = load_table(spark, cfg, "perf_stats")
 
     rolling = replace(
         cfg,
@@ -267,18 +272,27 @@ def test_table_and_rolling_baselines(spark, lake):
     got = with_baseline(metrics, stats, rolling, as_of).toPandas()
     p = preds.merge(labels, on="prediction_id")
     p = p[p.label_ts <= as_of]
-    checked = 0
+    full = partial = empty = 0
     for row in got[(got.model_version == "v1") & (got.slice_value.isin(["*", "US"]))].itertuples():
         end = row.window_end - pd.Timedelta(days=2)
         ref = p[(p.model_version == "v1") & (p.prediction_ts >= end - pd.Timedelta(days=5)) & (p.prediction_ts < end)]
         if row.slice_value == "US":
             ref = ref[ref.country == "US"]
-        if end - pd.Timedelta(days=5) < pd.Timestamp(T0):
-            assert pd.isna(row.baseline) or len(ref) > 0
+        what = (row.slice_value, row.window_end)
+        if ref.empty:  # the reference period ends by the first prediction: no baseline
+            assert pd.isna(row.baseline), what
+            empty += 1
             continue
-        assert row.baseline == pytest.approx(accuracy_score(ref.is_fraud, (ref.score >= 0.5).astype(int)), abs=1e-12)
-        checked += 1
-    assert checked > 20
+        # a reference period that starts before the first prediction is the part of it with data
+        expected = accuracy_score(ref.is_fraud, (ref.score >= 0.5).astype(int))
+        assert row.baseline == pytest.approx(expected, abs=1e-12), what
+        if end - pd.Timedelta(days=5) < pd.Timestamp(T0):
+            partial += 1
+        else:
+            full += 1
+    # per series (v1 overall, v1 in US; windows ending T0 + 1..24 days): reference periods ending
+    # at T0 - 1 day and T0 are empty, those ending at T0 + 1..4 days partial, the other 18 full
+    assert (empty, partial, full) == (4, 8, 36)
 
     reference = pd.DataFrame(
         [

@@ -10,7 +10,7 @@ import pytest
 
 from perfmon_spark.config import parse_config
 from perfmon_spark.job import run_monitor
-from tests.builders import T0, write_delta
+from tests.helpers import T0, read_table, write_delta
 from tests.oracle import binary_metric
 
 HORIZON = timedelta(days=3)
@@ -83,7 +83,7 @@ def test_entity_horizon_join_matches_pandas(spark, tmp_path):
     assert result.orphan_labels == 1
     preds["y"] = oracle_labels(preds, events)
     preds["d"] = (preds["score"] >= 0.5).astype(int)
-    metrics = spark.read.format("delta").load(cfg.output.table("perf_metrics").text).toPandas()
+    metrics = read_table(spark, cfg, "perf_metrics")
     for r in metrics[metrics["model_version"] == "v1"].itertuples():
         sel = preds[(preds["ts"] >= r.window_start) & (preds["ts"] < r.window_end)]
         assert r.n_labeled == sel["y"].notna().sum(), r.window_start

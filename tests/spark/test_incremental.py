@@ -11,7 +11,16 @@ import pandas as pd
 import perfmon_spark.job.run as job
 from perfmon_spark.config import parse_config
 from perfmon_spark.job import run_monitor
-from tests.builders import LABELS_DDL, PREDICTIONS_DDL, T0, config_dict, make_inputs, run_killed_at, write_delta
+from tests.helpers import (
+    LABELS_DDL,
+    PREDICTIONS_DDL,
+    T0,
+    config_dict,
+    make_inputs,
+    read_table,
+    run_killed_at,
+    write_delta,
+)
 
 DAY = timedelta(days=1)
 STATS_KEY = ["model_version", "slice_key", "slice_value", "bucket_start"]
@@ -32,7 +41,7 @@ def config(p, lab, out, name="inc"):
 
 
 def snapshot(spark, cfg, name, key) -> pd.DataFrame:
-    df = spark.read.format("delta").load(cfg.output.table(name).text).toPandas()
+    df = read_table(spark, cfg, name)
     df = df.drop(columns=["run_id", "as_of"])
     for col in df.columns:
         if df[col].dtype == object and len(df) and isinstance(df[col].iloc[0], (list, np.ndarray)):
@@ -115,7 +124,7 @@ def test_killed_run_is_repaired_by_the_next_run(spark, tmp_path, monkeypatch):
     write_delta(spark, more_labels.astype({"is_fraud": "Int64"}), LABELS_DDL, lab, mode="append")
 
     run_killed_at(monkeypatch, job, "perf_metrics", lambda: run_monitor(cfg, T0 + 8 * DAY, spark=spark))
-    runs = spark.read.format("delta").load(cfg.output.table("runs").text).toPandas()
+    runs = read_table(spark, cfg, "runs")
     assert list(runs.sort_values("started_at")["status"]) == ["SUCCEEDED", "FAILED"]
 
     again = run_monitor(cfg, T0 + 8 * DAY, spark=spark)
@@ -131,7 +140,7 @@ def test_backfill_recomputes_a_period_only(spark, tmp_path):
     run_monitor(cfg, T0 + 9 * DAY, spark=spark)
     result = run_monitor(cfg, T0 + 9 * DAY, spark=spark, backfill=(T0 + DAY, T0 + 3 * DAY))
     assert result.mode == "backfill" and result.message.startswith("backfill of 2 buckets")
-    stats = spark.read.format("delta").load(cfg.output.table("perf_stats").text).toPandas()
+    stats = read_table(spark, cfg, "perf_stats")
     touched = stats[stats["run_id"] == result.run_id]
     assert touched.empty  # same inputs: the recomputed states are equal, nothing is rewritten
     assert result.buckets_recomputed > 0

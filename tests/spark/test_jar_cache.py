@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 RESOLVE = "from perfmon_spark.session import ensure_delta_jars; print('\\n'.join(ensure_delta_jars()))"
 

@@ -11,7 +11,17 @@ from perfmon_spark.config import parse_config
 from perfmon_spark.errors import InputError
 from perfmon_spark.job import run_monitor
 from perfmon_spark.session import prepare_session
-from tests.builders import LABELS_DDL, PREDICTIONS_DDL, T0, config_dict, make_inputs, write_delta
+from tests.helpers import (
+    LABELS_DDL,
+    PREDICTIONS_DDL,
+    T0,
+    config_dict,
+    load_table,
+    make_inputs,
+    read_table,
+    with_tuples,
+    write_delta,
+)
 from tests.oracle import binary_metric, resolve
 
 AS_OF = T0 + timedelta(days=12)
@@ -27,10 +37,6 @@ def lake(spark, tmp_path_factory):
     cfg = parse_config(config_dict(p, lab, str(root / "monitoring")))
     first = run_monitor(cfg, AS_OF, spark=spark)
     return {"root": root, "preds": preds, "labels": labels, "cfg": cfg, "first": first}
-
-
-def table(spark, cfg, name) -> pd.DataFrame:
-    return spark.read.format("delta").load(cfg.output.table(name).text).toPandas()
 
 
 def oracle_slices(rows: pd.DataFrame, visible: pd.DataFrame, max_values: int) -> dict[str, pd.Series]:
@@ -53,13 +59,13 @@ def test_metrics_match_sklearn_for_every_version_slice_and_window(spark, lake):
     rows["score"] = rows["score"].astype(float)
     preds = lake["preds"]
     slices = oracle_slices(rows, preds[preds["prediction_ts"] <= AS_OF], cfg.segments.max_values)
-    metrics = table(spark, cfg, "perf_metrics")
+    metrics = read_table(spark, cfg, "perf_metrics")
     assert set(metrics["slice_key"]) == set(slices)
     assert "__other__" in set(metrics["slice_value"]) and "__null__" in set(metrics["slice_value"])
     assert not metrics.duplicated(
         ["model_version", "slice_key", "slice_value", "window", "window_start", "metric"]
     ).any()
-    stored = spark.read.format("delta").load(cfg.output.table("perf_metrics").text)
+    stored = load_table(spark, cfg, "perf_metrics")
     assert stored.filter("isnan(value) OR isnan(ci_lower) OR isnan(ci_upper)").count() == 0
     assert stored.filter("value IS NULL").count() > 0
     checked = 0
@@ -89,7 +95,7 @@ def test_runs_row_counts_every_kind_of_trouble(spark, lake):
     assert first.rows_read_predictions == len(lake["preds"])
     labels = lake["labels"]
     assert first.rows_read_labels == (labels["label_ts"] <= AS_OF).sum()
-    quarantine = table(spark, cfg, "quarantine")
+    quarantine = read_table(spark, cfg, "quarantine")
     by_reason = quarantine.groupby(["source", "reason"]).size().to_dict()
     assert by_reason == {
         ("predictions", "score_out_of_range"): 2,
@@ -108,7 +114,7 @@ def test_runs_row_counts_every_kind_of_trouble(spark, lake):
     joined = valid.merge(resolve(lake["preds"], labels, AS_OF, MAX_DELAY, 0.5)[["prediction_id", "prediction_ts"]])
     late = joined[joined["label_ts"] > joined["prediction_ts"] + MAX_DELAY]
     assert first.late_labels_ignored == len(late) >= 1
-    runs = table(spark, cfg, "runs")
+    runs = read_table(spark, cfg, "runs")
     assert list(runs.columns) == [
         "run_id",
         "monitor",
@@ -135,7 +141,7 @@ def test_runs_row_counts_every_kind_of_trouble(spark, lake):
 
 
 def test_perf_metrics_has_exactly_the_contract_columns(spark, lake):
-    metrics = spark.read.format("delta").load(lake["cfg"].output.table("perf_metrics").text)
+    metrics = load_table(spark, lake["cfg"], "perf_metrics")
     assert [(f.name, f.dataType.simpleString()) for f in metrics.schema.fields] == [
         ("monitor", "string"),
         ("model_version", "string"),
@@ -160,16 +166,17 @@ def test_perf_metrics_has_exactly_the_contract_columns(spark, lake):
 
 def test_rerun_with_same_as_of_leaves_identical_rows(spark, lake):
     cfg = lake["cfg"]
-    before = {name: table(spark, cfg, name) for name in ("perf_metrics", "perf_stats", "quarantine")}
+    before = {name: with_tuples(read_table(spark, cfg, name)) for name in ("perf_metrics", "perf_stats", "quarantine")}
     second = run_monitor(cfg, AS_OF, spark=spark)
     assert second.metric_rows_written == 0
     for name, old in before.items():
-        new = table(spark, cfg, name)
+        new = with_tuples(read_table(spark, cfg, name))
+        # every column, the score summaries (hist_*) too, unchanged to the bit: nothing is rewritten
         key = [c for c in old.columns if c not in ("hist_keys", "hist_pos", "hist_neg")]
         a = old.sort_values(key[:8]).reset_index(drop=True)
         b = new.sort_values(key[:8]).reset_index(drop=True)
-        pd.testing.assert_frame_equal(a[key], b[key])
-    assert len(table(spark, cfg, "runs")) == 2
+        pd.testing.assert_frame_equal(a, b, check_exact=True, obj=name)
+    assert len(read_table(spark, cfg, "runs")) == 2
 
 
 def test_a_run_keeps_generated_methods_compilable_unless_the_user_set_the_limit(spark, lake):

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from perfmon_spark.config import parse_config
 from perfmon_spark.job import run_monitor
-from tests.builders import LABELS_DDL, PREDICTIONS_DDL, T0, config_dict, make_inputs, write_delta
+from tests.helpers import LABELS_DDL, PREDICTIONS_DDL, T0, config_dict, make_inputs, write_delta
 
 
 def jobs_of_run(spark, cfg) -> int:

@@ -10,7 +10,7 @@ import pytest
 
 from perfmon_spark.config import parse_config
 from perfmon_spark.job import run_monitor
-from tests.builders import T0, write_delta
+from tests.helpers import T0, read_table, write_delta
 from tests.oracle import multiclass_metric, regression_metric
 
 AS_OF = T0 + timedelta(days=8)
@@ -68,7 +68,7 @@ def labels_for(preds, values, rng):
 
 
 def check(spark, cfg, truth: pd.DataFrame, oracle) -> int:
-    metrics = spark.read.format("delta").load(cfg.output.table("perf_metrics").text).toPandas()
+    metrics = read_table(spark, cfg, "perf_metrics")
     checked = 0
     for r in metrics.itertuples():
         sel = truth[(truth["ts"] >= r.window_start) & (truth["ts"] < r.window_end)]

@@ -20,7 +20,7 @@ import pandas as pd
 from perfmon_spark.config import parse_config
 from perfmon_spark.job import run_monitor
 from perfmon_spark.metrics import histogram
-from tests.builders import LABELS_DDL, PREDICTIONS_DDL, T0, config_dict, write_delta
+from tests.helpers import LABELS_DDL, PREDICTIONS_DDL, T0, config_dict, read_table, write_delta
 
 LIMIT = 40
 # country, channel, predictions, of which labeled, extra rows with a null score
@@ -67,7 +67,7 @@ def test_groups_over_the_limit_are_binned_and_the_others_stay_exact(spark, tmp_p
     )
     cfg = parse_config(data)
     run_monitor(cfg, T0 + timedelta(days=2), mode="full", spark=spark)
-    stats = spark.read.format("delta").load(cfg.output.table("perf_stats").text).toPandas()
+    stats = read_table(spark, cfg, "perf_stats")
     country, channel = (lambda v: lambda r: r["country"] == v), (lambda v: lambda r: r["channel"] == v)
     groups = {
         ("*", "*"): lambda r: r["country"].notna(),

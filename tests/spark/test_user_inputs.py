@@ -13,7 +13,7 @@ import yaml
 from perfmon_spark.config import parse_config
 from perfmon_spark.errors import InputError
 from perfmon_spark.job import check_tables, run_monitor
-from tests.builders import PREDICTIONS_DDL, T0, config_dict, make_inputs, write_delta
+from tests.helpers import PREDICTIONS_DDL, T0, config_dict, make_inputs, read_table, write_delta
 from tests.oracle import binary_metric, resolve
 
 AS_OF = T0 + timedelta(days=5)
@@ -62,7 +62,7 @@ def test_spelled_labels_count_and_the_rest_go_to_quarantine(spark, spelled, tmp_
     assert f"ALTER TABLE delta.`{lab}` SET TBLPROPERTIES (delta.enableChangeDataFeed = true)" in feed[0]
     assert check_tables(cfg, spark) == feed
 
-    quarantine = spark.read.format("delta").load(cfg.output.table("quarantine").text).toPandas()
+    quarantine = read_table(spark, cfg, "quarantine")
     bad = quarantine[(quarantine["source"] == "labels") & (quarantine["reason"] == "bad_label")]
     visible = labels[labels["label_ts"] <= AS_OF]
     expected_bad = visible["is_fraud"].isna().sum() + (visible["is_fraud"] == 7).sum()
@@ -70,7 +70,7 @@ def test_spelled_labels_count_and_the_rest_go_to_quarantine(spark, spelled, tmp_
 
     rows = resolve(preds, labels, AS_OF, timedelta(days=7), 0.5)  # the oracle reads 0/1 labels
     rows["score"] = rows["score"].astype(float)
-    metrics = spark.read.format("delta").load(cfg.output.table("perf_metrics").text).toPandas()
+    metrics = read_table(spark, cfg, "perf_metrics")
     day = metrics[(metrics["model_version"] == "*") & (metrics["slice_key"] == "*") & (metrics["window"] == "1 day")]
     assert len(day) > 0
     for r in day.itertuples():

@@ -11,9 +11,9 @@ import pytest
 from perfmon_spark.config import parse_config
 from perfmon_spark.metrics import metric_names, metrics_for
 from perfmon_spark.windows import WindowPlan, finalise_slice
+from tests.helpers import BASE
 from tests.oracle import binary_metric
 from tests.statebuild import binary_stats
-from tests.unit.test_config import BASE
 
 DAY = timedelta(days=1)
 T0 = datetime(2026, 3, 1)
@@ -85,7 +85,8 @@ def test_every_binary_metric_matches_sklearn_in_every_window():
 
 
 def test_edge_cases_are_null_not_nan_or_error():
-    out = finalise_slice(binary_stats(random_rows()), plan())
+    rows = random_rows()
+    out = finalise_slice(binary_stats(rows), plan())
     day = out[(out["model_version"] == "v1") & (out["window"] == "1 day")]
 
     def value(d, metric):
@@ -93,7 +94,11 @@ def test_edge_cases_are_null_not_nan_or_error():
 
     assert np.isnan(value(2, "roc_auc")) and np.isnan(value(2, "recall")) and np.isnan(value(2, "pr_auc"))
     assert value(2, "positive_rate") == 0.0
-    assert np.isnan(value(3, "specificity")) or value(3, "specificity") == 0.0  # all decisions positive
+    # Day 3: every decision positive, and some labels negative: TN = 0 < TN + FP, so specificity
+    # (TN / (TN + FP)) is defined and 0, not null (null is for a window without negative labels).
+    day3 = rows[(rows["model_version"] == "v1") & (rows["bucket_start"] == T0 + 3 * DAY)]
+    assert (day3["d"] == 1).all() and (day3["y"] == 0).any()
+    assert value(3, "specificity") == 0.0
     assert value(3, "prediction_rate") == 1.0
     assert np.isnan(value(4, "accuracy")) and np.isnan(value(4, "log_loss"))
     # The gap on day 5 has no tumbling row but the 3-day window ending there exists.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 
 import pytest
@@ -10,39 +9,8 @@ import yaml
 
 from perfmon_spark.config import load_config, parse_config, parse_duration
 from perfmon_spark.errors import ConfigError
-
-BASE = {
-    "version": 1,
-    "name": "fraud_scoring",
-    "problem_type": "binary",
-    "predictions": {
-        "table": "./lake/predictions",
-        "id": "prediction_id",
-        "timestamp": "prediction_ts",
-        "model_version": "model_version",
-        "score": "score",
-    },
-    "labels": {"table": "./lake/labels", "id": "prediction_id", "label": "is_fraud", "timestamp": "label_ts"},
-    "metrics": ["accuracy", "precision", "recall", "f1", "roc_auc"],
-    "output": {"location": "./lake/monitoring"},
-}
-
-
-def with_changes(**changes):
-    cfg = copy.deepcopy(BASE)
-    for path, value in changes.items():
-        *parents, last = path.split("__")
-        node = cfg
-        for p in parents:
-            node = node.setdefault(p, {})
-        if value is _DELETE:
-            del node[last]
-        else:
-            node[last] = value
-    return cfg
-
-
-_DELETE = object()
+from tests.helpers import BASE, with_changes
+from tests.helpers import DELETE as _DELETE
 
 
 def error_of(data) -> str:

@@ -6,7 +6,7 @@ import json
 
 from perfmon_spark.config import parse_config
 from perfmon_spark.decisions import VersionFacts, model_statuses, retrain_decisions, status_of
-from tests.unit.test_config import with_changes
+from tests.helpers import with_changes
 
 DAY = 86400
 NOW = 100 * DAY

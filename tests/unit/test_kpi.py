@@ -9,7 +9,7 @@ from perfmon_spark.config import parse_config
 from perfmon_spark.decisions import VersionFacts, retrain_decisions
 from perfmon_spark.metrics.intervals import z_value
 from perfmon_spark.metrics.kpi import kpi_fields, kpi_interval, kpi_value
-from tests.unit.test_config import with_changes
+from tests.helpers import with_changes
 
 
 def state_of(a: np.ndarray, b: np.ndarray) -> dict:

@@ -10,9 +10,9 @@ import pytest
 
 from perfmon_spark.config import parse_config
 from perfmon_spark.windows import WindowPlan, finalise_slice
+from tests.helpers import BASE
 from tests.oracle import multiclass_metric, regression_metric
 from tests.statebuild import multiclass_stats, regression_stats
-from tests.unit.test_config import BASE
 
 DAY = timedelta(days=1)
 T0 = datetime(2026, 3, 1)

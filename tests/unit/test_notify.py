@@ -4,43 +4,12 @@ nothing lost when a sink is down, URLs never in the recorded error."""
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
 from perfmon_spark.alerts.notify import deliver
 from perfmon_spark.config import NotificationSink
-
-
-class Server:
-    """A loopback HTTP server that fails the first ``fail`` POSTs with 503 and records bodies."""
-
-    def __init__(self, fail: int = 0):
-        self.fail, self.bodies, self.hits = fail, [], 0
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                outer.hits += 1
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                if outer.hits <= outer.fail:
-                    self.send_response(503)
-                else:
-                    outer.bodies.append(json.loads(body))
-                    self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = HTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_port}/hook?token=secret"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+from tests.helpers import Server
 
 
 @pytest.fixture

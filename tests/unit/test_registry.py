@@ -8,7 +8,7 @@ import pytest
 from perfmon_spark.metrics import lookup, metric_names
 from perfmon_spark.metrics.registry import Metric, markdown_table, register_metric
 from perfmon_spark.states.layout import FIELD_DOCS, SPARSE, markdown_fields, state_columns
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 SPEC = {
     "binary": [

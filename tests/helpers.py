@@ -1,0 +1,250 @@
+"""The one helpers module of the tests: the config builder, small named builders of input tables
+with fixed UTC timestamps, the Delta table reader, the fault-injection helper and a loopback HTTP
+server. Test modules import from here (or from ``tests.oracle`` and ``tests.statebuild``), never
+from each other. Nothing here starts Spark: functions that need it take the session."""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+from datetime import datetime, timedelta
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# --- config -------------------------------------------------------------------------------------
+
+BASE = {
+    "version": 1,
+    "name": "fraud_scoring",
+    "problem_type": "binary",
+    "predictions": {
+        "table": "./lake/predictions",
+        "id": "prediction_id",
+        "timestamp": "prediction_ts",
+        "model_version": "model_version",
+        "score": "score",
+    },
+    "labels": {"table": "./lake/labels", "id": "prediction_id", "label": "is_fraud", "timestamp": "label_ts"},
+    "metrics": ["accuracy", "precision", "recall", "f1", "roc_auc"],
+    "output": {"location": "./lake/monitoring"},
+}
+"""A minimal binary config: everything else takes its documented default."""
+
+DELETE = object()
+"""A ``with_changes`` value that removes the key."""
+
+
+def with_changes(**changes) -> dict:
+    """A deep copy of ``BASE`` with ``changes``: ``a__b=v`` sets ``cfg["a"]["b"]`` (creating the
+    parent mappings), ``a__b=DELETE`` removes it."""
+    cfg = copy.deepcopy(BASE)
+    for path, value in changes.items():
+        *parents, last = path.split("__")
+        node = cfg
+        for p in parents:
+            node = node.setdefault(p, {})
+        if value is DELETE:
+            del node[last]
+        else:
+            node[last] = value
+    return cfg
+
+
+BINARY_METRICS = (
+    "accuracy",
+    "precision",
+    "recall",
+    "f1",
+    "specificity",
+    "roc_auc",
+    "pr_auc",
+    "log_loss",
+    "brier",
+    "positive_rate",
+    "prediction_rate",
+)
+
+
+def config_dict(pred_path: str, label_path: str, out: str, **extra) -> dict:
+    """``BASE`` over the tables of ``make_inputs``: monitor ``fraud``, labels ignored after 7 days,
+    both segments and their cross (top 2 values each), every binary metric, daily buckets with a
+    3-day rolling window; ``extra`` replaces top-level keys."""
+    data = with_changes(
+        name="fraud",
+        predictions__table=pred_path,
+        predictions__threshold=0.5,
+        labels__table=label_path,
+        labels__max_delay="7 days",
+        segments={"columns": ["country", "channel"], "cross": [["country", "channel"]], "max_values": 2},
+        metrics=list(BINARY_METRICS),
+        windows={"granularity": "1 day", "rolling": ["3 days"]},
+        output={"location": out},
+    )
+    data.update(extra)
+    return data
+
+
+# --- input tables -------------------------------------------------------------------------------
+
+PREDICTIONS_DDL = (
+    "prediction_id string, prediction_ts timestamp, model_version string, score double, "
+    "country string, channel string, amount double"
+)
+LABELS_DDL = "prediction_id string, is_fraud int, label_ts timestamp"
+T0 = datetime(2026, 3, 1)
+
+
+def make_inputs(n: int = 1500, days: int = 10, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Predictions and label events with every kind of trouble SPEC §3 names:
+    duplicate ids, null and out-of-range scores, null versions, null segment values,
+    corrected labels, labels past max_delay, labels before their prediction, bad label values,
+    labels arriving after as_of, orphan labels."""
+    rng = np.random.default_rng(seed)
+    ts = [T0 + timedelta(seconds=int(s)) for s in np.sort(rng.integers(0, days * 86400, n))]
+    y = (rng.random(n) < 0.25).astype(int)
+    score = np.clip(0.3 + 0.3 * y + rng.normal(0, 0.18, n), 0, 1).round(3)
+    preds = pd.DataFrame(
+        {
+            "prediction_id": [f"p{i}" for i in range(n)],
+            "prediction_ts": ts,
+            "model_version": np.where(rng.random(n) < 0.6, "v1", "v2"),
+            "score": score,
+            "country": rng.choice(["US", "GB", "DE", None], n, p=[0.5, 0.25, 0.2, 0.05]),
+            "channel": rng.choice(["web", "app"], n),
+            "amount": (rng.random(n) * 100).round(2),
+        }
+    )
+    preds["score"] = preds["score"].astype(object)
+    preds.loc[5, "score"] = float("nan")  # NaN and null are different faults
+    preds.loc[6, "score"] = 1.5
+    preds.loc[7, "score"] = None
+    preds.loc[8, "model_version"] = None
+    dup = preds.iloc[[10, 11]].copy()
+    dup["prediction_ts"] = dup["prediction_ts"] + timedelta(hours=1)  # later duplicates: dropped
+    preds = pd.concat([preds, dup], ignore_index=True)
+
+    labeled = rng.random(n) < 0.85
+    delay = rng.exponential(3.0, n) * 86400
+    rows = []
+    for i in np.nonzero(labeled)[0]:
+        arrival = ts[i] + timedelta(seconds=float(delay[i]))
+        rows.append((f"p{i}", int(1 - y[i]) if i % 17 == 0 else int(y[i]), arrival))
+        if i % 17 == 0:  # corrected two days later
+            rows.append((f"p{i}", int(y[i]), arrival + timedelta(days=2)))
+    rows += [
+        ("p20", 1, ts[20] + timedelta(days=9)),  # past max_delay (7 days in the tests): ignored
+        ("p21", 1, ts[21] - timedelta(hours=2)),  # before its prediction: quarantined
+        ("p22", 7, ts[22] + timedelta(days=1)),  # bad label value
+        ("p23", None, ts[23] + timedelta(days=1)),  # null label
+        (None, 1, ts[24] + timedelta(days=1)),  # null id
+        ("ghost-1", 1, ts[25]),  # orphan
+        ("p26", 1, ts[26] + timedelta(days=1)),
+        ("p26", 0, ts[26] + timedelta(days=1)),  # tie on label_ts: the greater label wins
+    ]
+    labels = pd.DataFrame(rows, columns=["prediction_id", "is_fraud", "label_ts"])
+    labels["is_fraud"] = labels["is_fraud"].astype("Int64")
+    return preds, labels
+
+
+# --- Delta tables -------------------------------------------------------------------------------
+
+
+def _plain(value):
+    """pandas missing markers -> None; float NaN stays NaN (a value, not a null)."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.to_pydatetime()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def write_delta(spark, pdf: pd.DataFrame, ddl: str, path, mode: str = "overwrite") -> str:
+    """Write (or append) rows to a Delta table with the change data feed on."""
+    records = [tuple(_plain(v) for v in row) for row in pdf.astype(object).itertuples(index=False)]
+    writer = spark.createDataFrame(records, ddl).write.format("delta").mode(mode)
+    writer.option("delta.enableChangeDataFeed", "true").save(str(path))
+    return str(path)
+
+
+def load_table(spark, where, name: str | None = None):
+    """The current version of a Delta table as a Spark DataFrame: the output table ``name`` of the
+    config ``where``, or (without ``name``) the table at the path ``where``."""
+    path = str(where) if name is None else where.output.table(name).text
+    return spark.read.format("delta").load(path)
+
+
+def read_table(spark, where, name: str | None = None) -> pd.DataFrame:
+    """``load_table`` as pandas (timestamps naive UTC: the session's time zone is UTC)."""
+    return load_table(spark, where, name).toPandas()
+
+
+def with_tuples(df: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``df`` whose array cells (lists or numpy arrays, as ``toPandas`` gives them) are
+    tuples, so that pandas can sort, hash and compare every column; null cells stay null."""
+    out = df.copy()
+    for col in out.columns:
+        if out[col].dtype == object:
+            out[col] = out[col].map(lambda v: tuple(v) if isinstance(v, (list, np.ndarray)) else v)
+    return out
+
+
+# --- fault injection ----------------------------------------------------------------------------
+
+
+def run_killed_at(monkeypatch, module, table: str, run) -> None:
+    """Fault injection: ``run()`` dies when ``module`` MERGEs into the output table ``table``
+    (nothing of that write lands); the real MERGE is back afterwards."""
+    import pytest
+
+    real_merge = module.merge_into
+
+    def dies(df, ref, *args, **kwargs):
+        if ref.text.endswith(table):
+            raise RuntimeError(f"killed before {table}")
+        return real_merge(df, ref, *args, **kwargs)
+
+    monkeypatch.setattr(module, "merge_into", dies)
+    with pytest.raises(RuntimeError, match="killed"):
+        run()
+    monkeypatch.setattr(module, "merge_into", real_merge)
+
+
+# --- HTTP ---------------------------------------------------------------------------------------
+
+
+class Server:
+    """A loopback HTTP server that fails the first ``fail`` POSTs with 503 and records bodies."""
+
+    def __init__(self, fail: int = 0):
+        self.fail, self.bodies, self.hits = fail, [], 0
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                outer.hits += 1
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                if outer.hits <= outer.fail:
+                    self.send_response(503)
+                else:
+                    outer.bodies.append(json.loads(body))
+                    self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = HTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_port}/hook?token=secret"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
