@@ -22,8 +22,9 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
+from perfmon_spark.alerts.lifecycle import Episode
 from perfmon_spark.config import MonitorConfig
 from perfmon_spark.metrics.intervals import z_value
 from perfmon_spark.vocabulary import ALL_VERSIONS, OVERALL, Action, Decision, Level, ModelStatus, Trigger
@@ -41,12 +42,42 @@ class VersionFacts:
     labels_at_last_retrain: int = 0
 
 
-def _where(ep: Mapping) -> str:
-    where = "overall" if ep["slice_key"] == OVERALL else f"{ep['slice_key']}={ep['slice_value']}"
-    return f"rule {ep['rule']} ({ep['metric']}, {ep['window']}, {where})"
+@dataclass(frozen=True)
+class RetrainDecision:
+    """A ``retrain_decisions`` row without the columns the alerting stage adds (monitor, as_of,
+    run_id)."""
+
+    model_version: str
+    decision: Decision
+    reasons: list[str]
+    evidence: str
+    new_labels_since_last: int
+    labels_total: int
+
+    def row(self) -> dict:
+        return asdict(self)
 
 
-def _evidence(ep: Mapping) -> dict:
+@dataclass(frozen=True)
+class VersionStatus:
+    """A ``model_status`` row without the columns the alerting stage adds."""
+
+    model_version: str
+    status: ModelStatus
+    action: Action
+    rollback_target: str | None = None
+    comparison: str | None = None
+
+    def row(self) -> dict:
+        return asdict(self)
+
+
+def _where(ep: Episode) -> str:
+    where = "overall" if ep.slice_key == OVERALL else f"{ep.slice_key}={ep.slice_value}"
+    return f"rule {ep.rule} ({ep.metric}, {ep.window}, {where})"
+
+
+def _evidence(ep: Episode) -> dict:
     keys = (
         "rule",
         "metric",
@@ -62,19 +93,17 @@ def _evidence(ep: Mapping) -> dict:
         "opened_window_start",
         "last_window_start",
     )
-    return {k: ep[k] for k in keys}
+    return {k: getattr(ep, k) for k in keys}
 
 
 def triggers_of(
-    cfg: MonitorConfig, open_episodes: list[Mapping], kpi_rows: list[Mapping] = ()
+    cfg: MonitorConfig, open_episodes: list[Episode], kpi_rows: list[Mapping] = ()
 ) -> list[tuple[str, dict, int]]:
     """(reason, evidence, rank) for every open episode and KPI breach that fires a configured
     trigger, worst first. ``kpi_rows``: the latest mature window of each KPI (overall slice)."""
     fired = []
-    for ep in sorted(
-        open_episodes, key=lambda e: (-Level(e["level"]).rank, e["rule"], e["slice_key"], e["slice_value"])
-    ):
-        level = Level(ep["level"])
+    for ep in sorted(open_episodes, key=lambda e: (-e.level.rank, e.rule, e.slice_key, e.slice_value)):
+        level = ep.level
         if Trigger.CRITICAL in cfg.retrain.triggers and level is Level.CRITICAL:
             fired.append((f"{Trigger.CRITICAL}: {_where(ep)}", _evidence(ep), level.rank))
         elif Trigger.SUSTAINED in cfg.retrain.triggers and level.rank >= Level.SUSTAINED.rank:
@@ -115,15 +144,15 @@ def retrain_decisions(
     cfg: MonitorConfig,
     as_of: int,
     facts: list[VersionFacts],
-    open_episodes: list[Mapping],
+    open_episodes: list[Episode],
     last_monitor_retrain: int | None,
     kpi_rows: list[Mapping] = (),
-) -> list[dict]:
+) -> list[RetrainDecision]:
     """One decision per version: RETRAIN / COOLDOWN / NO_ACTION, with reasons and evidence."""
     fired = {
         f.version: triggers_of(
             cfg,
-            [e for e in open_episodes if e["model_version"] == f.version],
+            [e for e in open_episodes if e.model_version == f.version],
             [k for k in kpi_rows if k["model_version"] == f.version],
         )
         for f in facts
@@ -162,21 +191,21 @@ def retrain_decisions(
             },
         }
         decisions.append(
-            {
-                "model_version": f.version,
-                "decision": decision,
-                "reasons": reasons + (blockers if reasons else []),
-                "evidence": json.dumps(evidence, sort_keys=True, default=str),
-                "new_labels_since_last": new_labels,
-                "labels_total": f.labels_total,
-            }
+            RetrainDecision(
+                model_version=f.version,
+                decision=decision,
+                reasons=reasons + (blockers if reasons else []),
+                evidence=json.dumps(evidence, sort_keys=True, default=str),
+                new_labels_since_last=new_labels,
+                labels_total=f.labels_total,
+            )
         )
-    return sorted(decisions, key=lambda d: d["model_version"])
+    return sorted(decisions, key=lambda d: d.model_version)
 
 
-def status_of(open_episodes: list[Mapping]) -> tuple[ModelStatus, Action]:
+def status_of(open_episodes: list[Episode]) -> tuple[ModelStatus, Action]:
     """(status, action) of a version from its open episodes."""
-    worst = max((Level(e["level"]) for e in open_episodes), key=lambda level: level.rank, default=None)
+    worst = max((e.level for e in open_episodes), key=lambda level: level.rank, default=None)
     if worst is Level.CRITICAL:
         return ModelStatus.CRITICAL, Action.BLOCK_OR_ROLLBACK
     if worst is Level.SUSTAINED:
@@ -187,7 +216,7 @@ def status_of(open_episodes: list[Mapping]) -> tuple[ModelStatus, Action]:
 
 
 def rollback_target(
-    cfg: MonitorConfig, critical: Mapping, candidates: list[Mapping], healthy: set[str]
+    cfg: MonitorConfig, critical: Episode, candidates: list[Mapping], healthy: set[str]
 ) -> tuple[str | None, dict]:
     """The best healthy other version in the critical episode's last window, and the comparison.
 
@@ -197,12 +226,12 @@ def rollback_target(
             metric, window, slice and window_start, any version.
         healthy: versions with no open SUSTAINED or CRITICAL episode.
     """
-    larger = bool(cfg.larger_is_better(critical["metric"]))
+    larger = bool(cfg.larger_is_better(critical.metric))
     z = z_value(cfg.confidence_level)
-    mine = {"value": critical["value"], "ci_lower": critical["ci_lower"], "ci_upper": critical["ci_upper"]}
+    mine = {"value": critical.value, "ci_lower": critical.ci_lower, "ci_upper": critical.ci_upper}
     rows = []
     for c in candidates:
-        if c["model_version"] in (critical["model_version"], ALL_VERSIONS) or c["value"] is None:
+        if c["model_version"] in (critical.model_version, ALL_VERSIONS) or c["value"] is None:
             continue
         diff = c["value"] - mine["value"]
         se = math.hypot(_se(c, z), _se(mine, z))
@@ -226,12 +255,12 @@ def rollback_target(
         None,
     )
     comparison = {
-        "rule": critical["rule"],
-        "metric": critical["metric"],
-        "window": critical["window"],
-        "slice_key": critical["slice_key"],
-        "slice_value": critical["slice_value"],
-        "window_start": critical["last_window_start"],
+        "rule": critical.rule,
+        "metric": critical.metric,
+        "window": critical.window,
+        "slice_key": critical.slice_key,
+        "slice_value": critical.slice_value,
+        "window_start": critical.last_window_start,
         "this": mine,
         "candidates": rows,
     }
@@ -246,10 +275,10 @@ def _se(row: Mapping, z: float) -> float:
 
 
 def model_statuses(
-    cfg: MonitorConfig, versions: list[str], open_episodes: list[Mapping], candidates: list[Mapping]
-) -> list[dict]:
-    """One status row per version (without monitor/as_of/run_id)."""
-    per = {v: [e for e in open_episodes if e["model_version"] == v] for v in versions}
+    cfg: MonitorConfig, versions: list[str], open_episodes: list[Episode], candidates: list[Mapping]
+) -> list[VersionStatus]:
+    """One status per version."""
+    per = {v: [e for e in open_episodes if e.model_version == v] for v in versions}
     state = {v: status_of(per[v]) for v in versions}
     healthy = {v for v, (_, action) in state.items() if action in (Action.NONE, Action.OBSERVE)}
     out = []
@@ -258,38 +287,21 @@ def model_statuses(
         target, comparison = None, None
         if status is ModelStatus.CRITICAL:
             worst = sorted(
-                (e for e in per[v] if e["level"] == Level.CRITICAL),
-                key=lambda e: (e["rule"], e["slice_key"], e["slice_value"]),
+                (e for e in per[v] if e.level is Level.CRITICAL), key=lambda e: (e.rule, e.slice_key, e.slice_value)
             )[0]
             same = [
                 c
                 for c in candidates
-                if all(c[k] == worst[k] for k in ("rule", "slice_key", "slice_value", "window"))
-                and c["window_start"] == worst["last_window_start"]
+                if all(c[k] == getattr(worst, k) for k in ("rule", "slice_key", "slice_value", "window"))
+                and c["window_start"] == worst.last_window_start
             ]
             target, comparison = rollback_target(cfg, worst, same, healthy)
-        out.append(
-            {
-                "model_version": v,
-                "status": status,
-                "action": action,
-                "rollback_target": target,
-                "comparison": json.dumps(comparison, sort_keys=True, default=str) if comparison else None,
-            }
-        )
+        text = json.dumps(comparison, sort_keys=True, default=str) if comparison else None
+        out.append(VersionStatus(v, status, action, target, text))
     return out
 
 
-def inactive_statuses(versions) -> list[dict]:
-    """INACTIVE rows for versions with no prediction within ``inactive_after``: a paused model
-    stays visible in ``model_status``, with nothing to act on."""
-    return [
-        {
-            "model_version": v,
-            "status": ModelStatus.INACTIVE,
-            "action": Action.NONE,
-            "rollback_target": None,
-            "comparison": None,
-        }
-        for v in sorted(versions)
-    ]
+def inactive_statuses(versions) -> list[VersionStatus]:
+    """INACTIVE for versions with no prediction within ``inactive_after``: a paused model stays
+    visible in ``model_status``, with nothing to act on."""
+    return [VersionStatus(v, ModelStatus.INACTIVE, Action.NONE) for v in sorted(versions)]

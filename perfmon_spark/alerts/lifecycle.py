@@ -17,57 +17,96 @@ import hashlib
 import json
 import logging
 from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
 
 from perfmon_spark.io.catalog import PERF_ALERTS
-from perfmon_spark.vocabulary import AlertEvent, AlertStatus, Delivery, Level
+from perfmon_spark.vocabulary import Action, AlertEvent, AlertStatus, Delivery, Level
 
 LOG = logging.getLogger("perfmon_spark.alerts")
 
 KEY = PERF_ALERTS.key
+_DETAILS = ("metric", "status", "value", "ci_lower", "ci_upper", "baseline", "threshold", "action")
 
 
-def key_of(row: Mapping) -> tuple:
-    return tuple(row[k] for k in KEY)
+@dataclass(frozen=True)
+class Episode:
+    """One alert episode: a ``perf_alerts`` row, timestamps as epoch seconds (``io.rows``)."""
+
+    monitor: str
+    rule: str
+    model_version: str
+    slice_key: str
+    slice_value: str
+    window: str
+    opened_window_start: int
+    metric: str
+    level: Level
+    status: AlertStatus
+    action: Action
+    value: float | None
+    ci_lower: float | None
+    ci_upper: float | None
+    baseline: float | None
+    threshold: float | None
+    last_window_start: int
+    resolved_window_start: int | None
+    evidence: str
+    updated_run_id: str | None = None
+
+    @classmethod
+    def of(cls, row: Mapping) -> Episode:
+        """An episode from a collected row (``updated_run_id`` may be missing: a new episode)."""
+        values = {f.name: row.get(f.name) for f in fields(cls)}
+        values.update(level=Level(row["level"]), status=AlertStatus(row["status"]), action=Action(row["action"]))
+        return cls(**values)
+
+    @property
+    def key(self) -> tuple:
+        return tuple(getattr(self, k) for k in KEY)
+
+    @property
+    def is_open(self) -> bool:
+        return self.status is AlertStatus.OPEN
+
+    def row(self) -> dict:
+        return asdict(self)
 
 
-def transitions(old: Mapping | None, new: Mapping | None) -> list[tuple[str, str]]:
+def transitions(old: Episode | None, new: Episode | None) -> list[tuple[AlertEvent, Level]]:
     """(event, level) pairs that turn the stored episode ``old`` into ``new`` (either may be None)."""
     if new is None:
-        return [] if old is None else [(AlertEvent.RETRACTED, old["level"])]
+        return [] if old is None else [(AlertEvent.RETRACTED, old.level)]
     if old is None:
-        raised = [(AlertEvent.RAISED, new["level"])]
-        return raised + [(AlertEvent.RESOLVED, new["level"])] if new["status"] == AlertStatus.RESOLVED else raised
+        raised = [(AlertEvent.RAISED, new.level)]
+        return raised + [(AlertEvent.RESOLVED, new.level)] if new.status is AlertStatus.RESOLVED else raised
     out = []
-    if old["status"] == AlertStatus.RESOLVED and new["status"] == AlertStatus.OPEN:
-        out.append((AlertEvent.REOPENED, new["level"]))
-    if Level(new["level"]).rank > Level(old["level"]).rank:
-        out.append((AlertEvent.ESCALATED, new["level"]))
-    elif Level(new["level"]).rank < Level(old["level"]).rank:
-        out.append((AlertEvent.DEESCALATED, new["level"]))
-    if old["status"] == AlertStatus.OPEN and new["status"] == AlertStatus.RESOLVED:
-        out.append((AlertEvent.RESOLVED, new["level"]))
+    if old.status is AlertStatus.RESOLVED and new.is_open:
+        out.append((AlertEvent.REOPENED, new.level))
+    if new.level.rank > old.level.rank:
+        out.append((AlertEvent.ESCALATED, new.level))
+    elif new.level.rank < old.level.rank:
+        out.append((AlertEvent.DEESCALATED, new.level))
+    if old.is_open and new.status is AlertStatus.RESOLVED:
+        out.append((AlertEvent.RESOLVED, new.level))
     return out
 
 
-def events_between(old_rows: list[Mapping], new_rows: list[Mapping], run_id: str, as_of: int) -> list[dict]:
+def events_between(old_episodes: list[Episode], new_episodes: list[Episode], run_id: str, as_of: int) -> list[dict]:
     """alert_events rows (delivery PENDING) for every transition from the stored episodes to the
     new ones. ``as_of`` and timestamps are epoch seconds."""
-    old = {key_of(r): r for r in old_rows}
-    new = {key_of(r): r for r in new_rows}
+    old = {e.key: e for e in old_episodes}
+    new = {e.key: e for e in new_episodes}
     events = []
     for key in sorted(set(old) | set(new), key=repr):
         before, after = old.get(key), new.get(key)
         current = after if after is not None else before
         for event, level in transitions(before, after):
             identity = json.dumps(
-                [key, event, level, before and before.get("updated_run_id"), current["last_window_start"]], default=str
+                [key, event, level, before and before.updated_run_id, current.last_window_start], default=str
             )
-            details = {
-                c: current.get(c)
-                for c in ("metric", "status", "value", "ci_lower", "ci_upper", "baseline", "threshold", "action")
-            }
-            details["previous_level"] = before["level"] if before is not None else None
-            details["last_window_start"] = current["last_window_start"]
+            details = {c: getattr(current, c) for c in _DETAILS}
+            details["previous_level"] = before.level if before is not None else None
+            details["last_window_start"] = current.last_window_start
             events.append(
                 {
                     "event_id": hashlib.sha256(identity.encode()).hexdigest()[:32],

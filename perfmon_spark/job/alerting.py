@@ -9,7 +9,7 @@ the caller after this, moves the watermark, so a run killed anywhere here is sim
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 
 from pyspark.sql import DataFrame, SparkSession
@@ -17,7 +17,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.window import Window
 
 from perfmon_spark.alerts.evaluate import EPISODE, episodes
-from perfmon_spark.alerts.lifecycle import KEY, LOG, events_between
+from perfmon_spark.alerts.lifecycle import LOG, Episode, events_between
 from perfmon_spark.alerts.notify import deliver, describe
 from perfmon_spark.config import MonitorConfig
 from perfmon_spark.decisions import VersionFacts, inactive_statuses, model_statuses, retrain_decisions
@@ -32,7 +32,7 @@ from perfmon_spark.io.catalog import (
 )
 from perfmon_spark.io.rows import collect_rows, epoch, rows_to_frame
 from perfmon_spark.io.tables import merge_into, read_table, table_exists
-from perfmon_spark.vocabulary import OVERALL, AlertStatus, Decision, Delivery, Level, Trigger
+from perfmon_spark.vocabulary import OVERALL, Decision, Delivery, Level, Trigger
 
 _OUTSTANDING = tuple(d for d in Delivery if d.outstanding)
 
@@ -61,10 +61,10 @@ def run_alerting(spark: SparkSession, cfg: MonitorConfig, as_of: datetime, run_i
     now = epoch(as_of)
 
     found = episodes(cfg, metrics, stats, as_of)
-    new = [] if found is None else [{"monitor": cfg.name, **r} for r in collect_rows(found, EPISODE)]
+    new = [] if found is None else [Episode.of({"monitor": cfg.name, **r}) for r in collect_rows(found, EPISODE)]
     alerts_ref = cfg.output.table(PERF_ALERTS.name)
     old = (
-        collect_rows(read_table(spark, alerts_ref).filter(mine), PERF_ALERTS.schema)
+        [Episode.of(r) for r in collect_rows(read_table(spark, alerts_ref).filter(mine), PERF_ALERTS.schema)]
         if table_exists(spark, alerts_ref)
         else []
     )
@@ -76,14 +76,17 @@ def run_alerting(spark: SparkSession, cfg: MonitorConfig, as_of: datetime, run_i
         merge_into(rows_to_frame(spark, events, ALERT_EVENTS.schema), events_ref, ALERT_EVENTS)
     undelivered = _deliver_outstanding(spark, cfg, events_ref)
 
-    unchanged = {tuple(r[k] for k in KEY): r["updated_run_id"] for r in old}
-    for row in new:
-        row["updated_run_id"] = unchanged.get(tuple(row[k] for k in KEY), run_id)
+    unchanged = {e.key: e.updated_run_id for e in old}
+    new = [replace(e, updated_run_id=unchanged.get(e.key, run_id)) for e in new]
+    rows = [e.row() for e in new]
     merge_into(
-        rows_to_frame(spark, new, PERF_ALERTS.schema), alerts_ref, PERF_ALERTS, delete_scope=f"t.monitor = '{cfg.name}'"
+        rows_to_frame(spark, rows, PERF_ALERTS.schema),
+        alerts_ref,
+        PERF_ALERTS,
+        delete_scope=f"t.monitor = '{cfg.name}'",
     )
 
-    open_eps = [r for r in new if r["status"] == AlertStatus.OPEN]
+    open_eps = [e for e in new if e.is_open]
     facts, last_seen = _version_facts(spark, cfg, stats, now)
     retrain = _write_decisions(spark, cfg, facts, open_eps, _latest_kpis(cfg, metrics), now, run_id)
     _write_statuses(spark, cfg, [f.version for f in facts], last_seen, open_eps, metrics, now, run_id)
@@ -177,22 +180,25 @@ def _write_decisions(spark, cfg, facts, open_eps, kpi_rows, now, run_id) -> tupl
         retrains = (r["as_of"] for r in rows if r["decision"] == Decision.RETRAIN and r["as_of"] < now)
         last_monitor = max(retrains, default=None)
     decisions = retrain_decisions(cfg, now, facts, open_eps, last_monitor, kpi_rows)
-    for d in decisions:  # a re-run with the same as_of rewrites the same decision rows
-        d.update(monitor=cfg.name, as_of=now, run_id=same_as_of.get(d["model_version"], run_id))
-    merge_into(rows_to_frame(spark, decisions, RETRAIN_DECISIONS.schema), ref, RETRAIN_DECISIONS)
-    return tuple(d["model_version"] for d in decisions if d["decision"] == Decision.RETRAIN)
+    # a re-run with the same as_of rewrites the same decision rows
+    rows = [
+        {**d.row(), "monitor": cfg.name, "as_of": now, "run_id": same_as_of.get(d.model_version, run_id)}
+        for d in decisions
+    ]
+    merge_into(rows_to_frame(spark, rows, RETRAIN_DECISIONS.schema), ref, RETRAIN_DECISIONS)
+    return tuple(d.model_version for d in decisions if d.decision is Decision.RETRAIN)
 
 
 def _write_statuses(spark, cfg, versions, last_seen, open_eps, metrics: DataFrame, now, run_id) -> None:
-    critical = [e for e in open_eps if e["level"] == Level.CRITICAL]
+    critical = [e for e in open_eps if e.level is Level.CRITICAL]
     candidates = []
     if critical:
         wanted = rows_to_frame(
             spark,
             [
                 {
-                    **{k: e[k] for k in ("rule", "metric", "window", "slice_key", "slice_value")},
-                    "window_start": e["last_window_start"],
+                    **{k: getattr(e, k) for k in ("rule", "metric", "window", "slice_key", "slice_value")},
+                    "window_start": e.last_window_start,
                 }
                 for e in critical
             ],
@@ -221,8 +227,16 @@ def _write_statuses(spark, cfg, versions, last_seen, open_eps, metrics: DataFram
             ),
         )
     statuses = model_statuses(cfg, versions, open_eps, candidates) + inactive_statuses(set(last_seen) - set(versions))
-    for s in statuses:
-        s.update(monitor=cfg.name, as_of=now, run_id=run_id, last_prediction_date=last_seen[s["model_version"]])
+    statuses = [
+        {
+            **s.row(),
+            "monitor": cfg.name,
+            "as_of": now,
+            "run_id": run_id,
+            "last_prediction_date": last_seen[s.model_version],
+        }
+        for s in statuses
+    ]
     ref = cfg.output.table(MODEL_STATUS.name)
     previous = {}
     if table_exists(spark, ref):

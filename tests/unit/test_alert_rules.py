@@ -3,12 +3,15 @@ interval rule, maturity, min_labeled, hysteresis and retroactive changes."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pandas as pd
 import pytest
 
-from perfmon_spark.alerts.lifecycle import events_between
+from perfmon_spark.alerts.lifecycle import Episode, events_between
 from perfmon_spark.alerts.rules import RulePlan, evaluate_history
 from perfmon_spark.config import AlertRule, LevelRule, MaturityPolicy
+from perfmon_spark.vocabulary import AlertStatus
 
 DAY = pd.Timedelta(days=1)
 T0 = pd.Timestamp("2026-01-01")
@@ -144,17 +147,20 @@ def test_hysteresis_resolves_after_k_recovered_windows_and_limbo_restarts_the_co
 
 
 def _stored(episodes, run_id="run-1"):
+    """Evaluated episodes as stored in perf_alerts (already stored ones keep their row)."""
     return [
-        {
-            "monitor": "m",
-            "rule": "r",
-            "model_version": "v1",
-            "slice_key": "*",
-            "slice_value": "*",
-            "window": "1 day",
-            **e,
-            "updated_run_id": run_id,
-        }
+        Episode.of(
+            {
+                "monitor": "m",
+                "rule": "r",
+                "model_version": "v1",
+                "slice_key": "*",
+                "slice_value": "*",
+                "window": "1 day",
+                **(e.row() if isinstance(e, Episode) else e),
+                "updated_run_id": run_id,
+            }
+        )
         for e in episodes
     ]
 
@@ -177,7 +183,7 @@ def test_late_labels_raise_and_resolve_after_the_fact():
     assert events_between(after, after, "run-6", 0) == []
     ids = {e["event_id"] for e in events_between(before, after, "x", 0)}
     assert ids == {e["event_id"] for e in events_between(before, after, "y", 1)}
-    reopened = [dict(e, status="RESOLVED") for e in after]
+    reopened = [replace(e, status=AlertStatus.RESOLVED) for e in after]
     assert [e["event"] for e in events_between(reopened, after, "run-7", 0)] == ["REOPENED"]
 
 

@@ -27,3 +27,17 @@ def test_the_runs_row_is_the_run_result():
 
 def test_the_window_pass_returns_perf_metrics_without_the_stamped_columns():
     assert [c for c, _ in METRIC_COLUMNS] == [c for c in PERF_METRICS.names if c not in ("monitor", "as_of", "run_id")]
+
+
+def test_the_records_of_the_alerting_tables_are_their_rows():
+    from perfmon_spark.alerts.lifecycle import Episode
+    from perfmon_spark.decisions import RetrainDecision, VersionStatus
+    from perfmon_spark.io.catalog import MODEL_STATUS, PERF_ALERTS, RETRAIN_DECISIONS
+
+    def names(record) -> list[str]:
+        return [f.name for f in fields(record)]
+
+    assert names(Episode) == list(PERF_ALERTS.names)
+    stamped = {"monitor", "as_of", "run_id"}
+    assert set(names(RetrainDecision)) | stamped == set(RETRAIN_DECISIONS.names)
+    assert set(names(VersionStatus)) | stamped | {"last_prediction_date"} == set(MODEL_STATUS.names)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 
+from perfmon_spark.alerts.lifecycle import Episode
 from perfmon_spark.config import parse_config
 from perfmon_spark.decisions import VersionFacts, model_statuses, retrain_decisions, status_of
+from perfmon_spark.vocabulary import Level
 from tests.helpers import with_changes
 
 DAY = 86400
@@ -19,27 +21,33 @@ def config(**retrain):
 
 
 def episode(version="v1", level="SUSTAINED", slice_value="*", value=0.7, ci=(0.68, 0.72)):
-    return {
-        "rule": "acc",
-        "metric": "accuracy",
-        "window": "7 days",
-        "model_version": version,
-        "slice_key": "*" if slice_value == "*" else "country",
-        "slice_value": slice_value,
-        "level": level,
-        "status": "OPEN",
-        "value": value,
-        "ci_lower": ci[0],
-        "ci_upper": ci[1],
-        "baseline": 0.9,
-        "threshold": 0.81,
-        "opened_window_start": NOW - 5 * DAY,
-        "last_window_start": NOW - 7 * DAY,
-    }
+    return Episode.of(
+        {
+            "monitor": "m",
+            "action": Level(level).action,
+            "evidence": "{}",
+            "resolved_window_start": None,
+            "rule": "acc",
+            "metric": "accuracy",
+            "window": "7 days",
+            "model_version": version,
+            "slice_key": "*" if slice_value == "*" else "country",
+            "slice_value": slice_value,
+            "level": level,
+            "status": "OPEN",
+            "value": value,
+            "ci_lower": ci[0],
+            "ci_upper": ci[1],
+            "baseline": 0.9,
+            "threshold": 0.81,
+            "opened_window_start": NOW - 5 * DAY,
+            "last_window_start": NOW - 7 * DAY,
+        }
+    )
 
 
 def decide(cfg, facts, episodes, last_monitor=None):
-    return {d["model_version"]: d for d in retrain_decisions(cfg, NOW, facts, episodes, last_monitor)}
+    return {d.model_version: d.row() for d in retrain_decisions(cfg, NOW, facts, episodes, last_monitor)}
 
 
 def test_no_trigger_no_action_and_minor_never_retrains():
@@ -107,7 +115,7 @@ def test_rollback_target_is_the_best_healthy_other_version_with_a_significance_t
             "window": "7 days",
             "slice_key": "*",
             "slice_value": "*",
-            "window_start": crit["last_window_start"],
+            "window_start": crit.last_window_start,
             "model_version": v,
             "value": value,
             "ci_lower": value - half,
@@ -122,7 +130,8 @@ def test_rollback_target_is_the_best_healthy_other_version_with_a_significance_t
         cand("v4", 0.61, 0.05),
     ]
     rows = {
-        s["model_version"]: s for s in model_statuses(cfg, ["v1", "v2", "v3", "v4"], [crit, episode("v2")], candidates)
+        s.model_version: s.row()
+        for s in model_statuses(cfg, ["v1", "v2", "v3", "v4"], [crit, episode("v2")], candidates)
     }
     assert rows["v3"]["status"] == "CRITICAL" and rows["v3"]["action"] == "BLOCK_OR_ROLLBACK"
     assert rows["v2"]["status"] == "DEGRADED"
@@ -133,5 +142,5 @@ def test_rollback_target_is_the_best_healthy_other_version_with_a_significance_t
     assert abs(by["v1"]["difference"] - 0.28) < 1e-12 and by["v1"]["significant"] is True
     assert by["v4"]["significant"] is False  # 0.01 better, well within the noise
     assert rows["v1"]["rollback_target"] is None and rows["v1"]["comparison"] is None
-    none = model_statuses(cfg, ["v3"], [crit], [cand("v3", 0.6, 0.02)])[0]
+    none = model_statuses(cfg, ["v3"], [crit], [cand("v3", 0.6, 0.02)])[0].row()
     assert none["rollback_target"] is None and json.loads(none["comparison"])["candidates"] == []

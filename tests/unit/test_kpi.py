@@ -75,11 +75,11 @@ def test_kpi_trigger_fires_on_a_breach_of_its_latest_mature_window():
         {"model_version": "v1", "metric": "fraud_loss_rate", "window": "1 day", "window_start": 0, "value": 0.031},
         {"model_version": "v2", "metric": "fraud_loss_rate", "window": "1 day", "window_start": 0, "value": 0.019},
     ]
-    out = {d["model_version"]: d for d in retrain_decisions(cfg, 10**6, facts, [], None, rows)}
+    out = {d.model_version: d.row() for d in retrain_decisions(cfg, 10**6, facts, [], None, rows)}
     assert out["v1"]["decision"] == "RETRAIN" and out["v2"]["decision"] == "NO_ACTION"
     assert out["v1"]["reasons"] == ["kpi: fraud_loss_rate 0.031 > max 0.02 (1 day window)"]
     low = kpi_config(max=None, min=0.5, larger_is_better=True)
     rows = [dict(rows[0], value=0.4)]
-    assert retrain_decisions(low, 10**6, facts[:1], [], None, rows)[0]["reasons"] == [
+    assert retrain_decisions(low, 10**6, facts[:1], [], None, rows)[0].reasons == [
         "kpi: fraud_loss_rate 0.4 < min 0.5 (1 day window)"
     ]
