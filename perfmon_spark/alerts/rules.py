@@ -31,11 +31,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from perfmon_spark.config import LEVELS, AlertRule
+from perfmon_spark.config import AlertRule
 from perfmon_spark.metrics.intervals import z_value
+from perfmon_spark.vocabulary import Level
 
 ACTIONS = {"MINOR": "LOG", "SUSTAINED": "ALERT", "CRITICAL": "BLOCK_OR_ROLLBACK"}
-RANK = {level: i + 1 for i, level in enumerate(LEVELS)}
+RANK = {level.value: level.rank for level in Level}
 EVIDENCE_WINDOWS = 10
 
 EPISODE_COLUMNS = (
