@@ -57,7 +57,7 @@ class Invalid(ValueError):
         self.key = key
 
 
-def sorted_pairs(value_type: Any, convert: Callable[[Any], Any] = lambda v: v) -> Any:
+def _sorted_pairs(value_type: Any, convert: Callable[[Any], Any] = lambda v: v) -> Any:
     """A YAML mapping held as sorted ``(key, convert(value))`` pairs: hashable, whatever the key order."""
     pairs = AfterValidator(lambda d: tuple(sorted((k, convert(v)) for k, v in d.items())))
     return Annotated[dict[str, value_type], BeforeValidator(lambda v: dict(v) if isinstance(v, tuple) else v), pairs]
@@ -327,7 +327,7 @@ class SparkConfig(Section):
     """The session perfmon starts itself (local runs); a cluster's own session is used as it is."""
 
     master: Text = Field("local[*]", description="the master of a session perfmon starts")
-    conf: sorted_pairs(str | int | float | bool, str) = Field({}, description="Spark settings of that session")
+    conf: _sorted_pairs(str | int | float | bool, str) = Field({}, description="Spark settings of that session")
 
 
 class RollingBaseline(Section):
@@ -341,7 +341,7 @@ class BaselineConfig(Section):
     """Where each alert rule's reference value comes from."""
 
     source: Literal["values", "table", "window", "rolling"] = Field("window", description="one of the keys below")
-    values: sorted_pairs(float) = Field({}, description="source values: the training figure of each metric")
+    values: _sorted_pairs(float) = Field({}, description="source values: the training figure of each metric")
     table: TableRef | None = Field(None, description="source table: a Delta table of reference values")
     window: Duration = Field("14 days", description="source window: the first N days of each version")
     rolling: RollingBaseline = Field({}, description="source rolling: a trailing reference period")
@@ -879,7 +879,7 @@ def _allowed(schema: dict, shapes: list[dict]) -> str:
         high = next((f"{s[k]:g}{b}" for k, b in (("maximum", "]"), ("exclusiveMaximum", ")")) if k in s), "")
         parts += [
             ", ".join(map(_yaml, s.get("enum", ()))),
-            f"{low}, {high}" if high else f">= {low[1:]}" if low else "",
+            f"{low}, {high}" if high else f"{'>=' if low[:1] == '[' else '>'} {low[1:]}" if low else "",
         ]
         parts += [_allowed(schema, _shapes(schema, s["items"]))] if "items" in s else []
     return "; ".join(p for p in parts if p)
