@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PERFMON_IVY_DIR := $(CURDIR)/.ivy
 
-.PHONY: setup test lint unit demo bench clean
+.PHONY: setup test lint unit demo bench docs clean
 
 setup: $(VENV)/.installed .ivy/.resolved
 
@@ -31,6 +31,10 @@ unit: $(VENV)/.installed
 
 demo: setup
 	$(BIN)/perfmon demo --dir demo-lake
+
+docs: $(VENV)/.installed
+	$(BIN)/python -m perfmon_spark.reference > docs/reference.md
+	$(BIN)/perfmon schema > docs/perfmon.schema.json
 
 bench: setup
 	$(BIN)/python bench/bench_full_run.py

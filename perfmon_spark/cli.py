@@ -74,6 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     decide.add_argument("--config", required=True)
     decide.add_argument("--model-version", default=None, help="only this model version")
 
+    sub.add_parser("schema", parents=[common], help="print the JSON Schema of a config file (for editors)")
+
     demo = sub.add_parser("demo", parents=[common], help="write a sample lakehouse, run the job on it, print a summary")
     demo.add_argument("--dir", default="demo-lake", help="folder for the sample lakehouse (default: demo-lake)")
     demo.add_argument("--rows", type=int, default=60_000, help="predictions to generate (default: 60000)")
@@ -151,6 +153,15 @@ def cmd_decide(args) -> int:
     return RETRAIN_EXIT if any(d["decision"] == Decision.RETRAIN for d in decisions) else 0
 
 
+def cmd_schema(args) -> int:
+    import json
+
+    from perfmon_spark.config import json_schema
+
+    print(json.dumps(json_schema(), indent=2))
+    return 0
+
+
 def cmd_demo(args) -> int:
     from perfmon_spark.demo import run_demo
 
@@ -158,7 +169,14 @@ def cmd_demo(args) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "backfill": cmd_backfill, "validate": cmd_validate, "decide": cmd_decide, "demo": cmd_demo}
+COMMANDS = {
+    "run": cmd_run,
+    "backfill": cmd_backfill,
+    "validate": cmd_validate,
+    "decide": cmd_decide,
+    "schema": cmd_schema,
+    "demo": cmd_demo,
+}
 
 
 def run_cli(argv: list[str] | None, parser: argparse.ArgumentParser, handler) -> int:

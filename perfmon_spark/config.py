@@ -1,45 +1,76 @@
-"""The monitor configuration (SPEC §2): parsed once into frozen, typed objects.
+"""The monitor configuration (SPEC §2): every key is declared once, as a field of a frozen pydantic
+model with its type, default, allowed values and one-line doc; parsing, defaults, the JSON Schema
+(``perfmon schema``), the markdown reference and the errors' "what is allowed" all derive from them.
 
-Every error names the key path (``alerts[0].window``), shows the bad value and lists what is
-allowed. Validation needs no Spark, so ``perfmon validate`` is instant and a bad config never
-starts a cluster.
+The models mirror the YAML; what the job reads in another shape (``AlertRule.levels``,
+``window_lengths``) is a property. An error is one line naming the key path (``alerts[0].window``),
+the bad value and what is allowed. Words from the vocabulary's enums are held as plain strings:
+config objects travel to Spark executors and their values into Spark rows, and the JVM unpickles
+a ``str`` but no enum. Validation needs no Spark, so a bad config never starts a cluster.
 """
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import os
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import FrozenInstanceError, dataclass, field
 from datetime import timedelta
+from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic.functional_validators import AfterValidator, BeforeValidator, PlainValidator
+from pydantic.json_schema import GenerateJsonSchema
+from pydantic.types import StringConstraints
+from pydantic_core import core_schema
 
 from perfmon_spark.errors import ConfigError
 from perfmon_spark.metrics import lookup, metric_names
-from perfmon_spark.metrics.registry import PROBLEM_TYPES
+from perfmon_spark.vocabulary import CROSS_SEP, OVERALL, Level, ProblemType, Trigger
+
+GRANULARITIES = ("1 hour", "1 day", "1 week")
+KPI_NAMES = ("label", "prediction", "score")  # what KPI expressions call the resolved values
+_NOT_YET = ("ranking",)  # sections of the contract that come with later work, refused clearly
+_PATTERNS = {  # the patterns strings must match, and what a mismatch means
+    r"\S": "must not be empty",
+    r"^[A-Za-z0-9_.\-]+$": "{!r} may contain only letters, digits, '_', '-' and '.'",
+    r"^[a-z][a-z0-9_]*$": "{!r} must be lower case letters, digits and '_', starting with a letter",
+}
+Text, Name, KpiName = (Annotated[str, StringConstraints(pattern=pattern)] for pattern in _PATTERNS)
+
+
+def _words(enum: type[Enum]) -> Any:
+    """The values of a vocabulary enum as a Literal: checked as the enum, held as plain strings."""
+    return Literal[tuple(member.value for member in enum)]
+
+
+class Invalid(ValueError):
+    """A value that fails a check; ``key`` says where, below the value being validated."""
+
+    def __init__(self, message: str, *key: str | int):
+        super().__init__(message)
+        self.key = key
+
+
+def _sorted_pairs(value_type: Any, convert: Callable[[Any], Any] = lambda v: v) -> Any:
+    """A YAML mapping held as sorted ``(key, convert(value))`` pairs: hashable, whatever the key order."""
+    pairs = AfterValidator(lambda d: tuple(sorted((k, convert(v)) for k, v in d.items())))
+    return Annotated[dict[str, value_type], BeforeValidator(lambda v: dict(v) if isinstance(v, tuple) else v), pairs]
+
 
 _UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400, "week": 7 * 86400}
-_DURATION = re.compile(r"^\s*(\d+)\s*([a-z]+?)s?\s*$")
-GRANULARITIES = ("1 hour", "1 day", "1 week")
-# Sections of the contract that come with later work; accepted nowhere yet, refused clearly.
-_NOT_YET = ("ranking",)
-KPI_NAMES = ("label", "prediction", "score")  # what KPI expressions call the resolved values
-LEVELS = ("MINOR", "SUSTAINED", "CRITICAL")
-BASELINE_SOURCES = ("values", "table", "window", "rolling")
-RETRAIN_TRIGGERS = ("sustained", "critical", "kpi", "drift_and_decay")
-_MISSING = object()
+_DURATION = re.compile(rf"^\s*(\d+)\s*({'|'.join(_UNITS)})s?\s*$")
 
 
 @dataclass(frozen=True, order=True)
 class Duration:
-    """A whole number of a unit, e.g. ``7 days``; ``text`` is the canonical spelling used in
-    ``perf_metrics.window``."""
+    """A whole number of a unit; ``text`` is the canonical spelling used in ``perf_metrics.window``.
+    Durations compare by length: ``7 days == 1 week``."""
 
     seconds: int
     count: int = field(compare=False)
@@ -53,18 +84,34 @@ class Duration:
     def delta(self) -> timedelta:
         return timedelta(seconds=self.seconds)
 
+    @classmethod
+    def parse(cls, value: Any) -> Duration:
+        """``"30 days"`` -> Duration; raises Invalid unless ``"N unit"`` with N > 0 and a known unit."""
+        if isinstance(value, cls):
+            return value
+        if (match := _DURATION.match(value) if isinstance(value, str) else None) is None:
+            raise Invalid(
+                f"invalid duration {value!r}; expected 'N unit' with unit in {', '.join(u + '(s)' for u in _UNITS)}"
+            )
+        if int(match[1]) <= 0:
+            raise Invalid(f"duration {value!r} must be positive")
+        return cls(seconds=int(match[1]) * _UNITS[match[2]], count=int(match[1]), unit=match[2])
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> core_schema.CoreSchema:
+        return core_schema.no_info_plain_validator_function(cls.parse)
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, schema: Any, handler: Any) -> dict:
+        return {"type": "string", "title": "duration", "pattern": _DURATION.pattern}
+
 
 def parse_duration(value: Any, path: str) -> Duration:
     """``"30 days"`` -> Duration; anything else is a ConfigError naming ``path``."""
-    match = _DURATION.match(value) if isinstance(value, str) else None
-    if match is None or match[2] not in _UNITS:
-        raise ConfigError(
-            f"{path}: invalid duration {value!r}; expected 'N unit' with unit in {', '.join(u + '(s)' for u in _UNITS)}"
-        )
-    count = int(match[1])
-    if count <= 0:
-        raise ConfigError(f"{path}: duration {value!r} must be positive")
-    return Duration(seconds=count * _UNITS[match[2]], count=count, unit=match[2])
+    try:
+        return Duration.parse(value)
+    except Invalid as e:
+        raise ConfigError(f"{path}: {e}") from None
 
 
 _URI_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:")
@@ -80,6 +127,17 @@ class TableRef:
     def is_path(self) -> bool:
         return "/" in self.text or _URI_SCHEME.match(self.text) is not None
 
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> core_schema.CoreSchema:
+        text = core_schema.no_info_before_validator_function(
+            lambda v: v.text if isinstance(v, cls) else v, handler(Text)
+        )
+        return core_schema.no_info_after_validator_function(cls, text)
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, schema: Any, handler: Any) -> dict:
+        return {**handler(schema), "title": "table"}
+
 
 def resolve_path(text: str, base: Path) -> str:
     """A relative path made absolute against ``base`` (the config file's folder); URIs
@@ -93,201 +151,406 @@ def resolve_path(text: str, base: Path) -> str:
     return os.path.normpath(os.path.join(base, text))  # an absolute path is only normalised
 
 
-# The keys that hold table references or an output folder: resolved against the config's folder.
-_PATH_KEYS = (("predictions", "table"), ("labels", "table"), ("baseline", "table"), ("output", "location"))
+def label_text(value: Any) -> str:
+    """A label value as the text labels are matched by: ``True`` -> ``true``, ``1.0`` -> ``1``."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip().lower()
 
 
-def _with_absolute_paths(data: Any, base: Path) -> Any:
-    """A copy of the raw config whose path references are absolute, so that a config written with
-    relative paths and the same config with absolute ones parse (and hash) the same."""
-    if not isinstance(data, Mapping):
-        return data
-    data = copy.deepcopy(dict(data))
-    for section, key in _PATH_KEYS:
-        value = data.get(section)
-        if isinstance(value, Mapping) and isinstance(value.get(key), str) and value[key].strip():
-            data[section] = {**value, key: resolve_path(value[key], base)}
-    return data
+class Section(BaseModel):
+    """A mapping of the YAML: frozen, hashable (tuples, never lists), strict (a quoted "1" is no
+    int), unknown keys refused."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, validate_default=True)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        """Refused as by a frozen dataclass (pydantic's own refusal is a ValueError)."""
+        if not name.startswith("_"):
+            raise FrozenInstanceError(f"cannot assign to field {name!r}")
+        super().__setattr__(name, value)
 
 
-@dataclass(frozen=True)
-class PredictionsConfig:
-    table: TableRef
-    id: str
-    timestamp: str
-    model_version: str
-    score: str | None
-    prediction: str | None
-    threshold: float
-    score_type: str
-    probabilities: str | None
-    filter: str | None
+Window = Annotated[str, BeforeValidator(lambda v: Duration.parse(v).text, json_schema_input_type=Duration)]
+Cross = Annotated[tuple[Text, ...], Field(min_length=2)]
+LabelValue = int | str | bool  # as YAML wrote it: strict, a quoted "1" is no int
 
 
-@dataclass(frozen=True)
-class LabelJoin:
-    mode: str
-    entity: str | None = None
-    horizon: Duration | None = None
+def _as_tuple(value: Any) -> tuple:
+    return tuple(value) if isinstance(value, (list, tuple)) else (value,)
 
 
-@dataclass(frozen=True)
-class LabelsConfig:
+Labels = Annotated[
+    tuple[LabelValue, ...], BeforeValidator(_as_tuple, json_schema_input_type=LabelValue | list[LabelValue])
+]
+
+
+class PredictionsConfig(Section):
+    """The predictions table: one row per prediction."""
+
+    table: TableRef = Field(description="a Delta table path (./lake/predictions, s3://...) or catalog name")
+    id: Text = Field(description="column: unique per prediction (string or integer)")
+    timestamp: Text = Field(description="column: when the prediction was made")
+    model_version: Text = Field(description="column: the model version")
+    score: Text | None = Field(None, description="column: binary: the positive class's score; regression: the value")
+    prediction: Text | None = Field(None, description="column: binary: an optional 0/1 decision; multiclass: the class")
+    threshold: float = Field(0.5, description="binary only: the decision is positive from this score on")
+    score_type: Literal["probability", "logit", "margin"] = Field(
+        "probability", description="probability: in [0, 1], others quarantined; logit, margin: any finite score"
+    )
+    probabilities: Text | None = Field(None, description="column, multiclass: a map or array of class probabilities")
+    filter: Text | None = Field(None, description="an SQL predicate applied on read")
+
+
+class LabelJoin(Section):
+    """How a label finds its prediction."""
+
+    mode: Literal["prediction_id", "entity_horizon"] = Field(
+        "prediction_id", description="by labels.id, or entity_horizon: outcome events of an entity (binary)"
+    )
+    entity: Text | None = Field(None, description="entity_horizon: the entity column of both tables")
+    horizon: Duration | None = Field(None, description="entity_horizon: an event this soon after is the label")
+
+    @model_validator(mode="after")
+    def _keys_of_mode(self) -> LabelJoin:
+        if self.mode == "prediction_id" and self.model_fields_set & {"entity", "horizon"}:
+            raise Invalid("entity and horizon apply to mode entity_horizon only")
+        for key in ("entity", "horizon") if self.mode == "entity_horizon" else ():
+            if getattr(self, key) is None:
+                raise Invalid("required key is missing", key)
+        return self
+
+
+# The negative class that goes without saying for the usual spellings of the positive one.
+_NEGATIVE_OF = {"1": "0", "0": "1", "true": "false", "false": "true", "yes": "no", "no": "yes", "y": "n"}
+_NEGATIVE_OF |= {"positive": "negative", "pos": "neg"}
+
+
+def _counterpart(data: dict[str, Any]) -> tuple[str, ...]:
+    """The default ``labels.negative``: the counterpart of ``labels.positive``, if it has one."""
+    negative = _NEGATIVE_OF.get(label_text(data.get("positive")))  # no positive: it failed validation
+    return () if negative is None else (negative,)
+
+
+class LabelsConfig(Section):
     """Where labels come from. With ``join.mode: entity_horizon`` the rows are outcome events of
     an entity (``id`` is then optional) and ``max_delay`` is the horizon: a prediction's label is
     final once its horizon has passed."""
 
-    table: TableRef
-    id: str | None
-    label: str
-    timestamp: str
-    max_delay: Duration
-    positive: Any
-    join: LabelJoin
-    negative: tuple[Any, ...] = ("0",)
+    table: TableRef = Field(description="the Delta table of labels")
+    id: Text | None = Field(None, description="column: the prediction's id (not with entity_horizon)")
+    label: Text = Field(description="column: the label")
+    timestamp: Text = Field(description="column: when the label became known")
+    max_delay: Duration = Field("30 days", description="labels later than prediction time + max_delay are ignored")
+    positive: LabelValue = Field(1, description="binary: the label value of the positive class")
+    negative: Labels = Field(
+        default_factory=_counterpart,
+        description="binary: a value or a list (default: 0 for 1, false for true, no for yes)",
+    )
+    join: LabelJoin = Field({}, description="how a label finds its prediction")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _horizon_is_the_delay(cls, data: Any) -> Any:
+        join = data.get("join") if isinstance(data, Mapping) else None
+        join = join if isinstance(join, Mapping) else vars(join) if isinstance(join, LabelJoin) else {}
+        if join.get("mode") != "entity_horizon" or join.get("horizon") is None:
+            return data
+        if "max_delay" in data:
+            raise Invalid("not used with join mode entity_horizon (labels.join.horizon is the delay)", "max_delay")
+        return {**data, "max_delay": join["horizon"]}
+
+    @model_validator(mode="after")
+    def _id_given(self) -> LabelsConfig:
+        if self.id is None and self.join.mode == "prediction_id":
+            raise Invalid("required key is missing", "id")
+        return self
 
 
-@dataclass(frozen=True)
-class SegmentsConfig:
-    columns: tuple[str, ...] = ()
-    cross: tuple[tuple[str, ...], ...] = ()
-    max_values: int = 100
+class SegmentsConfig(Section):
+    """The slices besides the overall one."""
+
+    columns: tuple[Text, ...] = Field((), description="segment columns, each a slice of its own")
+    cross: tuple[Cross, ...] = Field((), description="crossed segments, e.g. [[country, channel]]")
+    max_values: int = Field(100, ge=1, description="the top values of a column by volume; the rest are __other__")
 
 
-@dataclass(frozen=True)
-class WindowsConfig:
-    granularity: Duration
-    rolling: tuple[Duration, ...]
+class WindowsConfig(Section):
+    """The windows every metric is computed over."""
+
+    granularity: Duration = Field("1 day", description="the tumbling bucket", json_schema_extra={"enum": GRANULARITIES})
+    rolling: tuple[Duration, ...] = Field(
+        ("7 days", "28 days"), description="trailing windows, multiples of the bucket"
+    )
+
+    @field_validator("granularity")
+    @classmethod
+    def _supported(cls, granularity: Duration) -> Duration:
+        if granularity.text not in GRANULARITIES:
+            raise Invalid(f"unsupported {granularity.text!r}; allowed: {', '.join(GRANULARITIES)}")
+        return granularity
+
+    @field_validator("rolling")
+    @classmethod
+    def _multiples(cls, rolling: tuple[Duration, ...], info: Any) -> tuple[Duration, ...]:
+        g = info.data.get("granularity")
+        for i, d in enumerate(rolling if g else ()):
+            if d.seconds % g.seconds or d == g:
+                raise Invalid(f"{d.text!r} must be a multiple of the granularity {g.text!r} and longer than it", i)
+            if (same := next((r for r in rolling[:i] if r == d), None)) is not None:
+                raise Invalid(f"duplicate window {d.text!r} (same as {same.text!r})", i)
+        return tuple(sorted(rolling))
 
 
-@dataclass(frozen=True)
-class AucConfig:
-    mode: str = "sketch"
+class AucConfig(Section):
+    """How roc_auc is computed."""
+
+    mode: Literal["sketch", "exact"] = Field("sketch", description="sketch: a bounded state; exact: every score")
 
 
-@dataclass(frozen=True)
-class OutputConfig:
-    location: str
-    prefix: str = ""
+class OutputConfig(Section):
+    """Where the output tables go."""
+
+    location: TableRef = Field(description="a folder for path tables, or a schema name (main.ml)")
+    prefix: str = Field("", description="a prefix of every output table name")
 
     def table(self, name: str) -> TableRef:
         """The reference of output table ``name`` (prefixed) under ``location``."""
-        full = f"{self.prefix}{name}"
-        if TableRef(self.location).is_path:
-            return TableRef(f"{self.location.rstrip('/')}/{full}")
-        return TableRef(f"{self.location}.{full}")
+        if self.location.is_path:
+            return TableRef(f"{self.location.text.rstrip('/')}/{self.prefix}{name}")
+        return TableRef(f"{self.location.text}.{self.prefix}{name}")
 
 
-@dataclass(frozen=True)
-class SparkConfig:
-    master: str = "local[*]"
-    conf: tuple[tuple[str, str], ...] = ()
+class SparkConfig(Section):
+    """The session perfmon starts itself (local runs); a cluster's own session is used as it is."""
+
+    master: Text = Field("local[*]", description="the master of a session perfmon starts")
+    conf: _sorted_pairs(str | int | float | bool, str) = Field({}, description="Spark settings of that session")
 
 
-@dataclass(frozen=True)
-class BaselineConfig:
-    """Where each alert rule's reference value comes from (see ``alerts.baseline``)."""
+class RollingBaseline(Section):
+    """A trailing reference period, lagged."""
 
-    source: str = "window"
-    values: tuple[tuple[str, float], ...] = ()
-    table: TableRef | None = None
-    window: Duration = Duration(14 * 86400, 14, "day")
-    rolling_length: Duration = Duration(90 * 86400, 90, "day")
-    rolling_lag: Duration = Duration(14 * 86400, 14, "day")
+    length: Duration = Field("90 days", description="the length of the reference period")
+    lag: Duration = Field("14 days", description="how long before each window the reference period ends")
+
+
+class BaselineConfig(Section):
+    """Where each alert rule's reference value comes from."""
+
+    source: Literal["values", "table", "window", "rolling"] = Field("window", description="one of the keys below")
+    values: _sorted_pairs(float) = Field({}, description="source values: the training figure of each metric")
+    table: TableRef | None = Field(None, description="source table: a Delta table of reference values")
+    window: Duration = Field("14 days", description="source window: the first N days of each version")
+    rolling: RollingBaseline = Field({}, description="source rolling: a trailing reference period")
+
+    @property
+    def rolling_length(self) -> Duration:
+        return self.rolling.length
+
+    @property
+    def rolling_lag(self) -> Duration:
+        return self.rolling.lag
+
+    @model_validator(mode="after")
+    def _table_given(self) -> BaselineConfig:
+        if self.source == "table" and self.table is None:
+            raise Invalid(
+                "required with source: table (a Delta table of model_version, slice_key, slice_value, metric, value)",
+                "table",
+            )
+        return self
+
+
+class Threshold(Section):
+    """A level of a rule: a window is beyond it when worse than baseline x ratio; the level holds
+    when enough of the last evaluated windows are."""
+
+    ratio: float = Field(gt=0, lt=1, description="beyond: worse than baseline x ratio (/ ratio if smaller is better)")
+    consecutive: int = Field(1, description="holds after this many evaluated windows beyond it in a row")
+    of: int | None = Field(None, description="or: holds when `of` of the last `within` evaluated windows are")
+    within: int | None = Field(None, description="see of")
+
+    @property
+    def counts(self) -> tuple[int, int]:
+        """(of, within): ``consecutive: N`` is N of N."""
+        return (self.of, self.within) if self.of is not None else (self.consecutive, self.consecutive)
+
+    @model_validator(mode="after")
+    def _one_count(self) -> Threshold:
+        given = self.model_fields_set & {"of", "within"}
+        if given and "consecutive" in self.model_fields_set:
+            raise Invalid("give either consecutive or of/within, not both")
+        if len(given) == 1:
+            raise Invalid("required key is missing", *({"of", "within"} - given))
+        if not 1 <= self.counts[0] <= self.counts[1]:
+            raise Invalid("need 1 <= of <= within (consecutive >= 1), got of={!r}, within={!r}".format(*self.counts))
+        return self
+
+
+class SustainedThreshold(Threshold):
+    """The SUSTAINED level: one bad window is not yet sustained."""
+
+    consecutive: int = Field(3, description="holds after this many evaluated windows beyond it in a row")
 
 
 @dataclass(frozen=True)
 class LevelRule:
-    """One alert level: a window is beyond it when worse than baseline x ``ratio``; the level
-    holds when at least ``of`` of the last ``within`` evaluated windows are beyond it
-    (``consecutive: N`` is N of N)."""
+    """A level of a rule as the evaluator reads it (see ``Threshold``)."""
 
-    level: str
+    level: str  # a Level
     ratio: float
-    of: int = 1
-    within: int = 1
+    of: int
+    within: int
 
 
-@dataclass(frozen=True)
-class MaturityPolicy:
-    """Which windows a rule evaluates: ``mature``, ``any``, or ``min_coverage`` (mature windows
-    and those whose label coverage reaches the share)."""
-
-    mode: str = "mature"
-    min_coverage: float | None = None
+MaturityWord = Literal["mature", "any"]
 
 
-@dataclass(frozen=True)
-class AlertRule:
-    name: str
-    metric: str
-    window: str
-    slices: tuple[str, ...] | str  # "all", "overall", or slice keys
-    levels: tuple[LevelRule, ...]
-    min_labeled: int = 200
-    confidence: float | None = 0.95
-    maturity: MaturityPolicy = MaturityPolicy()
-    resolve_after: int = 3
+class MaturityPolicy(Section):
+    """Which windows a rule evaluates: mature ones, any, or those with enough labels."""
+
+    mode: Literal[MaturityWord, "min_coverage"] = Field("mature", description="implied by the YAML form")
+    min_coverage: float | None = Field(
+        None, gt=0, le=1, description="mature windows, and those with this label coverage"
+    )
+
+    @model_validator(mode="after")
+    def _share_of_mode(self) -> MaturityPolicy:
+        if (self.mode == "min_coverage") != (self.min_coverage is not None):
+            raise Invalid("give {min_coverage: share} alone, or mature or any")
+        return self
 
 
-@dataclass(frozen=True)
-class NotificationSink:
+def _maturity(value: Any) -> Any:
+    """YAML writes ``mature``, ``any`` or ``{min_coverage: share}``."""
+    if isinstance(value, str) and value not in get_args(MaturityWord):
+        raise Invalid(
+            f"unknown value {value!r}; allowed: {', '.join(get_args(MaturityWord))}, or {{min_coverage: share}}"
+        )
+    if isinstance(value, str) or (isinstance(value, Mapping) and "min_coverage" in value):
+        return {"mode": value} if isinstance(value, str) else {"mode": "min_coverage", **value}
+    return value
+
+
+Maturity = Annotated[MaturityPolicy, BeforeValidator(_maturity, json_schema_input_type=MaturityWord | MaturityPolicy)]
+
+
+SliceWord = Literal["all", "overall"]
+
+
+def _slices(value: Any) -> Any:
+    """``all``, ``overall``, or a list of slice keys (as a tuple)."""
+    if value in get_args(SliceWord):
+        return value
+    if isinstance(value, (list, tuple)) and all(isinstance(key, str) and key for key in value):
+        return tuple(value)
+    raise Invalid(f"unknown value {value!r}; allowed: {', '.join(get_args(SliceWord))}, or a list of slice keys")
+
+
+class AlertRule(Section):
+    """A rule: the metric, window and slices it watches, and its levels of getting worse."""
+
+    name: Text = Field(description="unique among rules")
+    metric: Text = Field(description="a configured metric or KPI")
+    window: Window | None = Field(None, description="a computed window (default: the granularity)")
+    slices: Annotated[str | tuple[str, ...], PlainValidator(_slices, json_schema_input_type=SliceWord | list[str])] = (
+        Field("all", description="all, overall, or slice keys (country, country&channel; '*' for overall)")
+    )
+    minor: Threshold | None = Field(None, description="level MINOR (action LOG)")
+    sustained: SustainedThreshold | None = Field(None, description="level SUSTAINED (action ALERT)")
+    critical: Threshold | None = Field(None, description="level CRITICAL (action BLOCK_OR_ROLLBACK)")
+    min_labeled: int = Field(200, ge=0, description="windows with fewer labels are not evaluated")
+    confidence: float | None = Field(0.95, ge=0.5, lt=1, description="beyond means the whole interval; null: the value")
+    maturity: Maturity = Field("mature", description="mature, any, or {min_coverage: share}")
+    resolve_after: int = Field(3, ge=1, description="evaluated windows back on the good side before RESOLVED")
+
+    @property
+    def levels(self) -> tuple[LevelRule, ...]:
+        """The configured levels, least severe first."""
+        given = ((level, getattr(self, level.lower())) for level in Level)
+        return tuple(LevelRule(level.value, t.ratio, *t.counts) for level, t in given if t is not None)
+
+    @model_validator(mode="after")
+    def _some_level(self) -> AlertRule:
+        if not self.levels:
+            raise Invalid("give at least one level: minor, sustained or critical")
+        return self
+
+
+class NotificationSink(Section):
     """A webhook; the URL is read from the environment variable ``url_env`` at delivery time."""
 
-    name: str
-    type: str
-    url_env: str
-    levels: tuple[str, ...]
-    timeout_seconds: float
-    retries: int
+    type: Literal["webhook", "slack"] = Field(description='webhook: generic JSON; slack: {"text": ...}')
+    url_env: Text = Field(description="the variable holding the URL (never printed or stored)")
+    name: Text | None = Field(None, description="unique among sinks (default: '<type>:<url_env>')")
+    levels: tuple[_words(Level), ...] = Field(("SUSTAINED", "CRITICAL"), description="the levels whose events are sent")
+    timeout: Duration = Field("5 seconds", description="per attempt")
+    retries: int = Field(3, ge=0, description="attempts after the first")
+
+    @property
+    def timeout_seconds(self) -> float:
+        return float(self.timeout.seconds)
+
+    @field_validator("name")
+    @classmethod
+    def _named(cls, name: str | None, info: Any) -> str:
+        return name or f"{info.data.get('type')}:{info.data.get('url_env')}"
 
 
-@dataclass(frozen=True)
-class Kpi:
+class Kpi(Section):
     """A business KPI: sum(numerator) / sum(denominator) over labeled predictions, both SQL
-    expressions over the prediction columns plus ``label``, ``prediction`` and ``score``.
-    ``max`` / ``min`` are the limits the ``kpi`` retrain trigger checks over ``window``."""
+    expressions over the prediction columns plus ``label``, ``prediction`` and ``score``."""
 
-    name: str
-    numerator: str
-    denominator: str
-    larger_is_better: bool = False
-    max: float | None = None
-    min: float | None = None
-    window: str = "1 day"
-
-
-@dataclass(frozen=True)
-class RetrainConfig:
-    triggers: tuple[str, ...] = ("sustained", "critical")
-    cooldown: Duration = Duration(14 * 86400, 14, "day")
-    min_new_labels: int = 0
-    max_one_per: Duration | None = None
-    inactive_after: Duration | None = None  # None: the longest computed window
+    name: KpiName = Field(description="its name in perf_metrics.metric")
+    numerator: Text = Field(description="SQL summed over labeled predictions")
+    denominator: Text = Field(description="SQL summed over labeled predictions")
+    larger_is_better: bool = Field(False, description="the direction alert rules use")
+    max: float | None = Field(None, description="the upper limit the kpi retrain trigger checks")
+    min: float | None = Field(None, description="the lower limit the kpi retrain trigger checks")
+    window: Window | None = Field(None, description="the computed window it reads (default: the granularity)")
 
 
-@dataclass(frozen=True)
-class MonitorConfig:
-    """The whole, validated configuration of one monitor."""
+class RetrainConfig(Section):
+    """When a RETRAIN is recommended."""
 
-    version: int
-    name: str
-    problem_type: str
-    predictions: PredictionsConfig
-    labels: LabelsConfig
-    segments: SegmentsConfig
-    metrics: tuple[str, ...]
-    windows: WindowsConfig
-    confidence_level: float
-    auc: AucConfig
-    output: OutputConfig
-    spark: SparkConfig
-    source_hash: str
-    kpis: tuple[Kpi, ...] = ()
-    baseline: BaselineConfig = BaselineConfig()
-    alerts: tuple[AlertRule, ...] = ()
-    notifications: tuple[NotificationSink, ...] = ()
-    retrain: RetrainConfig = RetrainConfig()
+    triggers: tuple[_words(Trigger), ...] = Field(("sustained", "critical"), description="what recommends a retrain")
+    cooldown: Duration = Field("14 days", description="no RETRAIN of a version this soon after its last")
+    min_new_labels: int = Field(0, ge=0, description="labels a version must gain since its last RETRAIN")
+    max_one_per: Duration | None = Field(None, description="at most one RETRAIN of the monitor per such period")
+    inactive_after: Duration | None = Field(None, description="a version with no prediction this long is INACTIVE")
+
+
+class MonitorConfig(Section):
+    """The whole, validated configuration of one monitor, built by ``load_config`` or ``parse_config``
+    (a rule across sections may fill in defaults, which needs a validator that returns a copy)."""
+
+    version: int = Field(description="of the config format", json_schema_extra={"const": 1})
+    name: Name = Field(description="the monitor's name; a column of every output table")
+    problem_type: _words(ProblemType) = Field(description="what the model predicts")
+    predictions: PredictionsConfig = Field(description="the predictions table")
+    labels: LabelsConfig = Field(description="the labels table")
+    segments: SegmentsConfig = Field({}, description="the slices besides the overall one")
+    metrics: tuple[Text, ...] = Field(description="metrics of the problem type (README: Metrics)")
+    cross_segments: tuple[Cross, ...] = Field((), description="segments.cross, written here (give one of them)")
+    windows: WindowsConfig = Field({}, description="the windows metrics are computed over")
+    confidence_level: float = Field(0.95, ge=0.5, lt=1, description="of the intervals stored with each value")
+    auc: AucConfig = Field({}, description="how roc_auc is computed")
+    output: OutputConfig = Field(description="where the output tables go")
+    spark: SparkConfig = Field({}, description="only used when perfmon starts Spark itself (local runs)")
+    kpis: tuple[Kpi, ...] = Field((), description="business KPIs, computed like metrics")
+    baseline: BaselineConfig = Field({}, description="the reference values of alert rules")
+    alerts: tuple[AlertRule, ...] = Field((), description="alert rules")
+    notifications: tuple[NotificationSink, ...] = Field((), description="where alert events are sent")
+    retrain: RetrainConfig = Field({}, description="when a RETRAIN is recommended")
+    _source_hash: str = PrivateAttr("")
+
+    @property
+    def source_hash(self) -> str:
+        """A hash of the YAML as validated (paths absolute): a change means a full recompute."""
+        return self._source_hash
 
     @property
     def window_lengths(self) -> tuple[Duration, ...]:
@@ -302,7 +565,7 @@ class MonitorConfig:
     @property
     def decides(self) -> bool:
         """Whether runs write the alerting tables: with alert rules, or a KPI retrain trigger."""
-        return bool(self.alerts) or ("kpi" in self.retrain.triggers and bool(self.kpis))
+        return bool(self.alerts) or (Trigger.KPI in self.retrain.triggers and bool(self.kpis))
 
     def larger_is_better(self, metric: str) -> bool | None:
         """The direction of a computed metric or KPI (from the registry or the KPI's config)."""
@@ -325,61 +588,127 @@ class MonitorConfig:
         """Every column some slice reads, sorted: the columns of a cell."""
         return tuple(sorted({c for group in self.slice_keys for c in group}))
 
+    @field_validator("version")
+    @classmethod
+    def _known_version(cls, version: int) -> int:
+        if version != 1:
+            raise Invalid(f"unsupported config version {version!r}; allowed: 1")
+        return version
 
-class _Section:
-    """A mapping read key by key; ``done()`` rejects whatever was not read."""
+    @model_validator(mode="after")
+    def _across_sections(self) -> MonitorConfig:
+        """The rules that read more than one section; alert and KPI windows default to the granularity."""
+        if self.cross_segments and self.segments.cross:
+            raise Invalid("give crossed segments once, in segments.cross or cross_segments", "cross_segments")
+        g = self.windows.granularity.text
+        cfg = self.model_copy(
+            update={
+                "segments": self.segments.model_copy(update={"cross": self.segments.cross or self.cross_segments}),
+                "cross_segments": (),
+                "kpis": tuple(k.model_copy(update={"window": k.window or g}) for k in self.kpis),
+                "alerts": tuple(r.model_copy(update={"window": r.window or g}) for r in self.alerts),
+            }
+        )
+        if (broken := next(_broken_rules(cfg), None)) is not None:
+            raise Invalid(broken[1], broken[0])
+        return cfg
 
-    def __init__(self, data: Any, path: str, known: tuple[str, ...]):
-        if not isinstance(data, Mapping):
-            raise ConfigError(f"{path or 'config'}: expected a mapping, got {type(data).__name__} {data!r}")
-        self.data, self.path, self.known = data, path, known
-        for key in data:
-            if key not in known:
-                if key in _NOT_YET:
-                    raise ConfigError(f"{self._p(key)}: not supported by this version of perfmon-spark yet; remove it")
-                raise ConfigError(f"{self._p(key)}: unknown key {key!r}; known keys: {', '.join(known)}")
 
-    def _p(self, key: str) -> str:
-        return f"{self.path}.{key}" if self.path else str(key)
+_NEEDS = {  # what a metric's ``needs`` asks of predictions: (missing?, the message's words)
+    "score": (lambda p: p.score is None, "predictions.score"),
+    "probabilities": (lambda p: p.probabilities is None, "predictions.probabilities (a map or array column)"),
+    "probability": (
+        lambda p: p.score is None or p.score_type != "probability",
+        "probability scores (predictions.score with score_type: probability)",
+    ),
+}
+_DUPLICATES = {
+    "metrics": "metric",
+    "segments.columns": "entries of column",
+    "segments.cross": "entries of crossed segment",
+}
+_DUPLICATES |= {"kpis": "KPI name", "alerts": "rule name", "notifications": "sink name"}
 
-    def get(self, key: str, kinds: tuple[type, ...], default: Any = _MISSING) -> Any:
-        value = self.data.get(key, default)
-        if value is _MISSING:
-            raise ConfigError(f"{self._p(key)}: required key is missing")
-        if value is None and default is None:
-            return None
-        if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
-            names = " or ".join(k.__name__ for k in kinds)
-            raise ConfigError(f"{self._p(key)}: expected {names}, got {type(value).__name__} {value!r}")
-        return value
 
-    def text(self, key: str, default: Any = _MISSING) -> Any:
-        value = self.get(key, (str,), default)
-        if isinstance(value, str) and not value.strip():
-            raise ConfigError(f"{self._p(key)}: must not be empty")
-        return value
-
-    def choice(self, key: str, allowed: tuple[str, ...], default: Any = _MISSING) -> str:
-        value = self.text(key, default)
-        if value not in allowed:
-            raise ConfigError(f"{self._p(key)}: unknown value {value!r}; allowed: {', '.join(allowed)}")
-        return value
-
-    def number(self, key: str, default: Any = _MISSING) -> float:
-        return float(self.get(key, (int, float), default))
-
-    def duration(self, key: str, default: Any = _MISSING) -> Duration:
-        return parse_duration(self.get(key, (str,), default), self._p(key))
-
-    def section(self, key: str, known: tuple[str, ...], default: Any = _MISSING) -> _Section:
-        return _Section(self.get(key, (dict,), default), self._p(key), known)
-
-    def names(self, key: str, default: Any = _MISSING) -> tuple[str, ...]:
-        value = self.get(key, (list,), default)
-        for i, item in enumerate(value):
-            if not isinstance(item, str) or not item:
-                raise ConfigError(f"{self._p(key)}[{i}]: expected a column name, got {item!r}")
-        return tuple(value)
+def _broken_rules(cfg: MonitorConfig) -> Iterator[tuple[str, str]]:
+    """(key path, message) of every rule across sections that ``cfg`` breaks, in the keys' order."""
+    kind, p, labels, binary = cfg.problem_type, cfg.predictions, cfg.labels, cfg.problem_type == ProblemType.BINARY
+    if p.score is None and p.prediction is None:
+        yield f"predictions.{'prediction' if kind == 'multiclass' else 'score'}", f"required for problem_type {kind}"
+    if kind == ProblemType.MULTICLASS and p.prediction is None:
+        yield "predictions.prediction", "required for problem_type multiclass (the predicted class)"
+    if not binary and labels.join.mode == "entity_horizon":
+        yield "labels.join.mode", f"entity_horizon applies to binary only, not {kind}"
+    for section, key in (("predictions", "threshold"), ("labels", "positive"), ("labels", "negative")):
+        if not binary and key in getattr(cfg, section).model_fields_set:
+            yield f"{section}.{key}", f"applies to binary only, not {kind}"
+    if not labels.negative and "negative" not in labels.model_fields_set:
+        yield (
+            "labels.negative",
+            f"required when labels.positive is {labels.positive!r} (give the label value, or list of values, of the negative class; any other value goes to quarantine as bad_label)",
+        )
+    if not labels.negative or any(label_text(v) == label_text(labels.positive) for v in labels.negative):
+        yield "labels.negative", f"{list(labels.negative)!r} must name at least one value other than labels.positive"
+    names = {key: tuple(item.name for item in getattr(cfg, key)) for key in ("kpis", "alerts", "notifications")}
+    names |= {"metrics": cfg.metrics, "segments.columns": cfg.segments.columns, "segments.cross": cfg.segments.cross}
+    for path, items in names.items():
+        if (dup := next((n for i, n in enumerate(items) if n in items[:i]), None)) is not None:
+            yield path, f"duplicate {_DUPLICATES[path]} {dup!r}"
+    known = f"known for {kind}: {', '.join(metric_names(kind))}"
+    if not cfg.metrics:
+        yield "metrics", f"list at least one metric; {known}"
+    for i, name in enumerate(cfg.metrics):
+        if (metric := lookup(kind, name)) is None:
+            yield f"metrics[{i}]", f"unknown metric {name!r}; {known}"
+        elif metric.needs in _NEEDS and _NEEDS[metric.needs][0](p):
+            yield f"metrics[{i}]", f"{name!r} needs {_NEEDS[metric.needs][1]}"
+    computed = sorted(w.text for w in cfg.window_lengths)
+    for path, item in [
+        *((f"kpis[{i}]", k) for i, k in enumerate(cfg.kpis)),
+        *((f"alerts[{i}]", r) for i, r in enumerate(cfg.alerts)),
+    ]:
+        if item.window not in computed:
+            yield f"{path}.window", f"{item.window!r} is not computed; computed windows: {', '.join(computed)}"
+    for i, kpi in enumerate(cfg.kpis):
+        if lookup(kind, kpi.name) is not None:
+            yield f"kpis[{i}].name", f"{kpi.name!r} is a metric name; give the KPI its own name"
+    slices, b = sorted(CROSS_SEP.join(key) for key in cfg.slice_keys), cfg.baseline
+    for i, rule in enumerate(cfg.alerts):
+        metric = lookup(kind, rule.metric)
+        if rule.metric not in cfg.metric_names:
+            yield (
+                f"alerts[{i}].metric",
+                f"{rule.metric!r} is not computed; computed metrics and KPIs: {', '.join(cfg.metric_names)}",
+            )
+        elif metric is not None and metric.larger_is_better is None:
+            yield f"alerts[{i}].metric", f"{rule.metric!r} has no better direction, so no rule can say it got worse"
+        for j, key in enumerate(() if isinstance(rule.slices, str) else rule.slices):
+            if key not in slices and key != OVERALL:
+                yield (
+                    f"alerts[{i}].slices[{j}]",
+                    f"{key!r} is not a configured segment; configured: {', '.join(slices) or 'none'}",
+                )
+        if rule.confidence is not None and metric is not None and metric.interval is None:
+            yield (
+                f"alerts[{i}].confidence",
+                f"{rule.metric!r} has no confidence interval; set confidence: null to compare point values",
+            )
+        if b.source == "values" and rule.metric not in dict(b.values):
+            yield (
+                f"alerts[{i}].metric",
+                f"no baseline for {rule.metric!r} in baseline.values; given: {', '.join(dict(b.values)) or 'none'}",
+            )
+    g = cfg.windows.granularity
+    used = {
+        "window": {"window": b.window},
+        "rolling": {"rolling.length": b.rolling.length, "rolling.lag": b.rolling.lag},
+    }
+    for key, d in used.get(b.source, {}).items():
+        if d.seconds % g.seconds:
+            yield f"baseline.{key}", f"{d.text!r} must be a multiple of the granularity {g.text!r}"
+    for j, trigger in enumerate(cfg.retrain.triggers):
+        if trigger == Trigger.KPI and not any(k.max is not None or k.min is not None for k in cfg.kpis):
+            yield f"retrain.triggers[{j}]", "'kpi' needs a KPI with a max or min in kpis"
 
 
 def load_config(path: str | Path) -> MonitorConfig:
@@ -404,515 +733,160 @@ def load_config(path: str | Path) -> MonitorConfig:
 def parse_config(data: Any, base_dir: str | Path | None = None) -> MonitorConfig:
     """Validate an already-parsed mapping; see ``load_config``.
 
+    The mapping is validated as JSON, the text ``source_hash`` hashes: JSON has lists where the
+    objects have tuples, so strict validation takes no coercion but that one.
+
     Args:
+        data: the YAML as Python values.
         base_dir: the folder relative table paths are resolved against (default: the working
             directory).
+
+    Raises:
+        ConfigError: one line naming the key path, the bad value and what is allowed.
     """
-    data = _with_absolute_paths(data, Path(base_dir) if base_dir is not None else Path.cwd())
-    top = _Section(
-        data,
-        "",
-        (
-            "version",
-            "name",
-            "problem_type",
-            "predictions",
-            "labels",
-            "segments",
-            "metrics",
-            "cross_segments",
-            "windows",
-            "confidence_level",
-            "auc",
-            "output",
-            "spark",
-            "kpis",
-            "baseline",
-            "alerts",
-            "notifications",
-            "retrain",
-        ),
-    )
-    version = top.get("version", (int,))
-    if version != 1:
-        raise ConfigError(f"version: unsupported config version {version!r}; allowed: 1")
-    name = top.text("name")
-    if not re.fullmatch(r"[A-Za-z0-9_.\-]+", name):
-        raise ConfigError(f"name: {name!r} may contain only letters, digits, '_', '-' and '.'")
-    problem_type = top.choice("problem_type", PROBLEM_TYPES)
-    predictions = _predictions(top, problem_type)
-    labels = _labels(top, problem_type)
-    segments = _segments(top)
-    windows = _windows(top)
-    metrics = _metrics(top, problem_type, predictions)
-    confidence = top.number("confidence_level", 0.95)
-    if not 0.5 <= confidence < 1:
-        raise ConfigError(f"confidence_level: {confidence!r} must be in [0.5, 1)")
-    auc = top.section("auc", ("mode",), {})
-    output = top.section("output", ("location", "prefix"))
-    spark = top.section("spark", ("master", "conf"), {})
-    conf = spark.get("conf", (dict,), {})
-    kpis = _kpis(top, problem_type, windows)
-    alerts = _alerts(top, problem_type, metrics, kpis, windows, segments, confidence)
-    return MonitorConfig(
-        version=version,
-        name=name,
-        problem_type=problem_type,
-        predictions=predictions,
-        labels=labels,
-        segments=segments,
-        metrics=metrics,
-        windows=windows,
-        confidence_level=confidence,
-        auc=AucConfig(mode=auc.choice("mode", ("sketch", "exact"), "sketch")),
-        output=OutputConfig(location=output.text("location"), prefix=output.get("prefix", (str,), "")),
-        spark=SparkConfig(
-            master=spark.text("master", "local[*]"),
-            conf=tuple(sorted((str(k), str(v)) for k, v in conf.items())),
-        ),
-        source_hash=hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16],
-        kpis=kpis,
-        baseline=_baseline(top, windows, alerts),
-        alerts=alerts,
-        notifications=_notifications(top),
-        retrain=_retrain(top, kpis),
-    )
-
-
-def _predictions(top: _Section, problem_type: str) -> PredictionsConfig:
-    sec = top.section(
-        "predictions",
-        (
-            "table",
-            "id",
-            "timestamp",
-            "model_version",
-            "score",
-            "prediction",
-            "threshold",
-            "score_type",
-            "probabilities",
-            "filter",
-        ),
-    )
-    score = sec.text("score", None)
-    prediction = sec.text("prediction", None)
-    if score is None and prediction is None:
-        need = "score" if problem_type != "multiclass" else "prediction"
-        raise ConfigError(f"predictions.{need}: required for problem_type {problem_type}")
-    if problem_type == "multiclass" and prediction is None:
-        raise ConfigError("predictions.prediction: required for problem_type multiclass (the predicted class)")
-    if problem_type != "binary" and "threshold" in sec.data:
-        raise ConfigError(f"predictions.threshold: applies to binary only, not {problem_type}")
-    return PredictionsConfig(
-        table=TableRef(sec.text("table")),
-        id=sec.text("id"),
-        timestamp=sec.text("timestamp"),
-        model_version=sec.text("model_version"),
-        score=score,
-        prediction=prediction,
-        threshold=sec.number("threshold", 0.5),
-        score_type=sec.choice("score_type", ("probability", "logit", "margin"), "probability"),
-        probabilities=sec.text("probabilities", None),
-        filter=sec.text("filter", None),
-    )
-
-
-def _labels(top: _Section, problem_type: str) -> LabelsConfig:
-    sec = top.section("labels", ("table", "id", "label", "timestamp", "max_delay", "positive", "negative", "join"))
-    join = sec.section("join", ("mode", "entity", "horizon"), {"mode": "prediction_id"})
-    mode = join.choice("mode", ("prediction_id", "entity_horizon"), "prediction_id")
-    entity = horizon = None
-    if mode == "entity_horizon":
-        if problem_type != "binary":
-            raise ConfigError(f"labels.join.mode: entity_horizon applies to binary only, not {problem_type}")
-        entity = join.text("entity")
-        horizon = join.duration("horizon")
-        if "max_delay" in sec.data:
-            raise ConfigError(
-                "labels.max_delay: not used with join mode entity_horizon (labels.join.horizon is the delay)"
-            )
-    elif "entity" in join.data or "horizon" in join.data:
-        raise ConfigError("labels.join: entity and horizon apply to mode entity_horizon only")
-    positive = sec.get("positive", (int, str, bool), 1)
-    for key in ("positive", "negative"):
-        if problem_type != "binary" and key in sec.data:
-            raise ConfigError(f"labels.{key}: applies to binary only, not {problem_type}")
-    return LabelsConfig(
-        table=TableRef(sec.text("table")),
-        id=sec.text("id", None if mode == "entity_horizon" else _MISSING),
-        label=sec.text("label"),
-        timestamp=sec.text("timestamp"),
-        max_delay=horizon if horizon is not None else sec.duration("max_delay", "30 days"),
-        positive=positive,
-        join=LabelJoin(mode=mode, entity=entity, horizon=horizon),
-        negative=_negative(sec, positive),
-    )
-
-
-# The negative class that goes without saying for the usual spellings of the positive one.
-_NEGATIVE_OF = {"1": "0", "0": "1", "true": "false", "false": "true", "yes": "no", "no": "yes", "y": "n"}
-_NEGATIVE_OF |= {"positive": "negative", "pos": "neg"}
-
-
-def label_text(value: Any) -> str:
-    """A label value as the text labels are matched by: ``True`` -> ``true``, ``1.0`` -> ``1``."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value).strip().lower()
-
-
-def _negative(sec: _Section, positive: Any) -> tuple[Any, ...]:
-    """``labels.negative``: one value or a list; by default the counterpart of ``positive`` (0 for
-    1, false for true, no for yes). Any other label value is a bad label, not a negative."""
-    if "negative" not in sec.data:
-        counterpart = _NEGATIVE_OF.get(label_text(positive))
-        if counterpart is None:
-            raise ConfigError(
-                f"labels.negative: required when labels.positive is {positive!r} (give the label value, "
-                "or list of values, of the negative class; any other value goes to quarantine as bad_label)"
-            )
-        return (counterpart,)
-    value = sec.data["negative"]
-    values = value if isinstance(value, list) else [value]
-    for i, item in enumerate(values):
-        if item is None or not isinstance(item, (int, str, bool)):
-            raise ConfigError(f"labels.negative[{i}]: expected int, str or bool, got {item!r}")
-    if not values or any(label_text(v) == label_text(positive) for v in values):
-        raise ConfigError(f"labels.negative: {value!r} must name at least one value other than labels.positive")
-    return tuple(values)
-
-
-def _segments(top: _Section) -> SegmentsConfig:
-    sec = top.section("segments", ("columns", "cross", "max_values"), {})
-    columns = sec.names("columns", [])
-    raw_cross = sec.get("cross", (list,), [])
-    if "cross_segments" in top.data:
-        if raw_cross:
-            raise ConfigError("cross_segments: give crossed segments once, in segments.cross or cross_segments")
-        raw_cross = top.get("cross_segments", (list,))
-    cross = []
-    for i, group in enumerate(raw_cross):
-        if not isinstance(group, list) or len(group) < 2 or not all(isinstance(c, str) and c for c in group):
-            raise ConfigError(f"segments.cross[{i}]: expected a list of 2 or more column names, got {group!r}")
-        cross.append(tuple(group))
-    for path, items in (("segments.columns", columns), ("segments.cross", [tuple(c) for c in cross])):
-        if len(set(items)) != len(items):
-            raise ConfigError(f"{path}: duplicate entries in {list(items)!r}")
-    max_values = sec.get("max_values", (int,), 100)
-    if max_values < 1:
-        raise ConfigError(f"segments.max_values: {max_values!r} must be at least 1")
-    return SegmentsConfig(columns=columns, cross=tuple(cross), max_values=max_values)
-
-
-def _windows(top: _Section) -> WindowsConfig:
-    sec = top.section("windows", ("granularity", "rolling"), {})
-    granularity = sec.duration("granularity", "1 day")
-    if granularity.text not in GRANULARITIES:
-        raise ConfigError(f"windows.granularity: unsupported {granularity.text!r}; allowed: {', '.join(GRANULARITIES)}")
-    raw = sec.get("rolling", (list,), ["7 days", "28 days"])
-    rolling = []
-    for i, item in enumerate(raw):
-        d = parse_duration(item, f"windows.rolling[{i}]")
-        if d.seconds % granularity.seconds or d.seconds == granularity.seconds:
-            raise ConfigError(
-                f"windows.rolling[{i}]: {d.text!r} must be a multiple of the granularity "
-                f"{granularity.text!r} and longer than it"
-            )
-        same = next((r for r in rolling if r == d), None)
-        if same is not None:
-            raise ConfigError(f"windows.rolling[{i}]: duplicate window {d.text!r} (same as {same.text!r})")
-        rolling.append(d)
-    return WindowsConfig(granularity=granularity, rolling=tuple(sorted(rolling)))
-
-
-def _metrics(top: _Section, problem_type: str, predictions: PredictionsConfig) -> tuple[str, ...]:
-    names = top.names("metrics")
-    if not names:
-        raise ConfigError(
-            f"metrics: list at least one metric; known for {problem_type}: {', '.join(metric_names(problem_type))}"
-        )
-    for i, name in enumerate(names):
-        metric = lookup(problem_type, name)
-        if metric is None:
-            raise ConfigError(
-                f"metrics[{i}]: unknown metric {name!r}; known for {problem_type}: "
-                f"{', '.join(metric_names(problem_type))}"
-            )
-        if metric.needs == "score" and predictions.score is None:
-            raise ConfigError(f"metrics[{i}]: {name!r} needs predictions.score")
-        if metric.needs == "probabilities" and predictions.probabilities is None:
-            raise ConfigError(f"metrics[{i}]: {name!r} needs predictions.probabilities (a map or array column)")
-        if metric.needs == "probability" and (predictions.score is None or predictions.score_type != "probability"):
-            raise ConfigError(
-                f"metrics[{i}]: {name!r} needs probability scores (predictions.score with score_type: probability)"
-            )
-    if len(set(names)) != len(names):
-        dup = next(n for n in names if names.count(n) > 1)
-        raise ConfigError(f"metrics: duplicate metric {dup!r}")
-    return names
-
-
-def _alerts(
-    top: _Section,
-    problem_type: str,
-    metrics: tuple[str, ...],
-    kpis: tuple[Kpi, ...],
-    windows: WindowsConfig,
-    segments: SegmentsConfig,
-    confidence_level: float,
-) -> tuple[AlertRule, ...]:
-    raw = top.get("alerts", (list,), [])
-    computed = {w.text for w in (windows.granularity, *windows.rolling)}
-    slice_keys = set(segments.columns) | {"&".join(g) for g in segments.cross}
-    rules = []
-    for i, item in enumerate(raw):
-        path = f"alerts[{i}]"
-        sec = _Section(
-            item,
-            path,
-            (
-                "name",
-                "metric",
-                "window",
-                "slices",
-                "minor",
-                "sustained",
-                "critical",
-                "min_labeled",
-                "confidence",
-                "maturity",
-                "resolve_after",
-            ),
-        )
-        name = sec.text("name")
-        metric = sec.text("metric")
-        computed_metrics = metrics + tuple(k.name for k in kpis)
-        if metric not in computed_metrics:
-            raise ConfigError(
-                f"{path}.metric: {metric!r} is not computed; computed metrics and KPIs: {', '.join(computed_metrics)}"
-            )
-        registered = lookup(problem_type, metric)
-        if registered is not None and registered.larger_is_better is None:
-            raise ConfigError(f"{path}.metric: {metric!r} has no better direction, so no rule can say it got worse")
-        window = parse_duration(sec.get("window", (str,), windows.granularity.text), f"{path}.window").text
-        if window not in computed:
-            raise ConfigError(
-                f"{path}.window: {window!r} is not computed; computed windows: {', '.join(sorted(computed))}"
-            )
-        slices = _rule_slices(sec, path, slice_keys)
-        levels = tuple(
-            _level(sec, key.lower(), key, default_of=3 if key == "SUSTAINED" else 1)
-            for key in LEVELS
-            if key.lower() in sec.data
-        )
-        if not levels:
-            raise ConfigError(f"{path}: give at least one level: minor, sustained or critical")
-        confidence = None if sec.data.get("confidence", 0.95) is None else sec.number("confidence", 0.95)
-        if confidence is not None:
-            if not 0.5 <= confidence < 1:
-                raise ConfigError(
-                    f"{path}.confidence: {confidence!r} must be in [0.5, 1), or null to compare point values"
-                )
-            if registered is not None and registered.interval is None:
-                raise ConfigError(
-                    f"{path}.confidence: {metric!r} has no confidence interval; set confidence: null to compare point values"
-                )
-        min_labeled = sec.get("min_labeled", (int,), 200)
-        resolve_after = sec.get("resolve_after", (int,), 3)
-        if min_labeled < 0 or resolve_after < 1:
-            raise ConfigError(f"{path}: min_labeled must be >= 0 and resolve_after >= 1")
-        rules.append(
-            AlertRule(
-                name=name,
-                metric=metric,
-                window=window,
-                slices=slices,
-                levels=levels,
-                min_labeled=min_labeled,
-                confidence=confidence,
-                maturity=_maturity(sec, path),
-                resolve_after=resolve_after,
-            )
-        )
-    names = [r.name for r in rules]
-    if len(set(names)) != len(names):
-        dup = next(n for n in names if names.count(n) > 1)
-        raise ConfigError(f"alerts: duplicate rule name {dup!r}")
-    return tuple(rules)
-
-
-def _rule_slices(sec: _Section, path: str, slice_keys: set[str]) -> tuple[str, ...] | str:
-    value = sec.get("slices", (str, list), "all")
-    if isinstance(value, str):
-        if value not in ("all", "overall"):
-            raise ConfigError(f"{path}.slices: unknown value {value!r}; allowed: all, overall, or a list of slice keys")
-        return value
-    for j, key in enumerate(value):
-        if key not in slice_keys and key != "*":
-            raise ConfigError(
-                f"{path}.slices[{j}]: {key!r} is not a configured segment; configured: {', '.join(sorted(slice_keys)) or 'none'}"
-            )
-    return tuple(value)
-
-
-def _level(sec: _Section, key: str, level: str, default_of: int) -> LevelRule:
-    path = f"{sec.path}.{key}"
-    lv = sec.section(key, ("ratio", "consecutive", "of", "within"))
-    ratio = lv.number("ratio")
-    if not 0 < ratio < 1:
-        raise ConfigError(
-            f"{path}.ratio: {ratio!r} must be in (0, 1): the share of the baseline a worse value falls below"
-        )
-    if "consecutive" in lv.data and ("of" in lv.data or "within" in lv.data):
-        raise ConfigError(f"{path}: give either consecutive or of/within, not both")
-    if "of" in lv.data or "within" in lv.data:
-        of, within = lv.get("of", (int,)), lv.get("within", (int,))
-    else:
-        of = within = lv.get("consecutive", (int,), default_of)
-    if not 1 <= of <= within:
-        raise ConfigError(f"{path}: need 1 <= of <= within (consecutive >= 1), got of={of!r}, within={within!r}")
-    return LevelRule(level=level, ratio=ratio, of=of, within=within)
-
-
-def _maturity(sec: _Section, path: str) -> MaturityPolicy:
-    value = sec.get("maturity", (str, dict), "mature")
-    if isinstance(value, str):
-        if value not in ("mature", "any"):
-            raise ConfigError(
-                f"{path}.maturity: unknown value {value!r}; allowed: mature, any, or {{min_coverage: share}}"
-            )
-        return MaturityPolicy(mode=value)
-    share = _Section(value, f"{path}.maturity", ("min_coverage",)).number("min_coverage")
-    if not 0 < share <= 1:
-        raise ConfigError(f"{path}.maturity.min_coverage: {share!r} must be in (0, 1]")
-    return MaturityPolicy(mode="min_coverage", min_coverage=share)
-
-
-def _baseline(top: _Section, windows: WindowsConfig, alerts: tuple[AlertRule, ...]) -> BaselineConfig:
-    sec = top.section("baseline", ("source", "values", "table", "window", "rolling"), {})
-    source = sec.choice("source", BASELINE_SOURCES, "window")
-    values = sec.get("values", (dict,), {})
-    for metric, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"baseline.values.{metric}: expected a number, got {value!r}")
-    table = sec.text("table", None)
-    rolling = sec.section("rolling", ("length", "lag"), {})
-    cfg = BaselineConfig(
-        source=source,
-        values=tuple(sorted((str(k), float(v)) for k, v in values.items())),
-        table=TableRef(table) if table else None,
-        window=sec.duration("window", "14 days"),
-        rolling_length=rolling.duration("length", "90 days"),
-        rolling_lag=rolling.duration("lag", "14 days"),
-    )
-    g = windows.granularity
-    used = {
-        "window": (("window", cfg.window),),
-        "rolling": (("rolling.length", cfg.rolling_length), ("rolling.lag", cfg.rolling_lag)),
-    }
-    for key, d in used.get(source, ()):
-        if d.seconds % g.seconds:
-            raise ConfigError(f"baseline.{key}: {d.text!r} must be a multiple of the granularity {g.text!r}")
-    if source == "table" and cfg.table is None:
-        raise ConfigError(
-            "baseline.table: required with source: table (a Delta table of model_version, slice_key, slice_value, metric, value)"
-        )
-    if source == "values":
-        given = dict(cfg.values)
-        for i, rule in enumerate(alerts):
-            if rule.metric not in given:
-                raise ConfigError(
-                    f"alerts[{i}].metric: no baseline for {rule.metric!r} in baseline.values; given: {', '.join(given) or 'none'}"
-                )
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"config: expected a mapping, got {type(data).__name__} {data!r}")
+    if key := next((k for k in _NOT_YET if k in data), None):
+        raise ConfigError(f"{key}: not supported by this version of perfmon-spark yet; remove it")
+    base = Path(base_dir) if base_dir is not None else Path.cwd()
+    data = dict(data)
+    for section, key in _path_keys():  # a relative and an absolute path to a table are one config
+        value = data.get(section)
+        if isinstance(value, Mapping) and isinstance(value.get(key), str) and value[key].strip():
+            data[section] = {**value, key: resolve_path(value[key], base)}
+    text = json.dumps(data, sort_keys=True, default=str)
+    try:
+        cfg = MonitorConfig.model_validate_json(text)
+    except ValidationError as e:
+        raise _one_line(e) from e
+    cfg._source_hash = hashlib.sha256(text.encode()).hexdigest()[:16]
     return cfg
 
 
-def _notifications(top: _Section) -> tuple[NotificationSink, ...]:
-    sinks = []
-    for i, item in enumerate(top.get("notifications", (list,), [])):
-        path = f"notifications[{i}]"
-        sec = _Section(item, path, ("name", "type", "url_env", "levels", "timeout", "retries"))
-        kind = sec.choice("type", ("webhook", "slack"))
-        url_env = sec.text("url_env")
-        levels = sec.names("levels", list(LEVELS[1:]))
-        for j, level in enumerate(levels):
-            if level not in LEVELS:
-                raise ConfigError(f"{path}.levels[{j}]: unknown level {level!r}; allowed: {', '.join(LEVELS)}")
-        retries = sec.get("retries", (int,), 3)
-        if retries < 0:
-            raise ConfigError(f"{path}.retries: {retries!r} must be >= 0")
-        sinks.append(
-            NotificationSink(
-                name=sec.text("name", f"{kind}:{url_env}"),
-                type=kind,
-                url_env=url_env,
-                levels=levels,
-                timeout_seconds=float(sec.duration("timeout", "5 seconds").seconds),
-                retries=retries,
-            )
-        )
-    names = [s.name for s in sinks]
-    if len(set(names)) != len(names):
-        raise ConfigError(f"notifications: duplicate sink name; give each a distinct name: {names}")
-    return tuple(sinks)
+def _path_keys() -> Iterator[tuple[str, str]]:
+    """(section, key) of every table reference."""
+    for section, info in MonitorConfig.model_fields.items():
+        for key, f in getattr(info.annotation, "model_fields", {}).items():
+            if TableRef in (f.annotation, *getattr(f.annotation, "__args__", ())):
+                yield section, key
 
 
-def _kpis(top: _Section, problem_type: str, windows: WindowsConfig) -> tuple[Kpi, ...]:
-    computed = {w.text for w in (windows.granularity, *windows.rolling)}
-    kpis = []
-    for i, item in enumerate(top.get("kpis", (list,), [])):
-        path = f"kpis[{i}]"
-        sec = _Section(item, path, ("name", "numerator", "denominator", "larger_is_better", "max", "min", "window"))
-        name = sec.text("name")
-        if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
-            raise ConfigError(
-                f"{path}.name: {name!r} must be lower case letters, digits and '_', starting with a letter"
-            )
-        if lookup(problem_type, name) is not None:
-            raise ConfigError(f"{path}.name: {name!r} is a metric name; give the KPI its own name")
-        window = parse_duration(sec.get("window", (str,), windows.granularity.text), f"{path}.window").text
-        if window not in computed:
-            raise ConfigError(
-                f"{path}.window: {window!r} is not computed; computed windows: {', '.join(sorted(computed))}"
-            )
-        kpis.append(
-            Kpi(
-                name=name,
-                numerator=sec.text("numerator"),
-                denominator=sec.text("denominator"),
-                larger_is_better=sec.get("larger_is_better", (bool,), False),
-                max=None if sec.data.get("max") is None else sec.number("max"),
-                min=None if sec.data.get("min") is None else sec.number("min"),
-                window=window,
-            )
-        )
-    names = [k.name for k in kpis]
-    if len(set(names)) != len(names):
-        dup = next(n for n in names if names.count(n) > 1)
-        raise ConfigError(f"kpis: duplicate KPI name {dup!r}")
-    return tuple(kpis)
+# pydantic's type errors, by the YAML type that was expected
+_EXPECTED = {"int_type": "int", "float_type": "int or float", "string_type": "str", "bool_type": "bool"}
+_EXPECTED |= {"model_type": "dict", "dict_type": "dict", "tuple_type": "list"}
+_BOUND_ERRORS = ("greater_than", "greater_than_equal", "less_than", "less_than_equal")
 
 
-def _retrain(top: _Section, kpis: tuple[Kpi, ...]) -> RetrainConfig:
-    sec = top.section("retrain", ("triggers", "cooldown", "min_new_labels", "max_one_per", "inactive_after"), {})
-    triggers = sec.names("triggers", ["sustained", "critical"])
-    for j, trigger in enumerate(triggers):
-        if trigger not in RETRAIN_TRIGGERS:
-            raise ConfigError(
-                f"retrain.triggers[{j}]: unknown trigger {trigger!r}; allowed: {', '.join(RETRAIN_TRIGGERS)}"
-            )
-        if trigger == "kpi" and not any(k.max is not None or k.min is not None for k in kpis):
-            raise ConfigError(f"retrain.triggers[{j}]: 'kpi' needs a KPI with a max or min in kpis")
-    min_new = sec.get("min_new_labels", (int,), 0)
-    if min_new < 0:
-        raise ConfigError(f"retrain.min_new_labels: {min_new!r} must be >= 0")
-    return RetrainConfig(
-        triggers=triggers,
-        cooldown=sec.duration("cooldown", "14 days"),
-        min_new_labels=min_new,
-        max_one_per=sec.duration("max_one_per", None) if sec.data.get("max_one_per") is not None else None,
-        inactive_after=sec.duration("inactive_after", None) if sec.data.get("inactive_after") is not None else None,
-    )
+def _one_line(error: ValidationError) -> ConfigError:
+    """The first error as ``path: what is wrong with the value; what is allowed``; the allowed
+    values and bounds are read from the schema, as the reference shows them."""
+    errors = error.errors()
+    loc, kind, value, ctx = errors[0]["loc"], errors[0]["type"], errors[0].get("input"), errors[0].get("ctx", {})
+    schema = json_schema()
+    if loc and loc[-1] in ("int", "str", "float", "bool"):  # pydantic names a union's members in the path
+        kinds = [e["loc"][-1] for e in errors if e["loc"][:-1] == loc[:-1]]
+        loc, message = loc[:-1], f"expected {' or '.join(kinds)}, got {type(value).__name__} {value!r}"
+    elif kind == "missing":
+        message = "required key is missing"
+    elif kind == "extra_forbidden":
+        known = next(o["properties"] for o in _at(schema, loc[:-1]) if "properties" in o)
+        message = f"unknown key {loc[-1]!r}; known keys: {', '.join(known)}"
+    elif kind in _EXPECTED:
+        message = f"expected {_EXPECTED[kind]}, got {type(value).__name__} {value!r}"
+    elif kind == "literal_error":  # an unknown item of ``levels`` is an unknown level
+        noun = str(loc[-2]).removesuffix("s") if isinstance(loc[-1], int) else "value"
+        message = f"unknown {noun} {value!r}; allowed: {_allowed(schema, _at(schema, loc))}"
+    elif kind in _BOUND_ERRORS:
+        allowed = _allowed(schema, _at(schema, loc))
+        message = f"{value!r} must be {'in ' if ',' in allowed else ''}{allowed}"
+    elif kind == "string_pattern_mismatch":
+        message = _PATTERNS[ctx["pattern"]].format(value)
+    elif kind == "too_short":  # only a crossed segment has a least length
+        message = f"expected a list of {ctx['min_length']} or more column names, got {value!r}"
+    else:  # our own checks (Invalid), and anything pydantic words itself
+        loc += getattr(ctx.get("error"), "key", ())
+        message = str(ctx["error"]) if "error" in ctx else errors[0]["msg"]
+    path = "".join(f"[{k}]" if isinstance(k, int) else f".{k}" for k in loc).removeprefix(".")
+    return ConfigError(f"{path or 'config'}: {message}")
+
+
+class _Untitled(GenerateJsonSchema):
+    """Without the titles pydantic derives from field names (``"Max Delay"``): noise in an editor."""
+
+    def field_title_should_be_set(self, schema: Any) -> bool:
+        return False
+
+
+def json_schema() -> dict:
+    """The JSON Schema (draft 2020-12) of a config file: what ``perfmon schema`` prints."""
+    schema = MonitorConfig.model_json_schema(schema_generator=_Untitled)
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
+
+
+def reference_markdown() -> str:
+    """Every key path with its type, default, allowed values and doc, as a markdown table."""
+    schema = json_schema()
+    lines = ["| key | type | default | allowed | description |", "| --- | --- | --- | --- | --- |"]
+    for path, prop, required in _keys(schema, schema, ""):
+        default = "required" if required else _yaml(prop["default"]) if "default" in prop else ""
+        shapes = _shapes(schema, prop)
+        cells = (f"`{path}`", _kind(schema, shapes), default, _allowed(schema, shapes), prop.get("description", ""))
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _shapes(schema: dict, node: dict) -> list[dict]:
+    """The shapes a value may take: ``anyOf`` options flattened, references resolved."""
+    node = schema["$defs"][node["$ref"].rsplit("/", 1)[1]] if "$ref" in node else node
+    return [shape for option in node["anyOf"] for shape in _shapes(schema, option)] if "anyOf" in node else [node]
+
+
+def _at(schema: dict, loc: tuple) -> list[dict]:
+    """The shapes of the value at ``loc`` (keys and list indexes) of a config."""
+    shapes = _shapes(schema, schema)
+    for key in loc:
+        inner = (s.get("items") if isinstance(key, int) else s.get("properties", {}).get(key) for s in shapes)
+        shapes = [shape for node in inner if node for shape in _shapes(schema, node)]
+    return shapes
+
+
+def _keys(schema: dict, node: dict, prefix: str) -> Iterator[tuple[str, dict, bool]]:
+    """(path, property, required) of every key below ``node``, depth first; ``[]`` for list items."""
+    for shape in _shapes(schema, node):
+        if "items" in shape:
+            yield from _keys(schema, shape["items"], prefix + "[]")
+        for key, prop in shape.get("properties", {}).items():
+            path = f"{prefix}.{key}".removeprefix(".")
+            yield path, prop, key in shape.get("required", ())
+            yield from _keys(schema, prop, path)
+
+
+def _kind(schema: dict, shapes: list[dict]) -> str:
+    def kind(s: dict) -> str:
+        if "items" in s or isinstance(s.get("additionalProperties"), dict):
+            inner = _shapes(schema, s.get("items") or s["additionalProperties"])
+            return f"{'list of' if 'items' in s else 'mapping to'} {_kind(schema, inner)}"
+        return "mapping" if "properties" in s else s.get("title", s.get("type", "any"))
+
+    return " or ".join(dict.fromkeys(kind(s) for s in shapes))
+
+
+def _allowed(schema: dict, shapes: list[dict]) -> str:
+    """Enum values and bounds (``[0.5, 1)``, ``>= 1``), as the reference and the errors show them."""
+    parts = []
+    for s in shapes:
+        low = next((f"{b}{s[k]:g}" for k, b in (("minimum", "["), ("exclusiveMinimum", "(")) if k in s), "")
+        high = next((f"{s[k]:g}{b}" for k, b in (("maximum", "]"), ("exclusiveMaximum", ")")) if k in s), "")
+        parts += [
+            ", ".join(map(_yaml, s.get("enum", ()))),
+            f"{low}, {high}" if high else f"{'>=' if low[:1] == '[' else '>'} {low[1:]}" if low else "",
+        ]
+        parts += [_allowed(schema, _shapes(schema, s["items"]))] if "items" in s else []
+    return "; ".join(p for p in parts if p)
+
+
+def _yaml(value: Any) -> str:
+    """A value as YAML writes it inline."""
+    if isinstance(value, list):
+        return f"[{', '.join(map(_yaml, value))}]"
+    return value if isinstance(value, str) and value else json.dumps(value)

@@ -247,15 +247,13 @@ def test_alert_lifecycle_decisions_and_status(spark, lake, monkeypatch, tmp_path
 def test_table_and_rolling_baselines(spark, lake):
     """``with_baseline`` on the tables of one run: rolling baselines against scikit-learn on the
     raw rows of the reference period, table baselines by their most specific row."""
-    from dataclasses import replace
-
     from pyspark.sql import functions as F
 
     from perfmon_spark.alerts.baseline import with_baseline
-    from perfmon_spark.config import BaselineConfig, Duration, TableRef
+    from perfmon_spark.config import BaselineConfig, Duration, RollingBaseline, TableRef
 
     preds, labels, cfg, _, root = lake
-    cfg = replace(cfg, alerts=cfg.alerts, notifications=())
+    cfg = cfg.model_copy(update={"alerts": cfg.alerts, "notifications": ()})
     as_of = T0 + DAYS * DAY
     run_monitor(cfg, as_of, spark=spark)
     metrics = load_table(spark, cfg, "perf_metrics").filter(
@@ -263,11 +261,13 @@ def test_table_and_rolling_baselines(spark, lake):
     )
     stats = load_table(spark, cfg, "perf_stats")
 
-    rolling = replace(
-        cfg,
-        baseline=BaselineConfig(
-            source="rolling", rolling_length=Duration(5 * 86400, 5, "day"), rolling_lag=Duration(2 * 86400, 2, "day")
-        ),
+    rolling = cfg.model_copy(
+        update={
+            "baseline": BaselineConfig(
+                source="rolling",
+                rolling=RollingBaseline(length=Duration(5 * 86400, 5, "day"), lag=Duration(2 * 86400, 2, "day")),
+            )
+        }
     )
     got = with_baseline(metrics, stats, rolling, as_of).toPandas()
     p = preds.merge(labels, on="prediction_id")
@@ -306,7 +306,7 @@ def test_table_and_rolling_baselines(spark, lake):
     )
     path = str(root / "reference")
     spark.createDataFrame(reference).write.format("delta").save(path)
-    table = replace(cfg, baseline=BaselineConfig(source="table", table=TableRef(path)))
+    table = cfg.model_copy(update={"baseline": BaselineConfig(source="table", table=TableRef(path))})
     got = (
         with_baseline(metrics, stats, table, as_of)
         .select("model_version", "slice_key", "slice_value", "baseline")

@@ -10,7 +10,7 @@ import pytest
 
 from perfmon_spark.alerts.lifecycle import Episode, events_between
 from perfmon_spark.alerts.rules import RulePlan, evaluate_history
-from perfmon_spark.config import AlertRule, LevelRule, MaturityPolicy
+from perfmon_spark.config import AlertRule, MaturityPolicy
 from perfmon_spark.vocabulary import AlertStatus
 
 DAY = pd.Timedelta(days=1)
@@ -45,7 +45,7 @@ def plan(levels, metric="accuracy", confidence=None, maturity=MATURE, resolve_af
         metric=metric,
         window="1 day",
         slices="all",
-        levels=tuple(levels),
+        **{key: level for spec in levels for key, level in spec.items()},
         min_labeled=min_labeled,
         confidence=confidence,
         maturity=maturity,
@@ -54,9 +54,9 @@ def plan(levels, metric="accuracy", confidence=None, maturity=MATURE, resolve_af
     return RulePlan.build(rule, metric not in ("rmse", "mae"), 0.95)
 
 
-MINOR = LevelRule("MINOR", 0.95)
-SUSTAINED3 = LevelRule("SUSTAINED", 0.90, 3, 3)
-CRITICAL = LevelRule("CRITICAL", 0.80)
+MINOR = {"minor": {"ratio": 0.95}}
+SUSTAINED3 = {"sustained": {"ratio": 0.90, "consecutive": 3}}
+CRITICAL = {"critical": {"ratio": 0.80}}
 
 
 def test_no_alert_while_values_stay_above_every_threshold():
@@ -80,7 +80,7 @@ def test_sustained_needs_consecutive_windows():
 
 
 def test_sustained_n_of_m():
-    p = plan([LevelRule("SUSTAINED", 0.9, 3, 5)], resolve_after=9)
+    p = plan([{"sustained": {"ratio": 0.9, "of": 3, "within": 5}}], resolve_after=9)
     assert evaluate_history(history([0.8, 0.9, 0.8, 0.9, 0.9, 0.9]), p) == []
     (ep,) = evaluate_history(history([0.8, 0.9, 0.8, 0.9, 0.8]), p)
     assert ep["level"] == "SUSTAINED" and ep["opened_window_start"] == T0 + 4 * DAY
@@ -120,10 +120,10 @@ def test_maturity_and_min_labeled_skip_windows():
     p = plan([MINOR])
     assert evaluate_history(history([0.5, 0.5], mature=False), p) == []
     assert evaluate_history(history([0.5, 0.5], n=99), p) == []
-    covered = plan([MINOR], maturity=MaturityPolicy("min_coverage", 0.8))
+    covered = plan([MINOR], maturity=MaturityPolicy(mode="min_coverage", min_coverage=0.8))
     assert evaluate_history(history([0.5], mature=False, coverage=0.7), covered) == []
     assert len(evaluate_history(history([0.5], mature=False, coverage=0.85), covered)) == 1
-    assert len(evaluate_history(history([0.5], mature=False), plan([MINOR], maturity=MaturityPolicy("any")))) == 1
+    assert len(evaluate_history(history([0.5], mature=False), plan([MINOR], maturity=MaturityPolicy(mode="any")))) == 1
 
 
 def test_skipped_windows_neither_count_nor_break_a_streak():

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from perfmon_spark.alerts.rules import RulePlan, evaluate_history
-from perfmon_spark.config import AlertRule, LevelRule, MaturityPolicy
+from perfmon_spark.config import AlertRule, MaturityPolicy
 from perfmon_spark.metrics import bind
 from perfmon_spark.vocabulary import Level
 
@@ -20,10 +20,12 @@ RULE = AlertRule(
     metric="accuracy",
     window="1 day",
     slices="all",
-    levels=(LevelRule("MINOR", 0.98), LevelRule("SUSTAINED", 0.97, 3, 7), LevelRule("CRITICAL", 0.80)),
+    minor={"ratio": 0.98},
+    sustained={"ratio": 0.97, "of": 3, "within": 7},
+    critical={"ratio": 0.80},
     min_labeled=50,
     confidence=0.95,
-    maturity=MaturityPolicy("mature"),
+    maturity=MaturityPolicy(mode="mature"),
     resolve_after=3,
 )
 PLAN = RulePlan.build(RULE, larger_is_better=True, confidence_level=0.95)

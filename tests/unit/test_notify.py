@@ -31,7 +31,7 @@ def sink(kind="webhook", retries=2, levels=("SUSTAINED", "CRITICAL"), name=None)
         type=kind,
         url_env=f"HOOK_{kind.upper()}",
         levels=levels,
-        timeout_seconds=2.0,
+        timeout="2 seconds",
         retries=retries,
     )
 
