@@ -463,7 +463,15 @@ class AlertRule(Section):
     sustained: SustainedThreshold | None = Field(None, description="level SUSTAINED (action ALERT)")
     critical: Threshold | None = Field(None, description="level CRITICAL (action BLOCK_OR_ROLLBACK)")
     min_labeled: int = Field(200, ge=0, description="windows with fewer labels are not evaluated")
-    confidence: float | None = Field(0.95, ge=0.5, lt=1, description="beyond means the whole interval; null: the value")
+    min_positives: int | None = Field(
+        None, ge=0, description="windows with fewer positive labels are not evaluated (default: by metric, README)"
+    )
+    min_negatives: int | None = Field(
+        None, ge=0, description="windows with fewer negative labels are not evaluated (default: by metric, README)"
+    )
+    confidence: float | None = Field(
+        0.95, ge=0.5, lt=1, description="a drop counts when significant at this level; null: the point value alone"
+    )
     maturity: Maturity = Field("mature", description="mature, any, or {min_coverage: share}")
     resolve_after: int = Field(3, ge=1, description="evaluated windows back on the good side before RESOLVED")
 
@@ -543,6 +551,9 @@ class MonitorConfig(Section):
     kpis: tuple[Kpi, ...] = Field((), description="business KPIs, computed like metrics")
     baseline: BaselineConfig = Field({}, description="the reference values of alert rules")
     alerts: tuple[AlertRule, ...] = Field((), description="alert rules")
+    alerts_fdr: float | None = Field(
+        0.05, gt=0, lt=1, description="false discovery rate over a run's SUSTAINED and CRITICAL alerts; null: off"
+    )
     notifications: tuple[NotificationSink, ...] = Field((), description="where alert events are sent")
     retrain: RetrainConfig = Field({}, description="when a RETRAIN is recommended")
     _source_hash: str = PrivateAttr("")

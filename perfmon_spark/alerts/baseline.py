@@ -1,6 +1,10 @@
-"""Baselines: the reference value each rule compares a window with (``baseline.source``).
+"""Baselines: the reference value each rule compares a window with (``baseline.source``), and
+its interval where it is estimated from data (``baseline_ci_lower`` / ``baseline_ci_upper``, null
+for a fixed value), so that the rules can test a drop against both uncertainties.
 
-- ``values``: fixed figures per metric (training or validation results).
+- ``values``: fixed figures per metric (training or validation results), for the overall slice.
+  A figure of the whole population says nothing of a segment (AUC and precision are not
+  comparable across segments), so the other slices use their own ``window`` baseline.
 - ``table``: a Delta table of (model_version, slice_key, slice_value, metric, value); the most
   specific row wins: exact version and slice, then the version's ``*`` slice, then version ``*``
   with the slice, then ``*``/``*``.
@@ -53,14 +57,34 @@ def check_baseline_table(spark: SparkSession, cfg: MonitorConfig) -> None:
             )
 
 
+BASELINE_INTERVAL = ("baseline_ci_lower", "baseline_ci_upper")
+
+
 def with_baseline(histories: DataFrame, stats: DataFrame, cfg: MonitorConfig, as_of: datetime) -> DataFrame:
-    """``histories`` (perf_metrics rows of the rules) with a ``baseline`` column, null where none."""
+    """``histories`` (perf_metrics rows of the rules) with ``baseline`` and its interval, null
+    where there is none."""
     source = cfg.baseline.source
-    if source == "values":
-        pairs = [x for metric, value in cfg.baseline.values for x in (F.lit(metric), F.lit(value))]
-        return histories.withColumn("baseline", F.element_at(F.create_map(*pairs), F.col("metric")))
     if source == "table":
-        return _from_table(histories, cfg)
+        return _exact(_from_table(histories, cfg))
+    if source != "values":
+        return _from_states(histories, stats, cfg, as_of, source)
+    pairs = [x for metric, value in cfg.baseline.values for x in (F.lit(metric), F.lit(value))]
+    overall = F.col("slice_key") == OVERALL
+    fixed = _exact(
+        histories.filter(overall).withColumn("baseline", F.element_at(F.create_map(*pairs), F.col("metric")))
+    )
+    if not cfg.slice_keys:
+        return fixed
+    return fixed.unionByName(_from_states(histories.filter(~overall), stats, cfg, as_of, "window"))
+
+
+def _exact(histories: DataFrame) -> DataFrame:
+    return histories.withColumns({c: F.lit(None).cast("double") for c in BASELINE_INTERVAL})
+
+
+def _from_states(histories: DataFrame, stats: DataFrame, cfg: MonitorConfig, as_of: datetime, source: str) -> DataFrame:
+    """A ``window`` or ``rolling`` baseline: the metric over the reference period, merged from
+    the bucket states like any window, with its interval."""
     wanted = {r.metric for r in cfg.alerts}
     kpis = tuple(k.name for k in cfg.kpis if k.name in wanted)
     length = cfg.baseline.window if source == "window" else cfg.baseline.rolling_length
@@ -70,7 +94,12 @@ def with_baseline(histories: DataFrame, stats: DataFrame, cfg: MonitorConfig, as
         kpis=kpis,
         windows=((length.text, length.seconds),),
     )
-    reference = compute_metrics(stats, plan).select(*_SERIES, "window_end", F.col("value").alias("baseline"))
+    reference = compute_metrics(stats, plan).select(
+        *_SERIES,
+        "window_end",
+        F.col("value").alias("baseline"),
+        *[F.col(c.removeprefix("baseline_")).alias(c) for c in BASELINE_INTERVAL],
+    )
     if source == "rolling":
         lag = seconds(cfg.baseline.rolling_lag.seconds)
         h = histories.withColumn("_ref_end", F.col("window_end") - lag)

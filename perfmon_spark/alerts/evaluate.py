@@ -4,6 +4,7 @@ rules, versions and slices)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 import pandas as pd
@@ -11,15 +12,17 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from perfmon_spark.alerts.baseline import with_baseline
-from perfmon_spark.alerts.rules import RulePlan, evaluate_history
+from perfmon_spark.alerts.rules import RulePlan, class_gates, evaluate_history
 from perfmon_spark.config import AlertRule, MonitorConfig
 from perfmon_spark.io.catalog import PERF_ALERTS
 from perfmon_spark.vocabulary import OVERALL
+from perfmon_spark.windows import WindowPlan, compute_metrics
 
 # An episode as evaluated: perf_alerts without the columns the alerting stage adds.
 EPISODE = PERF_ALERTS.without("monitor", "updated_run_id")
 
 SERIES = ("rule", "model_version", "slice_key", "slice_value", "window")
+_WINDOW = ("model_version", "slice_key", "slice_value", "window", "window_start")
 _HISTORY = (
     "window_start",
     "window_end",
@@ -42,6 +45,22 @@ def _rule_rows(metrics: DataFrame, rule: AlertRule) -> DataFrame:
     return rows.select(F.lit(rule.name).alias("rule"), *SERIES[1:], *_HISTORY)
 
 
+def _with_class_counts(histories: DataFrame, stats: DataFrame, cfg: MonitorConfig, as_of: datetime) -> DataFrame:
+    """``n_positive`` and ``n_negative`` of each window (binary), from the same bucket states."""
+    lengths = {r.window for r in cfg.alerts}
+    plan = replace(
+        WindowPlan.from_config(cfg, as_of),
+        metrics=("positive_rate",),
+        kpis=(),
+        windows=tuple((d.text, d.seconds) for d in cfg.window_lengths if d.text in lengths),
+    )
+    positives = F.round(F.coalesce(F.col("value"), F.lit(0.0)) * F.col("n_labeled")).cast("long")
+    counts = compute_metrics(stats, plan).select(
+        *_WINDOW, positives.alias("n_positive"), (F.col("n_labeled") - positives).alias("n_negative")
+    )
+    return histories.join(counts, list(_WINDOW), "left")
+
+
 def episodes(cfg: MonitorConfig, metrics: DataFrame, stats: DataFrame, as_of: datetime) -> DataFrame | None:
     """Every alert episode of every rule (``EPISODE``) from this monitor's perf_metrics
     and perf_stats rows; None without rules."""
@@ -51,7 +70,18 @@ def episodes(cfg: MonitorConfig, metrics: DataFrame, stats: DataFrame, as_of: da
     for rule in cfg.alerts[1:]:
         histories = histories.unionByName(_rule_rows(metrics, rule))
     histories = with_baseline(histories, stats, cfg, as_of)
-    plans = {r.name: RulePlan.build(r, cfg.larger_is_better(r.metric), cfg.confidence_level) for r in cfg.alerts}
+    plans = {
+        r.name: RulePlan.build(
+            r,
+            cfg.larger_is_better(r.metric),
+            cfg.confidence_level,
+            cfg.windows.granularity,
+            *class_gates(r, cfg.problem_type),
+        )
+        for r in cfg.alerts
+    }
+    if any(p.min_positives or p.min_negatives for p in plans.values()):
+        histories = _with_class_counts(histories, stats, cfg, as_of)
     columns = [c for c, _ in EPISODE]
 
     def evaluate(pdf: pd.DataFrame) -> pd.DataFrame:

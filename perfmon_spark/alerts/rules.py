@@ -3,19 +3,29 @@
 A rule's history is the ordered windows of one (rule, model version, slice, window length).
 ``evaluate_history`` replays it from the first window every run, so the episodes it returns are a
 function of the metric values alone: late labels that revise a past window revise its alerts too,
-and a re-run with the same inputs returns the same episodes.
+and a re-run with the same inputs returns the same episodes. (The run-level false-discovery step,
+``alerts.fdr``, then looks at all of a run's episodes together.)
 
-Semantics (the README has a worked example):
+Semantics (the README has a worked example and the statistics):
 
-- A window is *evaluated* when it has a value and a baseline, at least ``min_labeled`` labels and
-  passes the maturity policy (and, with ``confidence``, has an interval). Other windows are
-  skipped: they neither count against the model nor towards recovery.
-- A window is *beyond* a level when it is worse than ``baseline x ratio`` (larger-is-better
-  metrics) or ``baseline / ratio`` (smaller-is-better). With ``confidence`` the whole interval
-  must be beyond (the interval stored at ``confidence_level``, rescaled to the rule's level), so a
-  noisy point alone never counts.
-- A level *holds* when at least ``of`` of the last ``within`` evaluated windows were beyond it
-  (``consecutive: N`` is N of N). The current level is the highest that holds.
+- A window is *evaluated* when it has a value and a baseline, at least ``min_labeled`` labels
+  (and ``min_positives`` / ``min_negatives`` for metrics that condition on a class), passes the
+  maturity policy, and, with ``confidence``, has an interval. Other windows are skipped: they
+  neither count against the model nor towards recovery.
+- A window is *beyond* a level when its drop is large enough to matter and real, two questions
+  answered apart. A level that one window decides (``within`` 1: MINOR and CRITICAL by default)
+  needs its drop past the threshold (``baseline x ratio`` for larger-is-better metrics,
+  ``baseline / ratio`` otherwise) beyond doubt: a one-sided z-test of ``value - threshold`` at
+  ``1 - confidence``. A persistent level (SUSTAINED) gets its certainty from repetition instead:
+  each window's point value must be past the threshold (the size that matters) and its change
+  from the baseline significant (that it is real) at ``(1 - confidence) / within``. Both tests
+  combine the window's interval with the baseline's own (zero for fixed ``values``), so a
+  baseline estimated from a few hundred labels is not taken as exact. ``confidence: null``
+  compares point values only.
+- A level *holds* when at least ``of`` of the last ``within`` evaluated windows *that share no
+  bucket* were beyond it (``consecutive: N`` is N of N). For a rolling window of k buckets those
+  are the windows ending k, 2k, ... buckets before the current one, so one bad bucket, which
+  lies in k overlapping windows, counts once. The current level is the highest that holds.
 - An episode opens at the first window where some level holds, follows the current level while it
   holds, and resolves after ``resolve_after`` consecutive evaluated windows whose point value is
   back on the good side of the lowest level's threshold (hysteresis). A window in between (no
@@ -25,17 +35,30 @@ Semantics (the README has a worked example):
 from __future__ import annotations
 
 import json
-from collections import deque
+from collections import defaultdict, deque
 from dataclasses import dataclass
+from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
 
-from perfmon_spark.config import AlertRule
+from perfmon_spark.config import AlertRule, Duration, LevelRule, parse_duration
 from perfmon_spark.metrics.intervals import z_value
 from perfmon_spark.vocabulary import AlertStatus, Level
 
 EVIDENCE_WINDOWS = 10
+_NORMAL = NormalDist()
+# Binary metrics that condition on a class, and the (positives, negatives) a window needs before a
+# rule on them evaluates it, unless the rule sets min_positives / min_negatives: an AUC or a
+# recall of one or two positives is noise, whatever the label count.
+CLASS_GATES = {"roc_auc": (10, 10), "pr_auc": (10, 10), "recall": (10, 0), "precision": (10, 0), "f1": (10, 0)}
+
+
+def class_gates(rule: AlertRule, problem_type: str) -> tuple[int, int]:
+    """(min_positives, min_negatives) of a rule: as configured, else ``CLASS_GATES``."""
+    default = CLASS_GATES.get(rule.metric, (0, 0)) if problem_type == "binary" else (0, 0)
+    given = (rule.min_positives, rule.min_negatives)
+    return tuple(d if g is None else g for g, d in zip(given, default))
 
 
 @dataclass(frozen=True)
@@ -44,12 +67,47 @@ class RulePlan:
 
     rule: AlertRule
     larger_is_better: bool
-    widen: float | None  # rule z / table z; None: compare point values
+    z_table: float  # z of the stored intervals (confidence_level): their half-width / z is a standard error
+    bucket_seconds: int = 86400  # the granularity
+    step: int = 1  # the rule's window in buckets: windows this far apart share no bucket
+    min_positives: int = 0
+    min_negatives: int = 0
 
     @classmethod
-    def build(cls, rule: AlertRule, larger_is_better: bool, confidence_level: float) -> RulePlan:
-        widen = None if rule.confidence is None else z_value(rule.confidence) / z_value(confidence_level)
-        return cls(rule=rule, larger_is_better=larger_is_better, widen=widen)
+    def build(
+        cls,
+        rule: AlertRule,
+        larger_is_better: bool,
+        confidence_level: float,
+        granularity: Duration | None = None,
+        min_positives: int = 0,
+        min_negatives: int = 0,
+    ) -> RulePlan:
+        bucket = granularity.seconds if granularity is not None else 86400
+        step = max(parse_duration(rule.window, "window").seconds // bucket, 1) if rule.window else 1
+        return cls(rule, larger_is_better, z_value(confidence_level), bucket, step, min_positives, min_negatives)
+
+    def chain(self, window_start) -> int:
+        """Which chain of windows that share no bucket a window belongs to."""
+        return int(pd.Timestamp(window_start).timestamp()) // self.bucket_seconds % self.step
+
+    @property
+    def alpha(self) -> float | None:
+        """The one-sided significance level of a drop; None compares point values."""
+        return None if self.rule.confidence is None else 1 - self.rule.confidence
+
+    def beyond(self, level: LevelRule, value: float, se: float, baseline: float, baseline_se: float) -> bool:
+        """Whether a window is beyond a level (see the module docstring)."""
+        threshold = self.threshold(baseline, level.ratio)
+        if self.alpha is None:
+            return self.worse(value, threshold)
+        if level.within == 1:  # one window decides: its drop past the threshold must be beyond doubt
+            return self.p_value(value, se, threshold, baseline_se * level.ratio) < self.alpha
+        # a persistent level: past the threshold, and a real change, each of its windows tested at
+        # alpha / within (Bonferroni over the windows it looks at)
+        return (
+            self.worse(value, threshold) and self.p_value(value, se, baseline, baseline_se) < self.alpha / level.within
+        )
 
     def threshold(self, baseline: float, ratio: float) -> float:
         return baseline * ratio if self.larger_is_better else baseline / ratio
@@ -58,20 +116,43 @@ class RulePlan:
         """``a`` is on the bad side of ``b``."""
         return a < b if self.larger_is_better else a > b
 
+    def p_value(self, value: float, se: float, baseline: float, baseline_se: float) -> float:
+        """One-sided p of "worse than the baseline" (both are estimates)."""
+        spread = float(np.hypot(se, baseline_se))
+        if not spread > 0:
+            return 0.0 if self.worse(value, baseline) else 1.0
+        z = (value - baseline) / spread
+        return _NORMAL.cdf(z) if self.larger_is_better else 1 - _NORMAL.cdf(z)
+
+
+def _column(history: pd.DataFrame, name: str) -> np.ndarray:
+    return history[name].to_numpy(dtype=float) if name in history else np.full(len(history), np.nan)
+
 
 def evaluated(history: pd.DataFrame, plan: RulePlan) -> np.ndarray:
     """Mask of the windows a rule evaluates (see the module docstring)."""
     rule = plan.rule
     ok = history["value"].notna().to_numpy() & history["baseline"].notna().to_numpy()
     ok &= history["n_labeled"].fillna(0).to_numpy() >= rule.min_labeled
+    if plan.min_positives:
+        ok &= np.nan_to_num(_column(history, "n_positive")) >= plan.min_positives
+    if plan.min_negatives:
+        ok &= np.nan_to_num(_column(history, "n_negative")) >= plan.min_negatives
     mature = history["is_mature"].fillna(False).to_numpy().astype(bool)
     if rule.maturity.mode == "mature":
         ok &= mature
     elif rule.maturity.mode == "min_coverage":
         ok &= mature | (history["label_coverage"].fillna(0).to_numpy() >= rule.maturity.min_coverage)
-    if plan.widen is not None:
+    if plan.alpha is not None:
         ok &= history["ci_lower"].notna().to_numpy() & history["ci_upper"].notna().to_numpy()
     return ok
+
+
+def _se(lower, upper, z: float) -> float:
+    """A standard error from an interval's half-width; 0 without an interval (an exact value)."""
+    if lower is None or upper is None or pd.isna(lower) or pd.isna(upper):
+        return 0.0
+    return (float(upper) - float(lower)) / (2 * z)
 
 
 def evaluate_history(history: pd.DataFrame, plan: RulePlan) -> list[dict]:
@@ -79,7 +160,9 @@ def evaluate_history(history: pd.DataFrame, plan: RulePlan) -> list[dict]:
 
     Args:
         history: one row per window with ``window_start``, ``value``, ``ci_lower``, ``ci_upper``,
-            ``n_labeled``, ``label_coverage``, ``is_mature`` and ``baseline``.
+            ``n_labeled``, ``label_coverage``, ``is_mature`` and ``baseline``; optionally
+            ``baseline_ci_lower`` / ``baseline_ci_upper`` (a baseline estimated from data) and
+            ``n_positive`` / ``n_negative`` (for the class gates).
 
     Returns:
         Episode dicts with the ``perf_alerts`` columns from ``metric`` on (the caller adds the key).
@@ -87,22 +170,23 @@ def evaluate_history(history: pd.DataFrame, plan: RulePlan) -> list[dict]:
     history = history.sort_values("window_start").reset_index(drop=True)
     rule = plan.rule
     levels = sorted(rule.levels, key=lambda lv: Level(lv.level).rank)
-    hits = {lv.level: deque(maxlen=lv.within) for lv in levels}
+    # one record of beyond/not per level and per chain of windows that share no bucket
+    hits = {lv.level: defaultdict(lambda lv=lv: deque(maxlen=lv.within)) for lv in levels}
     episodes: list[dict] = []
     episode: dict | None = None
     mask = evaluated(history, plan)
     for row in history[mask].itertuples(index=False):
         value, base = float(row.value), float(row.baseline)
-        lo, hi = value, value
-        if plan.widen is not None:
-            lo = value - (value - float(row.ci_lower)) * plan.widen
-            hi = value + (float(row.ci_upper) - value) * plan.widen
-        optimistic = hi if plan.larger_is_better else lo  # the interval's best end
+        baseline_lo, baseline_hi = getattr(row, "baseline_ci_lower", None), getattr(row, "baseline_ci_upper", None)
+        se, baseline_se = _se(row.ci_lower, row.ci_upper, plan.z_table), _se(baseline_lo, baseline_hi, plan.z_table)
+        p = plan.p_value(value, se, base, baseline_se)
+        chain = plan.chain(row.window_start)
         thresholds = {lv.level: plan.threshold(base, lv.ratio) for lv in levels}
         holding = []
         for lv in levels:
-            hits[lv.level].append(plan.worse(optimistic, thresholds[lv.level]))
-            if sum(hits[lv.level]) >= lv.of:
+            record = hits[lv.level][chain]
+            record.append(plan.beyond(lv, value, se, base, baseline_se))
+            if sum(record) >= lv.of:
                 holding.append(lv.level)
         current = holding[-1] if holding else None
         recovered = not plan.worse(value, thresholds[levels[0].level])
@@ -112,6 +196,9 @@ def evaluate_history(history: pd.DataFrame, plan: RulePlan) -> list[dict]:
             "ci_lower": _num(row.ci_lower),
             "ci_upper": _num(row.ci_upper),
             "baseline": base,
+            "baseline_ci_lower": _num(baseline_lo),
+            "baseline_ci_upper": _num(baseline_hi),
+            "p_value": p,
             "level": current,
         }
         if episode is None:
@@ -156,6 +243,8 @@ def _episode_row(episode: dict, plan: RulePlan, resolved) -> dict:
         "direction": "larger_is_better" if plan.larger_is_better else "smaller_is_better",
         "levels": {lv.level: {"ratio": lv.ratio, "of": lv.of, "within": lv.within} for lv in rule.levels},
         "confidence": rule.confidence,
+        "p_value": last["p_value"],
+        "independent_windows_every": plan.step,
         "windows": [
             {**w, "window_start": pd.Timestamp(w["window_start"]).isoformat()}
             for w in episode["trail"][-EVIDENCE_WINDOWS:]

@@ -17,6 +17,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.window import Window
 
 from perfmon_spark.alerts.evaluate import EPISODE, episodes
+from perfmon_spark.alerts.fdr import control_fdr
 from perfmon_spark.alerts.lifecycle import LOG, Episode, events_between
 from perfmon_spark.alerts.notify import deliver, describe
 from perfmon_spark.config import MonitorConfig
@@ -68,6 +69,7 @@ def run_alerting(spark: SparkSession, cfg: MonitorConfig, as_of: datetime, run_i
         if table_exists(spark, alerts_ref)
         else []
     )
+    new = control_fdr(new, cfg.alerts_fdr)
     events = events_between(old, new, run_id, now)
     for event in events:
         LOG.warning(describe({**event, "monitor": cfg.name}))

@@ -3,14 +3,16 @@ interval rule, maturity, min_labeled, hysteresis and retroactive changes."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
+from statistics import NormalDist
 
 import pandas as pd
 import pytest
 
 from perfmon_spark.alerts.lifecycle import Episode, events_between
-from perfmon_spark.alerts.rules import RulePlan, evaluate_history
-from perfmon_spark.config import AlertRule, MaturityPolicy
+from perfmon_spark.alerts.rules import RulePlan, class_gates, evaluate_history
+from perfmon_spark.config import AlertRule, MaturityPolicy, parse_duration
 from perfmon_spark.vocabulary import AlertStatus
 
 DAY = pd.Timedelta(days=1)
@@ -104,16 +106,67 @@ def test_smaller_is_better_metrics_alert_when_the_value_grows():
     assert ep["level"] == "CRITICAL"
 
 
-def test_interval_rule_needs_the_whole_interval_beyond():
+def test_a_single_window_level_needs_its_drop_past_the_threshold_beyond_doubt():
     p = plan([MINOR], confidence=0.95, resolve_after=5)
-    assert evaluate_history(history([0.84], half=0.02), p) == []  # upper 0.86 > 0.855
-    (ep,) = evaluate_history(history([0.83], half=0.02), p)  # upper 0.85 < 0.855
+    se = 0.02 / NormalDist().inv_cdf(0.975)
+    assert evaluate_history(history([0.84], half=0.02), p) == []  # (0.84 - 0.855) / se: p = 0.07
+    (ep,) = evaluate_history(history([0.835], half=0.02), p)  # p = 0.025
     assert ep["level"] == "MINOR"
-    # a rule asking for more confidence than the table's widens the interval (z ratio)
-    wider = plan([MINOR], confidence=0.99, resolve_after=5)
-    assert evaluate_history(history([0.83], half=0.02), wider) == []
-    # no interval: not evaluated under the interval rule
+    assert json.loads(ep["evidence"])["p_value"] == pytest.approx(NormalDist().cdf((0.835 - 0.9) / se))
+    # the rule's confidence is the test's level
+    assert evaluate_history(history([0.835], half=0.02), plan([MINOR], confidence=0.99, resolve_after=5)) == []
+    # no interval: not evaluated under a rule with a confidence
     assert evaluate_history(history([0.5], half=float("nan")), p) == []
+
+
+TWICE = {"sustained": {"ratio": 0.95, "consecutive": 2}}
+
+
+def test_a_persistent_level_asks_whether_the_drop_matters_and_whether_it_is_real():
+    p = plan([TWICE], confidence=0.95, resolve_after=5)
+    # past the threshold (0.855) and a real change from 0.9: beyond, although each interval
+    # reaches above the threshold (which the single-window test, and the old rule, required)
+    (ep,) = evaluate_history(history([0.84, 0.84], half=0.02), p)
+    assert ep["level"] == "SUSTAINED" and ep["opened_window_start"] == T0 + DAY
+    # a real change, but not past the threshold: too small to matter
+    assert evaluate_history(history([0.86, 0.86], half=0.005), p) == []
+    # past the threshold but within the noise: not real
+    assert evaluate_history(history([0.85, 0.85], half=0.15), p) == []
+
+
+def test_a_baseline_estimated_from_data_counts_its_own_uncertainty():
+    p = plan([TWICE], confidence=0.95, resolve_after=5)
+    h = history([0.84, 0.84], half=0.02)
+    assert len(evaluate_history(h, p)) == 1  # a fixed baseline: exact
+    # the same baseline estimated with a half-width of 0.08: the change is no longer significant
+    noisy = h.assign(baseline_ci_lower=0.82, baseline_ci_upper=0.98)
+    assert evaluate_history(noisy, p) == []
+
+
+def test_one_bad_bucket_is_counted_once_by_overlapping_rolling_windows():
+    """A 7-day rolling window every day: one bad day lies in seven windows, which share buckets;
+    SUSTAINED counts windows that share none (7 days apart), so one day never makes it."""
+    rule = AlertRule(name="r", metric="accuracy", window="7 days", **MINOR, **SUSTAINED3, min_labeled=100)
+    p = RulePlan.build(rule, True, 0.95, parse_duration("1 day", "g"))
+    assert p.step == 7
+    one_bad_day = [0.9] * 20 + [0.8] * 7 + [0.9] * 20  # the 7 windows holding the bad day
+    (ep,) = evaluate_history(history(one_bad_day), p)
+    assert ep["level"] == "MINOR"
+    # a drop that lasts: windows 7 and 14 days apart are all bad, so SUSTAINED holds on the third
+    lasting = history([0.9] * 20 + [0.8] * 30)
+    assert [e["level"] for e in evaluate_history(lasting.iloc[:34], p)] == ["MINOR"]
+    assert [e["level"] for e in evaluate_history(lasting.iloc[:35], p)] == ["SUSTAINED"]
+
+
+def test_class_gates_skip_windows_with_too_few_positives():
+    rule = AlertRule(name="r", metric="roc_auc", window="1 day", **MINOR, min_labeled=10)
+    assert class_gates(rule, "binary") == (10, 10)
+    assert class_gates(AlertRule(name="r", metric="roc_auc", **MINOR, min_positives=3), "binary") == (3, 10)
+    assert class_gates(AlertRule(name="r", metric="accuracy", **MINOR), "binary") == (0, 0)
+    p = RulePlan.build(rule, True, 0.95, None, *class_gates(rule, "binary"))
+    few = history([0.5, 0.5]).assign(n_positive=[2, 30], n_negative=[998, 970])
+    (ep,) = evaluate_history(few, p)
+    assert ep["opened_window_start"] == T0 + DAY  # the window with two positives was skipped
 
 
 def test_maturity_and_min_labeled_skip_windows():
@@ -195,8 +248,8 @@ def test_readme_worked_example():
     h["ci_lower"], h["ci_upper"] = lower, upper
     p = plan([MINOR, SUSTAINED3, CRITICAL], metric="roc_auc", confidence=0.95, resolve_after=3)
     steps = [evaluate_history(h.iloc[:k], p) for k in range(1, len(values) + 1)]
-    assert steps[0] == steps[1] == []
-    assert [(s[0]["level"], s[0]["status"]) for s in steps[2:]] == [("MINOR", "OPEN")] * 3 + [
+    assert steps[0] == []
+    assert [(s[0]["level"], s[0]["status"]) for s in steps[1:]] == [("MINOR", "OPEN")] * 3 + [
         ("SUSTAINED", "OPEN")
-    ] * 4 + [("SUSTAINED", "RESOLVED")]
-    assert steps[-1][0]["opened_window_start"] == T0 + 2 * DAY and steps[-1][0]["resolved_window_start"] == T0 + 9 * DAY
+    ] * 5 + [("SUSTAINED", "RESOLVED")]
+    assert steps[-1][0]["opened_window_start"] == T0 + DAY and steps[-1][0]["resolved_window_start"] == T0 + 9 * DAY

@@ -53,6 +53,7 @@ def simulate(seed: int, drop: float) -> dict[str, pd.DataFrame]:
         }
         lower, upper = interval(state, 1.959963984540054)
         base_state = {f: np.array([v[:BASELINE_DAYS].sum()]) for f, v in state.items()}
+        base_lower, base_upper = interval(base_state, 1.959963984540054)
         out[name] = pd.DataFrame(
             {
                 "window_start": pd.date_range("2026-01-01", periods=DAYS, freq="D"),
@@ -63,6 +64,8 @@ def simulate(seed: int, drop: float) -> dict[str, pd.DataFrame]:
                 "label_coverage": 1.0,
                 "is_mature": True,
                 "baseline": finalise(base_state)[0],
+                "baseline_ci_lower": base_lower[0],  # estimated from data, as the job's window baseline
+                "baseline_ci_upper": base_upper[0],
             }
         )
     return out
@@ -81,8 +84,10 @@ def test_stable_year_raises_no_sustained_or_critical_alert(seed):
 @pytest.mark.parametrize("seed", range(5))
 def test_ten_percent_drop_in_one_slice_is_sustained_within_the_rule_windows_there_only(seed):
     histories = simulate(seed, drop=DROP)
+    # the stable slices stay quiet; the overall slice carries a real drop of 2% (a fifth of the
+    # traffic lost 10%), whose points fall past the 3% threshold on some days, so it is not asserted
     for name, h in histories.items():
-        if name != f"s{DROP_SLICE}":
+        if name not in (f"s{DROP_SLICE}", "*"):
             assert worst_level(evaluate_history(h, PLAN)) < Level.SUSTAINED.rank, name
     h = histories[f"s{DROP_SLICE}"]
     window = RULE.levels[1].within
