@@ -96,6 +96,12 @@ def _evidence(ep: Episode) -> dict:
     return {k: getattr(ep, k) for k in keys}
 
 
+def _confirmed(ep: Episode) -> set[Level]:
+    """The levels an episode's evidence shows beyond in two windows that share no bucket: a
+    retrain needs that much; one bad bucket may block, never retrain."""
+    return {Level(level) for level in json.loads(ep.evidence or "{}").get("confirmed", ())}
+
+
 def triggers_of(
     cfg: MonitorConfig, open_episodes: list[Episode], kpi_rows: list[Mapping] = ()
 ) -> list[tuple[str, dict, int]]:
@@ -103,10 +109,14 @@ def triggers_of(
     trigger, worst first. ``kpi_rows``: the latest mature window of each KPI (overall slice)."""
     fired = []
     for ep in sorted(open_episodes, key=lambda e: (-e.level.rank, e.rule, e.slice_key, e.slice_value)):
-        level = ep.level
-        if Trigger.CRITICAL in cfg.retrain.triggers and level is Level.CRITICAL:
+        level, confirmed = ep.level, _confirmed(ep)
+        if Trigger.CRITICAL in cfg.retrain.triggers and level is Level.CRITICAL and Level.CRITICAL in confirmed:
             fired.append((f"{Trigger.CRITICAL}: {_where(ep)}", _evidence(ep), level.rank))
-        elif Trigger.SUSTAINED in cfg.retrain.triggers and level.rank >= Level.SUSTAINED.rank:
+        elif (
+            Trigger.SUSTAINED in cfg.retrain.triggers
+            and level.rank >= Level.SUSTAINED.rank
+            and any(c.rank >= Level.SUSTAINED.rank for c in confirmed)
+        ):
             fired.append((f"{Trigger.SUSTAINED}: {_where(ep)} at {level}", _evidence(ep), level.rank))
     if Trigger.KPI in cfg.retrain.triggers:
         limits = {k.name: k for k in cfg.kpis}

@@ -18,14 +18,19 @@ Semantics (the README has a worked example and the statistics):
   ``baseline / ratio`` otherwise) beyond doubt: a one-sided z-test of ``value - threshold`` at
   ``1 - confidence``. A persistent level (SUSTAINED) gets its certainty from repetition instead:
   each window's point value must be past the threshold (the size that matters) and its change
-  from the baseline significant (that it is real) at ``(1 - confidence) / within``. Both tests
-  combine the window's interval with the baseline's own (zero for fixed ``values``), so a
-  baseline estimated from a few hundred labels is not taken as exact. ``confidence: null``
-  compares point values only.
+  from the baseline significant (that it is real) at ``(1 - confidence) / (of x within)``
+  (Bonferroni over the hits and windows a level looks at). Both tests combine the window's
+  interval with the baseline's own (zero for fixed ``values``), so a baseline estimated from a
+  few hundred labels is not taken as exact.
 - A level *holds* when at least ``of`` of the last ``within`` evaluated windows *that share no
-  bucket* were beyond it (``consecutive: N`` is N of N). For a rolling window of k buckets those
-  are the windows ending k, 2k, ... buckets before the current one, so one bad bucket, which
-  lies in k overlapping windows, counts once. The current level is the highest that holds.
+  bucket* were beyond it (``consecutive: N`` is N of N), and their mean change from the baseline
+  is significant at the same level: those windows share one baseline, whose error must count
+  once, not once per window. For a rolling window of k buckets the windows are those ending k,
+  2k, ... buckets before the current one, so one bad bucket, which lies in k overlapping windows,
+  counts once. The current level is the highest that holds. ``confidence: null`` compares point
+  values only.
+- A level is *confirmed* in an episode once two of its windows that share no bucket were beyond
+  it: the retrain triggers ask for that, so one bad bucket may block (CRITICAL) but never retrains.
 - An episode opens at the first window where some level holds, follows the current level while it
   holds, and resolves after ``resolve_after`` consecutive evaluated windows whose point value is
   back on the good side of the lowest level's threshold (hysteresis). A window in between (no
@@ -87,6 +92,10 @@ class RulePlan:
         step = max(parse_duration(rule.window, "window").seconds // bucket, 1) if rule.window else 1
         return cls(rule, larger_is_better, z_value(confidence_level), bucket, step, min_positives, min_negatives)
 
+    def apart(self, first, later) -> bool:
+        """Two windows share no bucket: their starts are a whole window apart."""
+        return (pd.Timestamp(later) - pd.Timestamp(first)).total_seconds() >= self.step * self.bucket_seconds
+
     def chain(self, window_start) -> int:
         """Which chain of windows that share no bucket a window belongs to."""
         return int(pd.Timestamp(window_start).timestamp()) // self.bucket_seconds % self.step
@@ -103,11 +112,24 @@ class RulePlan:
             return self.worse(value, threshold)
         if level.within == 1:  # one window decides: its drop past the threshold must be beyond doubt
             return self.p_value(value, se, threshold, baseline_se * level.ratio) < self.alpha
-        # a persistent level: past the threshold, and a real change, each of its windows tested at
-        # alpha / within (Bonferroni over the windows it looks at)
-        return (
-            self.worse(value, threshold) and self.p_value(value, se, baseline, baseline_se) < self.alpha / level.within
+        # a persistent level: past the threshold, and a real change at persistent_alpha
+        return self.worse(value, threshold) and self.p_value(value, se, baseline, baseline_se) < self.persistent_alpha(
+            level
         )
+
+    def persistent_alpha(self, level: LevelRule) -> float:
+        """The test level of each window of a persistent level, and of their pooled change."""
+        return self.alpha / (level.within * level.of)
+
+    def pooled_real(self, level: LevelRule, record, baseline: float, baseline_se: float) -> bool:
+        """A persistent level's windows share one baseline, whose error would otherwise count once
+        per window: their mean change from it must be significant too, the windows' noise
+        averaged and the baseline's counted once."""
+        if self.alpha is None or level.within == 1:
+            return True
+        values = np.array([v for _, v, _ in record])
+        se = float(np.sqrt(np.mean([e * e for _, _, e in record]) / len(record)))
+        return self.p_value(float(values.mean()), se, baseline, baseline_se) < self.persistent_alpha(level)
 
     def threshold(self, baseline: float, ratio: float) -> float:
         return baseline * ratio if self.larger_is_better else baseline / ratio
@@ -182,11 +204,13 @@ def evaluate_history(history: pd.DataFrame, plan: RulePlan) -> list[dict]:
         p = plan.p_value(value, se, base, baseline_se)
         chain = plan.chain(row.window_start)
         thresholds = {lv.level: plan.threshold(base, lv.ratio) for lv in levels}
-        holding = []
+        holding, beyond = [], []
         for lv in levels:
             record = hits[lv.level][chain]
-            record.append(plan.beyond(lv, value, se, base, baseline_se))
-            if sum(record) >= lv.of:
+            record.append((plan.beyond(lv, value, se, base, baseline_se), value, se))
+            if record[-1][0]:
+                beyond.append(lv.level)
+            if sum(hit for hit, _, _ in record) >= lv.of and plan.pooled_real(lv, record, base, baseline_se):
                 holding.append(lv.level)
         current = holding[-1] if holding else None
         recovered = not plan.worse(value, thresholds[levels[0].level])
@@ -210,6 +234,8 @@ def evaluate_history(history: pd.DataFrame, plan: RulePlan) -> list[dict]:
                 "peak": current,
                 "recovering": 0,
                 "trail": [],
+                "first_beyond": {},
+                "confirmed": set(),
             }
         elif current is not None:
             episode["level"] = current
@@ -220,6 +246,10 @@ def evaluate_history(history: pd.DataFrame, plan: RulePlan) -> list[dict]:
             episode["recovering"] += 1
         else:
             episode["recovering"] = 0
+        for level in beyond:  # confirmed: beyond in two windows of the episode that share no bucket
+            first = episode["first_beyond"].setdefault(level, row.window_start)
+            if plan.apart(first, row.window_start):
+                episode["confirmed"].add(level)
         episode["trail"].append(window)
         episode["last"] = window
         episode["threshold"] = thresholds[episode["level"]]
@@ -244,6 +274,7 @@ def _episode_row(episode: dict, plan: RulePlan, resolved) -> dict:
         "levels": {lv.level: {"ratio": lv.ratio, "of": lv.of, "within": lv.within} for lv in rule.levels},
         "confidence": rule.confidence,
         "p_value": last["p_value"],
+        "confirmed": sorted(episode["confirmed"], key=lambda level: Level(level).rank),
         "independent_windows_every": plan.step,
         "windows": [
             {**w, "window_start": pd.Timestamp(w["window_start"]).isoformat()}

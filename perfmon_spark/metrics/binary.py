@@ -57,8 +57,8 @@ register_metric(
         larger_is_better=True,
         fields=("tp", "fp", "fn"),
         finalise=_f1,
-        interval=None,
-        interval_method="none (no closed form from counts alone)",
+        interval=lambda s, z: intervals.f1_wilson(_f(s, "tp"), _f(s, "fp"), _f(s, "fn"), z),
+        interval_method="Wilson on TP / (TP + FP + FN), mapped by 2J / (1 + J)",
         definition="2 TP / (2 TP + FP + FN); null when TP + FP + FN = 0",
     )
 )
@@ -83,10 +83,14 @@ def _hist_metric(fn):
 
 
 def _auc_interval(s, z):
-    auc = _hist_metric(histogram.roc_auc)(s)
+    bounds = np.array([intervals.delong_auc(keys, pos, neg, z) for keys, pos, neg in s["hist"]], dtype=float)
+    return bounds.reshape(-1, 2).T
+
+
+def _ap_interval(s, z):
+    ap = _hist_metric(histogram.average_precision)(s)
     n_pos = np.array([h[1].sum() for h in s["hist"]], dtype=float)
-    n_neg = np.array([h[2].sum() for h in s["hist"]], dtype=float)
-    return intervals.hanley_mcneil(auc, n_pos, n_neg, z)
+    return intervals.logit_interval(ap, n_pos, z)
 
 
 register_metric(
@@ -97,7 +101,7 @@ register_metric(
         fields=("hist",),
         finalise=_hist_metric(histogram.roc_auc),
         interval=_auc_interval,
-        interval_method="Hanley-McNeil",
+        interval_method="DeLong (from the score summary; Wilson at 0 and 1)",
         definition="area under the ROC curve, ties count one half; null with one class",
         needs="score",
     )
@@ -109,8 +113,8 @@ register_metric(
         larger_is_better=True,
         fields=("hist",),
         finalise=_hist_metric(histogram.average_precision),
-        interval=None,
-        interval_method="none (no standard closed form)",
+        interval=_ap_interval,
+        interval_method="logit, with the positives as trials (Boyd et al. 2013)",
         definition="average precision (scikit-learn average_precision_score); null without positives",
         needs="score",
     )

@@ -55,3 +55,55 @@ def hanley_mcneil(auc, n_pos, n_neg, z: float) -> tuple[np.ndarray, np.ndarray]:
     lower = np.clip(a - half, 0.0, 1.0)
     upper = np.clip(a + half, 0.0, 1.0)
     return np.where(bad, np.nan, lower), np.where(bad, np.nan, upper)
+
+
+def f1_wilson(tp, fp, fn, z: float) -> tuple[np.ndarray, np.ndarray]:
+    """F1 through J = TP / (TP + FP + FN), a proportion: a Wilson interval on J mapped by the
+    monotone F1 = 2J / (1 + J)."""
+    lower, upper = wilson(tp, _arr(tp) + _arr(fp) + _arr(fn), z)
+    return 2 * lower / (1 + lower), 2 * upper / (1 + upper)
+
+
+def logit_interval(value, n, z: float) -> tuple[np.ndarray, np.ndarray]:
+    """A proportion-like value (average precision) on the logit scale with n effective trials (the
+    positives): logit(v) +- z / sqrt(n v (1 - v)), mapped back (Boyd, Eng and Page, 2013); null
+    at 0 and 1, where the logit has no spread."""
+    v, n = _arr(value), _arr(n)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        centre = np.log(v / (1 - v))
+        half = z / np.sqrt(n * v * (1 - v))
+        lower, upper = 1 / (1 + np.exp(-(centre - half))), 1 / (1 + np.exp(-(centre + half)))
+    bad = ~((v > 0) & (v < 1) & (n > 0))
+    return np.where(bad, np.nan, lower), np.where(bad, np.nan, upper)
+
+
+def delong_auc(keys, pos, neg, z: float) -> tuple[float, float]:
+    """DeLong's interval for the AUC of one score summary (scores ``keys`` sorted ascending with
+    their positive and negative counts; ties count one half). Its variance comes from each
+    label's placement values, so it holds when the two classes' spreads differ, where
+    Hanley-McNeil under-covers. With no spread (an AUC of 0 or 1), the Wilson interval of the AUC
+    over the smaller class; NaN with one class."""
+    pos, neg = _arr(pos), _arr(neg)
+    m, n = pos.sum(), neg.sum()
+    if m == 0 or n == 0:
+        return np.nan, np.nan
+    below_neg = np.cumsum(neg) - neg  # negatives strictly below each key
+    above_pos = m - np.cumsum(pos)  # positives strictly above each key
+    v10 = (below_neg + 0.5 * neg) / n  # a positive's placement among negatives
+    v01 = (above_pos + 0.5 * pos) / m  # a negative's placement among positives
+    auc = float((pos * v10).sum() / m)
+    var = _weighted_var(v10, pos) / m + _weighted_var(v01, neg) / n
+    if not var > 0:
+        lower, upper = wilson(auc * min(m, n), min(m, n), z)
+        return float(lower), float(upper)
+    half = z * np.sqrt(var)
+    return max(auc - half, 0.0), min(auc + half, 1.0)
+
+
+def _weighted_var(values: np.ndarray, weights: np.ndarray) -> float:
+    """Sample variance (n - 1) of values repeated by integer weights."""
+    total = weights.sum()
+    if total < 2:
+        return 0.0
+    mean = (values * weights).sum() / total
+    return float((weights * (values - mean) ** 2).sum() / (total - 1))

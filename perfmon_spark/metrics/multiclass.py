@@ -42,8 +42,49 @@ def _average(kind: str, weighted: bool):
     return finalise
 
 
+def _macro_interval(kind: str):
+    """A normal interval for the unweighted mean of per-class precision or recall: the classes'
+    proportions are independent binomials, so its variance is sum p(1 - p) / n over K^2."""
+
+    def interval(s, z):
+        lower, upper = [], []
+        for cm in s["cm"]:
+            _, tp, predicted, support = confusion.per_class(*cm)
+            trials = predicted if kind == "precision" else support
+            keep = trials > 0
+            if not keep.any():
+                lower.append(np.nan)
+                upper.append(np.nan)
+                continue
+            p, n = tp[keep] / trials[keep], trials[keep]
+            mean, half = p.mean(), z * np.sqrt((p * (1 - p) / n).sum()) / keep.sum()
+            lower.append(max(mean - half, 0.0))
+            upper.append(min(mean + half, 1.0))
+        return np.array(lower, dtype=float), np.array(upper, dtype=float)
+
+    return interval
+
+
+def _weighted_recall_interval(s, z):
+    """Support-weighted recall is the accuracy: a Wilson interval on correct / labeled."""
+    correct, labeled = [], []
+    for cm in s["cm"]:
+        _, tp, _, support = confusion.per_class(*cm)
+        correct.append(tp.sum())
+        labeled.append(support.sum())
+    return intervals.wilson(np.array(correct, dtype=float), np.array(labeled, dtype=float), z)
+
+
+_AVERAGE_INTERVALS = {
+    ("precision", False): (_macro_interval("precision"), "normal: independent binomial variances over classes"),
+    ("recall", False): (_macro_interval("recall"), "normal: independent binomial variances over classes"),
+    ("recall", True): (_weighted_recall_interval, "Wilson score (it equals the accuracy)"),
+}
+_NO_INTERVAL = (None, "none (class-weighted F1 and precision: no closed form from the counts yet)")
+
 for _kind in ("precision", "recall", "f1"):
     for _weighted in (False, True):
+        _average_interval, _method = _AVERAGE_INTERVALS.get((_kind, _weighted), _NO_INTERVAL)
         register_metric(
             Metric(
                 name=f"{'weighted' if _weighted else 'macro'}_{_kind}",
@@ -51,8 +92,8 @@ for _kind in ("precision", "recall", "f1"):
                 larger_is_better=True,
                 fields=("cm",),
                 finalise=_average(_kind, _weighted),
-                interval=None,
-                interval_method="none (no closed form for an average over classes)",
+                interval=_average_interval,
+                interval_method=_method,
                 definition=(
                     f"{'support-weighted' if _weighted else 'unweighted'} mean of per-class {_kind} over the classes "
                     "present; undefined classes left out; null if none is defined"

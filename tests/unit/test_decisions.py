@@ -20,12 +20,13 @@ def config(**retrain):
     return parse_config(data)
 
 
-def episode(version="v1", level="SUSTAINED", slice_value="*", value=0.7, ci=(0.68, 0.72)):
+def episode(version="v1", level="SUSTAINED", slice_value="*", value=0.7, ci=(0.68, 0.72), confirmed=True):
+    """An open episode; ``confirmed``: its level was beyond in two windows that share no bucket."""
     return Episode.of(
         {
             "monitor": "m",
             "action": Level(level).action,
-            "evidence": "{}",
+            "evidence": json.dumps({"confirmed": [level] if confirmed else []}),
             "resolved_window_start": None,
             "rule": "acc",
             "metric": "accuracy",
@@ -144,3 +145,11 @@ def test_rollback_target_is_the_best_healthy_other_version_with_a_significance_t
     assert rows["v1"]["rollback_target"] is None and rows["v1"]["comparison"] is None
     none = model_statuses(cfg, ["v3"], [crit], [cand("v3", 0.6, 0.02)])[0].row()
     assert none["rollback_target"] is None and json.loads(none["comparison"])["candidates"] == []
+
+
+def test_one_bad_bucket_may_block_but_never_retrains():
+    cfg = config()
+    once = episode(level="CRITICAL", confirmed=False)
+    assert status_of([once]) == ("CRITICAL", "BLOCK_OR_ROLLBACK")
+    assert decide(cfg, [VersionFacts("v1", 1000)], [once])["v1"]["decision"] == "NO_ACTION"
+    assert decide(cfg, [VersionFacts("v1", 1000)], [episode(level="CRITICAL")])["v1"]["decision"] == "RETRAIN"
