@@ -29,8 +29,8 @@ Semantics (the README has a worked example and the statistics):
   2k, ... buckets before the current one, so one bad bucket, which lies in k overlapping windows,
   counts once. The current level is the highest that holds. ``confidence: null`` compares point
   values only.
-- A level is *confirmed* in an episode once two of its windows that share no bucket were beyond
-  it: the retrain triggers ask for that, so one bad bucket may block (CRITICAL) but never retrains.
+- A level is *confirmed* in an episode once it held in two windows that share no bucket: the
+  retrain triggers ask for that, so one bad bucket may block (CRITICAL) but never retrains.
 - An episode opens at the first window where some level holds, follows the current level while it
   holds, and resolves after ``resolve_after`` consecutive evaluated windows whose point value is
   back on the good side of the lowest level's threshold (hysteresis). A window in between (no
@@ -204,12 +204,10 @@ def evaluate_history(history: pd.DataFrame, plan: RulePlan) -> list[dict]:
         p = plan.p_value(value, se, base, baseline_se)
         chain = plan.chain(row.window_start)
         thresholds = {lv.level: plan.threshold(base, lv.ratio) for lv in levels}
-        holding, beyond = [], []
+        holding = []
         for lv in levels:
             record = hits[lv.level][chain]
             record.append((plan.beyond(lv, value, se, base, baseline_se), value, se))
-            if record[-1][0]:
-                beyond.append(lv.level)
             if sum(hit for hit, _, _ in record) >= lv.of and plan.pooled_real(lv, record, base, baseline_se):
                 holding.append(lv.level)
         current = holding[-1] if holding else None
@@ -236,6 +234,7 @@ def evaluate_history(history: pd.DataFrame, plan: RulePlan) -> list[dict]:
                 "trail": [],
                 "first_beyond": {},
                 "confirmed": set(),
+                "reached": {},
             }
         elif current is not None:
             episode["level"] = current
@@ -246,7 +245,9 @@ def evaluate_history(history: pd.DataFrame, plan: RulePlan) -> list[dict]:
             episode["recovering"] += 1
         else:
             episode["recovering"] = 0
-        for level in beyond:  # confirmed: beyond in two windows of the episode that share no bucket
+        if current is not None:
+            episode["reached"].setdefault(current, pd.Timestamp(row.window_start).isoformat())
+        for level in holding:  # confirmed: held in two windows of the episode that share no bucket
             first = episode["first_beyond"].setdefault(level, row.window_start)
             if plan.apart(first, row.window_start):
                 episode["confirmed"].add(level)
@@ -275,6 +276,7 @@ def _episode_row(episode: dict, plan: RulePlan, resolved) -> dict:
         "confidence": rule.confidence,
         "p_value": last["p_value"],
         "confirmed": sorted(episode["confirmed"], key=lambda level: Level(level).rank),
+        "reached": episode["reached"],  # the first window at which each level held
         "independent_windows_every": plan.step,
         "windows": [
             {**w, "window_start": pd.Timestamp(w["window_start"]).isoformat()}

@@ -101,7 +101,7 @@ register_metric(
         fields=("hist",),
         finalise=_hist_metric(histogram.roc_auc),
         interval=_auc_interval,
-        interval_method="DeLong (from the score summary; Wilson at 0 and 1)",
+        interval_method="DeLong from the score summary, on the logit scale (Wilson at 0 and 1)",
         definition="area under the ROC curve, ties count one half; null with one class",
         needs="score",
     )

@@ -93,11 +93,13 @@ def delong_auc(keys, pos, neg, z: float) -> tuple[float, float]:
     v01 = (above_pos + 0.5 * pos) / m  # a negative's placement among positives
     auc = float((pos * v10).sum() / m)
     var = _weighted_var(v10, pos) / m + _weighted_var(v01, neg) / n
-    if not var > 0:
+    if not var > 0 or auc in (0.0, 1.0):
         lower, upper = wilson(auc * min(m, n), min(m, n), z)
         return float(lower), float(upper)
-    half = z * np.sqrt(var)
-    return max(auc - half, 0.0), min(auc + half, 1.0)
+    # on the logit scale (delta method), which keeps the interval inside (0, 1) and covers better
+    # than the plain normal one when the AUC is high or the positives few
+    centre, half = np.log(auc / (1 - auc)), z * np.sqrt(var) / (auc * (1 - auc))
+    return float(1 / (1 + np.exp(-(centre - half)))), float(1 / (1 + np.exp(-(centre + half))))
 
 
 def _weighted_var(values: np.ndarray, weights: np.ndarray) -> float:
