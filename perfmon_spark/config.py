@@ -519,6 +519,7 @@ class Kpi(Section):
     max: float | None = Field(None, description="the upper limit the kpi retrain trigger checks")
     min: float | None = Field(None, description="the lower limit the kpi retrain trigger checks")
     window: Window | None = Field(None, description="the computed window it reads (default: the granularity)")
+    min_labeled: int = Field(200, ge=0, description="windows with fewer labels do not count for the kpi trigger")
 
 
 class RetrainConfig(Section):

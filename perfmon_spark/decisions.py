@@ -102,6 +102,44 @@ def _confirmed(ep: Episode) -> set[Level]:
     return {Level(level) for level in json.loads(ep.evidence or "{}").get("confirmed", ())}
 
 
+def _kpi_breach(kpi, row: Mapping) -> str | None:
+    """How a KPI window is beyond its limit, with its whole interval and enough labels; else None."""
+    if row["value"] is None or (row.get("n_labeled") or 0) < kpi.min_labeled:
+        return None
+    lower = row["value"] if row.get("ci_lower") is None else row["ci_lower"]
+    upper = row["value"] if row.get("ci_upper") is None else row["ci_upper"]
+    if kpi.max is not None and lower > kpi.max:
+        return f"> max {kpi.max:g}"
+    if kpi.min is not None and upper < kpi.min:
+        return f"< min {kpi.min:g}"
+    return None
+
+
+def _kpi_breaches(cfg: MonitorConfig, kpi_rows: list[Mapping]) -> list[tuple[str, dict, int]]:
+    """The KPIs beyond their limit in their latest mature window and the one a window before it
+    (two windows that share no bucket), each with its interval wholly beyond and enough labels."""
+    limits = {k.name: k for k in cfg.kpis}
+    fired = []
+    for name in sorted({r["metric"] for r in kpi_rows}):
+        windows = sorted((r for r in kpi_rows if r["metric"] == name), key=lambda r: r["window_start"])
+        kpi, latest = limits[name], windows[-1]
+        breaches = [_kpi_breach(kpi, r) for r in windows]
+        if len(windows) < 2 or not all(breaches):
+            continue
+        evidence = {
+            "kpi": name,
+            "max": kpi.max,
+            "min": kpi.min,
+            "window": latest["window"],
+            "windows": [
+                {k: r.get(k) for k in ("window_start", "value", "ci_lower", "ci_upper", "n_labeled")} for r in windows
+            ],
+        }
+        reason = f"{Trigger.KPI}: {name} {latest['value']:.4g} {breaches[-1]} in two {latest['window']} windows"
+        fired.append((reason, evidence, Level.SUSTAINED.rank))
+    return fired
+
+
 def triggers_of(
     cfg: MonitorConfig, open_episodes: list[Episode], kpi_rows: list[Mapping] = ()
 ) -> list[tuple[str, dict, int]]:
@@ -119,34 +157,7 @@ def triggers_of(
         ):
             fired.append((f"{Trigger.SUSTAINED}: {_where(ep)} at {level}", _evidence(ep), level.rank))
     if Trigger.KPI in cfg.retrain.triggers:
-        limits = {k.name: k for k in cfg.kpis}
-        for row in sorted(kpi_rows, key=lambda r: r["metric"]):
-            kpi, value = limits[row["metric"]], row["value"]
-            if value is None:
-                continue
-            breach = (
-                f"> max {kpi.max:g}"
-                if kpi.max is not None and value > kpi.max
-                else f"< min {kpi.min:g}"
-                if kpi.min is not None and value < kpi.min
-                else None
-            )
-            if breach:
-                evidence = {
-                    "kpi": kpi.name,
-                    "value": value,
-                    "max": kpi.max,
-                    "min": kpi.min,
-                    "window": row["window"],
-                    "window_start": row["window_start"],
-                }
-                fired.append(
-                    (
-                        f"{Trigger.KPI}: {kpi.name} {value:.4g} {breach} ({row['window']} window)",
-                        evidence,
-                        Level.SUSTAINED.rank,
-                    )
-                )
+        fired += _kpi_breaches(cfg, kpi_rows)
     return sorted(fired, key=lambda f: -f[2])
 
 
@@ -230,13 +241,19 @@ def rollback_target(
 ) -> tuple[str | None, dict]:
     """The best healthy other version in the critical episode's last window, and the comparison.
 
+    A target must be better than the critical version, healthy, and judged on at least the rule's
+    ``min_labeled`` labels in that window; among those, the one whose pessimistic bound (the lower
+    end for larger-is-better metrics) is best wins, so a version with 30 labels and a lucky point
+    value does not.
+
     Args:
         critical: the version's worst open CRITICAL episode.
-        candidates: perf_metrics rows (model_version, value, ci_lower, ci_upper) of the same
-            metric, window, slice and window_start, any version.
+        candidates: perf_metrics rows (model_version, value, ci_lower, ci_upper, n_labeled) of the
+            same metric, window, slice and window_start, any version.
         healthy: versions with no open SUSTAINED or CRITICAL episode.
     """
     larger = bool(cfg.larger_is_better(critical.metric))
+    min_labeled = next((r.min_labeled for r in cfg.alerts if r.name == critical.rule), 0)
     z = z_value(cfg.confidence_level)
     mine = {"value": critical.value, "ci_lower": critical.ci_lower, "ci_upper": critical.ci_upper}
     rows = []
@@ -257,13 +274,14 @@ def rollback_target(
                 "z": z_diff,
                 "significant": bool(better and z_diff is not None and abs(z_diff) > z),
                 "healthy": c["model_version"] in healthy,
+                "n_labeled": c.get("n_labeled"),
+                "enough_labels": (c.get("n_labeled") or 0) >= min_labeled,
+                "bound": _pessimistic(c, larger),
             }
         )
-    rows.sort(key=lambda r: (-r["value"] if larger else r["value"], r["model_version"]))
-    target = next(
-        (r["model_version"] for r in rows if r["healthy"] and (r["difference"] > 0) == larger and r["difference"] != 0),
-        None,
-    )
+    rows.sort(key=lambda r: (-r["bound"] if larger else r["bound"], r["model_version"]))
+    eligible = (r for r in rows if r["healthy"] and r["enough_labels"] and r["difference"] != 0)
+    target = next((r["model_version"] for r in eligible if (r["difference"] > 0) == larger), None)
     comparison = {
         "rule": critical.rule,
         "metric": critical.metric,
@@ -275,6 +293,12 @@ def rollback_target(
         "candidates": rows,
     }
     return target, comparison
+
+
+def _pessimistic(row: Mapping, larger: bool) -> float:
+    """The interval's worse end (the point where there is no interval)."""
+    bound = row.get("ci_lower") if larger else row.get("ci_upper")
+    return float(row["value"] if bound is None or math.isnan(bound) else bound)
 
 
 def _se(row: Mapping, z: float) -> float:

@@ -178,7 +178,7 @@ alerts:
     window: 7 days
     slices: all
     minor: {{ratio: 0.97}}
-    sustained: {{ratio: 0.93, consecutive: 3}}
+    sustained: {{ratio: 0.93, consecutive: 2}}
     critical: {{ratio: 0.80}}
     min_labeled: 200
     confidence: 0.95

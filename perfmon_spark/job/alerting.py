@@ -150,8 +150,9 @@ def _version_facts(
 
 
 def _latest_kpis(cfg: MonitorConfig, metrics: DataFrame) -> list[dict]:
-    """Per version and KPI with a limit, the latest mature window of the KPI's window length in
-    the overall slice."""
+    """Per version and KPI with a limit, its latest mature window (of the KPI's window length, in
+    the overall slice) and the one a window length before it: two windows that share no bucket,
+    which the kpi trigger needs both beyond the limit."""
     limited = [k for k in cfg.kpis if k.max is not None or k.min is not None]
     if Trigger.KPI not in cfg.retrain.triggers or not limited:
         return []
@@ -159,8 +160,11 @@ def _latest_kpis(cfg: MonitorConfig, metrics: DataFrame) -> list[dict]:
     for k in limited:
         wanted = wanted | ((F.col("metric") == k.name) & (F.col("window") == k.window))
     rows = metrics.filter(wanted & (F.col("slice_key") == OVERALL) & F.col("is_mature"))
-    latest = Window.partitionBy("model_version", "metric").orderBy(F.desc("window_start"))
-    rows = rows.withColumn("_r", F.row_number().over(latest)).filter(F.col("_r") == 1)
+    series = Window.partitionBy("model_version", "metric")
+    latest = F.max("window_start").over(series)
+    length = F.unix_timestamp("window_end") - F.unix_timestamp("window_start")
+    earlier = F.unix_timestamp(latest) - length
+    rows = rows.filter((F.col("window_start") == latest) | (F.unix_timestamp("window_start") == earlier))
     return collect_rows(
         rows,
         (
@@ -169,6 +173,9 @@ def _latest_kpis(cfg: MonitorConfig, metrics: DataFrame) -> list[dict]:
             ("window", "string"),
             ("window_start", "timestamp"),
             ("value", "double"),
+            ("ci_lower", "double"),
+            ("ci_upper", "double"),
+            ("n_labeled", "long"),
         ),
     )
 
@@ -226,6 +233,7 @@ def _write_statuses(spark, cfg, versions, last_seen, open_eps, metrics: DataFram
                 ("value", "double"),
                 ("ci_lower", "double"),
                 ("ci_upper", "double"),
+                ("n_labeled", "long"),
             ),
         )
     statuses = model_statuses(cfg, versions, open_eps, candidates) + inactive_statuses(set(last_seen) - set(versions))

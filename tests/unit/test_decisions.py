@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from perfmon_spark.alerts.lifecycle import Episode
 from perfmon_spark.config import parse_config
 from perfmon_spark.decisions import VersionFacts, model_statuses, retrain_decisions, status_of
@@ -110,8 +112,9 @@ def test_rollback_target_is_the_best_healthy_other_version_with_a_significance_t
     cfg = config()
     crit = episode("v3", level="CRITICAL", value=0.60, ci=(0.58, 0.62))
 
-    def cand(v, value, half):
+    def cand(v, value, half, n_labeled=1000):
         return {
+            "n_labeled": n_labeled,
             "rule": "acc",
             "window": "7 days",
             "slice_key": "*",
@@ -129,17 +132,20 @@ def test_rollback_target_is_the_best_healthy_other_version_with_a_significance_t
         cand("v3", 0.60, 0.02),
         cand("*", 0.8, 0.01),
         cand("v4", 0.61, 0.05),
+        cand("v5", 0.97, 0.02, n_labeled=30),  # the best point, on too few labels (min_labeled 200)
+        cand("v6", 0.90, 0.09),  # a better point than v1 but a worse lower bound (0.81 < 0.86)
     ]
     rows = {
         s.model_version: s.row()
-        for s in model_statuses(cfg, ["v1", "v2", "v3", "v4"], [crit, episode("v2")], candidates)
+        for s in model_statuses(cfg, ["v1", "v2", "v3", "v4", "v5", "v6"], [crit, episode("v2")], candidates)
     }
     assert rows["v3"]["status"] == "CRITICAL" and rows["v3"]["action"] == "BLOCK_OR_ROLLBACK"
     assert rows["v2"]["status"] == "DEGRADED"
     assert rows["v3"]["rollback_target"] == "v1"  # v2 is better but not healthy
     comparison = json.loads(rows["v3"]["comparison"])
     by = {c["model_version"]: c for c in comparison["candidates"]}
-    assert set(by) == {"v1", "v2", "v4"}
+    assert set(by) == {"v1", "v2", "v4", "v5", "v6"}
+    assert not by["v5"]["enough_labels"] and by["v6"]["bound"] == pytest.approx(0.81)
     assert abs(by["v1"]["difference"] - 0.28) < 1e-12 and by["v1"]["significant"] is True
     assert by["v4"]["significant"] is False  # 0.01 better, well within the noise
     assert rows["v1"]["rollback_target"] is None and rows["v1"]["comparison"] is None

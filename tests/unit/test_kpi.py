@@ -68,18 +68,44 @@ def kpi_config(**kpi):
     return parse_config(data)
 
 
-def test_kpi_trigger_fires_on_a_breach_of_its_latest_mature_window():
-    cfg = kpi_config()
-    facts = [VersionFacts("v1", 1000), VersionFacts("v2", 1000)]
-    rows = [
-        {"model_version": "v1", "metric": "fraud_loss_rate", "window": "1 day", "window_start": 0, "value": 0.031},
-        {"model_version": "v2", "metric": "fraud_loss_rate", "window": "1 day", "window_start": 0, "value": 0.019},
+def kpi_rows(version, *windows):
+    """(value, half-width, labels) per window, oldest first, one day apart."""
+    return [
+        {
+            "model_version": version,
+            "metric": "fraud_loss_rate",
+            "window": "1 day",
+            "window_start": i * 86400,
+            "value": value,
+            "ci_lower": value - half,
+            "ci_upper": value + half,
+            "n_labeled": n,
+        }
+        for i, (value, half, n) in enumerate(windows)
     ]
+
+
+def test_kpi_trigger_needs_two_windows_beyond_the_limit_with_their_intervals():
+    cfg = kpi_config()
+    facts = [VersionFacts(v, 1000) for v in ("v1", "v2", "v3", "v4", "v5")]
+    rows = (
+        kpi_rows("v1", (0.030, 0.004, 500), (0.031, 0.004, 500))  # both beyond 0.02 with their intervals
+        + kpi_rows("v2", (0.019, 0.004, 500), (0.031, 0.004, 500))  # only the latest
+        + kpi_rows("v3", (0.030, 0.004, 500), (0.023, 0.004, 500))  # the latest interval reaches 0.019
+        + kpi_rows("v4", (0.030, 0.004, 500), (0.031, 0.004, 150))  # too few labels (min_labeled 200)
+        + kpi_rows("v5", (0.031, 0.004, 500))  # one window only
+    )
     out = {d.model_version: d.row() for d in retrain_decisions(cfg, 10**6, facts, [], None, rows)}
-    assert out["v1"]["decision"] == "RETRAIN" and out["v2"]["decision"] == "NO_ACTION"
-    assert out["v1"]["reasons"] == ["kpi: fraud_loss_rate 0.031 > max 0.02 (1 day window)"]
+    assert {v: d["decision"] for v, d in out.items()} == {
+        "v1": "RETRAIN",
+        "v2": "NO_ACTION",
+        "v3": "NO_ACTION",
+        "v4": "NO_ACTION",
+        "v5": "NO_ACTION",
+    }
+    assert out["v1"]["reasons"] == ["kpi: fraud_loss_rate 0.031 > max 0.02 in two 1 day windows"]
     low = kpi_config(max=None, min=0.5, larger_is_better=True)
-    rows = [dict(rows[0], value=0.4)]
+    rows = kpi_rows("v1", (0.4, 0.05, 500), (0.42, 0.05, 500))
     assert retrain_decisions(low, 10**6, facts[:1], [], None, rows)[0].reasons == [
-        "kpi: fraud_loss_rate 0.4 < min 0.5 (1 day window)"
+        "kpi: fraud_loss_rate 0.42 < min 0.5 in two 1 day windows"
     ]
