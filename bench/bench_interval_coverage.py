@@ -19,7 +19,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from perfmon_spark.metrics import bind
+from perfmon_spark.metrics import bind, metrics_for
 from perfmon_spark.metrics.intervals import z_value
 from perfmon_spark.states.layout import SPARSE
 from tests.statebuild import binary_stats, multiclass_stats, regression_stats
@@ -70,35 +70,24 @@ def _regression(size: int, rng) -> pd.DataFrame:
     return pd.DataFrame({"y": y, "pred": y + rng.normal(0.3, 1.5, size)})
 
 
+# every registered metric with an interval; per-class families on one class each
+PER_CLASS = {"recall": "recall[b]", "precision": "precision[c]"}
+
+
+def _with_intervals(problem_type: str) -> tuple[str, ...]:
+    return tuple(PER_CLASS[m.name] if m.per_class else m.name for m in metrics_for(problem_type) if m.interval)
+
+
 CASES = {
-    "binary": (
-        _binary,
-        binary_stats,
-        (
-            "accuracy",
-            "precision",
-            "recall",
-            "f1",
-            "specificity",
-            "roc_auc",
-            "pr_auc",
-            "log_loss",
-            "brier",
-            "positive_rate",
-            "prediction_rate",
-        ),
-    ),
-    "multiclass": (
-        _multiclass,
-        multiclass_stats,
-        ("accuracy", "weighted_recall", "macro_recall", "macro_precision", "recall[b]", "precision[c]", "log_loss"),
-    ),
-    "regression": (_regression, regression_stats, ("mse", "rmse", "mae", "mape", "mean_error")),
+    "binary": (_binary, binary_stats),
+    "multiclass": (_multiclass, multiclass_stats),
+    "regression": (_regression, regression_stats),
 }
 
 
 def coverage(problem_type: str, n: int, replicates: int, seed: int) -> dict[str, float]:
-    make, build, metrics = CASES[problem_type]
+    make, build = CASES[problem_type]
+    metrics = _with_intervals(problem_type)
     rng = np.random.default_rng(seed)
     state = _windows(build(_rows(make, replicates, n, rng)), problem_type)
     truth_state = _windows(build(_rows(make, 1, 400_000, np.random.default_rng(seed + 1))), problem_type)

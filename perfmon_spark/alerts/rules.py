@@ -29,8 +29,9 @@ Semantics (the README has a worked example and the statistics):
   2k, ... buckets before the current one, so one bad bucket, which lies in k overlapping windows,
   counts once. The current level is the highest that holds. ``confidence: null`` compares point
   values only.
-- A level is *confirmed* in an episode once it held in two windows that share no bucket: the
-  retrain triggers ask for that, so one bad bucket may block (CRITICAL) but never retrains.
+- A level is *confirmed* in an episode once it rests on two windows that share no bucket: at
+  once for a persistent level (``of`` >= 2), else when it held in two such windows. The retrain
+  triggers ask for that, so one bad bucket may block (CRITICAL) but never retrains.
 - An episode opens at the first window where some level holds, follows the current level while it
   holds, and resolves after ``resolve_after`` consecutive evaluated windows whose point value is
   back on the good side of the lowest level's threshold (hysteresis). A window in between (no
@@ -194,6 +195,7 @@ def evaluate_history(history: pd.DataFrame, plan: RulePlan) -> list[dict]:
     levels = sorted(rule.levels, key=lambda lv: Level(lv.level).rank)
     # one record of beyond/not per level and per chain of windows that share no bucket
     hits = {lv.level: defaultdict(lambda lv=lv: deque(maxlen=lv.within)) for lv in levels}
+    persistent = {lv.level: lv.of >= 2 for lv in levels}  # holding already rests on independent windows
     episodes: list[dict] = []
     episode: dict | None = None
     mask = evaluated(history, plan)
@@ -232,7 +234,7 @@ def evaluate_history(history: pd.DataFrame, plan: RulePlan) -> list[dict]:
                 "peak": current,
                 "recovering": 0,
                 "trail": [],
-                "first_beyond": {},
+                "first_held": {},
                 "confirmed": set(),
                 "reached": {},
             }
@@ -247,9 +249,9 @@ def evaluate_history(history: pd.DataFrame, plan: RulePlan) -> list[dict]:
             episode["recovering"] = 0
         if current is not None:
             episode["reached"].setdefault(current, pd.Timestamp(row.window_start).isoformat())
-        for level in holding:  # confirmed: held in two windows of the episode that share no bucket
-            first = episode["first_beyond"].setdefault(level, row.window_start)
-            if plan.apart(first, row.window_start):
+        for level in holding:  # confirmed: held on two windows of the episode that share no bucket
+            first = episode["first_held"].setdefault(level, row.window_start)
+            if persistent[level] or plan.apart(first, row.window_start):
                 episode["confirmed"].add(level)
         episode["trail"].append(window)
         episode["last"] = window
