@@ -75,16 +75,54 @@ def _weighted_recall_interval(s, z):
     return intervals.wilson(np.array(correct, dtype=float), np.array(labeled, dtype=float), z)
 
 
+def _delta_interval(kind: str, weighted: bool):
+    """A normal interval by the delta method over the confusion matrix: its cells are one
+    multinomial sample, so an average's variance is g' (diag(p) - p p') g / n for the gradient g
+    of the average with respect to the cell shares p (taken numerically)."""
+
+    def value(labels, preds, counts) -> float:
+        _, tp, predicted, support = confusion.per_class(labels, preds, counts)
+        return _nanaverage(_per_class_value(kind, tp, predicted, support), support if weighted else None)
+
+    def interval(s, z):
+        lower, upper = [], []
+        for labels, preds, counts in s["cm"]:
+            counts = np.asarray(counts, dtype=float)
+            n = counts.sum()
+            centre = value(labels, preds, counts) if n else np.nan
+            if n < 2 or np.isnan(centre):
+                lower.append(np.nan)
+                upper.append(np.nan)
+                continue
+            step = 1e-6 * n
+            grad = np.empty(len(counts))
+            for i in range(len(counts)):
+                bump = np.zeros(len(counts))
+                bump[i] = step
+                grad[i] = (value(labels, preds, counts + bump) - value(labels, preds, counts - bump)) / (2e-6)
+            p = counts / n
+            var = max(float(p @ (grad * grad) - (p @ grad) ** 2), 0.0) / n
+            half = z * np.sqrt(var)
+            lower.append(max(centre - half, 0.0))
+            upper.append(min(centre + half, 1.0))
+        return np.array(lower, dtype=float), np.array(upper, dtype=float)
+
+    return interval
+
+
+_DELTA = "delta method over the confusion matrix (multinomial)"
 _AVERAGE_INTERVALS = {
     ("precision", False): (_macro_interval("precision"), "normal: independent binomial variances over classes"),
     ("recall", False): (_macro_interval("recall"), "normal: independent binomial variances over classes"),
     ("recall", True): (_weighted_recall_interval, "Wilson score (it equals the accuracy)"),
+    ("precision", True): (_delta_interval("precision", True), _DELTA),
+    ("f1", False): (_delta_interval("f1", False), _DELTA),
+    ("f1", True): (_delta_interval("f1", True), _DELTA),
 }
-_NO_INTERVAL = (None, "none (class-weighted F1 and precision: no closed form from the counts yet)")
 
 for _kind in ("precision", "recall", "f1"):
     for _weighted in (False, True):
-        _average_interval, _method = _AVERAGE_INTERVALS.get((_kind, _weighted), _NO_INTERVAL)
+        _average_interval, _method = _AVERAGE_INTERVALS[(_kind, _weighted)]
         register_metric(
             Metric(
                 name=f"{'weighted' if _weighted else 'macro'}_{_kind}",

@@ -90,3 +90,25 @@ def test_f1_pr_auc_and_delong_auc_coverage(metric):
     windows, population = _binary_windows(1000, 1000, seed=5)
     finalise, _ = bind("binary", metric)
     assert 0.93 <= coverage("binary", metric, windows, float(finalise(population)[0])) <= 0.97
+
+
+@pytest.mark.parametrize("metric", ["macro_f1", "weighted_f1", "weighted_precision", "macro_recall"])
+def test_class_average_coverage(metric):
+    import pandas as pd
+
+    from tests.statebuild import multiclass_stats
+
+    def rows(count, rng):
+        y = rng.choice(["a", "b", "c"], count, p=[0.5, 0.3, 0.2])
+        right = rng.random(count) < np.where(y == "a", 0.8, np.where(y == "b", 0.6, 0.5))
+        pred = np.where(right, y, rng.choice(["a", "b", "c"], count))
+        return pd.DataFrame({"y": y, "pred": pred, "model_version": "v"})
+
+    def state(frame):
+        stats = multiclass_stats(frame)
+        return {"cm": list(zip(stats["cm_label"], stats["cm_pred"], stats["cm_count"], strict=True))}
+
+    windows = state(rows(600 * 1000, np.random.default_rng(8)).assign(bucket_start=np.repeat(np.arange(600), 1000)))
+    population = state(rows(400_000, np.random.default_rng(9)).assign(bucket_start=0))
+    finalise, _ = bind("multiclass", metric)
+    assert 0.92 <= coverage("multiclass", metric, windows, float(finalise(population)[0])) <= 0.98
