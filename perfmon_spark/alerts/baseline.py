@@ -5,7 +5,8 @@ for a fixed value), so that the rules can test a drop against both uncertainties
 - ``values``: fixed figures per metric (training or validation results), for the overall slice.
   A figure of the whole population says nothing of a segment (AUC and precision are not
   comparable across segments), so the other slices use their own ``window`` baseline.
-- ``table``: a Delta table of (model_version, slice_key, slice_value, metric, value); the most
+- ``table``: a Delta table of (model_version, slice_key, slice_value, metric, value, and optionally
+  ci_lower, ci_upper: the figure's own interval, which the rules then count); the most
   specific row wins: exact version and slice, then the version's ``*`` slice, then version ``*``
   with the slice, then ``*``/``*``.
 - ``window``: early production, the metric over the first ``window`` of each version in each
@@ -65,7 +66,7 @@ def with_baseline(histories: DataFrame, stats: DataFrame, cfg: MonitorConfig, as
     where there is none."""
     source = cfg.baseline.source
     if source == "table":
-        return _exact(_from_table(histories, cfg))
+        return _from_table(histories, cfg)
     if source != "values":
         return _from_states(histories, stats, cfg, as_of, source)
     pairs = [x for metric, value in cfg.baseline.values for x in (F.lit(metric), F.lit(value))]
@@ -122,10 +123,20 @@ def _version_starts(stats: DataFrame) -> DataFrame:
 
 
 def _from_table(histories: DataFrame, cfg: MonitorConfig) -> DataFrame:
+    """The most specific row of the baseline table, with its interval where the table has the
+    optional ``ci_lower`` / ``ci_upper`` columns (a validation figure's own interval), else exact."""
     spark = histories.sparkSession
-    table = read_table(spark, cfg.baseline.table).select(
+    raw = read_table(spark, cfg.baseline.table)
+    interval = [
+        (F.col(c.removeprefix("baseline_")) if c.removeprefix("baseline_") in raw.columns else F.lit(None))
+        .cast("double")
+        .alias(c)
+        for c in BASELINE_INTERVAL
+    ]
+    table = raw.select(
         *[F.col(c).cast("string").alias(f"_b_{c}") for c in TABLE_COLUMNS[:-1]],
         F.col("value").cast("double").alias("_b_value"),
+        *interval,
     )
     h = histories.withColumn("_row", F.monotonically_increasing_id())
     version_ok = (F.col("_b_model_version") == F.col("model_version")) | (F.col("_b_model_version") == ALL_VERSIONS)

@@ -160,11 +160,10 @@ def _latest_kpis(cfg: MonitorConfig, metrics: DataFrame) -> list[dict]:
     for k in limited:
         wanted = wanted | ((F.col("metric") == k.name) & (F.col("window") == k.window))
     rows = metrics.filter(wanted & (F.col("slice_key") == OVERALL) & F.col("is_mature"))
-    series = Window.partitionBy("model_version", "metric")
-    latest = F.max("window_start").over(series)
+    rows = rows.withColumn("_latest", F.max("window_start").over(Window.partitionBy("model_version", "metric")))
     length = F.unix_timestamp("window_end") - F.unix_timestamp("window_start")
-    earlier = F.unix_timestamp(latest) - length
-    rows = rows.filter((F.col("window_start") == latest) | (F.unix_timestamp("window_start") == earlier))
+    earlier = F.unix_timestamp("_latest") - length
+    rows = rows.filter((F.col("window_start") == F.col("_latest")) | (F.unix_timestamp("window_start") == earlier))
     return collect_rows(
         rows,
         (

@@ -325,3 +325,12 @@ def test_table_and_rolling_baselines(spark, lake):
     found = {(r.model_version, r.slice_value): r.baseline for r in got.itertuples()}
     assert {k: found[k] for k in expect} == expect
     assert len(got) == len(found)  # one baseline per series, no duplicates from the fallbacks
+
+    # a table that gives each figure's interval: the rules count it (null columns without)
+    with_ci = reference.assign(ci_lower=reference["value"] - 0.05, ci_upper=reference["value"] + 0.02)
+    spark.createDataFrame(with_ci).write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(path)
+    got = with_baseline(metrics, stats, table, as_of).select("baseline", "baseline_ci_lower", "baseline_ci_upper")
+    got = got.filter("baseline IS NOT NULL").distinct().toPandas()
+    assert sorted(got["baseline"]) == [0.5, 0.6, 0.7, 0.8]  # the accuracy rows used
+    assert np.allclose(got["baseline_ci_lower"], got["baseline"] - 0.05)
+    assert np.allclose(got["baseline_ci_upper"], got["baseline"] + 0.02)
