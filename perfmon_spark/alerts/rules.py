@@ -6,7 +6,7 @@ function of the metric values alone: late labels that revise a past window revis
 and a re-run with the same inputs returns the same episodes. (The run-level false-discovery step,
 ``alerts.fdr``, then looks at all of a run's episodes together.)
 
-Semantics (the README has a worked example and the statistics):
+Semantics (docs/alerting.md has the statistics and a worked example):
 
 - A window is *evaluated* when it has a value and a baseline, at least ``min_labeled`` labels
   (and ``min_positives`` / ``min_negatives`` for metrics that condition on a class), passes the

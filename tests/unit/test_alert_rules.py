@@ -240,7 +240,7 @@ def test_late_labels_raise_and_resolve_after_the_fact():
     assert [e["event"] for e in events_between(reopened, after, "run-7", 0)] == ["REOPENED"]
 
 
-def test_readme_worked_example():
+def test_the_worked_example_of_docs_alerting():
     values = [0.905, 0.860, 0.820, 0.815, 0.812, 0.806, 0.850, 0.90, 0.91, 0.91]
     lower = [0.880, 0.845, 0.800, 0.795, 0.790, 0.785, 0.820, 0.88, 0.89, 0.89]
     upper = [0.930, 0.875, 0.840, 0.826, 0.827, 0.825, 0.880, 0.92, 0.93, 0.93]
