@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from perfmon_spark.metrics import metric_names
+
 ROOT = Path(__file__).resolve().parents[1]
 
 # --- config -------------------------------------------------------------------------------------
@@ -56,19 +58,8 @@ def with_changes(**changes) -> dict:
     return cfg
 
 
-BINARY_METRICS = (
-    "accuracy",
-    "precision",
-    "recall",
-    "f1",
-    "specificity",
-    "roc_auc",
-    "pr_auc",
-    "log_loss",
-    "brier",
-    "positive_rate",
-    "prediction_rate",
-)
+BINARY_METRICS = tuple(metric_names("binary"))
+"""Every binary metric (the registry's; tests/unit/test_registry.py holds them to SPEC's list)."""
 
 
 def config_dict(pred_path: str, label_path: str, out: str, **extra) -> dict:
