@@ -10,13 +10,14 @@ export PERFMON_IVY_DIR := $(CURDIR)/.ivy
 setup: $(VENV)/.installed .ivy/.resolved
 
 $(VENV)/.installed: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
-	touch $@
+	@echo "setting up $(VENV) (the first time only)"
+	@$(PYTHON) -m venv $(VENV)
+	@$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
+	@touch $@
 
 .ivy/.resolved: $(VENV)/.installed
-	$(BIN)/python -c "from perfmon_spark.session import ensure_delta_jars; print('\n'.join(ensure_delta_jars()))"
-	touch $@
+	@$(BIN)/python -c "from perfmon_spark.session import ensure_delta_jars; ensure_delta_jars()"
+	@touch $@
 
 test: setup lint
 	$(BIN)/python -m pytest -q
@@ -30,7 +31,7 @@ unit: $(VENV)/.installed
 	$(BIN)/python -m pytest -q tests/unit
 
 demo: setup
-	$(BIN)/perfmon demo --dir demo-lake
+	@$(BIN)/perfmon demo --dir demo-lake
 
 docs: $(VENV)/.installed
 	$(BIN)/python -m perfmon_spark.reference > docs/reference.md

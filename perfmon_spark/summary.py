@@ -15,6 +15,33 @@ from perfmon_spark.job import RunResult
 from perfmon_spark.vocabulary import OVERALL, AlertStatus, Level
 
 
+def _version_table(by_version: dict[str, dict]) -> list[str]:
+    """One column per version, one line per metric: the latest window of each version side by side."""
+    versions = list(by_version)
+    first = {v: next(iter(rows.values())) for v, rows in by_version.items()}
+    header = {
+        "window": {v: f"{r['window_start']:%m-%d}..{r['window_end']:%m-%d}" for v, r in first.items()},
+        "labeled": {v: f"{r['n_labeled']}/{r['n_predictions']}" for v, r in first.items()},
+        "mature": {v: str(r["is_mature"]) for v, r in first.items()},
+    }
+    metrics = sorted({m for rows in by_version.values() for m in rows})
+    cells = {
+        m: {
+            v: f"{_fmt(r['value'])} [{_fmt(r['ci_lower'])}, {_fmt(r['ci_upper'])}]"
+            for v in versions
+            if (r := by_version[v].get(m)) is not None
+        }
+        for m in metrics
+    }
+    rows = {"version": {v: v for v in versions}, **header, **cells}
+    width = max(len(name) for name in rows) + 2
+    column = max((len(text) for values in rows.values() for text in values.values()), default=0) + 2
+    return [
+        "  " + name.ljust(width) + "".join(values.get(v, "").ljust(column) for v in versions).rstrip()
+        for name, values in rows.items()
+    ]
+
+
 def _rank(level: Column) -> Column:
     """A level's rank (``Level.rank``) in Spark: CRITICAL sorts above SUSTAINED, not by name."""
     return F.array_position(F.array(*[F.lit(str(lv)) for lv in Level]), level)
@@ -51,21 +78,12 @@ def summarise(spark: SparkSession, cfg: MonitorConfig, result: RunResult, config
         f"written: {result.buckets_recomputed} bucket states, {result.metric_rows_written} metric rows",
         f"tables: {cfg.output.location.text}/{{{', '.join(t.name for t in written_by(cfg.decides))}}}",
         "",
-        f"latest {window} window per model version (overall slice), value [CI] labeled/predicted:",
+        f"latest {window} window per model version (overall slice), value [CI]:",
     ]
-    by_version: dict[str, list] = {}
+    by_version: dict[str, dict] = {}
     for row in latest:
-        by_version.setdefault(row["model_version"], []).append(row)
-    for version, rows in by_version.items():
-        first = rows[0]
-        lines.append(
-            f"  {version:>3}  {first['window_start']:%m-%d}..{first['window_end']:%m-%d}  "
-            f"{first['n_labeled']}/{first['n_predictions']} labeled, mature: {first['is_mature']}"
-        )
-        for row in rows:
-            lines.append(
-                f"       {row['metric']:<10} {_fmt(row['value'])} [{_fmt(row['ci_lower'])}, {_fmt(row['ci_upper'])}]"
-            )
+        by_version.setdefault(row["model_version"], {})[row["metric"]] = row
+    lines += _version_table(by_version)
     worst = (
         metrics.filter(
             (F.col("window") == window)

@@ -67,7 +67,7 @@ def test_demo_prints_its_summary_and_leaves_delta_tables(spark, demo):
         "read: 4000 predictions",
         "quarantined:",
         "metric rows",
-        "latest 7 days window per model version",
+        "latest 7 days window per model version (overall slice), value [CI]:",
         "roc_auc",
         "open alerts:",
         "model status (and retrain decision):",
