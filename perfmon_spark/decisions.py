@@ -1,9 +1,11 @@
 """Retraining decisions and model status, from the open alert episodes (pure Python).
 
-Retraining is controlled, not reactive: a trigger (an open SUSTAINED-or-worse episode for
-``sustained``, an open CRITICAL one for ``critical``, for ``kpi`` a KPI beyond its ``max`` or
-``min`` in its latest mature window of the overall slice) only recommends RETRAIN when no control
-blocks it; otherwise the decision is COOLDOWN, with the blocking control among the reasons.
+Retraining is controlled, not reactive: a trigger (for ``sustained``, an open SUSTAINED-or-worse
+episode whose level is confirmed on two windows that share no bucket; for ``critical``, an open
+CRITICAL one, confirmed the same way; for ``kpi``, a KPI whose interval is wholly beyond its
+``max`` or ``min`` in its latest two mature windows of the overall slice) only recommends RETRAIN
+when no control blocks it; otherwise the decision is COOLDOWN, with the blocking control among the
+reasons. One bad bucket may therefore block or roll back (CRITICAL), but never retrains.
 
 Controls: ``cooldown`` (time since the version's last RETRAIN), ``min_new_labels`` (labels of the
 version gained since its last RETRAIN, or all of them before the first) and ``max_one_per`` (at
@@ -12,9 +14,10 @@ the worst version goes first). ``drift_and_decay`` is accepted and waits for dri
 never fires in this version.
 
 Status per version: CRITICAL (an open CRITICAL episode: action BLOCK_OR_ROLLBACK), DEGRADED (open
-SUSTAINED: ALERT; only MINOR: OBSERVE) or HEALTHY (NONE). A CRITICAL version gets a rollback
-target: the healthy other version (no open SUSTAINED or CRITICAL episode) with the best value of
-the critical rule's metric in the same window and slice, with the difference and a z-test of it.
+SUSTAINED: ALERT; only MINOR: OBSERVE), HEALTHY (NONE), or INACTIVE (no recent prediction). A
+CRITICAL version gets a rollback target: the healthy other version with enough labels whose
+pessimistic bound of the critical rule's metric, in the same window and slice, is best, with the
+difference and a z-test of it.
 """
 
 from __future__ import annotations
