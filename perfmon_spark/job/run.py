@@ -92,6 +92,7 @@ class RunContext:
     started_at: datetime
     predictions: Snapshot
     labels: Snapshot
+    without_feed: tuple[TableRef, ...]  # input tables without the change data feed
 
     def ref(self, table: OutputTable) -> TableRef:
         return self.cfg.output.table(table.name)
@@ -204,7 +205,7 @@ def run_monitor(
     ctx = _open(cfg, to_utc(as_of), spark)
     try:
         result = _compute_and_write(
-            ctx, planning.plan(ctx.spark, cfg, ctx.predictions, ctx.labels, ctx.as_of, mode, backfill)
+            ctx, planning.plan(ctx.spark, cfg, ctx.predictions, ctx.labels, ctx.as_of, mode, backfill, ctx.without_feed)
         )
     except Exception as e:
         _record_failure(ctx, e)
@@ -222,11 +223,12 @@ def _open(cfg: MonitorConfig, as_of: datetime, spark: SparkSession | None) -> Ru
     labels = read_snapshot(spark, cfg.labels.table, Source.LABELS)
     check_input_columns(cfg, predictions, labels)
     check_baseline_table(spark, cfg)
-    warning = planning.feed_warning(predictions, labels)
+    off = planning.without_feed(predictions, labels)
+    warning = planning.feed_warning(off)
     if warning is not None:
         LOG.warning(warning)
     run_id = f"{started_at:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
-    return RunContext(cfg, spark, as_of, run_id, started_at, predictions, labels)
+    return RunContext(cfg, spark, as_of, run_id, started_at, predictions, labels, off)
 
 
 def _compute_and_write(ctx: RunContext, scope: Scope) -> RunResult:
@@ -351,5 +353,5 @@ def check_tables(cfg: MonitorConfig, spark: SparkSession | None = None) -> list[
     check_input_columns(cfg, predictions, labels)
     check_label_sample(cfg, labels)
     check_baseline_table(spark, cfg)
-    warning = planning.feed_warning(predictions, labels)
+    warning = planning.feed_warning(planning.without_feed(predictions, labels))
     return [] if warning is None else [warning]

@@ -90,16 +90,21 @@ def _sql_name(ref: TableRef) -> str:
     return "delta.`{}`".format(ref.text.replace("`", "``")) if ref.is_path else ref.text
 
 
-def feed_warning(*snapshots: Snapshot) -> str | None:
+def without_feed(*snapshots: Snapshot) -> tuple[TableRef, ...]:
+    """The input tables without the change data feed (read once per run: the warning and the
+    plan both use it)."""
+    return tuple(s.ref for s in snapshots if not _cdf_on(s))
+
+
+def feed_warning(off: tuple[TableRef, ...]) -> str | None:
     """One line naming the input tables without the change data feed and the statement that turns
     it on, or None: without the feed every run is a full recompute."""
-    off = [s for s in snapshots if not _cdf_on(s)]
     if not off:
         return None
     fixes = "; ".join(
-        f"ALTER TABLE {_sql_name(s.ref)} SET TBLPROPERTIES (delta.enableChangeDataFeed = true)" for s in off
+        f"ALTER TABLE {_sql_name(ref)} SET TBLPROPERTIES (delta.enableChangeDataFeed = true)" for ref in off
     )
-    names = " and ".join(repr(s.ref.text) for s in off)
+    names = " and ".join(repr(ref.text) for ref in off)
     return f"change data feed is off on {names}, so every run recomputes every bucket; turn it on with: {fixes}"
 
 
@@ -111,9 +116,14 @@ def plan(
     as_of: datetime,
     mode: RunMode,
     backfill: tuple[datetime, datetime] | None = None,
+    off: tuple[TableRef, ...] = (),
 ) -> Scope:
     """The scope of a run: a backfill's buckets, every bucket (``full``), or for an incremental
-    run the buckets touched since the watermark, unless something forces a full run."""
+    run the buckets touched since the watermark, unless something forces a full run.
+
+    Args:
+        off: the input tables without the change data feed (``without_feed``).
+    """
     if backfill is not None:
         return backfill_scope(cfg, *backfill)
     if mode is RunMode.FULL:
@@ -130,7 +140,7 @@ def plan(
     for snap, version in ((predictions, mark.predictions_version), (labels, mark.labels_version)):
         if snap.version < version:
             return _full(f"{snap.ref.text} is older than the last run read (restored?)")
-        if snap.version > version and not _cdf_on(snap):
+        if snap.version > version and snap.ref in off:
             return _full(f"change data feed is off on {snap.ref.text}")
     try:
         buckets = _affected_buckets(spark, cfg, predictions, labels, as_of, mark)
