@@ -99,6 +99,10 @@ def regression_stats(rows: pd.DataFrame) -> pd.DataFrame:
                 "n_ape": int(nz.sum()),
                 "sum_label": y.sum(),
                 "sum_label_sq": (y**2).sum(),
+                "sum_label_cube": (y**3).sum(),
+                "sum_label_quartic": (y**4).sum(),
+                "sum_sq_error_label": (e**2 * y).sum(),
+                "sum_sq_error_label_sq": (e**2 * y**2).sum(),
             }
         )
     return pd.DataFrame(out)

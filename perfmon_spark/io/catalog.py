@@ -144,6 +144,7 @@ RUNS = OutputTable(
         _c("buckets_recomputed", "long", "state rows written"),
         _c("metric_rows_written", "long", "perf_metrics rows inserted, updated or deleted"),
         _c("config_hash", "string", "hash of the config (absolute paths); a change makes a full run"),
+        _c("state_version", "int", "layout version of the `perf_stats` fields written; another makes a full run"),
         _c("package_version", "string", "perfmon-spark's version"),
         _c("message", "string", "why the run took its mode, and the alerting summary or the error"),
     ),

@@ -155,8 +155,8 @@ def read_table(spark: SparkSession, ref: TableRef) -> DataFrame:
 
 
 def append(df: DataFrame, ref: TableRef) -> None:
-    """Append to a log table (creating it if needed)."""
-    writer = df.write.format("delta").mode("append")
+    """Append to a log table (creating it if needed; a newer package's columns join it)."""
+    writer = df.write.format("delta").mode("append").option("mergeSchema", "true")
     if ref.is_path:
         writer.save(ref.text)
     else:

@@ -46,6 +46,7 @@ from perfmon_spark.job.scope import Scope
 from perfmon_spark.session import get_spark, prepare_session
 from perfmon_spark.states.build import RECORD_ID, ROWS, aggregate_rows, bucket_states
 from perfmon_spark.states.cells import binning, cell_counts
+from perfmon_spark.states.layout import STATE_VERSION
 from perfmon_spark.vocabulary import Reason, RowStatus, RunMode, RunStatus, Source
 from perfmon_spark.windows import WindowPlan, compute_metrics
 
@@ -66,6 +67,7 @@ class RunResult:
     predictions_version: int
     labels_version: int
     config_hash: str
+    state_version: int
     package_version: str
     message: str
     rows_read_predictions: int = 0
@@ -119,6 +121,7 @@ class RunContext:
             predictions_version=self.predictions.version,
             labels_version=self.labels.version,
             config_hash=self.cfg.source_hash,
+            state_version=STATE_VERSION,
             package_version=__version__,
             message=message,
             **counts,

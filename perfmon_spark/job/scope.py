@@ -27,6 +27,7 @@ from perfmon_spark.errors import ConfigError
 from perfmon_spark.io.catalog import PERF_STATS, RUNS
 from perfmon_spark.io.tables import Snapshot, read_table, table_exists
 from perfmon_spark.states.cells import top_segment_values, values_seen
+from perfmon_spark.states.layout import STATE_VERSION
 from perfmon_spark.vocabulary import NULL_VALUE, OTHER, RunMode, RunStatus
 
 
@@ -38,6 +39,7 @@ class Watermark:
     predictions_version: int
     labels_version: int
     config_hash: str
+    state_version: int | None  # None: written before the runs table recorded it
 
 
 @dataclass(frozen=True)
@@ -57,11 +59,12 @@ def last_watermark(spark: SparkSession, cfg: MonitorConfig) -> Watermark | None:
     ref = cfg.output.table(RUNS.name)
     if not table_exists(spark, ref):
         return None
+    runs = read_table(spark, ref)
+    layout = F.col("state_version") if "state_version" in runs.columns else F.lit(None).cast("int")
     row = (
-        read_table(spark, ref)
-        .filter((F.col("monitor") == cfg.name) & (F.col("status") == RunStatus.SUCCEEDED))
+        runs.filter((F.col("monitor") == cfg.name) & (F.col("status") == RunStatus.SUCCEEDED))
         .orderBy(F.desc("finished_at"))
-        .select("as_of", "predictions_version", "labels_version", "config_hash")
+        .select("as_of", "predictions_version", "labels_version", "config_hash", layout)
         .first()
     )
     return None if row is None else Watermark(*row)
@@ -133,6 +136,8 @@ def plan(
         return _full("first run of this monitor")
     if mark.config_hash != cfg.source_hash:
         return _full("config changed since the last run")
+    if mark.state_version != STATE_VERSION:
+        return _full(f"state layout changed (version {mark.state_version} to {STATE_VERSION})")
     if cfg.labels.join.mode == "entity_horizon":
         return _full("entity_horizon joins are recomputed in full")
     if as_of < mark.as_of:

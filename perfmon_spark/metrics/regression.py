@@ -42,6 +42,35 @@ def _r2(s) -> np.ndarray:
     return np.where((n >= 2) & (sst > 1e-12 * n * scale), value, np.nan)
 
 
+def _r2_ci(s, z):
+    """Delta method on R2 = 1 - MSE / var(label): the influence of one row is
+    (e2 - MSE) / var - MSE * (d - var) / var^2, with e2 its squared error and d its squared
+    deviation from the mean label. Its variance needs the labels' moments to the fourth and the
+    squared errors' products with the label, all sums that merge; central moments come from raw
+    ones, so labels with a large mean and a tiny spread lose precision (then the interval is null
+    rather than wrong: a negative variance estimate gives NaN)."""
+    n = field(s, "n_labeled")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean = field(s, "sum_label") / n
+        var = field(s, "sum_label_sq") / n - mean**2
+        m4 = (
+            field(s, "sum_label_quartic") / n
+            - 4 * mean * field(s, "sum_label_cube") / n
+            + 6 * mean**2 * field(s, "sum_label_sq") / n
+            - 3 * mean**4
+        )
+        mse = field(s, "sum_sq_error") / n
+        var_e2 = field(s, "sum_quartic_error") / n - mse**2
+        var_d = m4 - var**2
+        e2_d = field(s, "sum_sq_error_label_sq") / n - 2 * mean * field(s, "sum_sq_error_label") / n + mean**2 * mse
+        cov = e2_d - mse * var
+        r = mse / var
+        se = np.sqrt((var_e2 - 2 * r * cov + r**2 * var_d) / var**2 / n)
+    value = _r2(s)
+    ok = ~np.isnan(value) & np.isfinite(se) & (n >= 3)
+    return np.where(ok, value - z * se, np.nan), np.where(ok, np.minimum(value + z * se, 1.0), np.nan)
+
+
 _register(
     "mse",
     False,
@@ -83,10 +112,20 @@ _register(
 _register(
     "r2",
     True,
-    ("sum_sq_error", "sum_label", "sum_label_sq", "n_labeled"),
+    (
+        "sum_sq_error",
+        "sum_quartic_error",
+        "sum_sq_error_label",
+        "sum_sq_error_label_sq",
+        "sum_label",
+        "sum_label_sq",
+        "sum_label_cube",
+        "sum_label_quartic",
+        "n_labeled",
+    ),
     _r2,
-    None,
-    "none (no closed form from sums)",
+    _r2_ci,
+    "delta method on MSE / label variance (moments of labels and squared errors)",
     "1 - SSE / SST; null below 2 labels or with constant labels",
 )
 _me, _me_ci = mean_of("sum_error", "n_labeled", "sum_sq_error")

@@ -21,10 +21,9 @@ from perfmon_spark.metrics import histogram
 from perfmon_spark.metrics.histogram import scale_of
 from perfmon_spark.metrics.kpi import kpi_fields
 from perfmon_spark.states.cells import KEY, Binning, cell_names, located, to_groups
-from perfmon_spark.states.layout import SPARSE, scalar_fields
+from perfmon_spark.states.layout import SPARSE, STATE_VERSION, scalar_fields
 from perfmon_spark.vocabulary import RowStatus
 
-STATE_VERSION = 1
 ROWS = "_n"  # rows in a group of the one aggregation
 RECORD_ID = "_rid"  # a quarantined row's id
 _EPS = 2.220446049250313e-16  # float64 machine epsilon: scikit-learn's log_loss clip
@@ -118,6 +117,10 @@ def _regression_fields(cfg: MonitorConfig) -> tuple[dict[str, Column], dict[str,
         "n_ape": _when_labeled((y != 0).cast("int")),
         "sum_label": _when_labeled(y),
         "sum_label_sq": _when_labeled(y * y),
+        "sum_label_cube": _when_labeled(y * y * y),
+        "sum_label_quartic": _when_labeled(y * y * y * y),
+        "sum_sq_error_label": _when_labeled(e * e * y),
+        "sum_sq_error_label_sq": _when_labeled(e * e * y * y),
     }, {}
 
 

@@ -11,6 +11,10 @@ from dataclasses import dataclass
 
 from perfmon_spark.metrics.kpi import kpi_fields
 
+# Bumped whenever a field is added or its meaning changes: a run whose watermark recorded
+# another version recomputes every bucket (``job.scope.plan``).
+STATE_VERSION = 2
+
 COMMON = ("n_predictions", "n_labeled")
 
 SCALARS = {
@@ -28,6 +32,10 @@ SCALARS = {
         "n_ape",
         "sum_label",
         "sum_label_sq",
+        "sum_label_cube",
+        "sum_label_quartic",
+        "sum_sq_error_label",
+        "sum_sq_error_label_sq",
     ),
 }
 
@@ -79,6 +87,10 @@ FIELD_DOCS = {
     "n_ape": "labeled rows with label != 0",
     "sum_label": "sum of labels",
     "sum_label_sq": "sum of squared labels (with sum_label, the total sum of squares for r2)",
+    "sum_label_cube": "sum of label^3 (for the r2 interval)",
+    "sum_label_quartic": "sum of label^4 (for the r2 interval)",
+    "sum_sq_error_label": "sum of (prediction - label)^2 * label (for the r2 interval)",
+    "sum_sq_error_label_sq": "sum of (prediction - label)^2 * label^2 (for the r2 interval)",
 }
 
 

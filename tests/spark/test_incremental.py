@@ -11,6 +11,7 @@ import pandas as pd
 import perfmon_spark.job.run as job
 from perfmon_spark.config import parse_config
 from perfmon_spark.job import run_monitor
+from perfmon_spark.states.layout import STATE_VERSION
 from tests.helpers import (
     LABELS_DDL,
     PREDICTIONS_DDL,
@@ -159,3 +160,20 @@ def test_a_table_without_change_data_feed_gets_a_full_run(spark, tmp_path):
     assert (result.mode, result.message) == ("full", f"change data feed is off on {p}")
     spark.sql(f"ALTER TABLE delta.`{lab}` SET TBLPROPERTIES (delta.enableChangeDataFeed = true)")
     assert run_monitor(cfg, T0 + 8 * DAY, spark=spark).mode == "incremental"  # the property change has a feed
+
+
+def test_state_written_by_an_older_layout_gets_a_full_run(spark, tmp_path):
+    _, _, p, lab = setup_lake(spark, tmp_path, n=200, seed=10)
+    cfg = config(p, lab, tmp_path / "layout")
+    assert run_monitor(cfg, T0 + 6 * DAY, spark=spark).mode == "full"
+    # a runs table from a package before the column existed
+    runs = str(tmp_path / "layout" / "runs")
+    old = spark.read.format("delta").load(runs).drop("state_version")
+    old.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(runs)
+    result = run_monitor(cfg, T0 + 7 * DAY, spark=spark)
+    assert (result.mode, result.message.split(";")[0]) == (
+        "full",
+        f"state layout changed (version None to {STATE_VERSION})",
+    )
+    assert read_table(spark, cfg, "runs")["state_version"].tolist().count(STATE_VERSION) == 1
+    assert run_monitor(cfg, T0 + 8 * DAY, spark=spark).mode == "incremental"

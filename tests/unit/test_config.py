@@ -223,10 +223,6 @@ def test_alert_rules_parse_with_their_defaults():
         ),
         (with_alerts({k: v for k, v in ALERT.items() if k != "sustained"}), "alerts[0]: give at least one level"),
         (with_alerts(ALERT, ALERT), "alerts: duplicate rule name 'auc_drop'"),
-        (
-            with_alerts({**ALERT, "metric": "r2"}, problem_type="regression", metrics=["r2"]),
-            "alerts[0].confidence: 'r2' has no confidence interval",
-        ),
         (with_alerts({**ALERT, "slices": ["region"]}), "alerts[0].slices[0]: 'region' is not a configured segment"),
         (with_alerts({**ALERT, "maturity": "ripe"}), "alerts[0].maturity: unknown value 'ripe'"),
         (with_alerts({**ALERT, "extra": 1}), "alerts[0].extra: unknown key 'extra'"),

@@ -11,6 +11,7 @@ from statistics import NormalDist
 
 import numpy as np
 import pytest
+from sklearn.metrics import r2_score
 
 from perfmon_spark.metrics import bind, histogram
 from perfmon_spark.metrics.intervals import z_value
@@ -112,3 +113,28 @@ def test_class_average_coverage(metric):
     population = state(rows(400_000, np.random.default_rng(9)).assign(bucket_start=0))
     finalise, _ = bind("multiclass", metric)
     assert 0.92 <= coverage("multiclass", metric, windows, float(finalise(population)[0])) <= 0.98
+
+
+def test_r2_delta_method_coverage():
+    rng = np.random.default_rng(11)
+    n = 400
+    y = rng.lognormal(2.3, 0.3, (REPLICATES, n))
+    e = rng.normal(0.3, 1.5, (REPLICATES, n)) * (1 + 0.05 * (y - 10))  # errors grow with the label
+    pred = y + e
+    state = {
+        "n_labeled": np.full(REPLICATES, n),
+        "sum_sq_error": (e**2).sum(1),
+        "sum_quartic_error": (e**4).sum(1),
+        "sum_sq_error_label": (e**2 * y).sum(1),
+        "sum_sq_error_label_sq": (e**2 * y**2).sum(1),
+        "sum_label": y.sum(1),
+        "sum_label_sq": (y**2).sum(1),
+        "sum_label_cube": (y**3).sum(1),
+        "sum_label_quartic": (y**4).sum(1),
+    }
+    big_y = rng.lognormal(2.3, 0.3, 2_000_000)
+    big_e = rng.normal(0.3, 1.5, big_y.size) * (1 + 0.05 * (big_y - 10))
+    truth = r2_score(big_y, big_y + big_e)
+    finalise, _ = bind("regression", "r2")
+    assert np.allclose(finalise(state)[:5], [r2_score(y[i], pred[i]) for i in range(5)])
+    assert 0.93 <= coverage("regression", "r2", state, truth) <= 0.97
