@@ -9,7 +9,7 @@ the ``*`` version is the sum over versions, and rolling windows are cumulative-s
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import numpy as np
@@ -20,11 +20,41 @@ from perfmon_spark.io.catalog import PERF_METRICS
 from perfmon_spark.metrics import bind, confusion, histogram
 from perfmon_spark.metrics.intervals import z_value
 from perfmon_spark.metrics.kpi import kpi_interval, kpi_value
+from perfmon_spark.metrics.proxies import REFERENCE_METRICS
 from perfmon_spark.states.layout import SPARSE, scalar_fields
-from perfmon_spark.vocabulary import ALL_VERSIONS
+from perfmon_spark.vocabulary import ALL_VERSIONS, OVERALL
 
 # A metric row as the window pass returns it: perf_metrics without the columns the job stamps.
 METRIC_COLUMNS = PERF_METRICS.without("monitor", "as_of", "run_id")
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The reference period of the distribution proxies (``score_psi``, ``class_share_psi``),
+    from ``baseline``: a ``rolling`` baseline's trailing period, else the first
+    ``baseline.window`` of each version (values and table baselines hold figures, not
+    distributions, so they fall back to it)."""
+
+    length_seconds: int
+    lag_seconds: int | None  # rolling: the period ends this long before the window ends
+    version_starts: tuple[tuple[str, int], ...] = ()  # first bucket (epoch seconds) of each version and *
+
+    @classmethod
+    def from_config(cls, cfg: MonitorConfig) -> Reference:
+        if cfg.baseline.source == "rolling":
+            return cls(cfg.baseline.rolling_length.seconds, cfg.baseline.rolling_lag.seconds)
+        return cls(cfg.baseline.window.seconds, None)
+
+    def period(self, version: str, window_end: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """[start, end) epoch seconds of each window's reference, or None without a start."""
+        if self.lag_seconds is not None:
+            end = window_end - self.lag_seconds
+            return end - self.length_seconds, end
+        start = dict(self.version_starts).get(version)
+        if start is None:
+            return None
+        ends = np.full(len(window_end), start + self.length_seconds)
+        return np.full(len(window_end), start), ends
 
 
 @dataclass(frozen=True)
@@ -41,6 +71,7 @@ class WindowPlan:
     scale: str
     exact_limit: float
     kpis: tuple[str, ...] = ()
+    reference: Reference | None = None  # where the score proxies' reference distribution comes from
 
     @classmethod
     def from_config(cls, cfg: MonitorConfig, as_of: datetime) -> WindowPlan:
@@ -55,6 +86,7 @@ class WindowPlan:
             scale=histogram.scale_of(cfg.predictions.score_type),
             exact_limit=histogram.EXACT_LIMIT if cfg.auc.mode == "sketch" else np.inf,
             kpis=tuple(k.name for k in cfg.kpis),
+            reference=Reference.from_config(cfg) if needs_reference(cfg) else None,
         )
 
     def binder(self, name: str):
@@ -62,6 +94,11 @@ class WindowPlan:
         if name in self.kpis:
             return (lambda s: kpi_value(s, name)), (lambda s, z: kpi_interval(s, name, z))
         return bind(self.problem_type, name)
+
+
+def needs_reference(cfg: MonitorConfig) -> bool:
+    """Whether a configured metric compares each window's distribution with a reference."""
+    return any(name in REFERENCE_METRICS for name in cfg.metrics)
 
 
 def _seconds(values) -> np.ndarray:
@@ -101,7 +138,7 @@ def _finalise_version(sub: pd.DataFrame, version: str, plan: WindowPlan) -> pd.D
         for i, *entry in zip(idx, *(sub[c] for c in sparse.columns)):
             if entry[0] is not None and len(entry[0]):
                 parts[i].append(tuple(np.asarray(v) for v in entry))
-    summaries = _rolling(plan, parts)
+    summaries = _rolling(plan, parts, len(sparse.counts) if sparse else 0)
     as_of = int(plan.as_of.astype(np.int64))
     bucket_end = t0 + (np.arange(n) + 1) * g
     mature_bucket = bucket_end + plan.max_delay_seconds <= as_of
@@ -117,9 +154,10 @@ def _finalise_version(sub: pd.DataFrame, version: str, plan: WindowPlan) -> pd.D
         for field, values in scalars.items():
             cum = np.concatenate([[0.0], np.cumsum(values)])
             state[field] = cum[ends + 1] - cum[lo]
-        if sparse is not None:
-            state[sparse.name] = [summaries.window(a, e) for a, e in zip(lo, ends)]
         window_end = t0 + (ends + 1) * g
+        if sparse is not None:
+            state.update(views(plan.problem_type, [summaries.window(a, e) for a, e in zip(lo, ends)], summaries.scale))
+            state.update(_reference_views(plan, version, summaries, t0, window_end))
         base = {
             "model_version": version,
             "window": text,
@@ -149,6 +187,8 @@ def _finalise_version(sub: pd.DataFrame, version: str, plan: WindowPlan) -> pd.D
 class _Confusions:
     """Window merges of per-bucket confusion matrices (small: classes squared at most)."""
 
+    scale = None
+
     def __init__(self, buckets: list[list]):
         self.buckets = buckets
 
@@ -156,14 +196,69 @@ class _Confusions:
         return confusion.merge([p for i in range(first, last + 1) for p in self.buckets[i]])
 
 
-def _rolling(plan: WindowPlan, parts: list[list]):
-    if plan.problem_type == "binary":
-        return histogram.RollingSummaries(parts, plan.scale, plan.exact_limit)
-    return _Confusions(parts)
+def _rolling(plan: WindowPlan, parts: list[list], arity: int):
+    if plan.problem_type == "multiclass":
+        return _Confusions(parts)
+    scale = plan.scale if plan.problem_type == "binary" else "unbounded"
+    limit = plan.exact_limit if plan.problem_type == "binary" else histogram.EXACT_LIMIT
+    return histogram.RollingSummaries(parts, scale, limit, arity)
+
+
+def views(problem_type: str, merged: list, scale: str) -> dict[str, list]:
+    """What finalisers read from each window's merged sparse entries: ``hist`` (binary: the
+    labeled score summary), ``scores`` (score values and predictions at each, labeled or not),
+    ``cm`` (multiclass: labeled entries) and ``predicted`` (classes and predictions of each)."""
+    if problem_type == "binary":
+        return {
+            "hist": [histogram.labeled(*h) for h in merged],
+            "scores": [(histogram.inverse(h[0], scale), h[1] + h[2] + h[3]) for h in merged],
+        }
+    if problem_type == "regression":
+        return {"scores": [(histogram.inverse(h[0], scale), h[1]) for h in merged]}
+    return {
+        "cm": [confusion.labeled(*cm) for cm in merged],
+        "predicted": [confusion.predicted_counts(*cm) for cm in merged],
+    }
+
+
+def _reference_views(plan: WindowPlan, version: str, summaries, t0: int, window_end: np.ndarray) -> dict[str, list]:
+    """``reference_scores`` / ``reference_predicted``: the reference period's distribution per
+    window, None where the period has not ended by the window's end or holds no bucket."""
+    if plan.reference is None:
+        return {}
+    period = plan.reference.period(version, window_end)
+    name = "predicted" if plan.problem_type == "multiclass" else "scores"
+    if period is None:
+        return {f"reference_{name}": [None] * len(window_end)}
+    g, n = plan.granularity_seconds, len(summaries.buckets)
+    first = np.maximum((period[0] - t0) // g, 0)
+    last = np.minimum((period[1] - t0) // g - 1, n - 1)
+    out = []
+    for a, b, end, window in zip(first, last, period[1], window_end):
+        ok = b >= a and end <= window
+        out.append(
+            views(plan.problem_type, [summaries.window(int(a), int(b))], summaries.scale)[name][0] if ok else None
+        )
+    return {f"reference_{name}": [r if r is None or len(r[0]) else None for r in out]}
 
 
 def metrics_schema() -> str:
     return ", ".join(f"`{c}` {t}" for c, t in METRIC_COLUMNS)
+
+
+def with_version_starts(plan: WindowPlan, stats) -> WindowPlan:
+    """The plan with each version's first bucket (and ``*``'s: the first of all), where its
+    reference period needs them: one small aggregation over ``perf_stats``' overall rows."""
+    if plan.reference is None or plan.reference.lag_seconds is not None:
+        return plan
+    from pyspark.sql import functions as F
+
+    overall = stats.filter((F.col("slice_key") == OVERALL) & (F.col("n_predictions") > 0))
+    rows = overall.groupBy("model_version").agg(F.min("bucket_start").alias("start")).collect()
+    starts = {r["model_version"]: int(_seconds([r["start"]])[0]) for r in rows}
+    if starts:
+        starts[ALL_VERSIONS] = min(starts.values())
+    return replace(plan, reference=replace(plan.reference, version_starts=tuple(sorted(starts.items()))))
 
 
 def compute_metrics(stats, plan: WindowPlan):

@@ -39,10 +39,20 @@ def resolve(
     return out
 
 
+PROXIES = {
+    "score_mean": lambda s: float(np.mean(s)) if len(s) else None,
+    "score_std": lambda s: float(np.std(s, ddof=1)) if len(s) > 1 else None,
+    "score_p50": lambda s: float(np.quantile(s, 0.5, method="inverted_cdf")) if len(s) else None,
+    "score_p90": lambda s: float(np.quantile(s, 0.9, method="inverted_cdf")) if len(s) else None,
+}
+
+
 def binary_metric(name: str, y: np.ndarray, score: np.ndarray, d: np.ndarray) -> float | None:
     """scikit-learn's value, or None where it warns, raises or returns nan (SPEC §4)."""
     if name == "prediction_rate":
         return float(np.mean(d)) if len(d) else None
+    if name in PROXIES:  # over every prediction, labeled or not
+        return PROXIES[name](np.asarray(score, dtype=float))
     keep = ~np.isnan(y)
     y, score, d = y[keep].astype(int), score[keep], d[keep]
     if len(y) == 0:

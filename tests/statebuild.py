@@ -25,7 +25,11 @@ def binary_stats(
         p = np.clip(s, EPS, 1 - EPS)
         loss = -(y * np.log(p) + (1 - y) * np.log1p(-p))
         brier = (s - y) ** 2
-        keys, pos, neg = histogram.merge([(histogram.transform(s, scale), y, 1 - y)], scale, exact_limit)
+        every = g["score"].to_numpy(float)  # labeled or not
+        labels = g["y"].to_numpy(float)
+        keys, pos, neg, unl = histogram.merge(
+            [(histogram.transform(every, scale), labels == 1, labels == 0, np.isnan(labels))], scale, exact_limit
+        )
         out.append(
             {
                 **_base(version, bucket, g, lab),
@@ -38,9 +42,12 @@ def binary_stats(
                 "sum_log_loss_sq": (loss**2).sum(),
                 "sum_brier": brier.sum(),
                 "sum_brier_sq": (brier**2).sum(),
+                "sum_score": every.sum(),
+                "sum_score_sq": (every**2).sum(),
                 "hist_keys": keys,
                 "hist_pos": pos.astype(np.int64),
                 "hist_neg": neg.astype(np.int64),
+                "hist_unl": unl.astype(np.int64),
             }
         )
     return pd.DataFrame(out)
@@ -63,14 +70,14 @@ def multiclass_stats(rows: pd.DataFrame) -> pd.DataFrame:
     for (version, bucket), g in rows.groupby(["model_version", "bucket_start"]):
         lab = g[g["y"].notna()]
         loss = -np.log(np.clip(lab["p_true"].to_numpy(float), EPS, 1 - EPS)) if "p_true" in lab else np.zeros(len(lab))
-        cm = lab.groupby(["y", "pred"]).size().sort_index()
+        cm = g.assign(y=g["y"].where(g["y"].notna(), "\x01")).groupby(["y", "pred"]).size().sort_index()
         out.append(
             {
                 **_base(version, bucket, g, lab),
                 "n_correct": int((lab["y"] == lab["pred"]).sum()),
                 "sum_log_loss": loss.sum(),
                 "sum_log_loss_sq": (loss**2).sum(),
-                "cm_label": np.array([a for a, _ in cm.index], dtype=object),
+                "cm_label": np.array([None if a == "\x01" else a for a, _ in cm.index], dtype=object),
                 "cm_pred": np.array([b for _, b in cm.index], dtype=object),
                 "cm_count": cm.to_numpy(np.int64),
             }
@@ -84,12 +91,18 @@ def regression_stats(rows: pd.DataFrame) -> pd.DataFrame:
     for (version, bucket), g in rows.groupby(["model_version", "bucket_start"]):
         lab = g[g["y"].notna()]
         y, p = lab["y"].to_numpy(float), lab["pred"].to_numpy(float)
+        every = g["pred"].to_numpy(float)
+        keys, n = histogram.merge(
+            [(histogram.transform(every, "unbounded"), np.ones(len(every)))], "unbounded", arity=1
+        )
         e = p - y
         nz = y != 0
         ape = np.abs(e[nz]) / np.abs(y[nz])
         out.append(
             {
                 **_base(version, bucket, g, lab),
+                "sum_prediction": every.sum(),
+                "sum_prediction_sq": (every**2).sum(),
                 "sum_error": e.sum(),
                 "sum_abs_error": np.abs(e).sum(),
                 "sum_sq_error": (e**2).sum(),
@@ -103,6 +116,8 @@ def regression_stats(rows: pd.DataFrame) -> pd.DataFrame:
                 "sum_label_quartic": (y**4).sum(),
                 "sum_sq_error_label": (e**2 * y).sum(),
                 "sum_sq_error_label_sq": (e**2 * y**2).sum(),
+                "hist_keys": keys,
+                "hist_n": n.astype(np.int64),
             }
         )
     return pd.DataFrame(out)

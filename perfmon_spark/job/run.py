@@ -48,7 +48,7 @@ from perfmon_spark.states.build import RECORD_ID, ROWS, aggregate_rows, bucket_s
 from perfmon_spark.states.cells import binning, cell_counts
 from perfmon_spark.states.layout import STATE_VERSION
 from perfmon_spark.vocabulary import Reason, RowStatus, RunMode, RunStatus, Source
-from perfmon_spark.windows import WindowPlan, compute_metrics
+from perfmon_spark.windows import WindowPlan, compute_metrics, with_version_starts
 
 LOG = logging.getLogger("perfmon_spark")
 
@@ -327,7 +327,8 @@ def _write_states(ctx: RunContext, states: DataFrame, scope: Scope) -> None:
 def _write_metrics(ctx: RunContext) -> int:
     """Every window and metric from the stored states, MERGEd; returns the rows changed."""
     stats = read_table(ctx.spark, ctx.ref(PERF_STATS)).filter(F.col("monitor") == ctx.cfg.name)
-    metrics = ctx.stamped(compute_metrics(stats, WindowPlan.from_config(ctx.cfg, ctx.as_of)))
+    plan = with_version_starts(WindowPlan.from_config(ctx.cfg, ctx.as_of), stats)
+    metrics = ctx.stamped(compute_metrics(stats, plan))
     return merge_into(metrics, ctx.ref(PERF_METRICS), PERF_METRICS, delete_scope=ctx.owned())
 
 

@@ -1,7 +1,9 @@
-"""The mergeable score summary behind roc_auc and pr_auc.
+"""The mergeable score summary behind roc_auc, pr_auc and the score proxies.
 
-A summary is three aligned arrays sorted by key: ``keys`` (a monotone transform of the score),
-``pos`` and ``neg`` (label counts at that key). It is exact while it has at most ``exact_limit``
+A summary is aligned arrays sorted by key: ``keys`` (a monotone transform of the score), then one
+or more count arrays. The binary summary counts positive labels, negative labels and unlabeled
+predictions at each key (``pos``, ``neg``, ``unl``); the regression one counts predictions. Every
+function here takes any number of count arrays. It is exact while it has at most ``exact_limit``
 entries: ties then count exactly as scikit-learn counts them. Beyond that it is projected onto a
 fixed grid of ``GRID_BINS`` equal-width bins of the transformed score (logit for probabilities,
 asinh for logits and margins), so a state never holds more than ``max(exact_limit, GRID_BINS)``
@@ -53,18 +55,15 @@ class Grid:
         """Bin centre of each key."""
         return self.low + (self.index(keys) + 0.5) * self.width
 
-    def project(self, keys, pos, neg) -> tuple[np.ndarray, np.ndarray]:
-        """Dense per-bin (pos, neg) counts of a summary."""
+    def project(self, keys, *counts) -> tuple[np.ndarray, ...]:
+        """Dense per-bin counts of a summary, one array per count array."""
         idx = self.index(np.asarray(keys, dtype=float))
-        return (
-            np.bincount(idx, weights=np.asarray(pos, dtype=float), minlength=GRID_BINS),
-            np.bincount(idx, weights=np.asarray(neg, dtype=float), minlength=GRID_BINS),
-        )
+        return tuple(np.bincount(idx, weights=np.asarray(c, dtype=float), minlength=GRID_BINS) for c in counts)
 
-    def sparse(self, dense_pos: np.ndarray, dense_neg: np.ndarray):
+    def sparse(self, *dense: np.ndarray):
         """The summary (keys = bin centres) of dense per-bin counts."""
-        nonzero = np.nonzero((dense_pos > 0) | (dense_neg > 0))[0]
-        return self.low + (nonzero + 0.5) * self.width, dense_pos[nonzero], dense_neg[nonzero]
+        nonzero = np.nonzero(np.any([d > 0 for d in dense], axis=0))[0]
+        return (self.low + (nonzero + 0.5) * self.width, *(d[nonzero] for d in dense))
 
 
 def transform(scores: np.ndarray, scale: str) -> np.ndarray:
@@ -79,19 +78,18 @@ def transform(scores: np.ndarray, scale: str) -> np.ndarray:
     return np.clip(t, -half, half)
 
 
-def merge(parts, scale: str, exact_limit: float = EXACT_LIMIT):
-    """Merge summaries [(keys, pos, neg), ...] into one (see the module docstring)."""
+def merge(parts, scale: str, exact_limit: float = EXACT_LIMIT, arity: int = 2):
+    """Merge summaries [(keys, *counts), ...] into one (see the module docstring); ``arity`` is
+    the number of count arrays, for the empty result."""
     parts = [p for p in parts if len(p[0])]
     if not parts:
-        empty = np.zeros(0)
-        return empty, empty, empty
+        return tuple(np.zeros(0) for _ in range(arity + 1))
     keys = np.concatenate([p[0] for p in parts]).astype(float)
-    pos = np.concatenate([p[1] for p in parts]).astype(float)
-    neg = np.concatenate([p[2] for p in parts]).astype(float)
+    counts = [np.concatenate([p[i] for p in parts]).astype(float) for i in range(1, len(parts[0]))]
     if len(keys) > exact_limit:
         grid = Grid.for_scale(scale)
-        return grid.sparse(*grid.project(keys, pos, neg))
-    return _sum_by_key(keys, pos, neg)
+        return grid.sparse(*grid.project(keys, *counts))
+    return _sum_by_key(keys, *counts)
 
 
 class RollingSummaries:
@@ -103,42 +101,52 @@ class RollingSummaries:
         buckets: per bucket, the list of its summaries (several with the ``*`` version).
     """
 
-    def __init__(self, buckets: list[list], scale: str, exact_limit: float = EXACT_LIMIT):
-        self.buckets, self.scale, self.exact_limit = buckets, scale, exact_limit
+    def __init__(self, buckets: list[list], scale: str, exact_limit: float = EXACT_LIMIT, arity: int = 2):
+        self.buckets, self.scale, self.exact_limit, self.arity = buckets, scale, exact_limit, arity
         sizes = np.array([sum(len(p[0]) for p in parts) for parts in buckets], dtype=float)
         self.cum_sizes = np.concatenate([[0.0], np.cumsum(sizes)])
-        self._cum: tuple[np.ndarray, np.ndarray] | None = None
+        self._cum: np.ndarray | None = None  # (arity, buckets + 1, GRID_BINS)
 
-    def _cumulative(self) -> tuple[np.ndarray, np.ndarray]:
+    def _cumulative(self) -> np.ndarray:
         if self._cum is None:
             grid = Grid.for_scale(self.scale)
-            pos = np.zeros((len(self.buckets) + 1, GRID_BINS))
-            neg = np.zeros((len(self.buckets) + 1, GRID_BINS))
+            dense = np.zeros((self.arity, len(self.buckets) + 1, GRID_BINS))
             for i, parts in enumerate(self.buckets):
                 for part in parts:
-                    p, q = grid.project(*part)
-                    pos[i + 1] += p
-                    neg[i + 1] += q
-            self._cum = (np.cumsum(pos, axis=0), np.cumsum(neg, axis=0))
+                    dense[:, i + 1] += grid.project(*part)
+            self._cum = np.cumsum(dense, axis=1)
         return self._cum
 
     def window(self, first: int, last: int):
         """The summary of buckets first..last (inclusive)."""
         if self.cum_sizes[last + 1] - self.cum_sizes[first] <= self.exact_limit:
-            return merge([p for i in range(first, last + 1) for p in self.buckets[i]], self.scale, self.exact_limit)
-        pos, neg = self._cumulative()
-        dense_pos = np.maximum(pos[last + 1] - pos[first], 0.0)
-        dense_neg = np.maximum(neg[last + 1] - neg[first], 0.0)
-        return Grid.for_scale(self.scale).sparse(np.round(dense_pos), np.round(dense_neg))
+            parts = [p for i in range(first, last + 1) for p in self.buckets[i]]
+            return merge(parts, self.scale, self.exact_limit, self.arity)
+        cum = self._cumulative()
+        dense = np.round(np.maximum(cum[:, last + 1] - cum[:, first], 0.0))
+        return Grid.for_scale(self.scale).sparse(*dense)
 
 
-def _sum_by_key(keys, pos, neg):
+def _sum_by_key(keys, *counts):
     uniq, inverse = np.unique(keys, return_inverse=True)
-    return (
-        uniq,
-        np.bincount(inverse, weights=pos, minlength=len(uniq)),
-        np.bincount(inverse, weights=neg, minlength=len(uniq)),
-    )
+    return (uniq, *(np.bincount(inverse, weights=c, minlength=len(uniq)) for c in counts))
+
+
+def labeled(keys, pos, neg, _unlabeled=None):
+    """The labeled part of a binary summary: (keys, pos, neg) at keys with a label."""
+    keep = (pos + neg) > 0
+    return keys[keep], pos[keep], neg[keep]
+
+
+def inverse(keys, scale: str) -> np.ndarray:
+    """Scores from summary keys (inverse of ``transform``). A probability key at the clip is the
+    bound itself (0 or 1: scores within 1e-9 of it are reported as it), an unbounded one the
+    clip's score."""
+    keys = np.asarray(keys, dtype=float)
+    if scale != "probability":
+        return np.sinh(keys)
+    half = TRANSFORM_RANGE[scale]
+    return np.where(keys >= half, 1.0, np.where(keys <= -half, 0.0, 1.0 / (1.0 + np.exp(-keys))))
 
 
 def roc_auc(keys, pos, neg) -> float:

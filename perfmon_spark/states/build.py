@@ -71,18 +71,22 @@ def _binary_fields(cfg: MonitorConfig) -> tuple[dict[str, Column], dict[str, Col
         brier = (p - y) * (p - y)
     else:
         loss = brier = F.lit(0.0)
+    use_hist = cfg.predictions.score is not None
+    score = F.col(SCORE) if use_hist else F.lit(0.0)
     scalars.update(
         sum_log_loss=_when_labeled(loss),
         sum_log_loss_sq=_when_labeled(loss * loss),
         sum_brier=_when_labeled(brier),
         sum_brier_sq=_when_labeled(brier * brier),
+        sum_score=score,
+        sum_score_sq=score * score,
     )
-    use_hist = cfg.predictions.score is not None
     key = score_key(F.col(SCORE), scale_of(cfg.predictions.score_type)) if use_hist else F.lit(None).cast("double")
     entries = {
-        "hist_keys": F.when(y.isNotNull(), key),
-        "hist_pos": (y == 1).cast("int"),
-        "hist_neg": (y == 0).cast("int"),
+        "hist_keys": key,
+        "hist_pos": F.coalesce((y == 1).cast("int"), F.lit(0)),
+        "hist_neg": F.coalesce((y == 0).cast("int"), F.lit(0)),
+        "hist_unl": y.isNull().cast("int"),
     }
     return scalars, entries
 
@@ -108,6 +112,8 @@ def _regression_fields(cfg: MonitorConfig) -> tuple[dict[str, Column], dict[str,
     e = F.col(SCORE) - y
     ape = F.when(y != 0, F.abs(e) / F.abs(y))
     return {
+        "sum_prediction": F.col(SCORE),
+        "sum_prediction_sq": F.col(SCORE) * F.col(SCORE),
         "sum_error": _when_labeled(e),
         "sum_abs_error": _when_labeled(F.abs(e)),
         "sum_sq_error": _when_labeled(e * e),
@@ -121,7 +127,7 @@ def _regression_fields(cfg: MonitorConfig) -> tuple[dict[str, Column], dict[str,
         "sum_label_quartic": _when_labeled(y * y * y * y),
         "sum_sq_error_label": _when_labeled(e * e * y),
         "sum_sq_error_label_sq": _when_labeled(e * e * y * y),
-    }, {}
+    }, {"hist_keys": score_key(F.col(SCORE), "unbounded"), "hist_n": F.lit(1)}
 
 
 _FIELDS = {"binary": _binary_fields, "multiclass": _multiclass_fields, "regression": _regression_fields}
@@ -166,10 +172,8 @@ def aggregate_rows(
     keys = {k: entries[k] for k in sparse.keys} if sparse else {}
     if binning is not None:
         rows = rows.join(F.broadcast(binning.cells), names, "left")
-        exact = keys["hist_keys"]  # null for unlabeled rows, which must stay null
-        keys["hist_keys"] = F.when(
-            F.col("_binned") & exact.isNotNull(), _grid_centre(exact, scale_of(cfg.predictions.score_type))
-        ).otherwise(exact)
+        exact = keys["hist_keys"]
+        keys["hist_keys"] = F.when(F.col("_binned"), _grid_centre(exact, binning.scale)).otherwise(exact)
     values = {f: fields[f] for f in scalar_fields(cfg.problem_type, tuple(k.name for k in cfg.kpis))}
     values.update({c: entries[c] for c in (sparse.counts if sparse else ())})
     usable = F.col(STATUS) == RowStatus.USABLE
@@ -208,9 +212,9 @@ def bucket_states(aggregated: DataFrame, cfg: MonitorConfig, binning: Binning | 
     sparse_out = []
     if sparse is not None:
         key = sparse.keys[0]
-        per_group = to_groups(usable.where(F.col(key).isNotNull()), cfg, *sparse.columns)
+        per_group = to_groups(usable.where(F.col(sparse.present).isNotNull()), cfg, *sparse.columns)
         if binning is not None:
-            binned = F.when(F.col("_binned"), _grid_centre(F.col(key), scale_of(cfg.predictions.score_type)))
+            binned = F.when(F.col("_binned"), _grid_centre(F.col(key), binning.scale))
             per_group = (
                 per_group.join(F.broadcast(binning.groups), list(KEY), "left")
                 .withColumn(key, F.coalesce(binned, F.col(key)))

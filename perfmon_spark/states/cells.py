@@ -135,12 +135,18 @@ class Binning:
 
     cells: DataFrame  # cell columns and _binned
     groups: DataFrame  # KEY columns and _binned
+    scale: str  # the summary's score scale (``histogram.scale_of``)
 
 
 def binning(counts: DataFrame, cfg: MonitorConfig, top: dict[str, tuple[str, ...]]) -> Binning | None:
     """The ``Binning`` of a run, from ``cell_counts`` (small frames, meant to be broadcast). None
-    where nothing is binned (exact mode, no score column)."""
-    if not (cfg.problem_type == "binary" and cfg.auc.mode == "sketch" and cfg.predictions.score):
+    where nothing is binned: no score summary (multiclass, no score column) or binary exact mode.
+    The regression summary (predicted values, for the proxies) is always binned past the limit."""
+    if cfg.problem_type == "regression":
+        scale = "unbounded"
+    elif cfg.problem_type == "binary" and cfg.auc.mode == "sketch" and cfg.predictions.score:
+        scale = histogram.scale_of(cfg.predictions.score_type)
+    else:
         return None
     names = cell_names(cfg)
     mapped = [segment_value(F.col(n), top[c]).alias(n) for c, n in zip(cfg.segment_columns, names[2:])]
@@ -153,4 +159,8 @@ def binning(counts: DataFrame, cfg: MonitorConfig, top: dict[str, tuple[str, ...
     # that bounds the broadcast list by predictions / (EXACT_LIMIT / 8) whatever the cardinality.
     busy = cells.filter(F.col(COUNT) >= max(histogram.EXACT_LIMIT // 8, 1))
     every = to_groups(busy, cfg, *names[2:]).join(sizes, list(KEY)).groupBy(*names).agg(F.min(large).alias("_binned"))
-    return Binning(cells=every.filter("_binned"), groups=sizes.filter(large).select(*KEY, F.lit(True).alias("_binned")))
+    return Binning(
+        cells=every.filter("_binned"),
+        groups=sizes.filter(large).select(*KEY, F.lit(True).alias("_binned")),
+        scale=scale,
+    )

@@ -13,16 +13,30 @@ from perfmon_spark.metrics.kpi import kpi_fields
 
 # Bumped whenever a field is added or its meaning changes: a run whose watermark recorded
 # another version recomputes every bucket (``job.scope.plan``).
-STATE_VERSION = 2
+STATE_VERSION = 3
 
 COMMON = ("n_predictions", "n_labeled")
 
 SCALARS = {
     "binary": COMMON
-    + ("n_decided_positive", "tp", "fp", "tn", "fn", "sum_log_loss", "sum_log_loss_sq", "sum_brier", "sum_brier_sq"),
+    + (
+        "n_decided_positive",
+        "tp",
+        "fp",
+        "tn",
+        "fn",
+        "sum_log_loss",
+        "sum_log_loss_sq",
+        "sum_brier",
+        "sum_brier_sq",
+        "sum_score",
+        "sum_score_sq",
+    ),
     "multiclass": COMMON + ("n_correct", "sum_log_loss", "sum_log_loss_sq"),
     "regression": COMMON
     + (
+        "sum_prediction",
+        "sum_prediction_sq",
         "sum_error",
         "sum_abs_error",
         "sum_sq_error",
@@ -43,11 +57,14 @@ SCALARS = {
 @dataclass(frozen=True)
 class Sparse:
     """The sparse part of a state: ``keys`` columns identify an entry, ``counts`` columns add up.
-    ``name`` is how finalisers see the merged entries (``state["hist"]``, ``state["cm"]``)."""
+    A row adds an entry when its ``present`` key is not null (an unlabeled prediction has no label
+    but has a score). Finalisers read the merged entries through ``views`` (``windows.views``):
+    the labeled part, the distribution of every prediction, and that of the reference period."""
 
-    name: str
     keys: tuple[str, ...]
     counts: tuple[str, ...]
+    present: str
+    views: tuple[str, ...]
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -55,8 +72,9 @@ class Sparse:
 
 
 SPARSE = {
-    "binary": Sparse("hist", ("hist_keys",), ("hist_pos", "hist_neg")),
-    "multiclass": Sparse("cm", ("cm_label", "cm_pred"), ("cm_count",)),
+    "binary": Sparse(("hist_keys",), ("hist_pos", "hist_neg", "hist_unl"), "hist_keys", ("hist", "scores")),
+    "multiclass": Sparse(("cm_label", "cm_pred"), ("cm_count",), "cm_pred", ("cm", "predicted")),
+    "regression": Sparse(("hist_keys",), ("hist_n",), "hist_keys", ("scores",)),
 }
 
 FIELD_DOCS = {
@@ -71,13 +89,19 @@ FIELD_DOCS = {
     "sum_log_loss_sq": "sum of squares of the same per-row loss (for its interval)",
     "sum_brier": "sum over labeled rows of (p - y)^2",
     "sum_brier_sq": "sum of squares of the same (for its interval)",
-    "hist_keys": "score summary keys: transformed scores, or grid bin centres once compacted",
+    "sum_score": "sum of scores over all predictions, labeled or not (score_mean)",
+    "sum_score_sq": "sum of squared scores over all predictions (score_std)",
+    "hist_keys": "score summary keys: transformed scores (regression: predictions), or grid bin centres once compacted",
     "hist_pos": "positive labels at each key",
     "hist_neg": "negative labels at each key",
+    "hist_unl": "unlabeled predictions at each key (the score proxies count every prediction)",
+    "hist_n": "predictions at each key, labeled or not",
     "n_correct": "labeled rows whose predicted class is the label",
-    "cm_label": "confusion matrix entries: the label (class as string)",
+    "cm_label": "confusion matrix entries: the label (class as string); null for unlabeled predictions",
     "cm_pred": "confusion matrix entries: the predicted class",
     "cm_count": "confusion matrix entries: labeled rows with that (label, prediction)",
+    "sum_prediction": "sum of predicted values over all predictions, labeled or not",
+    "sum_prediction_sq": "sum of squared predicted values over all predictions",
     "sum_error": "sum of (prediction - label) over labeled rows",
     "sum_abs_error": "sum of |prediction - label|",
     "sum_sq_error": "sum of (prediction - label)^2",

@@ -133,6 +133,7 @@ def test_runs_row_counts_every_kind_of_trouble(spark, lake):
         "buckets_recomputed",
         "metric_rows_written",
         "config_hash",
+        "state_version",
         "package_version",
         "message",
     ]

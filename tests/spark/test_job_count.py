@@ -1,5 +1,6 @@
 """The number of Spark jobs a run launches does not grow with metrics, slices or windows:
-everything is derived from one aggregation and one window pass."""
+everything is derived from one aggregation and one window pass (and, where a metric compares
+distributions with a reference period, one small read of each version's first bucket)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from datetime import timedelta
 
 from perfmon_spark.config import parse_config
 from perfmon_spark.job import run_monitor
+from perfmon_spark.metrics import metric_names
 from tests.helpers import LABELS_DDL, PREDICTIONS_DDL, T0, config_dict, make_inputs, write_delta
 
 
@@ -26,14 +28,14 @@ def test_jobs_do_not_grow_with_metrics_slices_or_windows(spark, tmp_path):
     preds, labels = make_inputs(n=400, days=6, seed=3)
     p = write_delta(spark, preds, PREDICTIONS_DDL, tmp_path / "predictions")
     lab = write_delta(spark, labels, LABELS_DDL, tmp_path / "labels")
-    small = config_dict(p, lab, str(tmp_path / "small"), name="small", metrics=["accuracy"])
+    small = config_dict(p, lab, str(tmp_path / "small"), name="small", metrics=["accuracy", "score_psi"])
     small["segments"] = {"columns": ["channel"]}
     small["windows"] = {"granularity": "1 day", "rolling": []}
-    big = config_dict(p, lab, str(tmp_path / "big"), name="big")
+    big = config_dict(p, lab, str(tmp_path / "big"), name="big", metrics=metric_names("binary"))
     big["windows"] = {"granularity": "1 day", "rolling": ["2 days", "3 days", "5 days"]}
     jobs_of_run(spark, parse_config(dict(small, name="warm_up", output={"location": str(tmp_path / "warm")})))
     few, many = jobs_of_run(spark, parse_config(small)), jobs_of_run(spark, parse_config(big))
-    assert len(parse_config(big).metrics) == 11 and few > 0
+    assert len(parse_config(big).metrics) == 17 and few > 0
     assert many == few, (
-        f"{few} jobs for 1 metric / 2 slices / 1 window, {many} for 11 metrics / 4 slice keys / 4 windows"
+        f"{few} jobs for 2 metrics / 2 slices / 1 window, {many} for 17 metrics / 4 slice keys / 4 windows"
     )

@@ -43,17 +43,18 @@ def make_rows(seed: int = 11) -> tuple[pd.DataFrame, pd.DataFrame]:
     ), pd.DataFrame(labels, columns=["prediction_id", "is_fraud", "label_ts"])
 
 
-def expected_summary(preds: pd.DataFrame, labels: pd.DataFrame, members) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The rule, in numpy: the labeled usable rows of the group, keyed by exact transformed score,
-    or by grid bin centre when the group has more than LIMIT prediction rows."""
+def expected_summary(preds: pd.DataFrame, labels: pd.DataFrame, members) -> tuple[np.ndarray, ...]:
+    """The rule, in numpy: the usable rows of the group, labeled or not, keyed by exact
+    transformed score, or by grid bin centre when the group has more than LIMIT prediction rows;
+    positive, negative and unlabeled counts at each key."""
     group = preds[members(preds)]
-    rows = group[group["score"].notna()].merge(labels, on="prediction_id")
+    rows = group[group["score"].notna()].merge(labels, on="prediction_id", how="left")
     keys = histogram.transform(rows["score"].to_numpy(), "probability")
     if len(group) > LIMIT:
         keys = histogram.Grid.for_scale("probability").centres(keys)
-    y = rows["is_fraud"].to_numpy()
+    y = rows["is_fraud"].to_numpy(dtype=float)
     uniq, inverse = np.unique(keys, return_inverse=True)
-    return uniq, np.bincount(inverse, weights=y), np.bincount(inverse, weights=1 - y)
+    return uniq, *(np.bincount(inverse, weights=w) for w in (y == 1, y == 0, np.isnan(y)))
 
 
 def test_groups_over_the_limit_are_binned_and_the_others_stay_exact(spark, tmp_path, monkeypatch):
@@ -83,12 +84,12 @@ def test_groups_over_the_limit_are_binned_and_the_others_stay_exact(spark, tmp_p
         row = stats[(stats["slice_key"] == key) & (stats["slice_value"] == value)]
         assert len(row) == 1, (key, value)
         row = row.iloc[0]
-        keys, pos, neg = expected_summary(preds, labels, members)
+        keys, *counts = expected_summary(preds, labels, members)
         np.testing.assert_allclose(np.asarray(row["hist_keys"]), keys, rtol=0, atol=1e-12, err_msg=f"{key}={value}")
-        np.testing.assert_array_equal(np.asarray(row["hist_pos"]), pos, err_msg=f"{key}={value}")
-        np.testing.assert_array_equal(np.asarray(row["hist_neg"]), neg, err_msg=f"{key}={value}")
+        for column, expected in zip(("hist_pos", "hist_neg", "hist_unl"), counts):
+            np.testing.assert_array_equal(np.asarray(row[column]), expected, err_msg=f"{key}={value} {column}")
     exact = {
         v: len(stats[(stats["slice_key"] == "country&channel") & (stats["slice_value"] == v)].iloc[0]["hist_keys"])
         for v in ("GB&app", "US&app")
     }
-    assert exact == {"GB&app": 30, "US&app": 20}  # one entry per distinct score: nothing binned
+    assert exact == {"GB&app": 30, "US&app": 30}  # one entry per distinct score: nothing binned

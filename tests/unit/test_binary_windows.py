@@ -9,15 +9,15 @@ import pandas as pd
 import pytest
 
 from perfmon_spark.config import parse_config
-from perfmon_spark.metrics import metric_names, metrics_for
+from perfmon_spark.metrics import metrics_for
 from perfmon_spark.windows import WindowPlan, finalise_slice
-from tests.helpers import BASE
+from tests.helpers import BASE, BINARY_METRICS
 from tests.oracle import binary_metric
 from tests.statebuild import binary_stats
 
 DAY = timedelta(days=1)
 T0 = datetime(2026, 3, 1)
-BINARY = metric_names("binary")
+BINARY = BINARY_METRICS
 
 
 def plan(windows=("3 days",), metrics=tuple(BINARY), as_of=T0 + 20 * DAY, max_delay="5 days") -> WindowPlan:
