@@ -31,11 +31,11 @@ from pydantic_core import core_schema
 
 from perfmon_spark.errors import ConfigError
 from perfmon_spark.metrics import lookup, metric_names
+from perfmon_spark.metrics.registry import split_k
 from perfmon_spark.vocabulary import CROSS_SEP, OVERALL, Level, ProblemType, Trigger
 
 GRANULARITIES = ("1 hour", "1 day", "1 week")
 KPI_NAMES = ("label", "prediction", "score")  # what KPI expressions call the resolved values
-_NOT_YET = ("ranking",)  # sections of the contract that come with later work, refused clearly
 _PATTERNS = {  # the patterns strings must match, and what a mismatch means
     r"\S": "must not be empty",
     r"^[A-Za-z0-9_.\-]+$": "{!r} may contain only letters, digits, '_', '-' and '.'",
@@ -191,7 +191,10 @@ class PredictionsConfig(Section):
     """The predictions table: one row per prediction."""
 
     table: TableRef = Field(description="a Delta table path (./lake/predictions, s3://...) or catalog name")
-    id: Text = Field(description="column: unique per prediction (string or integer)")
+    id: Text | None = Field(None, description="column: unique per prediction (string or integer; not for ranking)")
+    request: Text | None = Field(None, description="column, ranking: the ranked list's id")
+    item: Text | None = Field(None, description="column, ranking: the item shown (a request and an item are one row)")
+    rank: Text | None = Field(None, description="column, ranking: the item's position, 1 = top (else score orders)")
     timestamp: Text = Field(description="column: when the prediction was made")
     model_version: Text = Field(description="column: the model version")
     score: Text | None = Field(None, description="column: binary: the positive class's score; regression: the value")
@@ -240,8 +243,10 @@ class LabelsConfig(Section):
     final once its horizon has passed."""
 
     table: TableRef = Field(description="the Delta table of labels")
-    id: Text | None = Field(None, description="column: the prediction's id (not with entity_horizon)")
-    label: Text = Field(description="column: the label")
+    id: Text | None = Field(None, description="column: the prediction's id (not with entity_horizon or ranking)")
+    request: Text | None = Field(None, description="column, ranking: the request of the feedback event")
+    item: Text | None = Field(None, description="column, ranking: the item of the feedback event")
+    label: Text = Field(description="column: the label (ranking: the relevance, a number >= 0)")
     timestamp: Text = Field(description="column: when the label became known")
     max_delay: Duration = Field("30 days", description="labels later than prediction time + max_delay are ignored")
     positive: LabelValue = Field(1, description="binary: the label value of the positive class")
@@ -264,9 +269,18 @@ class LabelsConfig(Section):
 
     @model_validator(mode="after")
     def _id_given(self) -> LabelsConfig:
-        if self.id is None and self.join.mode == "prediction_id":
+        if self.id is None and self.join.mode == "prediction_id" and not (self.request or self.item):
             raise Invalid("required key is missing", "id")
         return self
+
+
+class RankingConfig(Section):
+    """Ranking metrics: the cut-offs and what a request without a relevant item counts as."""
+
+    k: tuple[Annotated[int, Field(ge=1)], ...] = Field((5, 10), description="the cut-offs of the @k metrics")
+    no_relevant: Literal["skip", "zero"] = Field(
+        "skip", description="a request with no relevant item: left out of the averages, or counted as 0"
+    )
 
 
 class SegmentsConfig(Section):
@@ -365,10 +379,14 @@ class BaselineConfig(Section):
 
 
 class Threshold(Section):
-    """A level of a rule: a window is beyond it when worse than baseline x ratio; the level holds
-    when enough of the last evaluated windows are."""
+    """A level of a rule: a window is beyond it when worse than baseline x ratio, or past an
+    absolute ``max`` / ``min``; the level holds when enough of the last evaluated windows are."""
 
-    ratio: float = Field(gt=0, lt=1, description="beyond: worse than baseline x ratio (/ ratio if smaller is better)")
+    ratio: float | None = Field(
+        None, gt=0, lt=1, description="beyond: worse than baseline x ratio (/ ratio if smaller is better)"
+    )
+    max: float | None = Field(None, description="or beyond: above this value (no baseline)")
+    min: float | None = Field(None, description="or beyond: below this value (no baseline)")
     consecutive: int = Field(1, description="holds after this many evaluated windows beyond it in a row")
     of: int | None = Field(None, description="or: holds when `of` of the last `within` evaluated windows are")
     within: int | None = Field(None, description="see of")
@@ -378,8 +396,16 @@ class Threshold(Section):
         """(of, within): ``consecutive: N`` is N of N."""
         return (self.of, self.within) if self.of is not None else (self.consecutive, self.consecutive)
 
+    @property
+    def kind(self) -> str:
+        """ratio, max or min: which of the three the level gives."""
+        return next(k for k in ("ratio", "max", "min") if getattr(self, k) is not None)
+
     @model_validator(mode="after")
     def _one_count(self) -> Threshold:
+        given = [k for k in ("ratio", "max", "min") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise Invalid(f"give one of ratio, max or min; given: {', '.join(given) or 'none'}")
         given = self.model_fields_set & {"of", "within"}
         if given and "consecutive" in self.model_fields_set:
             raise Invalid("give either consecutive or of/within, not both")
@@ -401,9 +427,10 @@ class LevelRule:
     """A level of a rule as the evaluator reads it (see ``Threshold``)."""
 
     level: str  # a Level
-    ratio: float
+    ratio: float | None  # None: an absolute limit
     of: int
     within: int
+    limit: float | None = None  # max or min (the rule's ``absolute``)
 
 
 MaturityWord = Literal["mature", "any"]
@@ -462,7 +489,9 @@ class AlertRule(Section):
     minor: Threshold | None = Field(None, description="level MINOR (action LOG)")
     sustained: SustainedThreshold | None = Field(None, description="level SUSTAINED (action ALERT)")
     critical: Threshold | None = Field(None, description="level CRITICAL (action BLOCK_OR_ROLLBACK)")
-    min_labeled: int = Field(200, ge=0, description="windows with fewer labels are not evaluated")
+    min_labeled: int = Field(
+        200, ge=0, description="windows with fewer labels are not evaluated (proxy metrics: fewer predictions)"
+    )
     min_positives: int | None = Field(
         None, ge=0, description="windows with fewer positive labels are not evaluated (default: by metric, README)"
     )
@@ -479,12 +508,27 @@ class AlertRule(Section):
     def levels(self) -> tuple[LevelRule, ...]:
         """The configured levels, least severe first."""
         given = ((level, getattr(self, level.lower())) for level in Level)
-        return tuple(LevelRule(level.value, t.ratio, *t.counts) for level, t in given if t is not None)
+        return tuple(
+            LevelRule(level.value, t.ratio, *t.counts, limit=t.max if t.max is not None else t.min)
+            for level, t in given
+            if t is not None
+        )
+
+    @property
+    def absolute(self) -> str | None:
+        """max or min when the levels are absolute limits, None when they are ratios of a baseline."""
+        kinds = {t.kind for t in (self.minor, self.sustained, self.critical) if t is not None}
+        return None if kinds == {"ratio"} else kinds.pop()
 
     @model_validator(mode="after")
     def _some_level(self) -> AlertRule:
         if not self.levels:
             raise Invalid("give at least one level: minor, sustained or critical")
+        kinds = {t.kind for t in (self.minor, self.sustained, self.critical) if t is not None}
+        if len(kinds) > 1:
+            raise Invalid(
+                f"levels mix {' and '.join(sorted(kinds))}; give every level as ratio, or every one as max, or as min"
+            )
         return self
 
 
@@ -547,6 +591,7 @@ class MonitorConfig(Section):
     windows: WindowsConfig = Field({}, description="the windows metrics are computed over")
     confidence_level: float = Field(0.95, ge=0.5, lt=1, description="of the intervals stored with each value")
     auc: AucConfig = Field({}, description="how roc_auc is computed")
+    ranking: RankingConfig = Field({}, description="ranking only: the cut-offs and the no-relevant rule")
     output: OutputConfig = Field(description="where the output tables go")
     spark: SparkConfig = Field({}, description="only used when perfmon starts Spark itself (local runs)")
     kpis: tuple[Kpi, ...] = Field((), description="business KPIs, computed like metrics")
@@ -583,6 +628,11 @@ class MonitorConfig(Section):
         """The direction of a computed metric or KPI (from the registry or the KPI's config)."""
         kpi = next((k for k in self.kpis if k.name == metric), None)
         return kpi.larger_is_better if kpi is not None else lookup(self.problem_type, metric).larger_is_better
+
+    def needs_labels(self, metric: str) -> bool:
+        """False for a proxy metric, which reads every prediction and no label."""
+        found = lookup(self.problem_type, metric)
+        return found is None or found.labeled
 
     @property
     def inactive_after(self) -> Duration:
@@ -626,6 +676,36 @@ class MonitorConfig(Section):
         return cfg
 
 
+_RANKING_ONLY = {"predictions": ("request", "item", "rank"), "labels": ("request", "item")}
+
+
+def _ranking_keys(cfg: MonitorConfig) -> Iterator[tuple[str, str]]:
+    """A ranking row is (request, item), in both tables; other problem types have an id."""
+    kind, p = cfg.problem_type, cfg.predictions
+    if kind != ProblemType.RANKING:
+        for section, keys in _RANKING_ONLY.items():
+            for key in keys:
+                if getattr(getattr(cfg, section), key) is not None:
+                    yield f"{section}.{key}", f"applies to problem_type ranking only, not {kind}"
+        if "ranking" in cfg.model_fields_set:
+            yield "ranking", f"applies to problem_type ranking only, not {kind}"
+        if p.id is None:
+            yield "predictions.id", "required key is missing"
+        return
+    for section in ("predictions", "labels"):
+        for key in ("request", "item"):
+            if getattr(getattr(cfg, section), key) is None:
+                yield f"{section}.{key}", "required for problem_type ranking (a row is a request and an item)"
+        if getattr(cfg, section).id is not None:
+            yield f"{section}.id", "not used with problem_type ranking (request and item identify a row)"
+    if p.score is None and p.rank is None:
+        yield "predictions.score", "required for problem_type ranking unless predictions.rank is given"
+    if p.prediction is not None:
+        yield "predictions.prediction", "not used with problem_type ranking (score or rank orders a list)"
+    if cfg.kpis:
+        yield "kpis", "not supported with problem_type ranking (its metrics are per request)"
+
+
 _NEEDS = {  # what a metric's ``needs`` asks of predictions: (missing?, the message's words)
     "score": (lambda p: p.score is None, "predictions.score"),
     "probabilities": (lambda p: p.probabilities is None, "predictions.probabilities (a map or array column)"),
@@ -645,7 +725,8 @@ _DUPLICATES |= {"kpis": "KPI name", "alerts": "rule name", "notifications": "sin
 def _broken_rules(cfg: MonitorConfig) -> Iterator[tuple[str, str]]:
     """(key path, message) of every rule across sections that ``cfg`` breaks, in the keys' order."""
     kind, p, labels, binary = cfg.problem_type, cfg.predictions, cfg.labels, cfg.problem_type == ProblemType.BINARY
-    if p.score is None and p.prediction is None:
+    yield from _ranking_keys(cfg)
+    if kind != ProblemType.RANKING and p.score is None and p.prediction is None:
         yield f"predictions.{'prediction' if kind == 'multiclass' else 'score'}", f"required for problem_type {kind}"
     if kind == ProblemType.MULTICLASS and p.prediction is None:
         yield "predictions.prediction", "required for problem_type multiclass (the predicted class)"
@@ -672,6 +753,8 @@ def _broken_rules(cfg: MonitorConfig) -> Iterator[tuple[str, str]]:
     for i, name in enumerate(cfg.metrics):
         if (metric := lookup(kind, name)) is None:
             yield f"metrics[{i}]", f"unknown metric {name!r}; {known}"
+        elif metric.per_k and split_k(name)[1] not in cfg.ranking.k:
+            yield f"metrics[{i}]", f"{name!r}: k = {split_k(name)[1]} is not in ranking.k {list(cfg.ranking.k)}"
         elif metric.needs in _NEEDS and _NEEDS[metric.needs][0](p):
             yield f"metrics[{i}]", f"{name!r} needs {_NEEDS[metric.needs][1]}"
     computed = sorted(w.text for w in cfg.window_lengths)
@@ -692,8 +775,11 @@ def _broken_rules(cfg: MonitorConfig) -> Iterator[tuple[str, str]]:
                 f"alerts[{i}].metric",
                 f"{rule.metric!r} is not computed; computed metrics and KPIs: {', '.join(cfg.metric_names)}",
             )
-        elif metric is not None and metric.larger_is_better is None:
-            yield f"alerts[{i}].metric", f"{rule.metric!r} has no better direction, so no rule can say it got worse"
+        elif metric is not None and metric.larger_is_better is None and rule.absolute is None:
+            yield (
+                f"alerts[{i}].metric",
+                f"{rule.metric!r} has no better direction: give its levels as max or min, not ratio",
+            )
         for j, key in enumerate(() if isinstance(rule.slices, str) else rule.slices):
             if key not in slices and key != OVERALL:
                 yield (
@@ -705,7 +791,7 @@ def _broken_rules(cfg: MonitorConfig) -> Iterator[tuple[str, str]]:
                 f"alerts[{i}].confidence",
                 f"{rule.metric!r} has no confidence interval; set confidence: null to compare point values",
             )
-        if b.source == "values" and rule.metric not in dict(b.values):
+        if b.source == "values" and rule.absolute is None and rule.metric not in dict(b.values):
             yield (
                 f"alerts[{i}].metric",
                 f"no baseline for {rule.metric!r} in baseline.values; given: {', '.join(dict(b.values)) or 'none'}",
@@ -758,8 +844,6 @@ def parse_config(data: Any, base_dir: str | Path | None = None) -> MonitorConfig
     """
     if not isinstance(data, Mapping):
         raise ConfigError(f"config: expected a mapping, got {type(data).__name__} {data!r}")
-    if key := next((k for k in _NOT_YET if k in data), None):
-        raise ConfigError(f"{key}: not supported by this version of perfmon-spark yet; remove it")
     base = Path(base_dir) if base_dir is not None else Path.cwd()
     data = dict(data)
     for section, key in _path_keys():  # a relative and an absolute path to a table are one config

@@ -47,6 +47,16 @@ _PROBLEM_NOTES = {
         "`array<double>` (class i at index i); rows are renormalised to sum 1.\n\n"
     ),
     "regression": "The predicted value is `predictions.prediction` (or `predictions.score`); error = prediction - label.\n\n",
+    "ranking": (
+        "A prediction row is one (request, item); a request is one ranked list, ordered by\n"
+        "`predictions.rank` where given, else by score descending, ties broken by item id ascending.\n"
+        "An item is relevant when its resolved relevance is > 0; an item with no feedback event (as of\n"
+        "as_of, within `max_delay`) has relevance 0. Metrics are averaged over requests; requests with\n"
+        "no relevant item follow `ranking.no_relevant` (skip: left out, zero: counted as 0) and are\n"
+        "counted in the state's `n_no_relevant`. `n_predictions` counts requests, `n_labeled` the\n"
+        "requests with at least one feedback event. A request's version, bucket and segment values are\n"
+        "those of its earliest row.\n\n"
+    ),
 }
 
 

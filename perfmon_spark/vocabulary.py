@@ -33,6 +33,7 @@ class ProblemType(StrEnum):
     BINARY = "binary"
     MULTICLASS = "multiclass"
     REGRESSION = "regression"
+    RANKING = "ranking"
 
 
 class Action(StrEnum):

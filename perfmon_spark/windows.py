@@ -71,6 +71,7 @@ class WindowPlan:
     scale: str
     exact_limit: float
     kpis: tuple[str, ...] = ()
+    ks: tuple[int, ...] = ()  # ranking cut-offs
     reference: Reference | None = None  # where the score proxies' reference distribution comes from
 
     @classmethod
@@ -86,6 +87,7 @@ class WindowPlan:
             scale=histogram.scale_of(cfg.predictions.score_type),
             exact_limit=histogram.EXACT_LIMIT if cfg.auc.mode == "sketch" else np.inf,
             kpis=tuple(k.name for k in cfg.kpis),
+            ks=cfg.ranking.k if cfg.problem_type == "ranking" else (),
             reference=Reference.from_config(cfg) if needs_reference(cfg) else None,
         )
 
@@ -129,7 +131,7 @@ def _finalise_version(sub: pd.DataFrame, version: str, plan: WindowPlan) -> pd.D
     n = int(idx.max()) + 1
     scalars = {
         f: np.bincount(idx, weights=sub[f].astype(float).to_numpy(), minlength=n)
-        for f in scalar_fields(plan.problem_type, plan.kpis)
+        for f in scalar_fields(plan.problem_type, plan.kpis, plan.ks)
     }
     present = np.bincount(idx, minlength=n) > 0
     sparse = SPARSE.get(plan.problem_type)

@@ -86,7 +86,9 @@ def _exact(histories: DataFrame) -> DataFrame:
 def _from_states(histories: DataFrame, stats: DataFrame, cfg: MonitorConfig, as_of: datetime, source: str) -> DataFrame:
     """A ``window`` or ``rolling`` baseline: the metric over the reference period, merged from
     the bucket states like any window, with its interval."""
-    wanted = {r.metric for r in cfg.alerts}
+    wanted = {r.metric for r in cfg.alerts if r.absolute is None}  # absolute levels need none
+    if not wanted:
+        return _exact(histories.withColumn("baseline", F.lit(None).cast("double")))
     kpis = tuple(k.name for k in cfg.kpis if k.name in wanted)
     length = cfg.baseline.window if source == "window" else cfg.baseline.rolling_length
     plan = replace(

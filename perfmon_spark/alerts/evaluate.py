@@ -30,6 +30,7 @@ _HISTORY = (
     "value",
     "ci_lower",
     "ci_upper",
+    "n_predictions",
     "n_labeled",
     "label_coverage",
     "is_mature",
@@ -77,6 +78,7 @@ def episodes(cfg: MonitorConfig, metrics: DataFrame, stats: DataFrame, as_of: da
             cfg.confidence_level,
             cfg.windows.granularity,
             *class_gates(r, cfg.problem_type),
+            labeled=cfg.needs_labels(r.metric),
         )
         for r in cfg.alerts
     }

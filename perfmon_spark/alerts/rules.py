@@ -78,20 +78,32 @@ class RulePlan:
     step: int = 1  # the rule's window in buckets: windows this far apart share no bucket
     min_positives: int = 0
     min_negatives: int = 0
+    labeled: bool = True  # False: a proxy metric, gated on predictions, maturity ignored
 
     @classmethod
     def build(
         cls,
         rule: AlertRule,
-        larger_is_better: bool,
+        larger_is_better: bool | None,
         confidence_level: float,
         granularity: Duration | None = None,
         min_positives: int = 0,
         min_negatives: int = 0,
+        labeled: bool = True,
     ) -> RulePlan:
+        """``larger_is_better`` is the metric's; absolute levels set their own (a ``max`` is an
+        upper limit: smaller is better)."""
         bucket = granularity.seconds if granularity is not None else 86400
         step = max(parse_duration(rule.window, "window").seconds // bucket, 1) if rule.window else 1
-        return cls(rule, larger_is_better, z_value(confidence_level), bucket, step, min_positives, min_negatives)
+        if rule.absolute is not None:
+            larger_is_better = rule.absolute == "min"
+        z = z_value(confidence_level)
+        return cls(rule, larger_is_better, z, bucket, step, min_positives, min_negatives, labeled)
+
+    def target(self, level: LevelRule, baseline: float, baseline_se: float) -> tuple[float, float]:
+        """What a change is measured from, with its standard error: the baseline, or an absolute
+        level's limit (exact)."""
+        return (level.limit, 0.0) if level.limit is not None else (baseline, baseline_se)
 
     def apart(self, first, later) -> bool:
         """Two windows share no bucket: their starts are a whole window apart."""
@@ -108,13 +120,15 @@ class RulePlan:
 
     def beyond(self, level: LevelRule, value: float, se: float, baseline: float, baseline_se: float) -> bool:
         """Whether a window is beyond a level (see the module docstring)."""
-        threshold = self.threshold(baseline, level.ratio)
+        threshold = self.threshold(baseline, level)
         if self.alpha is None:
             return self.worse(value, threshold)
         if level.within == 1:  # one window decides: its drop past the threshold must be beyond doubt
-            return self.p_value(value, se, threshold, baseline_se * level.ratio) < self.alpha
+            threshold_se = 0.0 if level.limit is not None else baseline_se * level.ratio
+            return self.p_value(value, se, threshold, threshold_se) < self.alpha
         # a persistent level: past the threshold, and a real change at persistent_alpha
-        return self.worse(value, threshold) and self.p_value(value, se, baseline, baseline_se) < self.persistent_alpha(
+        target, target_se = self.target(level, baseline, baseline_se)
+        return self.worse(value, threshold) and self.p_value(value, se, target, target_se) < self.persistent_alpha(
             level
         )
 
@@ -130,10 +144,14 @@ class RulePlan:
             return True
         values = np.array([v for _, v, _ in record])
         se = float(np.sqrt(np.mean([e * e for _, _, e in record]) / len(record)))
-        return self.p_value(float(values.mean()), se, baseline, baseline_se) < self.persistent_alpha(level)
+        target, target_se = self.target(level, baseline, baseline_se)
+        return self.p_value(float(values.mean()), se, target, target_se) < self.persistent_alpha(level)
 
-    def threshold(self, baseline: float, ratio: float) -> float:
-        return baseline * ratio if self.larger_is_better else baseline / ratio
+    def threshold(self, baseline: float, level: LevelRule) -> float:
+        """Where a level begins: its limit, or the baseline scaled by its ratio."""
+        if level.limit is not None:
+            return level.limit
+        return baseline * level.ratio if self.larger_is_better else baseline / level.ratio
 
     def worse(self, a: float, b: float) -> bool:
         """``a`` is on the bad side of ``b``."""
@@ -155,7 +173,11 @@ def _column(history: pd.DataFrame, name: str) -> np.ndarray:
 def evaluated(history: pd.DataFrame, plan: RulePlan) -> np.ndarray:
     """Mask of the windows a rule evaluates (see the module docstring)."""
     rule = plan.rule
-    ok = history["value"].notna().to_numpy() & history["baseline"].notna().to_numpy()
+    ok = history["value"].notna().to_numpy()
+    if rule.absolute is None:
+        ok &= history["baseline"].notna().to_numpy()
+    if not plan.labeled:  # a proxy: every prediction counts, and no label is awaited
+        return ok & (history["n_predictions"].fillna(0).to_numpy() >= rule.min_labeled) & _with_interval(history, plan)
     ok &= history["n_labeled"].fillna(0).to_numpy() >= rule.min_labeled
     if plan.min_positives:
         ok &= np.nan_to_num(_column(history, "n_positive")) >= plan.min_positives
@@ -166,9 +188,13 @@ def evaluated(history: pd.DataFrame, plan: RulePlan) -> np.ndarray:
         ok &= mature
     elif rule.maturity.mode == "min_coverage":
         ok &= mature | (history["label_coverage"].fillna(0).to_numpy() >= rule.maturity.min_coverage)
-    if plan.alpha is not None:
-        ok &= history["ci_lower"].notna().to_numpy() & history["ci_upper"].notna().to_numpy()
-    return ok
+    return ok & _with_interval(history, plan)
+
+
+def _with_interval(history: pd.DataFrame, plan: RulePlan) -> np.ndarray:
+    if plan.alpha is None:
+        return np.ones(len(history), dtype=bool)
+    return history["ci_lower"].notna().to_numpy() & history["ci_upper"].notna().to_numpy()
 
 
 def _se(lower, upper, z: float) -> float:
@@ -200,12 +226,16 @@ def evaluate_history(history: pd.DataFrame, plan: RulePlan) -> list[dict]:
     episode: dict | None = None
     mask = evaluated(history, plan)
     for row in history[mask].itertuples(index=False):
-        value, base = float(row.value), float(row.baseline)
+        value = float(row.value)
+        base = float(row.baseline) if rule.absolute is None else levels[0].limit
         baseline_lo, baseline_hi = getattr(row, "baseline_ci_lower", None), getattr(row, "baseline_ci_upper", None)
         se, baseline_se = _se(row.ci_lower, row.ci_upper, plan.z_table), _se(baseline_lo, baseline_hi, plan.z_table)
+        if rule.absolute is not None:
+            baseline_lo = baseline_hi = None
+            baseline_se = 0.0
         p = plan.p_value(value, se, base, baseline_se)
         chain = plan.chain(row.window_start)
-        thresholds = {lv.level: plan.threshold(base, lv.ratio) for lv in levels}
+        thresholds = {lv.level: plan.threshold(base, lv) for lv in levels}
         holding = []
         for lv in levels:
             record = hits[lv.level][chain]
@@ -219,7 +249,7 @@ def evaluate_history(history: pd.DataFrame, plan: RulePlan) -> list[dict]:
             "value": value,
             "ci_lower": _num(row.ci_lower),
             "ci_upper": _num(row.ci_upper),
-            "baseline": base,
+            "baseline": base if rule.absolute is None else None,
             "baseline_ci_lower": _num(baseline_lo),
             "baseline_ci_upper": _num(baseline_hi),
             "p_value": p,
@@ -274,7 +304,14 @@ def _episode_row(episode: dict, plan: RulePlan, resolved) -> dict:
     evidence = {
         "peak_level": episode["peak"],
         "direction": "larger_is_better" if plan.larger_is_better else "smaller_is_better",
-        "levels": {lv.level: {"ratio": lv.ratio, "of": lv.of, "within": lv.within} for lv in rule.levels},
+        "levels": {
+            lv.level: {
+                rule.absolute or "ratio": lv.ratio if lv.limit is None else lv.limit,
+                "of": lv.of,
+                "within": lv.within,
+            }
+            for lv in rule.levels
+        },
         "confidence": rule.confidence,
         "p_value": last["p_value"],
         "confirmed": sorted(episode["confirmed"], key=lambda level: Level(level).rank),

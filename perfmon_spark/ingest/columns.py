@@ -17,6 +17,9 @@ DECISION = "_decision"  # binary: the 0/1 decision
 PRED = "_pred"  # multiclass: the predicted class, as a string
 PROBS = "_probs"  # multiclass: class -> probability
 ENTITY = "_entity"  # entity joins: the prediction's entity
+REQUEST = "_request"  # ranking: the ranked list's id, as a string
+ITEM = "_item"  # ranking: the item, as a string
+RANK = "_rank_value"  # ranking: the configured position (1 = top), when a rank column is given
 LABEL_TS = "_label_ts"  # a label row's arrival time
 Y = "_y"  # a label row's label; a usable prediction's resolved label (null while it has none)
 REASON = "_reason"  # null, or the quarantine reason (``vocabulary.Reason``)
@@ -25,7 +28,7 @@ KIND = "_kind"  # ``RowKind``
 STATUS = "_status"  # ``vocabulary.RowStatus``
 
 # The normalised prediction columns, in the order later steps select them.
-PREDICTION_VALUES = (ID, TS, VERSION, SCORE, DECISION, PRED, PROBS, ENTITY)
+PREDICTION_VALUES = (ID, TS, VERSION, SCORE, DECISION, PRED, PROBS, ENTITY, REQUEST, ITEM, RANK)
 
 
 class RowKind(IntEnum):

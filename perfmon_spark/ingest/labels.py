@@ -33,6 +33,7 @@ from perfmon_spark.ingest.validate import (
     derive_predictions,
     duplicate_reason,
     prediction_columns,
+    prediction_key,
     preference,
     record_of,
     row_struct,
@@ -69,7 +70,7 @@ def _resolve_by_id(
     raw columns (a bad row is quarantined as it was read); normalised columns are derived after it."""
     raw = tuple(predictions.columns)
     label_rows = validate_labels(cfg, labels, as_of)
-    rows = predictions.withColumns({KIND: F.lit(PREDICTION), ID: F.col(cfg.predictions.id).cast("string")}).unionByName(
+    rows = predictions.withColumns({KIND: F.lit(PREDICTION), ID: prediction_key(cfg)}).unionByName(
         label_rows.df.select(
             F.lit(LABEL).alias(KIND),
             ID,

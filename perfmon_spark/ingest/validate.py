@@ -22,11 +22,15 @@ from perfmon_spark.ingest.columns import (
     DECISION,
     ENTITY,
     ID,
+    ITEM,
     LABEL_TS,
     PRED,
+    PREDICTION_VALUES,
     PROBS,
+    RANK,
     REASON,
     RECORD,
+    REQUEST,
     SCORE,
     TS,
     VERSION,
@@ -40,7 +44,29 @@ _LABEL_KINDS = {
     "binary": ("number", "boolean", "string"),
     "multiclass": ("string", "integer"),
     "regression": ("number",),
+    "ranking": ("number", "boolean"),
 }
+_KEY_SEP = "\x1f"  # between request and item in a ranking row's id (a unit separator: never in an id)
+
+
+def _pair(request: str, item: str) -> Column:
+    """A ranking row's id: request and item, null if either is."""
+    r, i = F.col(request).cast("string"), F.col(item).cast("string")
+    return F.when(r.isNotNull() & i.isNotNull(), F.concat(r, F.lit(_KEY_SEP), i))
+
+
+def prediction_key(cfg: MonitorConfig) -> Column:
+    """What identifies a prediction row: its id, or (request, item) for ranking."""
+    p = cfg.predictions
+    return _pair(p.request, p.item) if cfg.problem_type == "ranking" else F.col(p.id).cast("string")
+
+
+def label_key(cfg: MonitorConfig) -> Column:
+    """What ties a label event to predictions: the id, the entity, or (request, item) for ranking."""
+    lab = cfg.labels
+    if cfg.problem_type == "ranking":
+        return _pair(lab.request, lab.item)
+    return F.col(lab.join.entity or lab.id).cast("string")
 
 
 @dataclass(frozen=True)
@@ -65,8 +91,9 @@ def _bad_number(c: Column) -> Column:
 def check_input_columns(cfg: MonitorConfig, predictions: Snapshot, labels: Snapshot) -> None:
     """Every configured column exists with a usable type (InputError otherwise, naming the key)."""
     p, lab = cfg.predictions, cfg.labels
-    wanted = [
-        ("predictions.id", p.id, ("string", "integer")),
+    keys = ("request", "item") if cfg.problem_type == "ranking" else ("id",)
+    wanted = [(f"predictions.{key}", getattr(p, key), ("string", "integer")) for key in keys]
+    wanted += [
         ("predictions.timestamp", p.timestamp, ("timestamp",)),
         ("predictions.model_version", p.model_version, ("string", "integer")),
     ]
@@ -77,18 +104,23 @@ def check_input_columns(cfg: MonitorConfig, predictions: Snapshot, labels: Snaps
         wanted.append(("predictions.prediction", p.prediction, kinds[cfg.problem_type]))
     if p.probabilities:
         wanted.append(("predictions.probabilities", p.probabilities, ("map or array",)))
+    if p.rank:
+        wanted.append(("predictions.rank", p.rank, ("number",)))
     for column in cfg.segment_columns:
         wanted.append(("segments", column, ("string", "number", "boolean", "timestamp")))
     if lab.join.entity:
         wanted.append(("labels.join.entity", lab.join.entity, ("string", "integer")))
     require_columns(predictions, "predictions", wanted)
     check_kpi_expressions(cfg, predictions)
-    key = "labels.join.entity" if lab.join.entity else "labels.id"
+    if cfg.problem_type == "ranking":
+        keys = [("labels.request", lab.request), ("labels.item", lab.item)]
+    else:
+        keys = [("labels.join.entity", lab.join.entity) if lab.join.entity else ("labels.id", lab.id)]
     require_columns(
         labels,
         "labels",
         [
-            (key, _label_key(cfg), ("string", "integer")),
+            *((key, column, ("string", "integer")) for key, column in keys),
             ("labels.timestamp", lab.timestamp, ("timestamp",)),
             ("labels.label", lab.label, _LABEL_KINDS[cfg.problem_type]),
         ],
@@ -122,11 +154,6 @@ def check_kpi_expressions(cfg: MonitorConfig, predictions: Snapshot) -> None:
                 ) from e
 
 
-def _label_key(cfg: MonitorConfig) -> str:
-    """The column that ties a label event to predictions: the id, or the entity."""
-    return cfg.labels.join.entity or cfg.labels.id
-
-
 def visible_predictions(cfg: MonitorConfig, snapshot: Snapshot, as_of: datetime) -> DataFrame:
     """Prediction rows that exist for a run: the configured filter applied, none after as_of."""
     df = snapshot.df
@@ -157,7 +184,7 @@ def preference(df: DataFrame) -> list[Column]:
     """The order among rows of one prediction id: the first is kept, the others are duplicates.
     Valid rows rank first, so that a bad row never displaces the good one of its id; then the
     earliest, then the smallest values, so that the choice is deterministic."""
-    values = [F.col(c) for c in (SCORE, DECISION, PRED) if c in df.columns]
+    values = [F.col(c) for c in (SCORE, DECISION, PRED, RANK, ITEM) if c in df.columns]
     return [F.col(REASON).isNotNull(), F.col(TS), F.col(VERSION), *values]
 
 
@@ -170,7 +197,7 @@ def prediction_columns(cfg: MonitorConfig, df: DataFrame, raw) -> list[str]:
     """What later steps read of a prediction row: the normalised columns, the segment columns and
     the columns KPI expressions name."""
     segments = sorted(set(cfg.segment_columns) | kpi_columns(cfg, raw))
-    derived = [c for c in (ID, TS, VERSION, SCORE, DECISION, PRED, PROBS, ENTITY) if c in df.columns]
+    derived = [c for c in PREDICTION_VALUES if c in df.columns]
     return derived + [f"`{c}`" for c in segments]
 
 
@@ -178,7 +205,7 @@ def validate_predictions(cfg: MonitorConfig, df: DataFrame) -> Validated:
     """Annotate visible predictions with ``_reason``; of several rows with one id the first by
     ``preference`` is kept. (Joins by prediction id do this inside ``labels.resolve_by_id``.)"""
     raw = tuple(df.columns)
-    df = derive_predictions(cfg, df.withColumn(ID, F.col(cfg.predictions.id).cast("string")))
+    df = derive_predictions(cfg, df.withColumn(ID, prediction_key(cfg)))
     rank = F.row_number().over(Window.partitionBy(ID).orderBy(*preference(df)))
     df = df.withColumn(REASON, duplicate_reason(F.col(REASON).isNull(), rank))
     # Only what later steps read; bad rows keep their original values as JSON for quarantine.
@@ -251,10 +278,30 @@ def _multiclass_predictions(cfg: MonitorConfig, df: DataFrame) -> tuple[DataFram
     return df, checks
 
 
+def _ranking_predictions(cfg: MonitorConfig, df: DataFrame) -> tuple[DataFrame, list[tuple[Column, str]]]:
+    """``_request``, ``_item``, ``_score`` (if configured) and ``_rank_value`` (if configured):
+    a list is ordered by rank where given, else by score; a score beside a rank may be null."""
+    p = cfg.predictions
+    df = df.withColumns({REQUEST: F.col(p.request).cast("string"), ITEM: F.col(p.item).cast("string")})
+    checks = []
+    if p.rank:
+        rank = F.col(p.rank).cast("double")
+        df = df.withColumn(RANK, rank)
+        checks += [(rank.isNull(), Reason.NULL_SCORE), (_bad_number(rank) | (rank < 1), Reason.SCORE_OUT_OF_RANGE)]
+    if p.score:
+        score = F.col(p.score).cast("double")
+        df = df.withColumn(SCORE, score)
+        if not p.rank:
+            checks.append((score.isNull(), Reason.NULL_SCORE))
+        checks.append((score.isNotNull() & _bad_number(score), Reason.SCORE_OUT_OF_RANGE))
+    return df, checks
+
+
 _PREDICTION_COLUMNS = {
     "binary": _binary_predictions,
     "multiclass": _multiclass_predictions,
     "regression": _regression_predictions,
+    "ranking": _ranking_predictions,
 }
 
 
@@ -294,10 +341,10 @@ def validate_labels(cfg: MonitorConfig, df: DataFrame, as_of: datetime) -> Valid
     else:
         y = label.cast("double")
         valid = y.isNotNull() & ~_bad_number(y)
+        if cfg.problem_type == "ranking":  # a relevance
+            valid = valid & (y >= 0)
     ts = F.col(lab.timestamp).cast("timestamp")
-    df = df.filter(ts.isNull() | (ts <= F.lit(as_of))).withColumns(
-        {ID: F.col(_label_key(cfg)).cast("string"), LABEL_TS: ts, Y: y}
-    )
+    df = df.filter(ts.isNull() | (ts <= F.lit(as_of))).withColumns({ID: label_key(cfg), LABEL_TS: ts, Y: y})
     reason = _first_reason(
         [
             (F.col(ID).isNull(), Reason.NULL_ID),

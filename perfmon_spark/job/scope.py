@@ -24,6 +24,7 @@ from pyspark.sql import functions as F
 from perfmon_spark.buckets import Buckets, seconds
 from perfmon_spark.config import MonitorConfig, TableRef
 from perfmon_spark.errors import ConfigError
+from perfmon_spark.ingest.validate import label_key, prediction_key
 from perfmon_spark.io.catalog import PERF_STATS, RUNS
 from perfmon_spark.io.tables import Snapshot, read_table, table_exists
 from perfmon_spark.states.cells import top_segment_values, values_seen
@@ -242,10 +243,10 @@ def _affected_buckets(spark, cfg, predictions: Snapshot, labels: Snapshot, as_of
     label_ts = F.col(lab.timestamp).cast("timestamp")
     if labels.version > mark.labels_version:
         changed = _changes(spark, labels.ref, mark.labels_version + 1, labels.version)
-        events.append(changed.select(F.col(lab.id).cast("string").alias("_id"), label_ts.alias("_lts")))
+        events.append(changed.select(label_key(cfg).alias("_id"), label_ts.alias("_lts")))
     if as_of > mark.as_of:
         arrived = labels.df.filter((label_ts > F.lit(mark.as_of)) & (label_ts <= F.lit(as_of)))
-        events.append(arrived.select(F.col(lab.id).cast("string").alias("_id"), label_ts.alias("_lts")))
+        events.append(arrived.select(label_key(cfg).alias("_id"), label_ts.alias("_lts")))
     if events:
         union = events[0]
         for more in events[1:]:
@@ -259,7 +260,7 @@ def _affected_buckets(spark, cfg, predictions: Snapshot, labels: Snapshot, as_of
             candidates = predictions.df.filter(
                 (pred_ts >= F.lit(earliest - lab.max_delay.delta)) & (pred_ts <= F.lit(as_of))
             )
-            candidates = candidates.select(F.col(p.id).cast("string").alias("_id"), pred_ts.alias("_pts"))
+            candidates = candidates.select(prediction_key(cfg).alias("_id"), pred_ts.alias("_pts"))
             joined = union.join(candidates, "_id").filter(
                 (F.col("_lts") >= F.col("_pts")) & (F.col("_lts") <= F.col("_pts") + delay)
             )

@@ -134,6 +134,7 @@ def _register(
             definition=definition,
             needs=needs,
             per_class=per_class,
+            labeled=False,
         )
     )
 

@@ -19,7 +19,7 @@ State = Mapping[str, object]
 Finaliser = Callable[[State], np.ndarray]
 Interval = Callable[[State, float], "tuple[np.ndarray, np.ndarray]"]
 
-PROBLEM_TYPES = ("binary", "multiclass", "regression")
+PROBLEM_TYPES = ("binary", "multiclass", "regression", "ranking")
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,10 @@ class Metric:
         needs: "" or "score" (a score column) or "probability" (scores in [0, 1]).
         definition: one line for docs/reference.md, including when it is undefined.
         per_class: True for ``recall[c]``-style families; the name is then a template.
+        labeled: False for proxies, which read every prediction and no label: a rule on one gates
+            on predictions and ignores maturity.
+        per_k: True for ``ndcg@k``-style families (ranking cut-offs): the finaliser and interval
+            take k, and ``fields`` are templates with ``{k}``.
     """
 
     name: str
@@ -49,12 +53,24 @@ class Metric:
     definition: str
     needs: str = ""
     per_class: bool = False
+    labeled: bool = True
+    per_k: bool = False
+
+    def fields_at(self, k: int | None) -> tuple[str, ...]:
+        """The state fields read, with a cut-off filled in."""
+        return tuple(f.format(k=k) for f in self.fields) if self.per_k else self.fields
+
+    @property
+    def written(self) -> str:
+        """The name as a user writes it: ``recall[c]``, ``ndcg@k`` or the name."""
+        return f"{self.name}[c]" if self.per_class else f"{self.name}@k" if self.per_k else self.name
 
 
 _REGISTRY: dict[tuple[str, str], Metric] = {}
 REGISTRY: Mapping[tuple[str, str], Metric] = MappingProxyType(_REGISTRY)
 
 _PER_CLASS = re.compile(r"^(?P<family>[a-z_]+)\[(?P<cls>[^\]]+)\]$")
+_PER_K = re.compile(r"^(?P<family>[a-z_]+)@(?P<k>[1-9][0-9]*)$")
 
 
 def register_metric(metric: Metric) -> Metric:
@@ -76,14 +92,13 @@ def markdown_table(problem_type: str) -> str:
     direction = {True: "higher", False: "lower", None: "neither"}
     lines = ["| metric | definition (undefined cases are null) | better | interval |", "| --- | --- | --- | --- |"]
     for m in metrics_for(problem_type):
-        name = f"{m.name}[c]" if m.per_class else m.name
-        lines.append(f"| `{name}` | {m.definition} | {direction[m.larger_is_better]} | {m.interval_method} |")
+        lines.append(f"| `{m.written}` | {m.definition} | {direction[m.larger_is_better]} | {m.interval_method} |")
     return "\n".join(lines)
 
 
 def metric_names(problem_type: str) -> list[str]:
-    """Names as a user writes them (per-class families as ``recall[c]``)."""
-    return [f"{m.name}[c]" if m.per_class else m.name for m in metrics_for(problem_type)]
+    """Names as a user writes them (families as ``recall[c]`` and ``ndcg@k``)."""
+    return [m.written for m in metrics_for(problem_type)]
 
 
 def split_per_class(name: str) -> tuple[str, str | None]:
@@ -94,14 +109,24 @@ def split_per_class(name: str) -> tuple[str, str | None]:
     return match["family"], match["cls"]
 
 
+def split_k(name: str) -> tuple[str, int | None]:
+    """``"ndcg@10"`` -> ``("ndcg", 10)``; other names -> ``(name, None)``."""
+    match = _PER_K.match(name)
+    return (name, None) if match is None else (match["family"], int(match["k"]))
+
+
 def bind(problem_type: str, name: str) -> tuple[Finaliser, Interval | None]:
-    """(finalise, interval) of a configured name, with the class of ``recall[c]`` bound in."""
+    """(finalise, interval) of a configured name, with the class of ``recall[c]`` or the cut-off
+    of ``ndcg@k`` bound in."""
     metric = lookup(problem_type, name)
     if metric is None:
         raise KeyError(f"no metric {name!r} for {problem_type}")
-    if not metric.per_class:
+    if metric.per_class:
+        _, cls = split_per_class(name)
+    elif metric.per_k:
+        _, cls = split_k(name)
+    else:
         return metric.finalise, metric.interval
-    _, cls = split_per_class(name)
     interval = metric.interval
     return (
         lambda s: metric.finalise(s, cls),
@@ -112,7 +137,11 @@ def bind(problem_type: str, name: str) -> tuple[Finaliser, Interval | None]:
 def lookup(problem_type: str, name: str) -> Metric | None:
     """The registered metric for a configured name, or None if there is none."""
     family, cls = split_per_class(name)
+    if cls is None:
+        family, k = split_k(name)
+        metric = _REGISTRY.get((problem_type, family))
+        return None if metric is None or metric.per_class or metric.per_k != (k is not None) else metric
     metric = _REGISTRY.get((problem_type, family))
-    if metric is None or metric.per_class != (cls is not None):
+    if metric is None or not metric.per_class:
         return None
     return metric

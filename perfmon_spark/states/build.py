@@ -16,7 +16,24 @@ from pyspark.sql import functions as F
 
 from perfmon_spark.buckets import Buckets
 from perfmon_spark.config import MonitorConfig
-from perfmon_spark.ingest.columns import DECISION, ID, KIND, PRED, PROBS, REASON, RECORD, SCORE, STATUS, TS, VERSION, Y
+from perfmon_spark.ingest.columns import (
+    DECISION,
+    ID,
+    ITEM,
+    KIND,
+    PRED,
+    PROBS,
+    RANK,
+    REASON,
+    RECORD,
+    REQUEST,
+    SCORE,
+    STATUS,
+    TS,
+    VERSION,
+    RowKind,
+    Y,
+)
 from perfmon_spark.metrics import histogram
 from perfmon_spark.metrics.histogram import scale_of
 from perfmon_spark.metrics.kpi import kpi_fields
@@ -130,7 +147,101 @@ def _regression_fields(cfg: MonitorConfig) -> tuple[dict[str, Column], dict[str,
     }, {"hist_keys": score_key(F.col(SCORE), "unbounded"), "hist_n": F.lit(1)}
 
 
-_FIELDS = {"binary": _binary_fields, "multiclass": _multiclass_fields, "regression": _regression_fields}
+ITEMS = "_items"  # ranking: a request's items, in list order
+
+
+def _sum(values: Column) -> Column:
+    return F.aggregate(values, F.lit(0.0), lambda a, b: a + b)
+
+
+def _discounted(relevances: Column) -> Column:
+    """DCG of relevances in list order: sum of rel / log2(position + 1)."""
+    return _sum(F.transform(relevances, lambda r, i: r / F.log2(i + 2)))
+
+
+def _ranking_fields(cfg: MonitorConfig) -> tuple[dict[str, Column], dict[str, Column]]:
+    """A request's values (over ``requests``' rows). Values of requests with no relevant item
+    are 0; whether those requests count in the averages is ``n_scored``'s business."""
+    items = F.col(ITEMS)
+    rels = F.transform(items, lambda x: x["rel"])
+    n_rel = F.size(F.filter(rels, lambda r: r > 0))
+    has_rel = n_rel > 0
+    positions = F.transform(rels, lambda r: r > 0)
+    top_score = F.element_at(items, 1)["score"]
+    first = F.array_position(positions, True)
+    values = {
+        "mrr": F.when(has_rel, 1.0 / first),
+        "list_length": F.size(items).cast("double"),
+        "top_score": top_score,
+    }
+    for k in cfg.ranking.k:
+        top = F.slice(rels, 1, k)
+        hits = F.size(F.filter(top, lambda r: r > 0)).cast("double")
+        precision_at = F.transform(
+            top, lambda r, i: F.when(r > 0, F.size(F.filter(F.slice(rels, 1, i + 1), lambda q: q > 0)) / (i + 1))
+        )
+        at_k_values = {
+            "ndcg": _discounted(top) / _discounted(F.slice(F.sort_array(rels, asc=False), 1, k)),
+            "precision": hits / k,
+            "recall": hits / n_rel,
+            "map": _sum(F.transform(precision_at, lambda v: F.coalesce(v, F.lit(0.0)))) / F.least(F.lit(k), n_rel),
+            "hit_rate": (hits > 0).cast("double"),
+        }
+        values.update({f"{m}_at_{k}": F.when(has_rel, v) for m, v in at_k_values.items()})
+    scalars = {
+        "n_labeled": F.exists(items, lambda x: x["fb"]).cast("int"),
+        "n_no_relevant": (~has_rel).cast("int"),
+        "n_scored": (has_rel | F.lit(cfg.ranking.no_relevant == "zero")).cast("int"),
+        "n_top_score": top_score.isNotNull().cast("int"),
+    }
+    for name, value in values.items():
+        value = F.coalesce(value, F.lit(0.0))
+        scalars[f"sum_{name}"], scalars[f"sum_{name}_sq"] = value, value * value
+    return scalars, {}
+
+
+def requests(rows: DataFrame, cfg: MonitorConfig) -> DataFrame:
+    """Ranking: the resolved rows with the usable (request, item) rows replaced by one row per
+    request (one more shuffle of the usable rows, by request: no scan of the tables). A request's
+    items are ordered by rank, else by score descending, ties by item id; its version, timestamp
+    and segment values are those of its earliest item (ties: smallest item id). ``_n`` counts its
+    items, so the ``runs`` row still counts prediction rows."""
+    usable = F.col(STATUS) == RowStatus.USABLE
+    order = F.col(RANK) if cfg.predictions.rank else -F.col(SCORE)
+    score = F.col(SCORE) if cfg.predictions.score else F.lit(None).cast("double")
+    item = F.struct(
+        order.alias("order"),
+        F.col(ITEM).alias("item"),
+        F.coalesce(F.col(Y), F.lit(0.0)).alias("rel"),
+        F.col(Y).isNotNull().alias("fb"),
+        score.alias("score"),
+    )
+    carried = [VERSION, TS, *[f"`{c}`" for c in cfg.segment_columns]]
+    grouped = (
+        rows.filter(usable)
+        .groupBy(REQUEST)
+        .agg(
+            F.sort_array(F.collect_list(item)).alias(ITEMS),
+            F.min_by(F.struct(*carried), F.struct(TS, ITEM)).alias("_first"),
+            F.count(F.lit(1)).alias(ROWS),
+        )
+    )
+    per_request = grouped.select(
+        F.lit(RowKind.PREDICTION).alias(KIND),
+        F.lit(RowStatus.USABLE).alias(STATUS),
+        ITEMS,
+        ROWS,
+        *[F.col(f"_first.{c.strip('`')}").alias(c.strip("`")) for c in carried],
+    )
+    return rows.filter(~usable).unionByName(per_request, allowMissingColumns=True)
+
+
+_FIELDS = {
+    "binary": _binary_fields,
+    "multiclass": _multiclass_fields,
+    "regression": _regression_fields,
+    "ranking": _ranking_fields,
+}
 _RESOLVED = {"binary": DECISION, "multiclass": PRED, "regression": SCORE}
 
 
@@ -164,6 +275,8 @@ def aggregate_rows(
     the ``runs`` row and the quarantine rows all come from one pass over the rows, and the output
     is small: cells times distinct keys, plus the bad rows.
     """
+    if cfg.problem_type == "ranking":
+        rows = requests(rows, cfg)
     extra, entries = _FIELDS[cfg.problem_type](cfg)
     fields = {"n_predictions": F.lit(1), "n_labeled": F.col(Y).isNotNull().cast("int"), **extra, **_kpi_fields(cfg)}
     sparse = SPARSE.get(cfg.problem_type)
@@ -174,7 +287,7 @@ def aggregate_rows(
         rows = rows.join(F.broadcast(binning.cells), names, "left")
         exact = keys["hist_keys"]
         keys["hist_keys"] = F.when(F.col("_binned"), _grid_centre(exact, binning.scale)).otherwise(exact)
-    values = {f: fields[f] for f in scalar_fields(cfg.problem_type, tuple(k.name for k in cfg.kpis))}
+    values = {f: fields[f] for f in scalar_fields(cfg.problem_type, tuple(k.name for k in cfg.kpis), cfg.ranking.k)}
     values.update({c: entries[c] for c in (sparse.counts if sparse else ())})
     usable = F.col(STATUS) == RowStatus.USABLE
     group = [
@@ -186,9 +299,10 @@ def aggregate_rows(
         *[F.when(usable, F.col(n)).alias(n) for n in names],
         *[F.when(usable, c).alias(k) for k, c in keys.items()],
     ]
-    out = rows.select(*group, *[F.when(usable, v).alias(n) for n, v in values.items()])
-    return out.groupBy(*[c for c in out.columns if c not in values]).agg(
-        F.count(F.lit(1)).alias(ROWS), *[F.sum(n).alias(n) for n in values]
+    weight = F.coalesce(F.col(ROWS), F.lit(1)) if ROWS in rows.columns else F.lit(1)  # ranking: a request's items
+    out = rows.select(*group, weight.alias(ROWS), *[F.when(usable, v).alias(n) for n, v in values.items()])
+    return out.groupBy(*[c for c in out.columns if c not in values and c != ROWS]).agg(
+        F.sum(ROWS).alias(ROWS), *[F.sum(n).alias(n) for n in values]
     )
 
 
@@ -201,7 +315,7 @@ def bucket_states(aggregated: DataFrame, cfg: MonitorConfig, binning: Binning | 
     (slice group, key), binned in the groups ``binning`` lists. Cache ``aggregated``: it is read
     several times.
     """
-    scalars = scalar_fields(cfg.problem_type, tuple(k.name for k in cfg.kpis))
+    scalars = scalar_fields(cfg.problem_type, tuple(k.name for k in cfg.kpis), cfg.ranking.k)
     sparse = SPARSE.get(cfg.problem_type)
     names = cell_names(cfg)
     usable = aggregated.filter(F.col(STATUS) == RowStatus.USABLE)

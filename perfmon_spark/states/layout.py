@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from perfmon_spark.metrics.kpi import kpi_fields
+from perfmon_spark.metrics.ranking import RANKING_AT_K, at_k
 
 # Bumped whenever a field is added or its meaning changes: a run whose watermark recorded
 # another version recomputes every bucket (``job.scope.plan``).
@@ -52,6 +53,21 @@ SCALARS = {
         "sum_sq_error_label_sq",
     ),
 }
+
+
+# Ranking: per-request values summed over requests, those of ``RANKING_AT_K`` at each cut-off k
+# (``metrics.ranking.at_k``), so that every window and ``*`` merge by addition.
+SCALARS["ranking"] = COMMON + (
+    "n_no_relevant",
+    "n_scored",
+    "sum_mrr",
+    "sum_mrr_sq",
+    "sum_list_length",
+    "sum_list_length_sq",
+    "sum_top_score",
+    "sum_top_score_sq",
+    "n_top_score",
+)
 
 
 @dataclass(frozen=True)
@@ -111,6 +127,20 @@ FIELD_DOCS = {
     "n_ape": "labeled rows with label != 0",
     "sum_label": "sum of labels",
     "sum_label_sq": "sum of squared labels (with sum_label, the total sum of squares for r2)",
+    "n_no_relevant": "ranking: requests with no relevant item (no feedback, or none with relevance > 0)",
+    "n_scored": "ranking: requests in the averages (no_relevant: skip leaves the n_no_relevant out)",
+    "sum_mrr": "ranking: sum over scored requests of 1 / position of the first relevant item",
+    "sum_mrr_sq": "ranking: sum of squares of the same",
+    "sum_list_length": "ranking: sum over requests of their items",
+    "sum_list_length_sq": "ranking: sum of squares of the same",
+    "sum_top_score": "ranking: sum over requests of the top item's score",
+    "sum_top_score_sq": "ranking: sum of squares of the same",
+    "n_top_score": "ranking: requests whose top item has a score",
+    **{
+        field: f"ranking: sum{' of squares' * sq} over scored requests of {m}@k"
+        for m in RANKING_AT_K
+        for sq, field in enumerate(at_k(m, "k"))
+    },
     "sum_label_cube": "sum of label^3 (for the r2 interval)",
     "sum_label_quartic": "sum of label^4 (for the r2 interval)",
     "sum_sq_error_label": "sum of (prediction - label)^2 * label (for the r2 interval)",
@@ -118,19 +148,21 @@ FIELD_DOCS = {
 }
 
 
-def scalar_fields(problem_type: str, kpis: tuple[str, ...] = ()) -> tuple[str, ...]:
-    """The scalar fields of a problem type, then those of each KPI (``metrics.kpi``)."""
-    return SCALARS[problem_type] + tuple(f for name in kpis for f in kpi_fields(name))
+def scalar_fields(problem_type: str, kpis: tuple[str, ...] = (), ks: tuple[int | str, ...] = ()) -> tuple[str, ...]:
+    """The scalar fields of a problem type (ranking: with those of each cut-off in ``ks``), then
+    those of each KPI (``metrics.kpi``)."""
+    per_k = tuple(f for k in ks for m in RANKING_AT_K for f in at_k(m, k)) if problem_type == "ranking" else ()
+    return SCALARS[problem_type] + per_k + tuple(f for name in kpis for f in kpi_fields(name))
 
 
-def state_columns(problem_type: str, kpis: tuple[str, ...] = ()) -> tuple[str, ...]:
+def state_columns(problem_type: str, kpis: tuple[str, ...] = (), ks: tuple[int | str, ...] = ()) -> tuple[str, ...]:
     """Every state column of ``perf_stats`` for a problem type, scalars first."""
     sparse = SPARSE.get(problem_type)
-    return scalar_fields(problem_type, kpis) + (sparse.columns if sparse else ())
+    return scalar_fields(problem_type, kpis, ks) + (sparse.columns if sparse else ())
 
 
 def markdown_fields(problem_type: str) -> str:
-    """The table of a problem type's state fields in docs/reference.md."""
+    """The table of a problem type's state fields in docs/reference.md (ranking: at a cut-off k)."""
     lines = ["| field | meaning |", "| --- | --- |"]
-    lines += [f"| `{f}` | {FIELD_DOCS[f]} |" for f in state_columns(problem_type)]
+    lines += [f"| `{f}` | {FIELD_DOCS[f]} |" for f in state_columns(problem_type, ks=("k",))]
     return "\n".join(lines)

@@ -253,3 +253,47 @@ def test_the_worked_example_of_docs_alerting():
         ("SUSTAINED", "OPEN")
     ] * 5 + [("SUSTAINED", "RESOLVED")]
     assert steps[-1][0]["opened_window_start"] == T0 + DAY and steps[-1][0]["resolved_window_start"] == T0 + 9 * DAY
+
+
+def proxy_plan(levels, metric="score_psi", confidence=None, min_labeled=100):
+    rule = AlertRule(
+        name="p",
+        metric=metric,
+        window="1 day",
+        **levels,
+        min_labeled=min_labeled,
+        confidence=confidence,
+        resolve_after=2,
+    )
+    return RulePlan.build(rule, None, 0.95, labeled=False)
+
+
+def test_absolute_limits_need_no_baseline_and_proxies_gate_on_predictions():
+    levels = {"minor": {"max": 0.1}, "critical": {"max": 0.25}}
+    h = history([0.02, 0.15, 0.3, 0.05, 0.05], baseline=float("nan"), n=0).assign(n_predictions=500)
+    h["is_mature"] = False  # a proxy awaits no label
+    (ep,) = evaluate_history(h, proxy_plan(levels))
+    assert (ep["level"], ep["threshold"], ep["baseline"]) == ("CRITICAL", 0.25, None)
+    assert ep["status"] == "RESOLVED" and ep["opened_window_start"] == T0 + DAY
+    assert json.loads(ep["evidence"])["levels"]["CRITICAL"]["max"] == 0.25
+    assert evaluate_history(h.assign(n_predictions=50), proxy_plan(levels)) == []  # too few predictions
+
+
+def test_a_min_limit_alerts_below_it_beyond_doubt():
+    levels = {"minor": {"min": 0.3}}
+    h = history([0.35, 0.28, 0.2], half=0.05).assign(n_predictions=1000)
+    (ep,) = evaluate_history(h, proxy_plan(levels, metric="score_mean", confidence=0.95))
+    assert ep["opened_window_start"] == T0 + 2 * DAY  # 0.28 is below 0.3 but within its interval
+
+
+@pytest.mark.parametrize(
+    ("levels", "message"),
+    [
+        ({"minor": {"ratio": 0.9, "max": 0.2}}, "give one of ratio, max or min; given: ratio, max"),
+        ({"minor": {"consecutive": 2}}, "give one of ratio, max or min; given: none"),
+        ({"minor": {"max": 0.2}, "critical": {"ratio": 0.5}}, "levels mix max and ratio"),
+    ],
+)
+def test_levels_give_one_kind_of_threshold(levels, message):
+    with pytest.raises(Exception, match=message):
+        AlertRule(name="p", metric="score_psi", **levels)

@@ -79,7 +79,7 @@ def test_spec_example_message_for_unknown_metric():
         ({"segments": {"columns": ["a", "a"]}}, "segments.columns: duplicate entries"),
         ({"segments": {"cross": [["a"]]}}, "segments.cross[0]: expected a list of 2 or more column names"),
         ({"confidence_level": 1.5}, "confidence_level: 1.5 must be in [0.5, 1)"),
-        ({"ranking": {}}, "ranking: not supported by this version of perfmon-spark yet"),
+        ({"ranking": {}}, "ranking: applies to problem_type ranking only, not binary"),
         ({"name": "bad name!"}, "name: 'bad name!' may contain only"),
         ({"auc": {"mode": "approx"}}, "auc.mode: unknown value 'approx'; allowed: sketch, exact"),
         ({"predictions": "table"}, "predictions: expected dict, got str"),
@@ -169,6 +169,22 @@ def test_entity_horizon_join_config():
 ALERT = {"name": "auc_drop", "metric": "roc_auc", "window": "7 days", "sustained": {"ratio": 0.9, "consecutive": 3}}
 
 
+PSI_ALERT = {"name": "shift", "metric": "score_psi", "window": "7 days", "minor": {"max": 0.1}}
+
+
+def test_a_proxy_rule_takes_absolute_levels_and_needs_no_baseline_value():
+    cfg = parse_config(
+        with_alerts(
+            {**PSI_ALERT, "confidence": None},
+            metrics=["roc_auc", "score_psi"],
+            baseline={"source": "values", "values": {"roc_auc": 0.8}},
+        )
+    )
+    (rule,) = cfg.alerts
+    assert rule.absolute == "max" and [(lv.level, lv.limit) for lv in rule.levels] == [("MINOR", 0.1)]
+    assert not cfg.needs_labels("score_psi") and cfg.needs_labels("roc_auc")
+
+
 def with_alerts(*rules, **top):
     data = with_changes()
     data["alerts"] = list(rules)
@@ -226,6 +242,18 @@ def test_alert_rules_parse_with_their_defaults():
         (with_alerts({**ALERT, "slices": ["region"]}), "alerts[0].slices[0]: 'region' is not a configured segment"),
         (with_alerts({**ALERT, "maturity": "ripe"}), "alerts[0].maturity: unknown value 'ripe'"),
         (with_alerts({**ALERT, "extra": 1}), "alerts[0].extra: unknown key 'extra'"),
+        (
+            with_alerts({**ALERT, "metric": "score_mean"}, metrics=["roc_auc", "score_mean"]),
+            "alerts[0].metric: 'score_mean' has no better direction: give its levels as max or min, not ratio",
+        ),
+        (
+            with_alerts(PSI_ALERT, metrics=["roc_auc", "score_psi"]),
+            "alerts[0].confidence: 'score_psi' has no confidence interval; set confidence: null",
+        ),
+        (
+            with_alerts({**ALERT, "sustained": {"max": 0.2}, "minor": {"ratio": 0.9}}),
+            "alerts[0]: levels mix max and ratio",
+        ),
         (
             with_alerts(ALERT, baseline={"source": "values", "values": {"accuracy": 0.9}}),
             "alerts[0].metric: no baseline for 'roc_auc' in baseline.values",
@@ -320,3 +348,59 @@ def test_a_version_is_inactive_after_the_longest_window_unless_configured():
     assert parse_config(BASE).inactive_after.text == "28 days"
     assert parse_config(with_changes(retrain={"inactive_after": "90 days"})).inactive_after.text == "90 days"
     assert "retrain.inactive_after" in error_of(with_changes(retrain={"inactive_after": "soon"}))
+
+
+RANKING = dict(
+    BASE,
+    problem_type="ranking",
+    predictions={"table": "p", "request": "req", "item": "item", "timestamp": "ts", "model_version": "v", "score": "s"},
+    labels={"table": "l", "request": "req", "item": "item", "label": "clicks", "timestamp": "ts"},
+    metrics=["ndcg@10", "mrr", "list_length_mean"],
+)
+
+
+def test_a_ranking_config_names_request_item_and_its_cut_offs():
+    cfg = parse_config(RANKING)
+    assert cfg.ranking.k == (5, 10) and cfg.ranking.no_relevant == "skip"
+    assert cfg.predictions.id is None and cfg.labels.request == "req"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"metrics": ["ndcg@7"]}, "metrics[0]: 'ndcg@7': k = 7 is not in ranking.k [5, 10]"),
+        ({"metrics": ["ndcg"]}, "metrics[0]: unknown metric 'ndcg'; known for ranking: ndcg@k, precision@k"),
+        ({"ranking": {"k": [0]}}, "ranking.k[0]"),
+        ({"ranking": {"no_relevant": "drop"}}, "ranking.no_relevant: unknown value 'drop'"),
+        (
+            {"predictions": {"table": "p", "request": "r", "item": "i", "timestamp": "t", "model_version": "v"}},
+            "predictions.score: required for problem_type ranking unless predictions.rank is given",
+        ),
+        (
+            {"predictions": {"table": "p", "item": "i", "timestamp": "t", "model_version": "v", "rank": "k"}},
+            "predictions.request: required for problem_type ranking",
+        ),
+        (
+            {"labels": {"table": "l", "id": "x", "request": "r", "item": "i", "label": "c", "timestamp": "t"}},
+            "labels.id: not used with problem_type ranking",
+        ),
+        (
+            {"kpis": [{"name": "k", "numerator": "label", "denominator": "1"}]},
+            "kpis: not supported with problem_type ranking",
+        ),
+    ],
+)
+def test_bad_ranking_configs_name_the_key(change, message):
+    assert message in error_of(dict(RANKING, **change))
+
+
+def test_ranking_keys_and_proxies_of_other_problem_types_are_refused():
+    assert "ranking: applies to problem_type ranking only, not binary" in error_of(dict(BASE, ranking={"k": [5]}))
+    assert "unknown metric 'score_psi'; known for multiclass" in error_of(
+        dict(
+            BASE,
+            problem_type="multiclass",
+            predictions=dict(BASE["predictions"], prediction="c"),
+            metrics=["score_psi"],
+        )
+    )
