@@ -106,6 +106,50 @@ class Duration:
         return {"type": "string", "title": "duration", "pattern": _DURATION.pattern}
 
 
+_LABEL_COUNT = re.compile(r"^\s*(-?\d+)\s*labels?\s*$")
+
+
+@dataclass(frozen=True, order=True)
+class LabelCount:
+    """A label-count window (``"1000 labels"``): for each bucket, the shortest trailing run of
+    whole buckets that holds at least ``labels`` labelled predictions (``windows.finalise_slice``)."""
+
+    labels: int
+
+    @property
+    def text(self) -> str:
+        return f"{self.labels} labels"
+
+    @classmethod
+    def matches(cls, value: Any) -> bool:
+        return isinstance(value, str) and _LABEL_COUNT.match(value) is not None
+
+    @classmethod
+    def parse(cls, value: Any) -> LabelCount:
+        if isinstance(value, cls):
+            return value
+        count = int(_LABEL_COUNT.match(value)[1])
+        if count < 1:
+            raise Invalid(f"{value!r}: a label-count window needs N >= 1 in 'N labels'")
+        return cls(count)
+
+
+def _rolling_window(value: Any) -> Duration | LabelCount:
+    """A rolling window: a duration, or ``"N labels"``."""
+    return (
+        LabelCount.parse(value) if isinstance(value, LabelCount) or LabelCount.matches(value) else Duration.parse(value)
+    )
+
+
+RollingWindow = Annotated[
+    Duration | LabelCount,
+    PlainValidator(
+        _rolling_window,
+        json_schema_input_type=Annotated[str, Field(pattern=f"{_DURATION.pattern}|{_LABEL_COUNT.pattern}")],
+    ),
+]
+
+
 def parse_duration(value: Any, path: str) -> Duration:
     """``"30 days"`` -> Duration; anything else is a ConfigError naming ``path``."""
     try:
@@ -173,7 +217,13 @@ class Section(BaseModel):
         super().__setattr__(name, value)
 
 
-Window = Annotated[str, BeforeValidator(lambda v: Duration.parse(v).text, json_schema_input_type=Duration)]
+def _time_window(value: Any) -> str:
+    if LabelCount.matches(value):
+        raise Invalid(f"{value!r}: label-count windows carry no alert rules or KPI limits; give a time window")
+    return Duration.parse(value).text
+
+
+Window = Annotated[str, BeforeValidator(_time_window, json_schema_input_type=Duration)]
 Cross = Annotated[tuple[Text, ...], Field(min_length=2)]
 LabelValue = int | str | bool  # as YAML wrote it: strict, a quoted "1" is no int
 
@@ -295,8 +345,8 @@ class WindowsConfig(Section):
     """The windows every metric is computed over."""
 
     granularity: Duration = Field("1 day", description="the tumbling bucket", json_schema_extra={"enum": GRANULARITIES})
-    rolling: tuple[Duration, ...] = Field(
-        ("7 days", "28 days"), description="trailing windows, multiples of the bucket"
+    rolling: tuple[RollingWindow, ...] = Field(
+        ("7 days", "28 days"), description="trailing windows, multiples of the bucket, or 'N labels'"
     )
 
     @field_validator("granularity")
@@ -308,14 +358,19 @@ class WindowsConfig(Section):
 
     @field_validator("rolling")
     @classmethod
-    def _multiples(cls, rolling: tuple[Duration, ...], info: Any) -> tuple[Duration, ...]:
+    def _multiples(cls, rolling: tuple[Duration | LabelCount, ...], info: Any) -> tuple[Duration | LabelCount, ...]:
         g = info.data.get("granularity")
         for i, d in enumerate(rolling if g else ()):
-            if d.seconds % g.seconds or d == g:
+            if isinstance(d, Duration) and (d.seconds % g.seconds or d == g):
                 raise Invalid(f"{d.text!r} must be a multiple of the granularity {g.text!r} and longer than it", i)
             if (same := next((r for r in rolling[:i] if r == d), None)) is not None:
                 raise Invalid(f"duplicate window {d.text!r} (same as {same.text!r})", i)
-        return tuple(sorted(rolling))
+        durations = sorted(d for d in rolling if isinstance(d, Duration))
+        return (*durations, *sorted(d for d in rolling if isinstance(d, LabelCount)))
+
+    @property
+    def label_counts(self) -> tuple[LabelCount, ...]:
+        return tuple(d for d in self.rolling if isinstance(d, LabelCount))
 
 
 class AucConfig(Section):
@@ -611,8 +666,9 @@ class MonitorConfig(Section):
 
     @property
     def window_lengths(self) -> tuple[Duration, ...]:
-        """Every window computed: the granularity (tumbling) then the rolling lengths."""
-        return (self.windows.granularity, *self.windows.rolling)
+        """Every time window computed: the granularity (tumbling) then the rolling lengths (label-count
+        windows are ``windows.label_counts``)."""
+        return (self.windows.granularity, *(d for d in self.windows.rolling if isinstance(d, Duration)))
 
     @property
     def metric_names(self) -> tuple[str, ...]:

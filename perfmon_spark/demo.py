@@ -157,7 +157,7 @@ labels:
   positive: 1
 segments:
   columns: [country, channel]
-metrics: [accuracy, precision, recall, f1, roc_auc]
+metrics: [accuracy, precision, recall, f1, score_psi, roc_auc]
 windows:
   granularity: 1 day
   rolling: [7 days, 28 days]
@@ -184,6 +184,12 @@ alerts:
     confidence: 0.95
     maturity: {{min_coverage: 0.8}}
     resolve_after: 3
+  - name: score_shift
+    metric: score_psi
+    window: 7 days
+    slices: overall
+    minor: {{max: 0.1}}
+    confidence: null
 retrain:
   triggers: [sustained, critical, kpi]
   cooldown: 14 days
@@ -192,8 +198,116 @@ retrain:
     return text if alerting else text[: text.index("kpis:")]
 
 
+RECOMMENDER_ITEMS = 10  # items shown per request
+CATALOGUE = 400  # distinct items
+
+
+def generate_recommender(
+    spark: SparkSession, root: Path, requests: int, days: int, start: datetime = DEMO_START
+) -> None:
+    """Write ``impressions`` (one row per item shown: request, item, position score) and ``clicks``
+    (late implicit feedback: 1 for a click, 3 for a purchase) under ``root``. Most requests are
+    never clicked; clicks arrive minutes to days later; v2 replaces v1 half-way, and from 75% of
+    the period its ranking in GB is shuffled (relevant items no longer on top)."""
+    r = F.col("id")
+    seconds = (r * F.lit(days * 86400.0) / F.lit(requests)).cast("long")
+    ts = F.lit(start).cast("timestamp") + F.make_dt_interval(
+        F.lit(0), F.lit(0), F.lit(0), seconds.cast("decimal(18,6)")
+    )
+    day = F.floor(r * F.lit(days) / F.lit(requests))
+    version = F.when(day < days // 2, F.lit("v1")).otherwise(F.lit("v2"))
+    country = _pick(_uniform(r, 21), [("US", 0.5), ("GB", 0.3), ("DE", 0.2)])
+    shown = spark.range(requests).select(
+        r,
+        ts.alias("served_ts"),
+        version.alias("model_version"),
+        country.alias("country"),
+        F.explode(F.sequence(F.lit(1), F.lit(RECOMMENDER_ITEMS))).alias("slot"),
+    )
+    key = r * RECOMMENDER_ITEMS + F.col("slot")
+    shuffled = (F.col("model_version") == "v2") & (F.col("country") == "GB") & (day >= int(days * 0.75))
+    # the model's score orders the slots; where shuffled, interest no longer follows it
+    interest = F.when(shuffled, F.lit(1.0) / (1 + _uniform(key, 22) * RECOMMENDER_ITEMS)).otherwise(
+        F.lit(1.0) / F.col("slot")
+    )
+    impressions = shown.select(
+        F.concat(F.lit("r"), r.cast("string")).alias("request_id"),
+        F.concat(
+            F.lit("item"),
+            F.pmod(F.xxhash64(key, F.lit(23)), F.lit(CATALOGUE)).cast("string"),
+            F.lit("_"),
+            F.col("slot").cast("string"),
+        ).alias("item_id"),
+        "served_ts",
+        "model_version",
+        F.round(F.lit(1.0) - F.col("slot") * 0.08 + F.lit(0.03) * _uniform(key, 24), 4).alias("score"),
+        "country",
+        interest.alias("_interest"),
+        key.alias("_key"),
+    )
+    clicked = impressions.filter(_uniform(F.col("_key"), 25) < F.lit(0.35) * F.col("_interest"))
+    delay = -F.log(F.greatest(_uniform(F.col("_key"), 26), F.lit(1e-12))) * F.lit(6 * 3600.0)
+    clicks = clicked.select(
+        "request_id",
+        "item_id",
+        F.when(_uniform(F.col("_key"), 27) < 0.1, F.lit(3.0)).otherwise(F.lit(1.0)).alias("relevance"),
+        (F.col("served_ts") + F.make_dt_interval(F.lit(0), F.lit(0), F.lit(0), delay.cast("decimal(18,6)"))).alias(
+            "event_ts"
+        ),
+    )
+    for df, name, ts_column in (
+        (impressions.drop("_interest", "_key"), "impressions", "served_ts"),
+        (clicks, "clicks", "event_ts"),
+    ):
+        (
+            df.withColumn("date", F.to_date(ts_column))
+            .write.format("delta")
+            .mode("overwrite")
+            .option("overwriteSchema", "true")
+            .option("delta.enableChangeDataFeed", "true")
+            .partitionBy("date")
+            .save(str(root / name))
+        )
+
+
+def recommender_config(lake: Lakehouse) -> str:
+    """The YAML config of the demo's recommender, saved beside the fraud monitor's."""
+    return f"""\
+# yaml-language-server: $schema=perfmon.schema.json
+version: 1
+name: recommendations
+problem_type: ranking
+predictions:
+  table: ./impressions
+  request: request_id
+  item: item_id
+  timestamp: served_ts
+  model_version: model_version
+  score: score
+labels:
+  table: ./clicks
+  request: request_id
+  item: item_id
+  label: relevance
+  timestamp: event_ts
+  max_delay: 3 days
+ranking:
+  k: [5, 10]
+  no_relevant: skip
+segments:
+  columns: [country]
+metrics: [recall@5, hit_rate@5, mrr, catalog_coverage@5, list_length_mean, ndcg@10]
+windows:
+  granularity: 1 day
+  rolling: [7 days, 2000 labels]
+output:
+  location: ./{Path(lake.monitoring).relative_to(lake.root)}
+"""
+
+
 def run_demo(directory: str, rows: int, days: int) -> str:
-    """Generate, configure, run; return the printed summary."""
+    """Generate, configure, run both monitors (fraud scoring, then the recommender); return the
+    printed summary."""
     from perfmon_spark.config import load_config
     from perfmon_spark.job import run_monitor
     from perfmon_spark.session import get_spark
@@ -202,8 +316,12 @@ def run_demo(directory: str, rows: int, days: int) -> str:
 
     spark = get_spark()
     lake = generate_lakehouse(spark, directory, rows=rows, days=days)
-    config_path = lake.root / "perfmon.yml"
-    config_path.write_text(demo_config(lake), encoding="utf-8")
-    cfg = load_config(config_path)
-    result = run_monitor(cfg, lake.as_of, mode=RunMode.FULL, spark=spark)
-    return summarise(spark, cfg, result, config_path)
+    generate_recommender(spark, lake.root, requests=max(rows // 6, 100), days=days)
+    out = []
+    for name, text in (("perfmon.yml", demo_config(lake)), ("recommender.yml", recommender_config(lake))):
+        config_path = lake.root / name
+        config_path.write_text(text, encoding="utf-8")
+        cfg = load_config(config_path)
+        result = run_monitor(cfg, lake.as_of, mode=RunMode.FULL, spark=spark)
+        out.append(summarise(spark, cfg, result, config_path))
+    return "\n\n".join(out)

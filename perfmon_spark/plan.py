@@ -64,12 +64,25 @@ def describe(cfg: MonitorConfig) -> str:
         m = lookup(cfg.problem_type, name)
         better = {True: "higher is better", False: "lower is better", None: "no better side"}[m.larger_is_better]
         metrics.append(f"{name} ({better}; interval: {m.interval_method})")
+    if cfg.problem_type == "ranking":
+        rows = f"request={p.request}, item={p.item}, order by {f'rank={p.rank}' if p.rank else f'score={p.score}'}"
+        read = (
+            f"predictions: {p.table.text} [{rows}, timestamp={p.timestamp}, model_version={p.model_version}]",
+            f"labels: {lab.table.text} [request={lab.request}, item={lab.item}, relevance={lab.label}, "
+            f"timestamp={lab.timestamp}], max_delay {lab.max_delay.text}; cut-offs k={list(cfg.ranking.k)}, "
+            f"requests without a relevant item: {cfg.ranking.no_relevant}",
+        )
+    else:
+        read = (
+            f"predictions: {p.table.text} [id={p.id}, timestamp={p.timestamp}, model_version={p.model_version}, "
+            f"score={p.score} ({p.score_type}), decision={decision}]",
+            f"labels: {lab.table.text} [id={lab.id}, label={lab.label} (positive={lab.positive!r}), "
+            f"timestamp={lab.timestamp}], max_delay {lab.max_delay.text}, join by {lab.join.mode}",
+        )
     lines = [
         f"monitor {cfg.name} ({cfg.problem_type}), config hash {cfg.source_hash}",
-        f"predictions: {p.table.text} [id={p.id}, timestamp={p.timestamp}, model_version={p.model_version}, "
-        f"score={p.score} ({p.score_type}), decision={decision}]" + (f" where {p.filter}" if p.filter else ""),
-        f"labels: {lab.table.text} [id={lab.id}, label={lab.label} (positive={lab.positive!r}), "
-        f"timestamp={lab.timestamp}], max_delay {lab.max_delay.text}, join by {lab.join.mode}",
+        read[0] + (f" where {p.filter}" if p.filter else ""),
+        read[1],
         f"slices: {', '.join(slices)}; at most {cfg.segments.max_values} values per column (rest: __other__)",
         f"windows: {cfg.windows.granularity.text} buckets (tumbling)"
         + (f", rolling {', '.join(w.text for w in cfg.windows.rolling)}" if cfg.windows.rolling else ""),

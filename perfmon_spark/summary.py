@@ -72,9 +72,9 @@ def summarise(spark: SparkSession, cfg: MonitorConfig, result: RunResult, config
         f"run {result.run_id} {result.status} as of {result.as_of:%Y-%m-%d %H:%M}Z",
         f"read: {result.rows_read_predictions} predictions (Delta v{result.predictions_version}), "
         f"{result.rows_read_labels} label events (Delta v{result.labels_version})",
-        f"quarantined: {result.rows_quarantined} rows ("
-        + ", ".join(f"{r['source']}/{r['reason']}: {r['count']}" for r in reasons)
-        + f"); orphan labels: {result.orphan_labels}; late labels ignored: {result.late_labels_ignored}",
+        f"quarantined: {result.rows_quarantined} rows"
+        + (" (" + ", ".join(f"{r['source']}/{r['reason']}: {r['count']}" for r in reasons) + ")" if reasons else "")
+        + f"; orphan labels: {result.orphan_labels}; late labels ignored: {result.late_labels_ignored}",
         f"written: {result.buckets_recomputed} bucket states, {result.metric_rows_written} metric rows",
         f"tables: {cfg.output.location.text}/{{{', '.join(t.name for t in written_by(cfg.decides))}}}",
         "",

@@ -21,7 +21,9 @@ from perfmon_spark.metrics import bind, confusion, histogram
 from perfmon_spark.metrics.intervals import z_value
 from perfmon_spark.metrics.kpi import kpi_interval, kpi_value
 from perfmon_spark.metrics.proxies import REFERENCE_METRICS
-from perfmon_spark.states.layout import SPARSE, scalar_fields
+from perfmon_spark.metrics.ranking import SKETCHED
+from perfmon_spark.metrics.registry import split_k
+from perfmon_spark.states.layout import SPARSE, scalar_fields, sketch_fields
 from perfmon_spark.vocabulary import ALL_VERSIONS, OVERALL
 
 # A metric row as the window pass returns it: perf_metrics without the columns the job stamps.
@@ -72,6 +74,7 @@ class WindowPlan:
     exact_limit: float
     kpis: tuple[str, ...] = ()
     ks: tuple[int, ...] = ()  # ranking cut-offs
+    label_windows: tuple[tuple[str, int], ...] = ()  # (text, N) of each "N labels" window
     reference: Reference | None = None  # where the score proxies' reference distribution comes from
 
     @classmethod
@@ -88,6 +91,7 @@ class WindowPlan:
             exact_limit=histogram.EXACT_LIMIT if cfg.auc.mode == "sketch" else np.inf,
             kpis=tuple(k.name for k in cfg.kpis),
             ks=cfg.ranking.k if cfg.problem_type == "ranking" else (),
+            label_windows=tuple((w.text, w.labels) for w in cfg.windows.label_counts),
             reference=Reference.from_config(cfg) if needs_reference(cfg) else None,
         )
 
@@ -148,10 +152,7 @@ def _finalise_version(sub: pd.DataFrame, version: str, plan: WindowPlan) -> pd.D
     expected = scalars["n_labeled"][mature_bucket].sum() / mature_pred if mature_pred > 0 else np.nan
 
     frames = []
-    for text, seconds in plan.windows:
-        k = seconds // g
-        ends = np.nonzero(present)[0] if k == 1 else np.arange(n)
-        lo = np.maximum(ends + 1 - k, 0)
+    for text, lo, ends, window_start in _spans(plan, present, scalars["n_labeled"], t0):
         state = {}
         for field, values in scalars.items():
             cum = np.concatenate([[0.0], np.cumsum(values)])
@@ -163,7 +164,7 @@ def _finalise_version(sub: pd.DataFrame, version: str, plan: WindowPlan) -> pd.D
         base = {
             "model_version": version,
             "window": text,
-            "window_start": (window_end - seconds).astype("datetime64[s]"),
+            "window_start": window_start.astype("datetime64[s]"),
             "window_end": window_end.astype("datetime64[s]"),
             "n_predictions": state["n_predictions"].astype(np.int64),
             "n_labeled": state["n_labeled"].astype(np.int64),
@@ -184,6 +185,31 @@ def _finalise_version(sub: pd.DataFrame, version: str, plan: WindowPlan) -> pd.D
                 pd.DataFrame({**base, "metric": name, "value": values, "ci_lower": ci_lower, "ci_upper": ci_upper})
             )
     return pd.concat(frames, ignore_index=True)
+
+
+def _spans(plan: WindowPlan, present: np.ndarray, labeled: np.ndarray, t0: int):
+    """(text, first buckets, last buckets, window starts) of every window of a version's
+    ``len(present)`` buckets from ``t0``: tumbling windows where a bucket has data, rolling ones at
+    every boundary, label-count ones where enough labels lie behind (``_label_spans``)."""
+    g, n = plan.granularity_seconds, len(present)
+    for text, seconds in plan.windows:
+        k = seconds // g
+        ends = np.nonzero(present)[0] if k == 1 else np.arange(n)
+        yield text, np.maximum(ends + 1 - k, 0), ends, t0 + (ends + 1) * g - seconds
+    for text, count in plan.label_windows:
+        lo, ends = _label_spans(labeled, count)
+        yield text, lo, ends, t0 + lo * g
+
+
+def _label_spans(labeled: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """For each bucket, the shortest trailing run of whole buckets holding >= ``count`` labels
+    (first, last), none where all of them before it hold fewer. The table's key is the window's
+    start, so of several ends that share a start only the latest is kept."""
+    cum = np.concatenate([[0.0], np.cumsum(labeled)])
+    ends = np.nonzero(cum[1:] >= count)[0]
+    lo = np.searchsorted(cum, cum[ends + 1] - count, side="right") - 1
+    last = np.r_[lo[1:] != lo[:-1], True] if len(lo) else np.zeros(0, dtype=bool)
+    return lo[last], ends[last]
 
 
 class _Confusions:
@@ -248,6 +274,53 @@ def metrics_schema() -> str:
     return ", ".join(f"`{c}` {t}" for c, t in METRIC_COLUMNS)
 
 
+def with_coverage(metrics, stats, plan: WindowPlan):
+    """``catalog_coverage@k`` rows filled in from the sketches of ``perf_stats``: every bucket
+    state goes to each time window it lies in, and the window's sketches are unions of its
+    buckets' (with ``*``: of every version's), in the same query as the metrics (no job of its own)."""
+    from pyspark.sql import functions as F
+
+    wanted = [(m, split_k(m)[1]) for m in plan.metrics if split_k(m)[0] in SKETCHED]
+    if not wanted:
+        return metrics
+    g = plan.granularity_seconds
+    names = sketch_fields("ranking", plan.ks)
+    top = dict(zip(plan.ks, names[1:]))
+    unions = [F.hll_union_agg(n).alias(n) for n in sorted({names[0], *(top[k] for _, k in wanted)})]
+    # each bucket state to every (window, end) it lies in, and to its version and to *: one aggregation
+    windows = F.array(*[F.struct(F.lit(t).alias("window"), F.lit(sec // g).alias("k")) for t, sec in plan.windows])
+    spread = (
+        stats.select(
+            "model_version", "slice_key", "slice_value", "bucket_start", *names, F.explode(windows).alias("_w")
+        )
+        .select("*", F.explode(F.sequence(F.lit(1), F.col("_w.k"))).alias("_i"))
+        .select(
+            F.explode(F.array(F.col("model_version"), F.lit(ALL_VERSIONS))).alias("model_version"),
+            "slice_key",
+            "slice_value",
+            F.col("_w.window").alias("window"),
+            (F.col("bucket_start") + F.make_dt_interval(secs=F.col("_i") * g)).alias("window_end"),
+            *names,
+        )
+    )
+    sketched = spread.groupBy("model_version", "slice_key", "slice_value", "window", "window_end").agg(*unions)
+    ratios = [
+        F.struct(
+            F.lit(m).alias("metric"),
+            F.try_divide(F.hll_sketch_estimate(top[k]), F.hll_sketch_estimate(names[0])).alias("_coverage"),
+        )
+        for m, k in wanted
+    ]
+    coverage = sketched.select(
+        "model_version", "slice_key", "slice_value", "window", "window_end", F.explode(F.array(*ratios)).alias("_c")
+    )
+    coverage = coverage.select(*coverage.columns[:5], "_c.metric", "_c._coverage")
+    joined = metrics.join(
+        coverage, ["model_version", "slice_key", "slice_value", "window", "window_end", "metric"], "left"
+    )
+    return joined.withColumn("value", F.coalesce(F.col("_coverage"), F.col("value"))).drop("_coverage")
+
+
 def with_version_starts(plan: WindowPlan, stats) -> WindowPlan:
     """The plan with each version's first bucket (and ``*``'s: the first of all), where its
     reference period needs them: one small aggregation over ``perf_stats``' overall rows."""
@@ -267,8 +340,12 @@ def compute_metrics(stats, plan: WindowPlan):
     """perf_metrics rows (without monitor/as_of/run_id) from perf_stats rows, NaN -> null."""
     from pyspark.sql import functions as F
 
-    df = stats.groupBy("slice_key", "slice_value").applyInPandas(
-        lambda pdf: finalise_slice(pdf, plan), metrics_schema()
+    sketches = sketch_fields(plan.problem_type, plan.ks)
+    df = (
+        stats.drop(*sketches)
+        .groupBy("slice_key", "slice_value")
+        .applyInPandas(lambda pdf: finalise_slice(pdf, plan), metrics_schema())
     )
+    df = with_coverage(df, stats, plan)
     cleaned = [F.when(~F.isnan(F.col(c)), F.col(c)).alias(c) if t == "double" else F.col(c) for c, t in METRIC_COLUMNS]
     return df.select(*cleaned)

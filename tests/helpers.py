@@ -241,3 +241,80 @@ class Server:
     def close(self):
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+RANKING_PREDICTIONS_DDL = "request_id string, item_id string, prediction_ts timestamp, model_version string, score double, rank int, country string"
+RANKING_LABELS_DDL = "request_id string, item_id string, relevance double, label_ts timestamp"
+
+
+DAY = timedelta(days=1)
+AS_OF = T0 + 5 * DAY
+MAX_DELAY = timedelta(days=2)
+KS = (3, 5)
+METRICS = [f"{m}@{k}" for k in KS for m in ("ndcg", "precision", "recall", "map", "hit_rate")]
+METRICS += ["mrr", "list_length_mean", "top_score_mean"]
+
+
+def ranking_inputs(as_of: datetime, seed: int = 21) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Ranked lists over four days from T0 (two versions, two countries) with score ties, lists of
+    1-8 items, graded feedback on about half the items, a quarter of requests never clicked,
+    feedback after the 2-day max_delay, corrections, a duplicate (request, item), feedback for no
+    prediction and feedback after ``as_of``. ``rank`` orders each list by ascending score."""
+    rng = np.random.default_rng(seed)
+    preds, events = [], []
+    for r in range(240):
+        rid, ts = f"q{r}", T0 + timedelta(minutes=int(rng.integers(0, 4 * 1440)))
+        version, country = rng.choice(["v1", "v2"]), rng.choice(["US", "GB"])
+        n = int(rng.integers(1, 9))
+        scores = rng.integers(0, 6, n) / 5  # ties
+        for j in range(n):
+            preds.append((rid, f"i{rng.integers(0, 40)}_{j}", ts, version, float(scores[j]), None, country))
+        clicked = rng.random()
+        for j in range(n):
+            item = preds[-n + j][1]
+            if clicked < 0.25:  # never clicked: no feedback at all
+                break
+            if rng.random() < 0.5:
+                rel = float(rng.integers(0, 4))  # graded, 0 is an explicit "not relevant"
+                delay = timedelta(hours=int(rng.integers(1, 80)))  # some after max_delay (48 h)
+                events.append((rid, item, rel, ts + delay))
+                if rng.random() < 0.2:  # a correction, later
+                    events.append((rid, item, float(rel == 0), ts + delay + timedelta(hours=3)))
+    preds.append(
+        ("q0", preds[0][1], T0 + timedelta(days=3), "v2", 0.9, None, "US")
+    )  # a duplicate (request, item): later loses
+    events.append(("q1", "i_unknown", 3.0, T0 + timedelta(days=1)))  # feedback for no prediction
+    events.append((preds[5][0], preds[5][1], 3.0, as_of + timedelta(days=1)))  # after as_of
+    columns = ["request_id", "item_id", "prediction_ts", "model_version", "score", "rank", "country"]
+    frame = pd.DataFrame(preds, columns=columns)
+    # the rank column orders the same lists differently: the score's order reversed
+    frame["rank"] = frame.groupby("request_id")["score"].rank(method="first").astype(int)
+    return frame, pd.DataFrame(events, columns=["request_id", "item_id", "relevance", "label_ts"])
+
+
+def ranking_lake(spark, root, as_of: datetime) -> tuple[pd.DataFrame, pd.DataFrame, str, str]:
+    """``ranking_inputs`` written as Delta tables under ``root``: (predictions, labels, their paths)."""
+    preds, labels = ranking_inputs(as_of)
+    return (
+        preds,
+        labels,
+        write_delta(spark, preds, RANKING_PREDICTIONS_DDL, Path(root) / "predictions"),
+        write_delta(spark, labels, RANKING_LABELS_DDL, Path(root) / "labels"),
+    )
+
+
+def ranking_config_dict(pred_path: str, label_path: str, out: str, **extra) -> dict:
+    """A ranking monitor over ``ranking_lake``'s tables: feedback ignored after 2 days, the
+    country segment, daily buckets with a 2-day rolling window; ``extra`` replaces top-level keys."""
+    predictions = {"table": pred_path, "request": "request_id", "item": "item_id", "timestamp": "prediction_ts"}
+    labels = {"table": label_path, "request": "request_id", "item": "item_id", "label": "relevance"}
+    data = dict(
+        BASE,
+        problem_type="ranking",
+        predictions=predictions | {"model_version": "model_version", "score": "score"},
+        labels=labels | {"timestamp": "label_ts", "max_delay": "2 days"},
+        segments={"columns": ["country"]},
+        windows={"granularity": "1 day", "rolling": ["2 days"]},
+        output={"location": out},
+    )
+    return data | extra

@@ -96,6 +96,7 @@ def _from_states(histories: DataFrame, stats: DataFrame, cfg: MonitorConfig, as_
         metrics=tuple(sorted(wanted - set(kpis))),
         kpis=kpis,
         windows=((length.text, length.seconds),),
+        label_windows=(),
     )
     reference = compute_metrics(stats, plan).select(
         *_SERIES,

@@ -54,6 +54,7 @@ def _with_class_counts(histories: DataFrame, stats: DataFrame, cfg: MonitorConfi
         metrics=("positive_rate",),
         kpis=(),
         windows=tuple((d.text, d.seconds) for d in cfg.window_lengths if d.text in lengths),
+        label_windows=(),
     )
     positives = F.round(F.coalesce(F.col("value"), F.lit(0.0)) * F.col("n_labeled")).cast("long")
     counts = compute_metrics(stats, plan).select(

@@ -122,13 +122,17 @@ def merge_into(
             writer.saveAsTable(ref.text)
         return int(read_table(spark, ref).count())
     on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in table.key)
-    # new columns (a KPI added to the config, a newer package's column) join the table
-    merge = _delta_table(spark, ref).alias("t").merge(df.alias("s"), on).withSchemaEvolution()
+    # new columns (a KPI added to the config, a newer package's column, another problem type's
+    # monitor in the same tables) join the table
+    target = _delta_table(spark, ref)
+    merge = target.alias("t").merge(df.alias("s"), on).withSchemaEvolution()
     if compare is None and table.write is not Write.INSERT:
         compare = table.compared(df.columns)
     if compare:
+        existing = set(target.toDF().columns)
         types = {f.name: f.dataType for f in df.schema.fields}
-        changed = " OR ".join(_changed(c, types[c]) for c in compare)
+        # a column the table does not have yet makes every matched row changed (it must be filled)
+        changed = None if set(compare) - existing else " OR ".join(_changed(c, types[c]) for c in compare)
         merge = merge.whenMatchedUpdateAll(condition=changed)
     merge = merge.whenNotMatchedInsertAll()
     if delete_scope is not None:

@@ -10,6 +10,8 @@ in ``n_no_relevant`` either way. Every mean gets a normal interval from its sums
 
 from __future__ import annotations
 
+import numpy as np
+
 from perfmon_spark.metrics.common import field, mean_of, ratio
 from perfmon_spark.metrics.registry import Metric, register_metric
 
@@ -99,5 +101,26 @@ register_metric(
         definition="the top item's score, over every request with a score (labeled or not)",
         needs="score",
         labeled=False,
+    )
+)
+
+# Computed in Spark, not here: its state is a pair of HyperLogLog sketches, which only Spark's
+# ``hll_union_agg`` merges (``windows.with_coverage``); the window pass leaves it null for that step.
+SKETCHED = ("catalog_coverage",)
+register_metric(
+    Metric(
+        name="catalog_coverage",
+        problem_type="ranking",
+        larger_is_better=None,
+        fields=("items_sketch", "top_items_sketch_at_{k}"),
+        finalise=lambda s, k: np.full(len(field(s, "n_predictions")), np.nan),
+        interval=None,
+        interval_method="none (a ratio of two HyperLogLog estimates, each within about 1.6% at one standard error)",
+        definition=(
+            "distinct items in any request's top k / distinct items shown, over the window's requests "
+            "(labeled or not); exact up to a few hundred items, estimated beyond; null for label-count windows"
+        ),
+        labeled=False,
+        per_k=True,
     )
 )

@@ -38,7 +38,7 @@ from perfmon_spark.metrics import histogram
 from perfmon_spark.metrics.histogram import scale_of
 from perfmon_spark.metrics.kpi import kpi_fields
 from perfmon_spark.states.cells import KEY, Binning, cell_names, located, to_groups
-from perfmon_spark.states.layout import SPARSE, STATE_VERSION, scalar_fields
+from perfmon_spark.states.layout import SPARSE, STATE_VERSION, scalar_fields, sketch_fields
 from perfmon_spark.vocabulary import RowStatus
 
 ROWS = "_n"  # rows in a group of the one aggregation
@@ -148,6 +148,7 @@ def _regression_fields(cfg: MonitorConfig) -> tuple[dict[str, Column], dict[str,
 
 
 ITEMS = "_items"  # ranking: a request's items, in list order
+_POS, _ITEM = "_pos", "_item_row"  # ranking: an item's 0-based position and entry, exploded for the sketches
 
 
 def _sum(values: Column) -> Column:
@@ -275,8 +276,14 @@ def aggregate_rows(
     the ``runs`` row and the quarantine rows all come from one pass over the rows, and the output
     is small: cells times distinct keys, plus the bad rows.
     """
+    sketches: dict[str, Column] = {}
+    first = F.lit(True)  # the row carries the fields (ranking: a request's first item row)
     if cfg.problem_type == "ranking":
-        rows = requests(rows, cfg)
+        rows = requests(rows, cfg).select("*", F.posexplode_outer(ITEMS).alias(_POS, _ITEM))
+        first = F.col(_POS).isNull() | (F.col(_POS) == 0)
+        item = F.col(f"{_ITEM}.item")
+        names = sketch_fields("ranking", cfg.ranking.k)
+        sketches = {names[0]: item, **{n: F.when(F.col(_POS) < k, item) for n, k in zip(names[1:], cfg.ranking.k)}}
     extra, entries = _FIELDS[cfg.problem_type](cfg)
     fields = {"n_predictions": F.lit(1), "n_labeled": F.col(Y).isNotNull().cast("int"), **extra, **_kpi_fields(cfg)}
     sparse = SPARSE.get(cfg.problem_type)
@@ -300,9 +307,17 @@ def aggregate_rows(
         *[F.when(usable, c).alias(k) for k, c in keys.items()],
     ]
     weight = F.coalesce(F.col(ROWS), F.lit(1)) if ROWS in rows.columns else F.lit(1)  # ranking: a request's items
-    out = rows.select(*group, weight.alias(ROWS), *[F.when(usable, v).alias(n) for n, v in values.items()])
-    return out.groupBy(*[c for c in out.columns if c not in values and c != ROWS]).agg(
-        F.sum(ROWS).alias(ROWS), *[F.sum(n).alias(n) for n in values]
+    out = rows.select(
+        *group,
+        F.when(first, weight).otherwise(0).alias(ROWS),
+        *[F.when(usable & first, v).alias(n) for n, v in values.items()],
+        *[F.when(usable, v).alias(n) for n, v in sketches.items()],
+    )
+    aggregated = {ROWS, *values, *sketches}
+    return out.groupBy(*[c for c in out.columns if c not in aggregated]).agg(
+        F.sum(ROWS).alias(ROWS),
+        *[F.sum(n).alias(n) for n in values],
+        *[F.hll_sketch_agg(n).alias(n) for n in sketches],
     )
 
 
@@ -320,9 +335,10 @@ def bucket_states(aggregated: DataFrame, cfg: MonitorConfig, binning: Binning | 
     names = cell_names(cfg)
     usable = aggregated.filter(F.col(STATUS) == RowStatus.USABLE)
 
-    sums = [F.sum(f).alias(f) for f in scalars]
+    sketches = sketch_fields(cfg.problem_type, cfg.ranking.k)
+    sums = [F.sum(f).alias(f) for f in scalars] + [F.hll_union_agg(f).alias(f) for f in sketches]
     cells = usable.groupBy(*names).agg(*sums)
-    states = to_groups(cells, cfg, *scalars).groupBy(*KEY).agg(*sums)
+    states = to_groups(cells, cfg, *scalars, *sketches).groupBy(*KEY).agg(*sums)
     sparse_out = []
     if sparse is not None:
         key = sparse.keys[0]
@@ -347,6 +363,7 @@ def bucket_states(aggregated: DataFrame, cfg: MonitorConfig, binning: Binning | 
         Buckets(cfg.windows.granularity).end_column(F.col("bucket_start")).alias("bucket_end"),
         *[F.col(f).cast("double" if f.startswith(("sum_", "kpi_")) else "long").alias(f) for f in scalars],
         *sparse_out,
+        *sketches,
         F.lit(STATE_VERSION).alias("state_version"),
     )
 

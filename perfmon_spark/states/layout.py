@@ -136,6 +136,8 @@ FIELD_DOCS = {
     "sum_top_score": "ranking: sum over requests of the top item's score",
     "sum_top_score_sq": "ranking: sum of squares of the same",
     "n_top_score": "ranking: requests whose top item has a score",
+    "items_sketch": "ranking: HyperLogLog sketch of the items shown (binary, lgConfigK 12)",
+    "top_items_sketch_at_k": "ranking: HyperLogLog sketch of the items shown in a top k",
     **{
         field: f"ranking: sum{' of squares' * sq} over scored requests of {m}@k"
         for m in RANKING_AT_K
@@ -148,6 +150,14 @@ FIELD_DOCS = {
 }
 
 
+def sketch_fields(problem_type: str, ks: tuple[int | str, ...] = ()) -> tuple[str, ...]:
+    """Ranking: HyperLogLog sketches (Spark's ``hll_sketch_agg``, merged by ``hll_union_agg``) of
+    the items shown, and of those in a top k, for ``catalog_coverage@k``."""
+    if problem_type != "ranking":
+        return ()
+    return ("items_sketch", *(f"top_items_sketch_at_{k}" for k in ks))
+
+
 def scalar_fields(problem_type: str, kpis: tuple[str, ...] = (), ks: tuple[int | str, ...] = ()) -> tuple[str, ...]:
     """The scalar fields of a problem type (ranking: with those of each cut-off in ``ks``), then
     those of each KPI (``metrics.kpi``)."""
@@ -158,7 +168,7 @@ def scalar_fields(problem_type: str, kpis: tuple[str, ...] = (), ks: tuple[int |
 def state_columns(problem_type: str, kpis: tuple[str, ...] = (), ks: tuple[int | str, ...] = ()) -> tuple[str, ...]:
     """Every state column of ``perf_stats`` for a problem type, scalars first."""
     sparse = SPARSE.get(problem_type)
-    return scalar_fields(problem_type, kpis, ks) + (sparse.columns if sparse else ())
+    return scalar_fields(problem_type, kpis, ks) + (sparse.columns if sparse else ()) + sketch_fields(problem_type, ks)
 
 
 def markdown_fields(problem_type: str) -> str:

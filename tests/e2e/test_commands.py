@@ -16,9 +16,11 @@ import pytest
 import yaml
 from pyspark.sql import functions as F
 
+from perfmon_spark.metrics.proxies import REFERENCE_METRICS
 from perfmon_spark.session import ensure_delta_jars
 from tests.helpers import ROOT, read_table
 from tests.oracle import binary_metric, resolve
+from tests.oracle_ranking import group_metrics, request_values, resolve_ranking
 
 pytestmark = pytest.mark.e2e
 BIN = Path(sys.executable).parent
@@ -39,12 +41,14 @@ def demo(tmp_path_factory):
 
 
 def check_against_oracle(spark, folder: Path, metrics: pd.DataFrame, as_of: datetime) -> int:
-    """Overall-slice rows of every version and window equal scikit-learn on the raw tables."""
+    """Overall-slice rows of every version and window of the fraud monitor equal scikit-learn on the
+    raw tables (the distribution distances have their own numpy/scipy test: tests/unit/test_proxies.py)."""
     rows = resolve(
         read_table(spark, folder / "predictions"), read_table(spark, folder / "labels"), as_of, timedelta(days=30), 0.15
     )
     rows["score"] = rows["score"].astype(float)
-    overall = metrics[metrics["slice_key"] == "*"]
+    overall = metrics[(metrics["slice_key"] == "*") & (metrics["monitor"] == "fraud_scoring")]
+    overall = overall[~overall["metric"].isin(REFERENCE_METRICS)]
     for r in overall.itertuples():
         sel = rows[(rows["prediction_ts"] >= r.window_start) & (rows["prediction_ts"] < r.window_end)]
         if r.model_version != "*":
@@ -85,8 +89,28 @@ def test_demo_prints_its_summary_and_leaves_delta_tables(spark, demo):
     ):
         assert (folder / "monitoring" / name / "_delta_log").is_dir()
     metrics = read_table(spark, folder / "monitoring" / "perf_metrics")
-    assert set(metrics["model_version"]) == {"v1", "v2", "v3", "*"}
+    assert set(metrics.query("monitor == 'fraud_scoring'")["model_version"]) == {"v1", "v2", "v3", "*"}
     assert check_against_oracle(spark, folder, metrics, DEMO_AS_OF) > 500
+
+
+def test_the_demo_recommender_equals_the_ranking_oracle(spark, demo):
+    folder, stdout = demo
+    assert "recommender.yml" in stdout and "ndcg@10" in stdout
+    impressions = read_table(spark, folder / "impressions").rename(columns={"served_ts": "prediction_ts"})
+    clicks = read_table(spark, folder / "clicks").rename(columns={"event_ts": "label_ts"})
+    resolved = resolve_ranking(impressions, clicks, DEMO_AS_OF, timedelta(days=3))
+    requests = request_values(resolved, [5, 10])
+    metrics = read_table(spark, folder / "monitoring" / "perf_metrics").query(
+        "monitor == 'recommendations' and slice_key == '*' and window == '7 days'"
+    )
+    assert set(metrics["model_version"]) == {"v1", "v2", "*"}
+    for r in metrics.itertuples():
+        sel = requests[(requests["request_ts"] >= r.window_start) & (requests["request_ts"] < r.window_end)]
+        sel = sel if r.model_version == "*" else sel[sel["model_version"] == r.model_version]
+        want = group_metrics(sel, [5, 10], resolved=resolved)[r.metric]
+        what = f"{r.metric} {r.model_version} {r.window_start}"
+        error = 0.05 if r.metric.startswith("catalog_coverage") else 1e-9  # HyperLogLog counts
+        assert pd.isna(r.value) if pd.isna(want) else r.value == pytest.approx(want, rel=error), what
 
 
 def test_decide_prints_json_and_exits_10_only_on_retrain(spark, demo):
@@ -168,7 +192,11 @@ def test_spark_submit_runs_the_job_as_the_readme_says(spark, demo, tmp_path):
     # coverage, maturity, as_of), floats to 1e-12
     key = ["model_version", "slice_key", "slice_value", "window", "window_start", "metric"]
     submitted, from_demo = (
-        read_table(spark, path).drop(columns="run_id").sort_values(key).reset_index(drop=True)
+        read_table(spark, path)
+        .query("monitor == 'fraud_scoring'")
+        .drop(columns="run_id")
+        .sort_values(key)
+        .reset_index(drop=True)
         for path in (tmp_path / "out" / "perf_metrics", folder / "monitoring" / "perf_metrics")
     )
     assert not submitted.duplicated(key).any()
@@ -266,8 +294,9 @@ def test_relative_paths_run_incrementally_from_anywhere_and_the_readme_sql_runs(
     assert set(register_views(spark, cfg)) >= {"perf_metrics", "perf_alerts", "alert_events", "runs"}
     statements = readme_sql()
     answers = [spark.sql(statement).collect() for statement in statements]
-    assert len(answers) == 6
+    assert len(answers) == 7
     assert sorted(r["model_version"] for r in answers[0]) == ["*", "v1", "v2", "v3"]
+    assert sorted(r["model_version"] for r in answers[5]) == ["*", "v1", "v2"]  # the demo's recommender
     assert [r["status"] for r in answers[-1]] == ["SUCCEEDED"] * 4
     # nothing of the 20-day demo is mature (max_delay 30 days): the weakest-slices query, relaxed
     relaxed = statements[1].replace("AND is_mature", "").replace("n_labeled >= 200", "n_labeled >= 20")

@@ -9,7 +9,16 @@ from datetime import timedelta
 from perfmon_spark.config import parse_config
 from perfmon_spark.job import run_monitor
 from perfmon_spark.metrics import metric_names
-from tests.helpers import LABELS_DDL, PREDICTIONS_DDL, T0, config_dict, make_inputs, write_delta
+from tests.helpers import (
+    LABELS_DDL,
+    PREDICTIONS_DDL,
+    T0,
+    config_dict,
+    make_inputs,
+    ranking_config_dict,
+    ranking_lake,
+    write_delta,
+)
 
 
 def jobs_of_run(spark, cfg) -> int:
@@ -32,10 +41,25 @@ def test_jobs_do_not_grow_with_metrics_slices_or_windows(spark, tmp_path):
     small["segments"] = {"columns": ["channel"]}
     small["windows"] = {"granularity": "1 day", "rolling": []}
     big = config_dict(p, lab, str(tmp_path / "big"), name="big", metrics=metric_names("binary"))
-    big["windows"] = {"granularity": "1 day", "rolling": ["2 days", "3 days", "5 days"]}
+    big["windows"] = {"granularity": "1 day", "rolling": ["2 days", "3 days", "5 days", "100 labels"]}
     jobs_of_run(spark, parse_config(dict(small, name="warm_up", output={"location": str(tmp_path / "warm")})))
     few, many = jobs_of_run(spark, parse_config(small)), jobs_of_run(spark, parse_config(big))
     assert len(parse_config(big).metrics) == 17 and few > 0
     assert many == few, (
-        f"{few} jobs for 2 metrics / 2 slices / 1 window, {many} for 17 metrics / 4 slice keys / 4 windows"
+        f"{few} jobs for 2 metrics / 2 slices / 1 window, {many} for 17 metrics / 4 slice keys / 5 windows"
     )
+
+
+def test_ranking_jobs_do_not_grow_with_cut_offs_metrics_or_windows(spark, tmp_path):
+    _, _, p, lab = ranking_lake(spark, tmp_path, T0 + timedelta(days=12))
+    small = ranking_config_dict(
+        p, lab, str(tmp_path / "r_small"), name="r_small", metrics=["mrr", "catalog_coverage@5"]
+    )
+    small |= {"ranking": {"k": [5]}, "windows": {"granularity": "1 day", "rolling": []}}
+    big = ranking_config_dict(p, lab, str(tmp_path / "r_big"), name="r_big", metrics=metric_names("ranking"))
+    big["metrics"] = [m.replace("@k", f"@{k}") for m in big["metrics"] for k in ((3, 5, 10) if "@k" in m else (0,))]
+    big |= {"ranking": {"k": [3, 5, 10]}, "windows": {"granularity": "1 day", "rolling": ["2 days", "50 labels"]}}
+    jobs_of_run(spark, parse_config(dict(small, name="r_warm_up", output={"location": str(tmp_path / "r_warm")})))
+    few, many = jobs_of_run(spark, parse_config(small)), jobs_of_run(spark, parse_config(big))
+    assert len(parse_config(big).metrics) == 21 and few > 0
+    assert many == few, f"{few} jobs for 2 metrics / 1 k / 1 window, {many} for 21 metrics / 3 k / 3 windows"

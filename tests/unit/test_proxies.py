@@ -13,6 +13,7 @@ import pytest
 from scipy.spatial.distance import jensenshannon
 
 from perfmon_spark.config import parse_config
+from perfmon_spark.metrics import histogram
 from perfmon_spark.metrics.proxies import PSI_BINS, PSI_FLOOR
 from perfmon_spark.windows import WindowPlan, finalise_slice
 from tests.helpers import BASE
@@ -21,6 +22,8 @@ from tests.statebuild import binary_stats, multiclass_stats, regression_stats
 DAY = timedelta(days=1)
 T0 = datetime(2026, 3, 1)
 AS_OF = T0 + 30 * DAY
+REGRESSION = {"table": "p", "id": "id", "timestamp": "ts", "model_version": "v", "prediction": "yhat"}
+MULTICLASS = {"table": "p", "id": "id", "timestamp": "ts", "model_version": "v", "prediction": "c"}
 
 
 def rows_over(days: int, seed: int, shift_from: int | None = None) -> pd.DataFrame:
@@ -144,9 +147,6 @@ def test_rolling_reference_and_regression_proxies():
     assert checked > 30
 
 
-REGRESSION = {"table": "p", "id": "id", "timestamp": "ts", "model_version": "v", "prediction": "yhat"}
-
-
 @pytest.mark.parametrize("cls", ["a", "c"])
 def test_multiclass_predicted_shares_and_class_share_psi(cls):
     rng = np.random.default_rng(4)
@@ -183,3 +183,45 @@ def test_multiclass_predicted_shares_and_class_share_psi(cls):
         else:
             expected = shares.get(cls, 0.0)
         np.testing.assert_allclose(r.value, expected, rtol=1e-9, atol=1e-12, err_msg=f"{r}")
+
+
+def test_quantiles_of_a_binned_summary_lie_within_one_grid_bin():
+    rng = np.random.default_rng(5)
+    n = 3 * histogram.EXACT_LIMIT  # one bucket: its summary is compacted onto the grid
+    rows = pd.DataFrame({"model_version": "v1", "bucket_start": T0, "score": rng.beta(2, 5, n), "y": np.nan, "d": 0})
+    stats = binary_stats(rows)
+    assert len(stats["hist_keys"].iloc[0]) < n  # binned
+    plan = plan_for("binary", ("score_p50", "score_p90"), {"source": "window"})
+    out = finalise_slice(stats, plan).query("window == '1 day' and model_version == 'v1'")
+    width = histogram.Grid.for_scale("probability").width
+    for q, value in zip((0.5, 0.9), out.sort_values("metric")["value"]):
+        exact = np.quantile(rows["score"], q, method="inverted_cdf")
+        key = histogram.transform(np.array([exact]), "probability")[0]
+        assert abs(histogram.transform(np.array([value]), "probability")[0] - key) <= width
+
+
+@pytest.mark.parametrize(
+    ("problem_type", "metric", "build", "extra"),
+    [
+        ("regression", "prediction_std", regression_stats, {"predictions": REGRESSION}),
+        ("multiclass", "predicted_share[b]", multiclass_stats, {"predictions": MULTICLASS}),
+    ],
+)
+def test_merge_law_of_the_proxy_states(problem_type, metric, build, extra):
+    """Two buckets merged in a 2-day window equal one bucket holding the same rows."""
+    rng = np.random.default_rng(6)
+    n = 600
+    rows = pd.DataFrame(
+        {
+            "model_version": "v1",
+            "bucket_start": [T0 + int(d) * DAY for d in rng.integers(0, 2, n)],
+            "pred": rng.lognormal(1, 0.4, n) if problem_type == "regression" else rng.choice(["a", "b", "c"], n),
+        }
+    )
+    rows["y"] = np.nan if problem_type == "regression" else None
+    plan = plan_for(problem_type, (metric,), {"source": "window"}, **extra)
+    two = finalise_slice(build(rows), replace(plan, windows=(("2 days", 2 * 86400),)))
+    one = finalise_slice(build(rows.assign(bucket_start=T0 + DAY)), replace(plan, windows=(("1 day", 86400),)))
+    a = two[two["window_end"] == T0 + 2 * DAY][["value", "ci_lower", "ci_upper"]].to_numpy()
+    b = one[["value", "ci_lower", "ci_upper"]].to_numpy()
+    np.testing.assert_allclose(a, b, rtol=1e-12, equal_nan=True)
