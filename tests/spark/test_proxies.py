@@ -1,0 +1,90 @@
+"""Proxies on real Delta tables: days with predictions and no labels yet have rows, the score
+proxies equal numpy on them, and a rule with an absolute limit on the score's PSI fires on the
+first day the scores shift, before any label could."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import numpy as np
+import pandas as pd
+
+from perfmon_spark.config import parse_config
+from perfmon_spark.job import run_monitor
+from tests.helpers import LABELS_DDL, PREDICTIONS_DDL, T0, config_dict, read_table, write_delta
+
+DAY = timedelta(days=1)
+
+
+def shifted_lake(spark, root) -> pd.DataFrame:
+    """Eight days of 200 predictions; from day 5 the scores rise by 0.25; labels only for days 0-2."""
+    rng = np.random.default_rng(31)
+    n = 1600
+    day = np.repeat(np.arange(8), 200)
+    score = np.clip(rng.beta(2, 5, n) + np.where(day >= 5, 0.25, 0.0), 0, 1).round(4)
+    preds = pd.DataFrame(
+        {
+            "prediction_id": [f"p{i}" for i in range(n)],
+            "prediction_ts": [
+                T0 + int(d) * DAY + timedelta(minutes=int(m)) for d, m in zip(day, rng.integers(0, 1440, n))
+            ],
+            "model_version": "v1",
+            "score": score,
+            "country": "US",
+            "channel": "web",
+            "amount": 1.0,
+        }
+    )
+    early = preds[day <= 2]
+    labels = pd.DataFrame(
+        {
+            "prediction_id": early["prediction_id"],
+            "is_fraud": (rng.random(len(early)) < early["score"]).astype(int),
+            "label_ts": early["prediction_ts"] + timedelta(hours=2),
+        }
+    )
+    write_delta(spark, preds, PREDICTIONS_DDL, root / "predictions")
+    write_delta(spark, labels, LABELS_DDL, root / "labels")
+    return preds
+
+
+def test_a_score_shift_alerts_on_its_first_day_without_labels(spark, tmp_path):
+    preds = shifted_lake(spark, tmp_path)
+    data = config_dict(
+        str(tmp_path / "predictions"),
+        str(tmp_path / "labels"),
+        str(tmp_path / "out"),
+        metrics=["accuracy", "score_mean", "score_p90", "score_psi"],
+        segments={},
+        windows={"granularity": "1 day", "rolling": []},
+        baseline={"source": "window", "window": "3 days"},
+        alerts=[
+            {
+                "name": "shift",
+                "metric": "score_psi",
+                "minor": {"max": 0.1},
+                "critical": {"max": 0.25},
+                "confidence": None,
+                "min_labeled": 100,
+            }
+        ],
+    )
+    cfg = parse_config(data)
+    run_monitor(cfg, T0 + 8 * DAY, spark=spark)
+    metrics = read_table(spark, cfg, "perf_metrics").query("model_version == 'v1'")
+    late = metrics[metrics["window_start"] >= T0 + 3 * DAY]
+    assert (late["n_labeled"] == 0).all() and late["metric"].nunique() == 4 and late["window_start"].nunique() == 5
+    for r in late.itertuples():
+        scores = preds[(preds["prediction_ts"] >= r.window_start) & (preds["prediction_ts"] < r.window_end)]["score"]
+        if r.metric == "accuracy":
+            assert pd.isna(r.value)
+        elif r.metric == "score_mean":
+            assert abs(r.value - scores.mean()) < 1e-12
+        elif r.metric == "score_p90":
+            assert abs(r.value - np.quantile(scores, 0.9, method="inverted_cdf")) < 1e-9
+    psi = metrics[metrics["metric"] == "score_psi"].set_index("window_start")["value"]
+    assert psi.loc[: T0 + DAY].isna().all()  # the reference period (3 days) has not ended by then
+    assert (psi.loc[T0 + 2 * DAY : T0 + 4 * DAY] < 0.1).all() and (psi.loc[T0 + 5 * DAY :] > 0.25).all()
+    (alert,) = read_table(spark, cfg, "perf_alerts").query("model_version == 'v1'").itertuples()
+    assert (alert.level, alert.status, alert.opened_window_start) == ("CRITICAL", "OPEN", T0 + 5 * DAY)
+    assert alert.threshold == 0.25 and pd.isna(alert.baseline)
