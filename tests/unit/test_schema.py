@@ -16,7 +16,7 @@ import yaml
 
 from perfmon_spark.cli import main
 from perfmon_spark.config import parse_config, reference_markdown
-from perfmon_spark.demo import Lakehouse, demo_config
+from perfmon_spark.demo import Lakehouse, demo_config, recommender_config
 from perfmon_spark.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,15 +44,18 @@ def readme_example() -> dict:
     return yaml.safe_load(re.search(r"```yaml\n(.*?)```", section, re.DOTALL)[1])
 
 
+LAKE = Lakehouse(Path("/lake"), "/lake/predictions", "/lake/labels", "/lake/monitoring", None)
+
+
 def demo(alerting: bool) -> dict:
-    lake = Lakehouse(Path("/lake"), "/lake/predictions", "/lake/labels", "/lake/monitoring", None)
-    return yaml.safe_load(demo_config(lake, alerting=alerting))
+    return yaml.safe_load(demo_config(LAKE, alerting=alerting))
 
 
 EXAMPLES = {
     "conf/demo.yml": lambda: yaml.safe_load((ROOT / "conf" / "demo.yml").read_text(encoding="utf-8")),
     "demo_config": lambda: demo(alerting=True),
     "demo_config without alerting": lambda: demo(alerting=False),
+    "recommender_config": lambda: yaml.safe_load(recommender_config(LAKE)),
     "README": readme_example,
 }
 
