@@ -293,7 +293,7 @@ def with_coverage(metrics, stats, plan: WindowPlan):
         stats.select(
             "model_version", "slice_key", "slice_value", "bucket_start", *names, F.explode(windows).alias("_w")
         )
-        .select("*", F.explode(F.sequence(F.lit(1), F.col("_w.k"))).alias("_i"))
+        .withColumn("_i", F.explode(F.sequence(F.lit(1), F.col("_w.k"))))
         .select(
             F.explode(F.array(F.col("model_version"), F.lit(ALL_VERSIONS))).alias("model_version"),
             "slice_key",

@@ -279,7 +279,8 @@ def aggregate_rows(
     sketches: dict[str, Column] = {}
     first = F.lit(True)  # the row carries the fields (ranking: a request's first item row)
     if cfg.problem_type == "ranking":
-        rows = requests(rows, cfg).select("*", F.posexplode_outer(ITEMS).alias(_POS, _ITEM))
+        per_request = requests(rows, cfg)
+        rows = per_request.select(*per_request.columns, F.posexplode_outer(ITEMS).alias(_POS, _ITEM))
         first = F.col(_POS).isNull() | (F.col(_POS) == 0)
         item = F.col(f"{_ITEM}.item")
         names = sketch_fields("ranking", cfg.ranking.k)
