@@ -621,6 +621,37 @@ class Kpi(Section):
     min_labeled: int = Field(200, ge=0, description="windows with fewer labels do not count for the kpi trigger")
 
 
+class DriftConfig(Section):
+    """Feature drift: per-bucket histograms of input columns on bins fixed once from the first
+    reference period, compared with each window's reference period (``drift_metrics``)."""
+
+    features: tuple[Text, ...] = Field((), description="numeric prediction columns, binned at reference quantiles")
+    categorical: tuple[Text, ...] = Field(
+        (), description="categorical prediction columns, binned by the reference's top values"
+    )
+    bins: int = Field(20, ge=2, le=200, description="bins of a numeric feature (fewer where quantiles tie)")
+    max_categories: int = Field(
+        50, ge=1, le=1000, description="top values of a categorical feature; the rest are __other__"
+    )
+    psi_threshold: float = Field(0.2, gt=0, description="a PSI above this is drift (is_drifted, drift_performance)")
+    correlation_windows: int = Field(
+        10, ge=3, description="the last N tumbling windows over which drift is rank-correlated with the metric"
+    )
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """Every drift column, numeric first."""
+        return self.features + self.categorical
+
+
+class EstimationConfig(Section):
+    """When the estimated metrics (``estimated_*``) of a window are not to be trusted."""
+
+    max_calibration_error: float = Field(
+        0.05, gt=0, le=1, description="a reference whose raw scores are off by more (ECE) makes estimates unreliable"
+    )
+
+
 class RetrainConfig(Section):
     """When a RETRAIN is recommended."""
 
@@ -657,6 +688,8 @@ class MonitorConfig(Section):
     )
     notifications: tuple[NotificationSink, ...] = Field((), description="where alert events are sent")
     retrain: RetrainConfig = Field({}, description="when a RETRAIN is recommended")
+    drift: DriftConfig = Field({}, description="feature drift, and its relation to the metrics")
+    estimation: EstimationConfig = Field({}, description="when estimated metrics are marked unreliable")
     _source_hash: str = PrivateAttr("")
 
     @property
@@ -776,6 +809,7 @@ _DUPLICATES = {
     "segments.cross": "entries of crossed segment",
 }
 _DUPLICATES |= {"kpis": "KPI name", "alerts": "rule name", "notifications": "sink name"}
+_DUPLICATES |= {"drift.features": "feature", "drift.categorical": "feature"}
 
 
 def _broken_rules(cfg: MonitorConfig) -> Iterator[tuple[str, str]]:
@@ -800,6 +834,7 @@ def _broken_rules(cfg: MonitorConfig) -> Iterator[tuple[str, str]]:
         yield "labels.negative", f"{list(labels.negative)!r} must name at least one value other than labels.positive"
     names = {key: tuple(item.name for item in getattr(cfg, key)) for key in ("kpis", "alerts", "notifications")}
     names |= {"metrics": cfg.metrics, "segments.columns": cfg.segments.columns, "segments.cross": cfg.segments.cross}
+    names |= {"drift.features": cfg.drift.features, "drift.categorical": cfg.drift.categorical}
     for path, items in names.items():
         if (dup := next((n for i, n in enumerate(items) if n in items[:i]), None)) is not None:
             yield path, f"duplicate {_DUPLICATES[path]} {dup!r}"
@@ -860,7 +895,12 @@ def _broken_rules(cfg: MonitorConfig) -> Iterator[tuple[str, str]]:
     for key, d in used.get(b.source, {}).items():
         if d.seconds % g.seconds:
             yield f"baseline.{key}", f"{d.text!r} must be a multiple of the granularity {g.text!r}"
+    for i, column in enumerate(cfg.drift.categorical):
+        if column in cfg.drift.features:
+            yield f"drift.categorical[{i}]", f"{column!r} is also in drift.features; give a column in one list"
     for j, trigger in enumerate(cfg.retrain.triggers):
+        if trigger == Trigger.DRIFT_AND_DECAY and not cfg.drift.columns:
+            yield f"retrain.triggers[{j}]", "'drift_and_decay' needs drift.features or drift.categorical"
         if trigger == Trigger.KPI and not any(k.max is not None or k.min is not None for k in cfg.kpis):
             yield f"retrain.triggers[{j}]", "'kpi' needs a KPI with a max or min in kpis"
 

@@ -89,6 +89,6 @@ def describe(cfg: MonitorConfig) -> str:
         f"confidence level: {cfg.confidence_level:g}; auc mode: {cfg.auc.mode}",
         "metrics: " + "; ".join(metrics),
         *_alerting(cfg),
-        "writes: " + ", ".join(out.table(t.name).text for t in written_by(cfg.decides)),
+        "writes: " + ", ".join(out.table(t.name).text for t in written_by(cfg.decides, bool(cfg.drift.columns))),
     ]
     return "\n".join(lines)

@@ -18,7 +18,7 @@ def register_views(spark: SparkSession, cfg: MonitorConfig) -> tuple[str, ...]:
     """Each existing output table of ``cfg`` as a temporary view named without the prefix
     (``perf_metrics``, ``perf_alerts``, ...). Returns the names registered."""
     names = []
-    for table in written_by(cfg.decides):
+    for table in written_by(cfg.decides, bool(cfg.drift.columns)):
         ref = cfg.output.table(table.name)
         if table_exists(spark, ref):
             read_table(spark, ref).createOrReplaceTempView(table.name)

@@ -153,6 +153,21 @@ class Reason(StrEnum):
     LABEL_BEFORE_PREDICTION = "label_before_prediction"
 
 
+class FeatureKind(StrEnum):
+    """How a drift feature is binned (``drift_reference.kind``)."""
+
+    NUMERIC = "numeric"
+    CATEGORICAL = "categorical"
+
+
+class DriftMeasure(StrEnum):
+    """A distance in ``drift_metrics.measure``."""
+
+    PSI = "psi"
+    JS = "js"
+    WASSERSTEIN = "wasserstein"
+
+
 class RowStatus(StrEnum):
     """What label resolution made of a row: predictions are usable or quarantined; label events
     are eligible (they may be a prediction's label), late (after max_delay), orphan (no

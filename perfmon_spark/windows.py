@@ -18,12 +18,13 @@ import pandas as pd
 from perfmon_spark.config import MonitorConfig
 from perfmon_spark.io.catalog import PERF_METRICS
 from perfmon_spark.metrics import bind, confusion, histogram
+from perfmon_spark.metrics.estimated import ESTIMATED_METRICS, ESTIMATES, reliable
 from perfmon_spark.metrics.intervals import z_value
 from perfmon_spark.metrics.kpi import kpi_interval, kpi_value
 from perfmon_spark.metrics.proxies import REFERENCE_METRICS
 from perfmon_spark.metrics.ranking import SKETCHED
 from perfmon_spark.metrics.registry import split_k
-from perfmon_spark.states.layout import SPARSE, scalar_fields, sketch_fields
+from perfmon_spark.states.layout import CONFIG_VALUES, SPARSE, scalar_fields, sketch_fields
 from perfmon_spark.vocabulary import ALL_VERSIONS, OVERALL
 
 # A metric row as the window pass returns it: perf_metrics without the columns the job stamps.
@@ -76,6 +77,9 @@ class WindowPlan:
     ks: tuple[int, ...] = ()  # ranking cut-offs
     label_windows: tuple[tuple[str, int], ...] = ()  # (text, N) of each "N labels" window
     reference: Reference | None = None  # where the score proxies' reference distribution comes from
+    threshold: float | None = None  # binary: the decision threshold (estimated metrics)
+    max_calibration_error: float = 1.0  # estimated metrics: reliability limits
+    psi_threshold: float = np.inf
 
     @classmethod
     def from_config(cls, cfg: MonitorConfig, as_of: datetime) -> WindowPlan:
@@ -93,6 +97,9 @@ class WindowPlan:
             ks=cfg.ranking.k if cfg.problem_type == "ranking" else (),
             label_windows=tuple((w.text, w.labels) for w in cfg.windows.label_counts),
             reference=Reference.from_config(cfg) if needs_reference(cfg) else None,
+            threshold=cfg.predictions.threshold if cfg.problem_type == "binary" else None,
+            max_calibration_error=cfg.estimation.max_calibration_error,
+            psi_threshold=cfg.drift.psi_threshold,
         )
 
     def binder(self, name: str):
@@ -103,11 +110,12 @@ class WindowPlan:
 
 
 def needs_reference(cfg: MonitorConfig) -> bool:
-    """Whether a configured metric compares each window's distribution with a reference."""
-    return any(name in REFERENCE_METRICS for name in cfg.metrics)
+    """Whether a configured metric compares each window with a reference period (its
+    distribution, or its labeled summary for the estimates)."""
+    return any(name in REFERENCE_METRICS or name in ESTIMATED_METRICS for name in cfg.metrics)
 
 
-def _seconds(values) -> np.ndarray:
+def seconds_of(values) -> np.ndarray:
     return pd.to_datetime(values).values.astype("datetime64[s]").astype(np.int64)
 
 
@@ -129,7 +137,7 @@ def finalise_slice(pdf: pd.DataFrame, plan: WindowPlan) -> pd.DataFrame:
 
 def _finalise_version(sub: pd.DataFrame, version: str, plan: WindowPlan) -> pd.DataFrame:
     g = plan.granularity_seconds
-    starts = _seconds(sub["bucket_start"])
+    starts = seconds_of(sub["bucket_start"])
     t0 = int(starts.min())
     idx = (starts - t0) // g
     n = int(idx.max()) + 1
@@ -152,7 +160,7 @@ def _finalise_version(sub: pd.DataFrame, version: str, plan: WindowPlan) -> pd.D
     expected = scalars["n_labeled"][mature_bucket].sum() / mature_pred if mature_pred > 0 else np.nan
 
     frames = []
-    for text, lo, ends, window_start in _spans(plan, present, scalars["n_labeled"], t0):
+    for text, lo, ends, window_start in spans(plan, present, scalars["n_labeled"], t0):
         state = {}
         for field, values in scalars.items():
             cum = np.concatenate([[0.0], np.cumsum(values)])
@@ -161,6 +169,8 @@ def _finalise_version(sub: pd.DataFrame, version: str, plan: WindowPlan) -> pd.D
         if sparse is not None:
             state.update(views(plan.problem_type, [summaries.window(a, e) for a, e in zip(lo, ends)], summaries.scale))
             state.update(_reference_views(plan, version, summaries, t0, window_end))
+        if "threshold" in CONFIG_VALUES.get(plan.problem_type, ()):
+            state["threshold"] = plan.threshold
         base = {
             "model_version": version,
             "window": text,
@@ -174,6 +184,9 @@ def _finalise_version(sub: pd.DataFrame, version: str, plan: WindowPlan) -> pd.D
             "expected_coverage": expected,
             "is_mature": window_end + plan.max_delay_seconds <= as_of,
         }
+        trusted = None
+        if any(name in ESTIMATES for name in plan.metrics):
+            trusted = reliable(state, plan.max_calibration_error, plan.psi_threshold)
         for name in plan.metrics + plan.kpis:
             finalise, interval = plan.binder(name)
             values = finalise(state)
@@ -181,13 +194,13 @@ def _finalise_version(sub: pd.DataFrame, version: str, plan: WindowPlan) -> pd.D
                 ci_lower, ci_upper = interval(state, plan.z)
             else:
                 ci_lower = ci_upper = np.full(len(ends), np.nan)
-            frames.append(
-                pd.DataFrame({**base, "metric": name, "value": values, "ci_lower": ci_lower, "ci_upper": ci_upper})
-            )
+            frame = {**base, "metric": name, "value": values, "ci_lower": ci_lower, "ci_upper": ci_upper}
+            frame["is_reliable"] = pd.array(trusted if name in ESTIMATES else [None] * len(ends), dtype="boolean")
+            frames.append(pd.DataFrame(frame))
     return pd.concat(frames, ignore_index=True)
 
 
-def _spans(plan: WindowPlan, present: np.ndarray, labeled: np.ndarray, t0: int):
+def spans(plan: WindowPlan, present: np.ndarray, labeled: np.ndarray, t0: int):
     """(text, first buckets, last buckets, window starts) of every window of a version's
     ``len(present)`` buckets from ``t0``: tumbling windows where a bucket has data, rolling ones at
     every boundary, label-count ones where enough labels lie behind (``_label_spans``)."""
@@ -234,12 +247,14 @@ def _rolling(plan: WindowPlan, parts: list[list], arity: int):
 
 def views(problem_type: str, merged: list, scale: str) -> dict[str, list]:
     """What finalisers read from each window's merged sparse entries: ``hist`` (binary: the
-    labeled score summary), ``scores`` (score values and predictions at each, labeled or not),
+    labeled score summary, on summary keys; ``labeled_scores``: the same on score values), ``scores`` (score values and predictions at each, labeled or not),
     ``cm`` (multiclass: labeled entries) and ``predicted`` (classes and predictions of each)."""
     if problem_type == "binary":
+        hist = [histogram.labeled(*h) for h in merged]
         return {
-            "hist": [histogram.labeled(*h) for h in merged],
+            "hist": hist,
             "scores": [(histogram.inverse(h[0], scale), h[1] + h[2] + h[3]) for h in merged],
+            "labeled_scores": [(histogram.inverse(k, scale), pos, neg) for k, pos, neg in hist],
         }
     if problem_type == "regression":
         return {"scores": [(histogram.inverse(h[0], scale), h[1]) for h in merged]}
@@ -250,24 +265,42 @@ def views(problem_type: str, merged: list, scale: str) -> dict[str, list]:
 
 
 def _reference_views(plan: WindowPlan, version: str, summaries, t0: int, window_end: np.ndarray) -> dict[str, list]:
-    """``reference_scores`` / ``reference_predicted``: the reference period's distribution per
-    window, None where the period has not ended by the window's end or holds no bucket."""
+    """The reference period's views per window (``reference_scores``, binary
+    ``reference_labeled_scores``, multiclass ``reference_predicted``): None where the period has
+    not ended by the window's end or holds nothing; ``reference_labeled_scores`` (the estimates'
+    calibration) also None until the period's labels are mature."""
     if plan.reference is None:
         return {}
-    period = plan.reference.period(version, window_end)
-    name = "predicted" if plan.problem_type == "multiclass" else "scores"
+    g, as_of = plan.granularity_seconds, int(plan.as_of.astype(np.int64))
+    found = reference_spans(plan.reference, version, t0, g, len(summaries.buckets), window_end)
+    merged = [None if s is None else views(plan.problem_type, [summaries.window(*s)], summaries.scale) for s in found]
+    out = {}
+    for name in _REFERENCE_VIEWS[plan.problem_type]:
+        values = [None if m is None else m[name][0] for m in merged]
+        if name == "labeled_scores":
+            mature = [s is not None and t0 + (s[1] + 1) * g + plan.max_delay_seconds <= as_of for s in found]
+            values = [v if ok else None for v, ok in zip(values, mature)]
+        out[f"reference_{name}"] = [v if v is None or len(v[0]) else None for v in values]
+    return out
+
+
+_REFERENCE_VIEWS = {"binary": ("scores", "labeled_scores"), "regression": ("scores",), "multiclass": ("predicted",)}
+
+
+def reference_spans(
+    reference: Reference, version: str, t0: int, g: int, n: int, window_end: np.ndarray
+) -> list[tuple[int, int] | None]:
+    """(first, last) bucket of each window's reference period among a version's ``n`` buckets
+    from ``t0``; None where the period has not ended by the window's end or holds no bucket."""
+    period = reference.period(version, window_end)
     if period is None:
-        return {f"reference_{name}": [None] * len(window_end)}
-    g, n = plan.granularity_seconds, len(summaries.buckets)
+        return [None] * len(window_end)
     first = np.maximum((period[0] - t0) // g, 0)
     last = np.minimum((period[1] - t0) // g - 1, n - 1)
-    out = []
-    for a, b, end, window in zip(first, last, period[1], window_end):
-        ok = b >= a and end <= window
-        out.append(
-            views(plan.problem_type, [summaries.window(int(a), int(b))], summaries.scale)[name][0] if ok else None
-        )
-    return {f"reference_{name}": [r if r is None or len(r[0]) else None for r in out]}
+    return [
+        (int(a), int(b)) if b >= a and end <= window else None
+        for a, b, end, window in zip(first, last, period[1], window_end)
+    ]
 
 
 def metrics_schema() -> str:
@@ -321,19 +354,19 @@ def with_coverage(metrics, stats, plan: WindowPlan):
     return joined.withColumn("value", F.coalesce(F.col("_coverage"), F.col("value"))).drop("_coverage")
 
 
-def with_version_starts(plan: WindowPlan, stats) -> WindowPlan:
-    """The plan with each version's first bucket (and ``*``'s: the first of all), where its
-    reference period needs them: one small aggregation over ``perf_stats``' overall rows."""
-    if plan.reference is None or plan.reference.lag_seconds is not None:
-        return plan
+def with_version_starts(reference: Reference, stats) -> Reference:
+    """The reference with each version's first bucket (and ``*``'s: the first of all), where its
+    period needs them: one small aggregation over ``perf_stats``' overall rows."""
+    if reference.lag_seconds is not None:
+        return reference
     from pyspark.sql import functions as F
 
     overall = stats.filter((F.col("slice_key") == OVERALL) & (F.col("n_predictions") > 0))
     rows = overall.groupBy("model_version").agg(F.min("bucket_start").alias("start")).collect()
-    starts = {r["model_version"]: int(_seconds([r["start"]])[0]) for r in rows}
+    starts = {r["model_version"]: int(seconds_of([r["start"]])[0]) for r in rows}
     if starts:
         starts[ALL_VERSIONS] = min(starts.values())
-    return replace(plan, reference=replace(plan.reference, version_starts=tuple(sorted(starts.items()))))
+    return replace(reference, version_starts=tuple(sorted(starts.items())))
 
 
 def compute_metrics(stats, plan: WindowPlan):

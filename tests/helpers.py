@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from perfmon_spark.metrics import metric_names
+from perfmon_spark.metrics.estimated import ESTIMATED_METRICS
 from perfmon_spark.metrics.proxies import REFERENCE_METRICS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,9 +60,9 @@ def with_changes(**changes) -> dict:
     return cfg
 
 
-BINARY_METRICS = tuple(m for m in metric_names("binary") if m not in REFERENCE_METRICS)
-"""Every binary metric but the distribution distances, which need a reference period (the
-registry's; tests/unit/test_registry.py holds them to SPEC's list)."""
+BINARY_METRICS = tuple(m for m in metric_names("binary") if m not in REFERENCE_METRICS + ESTIMATED_METRICS)
+"""Every binary metric but those that compare a window with a reference period (the distribution
+distances and the estimates; the registry's, tests/unit/test_registry.py holds them to SPEC's list)."""
 
 
 def config_dict(pred_path: str, label_path: str, out: str, **extra) -> dict:

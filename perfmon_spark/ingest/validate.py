@@ -108,6 +108,8 @@ def check_input_columns(cfg: MonitorConfig, predictions: Snapshot, labels: Snaps
         wanted.append(("predictions.rank", p.rank, ("number",)))
     for column in cfg.segment_columns:
         wanted.append(("segments", column, ("string", "number", "boolean", "timestamp")))
+    wanted += [("drift.features", column, ("number",)) for column in cfg.drift.features]
+    wanted += [("drift.categorical", column, ("string", "number", "boolean")) for column in cfg.drift.categorical]
     if lab.join.entity:
         wanted.append(("labels.join.entity", lab.join.entity, ("string", "integer")))
     require_columns(predictions, "predictions", wanted)
@@ -194,9 +196,9 @@ def duplicate_reason(valid: Column, rank: Column) -> Column:
 
 
 def prediction_columns(cfg: MonitorConfig, df: DataFrame, raw) -> list[str]:
-    """What later steps read of a prediction row: the normalised columns, the segment columns and
-    the columns KPI expressions name."""
-    segments = sorted(set(cfg.segment_columns) | kpi_columns(cfg, raw))
+    """What later steps read of a prediction row: the normalised columns, the segment columns, the
+    drift features and the columns KPI expressions name."""
+    segments = sorted(set(cfg.segment_columns) | set(cfg.drift.columns) | kpi_columns(cfg, raw))
     derived = [c for c in PREDICTION_VALUES if c in df.columns]
     return derived + [f"`{c}`" for c in segments]
 

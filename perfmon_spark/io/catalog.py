@@ -98,6 +98,11 @@ PERF_METRICS = OutputTable(
             "expected_coverage", "double", "expected final coverage, from mature windows of the slice; null until known"
         ),
         _c("is_mature", "boolean", "window_end + max_delay <= as_of"),
+        _c(
+            "is_reliable",
+            "boolean",
+            "estimated metrics: false where the reference is miscalibrated or the scores shifted; null otherwise",
+        ),
         AS_OF,
         RUN_ID,
     ),
@@ -265,11 +270,91 @@ MODEL_STATUS = OutputTable(
     bookkeeping=("run_id",),
 )
 
+FEATURE = _c("feature", "string", "a column of `drift.features` or `drift.categorical`")
+
+DRIFT_REFERENCE = OutputTable(
+    name="drift_reference",
+    doc="one row per drift feature: its bins, fixed by the first run that saw it (of that kind) and never moved",
+    columns=(
+        MONITOR,
+        FEATURE,
+        _c("kind", "string", "numeric / categorical"),
+        _c("edges", "array<double>", "numeric: bin edges at the reference's quantiles (ties merged)"),
+        _c("categories", "array<string>", "categorical: the reference's top values (then __other__ and null)"),
+        _c("reference_start", "timestamp", "the period the bins came from (the first baseline period)"),
+        _c("reference_end", "timestamp", "exclusive"),
+        _c("n_reference", "long", "non-null values in that period"),
+        _c("created_run_id", "string", "the run that fixed the bins"),
+    ),
+    key=("monitor", "feature"),
+    bookkeeping=("created_run_id",),
+)
+
+DRIFT_STATS = OutputTable(
+    name="drift_stats",
+    doc="one histogram per version, slice, bucket and drift feature (beside `perf_stats`, merged the same way)",
+    columns=(
+        MONITOR,
+        MODEL_VERSION,
+        SLICE_KEY,
+        SLICE_VALUE,
+        _c("bucket_start", "timestamp", "the bucket's start (UTC), on prediction time"),
+        FEATURE,
+        _c("bucket_end", "timestamp", "exclusive"),
+        _c("bin_counts", "array<bigint>", "predictions per bin, in `drift_reference` order, the null bin last"),
+        _c("state_version", "int", "layout version (as in `perf_stats`)"),
+        AS_OF,
+        RUN_ID,
+    ),
+    key=("monitor", "model_version", "slice_key", "slice_value", "bucket_start", "feature"),
+    bookkeeping=("as_of", "run_id"),
+)
+
+DRIFT_METRICS = OutputTable(
+    name="drift_metrics",
+    doc="one row per drift measure of a feature in a version, slice and window, against its reference period",
+    columns=(
+        MONITOR,
+        MODEL_VERSION,
+        SLICE_KEY,
+        SLICE_VALUE,
+        WINDOW,
+        _c("window_start", "timestamp", "inclusive"),
+        FEATURE,
+        _c("measure", "string", "psi / js / wasserstein (numeric features)"),
+        _c("window_end", "timestamp", "exclusive"),
+        _c("value", "double", "null until the window's reference period has ended, or without rows"),
+        _c("n_predictions", "long", "predictions in the window"),
+        _c("n_reference", "long", "predictions in the window's reference period"),
+        _c("is_drifted", "boolean", "psi: value > drift.psi_threshold; null for the other measures"),
+        AS_OF,
+        RUN_ID,
+    ),
+    key=("monitor", "model_version", "slice_key", "slice_value", "window", "window_start", "feature", "measure"),
+    bookkeeping=("as_of", "run_id"),
+)
+
 # Every table a run may write, in the order a reader meets them.
-OUTPUT_TABLES = (PERF_METRICS, PERF_STATS, QUARANTINE, RUNS, PERF_ALERTS, ALERT_EVENTS, RETRAIN_DECISIONS, MODEL_STATUS)
+OUTPUT_TABLES = (
+    PERF_METRICS,
+    PERF_STATS,
+    QUARANTINE,
+    RUNS,
+    PERF_ALERTS,
+    ALERT_EVENTS,
+    RETRAIN_DECISIONS,
+    MODEL_STATUS,
+    DRIFT_REFERENCE,
+    DRIFT_STATS,
+    DRIFT_METRICS,
+)
 ALERTING_TABLES = (PERF_ALERTS, ALERT_EVENTS, RETRAIN_DECISIONS, MODEL_STATUS)
+DRIFT_TABLES = (DRIFT_REFERENCE, DRIFT_STATS, DRIFT_METRICS)
 
 
-def written_by(decides: bool) -> tuple[OutputTable, ...]:
-    """The tables a run writes: the alerting ones only where the config ``decides``."""
-    return tuple(t for t in OUTPUT_TABLES if decides or t not in ALERTING_TABLES)
+def written_by(decides: bool, drifts: bool = False) -> tuple[OutputTable, ...]:
+    """The tables a run writes: the alerting ones only where the config ``decides``, the drift
+    ones only where it has drift features."""
+    return tuple(
+        t for t in OUTPUT_TABLES if (decides or t not in ALERTING_TABLES) and (drifts or t not in DRIFT_TABLES)
+    )

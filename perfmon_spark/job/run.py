@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
 from pyspark import StorageLevel
@@ -30,6 +30,7 @@ from pyspark.sql import functions as F
 from perfmon_spark import __version__
 from perfmon_spark.alerts.baseline import check_baseline_table
 from perfmon_spark.config import MonitorConfig, TableRef
+from perfmon_spark.drift_windows import DriftPlan, compute_drift
 from perfmon_spark.ingest.columns import KIND, REASON, RECORD, STATUS, RowKind
 from perfmon_spark.ingest.labels import resolve
 from perfmon_spark.ingest.validate import (
@@ -38,17 +39,27 @@ from perfmon_spark.ingest.validate import (
     require_known_labels,
     visible_predictions,
 )
-from perfmon_spark.io.catalog import PERF_METRICS, PERF_STATS, QUARANTINE, RUNS, OutputTable
+from perfmon_spark.io.catalog import (
+    DRIFT_METRICS,
+    DRIFT_REFERENCE,
+    DRIFT_STATS,
+    PERF_METRICS,
+    PERF_STATS,
+    QUARANTINE,
+    RUNS,
+    OutputTable,
+)
 from perfmon_spark.io.tables import Snapshot, append, merge_into, read_snapshot, read_table, table_exists
 from perfmon_spark.job import scope as planning
 from perfmon_spark.job.alerting import run_alerting
 from perfmon_spark.job.scope import Scope
 from perfmon_spark.session import get_spark, prepare_session
-from perfmon_spark.states.build import RECORD_ID, ROWS, aggregate_rows, bucket_states
+from perfmon_spark.states.build import RECORD_ID, ROWS, aggregate_rows, bucket_states, main_entries
 from perfmon_spark.states.cells import binning, cell_counts
+from perfmon_spark.states.drift import Binned, bins_frame, drift_states, fix_bins, stored_bins
 from perfmon_spark.states.layout import STATE_VERSION
 from perfmon_spark.vocabulary import Reason, RowStatus, RunMode, RunStatus, Source
-from perfmon_spark.windows import WindowPlan, compute_metrics, with_version_starts
+from perfmon_spark.windows import Reference, WindowPlan, compute_metrics, with_version_starts
 
 LOG = logging.getLogger("perfmon_spark")
 
@@ -136,7 +147,7 @@ class Counts:
 
     @classmethod
     def of(cls, aggregated: DataFrame) -> Counts:
-        grouped = aggregated.groupBy(KIND, STATUS, REASON).agg(F.sum(ROWS).alias("n")).collect()
+        grouped = main_entries(aggregated).groupBy(KIND, STATUS, REASON).agg(F.sum(ROWS).alias("n")).collect()
         return cls(tuple((r[KIND], r[STATUS], r[REASON], r["n"]) for r in grouped))
 
     def _sum(self, kind: int | None = None, status: str | None = None, reason: str | None = None) -> int:
@@ -166,12 +177,16 @@ class Counts:
 @dataclass(frozen=True)
 class Aggregation:
     """What the one pass yields: its grouped rows (states' building blocks, counts and bad rows),
-    the bucket states, and the scope (a partial run may have turned full)."""
+    the bucket states, the drift features' bins (those this run fixed among them) and
+    histograms, and the scope (a partial run may have turned full)."""
 
     aggregated: DataFrame
     counts: Counts
     states: DataFrame
     scope: Scope
+    bins: tuple[Binned, ...] = ()
+    fixed: tuple[Binned, ...] = ()
+    drift: DataFrame | None = None
 
 
 def to_utc(ts: datetime) -> datetime:
@@ -248,9 +263,14 @@ def _compute_and_write(ctx: RunContext, scope: Scope) -> RunResult:
         n_states = agg.states.count() if recomputes else 0
         if counts.quarantined:
             _write_quarantine(ctx, agg.aggregated)
+        if agg.fixed:
+            fixed = bins_frame(ctx.spark, ctx.cfg.name, agg.fixed, ctx.run_id)
+            merge_into(fixed, ctx.ref(DRIFT_REFERENCE), DRIFT_REFERENCE)
         if recomputes:
-            _write_states(ctx, agg.states, scope)
-        written = _write_metrics(ctx)
+            _write_states(ctx, agg.states, scope, PERF_STATS)
+            if agg.drift is not None:
+                _write_states(ctx, agg.drift, scope, DRIFT_STATS)
+        written = _write_metrics(ctx, agg.bins)
     finally:
         for df in cached:
             df.unpersist()
@@ -283,6 +303,7 @@ def _aggregate(ctx: RunContext, scope: Scope, keep) -> Aggregation:
     all_cells = keep(cell_counts(visible, cfg))
     scoped = keep(cell_counts(planning.in_scope(cfg, visible, scope), cfg)) if scope.is_partial else all_cells
     top, scope = planning.segment_values(ctx.spark, cfg, all_cells, scoped, scope)
+    bins, fixed, scope = _drift_bins(ctx, visible, scope)
     cells = scoped if scope.is_partial else all_cells  # a partial run may have turned full
     label_rows = ctx.labels.df
     if scope.is_partial:
@@ -290,11 +311,29 @@ def _aggregate(ctx: RunContext, scope: Scope, keep) -> Aggregation:
         label_rows = label_rows.filter(F.col(cfg.labels.timestamp).cast("timestamp") >= F.lit(start))
     rows = resolve(cfg, planning.in_scope(cfg, visible, scope), label_rows, ctx.as_of, partial=scope.is_partial)
     binned = binning(cells, cfg, top)
-    aggregated = keep(aggregate_rows(rows, cfg, top, binned))
+    aggregated = keep(aggregate_rows(rows, cfg, top, binned, bins))
     counts = Counts.of(aggregated)
     require_known_labels(cfg, ctx.labels, counts.bad_labels, counts.labels)
     states = keep(ctx.stamped(bucket_states(aggregated, cfg, binned)))
-    return Aggregation(aggregated, counts, states, scope)
+    drift = ctx.stamped(drift_states(aggregated, cfg, bins, ROWS)) if bins else None
+    return Aggregation(aggregated, counts, states, scope, bins, fixed, drift)
+
+
+def _drift_bins(
+    ctx: RunContext, visible: DataFrame, scope: Scope
+) -> tuple[tuple[Binned, ...], tuple[Binned, ...], Scope]:
+    """Every drift feature's bins (stored in ``drift_reference``, else fixed now from the
+    visible predictions), those fixed now, and the scope: a partial run that must fix bins turns
+    full, so that every stored histogram of a feature is on the same bins."""
+    cfg = ctx.cfg
+    if not cfg.drift.columns:
+        return (), (), scope
+    stored = stored_bins(ctx.spark, cfg, ctx.ref(DRIFT_REFERENCE))
+    fixed = fix_bins(cfg, visible, tuple(f for f in cfg.drift.columns if f not in stored))
+    if fixed and scope.is_partial:
+        scope = planning.full_scope(f"drift bins fixed for {', '.join(b.feature for b in fixed)}")
+    found = {**stored, **{b.feature: b for b in fixed}}
+    return tuple(found[f] for f in cfg.drift.columns), fixed, scope
 
 
 def _write_quarantine(ctx: RunContext, aggregated: DataFrame) -> None:
@@ -315,21 +354,34 @@ def _write_quarantine(ctx: RunContext, aggregated: DataFrame) -> None:
     merge_into(rows, ctx.ref(QUARANTINE), QUARANTINE)
 
 
-def _write_states(ctx: RunContext, states: DataFrame, scope: Scope) -> None:
-    """MERGE the recomputed states; a state of a recomputed bucket that no longer exists goes."""
+def _write_states(ctx: RunContext, states: DataFrame, scope: Scope, table: OutputTable) -> None:
+    """MERGE the recomputed states (``perf_stats`` or ``drift_stats``); a state of a recomputed
+    bucket that no longer exists goes."""
     owned = ctx.owned()
     if scope.is_partial:
         listed = ", ".join(f"TIMESTAMP'{b:%Y-%m-%d %H:%M:%S}'" for b in scope.buckets)
         owned += f" AND t.bucket_start IN ({listed})"
-    merge_into(states, ctx.ref(PERF_STATS), PERF_STATS, delete_scope=owned)
+    merge_into(states, ctx.ref(table), table, delete_scope=owned)
 
 
-def _write_metrics(ctx: RunContext) -> int:
-    """Every window and metric from the stored states, MERGEd; returns the rows changed."""
-    stats = read_table(ctx.spark, ctx.ref(PERF_STATS)).filter(F.col("monitor") == ctx.cfg.name)
-    plan = with_version_starts(WindowPlan.from_config(ctx.cfg, ctx.as_of), stats)
+def _write_metrics(ctx: RunContext, bins: tuple[Binned, ...]) -> int:
+    """Every window and metric from the stored states, MERGEd, then the drift metrics of
+    ``bins``' features; returns the ``perf_metrics`` rows changed."""
+    cfg = ctx.cfg
+    stats = read_table(ctx.spark, ctx.ref(PERF_STATS)).filter(F.col("monitor") == cfg.name)
+    plan = WindowPlan.from_config(cfg, ctx.as_of)
+    reference = Reference.from_config(cfg)
+    if plan.reference is not None or bins:
+        reference = with_version_starts(reference, stats)
+    if plan.reference is not None:
+        plan = replace(plan, reference=reference)
     metrics = ctx.stamped(compute_metrics(stats, plan))
-    return merge_into(metrics, ctx.ref(PERF_METRICS), PERF_METRICS, delete_scope=ctx.owned())
+    written = merge_into(metrics, ctx.ref(PERF_METRICS), PERF_METRICS, delete_scope=ctx.owned())
+    if bins:
+        histograms = read_table(ctx.spark, ctx.ref(DRIFT_STATS)).filter(F.col("monitor") == cfg.name)
+        drift = ctx.stamped(compute_drift(histograms, DriftPlan.from_config(cfg, bins, reference)))
+        merge_into(drift, ctx.ref(DRIFT_METRICS), DRIFT_METRICS, delete_scope=ctx.owned())
+    return written
 
 
 def _record_failure(ctx: RunContext, error: Exception) -> None:

@@ -131,33 +131,33 @@ def plan(
     if backfill is not None:
         return backfill_scope(cfg, *backfill)
     if mode is RunMode.FULL:
-        return _full("full refresh requested")
+        return full_scope("full refresh requested")
     mark = last_watermark(spark, cfg)
     if mark is None:
-        return _full("first run of this monitor")
+        return full_scope("first run of this monitor")
     if mark.config_hash != cfg.source_hash:
-        return _full("config changed since the last run")
+        return full_scope("config changed since the last run")
     if mark.state_version != STATE_VERSION:
-        return _full(f"state layout changed (version {mark.state_version} to {STATE_VERSION})")
+        return full_scope(f"state layout changed (version {mark.state_version} to {STATE_VERSION})")
     if cfg.labels.join.mode == "entity_horizon":
-        return _full("entity_horizon joins are recomputed in full")
+        return full_scope("entity_horizon joins are recomputed in full")
     if as_of < mark.as_of:
-        return _full(f"as_of moved back from {mark.as_of:%Y-%m-%dT%H:%M:%S}")
+        return full_scope(f"as_of moved back from {mark.as_of:%Y-%m-%dT%H:%M:%S}")
     for snap, version in ((predictions, mark.predictions_version), (labels, mark.labels_version)):
         if snap.version < version:
-            return _full(f"{snap.ref.text} is older than the last run read (restored?)")
+            return full_scope(f"{snap.ref.text} is older than the last run read (restored?)")
         if snap.version > version and snap.ref in off:
-            return _full(f"change data feed is off on {snap.ref.text}")
+            return full_scope(f"change data feed is off on {snap.ref.text}")
     try:
         buckets = _affected_buckets(spark, cfg, predictions, labels, as_of, mark)
     except Exception as e:
         if "change" not in str(e).lower() and "cdc" not in str(e).lower():
             raise
-        return _full(f"change data feed unavailable: {str(e).splitlines()[0][:200]}")
+        return full_scope(f"change data feed unavailable: {str(e).splitlines()[0][:200]}")
     return Scope(RunMode.INCREMENTAL, tuple(buckets), f"{len(buckets)} buckets changed")
 
 
-def _full(reason: str) -> Scope:
+def full_scope(reason: str) -> Scope:
     return Scope(RunMode.FULL, None, reason)
 
 
@@ -203,7 +203,7 @@ def segment_values(
         return top_segment_values(everything, cfg), scope
     stats = cfg.output.table(PERF_STATS.name)
     if not table_exists(spark, stats):
-        return top_segment_values(everything, cfg), _full("no stored states")
+        return top_segment_values(everything, cfg), full_scope("no stored states")
     stored: dict[str, set[str]] = {c: set() for c in columns}
     cut = False
     for row in (
@@ -222,12 +222,12 @@ def segment_values(
     if cut:
         top = top_segment_values(everything, cfg)
         if any(set(top[c]) != stored[c] for c in columns):
-            return top, _full("the top segment values changed")
+            return top, full_scope("the top segment values changed")
         return top, scope
     for column, values in values_seen(counts, cfg).items():
         stored[column] |= values
     if any(len(values) > cfg.segments.max_values for values in stored.values()):
-        return top_segment_values(everything, cfg), _full("a segment column reached max_values")
+        return top_segment_values(everything, cfg), full_scope("a segment column reached max_values")
     return {c: tuple(sorted(v)) for c, v in stored.items()}, scope
 
 

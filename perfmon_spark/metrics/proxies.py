@@ -88,7 +88,7 @@ def reference_edges(values, counts) -> np.ndarray:
     return np.unique([value_at(values, counts, i / PSI_BINS) for i in range(1, PSI_BINS)])
 
 
-def _score_distance(kind: str):
+def score_distance(kind: str):
     def finalise(s) -> np.ndarray:
         out = []
         for window, reference in zip(s["scores"], s["reference_scores"]):
@@ -184,7 +184,7 @@ for _type, _prefix, _total, _needs in (
             _type,
             f"score_{_kind}",
             ("scores", "reference_scores"),
-            _score_distance(_kind),
+            score_distance(_kind),
             None,
             "none (a distance; use a threshold without confidence)",
             f"{_what} of the window's {_word}s against the reference period's, on {PSI_BINS} bins at the "

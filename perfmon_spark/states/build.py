@@ -38,6 +38,7 @@ from perfmon_spark.metrics import histogram
 from perfmon_spark.metrics.histogram import scale_of
 from perfmon_spark.metrics.kpi import kpi_fields
 from perfmon_spark.states.cells import KEY, Binning, cell_names, located, to_groups
+from perfmon_spark.states.drift import BIN, FEATURE, Binned, drift_entries
 from perfmon_spark.states.layout import SPARSE, STATE_VERSION, scalar_fields, sketch_fields
 from perfmon_spark.vocabulary import RowStatus
 
@@ -205,8 +206,8 @@ def requests(rows: DataFrame, cfg: MonitorConfig) -> DataFrame:
     """Ranking: the resolved rows with the usable (request, item) rows replaced by one row per
     request (one more shuffle of the usable rows, by request: no scan of the tables). A request's
     items are ordered by rank, else by score descending, ties by item id; its version, timestamp
-    and segment values are those of its earliest item (ties: smallest item id). ``_n`` counts its
-    items, so the ``runs`` row still counts prediction rows."""
+    and segment (and drift feature) values are those of its earliest item (ties: smallest item
+    id). ``_n`` counts its items, so the ``runs`` row still counts prediction rows."""
     usable = F.col(STATUS) == RowStatus.USABLE
     order = F.col(RANK) if cfg.predictions.rank else -F.col(SCORE)
     score = F.col(SCORE) if cfg.predictions.score else F.lit(None).cast("double")
@@ -217,7 +218,7 @@ def requests(rows: DataFrame, cfg: MonitorConfig) -> DataFrame:
         F.col(Y).isNotNull().alias("fb"),
         score.alias("score"),
     )
-    carried = [VERSION, TS, *[f"`{c}`" for c in cfg.segment_columns]]
+    carried = [VERSION, TS, *[f"`{c}`" for c in sorted({*cfg.segment_columns, *cfg.drift.columns})]]
     grouped = (
         rows.filter(usable)
         .groupBy(REQUEST)
@@ -265,8 +266,17 @@ def _kpi_fields(cfg: MonitorConfig) -> dict[str, Column]:
     return out
 
 
+def main_entries(aggregated: DataFrame) -> DataFrame:
+    """The groups of ``aggregate_rows`` without its drift entries."""
+    return aggregated.filter(F.col(FEATURE).isNull()) if FEATURE in aggregated.columns else aggregated
+
+
 def aggregate_rows(
-    rows: DataFrame, cfg: MonitorConfig, top: dict[str, tuple[str, ...]], binning: Binning | None
+    rows: DataFrame,
+    cfg: MonitorConfig,
+    top: dict[str, tuple[str, ...]],
+    binning: Binning | None,
+    drift: tuple[Binned, ...] = (),
 ) -> DataFrame:
     """The one aggregation over raw rows (``labels.resolve``'s frame).
 
@@ -274,7 +284,9 @@ def aggregate_rows(
     fields to its (cell, summary key) group; a quarantined row is a group of its own record; other
     label rows fall into one group per status. ``_n`` counts rows. So the states, the counts of
     the ``runs`` row and the quarantine rows all come from one pass over the rows, and the output
-    is small: cells times distinct keys, plus the bad rows.
+    is small: cells times distinct keys, plus the bad rows. With ``drift`` bins, a usable
+    prediction also adds one (cell, feature, bin) entry per feature (``states.drift``), which
+    ``main_entries`` leaves out.
     """
     sketches: dict[str, Column] = {}
     first = F.lit(True)  # the row carries the fields (ranking: a request's first item row)
@@ -298,6 +310,12 @@ def aggregate_rows(
     values = {f: fields[f] for f in scalar_fields(cfg.problem_type, tuple(k.name for k in cfg.kpis), cfg.ranking.k)}
     values.update({c: entries[c] for c in (sparse.counts if sparse else ())})
     usable = F.col(STATUS) == RowStatus.USABLE
+    main = F.lit(True)
+    if drift:
+        only_main = F.array(F.struct(F.lit(None).cast("string").alias(FEATURE), F.lit(None).cast("int").alias(BIN)))
+        rows = rows.withColumn("_entry", F.explode(F.when(usable & first, drift_entries(drift)).otherwise(only_main)))
+        main = F.col(f"_entry.{FEATURE}").isNull()
+        first = first & main
     group = [
         F.col(KIND),
         F.col(STATUS),
@@ -305,14 +323,15 @@ def aggregate_rows(
         F.col(RECORD),
         F.when(F.col(REASON).isNotNull(), F.col(ID)).alias(RECORD_ID),
         *[F.when(usable, F.col(n)).alias(n) for n in names],
-        *[F.when(usable, c).alias(k) for k, c in keys.items()],
+        *[F.when(usable & main, c).alias(k) for k, c in keys.items()],
+        *([F.col(f"_entry.{FEATURE}").alias(FEATURE), F.col(f"_entry.{BIN}").alias(BIN)] if drift else []),
     ]
     weight = F.coalesce(F.col(ROWS), F.lit(1)) if ROWS in rows.columns else F.lit(1)  # ranking: a request's items
     out = rows.select(
         *group,
-        F.when(first, weight).otherwise(0).alias(ROWS),
+        F.when(first, weight).otherwise(F.when(main, 0).otherwise(1)).alias(ROWS),
         *[F.when(usable & first, v).alias(n) for n, v in values.items()],
-        *[F.when(usable, v).alias(n) for n, v in sketches.items()],
+        *[F.when(usable & main, v).alias(n) for n, v in sketches.items()],
     )
     aggregated = {ROWS, *values, *sketches}
     return out.groupBy(*[c for c in out.columns if c not in aggregated]).agg(
@@ -334,7 +353,7 @@ def bucket_states(aggregated: DataFrame, cfg: MonitorConfig, binning: Binning | 
     scalars = scalar_fields(cfg.problem_type, tuple(k.name for k in cfg.kpis), cfg.ranking.k)
     sparse = SPARSE.get(cfg.problem_type)
     names = cell_names(cfg)
-    usable = aggregated.filter(F.col(STATUS) == RowStatus.USABLE)
+    usable = main_entries(aggregated).filter(F.col(STATUS) == RowStatus.USABLE)
 
     sketches = sketch_fields(cfg.problem_type, cfg.ranking.k)
     sums = [F.sum(f).alias(f) for f in scalars] + [F.hll_union_agg(f).alias(f) for f in sketches]

@@ -88,10 +88,15 @@ class Sparse:
 
 
 SPARSE = {
-    "binary": Sparse(("hist_keys",), ("hist_pos", "hist_neg", "hist_unl"), "hist_keys", ("hist", "scores")),
+    "binary": Sparse(
+        ("hist_keys",), ("hist_pos", "hist_neg", "hist_unl"), "hist_keys", ("hist", "scores", "labeled_scores")
+    ),
     "multiclass": Sparse(("cm_label", "cm_pred"), ("cm_count",), "cm_pred", ("cm", "predicted")),
     "regression": Sparse(("hist_keys",), ("hist_n",), "hist_keys", ("scores",)),
 }
+
+# What a finaliser reads beside the merged state, from the config (``windows`` adds it).
+CONFIG_VALUES = {"binary": ("threshold",)}
 
 FIELD_DOCS = {
     "n_predictions": "predictions in the bucket (valid rows, after de-duplication)",

@@ -88,3 +88,53 @@ def test_a_score_shift_alerts_on_its_first_day_without_labels(spark, tmp_path):
     (alert,) = read_table(spark, cfg, "perf_alerts").query("model_version == 'v1'").itertuples()
     assert (alert.level, alert.status, alert.opened_window_start) == ("CRITICAL", "OPEN", T0 + 5 * DAY)
     assert alert.threshold == 0.25 and pd.isna(alert.baseline)
+
+
+def test_estimates_before_labels_equal_an_isotonic_oracle_and_flag_the_shift(spark, tmp_path):
+    """Labels only for days 0-2 (the reference), drawn from the scores: the estimates of the
+    unlabeled days equal scikit-learn's isotonic calibration applied to their scores, and the
+    days whose scores shifted are marked unreliable."""
+    from sklearn.isotonic import IsotonicRegression
+    from sklearn.metrics import roc_auc_score
+
+    preds = shifted_lake(spark, tmp_path)
+    estimates = ["estimated_accuracy", "estimated_precision", "estimated_recall", "estimated_roc_auc"]
+    data = config_dict(
+        str(tmp_path / "predictions"),
+        str(tmp_path / "labels"),
+        str(tmp_path / "out"),
+        metrics=[*estimates, "reference_calibration_error"],
+        segments={},
+        labels={**config_dict("", "", "")["labels"], "table": str(tmp_path / "labels"), "max_delay": "1 day"},
+        windows={"granularity": "1 day", "rolling": []},
+        baseline={"source": "window", "window": "3 days"},
+        estimation={"max_calibration_error": 0.1},
+    )
+    cfg = parse_config(data)
+    run_monitor(cfg, T0 + 8 * DAY, spark=spark)
+    metrics = read_table(spark, cfg, "perf_metrics").query("model_version == 'v1'")
+    labels = read_table(spark, tmp_path / "labels")
+    reference = preds.merge(labels, on="prediction_id")
+    iso = IsotonicRegression(out_of_bounds="clip").fit(reference["score"].astype(float), reference["is_fraud"])
+    early = metrics[metrics["window_start"] < T0 + 2 * DAY]
+    assert early["value"].isna().all()  # the reference period has not ended by then
+    late = metrics[metrics["window_start"] >= T0 + 2 * DAY]
+    assert len(late) == 6 * 5
+    for r in late.itertuples():
+        scores = preds[(preds["prediction_ts"] >= r.window_start) & (preds["prediction_ts"] < r.window_end)]["score"]
+        p = iso.predict(scores.astype(float))
+        d = scores.to_numpy() >= 0.5
+        if r.metric == "reference_calibration_error":
+            assert 0 <= r.value < 0.1 and pd.isna(r.is_reliable)
+            continue
+        expected = {
+            "estimated_accuracy": np.mean(np.where(d, p, 1 - p)),
+            "estimated_precision": p[d].sum() / d.sum(),
+            "estimated_recall": p[d].sum() / p.sum(),
+            "estimated_roc_auc": roc_auc_score(
+                np.r_[np.ones(len(p)), np.zeros(len(p))], np.r_[scores, scores], sample_weight=np.r_[p, 1 - p]
+            ),
+        }[r.metric]
+        assert abs(r.value - expected) < 1e-9, (r.metric, r.window_start)
+        assert r.ci_lower <= r.value <= r.ci_upper
+        assert r.is_reliable == (r.window_start < T0 + 5 * DAY), (r.metric, r.window_start)

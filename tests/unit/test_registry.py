@@ -7,7 +7,7 @@ import pytest
 
 from perfmon_spark.metrics import lookup, metric_names
 from perfmon_spark.metrics.registry import Metric, markdown_table, register_metric
-from perfmon_spark.states.layout import FIELD_DOCS, SPARSE, markdown_fields, state_columns
+from perfmon_spark.states.layout import CONFIG_VALUES, FIELD_DOCS, SPARSE, markdown_fields, state_columns
 from tests.helpers import ROOT
 
 SPEC = {
@@ -29,6 +29,11 @@ SPEC = {
         "score_p90",
         "score_psi",
         "score_js",
+        "estimated_accuracy",
+        "estimated_precision",
+        "estimated_recall",
+        "estimated_f1",
+        "estimated_roc_auc",
     ],
     "multiclass": [
         "accuracy",
@@ -68,12 +73,15 @@ SPEC = {
         "top_score_mean",
     ],
 }
+# Beyond SPEC (argued in the drift issue's note): the reference period's calibration error, which
+# says whether the estimates can be trusted, as a metric users can chart and alert on.
+EXTENSIONS = {"binary": ["reference_calibration_error"]}
 PROBLEM_TYPES = list(SPEC)
 
 
 @pytest.mark.parametrize("problem_type", PROBLEM_TYPES)
 def test_names_are_the_spec_names(problem_type):
-    assert sorted(metric_names(problem_type)) == sorted(SPEC[problem_type])
+    assert sorted(metric_names(problem_type)) == sorted(SPEC[problem_type] + EXTENSIONS.get(problem_type, []))
 
 
 def test_per_class_names_resolve():
@@ -91,7 +99,7 @@ def test_registering_twice_is_an_error():
 def test_metrics_read_only_fields_the_state_has(problem_type):
     sparse = SPARSE.get(problem_type)
     views = {v for name in sparse.views for v in (name, f"reference_{name}")} if sparse else set()
-    known = set(state_columns(problem_type, ks=(5,))) | views
+    known = set(state_columns(problem_type, ks=(5,))) | views | set(CONFIG_VALUES.get(problem_type, ()))
     for name in metric_names(problem_type):
         metric = lookup(problem_type, name.replace("[c]", "[x]").replace("@k", "@5"))
         assert set(metric.fields_at(5)) <= known, name

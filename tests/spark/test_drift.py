@@ -1,0 +1,152 @@
+"""Feature drift on real Delta tables: the bins are fixed once from the first reference period and
+never move (incremental runs, appends with another distribution), and every drift measure of
+every version, slice and window equals numpy / scipy on the same rows binned independently."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import numpy as np
+import pandas as pd
+from scipy.spatial.distance import jensenshannon
+from scipy.stats import wasserstein_distance
+
+from perfmon_spark.config import parse_config
+from perfmon_spark.job import run_monitor
+from tests import oracle
+from tests.helpers import LABELS_DDL, PREDICTIONS_DDL, T0, config_dict, make_inputs, read_table, write_delta
+
+DAY = timedelta(days=1)
+AS_OF = T0 + 10 * DAY
+FLOOR = 1e-4  # the PSI's floor for empty bins (SPEC: PSI with empty bins floored)
+
+
+def drifted_inputs(seed: int = 7) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """make_inputs over 10 days; from day 6 the amounts triple and most rows come from the app."""
+    preds, labels = make_inputs(n=1500, days=10, seed=seed)
+    late = preds["prediction_ts"] >= T0 + 6 * DAY
+    preds.loc[late, "amount"] = preds.loc[late, "amount"] * 3
+    rng = np.random.default_rng(seed)
+    preds.loc[late & (rng.random(len(preds)) < 0.7), "channel"] = "app"
+    preds.loc[rng.random(len(preds)) < 0.03, "amount"] = None
+    return preds, labels
+
+
+def drift_config(p, lab, out, **extra):
+    data = config_dict(
+        p,
+        lab,
+        out,
+        name="drifting",
+        metrics=["accuracy"],
+        segments={"columns": ["country"], "max_values": 2},
+        windows={"granularity": "1 day", "rolling": ["3 days"]},
+        baseline={"source": "window", "window": "3 days"},
+        drift={"features": ["amount"], "categorical": ["channel"], "bins": 6},
+    )
+    data.update(extra)
+    return parse_config(data)
+
+
+def oracle_measures(window: np.ndarray, reference: np.ndarray, centres: np.ndarray | None) -> dict[str, float]:
+    p, q = window / window.sum(), reference / reference.sum()
+    pf, qf = np.maximum(p, FLOOR), np.maximum(q, FLOOR)
+    out = {"psi": float(np.sum((pf - qf) * np.log(pf / qf))), "js": float(jensenshannon(p, q, base=2))}
+    if centres is not None:
+        out["wasserstein"] = float(wasserstein_distance(centres, centres, window[:-1], reference[:-1]))
+    return out
+
+
+def counts_of(rows: pd.DataFrame, feature: str, ref: pd.Series) -> np.ndarray:
+    """Histogram of ``rows[feature]`` on the stored bins ``ref`` (a drift_reference row), cut
+    independently of the job's code: pandas' right-closed intervals, nulls last."""
+    v = rows[feature]
+    if ref["kind"] == "numeric":
+        edges = np.asarray(ref["edges"], dtype=float)
+        cuts = [-np.inf, *edges[1:-1], np.inf]
+        idx = pd.cut(v.astype(float), cuts, right=True, labels=False)
+        size = len(cuts)  # value bins, then null
+    else:
+        cats = list(ref["categories"])
+        idx = v.map(lambda x: cats.index(x) if x in cats else len(cats))
+        idx = idx.where(v.notna())
+        size = len(cats) + 2
+    idx = idx.fillna(size - 1).astype(int)
+    return np.bincount(idx, minlength=size).astype(float)
+
+
+def test_drift_measures_equal_numpy_and_bins_stay_fixed(spark, tmp_path):
+    preds, labels = drifted_inputs()
+    p = write_delta(spark, preds, PREDICTIONS_DDL, tmp_path / "predictions")
+    lab = write_delta(spark, labels, LABELS_DDL, tmp_path / "labels")
+    cfg = drift_config(p, lab, str(tmp_path / "out"))
+    run_monitor(cfg, AS_OF, spark=spark)
+
+    reference = read_table(spark, cfg, "drift_reference").set_index("feature")
+    assert set(reference.index) == {"amount", "channel"}
+    period = preds[(preds["prediction_ts"] >= T0) & (preds["prediction_ts"] < T0 + 3 * DAY)]
+    amounts = period["amount"].dropna().astype(float).to_numpy()
+    edges = np.asarray(reference.loc["amount", "edges"], dtype=float)
+    for q, e in zip(np.linspace(0, 1, 7), edges):  # no ties here: 7 edges at the sextiles
+        assert np.mean(amounts < e) <= q + 0.01 and np.mean(amounts <= e) >= q - 0.01
+    top = period["channel"].value_counts()
+    assert list(reference.loc["channel", "categories"]) == sorted(top.index, key=lambda c: (-top[c], c))
+    assert reference.loc["amount", "n_reference"] == len(amounts)
+
+    usable = oracle.resolve(preds, labels, AS_OF, timedelta(days=7), 0.5)
+    usable["bucket"] = usable["prediction_ts"].dt.floor("D")
+    seen = preds.loc[preds["prediction_ts"] <= AS_OF, "country"].value_counts()
+    kept = sorted(sorted(seen.index, key=lambda c: (-seen[c], c))[:2])
+    usable["slice_country"] = usable["country"].map(
+        lambda c: "__null__" if pd.isna(c) else c if c in kept else "__other__"
+    )
+    got = read_table(spark, cfg, "drift_metrics")
+    assert set(got["measure"]) == {"psi", "js", "wasserstein"}
+    assert not got.query("feature == 'channel'")["measure"].eq("wasserstein").any()
+    checked = 0
+    for (version, key, value, feature), rows in got.groupby(["model_version", "slice_key", "slice_value", "feature"]):
+        sub = usable if version == "*" else usable[usable["model_version"] == version]
+        if key == "country":
+            sub = sub[sub["slice_country"] == value]
+        first = (
+            usable["bucket"].min() if version == "*" else usable.loc[usable["model_version"] == version, "bucket"].min()
+        )
+        ref_rows = sub[(sub["bucket"] >= first) & (sub["bucket"] < first + 3 * DAY)]
+        ref_counts = counts_of(ref_rows, feature, reference.loc[feature])
+        for r in rows.itertuples():
+            window = counts_of(
+                sub[(sub["prediction_ts"] >= r.window_start) & (sub["prediction_ts"] < r.window_end)],
+                feature,
+                reference.loc[feature],
+            )
+            assert r.n_predictions == window.sum()
+            if r.window_end < first + 3 * DAY or ref_counts.sum() == 0:
+                assert pd.isna(r.value) and pd.isna(r.is_drifted)
+                continue
+            centres = None
+            if feature == "amount":
+                centres = (edges[:-1] + edges[1:]) / 2
+            expected = oracle_measures(window, ref_counts, centres)[r.measure]
+            assert r.n_reference == ref_counts.sum()
+            assert np.isclose(r.value, expected, rtol=1e-9, atol=1e-12), (version, key, value, feature, r)
+            if r.measure == "psi":
+                assert r.is_drifted == (expected > 0.2)
+            else:
+                assert pd.isna(r.is_drifted)
+            checked += 1
+    assert checked > 100
+    late = got.query("model_version == '*' and slice_key == '*' and window == '1 day' and measure == 'psi'")
+    late = late[late["window_start"] >= T0 + 6 * DAY]
+    assert late["is_drifted"].all() and len(late) == 8  # amount and channel on days 6-9
+
+    # New rows from another distribution, an incremental run: the bins do not move.
+    more = preds.iloc[:200].copy()
+    more["prediction_id"] = [f"n{i}" for i in range(200)]
+    more["prediction_ts"] = more["prediction_ts"] + 10 * DAY
+    more["amount"] = more["amount"] * 50
+    write_delta(spark, more, PREDICTIONS_DDL, tmp_path / "predictions", mode="append")
+    result = run_monitor(cfg, AS_OF + 3 * DAY, spark=spark)
+    assert result.mode == "incremental"
+    again = read_table(spark, cfg, "drift_reference").set_index("feature")
+    assert list(again.loc["amount", "edges"]) == list(edges)
+    assert again.loc["amount", "created_run_id"] == reference.loc["amount", "created_run_id"]
