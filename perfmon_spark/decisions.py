@@ -10,8 +10,10 @@ reasons. One bad bucket may therefore block or roll back (CRITICAL), but never r
 Controls: ``cooldown`` (time since the version's last RETRAIN), ``min_new_labels`` (labels of the
 version gained since its last RETRAIN, or all of them before the first) and ``max_one_per`` (at
 most one RETRAIN across the monitor's versions in any trailing period of that length; in one run
-the worst version goes first). ``drift_and_decay`` is accepted and waits for drift monitoring: it
-never fires in this version.
+the worst version goes first). ``drift_and_decay`` fires when a rule's metric, in the overall
+slice, is classed DRIFT_AND_DECAY (``drift_performance``: decayed by the rule's own test, with a
+feature or score PSI above ``drift.psi_threshold``) in its latest two classified windows that share
+no bucket; its evidence names the drifting features and those whose drift ranks with the drop.
 
 Status per version: CRITICAL (an open CRITICAL episode: action BLOCK_OR_ROLLBACK), DEGRADED (open
 SUSTAINED: ALERT; only MINOR: OBSERVE), HEALTHY (NONE), or INACTIVE (no recent prediction). A
@@ -30,7 +32,7 @@ from dataclasses import asdict, dataclass
 from perfmon_spark.alerts.lifecycle import Episode
 from perfmon_spark.config import MonitorConfig
 from perfmon_spark.metrics.intervals import z_value
-from perfmon_spark.vocabulary import ALL_VERSIONS, OVERALL, Action, Decision, Level, ModelStatus, Trigger
+from perfmon_spark.vocabulary import ALL_VERSIONS, OVERALL, Action, Decision, DriftClass, Level, ModelStatus, Trigger
 
 _DAY = 86400
 
@@ -143,11 +145,52 @@ def _kpi_breaches(cfg: MonitorConfig, kpi_rows: list[Mapping]) -> list[tuple[str
     return fired
 
 
+def _drift_and_decay(drift_rows: list[Mapping], correlations: list[Mapping]) -> list[tuple[str, dict, int]]:
+    """Rule metrics whose two latest classified windows (overall slice, sharing no bucket) are
+    both DRIFT_AND_DECAY, with the features: those on top in the windows, and those whose drift
+    ranks positively with the drop (strongest first)."""
+    fired = []
+    for metric, window in sorted({(r["metric"], r["window"]) for r in drift_rows}):
+        windows = sorted(
+            (r for r in drift_rows if (r["metric"], r["window"]) == (metric, window)), key=lambda r: r["window_start"]
+        )
+        if len(windows) < 2 or any(r["class"] != DriftClass.DRIFT_AND_DECAY for r in windows):
+            continue
+        ranked = sorted(
+            (c for c in correlations if c["metric"] == metric and (c["spearman_rho"] or 0) > 0),
+            key=lambda c: (-c["spearman_rho"], c["feature"]),
+        )
+        top = sorted({r["top_feature"] for r in windows if r["top_feature"]})
+        evidence = {
+            "metric": metric,
+            "window": window,
+            "windows": [
+                {
+                    k: r.get(k)
+                    for k in ("window_start", "value", "baseline", "top_feature", "top_feature_psi", "score_psi")
+                }
+                for r in windows
+            ],
+            "features": top,
+            "correlated": [{k: c[k] for k in ("feature", "spearman_rho", "p_value", "windows_used")} for c in ranked],
+        }
+        named = ", ".join(top) or "the score"
+        reason = f"{Trigger.DRIFT_AND_DECAY}: {metric} ({window}, overall) decayed with drift in {named}"
+        fired.append((reason, evidence, Level.SUSTAINED.rank))
+    return fired
+
+
 def triggers_of(
-    cfg: MonitorConfig, open_episodes: list[Episode], kpi_rows: list[Mapping] = ()
+    cfg: MonitorConfig,
+    open_episodes: list[Episode],
+    kpi_rows: list[Mapping] = (),
+    drift_rows: list[Mapping] = (),
+    correlations: list[Mapping] = (),
 ) -> list[tuple[str, dict, int]]:
-    """(reason, evidence, rank) for every open episode and KPI breach that fires a configured
-    trigger, worst first. ``kpi_rows``: the latest mature window of each KPI (overall slice)."""
+    """(reason, evidence, rank) for every open episode, KPI breach and drift-with-decay that fires
+    a configured trigger, worst first. ``kpi_rows``: the latest mature window of each KPI (overall
+    slice); ``drift_rows``: the two latest classified windows of each rule metric
+    (``drift_performance``, overall slice); ``correlations``: ``drift_correlation``'s overall rows."""
     fired = []
     for ep in sorted(open_episodes, key=lambda e: (-e.level.rank, e.rule, e.slice_key, e.slice_value)):
         level, confirmed = ep.level, _confirmed(ep)
@@ -161,6 +204,8 @@ def triggers_of(
             fired.append((f"{Trigger.SUSTAINED}: {_where(ep)} at {level}", _evidence(ep), level.rank))
     if Trigger.KPI in cfg.retrain.triggers:
         fired += _kpi_breaches(cfg, kpi_rows)
+    if Trigger.DRIFT_AND_DECAY in cfg.retrain.triggers:
+        fired += _drift_and_decay(drift_rows, correlations)
     return sorted(fired, key=lambda f: -f[2])
 
 
@@ -171,13 +216,21 @@ def retrain_decisions(
     open_episodes: list[Episode],
     last_monitor_retrain: int | None,
     kpi_rows: list[Mapping] = (),
+    drift_rows: list[Mapping] = (),
+    correlations: list[Mapping] = (),
 ) -> list[RetrainDecision]:
     """One decision per version: RETRAIN / COOLDOWN / NO_ACTION, with reasons and evidence."""
+
+    def of(rows, version):
+        return [r for r in rows if r["model_version"] == version]
+
     fired = {
         f.version: triggers_of(
             cfg,
             [e for e in open_episodes if e.model_version == f.version],
-            [k for k in kpi_rows if k["model_version"] == f.version],
+            of(kpi_rows, f.version),
+            of(drift_rows, f.version),
+            of(correlations, f.version),
         )
         for f in facts
     }

@@ -2,9 +2,15 @@
 
 ``generate_lakehouse`` is a library function (the tests and the benchmarks use it too). All
 randomness comes from hashes of the row number, so the same arguments give the same tables on any
-cluster layout. The sample has 3 model versions, 2 segment columns, skewed fraud-like scores,
-delayed and corrected labels, labels that never arrive, a few bad rows of each kind, and one
-injected degradation: version v2 loses its separation in country BR from 75% of the period on.
+cluster layout. The sample has 3 model versions, 2 segment columns, two drift features
+(``amount``, ``device_risk``), skewed fraud-like scores, delayed and corrected labels, labels that
+never arrive, a few bad rows of each kind, and three injected changes:
+
+- decay without drift: v2 loses its separation in country BR from 75% of the period on;
+- drift and decay: v3's devices get riskier (``device_risk`` shifts) from two thirds of the
+  period on, and v3, which never saw such devices, loses most of its separation there;
+- drift without decay: v1's amounts grow 2.5 times from a third of the period to its end (half
+  way), and v1 scores as well as before.
 """
 
 from __future__ import annotations
@@ -60,12 +66,16 @@ def generate_lakehouse(
     ts = F.lit(start).cast("timestamp") + F.make_dt_interval(
         F.lit(0), F.lit(0), F.lit(0), seconds.cast("decimal(18,6)")
     )
-    version = F.when(day < days // 2, F.lit("v1")).when(_uniform(i, 1) < 0.8, F.lit("v2")).otherwise(F.lit("v3"))
+    version = F.when(day < days // 2, F.lit("v1")).when(_uniform(i, 1) < 0.6, F.lit("v2")).otherwise(F.lit("v3"))
     country = _pick(_uniform(i, 2), [("US", 0.45), ("GB", 0.2), ("DE", 0.15), ("FR", 0.12), ("BR", 0.08)])
     channel = _pick(_uniform(i, 3), [("web", 0.5), ("app", 0.35), ("pos", 0.15)])
     y = (_uniform(i, 4) < 0.04).cast("int")
     degraded = (version == "v2") & (country == "BR") & (day >= int(days * 0.75))
-    separation = F.when(degraded, F.lit(0.4)).otherwise(F.when(version == "v3", F.lit(3.3)).otherwise(F.lit(3.0)))
+    new_devices = (version == "v3") & (day >= days * 2 // 3)
+    separation = F.when(degraded, F.lit(0.4)).when(new_devices, F.lit(0.6))
+    separation = separation.otherwise(F.when(version == "v3", F.lit(3.3)).otherwise(F.lit(3.0)))
+    device_risk = _normal(i, 14) + F.when(new_devices, F.lit(1.5)).otherwise(F.lit(0.0))
+    bigger = (version == "v1") & (day >= days // 3)
     score = 1 / (1 + F.exp(-(F.lit(-4.6) + separation * y + F.lit(0.9) * _normal(i, 5))))
     bad = _uniform(i, 6)
     score = F.when(bad < 0.0004, F.lit(None)).when(bad < 0.0008, F.lit(float("nan"))).otherwise(score)
@@ -79,7 +89,8 @@ def generate_lakehouse(
         score.alias("score"),
         country.alias("country"),
         channel.alias("channel"),
-        F.round(F.lit(20.0) + F.lit(400.0) * _uniform(i, 7), 2).alias("amount"),
+        F.round((F.lit(20.0) + F.lit(400.0) * _uniform(i, 7)) * F.when(bigger, 2.5).otherwise(1.0), 2).alias("amount"),
+        F.round(device_risk, 3).alias("device_risk"),
         y.alias("_truth"),
     )
     predictions = base.drop("id", "_truth").withColumn("prediction_date", F.to_date("prediction_ts"))
@@ -153,11 +164,11 @@ labels:
   id: prediction_id
   label: is_fraud
   timestamp: label_ts
-  max_delay: 30 days
+  max_delay: 14 days
   positive: 1
 segments:
   columns: [country, channel]
-metrics: [accuracy, precision, recall, f1, score_psi, roc_auc]
+metrics: [accuracy, precision, recall, f1, score_psi, estimated_precision, estimated_roc_auc, roc_auc]
 windows:
   granularity: 1 day
   rolling: [7 days, 28 days]
@@ -171,7 +182,7 @@ kpis:
     max: 0.02
 baseline:
   source: window
-  window: 14 days
+  window: 7 days
 alerts:
   - name: auc_drop
     metric: roc_auc
@@ -191,9 +202,14 @@ alerts:
     minor: {{max: 0.1}}
     confidence: null
 retrain:
-  triggers: [sustained, critical, kpi]
+  triggers: [sustained, critical, kpi, drift_and_decay]
   cooldown: 14 days
   min_new_labels: 500
+drift:
+  features: [amount, device_risk]
+  categorical: [channel]
+  bins: 10
+  correlation_windows: 20
 """
     return text if alerting else text[: text.index("kpis:")]
 

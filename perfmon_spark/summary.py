@@ -9,10 +9,19 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from perfmon_spark.config import MonitorConfig
-from perfmon_spark.io.catalog import MODEL_STATUS, PERF_ALERTS, PERF_METRICS, QUARANTINE, RETRAIN_DECISIONS, written_by
-from perfmon_spark.io.tables import read_table
+from perfmon_spark.io.catalog import (
+    DRIFT_CORRELATION,
+    DRIFT_PERFORMANCE,
+    MODEL_STATUS,
+    PERF_ALERTS,
+    PERF_METRICS,
+    QUARANTINE,
+    RETRAIN_DECISIONS,
+    written_by,
+)
+from perfmon_spark.io.tables import read_table, table_exists
 from perfmon_spark.job import RunResult
-from perfmon_spark.vocabulary import OVERALL, AlertStatus, Level
+from perfmon_spark.vocabulary import OVERALL, AlertStatus, DriftClass, Level
 
 
 def _version_table(by_version: dict[str, dict]) -> list[str]:
@@ -106,7 +115,50 @@ def summarise(spark: SparkSession, cfg: MonitorConfig, result: RunResult, config
             )
     if cfg.decides:
         lines += [""] + _alerting_lines(spark, cfg)
+    if cfg.decides and cfg.drift.columns and (drift := _drift_lines(spark, cfg)):
+        lines += [""] + drift
     return "\n".join(lines)
+
+
+def _drift_lines(spark: SparkSession, cfg: MonitorConfig) -> list[str]:
+    """Per version and rule metric, the class of its latest classified window (overall slice), the
+    window's most drifted feature, and the feature whose drift ranks best with the drop."""
+    if not table_exists(spark, cfg.output.table(DRIFT_CORRELATION.name)):
+        return []
+    mine = (F.col("monitor") == cfg.name) & (F.col("slice_key") == OVERALL)
+    performance = read_table(spark, cfg.output.table(DRIFT_PERFORMANCE.name)).filter(
+        mine & (F.col("class") != str(DriftClass.UNKNOWN))
+    )
+    latest = performance.groupBy("model_version", "metric", "window").agg(F.max("window_start").alias("window_start"))
+    rows = performance.join(latest, ["model_version", "metric", "window", "window_start"]).orderBy(
+        "model_version", "metric", "window"
+    )
+    correlations = read_table(spark, cfg.output.table(DRIFT_CORRELATION.name)).filter(mine)
+    best = {
+        (r["model_version"], r["metric"]): r
+        for r in correlations.filter(F.col("spearman_rho").isNotNull())
+        .orderBy("model_version", "metric", F.desc("spearman_rho"), "feature")
+        .collect()[::-1]
+    }
+    lines = ["drift vs performance (overall slice, latest classified window):"]
+    for r in rows.collect():
+        top = (
+            f"top drift {r['top_feature']} (PSI {_fmt(r['top_feature_psi'])})"
+            if r["top_feature"]
+            else "no drift measure"
+        )
+        c = best.get((r["model_version"], r["metric"]))
+        ranked = (
+            f"; most correlated with the drop: {c['feature']} (rho {_fmt(c['spearman_rho'])}, "
+            f"p {_fmt(c['p_value'])}, {c['windows_used']} windows)"
+            if c is not None
+            else ""
+        )
+        lines.append(
+            f"  {r['model_version']:>3}  {r['metric']} ({r['window']}, {r['window_start']:%m-%d}): "
+            f"{r['class']}; {top}{ranked}"
+        )
+    return lines
 
 
 def _alerting_lines(spark: SparkSession, cfg: MonitorConfig) -> list[str]:

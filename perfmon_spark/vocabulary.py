@@ -168,6 +168,16 @@ class DriftMeasure(StrEnum):
     WASSERSTEIN = "wasserstein"
 
 
+class DriftClass(StrEnum):
+    """How a window's performance change relates to its drift (``drift_performance.class``)."""
+
+    DRIFT_AND_DECAY = "DRIFT_AND_DECAY"
+    DECAY_WITHOUT_DRIFT = "DECAY_WITHOUT_DRIFT"  # investigate: a pipeline or label problem
+    DRIFT_WITHOUT_DECAY = "DRIFT_WITHOUT_DECAY"  # acceptable
+    STABLE = "STABLE"
+    UNKNOWN = "UNKNOWN"  # immature, too few labels, no baseline or no drift measure yet
+
+
 class RowStatus(StrEnum):
     """What label resolution made of a row: predictions are usable or quarantined; label events
     are eligible (they may be a prediction's label), late (after max_delay), orphan (no

@@ -18,7 +18,7 @@ import pandas as pd
 from perfmon_spark.config import MonitorConfig
 from perfmon_spark.io.catalog import PERF_METRICS
 from perfmon_spark.metrics import bind, confusion, histogram
-from perfmon_spark.metrics.estimated import ESTIMATED_METRICS, ESTIMATES, reliable
+from perfmon_spark.metrics.estimated import ESTIMATED_METRICS
 from perfmon_spark.metrics.intervals import z_value
 from perfmon_spark.metrics.kpi import kpi_interval, kpi_value
 from perfmon_spark.metrics.proxies import REFERENCE_METRICS
@@ -169,8 +169,7 @@ def _finalise_version(sub: pd.DataFrame, version: str, plan: WindowPlan) -> pd.D
         if sparse is not None:
             state.update(views(plan.problem_type, [summaries.window(a, e) for a, e in zip(lo, ends)], summaries.scale))
             state.update(_reference_views(plan, version, summaries, t0, window_end))
-        if "threshold" in CONFIG_VALUES.get(plan.problem_type, ()):
-            state["threshold"] = plan.threshold
+        state.update({name: getattr(plan, name) for name in CONFIG_VALUES.get(plan.problem_type, ())})
         base = {
             "model_version": version,
             "window": text,
@@ -184,9 +183,6 @@ def _finalise_version(sub: pd.DataFrame, version: str, plan: WindowPlan) -> pd.D
             "expected_coverage": expected,
             "is_mature": window_end + plan.max_delay_seconds <= as_of,
         }
-        trusted = None
-        if any(name in ESTIMATES for name in plan.metrics):
-            trusted = reliable(state, plan.max_calibration_error, plan.psi_threshold)
         for name in plan.metrics + plan.kpis:
             finalise, interval = plan.binder(name)
             values = finalise(state)
@@ -195,7 +191,6 @@ def _finalise_version(sub: pd.DataFrame, version: str, plan: WindowPlan) -> pd.D
             else:
                 ci_lower = ci_upper = np.full(len(ends), np.nan)
             frame = {**base, "metric": name, "value": values, "ci_lower": ci_lower, "ci_upper": ci_upper}
-            frame["is_reliable"] = pd.array(trusted if name in ESTIMATES else [None] * len(ends), dtype="boolean")
             frames.append(pd.DataFrame(frame))
     return pd.concat(frames, ignore_index=True)
 

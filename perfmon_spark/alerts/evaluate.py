@@ -37,8 +37,9 @@ _HISTORY = (
 )
 
 
-def _rule_rows(metrics: DataFrame, rule: AlertRule) -> DataFrame:
-    rows = metrics.filter((F.col("metric") == rule.metric) & (F.col("window") == rule.window))
+def rule_rows(metrics: DataFrame, rule: AlertRule, window: str | None = None) -> DataFrame:
+    """A rule's rows of perf_metrics: its metric, window (or ``window``) and slices."""
+    rows = metrics.filter((F.col("metric") == rule.metric) & (F.col("window") == (window or rule.window)))
     if rule.slices == "overall":
         rows = rows.filter(F.col("slice_key") == OVERALL)
     elif rule.slices != "all":
@@ -63,16 +64,9 @@ def _with_class_counts(histories: DataFrame, stats: DataFrame, cfg: MonitorConfi
     return histories.join(counts, list(_WINDOW), "left")
 
 
-def episodes(cfg: MonitorConfig, metrics: DataFrame, stats: DataFrame, as_of: datetime) -> DataFrame | None:
-    """Every alert episode of every rule (``EPISODE``) from this monitor's perf_metrics
-    and perf_stats rows; None without rules."""
-    if not cfg.alerts:
-        return None
-    histories = _rule_rows(metrics, cfg.alerts[0])
-    for rule in cfg.alerts[1:]:
-        histories = histories.unionByName(_rule_rows(metrics, rule))
-    histories = with_baseline(histories, stats, cfg, as_of)
-    plans = {
+def rule_plans(cfg: MonitorConfig) -> dict[str, RulePlan]:
+    """Each alert rule's ``RulePlan``, by rule name."""
+    return {
         r.name: RulePlan.build(
             r,
             cfg.larger_is_better(r.metric),
@@ -83,8 +77,24 @@ def episodes(cfg: MonitorConfig, metrics: DataFrame, stats: DataFrame, as_of: da
         )
         for r in cfg.alerts
     }
+
+
+def rule_histories(
+    cfg: MonitorConfig, metrics: DataFrame, stats: DataFrame, as_of: datetime, plans: dict[str, RulePlan]
+) -> DataFrame:
+    """Every rule's perf_metrics rows (``SERIES`` and ``_HISTORY`` columns) with the baseline,
+    and the class counts where a rule's gates need them."""
+    histories = rule_rows(metrics, cfg.alerts[0])
+    for rule in cfg.alerts[1:]:
+        histories = histories.unionByName(rule_rows(metrics, rule))
+    histories = with_baseline(histories, stats, cfg, as_of)
     if any(p.min_positives or p.min_negatives for p in plans.values()):
         histories = _with_class_counts(histories, stats, cfg, as_of)
+    return histories
+
+
+def episodes(histories: DataFrame, plans: dict[str, RulePlan]) -> DataFrame:
+    """Every alert episode of every rule (``EPISODE``) from ``rule_histories``."""
     columns = [c for c, _ in EPISODE]
 
     def evaluate(pdf: pd.DataFrame) -> pd.DataFrame:

@@ -197,7 +197,7 @@ def _with_interval(history: pd.DataFrame, plan: RulePlan) -> np.ndarray:
     return history["ci_lower"].notna().to_numpy() & history["ci_upper"].notna().to_numpy()
 
 
-def _se(lower, upper, z: float) -> float:
+def standard_error(lower, upper, z: float) -> float:
     """A standard error from an interval's half-width; 0 without an interval (an exact value)."""
     if lower is None or upper is None or pd.isna(lower) or pd.isna(upper):
         return 0.0
@@ -229,7 +229,10 @@ def evaluate_history(history: pd.DataFrame, plan: RulePlan) -> list[dict]:
         value = float(row.value)
         base = float(row.baseline) if rule.absolute is None else levels[0].limit
         baseline_lo, baseline_hi = getattr(row, "baseline_ci_lower", None), getattr(row, "baseline_ci_upper", None)
-        se, baseline_se = _se(row.ci_lower, row.ci_upper, plan.z_table), _se(baseline_lo, baseline_hi, plan.z_table)
+        se, baseline_se = (
+            standard_error(row.ci_lower, row.ci_upper, plan.z_table),
+            standard_error(baseline_lo, baseline_hi, plan.z_table),
+        )
         if rule.absolute is not None:
             baseline_lo = baseline_hi = None
             baseline_se = 0.0

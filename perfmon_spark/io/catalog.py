@@ -98,11 +98,6 @@ PERF_METRICS = OutputTable(
             "expected_coverage", "double", "expected final coverage, from mature windows of the slice; null until known"
         ),
         _c("is_mature", "boolean", "window_end + max_delay <= as_of"),
-        _c(
-            "is_reliable",
-            "boolean",
-            "estimated metrics: false where the reference is miscalibrated or the scores shifted; null otherwise",
-        ),
         AS_OF,
         RUN_ID,
     ),
@@ -334,6 +329,62 @@ DRIFT_METRICS = OutputTable(
     bookkeeping=("as_of", "run_id"),
 )
 
+DRIFT_PERFORMANCE = OutputTable(
+    name="drift_performance",
+    doc="per alert rule's metric, version, slice and window: its change against the baseline beside its drift, classed",
+    columns=(
+        MONITOR,
+        MODEL_VERSION,
+        SLICE_KEY,
+        SLICE_VALUE,
+        WINDOW,
+        _c("window_start", "timestamp", "inclusive"),
+        METRIC,
+        _c("value", "double", "the metric in the window (perf_metrics)"),
+        _c("ci_lower", "double", "its interval"),
+        _c("ci_upper", "double", "its interval"),
+        _c("baseline", "double", "the rule's baseline (value - baseline is the change)"),
+        _c("top_feature", "string", "the feature with the largest PSI in the window"),
+        _c("top_feature_psi", "double", "its PSI"),
+        _c("score_psi", "double", "the score's PSI, where `score_psi` is computed"),
+        _c(
+            "class",
+            "string",
+            "DRIFT_AND_DECAY / DECAY_WITHOUT_DRIFT / DRIFT_WITHOUT_DECAY / STABLE / UNKNOWN (immature or too few rows)",
+        ),
+        AS_OF,
+        RUN_ID,
+    ),
+    key=("monitor", "model_version", "slice_key", "slice_value", "window", "window_start", "metric"),
+    bookkeeping=("as_of", "run_id"),
+)
+
+DRIFT_CORRELATION = OutputTable(
+    name="drift_correlation",
+    doc="per version, slice, rule metric and feature: how the feature's drift ranks with the metric's drop",
+    columns=(
+        MONITOR,
+        MODEL_VERSION,
+        SLICE_KEY,
+        SLICE_VALUE,
+        METRIC,
+        FEATURE,
+        _c(
+            "windows_used", "long", "tumbling windows with both a drop and a PSI, of the last drift.correlation_windows"
+        ),
+        _c(
+            "spearman_rho",
+            "double",
+            "rank correlation of the feature's PSI with the drop (baseline - value, signed so that worse is larger)",
+        ),
+        _c("p_value", "double", "two-sided, t approximation; null below 3 windows or when either series is constant"),
+        AS_OF,
+        RUN_ID,
+    ),
+    key=("monitor", "model_version", "slice_key", "slice_value", "metric", "feature"),
+    bookkeeping=("as_of", "run_id"),
+)
+
 # Every table a run may write, in the order a reader meets them.
 OUTPUT_TABLES = (
     PERF_METRICS,
@@ -347,14 +398,21 @@ OUTPUT_TABLES = (
     DRIFT_REFERENCE,
     DRIFT_STATS,
     DRIFT_METRICS,
+    DRIFT_PERFORMANCE,
+    DRIFT_CORRELATION,
 )
 ALERTING_TABLES = (PERF_ALERTS, ALERT_EVENTS, RETRAIN_DECISIONS, MODEL_STATUS)
 DRIFT_TABLES = (DRIFT_REFERENCE, DRIFT_STATS, DRIFT_METRICS)
+DRIFT_ALERTING_TABLES = (DRIFT_PERFORMANCE, DRIFT_CORRELATION)
 
 
 def written_by(decides: bool, drifts: bool = False) -> tuple[OutputTable, ...]:
     """The tables a run writes: the alerting ones only where the config ``decides``, the drift
-    ones only where it has drift features."""
+    ones only where it has drift features (those that relate drift to the rules' metrics: both)."""
     return tuple(
-        t for t in OUTPUT_TABLES if (decides or t not in ALERTING_TABLES) and (drifts or t not in DRIFT_TABLES)
+        t
+        for t in OUTPUT_TABLES
+        if (decides or t not in ALERTING_TABLES)
+        and (drifts or t not in DRIFT_TABLES)
+        and ((drifts and decides) or t not in DRIFT_ALERTING_TABLES)
     )

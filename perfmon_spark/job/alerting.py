@@ -9,6 +9,7 @@ the caller after this, moves the watermark, so a run killed anywhere here is sim
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 
@@ -16,7 +17,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.window import Window
 
-from perfmon_spark.alerts.evaluate import EPISODE, episodes
+from perfmon_spark.alerts.evaluate import EPISODE, episodes, rule_histories, rule_plans
 from perfmon_spark.alerts.fdr import control_fdr
 from perfmon_spark.alerts.lifecycle import LOG, Episode, events_between
 from perfmon_spark.alerts.notify import deliver, describe
@@ -33,6 +34,7 @@ from perfmon_spark.io.catalog import (
 )
 from perfmon_spark.io.rows import collect_rows, epoch, rows_to_frame
 from perfmon_spark.io.tables import merge_into, read_table, table_exists
+from perfmon_spark.job.drift_performance import write_drift_performance
 from perfmon_spark.vocabulary import OVERALL, Decision, Delivery, Level, Trigger
 
 _OUTSTANDING = tuple(d for d in Delivery if d.outstanding)
@@ -54,18 +56,35 @@ class AlertingResult:
         )
 
 
-def run_alerting(spark: SparkSession, cfg: MonitorConfig, as_of: datetime, run_id: str) -> AlertingResult:
-    """Evaluate every rule and write the alerting tables for this run."""
+def run_alerting(
+    spark: SparkSession, cfg: MonitorConfig, as_of: datetime, run_id: str, stamp: Callable[[DataFrame], DataFrame]
+) -> AlertingResult:
+    """Evaluate every rule and write the alerting tables for this run (``stamp`` adds a frame's
+    monitor, as_of and run_id columns)."""
     mine = F.col("monitor") == cfg.name
     stats = read_table(spark, cfg.output.table(PERF_STATS.name)).filter(mine)
     metrics = read_table(spark, cfg.output.table(PERF_METRICS.name)).filter(mine)
-    now = epoch(as_of)
+    plans = rule_plans(cfg)
+    histories = rule_histories(cfg, metrics, stats, as_of, plans).persist() if cfg.alerts else None
+    try:
+        return _alerting(spark, cfg, as_of, run_id, stamp, stats, metrics, plans, histories)
+    finally:
+        if histories is not None:
+            histories.unpersist()
 
-    found = episodes(cfg, metrics, stats, as_of)
+
+def _alerting(spark, cfg, as_of, run_id, stamp, stats, metrics, plans, histories) -> AlertingResult:
+    now = epoch(as_of)
+    found = None if histories is None else episodes(histories, plans)
     new = [] if found is None else [Episode.of({"monitor": cfg.name, **r}) for r in collect_rows(found, EPISODE)]
     alerts_ref = cfg.output.table(PERF_ALERTS.name)
     old = (
-        [Episode.of(r) for r in collect_rows(read_table(spark, alerts_ref).filter(mine), PERF_ALERTS.schema)]
+        [
+            Episode.of(r)
+            for r in collect_rows(
+                read_table(spark, alerts_ref).filter(F.col("monitor") == cfg.name), PERF_ALERTS.schema
+            )
+        ]
         if table_exists(spark, alerts_ref)
         else []
     )
@@ -89,8 +108,11 @@ def run_alerting(spark: SparkSession, cfg: MonitorConfig, as_of: datetime, run_i
     )
 
     open_eps = [e for e in new if e.is_open]
+    drift = ([], [])
+    if histories is not None and cfg.drift.columns:
+        drift = write_drift_performance(spark, cfg, histories, plans, metrics, stats, as_of, stamp)
     facts, last_seen = _version_facts(spark, cfg, stats, now)
-    retrain = _write_decisions(spark, cfg, facts, open_eps, _latest_kpis(cfg, metrics), now, run_id)
+    retrain = _write_decisions(spark, cfg, facts, open_eps, _latest_kpis(cfg, metrics), now, run_id, drift)
     _write_statuses(spark, cfg, [f.version for f in facts], last_seen, open_eps, metrics, now, run_id)
     return AlertingResult(open_alerts=len(open_eps), events=len(events), undelivered=undelivered, retrain=retrain)
 
@@ -179,7 +201,7 @@ def _latest_kpis(cfg: MonitorConfig, metrics: DataFrame) -> list[dict]:
     )
 
 
-def _write_decisions(spark, cfg, facts, open_eps, kpi_rows, now, run_id) -> tuple[str, ...]:
+def _write_decisions(spark, cfg, facts, open_eps, kpi_rows, now, run_id, drift) -> tuple[str, ...]:
     ref = cfg.output.table(RETRAIN_DECISIONS.name)
     same_as_of, last_monitor = {}, None
     if table_exists(spark, ref):
@@ -187,7 +209,7 @@ def _write_decisions(spark, cfg, facts, open_eps, kpi_rows, now, run_id) -> tupl
         same_as_of = {r["model_version"]: r["run_id"] for r in rows if r["as_of"] == now}
         retrains = (r["as_of"] for r in rows if r["decision"] == Decision.RETRAIN and r["as_of"] < now)
         last_monitor = max(retrains, default=None)
-    decisions = retrain_decisions(cfg, now, facts, open_eps, last_monitor, kpi_rows)
+    decisions = retrain_decisions(cfg, now, facts, open_eps, last_monitor, kpi_rows, *drift)
     # a re-run with the same as_of rewrites the same decision rows
     rows = [
         {**d.row(), "monitor": cfg.name, "as_of": now, "run_id": same_as_of.get(d.model_version, run_id)}

@@ -277,7 +277,7 @@ def _compute_and_write(ctx: RunContext, scope: Scope) -> RunResult:
 
     message = scope.reason
     if ctx.cfg.decides:
-        message += "; " + run_alerting(ctx.spark, ctx.cfg, ctx.as_of, ctx.run_id).summary
+        message += "; " + run_alerting(ctx.spark, ctx.cfg, ctx.as_of, ctx.run_id, ctx.stamped).summary
     return ctx.result(
         RunStatus.SUCCEEDED,
         scope.mode,

@@ -262,19 +262,34 @@ register_metric(
     )
 )
 
-ESTIMATES = tuple(e[0] for e in _ESTIMATES)
-ESTIMATED_METRICS = (*ESTIMATES, "reference_calibration_error")
-"""The metrics that read the reference period's labeled summary (``reference_labeled_scores``)."""
 
-
-def reliable(s, max_calibration_error: float, psi_threshold: float) -> list[bool | None]:
-    """Whether each window's estimates may be trusted: its reference's raw scores are calibrated
-    within ``max_calibration_error`` and its scores have not shifted from the reference's by a
-    PSI above ``psi_threshold`` (a shift large enough to question the covariate-shift-only
-    assumption); None without a reference."""
+def _reliable(s) -> np.ndarray:
+    """1 where a window's estimates may be trusted: its reference's raw scores are calibrated
+    within ``max_calibration_error`` and its scores have not shifted from the reference's by a PSI
+    above ``psi_threshold`` (a shift large enough to doubt that only the inputs moved); else 0;
+    NaN without a reference."""
     errors = _reference_calibration_error(s)
     shifts = proxies.score_distance("psi")(s)
-    return [
-        None if np.isnan(e) else bool(e <= max_calibration_error and not shift > psi_threshold)
-        for e, shift in zip(errors, shifts)
-    ]
+    ok = (errors <= float(s["max_calibration_error"])) & ~(shifts > float(s["psi_threshold"]))
+    return np.where(np.isnan(errors), np.nan, ok.astype(float))
+
+
+register_metric(
+    Metric(
+        name="estimates_reliable",
+        problem_type="binary",
+        larger_is_better=True,
+        fields=("reference_labeled_scores", "scores", "reference_scores", "max_calibration_error", "psi_threshold"),
+        finalise=_reliable,
+        interval=None,
+        interval_method="none (a flag)",
+        definition="1 where the estimates may be trusted: reference_calibration_error <= "
+        "estimation.max_calibration_error and score PSI <= drift.psi_threshold; else 0; null " + _NULL,
+        needs="probability",
+        labeled=False,
+    )
+)
+
+ESTIMATES = tuple(e[0] for e in _ESTIMATES)
+ESTIMATED_METRICS = (*ESTIMATES, "reference_calibration_error", "estimates_reliable")
+"""The metrics that read the reference period's labeled summary (``reference_labeled_scores``)."""

@@ -16,7 +16,7 @@ combine shrinks them before the shuffle, so drift adds no scan of the raw tables
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -27,6 +27,7 @@ from perfmon_spark.config import MonitorConfig, TableRef
 from perfmon_spark.errors import InputError
 from perfmon_spark.ingest.columns import STATUS
 from perfmon_spark.io.catalog import DRIFT_REFERENCE
+from perfmon_spark.io.rows import collect_rows, rows_to_frame
 from perfmon_spark.io.tables import read_table, table_exists
 from perfmon_spark.metrics.drift import value_bins
 from perfmon_spark.states.cells import KEY, cell_names, to_groups
@@ -46,8 +47,8 @@ class Binned:
     kind: str
     edges: tuple[float, ...] = ()  # numeric
     categories: tuple[str, ...] = ()  # categorical
-    reference_start: datetime | None = None
-    reference_end: datetime | None = None
+    reference_start: int | None = None  # epoch seconds (``io.rows``: zone-proof)
+    reference_end: int | None = None
     n_reference: int = 0
 
     @property
@@ -107,10 +108,10 @@ def stored_bins(spark, cfg: MonitorConfig, ref: TableRef) -> dict[str, Binned]:
     other kind is left out: its bins are fixed again)."""
     if not table_exists(spark, ref):
         return {}
-    kinds = dict.fromkeys(cfg.drift.features, FeatureKind.NUMERIC) | dict.fromkeys(
-        cfg.drift.categorical, FeatureKind.CATEGORICAL
-    )
-    rows = read_table(spark, ref).filter((F.col("monitor") == cfg.name) & F.col("feature").isin(*kinds)).collect()
+    kinds = dict.fromkeys(cfg.drift.features, FeatureKind.NUMERIC)
+    kinds |= dict.fromkeys(cfg.drift.categorical, FeatureKind.CATEGORICAL)
+    mine = (F.col("monitor") == cfg.name) & F.col("feature").isin(*kinds)
+    rows = collect_rows(read_table(spark, ref).filter(mine), DRIFT_REFERENCE.schema)
     return {
         r["feature"]: Binned(
             r["feature"],
@@ -129,20 +130,20 @@ def stored_bins(spark, cfg: MonitorConfig, ref: TableRef) -> dict[str, Binned]:
 def bins_frame(spark, monitor: str, bins: tuple[Binned, ...], run_id: str) -> DataFrame:
     """``drift_reference`` rows of ``bins``."""
     rows = [
-        (
-            monitor,
-            b.feature,
-            str(b.kind),
-            list(b.edges),
-            list(b.categories),
-            b.reference_start,
-            b.reference_end,
-            b.n_reference,
-            run_id,
-        )
+        {
+            "monitor": monitor,
+            "feature": b.feature,
+            "kind": str(b.kind),
+            "edges": list(b.edges),
+            "categories": list(b.categories),
+            "reference_start": b.reference_start,
+            "reference_end": b.reference_end,
+            "n_reference": b.n_reference,
+            "created_run_id": run_id,
+        }
         for b in bins
     ]
-    return spark.createDataFrame(rows, DRIFT_REFERENCE.ddl)
+    return rows_to_frame(spark, rows, DRIFT_REFERENCE.schema)
 
 
 def first_period(cfg: MonitorConfig):
@@ -158,13 +159,15 @@ def fix_bins(cfg: MonitorConfig, visible: DataFrame, features: tuple[str, ...]) 
     Raises:
         InputError: a feature with too few non-null values in the period to fix its bins.
     """
+    if not features:
+        return ()
     ts = F.col(cfg.predictions.timestamp).cast("timestamp")
-    first = visible.agg(F.min(ts)).first()[0]
-    if first is None:
+    first = Buckets(cfg.windows.granularity).floor_column(F.min(ts))
+    start = visible.agg(F.unix_timestamp(first)).first()[0]
+    if start is None:
         raise InputError("drift: no visible prediction to fix the features' bins from")
-    start = Buckets(cfg.windows.granularity).floor(first)
-    end = start + first_period(cfg).delta
-    period = visible.filter((ts >= F.lit(start)) & (ts < F.lit(end)))
+    end = start + first_period(cfg).seconds
+    period = visible.filter((ts >= F.timestamp_seconds(F.lit(start))) & (ts < F.timestamp_seconds(F.lit(end))))
     numeric = [f for f in cfg.drift.features if f in features]
     categorical = [f for f in cfg.drift.categorical if f in features]
     found: list[Binned] = []
@@ -206,8 +209,9 @@ def fix_bins(cfg: MonitorConfig, visible: DataFrame, features: tuple[str, ...]) 
     return tuple(found)
 
 
-def _too_few(feature: str, n: int, needed: int, start: datetime, end: datetime, what: str) -> str:
+def _too_few(feature: str, n: int, needed: int, start: int, end: int, what: str) -> str:
+    period = " to ".join(f"{datetime.fromtimestamp(t, timezone.utc):%Y-%m-%d %H:%M}" for t in (start, end))
     return (
-        f"drift: column {feature!r} has {n} non-null values in the reference period "
-        f"[{start:%Y-%m-%d %H:%M}, {end:%Y-%m-%d %H:%M}); at least {needed} are needed to fix {what}"
+        f"drift: column {feature!r} has {n} non-null values in the reference period ({period} UTC); "
+        f"at least {needed} are needed to fix {what}"
     )

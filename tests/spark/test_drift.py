@@ -8,10 +8,12 @@ from datetime import timedelta
 
 import numpy as np
 import pandas as pd
+import pytest
 from scipy.spatial.distance import jensenshannon
 from scipy.stats import wasserstein_distance
 
 from perfmon_spark.config import parse_config
+from perfmon_spark.errors import InputError
 from perfmon_spark.job import run_monitor
 from tests import oracle
 from tests.helpers import LABELS_DDL, PREDICTIONS_DDL, T0, config_dict, make_inputs, read_table, write_delta
@@ -150,3 +152,22 @@ def test_drift_measures_equal_numpy_and_bins_stay_fixed(spark, tmp_path):
     again = read_table(spark, cfg, "drift_reference").set_index("feature")
     assert list(again.loc["amount", "edges"]) == list(edges)
     assert again.loc["amount", "created_run_id"] == reference.loc["amount", "created_run_id"]
+
+
+def test_bad_drift_columns_and_too_few_reference_rows_stop_the_run_before_any_write(spark, tmp_path):
+    preds, labels = make_inputs(n=300, days=4, seed=2)
+    p = write_delta(spark, preds, PREDICTIONS_DDL, tmp_path / "predictions")
+    lab = write_delta(spark, labels, LABELS_DDL, tmp_path / "labels")
+    out = tmp_path / "out"
+    cases = [
+        ({"features": ["amout"]}, r"column 'amout' \(drift.features\) not found; columns: amount, channel"),
+        ({"features": ["country"]}, r"column 'country' \(drift.features\) has type string; allowed: number"),
+        (
+            {"features": ["amount"], "bins": 50},
+            r"drift: column 'amount' has \d+ non-null values in the reference period",
+        ),
+    ]
+    for drift, message in cases:
+        with pytest.raises(InputError, match=message):
+            run_monitor(drift_config(p, lab, str(out), drift=drift), T0 + 4 * DAY, spark=spark)
+        assert not out.exists()

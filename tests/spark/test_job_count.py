@@ -63,3 +63,65 @@ def test_ranking_jobs_do_not_grow_with_cut_offs_metrics_or_windows(spark, tmp_pa
     few, many = jobs_of_run(spark, parse_config(small)), jobs_of_run(spark, parse_config(big))
     assert len(parse_config(big).metrics) == 21 and few > 0
     assert many == few, f"{few} jobs for 2 metrics / 1 k / 1 window, {many} for 21 metrics / 3 k / 3 windows"
+
+
+def _items(seq) -> list:
+    """A Scala Seq's elements (py4j hands them over as they are)."""
+    return [seq.apply(i) for i in range(seq.size())]
+
+
+def rows_scanned(spark, group: str, tables: dict[str, str]) -> dict[str, int]:
+    """Rows that the Parquet scans of each input table (name -> path) output in the SQL executions
+    of a job group: from Spark's SQL status store (no UI needed), counting only scans that ran
+    (a cached plan shown under an in-memory scan records no rows)."""
+    jobs = set(spark.sparkContext.statusTracker().getJobIdsForGroup(group))
+    store = spark._jsparkSession.sharedState().statusStore()
+    found = dict.fromkeys(tables, 0)
+    for execution in _items(store.executionsList()):
+        if not jobs & set(_items(execution.jobs().keys().toSeq())):
+            continue
+        values = store.executionMetrics(execution.executionId())
+        for node in _items(store.planGraph(execution.executionId()).allNodes()):
+            desc = node.desc()
+            name = next(
+                (n for n, path in tables.items() if f"PreparedDeltaFileIndex(1 paths)[file:{path}]" in desc), None
+            )
+            if name is None or "FileScan parquet" not in desc:
+                continue
+            for metric in _items(node.metrics()):
+                if metric.name() == "number of output rows" and values.contains(metric.accumulatorId()):
+                    found[name] += int(values.apply(metric.accumulatorId()).replace(",", ""))
+    return found
+
+
+def test_drift_adds_no_scan_and_its_jobs_do_not_grow_with_features(spark, tmp_path):
+    """Once its bins are fixed, a full run with drift features scans the predictions twice (the
+    cell counts and the one pass, as without them) and the labels once, and one feature costs
+    the jobs that three do."""
+    preds, labels = make_inputs(n=2000, days=6, seed=4)
+    p = write_delta(spark, preds, PREDICTIONS_DDL, tmp_path / "predictions")
+    lab = write_delta(spark, labels, LABELS_DDL, tmp_path / "labels")
+    data = config_dict(
+        p, lab, str(tmp_path / "out"), metrics=["accuracy", "roc_auc"], windows={"granularity": "1 day", "rolling": []}
+    )
+    data["baseline"] = {"source": "window", "window": "2 days"}
+    three = parse_config(dict(data, drift={"features": ["amount"], "categorical": ["channel", "country"], "bins": 5}))
+    one = parse_config(dict(data, drift={"features": ["amount"], "bins": 5}))
+    run_monitor(three, T0 + timedelta(days=12), spark=spark)  # fixes the bins
+    jobs, scanned = {}, {}
+    spark.conf.set("spark.sql.maxMetadataStringLength", "10000")  # whole table paths in the plans
+    try:
+        for name, cfg in (("three", three), ("one", one)):
+            group = f"drift-{name}"
+            spark.sparkContext.setJobGroup(group, "drift scan test")
+            try:
+                run_monitor(cfg, T0 + timedelta(days=12), mode="full", spark=spark)
+            finally:
+                spark.sparkContext.setLocalProperty("spark.jobGroup.id", None)
+            jobs[name] = len(spark.sparkContext.statusTracker().getJobIdsForGroup(group))
+            scanned[name] = rows_scanned(spark, group, {"predictions": p, "labels": lab})
+    finally:
+        spark.conf.unset("spark.sql.maxMetadataStringLength")
+    assert jobs["one"] == jobs["three"], jobs
+    for name in scanned:
+        assert scanned[name] == {"predictions": 2 * len(preds), "labels": len(labels)}, scanned

@@ -103,7 +103,7 @@ def test_estimates_before_labels_equal_an_isotonic_oracle_and_flag_the_shift(spa
         str(tmp_path / "predictions"),
         str(tmp_path / "labels"),
         str(tmp_path / "out"),
-        metrics=[*estimates, "reference_calibration_error"],
+        metrics=[*estimates, "reference_calibration_error", "estimates_reliable"],
         segments={},
         labels={**config_dict("", "", "")["labels"], "table": str(tmp_path / "labels"), "max_delay": "1 day"},
         windows={"granularity": "1 day", "rolling": []},
@@ -119,13 +119,16 @@ def test_estimates_before_labels_equal_an_isotonic_oracle_and_flag_the_shift(spa
     early = metrics[metrics["window_start"] < T0 + 2 * DAY]
     assert early["value"].isna().all()  # the reference period has not ended by then
     late = metrics[metrics["window_start"] >= T0 + 2 * DAY]
-    assert len(late) == 6 * 5
+    assert len(late) == 6 * 6
     for r in late.itertuples():
         scores = preds[(preds["prediction_ts"] >= r.window_start) & (preds["prediction_ts"] < r.window_end)]["score"]
         p = iso.predict(scores.astype(float))
         d = scores.to_numpy() >= 0.5
         if r.metric == "reference_calibration_error":
-            assert 0 <= r.value < 0.1 and pd.isna(r.is_reliable)
+            assert 0 <= r.value < 0.1
+            continue
+        if r.metric == "estimates_reliable":  # the scores shift from day 5 on
+            assert r.value == float(r.window_start < T0 + 5 * DAY), r.window_start
             continue
         expected = {
             "estimated_accuracy": np.mean(np.where(d, p, 1 - p)),
@@ -137,4 +140,3 @@ def test_estimates_before_labels_equal_an_isotonic_oracle_and_flag_the_shift(spa
         }[r.metric]
         assert abs(r.value - expected) < 1e-9, (r.metric, r.window_start)
         assert r.ci_lower <= r.value <= r.ci_upper
-        assert r.is_reliable == (r.window_start < T0 + 5 * DAY), (r.metric, r.window_start)

@@ -73,9 +73,9 @@ SPEC = {
         "top_score_mean",
     ],
 }
-# Beyond SPEC (argued in the drift issue's note): the reference period's calibration error, which
-# says whether the estimates can be trusted, as a metric users can chart and alert on.
-EXTENSIONS = {"binary": ["reference_calibration_error"]}
+# Beyond SPEC (argued in the drift issue's note): whether the estimates can be trusted, and the
+# reference period's calibration error behind it, as metrics users can chart and alert on.
+EXTENSIONS = {"binary": ["reference_calibration_error", "estimates_reliable"]}
 PROBLEM_TYPES = list(SPEC)
 
 

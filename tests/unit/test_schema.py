@@ -126,3 +126,16 @@ def test_the_reference_documents_every_key_of_the_readme_example():
 def test_every_key_has_a_type_and_a_doc():
     for path, (kind, _, _, description) in reference_rows().items():
         assert kind and description, path
+
+
+def test_conf_demo_is_what_the_demo_writes():
+    """conf/demo.yml is the demo's config with its paths relative to conf/ (it cannot fall behind)."""
+    stored = EXAMPLES["conf/demo.yml"]()
+    for section in ("predictions", "labels"):
+        stored[section]["table"] = stored[section]["table"].replace("../demo-lake/", "/lake/")
+    stored["output"]["location"] = stored["output"]["location"].replace("../demo-lake/", "/lake/")
+    written = demo(alerting=True)
+    for section in ("predictions", "labels"):
+        written[section]["table"] = written[section]["table"].replace("./", "/lake/")
+    written["output"]["location"] = written["output"]["location"].replace("./", "/lake/")
+    assert stored == written
