@@ -52,7 +52,7 @@ def prepare(folder: Path, rows: int, days: int) -> tuple[Path, str]:
         print(f"generated {rows:,} predictions over {days} days in {time.perf_counter() - start:.0f} s")
         marker.touch()
     config = folder / "bench.yml"
-    text = demo_config(lake, alerting=False).replace("max_delay: 30 days", "max_delay: 14 days")
+    text = demo_config(lake, alerting=False)
     config.write_text(text + BENCH_SPARK)
     return config, (DEMO_START + timedelta(days=days)).date().isoformat()
 

@@ -15,7 +15,10 @@ def _levels(rule) -> str:
             if lv.within == 1
             else (f" in {lv.of} consecutive" if lv.of == lv.within else f" in {lv.of} of {lv.within}")
         )
-        parts.append(f"{lv.level} worse than baseline x{lv.ratio:g}{rep}")
+        if lv.limit is not None:
+            parts.append(f"{lv.level} {'above' if rule.absolute == 'max' else 'below'} {lv.limit:g}{rep}")
+        else:
+            parts.append(f"{lv.level} worse than baseline x{lv.ratio:g}{rep}")
     return ", ".join(parts)
 
 
@@ -54,6 +57,17 @@ def _alerting(cfg: MonitorConfig) -> list[str]:
     return lines
 
 
+def _drift(cfg: MonitorConfig) -> list[str]:
+    d = cfg.drift
+    if not d.columns:
+        return []
+    return [
+        f"drift: numeric {', '.join(d.features) or 'none'} ({d.bins} bins), categorical "
+        f"{', '.join(d.categorical) or 'none'} (top {d.max_categories}); drifted above PSI {d.psi_threshold:g}; "
+        f"correlation over the last {d.correlation_windows} {cfg.windows.granularity.text} windows"
+    ]
+
+
 def describe(cfg: MonitorConfig) -> str:
     """What a run of this config reads, computes and writes."""
     p, lab, out = cfg.predictions, cfg.labels, cfg.output
@@ -89,6 +103,7 @@ def describe(cfg: MonitorConfig) -> str:
         f"confidence level: {cfg.confidence_level:g}; auc mode: {cfg.auc.mode}",
         "metrics: " + "; ".join(metrics),
         *_alerting(cfg),
+        *_drift(cfg),
         "writes: " + ", ".join(out.table(t.name).text for t in written_by(cfg.decides, bool(cfg.drift.columns))),
     ]
     return "\n".join(lines)

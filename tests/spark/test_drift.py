@@ -16,7 +16,16 @@ from perfmon_spark.config import parse_config
 from perfmon_spark.errors import InputError
 from perfmon_spark.job import run_monitor
 from tests import oracle
-from tests.helpers import LABELS_DDL, PREDICTIONS_DDL, T0, config_dict, make_inputs, read_table, write_delta
+from tests.helpers import (
+    LABELS_DDL,
+    PREDICTIONS_DDL,
+    T0,
+    config_dict,
+    make_inputs,
+    read_table,
+    with_tuples,
+    write_delta,
+)
 
 DAY = timedelta(days=1)
 AS_OF = T0 + 10 * DAY
@@ -149,9 +158,28 @@ def test_drift_measures_equal_numpy_and_bins_stay_fixed(spark, tmp_path):
     write_delta(spark, more, PREDICTIONS_DDL, tmp_path / "predictions", mode="append")
     result = run_monitor(cfg, AS_OF + 3 * DAY, spark=spark)
     assert result.mode == "incremental"
+    run_monitor(cfg, AS_OF + 3 * DAY, spark=spark, backfill=(T0 + 2 * DAY, T0 + 5 * DAY))
     again = read_table(spark, cfg, "drift_reference").set_index("feature")
     assert list(again.loc["amount", "edges"]) == list(edges)
     assert again.loc["amount", "created_run_id"] == reference.loc["amount", "created_run_id"]
+    # the incremental run and the backfill end where one full run ends (the merge law of the histograms)
+    full = drift_config(p, lab, str(tmp_path / "full"))
+    run_monitor(full, AS_OF + 3 * DAY, spark=spark, mode="full")
+    for name, key in (
+        ("drift_reference", ["feature"]),
+        ("drift_stats", ["model_version", "slice_key", "slice_value", "bucket_start", "feature"]),
+        (
+            "drift_metrics",
+            ["model_version", "slice_key", "slice_value", "window", "window_start", "feature", "measure"],
+        ),
+    ):
+        a, b = (
+            with_tuples(read_table(spark, c, name).drop(columns=["as_of", "run_id", "created_run_id"], errors="ignore"))
+            .sort_values(key)
+            .reset_index(drop=True)
+            for c in (cfg, full)
+        )
+        pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-9, obj=name)
 
 
 def test_bad_drift_columns_and_too_few_reference_rows_stop_the_run_before_any_write(spark, tmp_path):

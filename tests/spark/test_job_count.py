@@ -44,9 +44,9 @@ def test_jobs_do_not_grow_with_metrics_slices_or_windows(spark, tmp_path):
     big["windows"] = {"granularity": "1 day", "rolling": ["2 days", "3 days", "5 days", "100 labels"]}
     jobs_of_run(spark, parse_config(dict(small, name="warm_up", output={"location": str(tmp_path / "warm")})))
     few, many = jobs_of_run(spark, parse_config(small)), jobs_of_run(spark, parse_config(big))
-    assert len(parse_config(big).metrics) == 17 and few > 0
+    assert len(parse_config(big).metrics) == 24 and few > 0
     assert many == few, (
-        f"{few} jobs for 2 metrics / 2 slices / 1 window, {many} for 17 metrics / 4 slice keys / 5 windows"
+        f"{few} jobs for 2 metrics / 2 slices / 1 window, {many} for 24 metrics / 4 slice keys / 5 windows"
     )
 
 

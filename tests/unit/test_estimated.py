@@ -261,6 +261,31 @@ def test_reference_calibration_error_flags_miscalibrated_scores(distort):
     assert got[0] < 3 * noise < 0.05
 
 
+@pytest.mark.parametrize(
+    "distort",
+    [lambda p: p**3, lambda p: 0.5 + 0.4 * (p - 0.5)],
+    ids=["cubed", "squashed"],
+)
+def test_estimates_of_a_miscalibrated_reference_or_shifted_scores_are_marked_unreliable(distort):
+    """estimates_reliable: 1 for calibrated scores that did not move, 0 for a miscalibrated
+    reference, 0 for a window whose scores shifted beyond psi_threshold, null without reference."""
+    rng = np.random.default_rng(8)
+    p = rng.beta(2, 5, 20000)
+    y = (rng.random(len(p)) < p).astype(int)
+    good, bad = summary(p.round(3), y), summary(distort(p).round(3), y)
+    same, shifted = predictions(p[:3000].round(3)), predictions(np.clip(p[:3000] + 0.3, 0, 1).round(3))
+    s = {
+        "scores": [same, predictions(distort(p[:3000]).round(3)), shifted, same],
+        "reference_labeled_scores": [good, bad, good, None],
+        "reference_scores": [predictions(p.round(3)), predictions(distort(p).round(3)), predictions(p.round(3)), None],
+        "max_calibration_error": 0.05,
+        "psi_threshold": 0.2,
+    }
+    got = finalise("estimates_reliable", s)
+    np.testing.assert_array_equal(got[:3], [1.0, 0.0, 0.0])
+    assert np.isnan(got[3])
+
+
 def test_calibration_error_is_nan_without_labeled_rows():
     assert np.isnan(calibration_error(np.array([0.3]), np.zeros(1), np.zeros(1)))
 
