@@ -49,6 +49,7 @@ import numpy as np
 import pandas as pd
 
 from perfmon_spark.config import AlertRule, Duration, LevelRule, parse_duration
+from perfmon_spark.metrics.estimated import ESTIMATES
 from perfmon_spark.metrics.intervals import z_value
 from perfmon_spark.vocabulary import AlertStatus, Level
 
@@ -316,6 +317,7 @@ def _episode_row(episode: dict, plan: RulePlan, resolved) -> dict:
             for lv in rule.levels
         },
         "confidence": rule.confidence,
+        "estimate": rule.metric in ESTIMATES,  # an estimated metric (before labels), not a measured one
         "p_value": last["p_value"],
         "confirmed": sorted(episode["confirmed"], key=lambda level: Level(level).rank),
         "reached": episode["reached"],  # the first window at which each level held

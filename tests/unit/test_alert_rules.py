@@ -297,3 +297,12 @@ def test_a_min_limit_alerts_below_it_beyond_doubt():
 def test_levels_give_one_kind_of_threshold(levels, message):
     with pytest.raises(Exception, match=message):
         AlertRule(name="p", metric="score_psi", **levels)
+
+
+def test_an_alert_on_an_estimated_metric_says_so_in_its_evidence():
+    rule = AlertRule(name="est", metric="estimated_roc_auc", window="1 day", minor={"ratio": 0.95}, confidence=None)
+    estimated = RulePlan.build(rule, True, 0.95, labeled=False)
+    (episode,) = evaluate_history(history([0.9, 0.7, 0.7], n=0).assign(n_predictions=1000), estimated)
+    assert json.loads(episode["evidence"])["estimate"] is True
+    (measured,) = evaluate_history(history([0.9, 0.7, 0.7]), plan([MINOR]))
+    assert json.loads(measured["evidence"])["estimate"] is False
