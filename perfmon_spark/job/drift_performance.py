@@ -84,8 +84,8 @@ def correlation_rows(
 ) -> tuple[DataFrame, list[dict]]:
     """Per (version, slice, rule metric, feature): the Spearman correlation of the feature's PSI
     with the metric's drop over the last ``drift.correlation_windows`` tumbling windows that have
-    both and pass the rule's maturity policy (ties take their mean rank, as scipy's ``spearmanr``), and its p-value; as a frame
-    and as rows."""
+    both and pass the rule's maturity policy (ties take their mean rank, as scipy's ``spearmanr``),
+    and its p-value; as a frame and as rows."""
     granularity = cfg.windows.granularity.text
     relevant = _relevant(cfg, plans)
     by_metric: dict = {}
@@ -119,10 +119,10 @@ def correlation_rows(
     columns = tuple(
         (c, t) for c, t in DRIFT_CORRELATION.schema if c in (*group, "windows_used", "spearman_rho", "p_value")
     )
-    out = []
-    for r in collect_rows(found, tuple((c, t) for c, t in columns if c != "p_value")):
-        rho = r["spearman_rho"]
-        out.append({**r, "spearman_rho": rho, "p_value": spearman_p(rho, r["windows_used"])})
+    out = [
+        {**r, "p_value": spearman_p(r["spearman_rho"], r["windows_used"])}
+        for r in collect_rows(found, tuple((c, t) for c, t in columns if c != "p_value"))
+    ]
     return rows_to_frame(stats.sparkSession, out, columns), out
 
 
