@@ -61,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     backfill.add_argument("--to", dest="end", required=True, help="end (ISO date or timestamp, UTC), exclusive")
     backfill.add_argument("--as-of", default=None, help="ISO-8601 timestamp or date, UTC (default: now)")
+    add_quiet_argument(backfill)
 
     validate = sub.add_parser("validate", parents=[common], help="validate a config and print the plan")
     validate.add_argument("--config", required=True)
@@ -80,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--dir", default="demo-lake", help="folder for the sample lakehouse (default: demo-lake)")
     demo.add_argument("--rows", type=int, default=60_000, help="predictions to generate (default: 60000)")
     demo.add_argument("--days", type=int, default=60, help="days of predictions (default: 60)")
+    add_quiet_argument(demo)
     return parser
 
 
@@ -88,13 +90,19 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", required=True, help="YAML config file")
     parser.add_argument("--as-of", default=None, help="ISO-8601 timestamp or date, UTC (default: now)")
     parser.add_argument("--full-refresh", action="store_true", help="recompute every bucket from the inputs")
+    add_quiet_argument(parser)
     parser.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS, help="show tracebacks on errors")
+
+
+def add_quiet_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
 
 
 def cmd_run(args) -> int:
     from perfmon_spark.config import load_config
     from perfmon_spark.job import run_monitor
 
+    show_progress(not args.quiet)
     cfg = load_config(args.config)
     as_of = parse_as_of(args.as_of)
     _print_result(run_monitor(cfg, as_of, mode=RunMode.FULL if args.full_refresh else RunMode.INCREMENTAL))
@@ -114,6 +122,7 @@ def cmd_backfill(args) -> int:
     from perfmon_spark.config import load_config
     from perfmon_spark.job import run_monitor
 
+    show_progress(not args.quiet)
     cfg = load_config(args.config)
     window = (parse_as_of(args.start, "--from"), parse_as_of(args.end, "--to"))
     _print_result(run_monitor(cfg, parse_as_of(args.as_of), backfill=window))
@@ -165,6 +174,7 @@ def cmd_schema(args) -> int:
 def cmd_demo(args) -> int:
     from perfmon_spark.demo import run_demo
 
+    show_progress(not args.quiet)
     print(run_demo(args.dir, rows=args.rows, days=args.days))
     return 0
 
@@ -218,6 +228,18 @@ def log_to_stderr() -> None:
         handler.setFormatter(_LevelPrefix())
         logger.addHandler(handler)
     logger.setLevel(logging.WARNING)
+
+
+def show_progress(on: bool) -> None:
+    """A run's progress lines (``job.progress``) on stderr, as ``perfmon: <stage> <seconds> <counts>``."""
+    from perfmon_spark.job.progress import PROGRESS as logger
+
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("perfmon: %(message)s"))
+        logger.addHandler(handler)
+        logger.propagate = False
+    logger.setLevel(logging.INFO if on else logging.WARNING)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -133,6 +133,17 @@ class RunMode(StrEnum):
     UNKNOWN = "unknown"  # a run that failed before it chose
 
 
+class Stage(StrEnum):
+    """The stages of a run, in order: one progress line each, and a key of ``runs.stage_seconds``."""
+
+    READ = "read"  # pin both inputs at their Delta versions
+    VALIDATE = "validate"  # columns, baseline table, and the buckets the run recomputes
+    STATES = "states"  # the one pass over the rows: quarantine, bucket states, drift histograms
+    METRICS = "metrics"  # windows finalised from the stored states; perf_metrics and drift_metrics
+    ALERTS = "alerts"  # rules, episodes, decisions and model status
+    WRITE = "write"  # the runs row, last: it is the next run's watermark
+
+
 class Source(StrEnum):
     """``quarantine.source``: the input table a bad row came from."""
 

@@ -147,6 +147,11 @@ RUNS = OutputTable(
         _c("state_version", "int", "layout version of the `perf_stats` fields written; another makes a full run"),
         _c("package_version", "string", "perfmon-spark's version"),
         _c("message", "string", "why the run took its mode, and the alerting summary or the error"),
+        _c(
+            "stage_seconds",
+            "map<string,double>",
+            "seconds per stage (read, validate, states, metrics, alerts) before the row's own write",
+        ),
     ),
     key=("run_id",),
     write=Write.APPEND,

@@ -4,13 +4,16 @@
 A run is a sequence of named steps over a ``RunContext`` (the config, the session, as_of and the
 input snapshots pinned at their Delta versions):
 
-1. ``_open``: read both inputs at pinned versions and check their columns (an input error stops
-   the run before any write);
+1. ``_open``: read both inputs at pinned versions; ``_check_inputs``: their columns (an input
+   error stops the run before any write);
 2. ``scope.plan``: every bucket, or only those touched since the last run, or a backfill's;
 3. ``_aggregate``: the one pass: validate rows, resolve labels as of, aggregate states;
 4. ``_write_quarantine``, ``_write_states``, ``_write_metrics``: MERGEs on the contract keys;
 5. ``alerting.run_alerting`` (with alert rules or a KPI trigger);
 6. the ``runs`` row, last: it is the next run's watermark.
+
+Each stage (``vocabulary.Stage``) is timed by a ``progress.Stopwatch``: a progress line, and
+``runs.stage_seconds``.
 
 Every write rewrites only changed rows, so a re-run with the same as_of leaves the tables as they
 were, and a run killed half-way is repaired by running it again.
@@ -52,13 +55,14 @@ from perfmon_spark.io.catalog import (
 from perfmon_spark.io.tables import Snapshot, append, merge_into, read_snapshot, read_table, table_exists
 from perfmon_spark.job import scope as planning
 from perfmon_spark.job.alerting import run_alerting
+from perfmon_spark.job.progress import Stopwatch
 from perfmon_spark.job.scope import Scope
 from perfmon_spark.session import get_spark, prepare_session
 from perfmon_spark.states.build import RECORD_ID, ROWS, aggregate_rows, bucket_states, main_entries
 from perfmon_spark.states.cells import binning, cell_counts
 from perfmon_spark.states.drift import Binned, bins_frame, drift_states, fix_bins, stored_bins
 from perfmon_spark.states.layout import STATE_VERSION
-from perfmon_spark.vocabulary import Reason, RowStatus, RunMode, RunStatus, Source
+from perfmon_spark.vocabulary import Reason, RowStatus, RunMode, RunStatus, Source, Stage
 from perfmon_spark.windows import Reference, WindowPlan, compute_metrics, with_version_starts
 
 LOG = logging.getLogger("perfmon_spark")
@@ -81,6 +85,7 @@ class RunResult:
     state_version: int
     package_version: str
     message: str
+    stage_seconds: dict[str, float]
     rows_read_predictions: int = 0
     rows_read_labels: int = 0
     rows_quarantined: int = 0
@@ -119,8 +124,8 @@ class RunContext:
         monitor = F.lit(self.cfg.name).alias("monitor")
         return df.select(monitor, *df.columns, F.lit(self.as_of).alias("as_of"), F.lit(self.run_id).alias("run_id"))
 
-    def result(self, status: RunStatus, mode: str, message: str, **counts: int | None) -> RunResult:
-        """The ``runs`` row of this run; counts not given are 0."""
+    def result(self, status: RunStatus, mode: str, message: str, watch: Stopwatch, **counts: int | None) -> RunResult:
+        """The ``runs`` row of this run, with the stages timed so far; counts not given are 0."""
         return RunResult(
             run_id=self.run_id,
             monitor=self.cfg.name,
@@ -135,6 +140,7 @@ class RunContext:
             state_version=STATE_VERSION,
             package_version=__version__,
             message=message,
+            stage_seconds=dict(watch.seconds),
             **counts,
         )
 
@@ -220,36 +226,51 @@ def run_monitor(
     mode = RunMode(mode)
     if mode not in (RunMode.FULL, RunMode.INCREMENTAL):
         raise ValueError(f"mode must be full or incremental (a backfill is asked with backfill=), got {mode!r}")
-    ctx = _open(cfg, to_utc(as_of), spark)
+    watch = Stopwatch()
+    with watch.stage(Stage.READ) as note:
+        ctx = _open(cfg, to_utc(as_of), spark)
+        note(f"predictions at Delta version {ctx.predictions.version}, labels at {ctx.labels.version}")
     try:
-        result = _compute_and_write(
-            ctx, planning.plan(ctx.spark, cfg, ctx.predictions, ctx.labels, ctx.as_of, mode, backfill, ctx.without_feed)
-        )
+        with watch.stage(Stage.VALIDATE) as note:
+            _check_inputs(ctx)
+            scope = planning.plan(
+                ctx.spark, cfg, ctx.predictions, ctx.labels, ctx.as_of, mode, backfill, ctx.without_feed
+            )
+            note(f"{scope.mode}: {scope.reason}")
+        result = _compute_and_write(ctx, scope, watch)
     except Exception as e:
-        _record_failure(ctx, e)
+        _record_failure(ctx, e, watch)
         raise
-    append(result.frame(ctx.spark), ctx.ref(RUNS))
+    with watch.stage(Stage.WRITE) as note:
+        append(result.frame(ctx.spark), ctx.ref(RUNS))
+        note(f"run {result.run_id} {result.status}")
     return result
 
 
 def _open(cfg: MonitorConfig, as_of: datetime, spark: SparkSession | None) -> RunContext:
-    """The run's context: its session and both inputs, pinned and checked."""
+    """The run's context: its session and both inputs, pinned at their current Delta versions."""
     spark = spark or get_spark(cfg.spark)
     prepare_session(spark)
     started_at = to_utc(datetime.now(timezone.utc))
     predictions = read_snapshot(spark, cfg.predictions.table, Source.PREDICTIONS)
     labels = read_snapshot(spark, cfg.labels.table, Source.LABELS)
-    check_input_columns(cfg, predictions, labels)
-    check_baseline_table(spark, cfg)
-    off = planning.without_feed(predictions, labels)
-    warning = planning.feed_warning(off)
+    run_id = f"{started_at:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+    return RunContext(
+        cfg, spark, as_of, run_id, started_at, predictions, labels, planning.without_feed(predictions, labels)
+    )
+
+
+def _check_inputs(ctx: RunContext) -> None:
+    """Columns and the baseline table, before any write (a failing check writes at most the
+    FAILED ``runs`` row of a monitor that has run before)."""
+    check_input_columns(ctx.cfg, ctx.predictions, ctx.labels)
+    check_baseline_table(ctx.spark, ctx.cfg)
+    warning = planning.feed_warning(ctx.without_feed)
     if warning is not None:
         LOG.warning(warning)
-    run_id = f"{started_at:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
-    return RunContext(cfg, spark, as_of, run_id, started_at, predictions, labels, off)
 
 
-def _compute_and_write(ctx: RunContext, scope: Scope) -> RunResult:
+def _compute_and_write(ctx: RunContext, scope: Scope, watch: Stopwatch) -> RunResult:
     cached: list[DataFrame] = []
 
     def keep(df: DataFrame) -> DataFrame:
@@ -257,31 +278,42 @@ def _compute_and_write(ctx: RunContext, scope: Scope) -> RunResult:
         return df
 
     try:
-        agg = _aggregate(ctx, scope, keep)
-        counts, scope = agg.counts, agg.scope
-        recomputes = scope.buckets != ()  # a partial run may find no bucket to recompute
-        n_states = agg.states.count() if recomputes else 0
-        if counts.quarantined:
-            _write_quarantine(ctx, agg.aggregated)
-        if agg.fixed:
-            fixed = bins_frame(ctx.spark, ctx.cfg.name, agg.fixed, ctx.run_id)
-            merge_into(fixed, ctx.ref(DRIFT_REFERENCE), DRIFT_REFERENCE)
-        if recomputes:
-            _write_states(ctx, agg.states, scope, PERF_STATS)
-            if agg.drift is not None:
-                _write_states(ctx, agg.drift, scope, DRIFT_STATS)
-        written = _write_metrics(ctx, agg.bins)
+        with watch.stage(Stage.STATES) as note:
+            agg = _aggregate(ctx, scope, keep)
+            counts, scope = agg.counts, agg.scope
+            recomputes = scope.buckets != ()  # a partial run may find no bucket to recompute
+            n_states = agg.states.count() if recomputes else 0
+            if counts.quarantined:
+                _write_quarantine(ctx, agg.aggregated)
+            if agg.fixed:
+                fixed = bins_frame(ctx.spark, ctx.cfg.name, agg.fixed, ctx.run_id)
+                merge_into(fixed, ctx.ref(DRIFT_REFERENCE), DRIFT_REFERENCE)
+            if recomputes:
+                _write_states(ctx, agg.states, scope, PERF_STATS)
+                if agg.drift is not None:
+                    _write_states(ctx, agg.drift, scope, DRIFT_STATS)
+            note(
+                f"{counts.predictions} predictions and {counts.labels} labels read, "
+                f"{counts.quarantined} quarantined, {n_states} bucket states written"
+            )
+        with watch.stage(Stage.METRICS) as note:
+            written = _write_metrics(ctx, agg.bins)
+            note(f"{written} perf_metrics rows changed")
     finally:
         for df in cached:
             df.unpersist()
 
     message = scope.reason
     if ctx.cfg.decides:
-        message += "; " + run_alerting(ctx.spark, ctx.cfg, ctx.as_of, ctx.run_id, ctx.stamped).summary
+        with watch.stage(Stage.ALERTS) as note:
+            summary = run_alerting(ctx.spark, ctx.cfg, ctx.as_of, ctx.run_id, ctx.stamped).summary
+            note(summary)
+        message += "; " + summary
     return ctx.result(
         RunStatus.SUCCEEDED,
         scope.mode,
         message,
+        watch,
         rows_read_predictions=counts.predictions,
         rows_read_labels=counts.labels,
         rows_quarantined=counts.quarantined,
@@ -384,14 +416,14 @@ def _write_metrics(ctx: RunContext, bins: tuple[Binned, ...]) -> int:
     return written
 
 
-def _record_failure(ctx: RunContext, error: Exception) -> None:
+def _record_failure(ctx: RunContext, error: Exception, watch: Stopwatch) -> None:
     """Best effort: a FAILED row in ``runs`` (only where the table already exists, so that a run
     failing before its first write leaves no table behind). It never moves the watermark."""
     try:
         if not table_exists(ctx.spark, ctx.ref(RUNS)):
             return
         message = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"[:1000]
-        append(ctx.result(RunStatus.FAILED, RunMode.UNKNOWN, message).frame(ctx.spark), ctx.ref(RUNS))
+        append(ctx.result(RunStatus.FAILED, RunMode.UNKNOWN, message, watch).frame(ctx.spark), ctx.ref(RUNS))
     except Exception:  # noqa: BLE001  (the original error is what the user must see)
         pass
 

@@ -21,6 +21,7 @@ from perfmon_spark.metrics.estimated import ESTIMATED_METRICS
 from perfmon_spark.metrics.histogram import EXACT_LIMIT
 from perfmon_spark.metrics.proxies import REFERENCE_METRICS
 from perfmon_spark.session import ensure_delta_jars
+from perfmon_spark.vocabulary import Stage
 from tests.helpers import ROOT, read_table
 from tests.oracle import binary_metric, resolve
 from tests.oracle_ranking import group_metrics, request_values, resolve_ranking
@@ -238,7 +239,10 @@ def test_spark_submit_runs_the_job_as_the_readme_says(spark, demo, tmp_path):
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "SUCCEEDED" in done.stdout
-    assert len(done.stderr.splitlines()) < 10, done.stderr[-3000:]  # no INFO pages
+    # the progress lines, and no INFO pages
+    stages = [line.split()[1] for line in done.stderr.splitlines() if line.startswith("perfmon: ")]
+    assert stages == [s.value for s in Stage if s is not Stage.ALERTS], done.stderr[-3000:]
+    assert len(done.stderr.splitlines()) < 10, done.stderr[-3000:]
     # the same rows as the demo's own run, every column but run_id (values, intervals, counts,
     # coverage, maturity, as_of), floats to 1e-12
     key = ["model_version", "slice_key", "slice_value", "window", "window_start", "metric"]

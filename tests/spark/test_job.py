@@ -6,11 +6,13 @@ from datetime import timedelta
 
 import pandas as pd
 import pytest
+import yaml
 
 from perfmon_spark.config import parse_config
 from perfmon_spark.errors import InputError
 from perfmon_spark.job import run_monitor
 from perfmon_spark.session import prepare_session
+from perfmon_spark.vocabulary import Stage
 from tests.helpers import (
     LABELS_DDL,
     PREDICTIONS_DDL,
@@ -136,7 +138,13 @@ def test_runs_row_counts_every_kind_of_trouble(spark, lake):
         "state_version",
         "package_version",
         "message",
+        "stage_seconds",
     ]
+    # every stage before the row's own write, timed (alerts only for a monitor that decides)
+    stages = [s.value for s in Stage if s not in (Stage.WRITE, *(() if cfg.decides else (Stage.ALERTS,)))]
+    assert list(first.stage_seconds) == stages
+    assert set(runs["stage_seconds"].iloc[0]) == set(stages)
+    assert all(0 <= first.stage_seconds[s] <= 3600 for s in stages)
     record = quarantine[quarantine["reason"] == "label_before_prediction"].iloc[0]
     assert record["record_id"] == "p21" and '"prediction_id":"p21"' in record["record"]
 
@@ -214,3 +222,22 @@ def test_missing_or_mistyped_column_names_table_and_columns(spark, lake, tmp_pat
     with pytest.raises(InputError, match=r"column 'country' \(predictions.score\) has type string; allowed: number"):
         run_monitor(parse_config(data), AS_OF, spark=spark)
     assert not (tmp_path / "out").exists()
+
+
+def test_a_run_prints_one_progress_line_per_stage_unless_quiet(spark, lake, tmp_path, capfd):
+    from perfmon_spark.cli import main
+
+    config = tmp_path / "monitor.yml"
+    config.write_text(
+        yaml.safe_dump(
+            config_dict(*(str(lake["root"] / t) for t in ("predictions", "labels")), str(lake["root"] / "monitoring"))
+        )
+    )
+    assert main(["run", "--config", str(config), "--as-of", AS_OF.isoformat()]) == 0
+    lines = capfd.readouterr().err.splitlines()
+    stages = [s.value for s in Stage if s is not Stage.ALERTS]  # the test monitor has no alert rules
+    assert [line.split()[1] for line in lines] == stages, lines
+    assert all(line.startswith("perfmon: ") and " s  " in line for line in lines)
+    assert "predictions and" in lines[stages.index(Stage.STATES)]
+    assert main(["run", "--config", str(config), "--as-of", AS_OF.isoformat(), "--quiet"]) == 0
+    assert capfd.readouterr().err == ""
