@@ -5,21 +5,33 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PERFMON_IVY_DIR := $(CURDIR)/.ivy
 
-.PHONY: setup test lint unit demo bench docs clean
+# Debian packages the tests drive for real: Chromium renders the HTML report, the Pushgateway
+# receives `perfmon export`. Installed where missing (as root, or through sudo).
+SYSTEM_PACKAGES := chromium prometheus-pushgateway
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: setup system-packages test lint unit demo bench docs clean
 
 setup: $(VENV)/.installed .ivy/.resolved
 
 $(VENV)/.installed: pyproject.toml
 	@echo "setting up $(VENV) (the first time only)"
 	@$(PYTHON) -m venv $(VENV)
-	@$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
+	@$(BIN)/pip install --quiet --disable-pip-version-check -e '.[local,test]'
 	@touch $@
 
 .ivy/.resolved: $(VENV)/.installed
 	@$(BIN)/python -c "from perfmon_spark.session import ensure_delta_jars; ensure_delta_jars()"
 	@touch $@
 
-test: setup lint
+system-packages:
+	@missing=$$(for p in $(SYSTEM_PACKAGES); do command -v $$p >/dev/null || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:" $$missing; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+test: setup system-packages lint
 	$(BIN)/python -m pytest -q
 
 lint: $(VENV)/.installed

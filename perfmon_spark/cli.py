@@ -75,6 +75,30 @@ def build_parser() -> argparse.ArgumentParser:
     decide.add_argument("--config", required=True)
     decide.add_argument("--model-version", default=None, help="only this model version")
 
+    status = sub.add_parser("status", parents=[common], help="print model status, open alerts and the latest decisions")
+    status.add_argument("--config", required=True)
+
+    report = sub.add_parser("report", parents=[common], help="write a self-contained HTML report of the output tables")
+    report.add_argument("--config", required=True)
+    report.add_argument("--out", default=None, help="the HTML file (default: <monitor>-report.html here)")
+    report.add_argument("--model-version", default=None, help="only this model version")
+    report.add_argument("--metric", action="append", default=[], help="only this metric (repeatable)")
+    report.add_argument("--since", default=None, help="first day shown (ISO date, UTC; default: the last 120 windows)")
+
+    export = sub.add_parser(
+        "export", parents=[common], help="push the latest metrics and open alerts to a time-series store"
+    )
+    export.add_argument("--config", required=True)
+    export.add_argument("--to", required=True, choices=["prometheus"], help="the store")
+    export.add_argument("--url", default=None, help="the Pushgateway (default: $PERFMON_PUSHGATEWAY_URL)")
+
+    sql = sub.add_parser(
+        "sql", parents=[common], help="print the SQL queries of perfmon_spark/sql with this monitor's tables"
+    )
+    sql.add_argument("--config", required=True)
+    sql.add_argument("--name", action="append", default=[], help="only this query (repeatable)")
+    sql.add_argument("--views", action="store_true", help="as CREATE OR REPLACE VIEW statements")
+
     sub.add_parser("schema", parents=[common], help="print the JSON Schema of a config file (for editors)")
 
     demo = sub.add_parser("demo", parents=[common], help="write a sample lakehouse, run the job on it, print a summary")
@@ -162,6 +186,56 @@ def cmd_decide(args) -> int:
     return RETRAIN_EXIT if any(d["decision"] == Decision.RETRAIN for d in decisions) else 0
 
 
+def cmd_status(args) -> int:
+    from perfmon_spark.config import load_config
+    from perfmon_spark.session import get_spark
+    from perfmon_spark.status import status_report
+
+    cfg = load_config(args.config)
+    print(status_report(get_spark(cfg.spark), cfg))
+    return 0
+
+
+def cmd_report(args) -> int:
+    import time
+    from pathlib import Path
+
+    from perfmon_spark.config import load_config
+    from perfmon_spark.report import ReportOptions, write_report
+    from perfmon_spark.session import get_spark
+
+    cfg = load_config(args.config)
+    out = Path(args.out or f"{cfg.name}-report.html")
+    options = ReportOptions(
+        args.model_version, tuple(args.metric), parse_as_of(args.since, "--since") if args.since else None
+    )
+    start = time.perf_counter()
+    size = write_report(get_spark(cfg.spark), cfg, out, options)
+    print(f"report: {out} ({size / 1e6:.1f} MB, {time.perf_counter() - start:.0f} s)")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from perfmon_spark.config import load_config
+    from perfmon_spark.export import export_prometheus
+    from perfmon_spark.session import get_spark
+
+    cfg = load_config(args.config)
+    series, alerts = export_prometheus(get_spark(cfg.spark), cfg, args.url)
+    print(f"exported to {args.to}: {series} metric series, {alerts} open alerts")
+    return 0
+
+
+def cmd_sql(args) -> int:
+    from perfmon_spark.config import load_config
+    from perfmon_spark.query import sql_queries, view_name
+
+    cfg = load_config(args.config)
+    queries = sql_queries(cfg, tuple(args.name))
+    print("\n\n".join(q.statement(view_name(cfg, q) if args.views else None) for q in queries))
+    return 0
+
+
 def cmd_schema(args) -> int:
     import json
 
@@ -184,6 +258,10 @@ COMMANDS = {
     "backfill": cmd_backfill,
     "validate": cmd_validate,
     "decide": cmd_decide,
+    "status": cmd_status,
+    "sql": cmd_sql,
+    "report": cmd_report,
+    "export": cmd_export,
     "schema": cmd_schema,
     "demo": cmd_demo,
 }
@@ -247,5 +325,12 @@ def main(argv: list[str] | None = None) -> int:
     return run_cli(argv, build_parser(), lambda args: COMMANDS[args.command](args))
 
 
-if __name__ == "__main__":
+def entry() -> None:
+    """The ``perfmon`` console script. It exits with ``main``'s code itself, because some runners
+    call an entry point and ignore what it returns (a Databricks Python wheel task): a failed run
+    must fail the task."""
     sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

@@ -1,13 +1,18 @@
 """Shared fixtures: one SparkSession for the whole run (local[2], few shuffle partitions, UTC,
-Delta from the project's JAR cache). Unit tests under tests/unit never request it."""
+Delta from the project's JAR cache), which unit tests under tests/unit never request, and a real
+Pushgateway on loopback for the export tests."""
 
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import time
+import urllib.request
 
 import pytest
 
-from tests.helpers import ROOT
+from tests.helpers import PUSHGATEWAY, ROOT, free_port
 
 os.environ.setdefault("PERFMON_IVY_DIR", str(ROOT / ".ivy"))
 
@@ -25,3 +30,40 @@ def spark():
     )
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="session")
+def gateway(tmp_path_factory):
+    """The URL of a Pushgateway on a free loopback port, in memory only, stopped at the end of the run."""
+    binary = shutil.which(PUSHGATEWAY)
+    if binary is None:
+        pytest.fail(f"{PUSHGATEWAY} not found on PATH: install Debian's package (apt-get install -y {PUSHGATEWAY})")
+    port = free_port()
+    log = tmp_path_factory.mktemp("pushgateway") / "log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [binary, f"--web.listen-address=127.0.0.1:{port}", "--persistence.file=", "--log.level=warn"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 10
+    try:
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/-/ready", timeout=1) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"{PUSHGATEWAY} did not become ready on {url}: {log.read_text()[-2000:]}")
+            time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

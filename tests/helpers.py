@@ -7,19 +7,34 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import socket
+import subprocess
+import sys
 import threading
+import urllib.request
 from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from prometheus_client.parser import text_string_to_metric_families
 
 from perfmon_spark.metrics import metric_names
 from perfmon_spark.metrics.estimated import ESTIMATED_METRICS
 from perfmon_spark.metrics.proxies import REFERENCE_METRICS
 
 ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent  # the venv's console scripts (perfmon, spark-submit)
+DEMO_AS_OF = datetime(2026, 3, 2)  # the e2e demo's start + --days 60
+
+
+def run(args, **kw) -> subprocess.CompletedProcess:
+    """A command as a user runs it: from the project folder, with the venv's scripts first on PATH."""
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}", PYSPARK_PYTHON=sys.executable)
+    return subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900, **kw)
+
 
 # --- config -------------------------------------------------------------------------------------
 
@@ -319,3 +334,28 @@ def ranking_config_dict(pred_path: str, label_path: str, out: str, **extra) -> d
         output={"location": out},
     )
     return data | extra
+
+
+# --- servers on loopback ----------------------------------------------------------------------
+
+PUSHGATEWAY = "prometheus-pushgateway"  # Debian's package and binary (make test installs it)
+
+
+def free_port() -> int:
+    """A TCP port free on loopback now (for servers the tests start)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def read_back(url: str, monitor: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """The gateway's perfmon_* samples of one monitor: (name, sorted labels) -> value."""
+    with urllib.request.urlopen(f"{url}/metrics", timeout=5) as r:
+        text = r.read().decode()
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        if family.name.startswith("perfmon_")
+        for s in family.samples
+        if s.labels.get("monitor") == monitor
+    }

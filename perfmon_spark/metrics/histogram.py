@@ -158,14 +158,18 @@ def roc_auc(keys, pos, neg) -> float:
     return float(np.sum(pos * (neg_below + 0.5 * neg)) / (n_pos * n_neg))
 
 
+def precision_recall(pos, neg) -> tuple[np.ndarray, np.ndarray]:
+    """Precision and recall at each threshold from the highest key down (a labeled summary:
+    every key has a label), as scikit-learn's ``precision_recall_curve`` in reverse order."""
+    tps = np.cumsum(pos[::-1])
+    fps = np.cumsum(neg[::-1])
+    return tps / (tps + fps), tps / pos.sum()
+
+
 def average_precision(keys, pos, neg) -> float:
     """scikit-learn's average_precision_score: sum of (R_n - R_{n-1}) P_n over thresholds
     from the highest score down; NaN without positives."""
-    n_pos = pos.sum()
-    if n_pos <= 0:
+    if pos.sum() <= 0:
         return float("nan")
-    tps = np.cumsum(pos[::-1])
-    fps = np.cumsum(neg[::-1])
-    precision = tps / (tps + fps)
-    recall = tps / n_pos
+    precision, recall = precision_recall(pos, neg)
     return float(np.sum(np.diff(recall, prepend=0.0) * precision))

@@ -4,10 +4,7 @@ each in its own process; the output tables are read back and checked against sci
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -22,26 +19,11 @@ from perfmon_spark.metrics.histogram import EXACT_LIMIT
 from perfmon_spark.metrics.proxies import REFERENCE_METRICS
 from perfmon_spark.session import ensure_delta_jars
 from perfmon_spark.vocabulary import Stage
-from tests.helpers import ROOT, read_table
+from tests.helpers import BIN, DEMO_AS_OF, ROOT, read_table, run
 from tests.oracle import binary_metric, resolve
 from tests.oracle_ranking import group_metrics, request_values, resolve_ranking
 
 pytestmark = pytest.mark.e2e
-BIN = Path(sys.executable).parent
-DEMO_AS_OF = datetime(2026, 3, 2)  # the demo's start + --days 60
-
-
-def run(args, **kw) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}", PYSPARK_PYTHON=sys.executable)
-    return subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900, **kw)
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("demo")
-    done = run([str(BIN / "perfmon"), "demo", "--dir", str(folder), "--rows", "12000", "--days", "60"])
-    assert done.returncode == 0, done.stderr[-3000:]
-    return folder, done.stdout
 
 
 def check_against_oracle(spark, folder: Path, metrics: pd.DataFrame, as_of: datetime) -> int:

@@ -1,0 +1,216 @@
+"""Export to time-series stores (``perfmon export --to prometheus``): the latest value of every
+metric and the level of every open alert, as Prometheus gauges pushed to a Pushgateway.
+
+This module owns the mapping from output-table rows (``perf_metrics``, ``perf_alerts``) to gauges
+and the push itself. ``registry_of`` and ``push`` take the rows as plain dicts and need no Spark;
+``export_prometheus`` reads them: per series, the latest window with a value, and the open alerts. A gauge's labels are the key of the table it comes from, less the
+window's start (the time axis, which Prometheus keeps itself); metric names such as
+``recall[fraud]`` or ``ndcg@10`` are label values, never part of a Prometheus metric name, so one
+series name serves every metric and a dashboard selects with ``{metric="..."}``.
+"""
+
+from __future__ import annotations
+
+import os
+import urllib.error
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from functools import partial
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+from prometheus_client import CollectorRegistry, Gauge, push_to_gateway
+from prometheus_client.exposition import basic_auth_handler, default_handler
+
+from perfmon_spark.config import MonitorConfig
+from perfmon_spark.errors import ConfigError, InputError, PerfmonError
+from perfmon_spark.io.catalog import METRIC, PERF_ALERTS, PERF_METRICS
+from perfmon_spark.io.rows import collect_rows
+from perfmon_spark.io.tables import read_table, table_exists
+from perfmon_spark.vocabulary import AlertStatus, Level
+
+PUSHGATEWAY_ENV = "PERFMON_PUSHGATEWAY_URL"
+"""The environment variable holding the Pushgateway's URL when the command line gives none."""
+
+PUSH_TIMEOUT_SECONDS = 30.0
+JOB = "perfmon"  # the Pushgateway group's job label; the monitor is the other grouping key
+
+# One series per key of the table, less the window's start (the series' time axis).
+_METRIC_LABELS = tuple(c for c in PERF_METRICS.key if c != "window_start")
+_ALERT_LABELS = (*(c for c in PERF_ALERTS.key if c != "opened_window_start"), METRIC.name)
+_METRIC_SERIES = tuple(c for c in _METRIC_LABELS if c != "monitor")
+_ALERT_SERIES = tuple(c for c in _ALERT_LABELS if c != "monitor")
+
+# (gauge, perf_metrics column, help): a row sets each gauge whose column is not null.
+_METRIC_GAUGES = (
+    ("perfmon_metric_value", "value", "Latest value of the metric (perf_metrics.value); absent where undefined."),
+    ("perfmon_metric_ci_lower", "ci_lower", "Lower end of the value's interval; absent where none is computed."),
+    ("perfmon_metric_ci_upper", "ci_upper", "Upper end of the value's interval; absent where none is computed."),
+    ("perfmon_metric_labeled", "n_labeled", "Predictions with a usable label in the window the value is from."),
+    ("perfmon_metric_window_start_seconds", "window_start", "Start of the window the value is from, Unix seconds."),
+)
+_ALERT_GAUGE = "perfmon_alert_level"
+_ALERT_HELP = "Level of the open alert episode: " + ", ".join(f"{level.rank} {level}" for level in Level) + "."
+
+
+def _epoch(value: datetime | int) -> float:
+    """Unix seconds of a timestamp (``io.rows.collect_rows`` gives them already as seconds); a
+    naive one is UTC, as Spark returns them in a UTC session."""
+    if isinstance(value, int | float):
+        return float(value)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value.timestamp()
+
+
+def registry_of(monitor: str, metrics: list[dict], alerts: list[dict]) -> CollectorRegistry:
+    """The gauges of one monitor, in a registry of their own (never the process-wide default).
+
+    Each ``perf_metrics`` row sets, for its version, slice, window and metric, the value, the ends
+    of its interval, ``n_labeled`` and the start of its window. A null (an undefined metric, an
+    interval without a sound method) sets no sample: Prometheus has no null, and NaN would read as a
+    number to alerting rules; the labeled count stays beside it, so a reader sees why the value is
+    missing. Given several windows of one series, the row with the latest ``window_start`` wins.
+
+    Each OPEN ``perf_alerts`` row sets ``perfmon_alert_level`` to its level's rank
+    (``Level.rank``: 1 MINOR, 2 SUSTAINED, 3 CRITICAL), a number so that alerting rules compare
+    severities (``>= 2``) rather than names; resolved episodes set nothing (a push then removes
+    the series), and two open episodes of one series keep the higher level.
+
+    Args:
+        monitor: the config's ``name``, the ``monitor`` label of every sample.
+        metrics: ``perf_metrics`` rows (``model_version``, ``slice_key``, ``slice_value``,
+            ``window``, ``window_start``, ``metric``, ``value``, ``ci_lower``, ``ci_upper``,
+            ``n_labeled``), normally the latest window of each series.
+        alerts: ``perf_alerts`` rows (``rule``, ``model_version``, ``slice_key``, ``slice_value``,
+            ``window``, ``metric``, ``level``, ``status``).
+
+    Returns:
+        A registry holding the five ``perfmon_metric_*`` gauges and ``perfmon_alert_level``, even
+        where they have no sample: a push of it then replaces every series the monitor had.
+
+    Raises:
+        ValueError: an alert row whose level is not a ``Level``.
+    """
+    registry = CollectorRegistry()
+    latest: dict[tuple[str, ...], dict] = {}
+    for row in metrics:
+        series = tuple(str(row[c]) for c in _METRIC_SERIES)
+        if series not in latest or _epoch(row["window_start"]) > _epoch(latest[series]["window_start"]):
+            latest[series] = row
+    for name, column, doc in _METRIC_GAUGES:
+        gauge = Gauge(name, doc, _METRIC_LABELS, registry=registry)
+        for series, row in latest.items():
+            if row[column] is not None:
+                value = _epoch(row[column]) if column == "window_start" else float(row[column])
+                gauge.labels(monitor, *series).set(value)
+
+    levels: dict[tuple[str, ...], Level] = {}
+    for row in alerts:
+        if row["status"] != AlertStatus.OPEN:
+            continue
+        series, level = tuple(str(row[c]) for c in _ALERT_SERIES), Level(row["level"])
+        if series not in levels or level.rank > levels[series].rank:
+            levels[series] = level
+    gauge = Gauge(_ALERT_GAUGE, _ALERT_HELP, _ALERT_LABELS, registry=registry)
+    for series, level in levels.items():
+        gauge.labels(monitor, *series).set(level.rank)
+    return registry
+
+
+def _without_credentials(url: str) -> str:
+    """The URL without user and password: what is requested and what an error message shows."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+
+def _handler(url: str):
+    """HTTP basic auth where the URL carries ``user:password@``, the plain handler otherwise."""
+    parts = urlsplit(url)
+    if parts.username is None:
+        return default_handler
+    return partial(basic_auth_handler, username=unquote(parts.username), password=unquote(parts.password or ""))
+
+
+def push(
+    registry: CollectorRegistry,
+    url: str | None,
+    job: str,
+    *,
+    monitor: str,
+    env: Mapping[str, str] = os.environ,
+    timeout: float = PUSH_TIMEOUT_SECONDS,
+) -> None:
+    """Replace the monitor's group on the Pushgateway with ``registry``.
+
+    The group is ``job`` and ``monitor`` (the grouping key), so monitors pushing to one gateway
+    never touch each other's series. The push is a PUT, which replaces everything the group held:
+    a series absent from this export (an alert that has resolved, a version no longer
+    monitored) disappears, where a POST would keep its last value forever and an alert would stay
+    firing after it resolved. The gateway never expires what it holds: the
+    ``perfmon_metric_window_start_seconds`` gauge, and the gateway's own ``push_time_seconds``,
+    tell how fresh a value is.
+
+    Args:
+        registry: from ``registry_of`` for the same ``monitor``.
+        url: the Pushgateway (``http://host:9091``, or ``http://user:password@host:9091`` for
+            basic auth); None reads ``PUSHGATEWAY_ENV`` from ``env``.
+        job: the ``job`` label of the group.
+        monitor: the ``monitor`` label of the group; the gateway overwrites the samples' own
+            ``monitor`` label with it, so it must be the one given to ``registry_of``.
+        env: where to read ``PUSHGATEWAY_ENV`` (the process environment).
+        timeout: seconds to wait for the gateway.
+
+    Raises:
+        ConfigError: no URL given and ``PUSHGATEWAY_ENV`` unset or empty.
+        PerfmonError: the gateway cannot be reached or refuses the push (one line naming the
+            URL, without any user or password in it).
+    """
+    url = url or env.get(PUSHGATEWAY_ENV)
+    if not url:
+        raise ConfigError(f"no Pushgateway URL: set the environment variable {PUSHGATEWAY_ENV}")
+    shown = _without_credentials(url)
+    try:
+        push_to_gateway(
+            shown, job=job, registry=registry, grouping_key={"monitor": monitor}, timeout=timeout, handler=_handler(url)
+        )
+    except urllib.error.HTTPError as e:
+        body = e.read().decode("utf-8", "replace").strip().splitlines()
+        reason = f"HTTP {e.code}" + (f": {body[0]}" if body else "")
+        raise PerfmonError(f"push to the Pushgateway at {shown} failed: {reason}") from e
+    except OSError as e:  # URLError (refused, unknown host), a timeout
+        reason = (str(getattr(e, "reason", None) or e).splitlines() or [type(e).__name__])[0]
+        raise PerfmonError(f"cannot reach the Pushgateway at {shown}: {reason}") from e
+
+
+def export_prometheus(spark, cfg: MonitorConfig, url: str | None = None) -> tuple[int, int]:
+    """Push ``cfg``'s latest metric values and open alerts to the Pushgateway (``push``).
+
+    Returns:
+        The metric series and the open alerts pushed.
+
+    Raises:
+        InputError: the monitor has no ``perf_metrics`` table yet.
+    """
+    from pyspark.sql import functions as F
+    from pyspark.sql.window import Window
+
+    ref = cfg.output.table(PERF_METRICS.name)
+    if not table_exists(spark, ref):
+        raise InputError(f"perf_metrics table {ref.text!r} does not exist: run 'perfmon run' first")
+    metrics = read_table(spark, ref).filter((F.col("monitor") == cfg.name) & F.col("value").isNotNull())
+    newest = Window.partitionBy(*_METRIC_SERIES).orderBy(F.desc("window_start"))
+    latest = metrics.withColumn("_newest", F.row_number().over(newest)).filter(F.col("_newest") == 1)
+    rows = collect_rows(latest, PERF_METRICS.schema)
+    alerts_ref = cfg.output.table(PERF_ALERTS.name)
+    alerts = (
+        collect_rows(
+            read_table(spark, alerts_ref).filter(
+                (F.col("monitor") == cfg.name) & (F.col("status") == AlertStatus.OPEN)
+            ),
+            PERF_ALERTS.schema,
+        )
+        if table_exists(spark, alerts_ref)
+        else []
+    )
+    push(registry_of(cfg.name, rows, alerts), url, JOB, monitor=cfg.name)
+    return len(rows), len(alerts)

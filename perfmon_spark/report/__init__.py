@@ -1,0 +1,23 @@
+"""``perfmon report``: one self-contained HTML file from a monitor's output tables (``data``
+reads the aggregated rows it needs, ``render`` draws them without Spark)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pyspark.sql import SparkSession
+
+from perfmon_spark.config import MonitorConfig
+from perfmon_spark.report.data import ReportOptions, load_report_data
+from perfmon_spark.report.render import render
+
+
+def write_report(spark: SparkSession, cfg: MonitorConfig, out: Path, options: ReportOptions) -> int:
+    """Write the report of ``cfg``'s tables to ``out`` (its folder is created); returns its bytes."""
+    page = render(load_report_data(spark, cfg, options))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(page, encoding="utf-8")
+    return len(page.encode("utf-8"))
+
+
+__all__ = ["ReportOptions", "write_report"]

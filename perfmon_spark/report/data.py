@@ -1,0 +1,207 @@
+"""What the report shows, read from the output tables only (aggregated rows, never a raw
+prediction) into small pandas frames: the metric series of the last ``MAX_WINDOWS`` windows, the
+rules' baselines (recomputed from ``perf_stats`` exactly as the alerting stage computes them), the
+alerts, the status and decisions, the latest windows' score summaries, and the drift tables.
+
+The size of the report is bounded whatever the history: a chart holds at most ``MAX_WINDOWS``
+windows per series (``--since`` moves the start), the heat map the slices of one metric, and the
+precision/recall curves ``CURVE_WINDOWS`` windows per version.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import pandas as pd
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from perfmon_spark.alerts.evaluate import rule_histories, rule_plans
+from perfmon_spark.config import MonitorConfig
+from perfmon_spark.decide import latest_decisions
+from perfmon_spark.errors import ConfigError, InputError
+from perfmon_spark.io.catalog import (
+    DRIFT_CORRELATION,
+    DRIFT_METRICS,
+    DRIFT_PERFORMANCE,
+    MODEL_STATUS,
+    PERF_ALERTS,
+    PERF_METRICS,
+    PERF_STATS,
+    RETRAIN_DECISIONS,
+    RUNS,
+    OutputTable,
+)
+from perfmon_spark.io.tables import read_table, table_exists
+from perfmon_spark.vocabulary import OVERALL, DriftMeasure, ProblemType, RunStatus
+
+MAX_WINDOWS = 120  # windows per series: the chart's default span is this many granularity buckets
+CURVE_WINDOWS = 3  # latest rolling windows drawn as precision/recall curves, per version
+
+
+@dataclass(frozen=True)
+class ReportOptions:
+    """The command's filters: one model version, some metrics, a first day (default: the last
+    ``MAX_WINDOWS`` buckets)."""
+
+    model_version: str | None = None
+    metrics: tuple[str, ...] = ()
+    since: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ReportData:
+    """Everything ``render`` draws, as pandas frames (empty where a table does not exist)."""
+
+    cfg: MonitorConfig
+    as_of: datetime
+    last_run: dict
+    metrics: tuple[str, ...]  # one chart each
+    series: pd.DataFrame  # perf_metrics rows of the charted metrics: every window, overall slice
+    slices: pd.DataFrame  # perf_metrics rows of the heat-map metric and window: every slice
+    heat_metric: str
+    heat_window: str
+    histories: pd.DataFrame  # the rules' overall windows with baseline (alerts.evaluate.rule_histories)
+    alerts: pd.DataFrame
+    status: pd.DataFrame
+    decisions: pd.DataFrame
+    curves: pd.DataFrame  # per version and latest rolling window: the merged score summary
+    drift: pd.DataFrame  # drift_metrics PSI, overall slice
+    drift_performance: pd.DataFrame
+    drift_correlation: pd.DataFrame
+
+
+def _frame(df: DataFrame) -> pd.DataFrame:
+    return df.toPandas()
+
+
+def _table(spark: SparkSession, cfg: MonitorConfig, table: OutputTable) -> DataFrame | None:
+    ref = cfg.output.table(table.name)
+    if not table_exists(spark, ref):
+        return None
+    return read_table(spark, ref).filter(F.col("monitor") == cfg.name)
+
+
+def load_report_data(spark: SparkSession, cfg: MonitorConfig, options: ReportOptions) -> ReportData:
+    """Read the report's rows.
+
+    Raises:
+        InputError: the monitor has not run successfully yet.
+        ConfigError: ``options`` names a metric the config does not compute.
+    """
+    unknown = [m for m in options.metrics if m not in cfg.metric_names]
+    if unknown:
+        raise ConfigError(
+            f"--metric: {unknown[0]!r} is not a metric of this monitor; known: {', '.join(cfg.metric_names)}"
+        )
+    runs = _table(spark, cfg, RUNS)
+    last = runs.filter(F.col("status") == RunStatus.SUCCEEDED).orderBy(F.desc("started_at")).first() if runs else None
+    if last is None:
+        raise InputError(
+            f"runs table {cfg.output.table(RUNS.name).text!r}: monitor {cfg.name!r} has no successful run yet: run 'perfmon run' first"
+        )
+    as_of = last["as_of"]
+    since = options.since or as_of - timedelta(seconds=MAX_WINDOWS * cfg.windows.granularity.seconds)
+    metrics = options.metrics or cfg.metric_names
+    perf = _table(spark, cfg, PERF_METRICS).filter(F.col("window_end") > F.lit(since))
+    if options.model_version is not None:
+        perf = perf.filter(F.col("model_version") == options.model_version)
+    rule = cfg.alerts[0] if cfg.alerts else None
+    heat_metric = rule.metric if rule else metrics[0]
+    heat_window = rule.window if rule and rule.window else _main_window(cfg)
+    series = perf.filter(F.col("metric").isin(*metrics) & (F.col("slice_key") == OVERALL))
+    slices = perf.filter((F.col("metric") == heat_metric) & (F.col("window") == heat_window))
+    return ReportData(
+        cfg=cfg,
+        as_of=as_of,
+        last_run=last.asDict(),
+        metrics=tuple(metrics),
+        series=_frame(series),
+        slices=_frame(slices),
+        heat_metric=heat_metric,
+        heat_window=heat_window,
+        histories=_histories(spark, cfg, as_of, since, options),
+        alerts=_optional(spark, cfg, PERF_ALERTS, options),
+        status=_optional(spark, cfg, MODEL_STATUS, options),
+        decisions=pd.DataFrame(
+            latest_decisions(spark, cfg, options.model_version)
+            if table_exists(spark, cfg.output.table(RETRAIN_DECISIONS.name))
+            else []
+        ),
+        curves=_curves(spark, cfg, as_of, options),
+        drift=_drift(spark, cfg, since, options),
+        drift_performance=_optional(spark, cfg, DRIFT_PERFORMANCE, options, overall=True),
+        drift_correlation=_optional(spark, cfg, DRIFT_CORRELATION, options, overall=True),
+    )
+
+
+def _main_window(cfg: MonitorConfig) -> str:
+    """The first rolling window, else the granularity: the line the charts draw."""
+    return cfg.windows.rolling[0].text if cfg.windows.rolling else cfg.windows.granularity.text
+
+
+def _optional(
+    spark: SparkSession, cfg: MonitorConfig, table: OutputTable, options: ReportOptions, overall: bool = False
+) -> pd.DataFrame:
+    df = _table(spark, cfg, table)
+    if df is None:
+        return pd.DataFrame()
+    if options.model_version is not None:
+        df = df.filter(F.col("model_version") == options.model_version)
+    if overall:
+        df = df.filter(F.col("slice_key") == OVERALL)
+    return _frame(df)
+
+
+def _histories(
+    spark: SparkSession, cfg: MonitorConfig, as_of: datetime, since: datetime, options: ReportOptions
+) -> pd.DataFrame:
+    """The overall windows of every rule with the baseline the alerting stage compares them with."""
+    if not cfg.alerts:
+        return pd.DataFrame()
+    metrics = _table(spark, cfg, PERF_METRICS).filter(F.col("slice_key") == OVERALL)
+    if options.model_version is not None:
+        metrics = metrics.filter(F.col("model_version") == options.model_version)
+    histories = rule_histories(cfg, metrics, _table(spark, cfg, PERF_STATS), as_of, rule_plans(cfg))
+    return _frame(histories.filter(F.col("window_end") > F.lit(since)))
+
+
+def _curves(spark: SparkSession, cfg: MonitorConfig, as_of: datetime, options: ReportOptions) -> pd.DataFrame:
+    """Per version, the score summaries of the latest ``CURVE_WINDOWS`` rolling windows (binary
+    monitors): the overall slice's bucket states of each window, listed with the window's end."""
+    if cfg.problem_type != ProblemType.BINARY:
+        return pd.DataFrame()
+    length = timedelta(seconds=(cfg.windows.rolling[0] if cfg.windows.rolling else cfg.windows.granularity).seconds)
+    stats = _table(spark, cfg, PERF_STATS).filter(F.col("slice_key") == OVERALL)
+    if options.model_version is not None:
+        stats = stats.filter(F.col("model_version") == options.model_version)
+    last_end = stats.agg(F.max("bucket_end")).first()[0]
+    if last_end is None:
+        return pd.DataFrame()
+    ends = [last_end - i * length for i in range(CURVE_WINDOWS)]
+    stats = stats.filter(
+        (F.col("bucket_start") >= F.lit(ends[-1] - length)) & (F.col("bucket_start") < F.lit(last_end))
+    )
+    rows = _frame(stats.select("model_version", "bucket_start", "hist_keys", "hist_pos", "hist_neg"))
+    parts = []
+    for end in ends:
+        inside = rows[(rows["bucket_start"] >= end - length) & (rows["bucket_start"] < end)]
+        parts.append(inside.assign(window_end=end, window_start=end - length))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def _drift(spark: SparkSession, cfg: MonitorConfig, since: datetime, options: ReportOptions) -> pd.DataFrame:
+    """Every feature's PSI per version over time (overall slice, the first rolling window)."""
+    df = _table(spark, cfg, DRIFT_METRICS)
+    if df is None:
+        return pd.DataFrame()
+    df = df.filter(
+        (F.col("slice_key") == OVERALL)
+        & (F.col("measure") == DriftMeasure.PSI)
+        & (F.col("window") == _main_window(cfg))
+        & (F.col("window_end") > F.lit(since))
+    )
+    if options.model_version is not None:
+        df = df.filter(F.col("model_version") == options.model_version)
+    return _frame(df)

@@ -1,0 +1,1 @@
+perfmon_spark/sql

@@ -1,0 +1,265 @@
+"""The Databricks bundle (``databricks/databricks.yml``), without a workspace or Spark.
+
+Every job is built with the typed classes of ``databricks-bundles``, which reject unknown fields, so
+a misspelt key fails here rather than at deploy time; the retrain branch reads the value the decide
+notebook sets; every file the bundle names exists; the config it runs parses.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import importlib.util
+import operator
+import re
+import shlex
+from importlib import metadata
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import yaml
+from databricks.bundles.jobs import ConditionTaskOp, Job, Task, TaskDependency
+
+from perfmon_spark.cli import COMMANDS, RETRAIN_EXIT, build_parser
+from perfmon_spark.config import load_config
+
+BUNDLE_ROOT = Path(__file__).resolve().parents[2] / "databricks"
+# The variables without a default must be given at deploy time; these stand in for them.
+REQUIRED_VALUES = {"retrain_job_id": "123"}
+VARIABLE = re.compile(r"\$\{var\.([\w-]+)\}")
+FILE_PATH = "${workspace.file_path}/"  # where the bundle's own files are synced to
+RUN_DATE = "{{job.start_time.iso_date}}"
+
+# The keys of the bundle's top level, of an artifact and of a variable (the Databricks CLI's
+# config.Root, config.Artifact and variable.Variable); databricks-bundles types resources only.
+BUNDLE_KEYS = {
+    "bundle", "include", "variables", "workspace", "artifacts", "resources", "targets",
+    "sync", "run_as", "presets", "experimental", "permissions", "scripts", "python",
+}  # fmt: skip
+ARTIFACT_KEYS = {"type", "path", "files", "build", "executable", "dynamic_version"}
+VARIABLE_KEYS = {"type", "default", "description", "lookup"}
+EXPECTED_KINDS = {
+    "monitor": "python_wheel_task",
+    "decide": "notebook_task",
+    "retrain_recommended": "condition_task",
+    "retrain": "run_job_task",
+    "report": "python_wheel_task",
+}
+
+
+def resolve(value, values: dict[str, str]):
+    """``value`` with every ``${var.name}`` replaced by the variable's value, recursively."""
+    if isinstance(value, dict):
+        return {k: resolve(v, values) for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolve(v, values) for v in value]
+    if isinstance(value, str):
+        return VARIABLE.sub(lambda m: values[m.group(1)], value)
+    return value
+
+
+def task_kind(task: Task) -> str:
+    """The one ``*_task`` field that is set."""
+    kinds = [name for name, value in vars(task).items() if name.endswith("_task") and value is not None]
+    assert len(kinds) == 1, f"task {task.task_key!r} has task kinds {kinds}"
+    return kinds[0]
+
+
+def task_parameters(task: Task) -> list[str]:
+    """The parameters a task passes: a wheel task's arguments, a notebook task's widget values."""
+    if task.python_wheel_task:
+        return list(task.python_wheel_task.parameters)
+    if task.notebook_task:
+        return list(task.notebook_task.base_parameters.values())
+    return []
+
+
+def bundle_file(parameter: str) -> Path | None:
+    """The local file behind a ``${workspace.file_path}/...`` parameter, or None for other values."""
+    return BUNDLE_ROOT / parameter.removeprefix(FILE_PATH) if parameter.startswith(FILE_PATH) else None
+
+
+@pytest.fixture(scope="module")
+def raw() -> dict:
+    return yaml.safe_load((BUNDLE_ROOT / "databricks.yml").read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def values(raw) -> dict[str, str]:
+    return {
+        name: str(spec["default"]) if "default" in spec else REQUIRED_VALUES[name]
+        for name, spec in raw["variables"].items()
+    }
+
+
+@pytest.fixture(scope="module")
+def bundle(raw, values) -> dict:
+    return resolve(raw, values)
+
+
+@pytest.fixture(scope="module")
+def jobs(bundle) -> dict[str, Job]:
+    return {name: Job.from_dict(copy.deepcopy(spec)) for name, spec in bundle["resources"]["jobs"].items()}
+
+
+@pytest.fixture(scope="module")
+def tasks(jobs) -> dict[str, Task]:
+    return {t.task_key: t for t in jobs["perfmon_daily"].tasks}
+
+
+def test_bundle_artifact_and_variable_keys_are_known(raw):
+    assert set(raw) <= BUNDLE_KEYS
+    for name, artifact in raw["artifacts"].items():
+        assert set(artifact) <= ARTIFACT_KEYS, name
+    for name, spec in raw["variables"].items():
+        assert set(spec) <= VARIABLE_KEYS, name
+    assert set(REQUIRED_VALUES) == {n for n, spec in raw["variables"].items() if "default" not in spec}
+
+
+def test_every_job_is_a_typed_job_and_round_trips(jobs):
+    assert set(jobs) == {"perfmon_daily"}
+    for name, job in jobs.items():
+        assert Job.from_dict(job.as_dict()) == job, name
+    daily = jobs["perfmon_daily"]
+    assert daily.schedule.timezone_id == "UTC"
+    assert len(daily.schedule.quartz_cron_expression.split()) in (6, 7)  # quartz: seconds first
+
+
+@pytest.mark.parametrize(
+    "where, right, wrong",
+    [
+        ((), "python_wheel_task", "python_wheel_tsk"),
+        (("python_wheel_task",), "entry_point", "entrypoint"),
+        (("libraries", 0), "whl", "wheel"),
+    ],
+    ids=["task kind", "nested field", "library field"],
+)
+def test_a_misspelt_field_is_rejected(bundle, where, right, wrong):
+    [task] = [t for t in bundle["resources"]["jobs"]["perfmon_daily"]["tasks"] if t["task_key"] == "monitor"]
+    task = copy.deepcopy(task)
+    Task.from_dict(copy.deepcopy(task))  # as written, it is valid
+    container = functools.reduce(operator.getitem, where, task)
+    container[wrong] = container.pop(right)
+    with pytest.raises(ValueError, match=f"Unexpected field '{wrong}'"):
+        Task.from_dict(task)
+
+
+def test_tasks_have_the_expected_kinds_and_known_references(jobs, tasks):
+    assert {key: task_kind(t) for key, t in tasks.items()} == EXPECTED_KINDS
+    clusters = {c.job_cluster_key for c in jobs["perfmon_daily"].job_clusters}
+    for task in tasks.values():
+        assert {d.task_key for d in task.depends_on} <= set(tasks), task.task_key
+        if task_kind(task) in ("condition_task", "run_job_task"):
+            assert task.job_cluster_key is None and not task.libraries, task.task_key
+        else:
+            assert task.job_cluster_key in clusters and [lib.whl for lib in task.libraries], task.task_key
+
+
+def test_wheel_tasks_run_the_perfmon_console_script(tasks, values):
+    [entry] = [ep for ep in metadata.distribution("perfmon_spark").entry_points if ep.name == "perfmon"]
+    assert entry.value == "perfmon_spark.cli:entry"
+    monitor = tasks["monitor"].python_wheel_task
+    assert (monitor.package_name, monitor.entry_point) == ("perfmon_spark", "perfmon")
+    assert monitor.parameters[:3] == ["run", "--config", FILE_PATH + values["monitor_config"]]
+    assert monitor.parameters[3:] == ["--as-of", RUN_DATE]
+
+
+@pytest.mark.parametrize("key", [k for k, kind in EXPECTED_KINDS.items() if kind == "python_wheel_task"])
+def test_wheel_task_parameters_parse_as_perfmon_arguments(tasks, key):
+    wheel = tasks[key].python_wheel_task
+    assert (wheel.package_name, wheel.entry_point) == ("perfmon_spark", "perfmon")
+    command = wheel.parameters[0]
+    if command not in COMMANDS:
+        pytest.skip(f"perfmon has no {command!r} command yet")
+    args = build_parser().parse_args(wheel.parameters)
+    assert args.command == command
+
+
+def test_the_retrain_job_runs_only_when_decide_sets_retrain_true(tasks):
+    decide, condition, retrain = tasks["decide"], tasks["retrain_recommended"], tasks["retrain"]
+    assert [d.task_key for d in decide.depends_on] == ["monitor"]
+    assert [d.task_key for d in tasks["report"].depends_on] == ["monitor"]
+    assert condition.depends_on == [TaskDependency(task_key="decide")]
+    assert condition.condition_task.left == "{{tasks.decide.values.retrain}}"
+    assert condition.condition_task.op == ConditionTaskOp.EQUAL_TO
+    assert condition.condition_task.right == "true"
+    assert retrain.depends_on == [TaskDependency(task_key="retrain_recommended", outcome="true")]
+    assert retrain.run_job_task.job_id == int(REQUIRED_VALUES["retrain_job_id"])
+
+
+def test_every_file_the_bundle_names_exists(bundle, tasks):
+    for name, artifact in bundle["artifacts"].items():
+        source = (BUNDLE_ROOT / artifact["path"]).resolve()
+        assert (source / "pyproject.toml").is_file(), name
+        build = shlex.split(artifact["build"])
+        wheel_dir = (source / build[build.index("--wheel-dir") + 1]).resolve()
+        for task in tasks.values():
+            for lib in task.libraries:  # what the tasks install is what the build writes
+                assert (BUNDLE_ROOT / lib.whl).resolve().parent == wheel_dir, task.task_key
+    named = [bundle_file(p) for task in tasks.values() for p in task_parameters(task) if bundle_file(p)]
+    assert named, "no task names a bundle file"
+    for path in named:
+        assert path.is_file(), path
+    for task in tasks.values():
+        if task.notebook_task:
+            notebook = BUNDLE_ROOT / task.notebook_task.notebook_path
+            # A .py file is a notebook to Databricks only with this first line.
+            assert notebook.read_text(encoding="utf-8").startswith("# Databricks notebook source\n"), notebook
+
+
+def test_the_config_parses_and_writes_to_the_bundles_schema(values):
+    cfg = load_config(BUNDLE_ROOT / values["monitor_config"])
+    assert cfg.output.location.text == f"{values['catalog']}.{values['schema']}"
+    for ref in (cfg.predictions.table, cfg.labels.table, cfg.output.location):
+        assert not ref.is_path, ref.text  # Unity Catalog names, not paths on the driver
+
+
+class FakeDbutils:
+    """The parts of ``dbutils`` the decide notebook uses: widgets (the task's parameters) and task values."""
+
+    def __init__(self, parameters: dict[str, str]):
+        self.task_values: dict[str, object] = {}
+        widgets: dict[str, str] = {}
+        self.widgets = SimpleNamespace(
+            text=lambda name, default: widgets.setdefault(name, parameters.get(name, default)),
+            get=lambda name: widgets[name],
+        )
+        self.jobs = SimpleNamespace(
+            taskValues=SimpleNamespace(set=lambda key, value: self.task_values.__setitem__(key, value))
+        )
+
+
+@pytest.fixture
+def decide_notebook():
+    """The notebook as a module: its ``if __name__ == "__main__"`` cell does not run on import."""
+    spec = importlib.util.spec_from_file_location("decide_task", BUNDLE_ROOT / "tasks" / "decide_task.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("exit_code, retrain", [(RETRAIN_EXIT, True), (0, False)])
+def test_decide_notebook_sets_retrain_from_the_exit_code(monkeypatch, decide_notebook, tasks, exit_code, retrain):
+    calls = []
+    monkeypatch.setattr(decide_notebook, "perfmon", lambda argv: calls.append(argv) or exit_code)
+    parameters = tasks["decide"].notebook_task.base_parameters
+    dbutils = FakeDbutils(parameters)
+    assert decide_notebook.main(dbutils) is retrain
+    assert calls == [["decide", "--config", parameters["config"]]]
+    assert dbutils.task_values == {"retrain": retrain}  # the key the condition task reads
+
+
+def test_decide_notebook_fails_the_task_on_an_error_and_sets_no_value(monkeypatch, decide_notebook):
+    monkeypatch.setattr(decide_notebook, "perfmon", lambda argv: 3)
+    dbutils = FakeDbutils({"config": "/Workspace/x.yml", "model_version": "v2"})
+    with pytest.raises(RuntimeError, match="exit code 3"):
+        decide_notebook.main(dbutils)
+    assert dbutils.task_values == {}
+
+
+def test_decide_notebook_passes_the_model_version(monkeypatch, decide_notebook):
+    calls = []
+    monkeypatch.setattr(decide_notebook, "perfmon", lambda argv: calls.append(argv) or 0)
+    decide_notebook.main(FakeDbutils({"config": "c.yml", "model_version": "v2"}))
+    assert calls == [["decide", "--config", "c.yml", "--model-version", "v2"]]
