@@ -12,7 +12,7 @@ import urllib.request
 
 import pytest
 
-from tests.helpers import PUSHGATEWAY, ROOT, free_port
+from tests.helpers import PUSHGATEWAY, ROOT, free_ports
 
 os.environ.setdefault("PERFMON_IVY_DIR", str(ROOT / ".ivy"))
 
@@ -38,7 +38,7 @@ def gateway(tmp_path_factory):
     binary = shutil.which(PUSHGATEWAY)
     if binary is None:
         pytest.fail(f"{PUSHGATEWAY} not found on PATH: install Debian's package (apt-get install -y {PUSHGATEWAY})")
-    port = free_port()
+    port = free_ports()[0]
     log = tmp_path_factory.mktemp("pushgateway") / "log"
     with log.open("w") as out:
         proc = subprocess.Popen(

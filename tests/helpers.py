@@ -341,11 +341,16 @@ def ranking_config_dict(pred_path: str, label_path: str, out: str, **extra) -> d
 PUSHGATEWAY = "prometheus-pushgateway"  # Debian's package and binary (make test installs it)
 
 
-def free_port() -> int:
-    """A TCP port free on loopback now (for servers the tests start)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def free_ports(n: int = 1) -> list[int]:
+    """``n`` distinct loopback TCP ports free at the time of the call (for servers the tests start)."""
+    sockets = [socket.socket() for _ in range(n)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
 
 
 def read_back(url: str, monitor: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -104,21 +104,23 @@ def load_report_data(spark: SparkSession, cfg: MonitorConfig, options: ReportOpt
     as_of = last["as_of"]
     since = options.since or as_of - timedelta(seconds=MAX_WINDOWS * cfg.windows.granularity.seconds)
     metrics = options.metrics or cfg.metric_names
-    perf = _table(spark, cfg, PERF_METRICS).filter(F.col("window_end") > F.lit(since))
-    if options.model_version is not None:
-        perf = perf.filter(F.col("model_version") == options.model_version)
     rule = cfg.alerts[0] if cfg.alerts else None
     heat_metric = rule.metric if rule else metrics[0]
     heat_window = rule.window if rule and rule.window else _main_window(cfg)
-    series = perf.filter(F.col("metric").isin(*metrics) & (F.col("slice_key") == OVERALL))
-    slices = perf.filter((F.col("metric") == heat_metric) & (F.col("window") == heat_window))
+    perf = _table(spark, cfg, PERF_METRICS).filter(F.col("window_end") > F.lit(since))
+    if options.model_version is not None:
+        perf = perf.filter(F.col("model_version") == options.model_version)
+    overall = F.col("metric").isin(*metrics) & (F.col("slice_key") == OVERALL)
+    rows = _frame(perf.filter(overall | ((F.col("metric") == heat_metric) & (F.col("window") == heat_window))))
+    series = rows[(rows["slice_key"] == OVERALL) & rows["metric"].isin(metrics)]
+    slices = rows[(rows["metric"] == heat_metric) & (rows["window"] == heat_window)]
     return ReportData(
         cfg=cfg,
         as_of=as_of,
         last_run=last.asDict(),
         metrics=tuple(metrics),
-        series=_frame(series),
-        slices=_frame(slices),
+        series=series,
+        slices=slices,
         heat_metric=heat_metric,
         heat_window=heat_window,
         histories=_histories(spark, cfg, as_of, since, options),

@@ -15,7 +15,7 @@ import pytest
 from perfmon_spark.errors import ConfigError, PerfmonError
 from perfmon_spark.export import PUSHGATEWAY_ENV, push, registry_of
 from perfmon_spark.vocabulary import Level
-from tests.helpers import free_port, read_back
+from tests.helpers import free_ports, read_back
 
 JOB = "perfmon"
 T0 = datetime(2026, 1, 5)  # naive UTC, as Spark returns timestamps
@@ -145,7 +145,7 @@ def test_missing_url_is_a_config_error_naming_the_variable(env):
 
 
 def test_unreachable_gateway_is_one_line_naming_the_url():
-    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    url = f"http://127.0.0.1:{free_ports()[0]}"  # nothing listens there
     with pytest.raises(PerfmonError) as e:
         push(registry_of("fraud", METRICS, []), url, JOB, monitor="fraud", timeout=5)
     message = str(e.value)
