@@ -226,6 +226,7 @@ def run_monitor(
     mode = RunMode(mode)
     if mode not in (RunMode.FULL, RunMode.INCREMENTAL):
         raise ValueError(f"mode must be full or incremental (a backfill is asked with backfill=), got {mode!r}")
+    spark = spark or get_spark(cfg.spark)  # started before the clock: the stages time the run itself
     watch = Stopwatch()
     with watch.stage(Stage.READ) as note:
         ctx = _open(cfg, to_utc(as_of), spark)
@@ -247,9 +248,8 @@ def run_monitor(
     return result
 
 
-def _open(cfg: MonitorConfig, as_of: datetime, spark: SparkSession | None) -> RunContext:
+def _open(cfg: MonitorConfig, as_of: datetime, spark: SparkSession) -> RunContext:
     """The run's context: its session and both inputs, pinned at their current Delta versions."""
-    spark = spark or get_spark(cfg.spark)
     prepare_session(spark)
     started_at = to_utc(datetime.now(timezone.utc))
     predictions = read_snapshot(spark, cfg.predictions.table, Source.PREDICTIONS)

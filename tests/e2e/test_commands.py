@@ -279,14 +279,6 @@ def test_validate_prints_the_plan_without_spark():
     assert "tables: not checked (add --check-tables" in done.stdout
 
 
-def readme_sql() -> list[str]:
-    """The statements of the README's SQL examples section."""
-    text = (ROOT / "README.md").read_text()
-    section = text[text.index("## SQL examples") :]
-    block = section[section.index("```sql") + len("```sql") : section.index("```", section.index("```sql") + 6)]
-    return [s.strip() for s in block.split(";") if s.strip()]
-
-
 def append_day(spark, lake: Path, day: datetime) -> None:
     """The demo's last day again, shifted to ``day`` with new ids, and a label for each."""
     preds = spark.read.format("delta").load(str(lake / "predictions"))
@@ -308,10 +300,10 @@ def append_day(spark, lake: Path, day: datetime) -> None:
     labels.write.format("delta").mode("append").save(str(lake / "labels"))
 
 
-def test_relative_paths_run_incrementally_from_anywhere_and_the_readme_sql_runs(spark, demo, tmp_path, monkeypatch):
+def test_relative_paths_run_incrementally_from_anywhere_and_the_sql_queries_run(spark, demo, tmp_path, monkeypatch):
     from perfmon_spark.config import load_config
     from perfmon_spark.job import run_monitor
-    from perfmon_spark.query import register_views
+    from perfmon_spark.query import register_views, sql_queries
 
     folder, _ = demo
     lake = tmp_path / "lake"
@@ -329,15 +321,10 @@ def test_relative_paths_run_incrementally_from_anywhere_and_the_readme_sql_runs(
     assert modes == [("SUCCEEDED", "full"), ("SUCCEEDED", "incremental")]
     assert result.rows_read_predictions > 0
     assert set(register_views(spark, cfg)) >= {"perf_metrics", "perf_alerts", "alert_events", "runs"}
-    statements = readme_sql()
-    answers = [spark.sql(statement).collect() for statement in statements]
-    assert len(answers) == 8
-    assert ("v3", "DRIFT_AND_DECAY") in {(r["model_version"], r["class"]) for r in answers[6]}
-    assert sorted(r["model_version"] for r in answers[0]) == ["*", "v1", "v2", "v3"]
-    assert sorted(r["model_version"] for r in answers[5]) == ["*", "v1", "v2"]  # the demo's recommender
-    assert [r["status"] for r in answers[-1]] == ["SUCCEEDED"] * 3
-    # few 28-day windows of the demo are mature (max_delay 14 days): the weakest-slices query, relaxed
-    relaxed = statements[1].replace("AND is_mature", "").replace("n_labeled >= 200", "n_labeled >= 20")
-    weakest = spark.sql(relaxed).collect()
-    keys = [(r["model_version"], r["slice_key"], r["slice_value"]) for r in weakest]
-    assert len(keys) == 10 and len(set(keys)) == 10  # one window per slice: its last
+    # the queries of `perfmon sql`, filled in for the copy (its tables are paths: delta.`...`)
+    answers = {q.name: spark.sql(q.text).collect() for q in sql_queries(cfg)}
+    assert ("v3", "DRIFT_AND_DECAY") in {(r["model_version"], r["class"]) for r in answers["drift_and_decay"]}
+    assert sorted(r["model_version"] for r in answers["latest_status"]) == ["v1", "v2", "v3"]
+    assert sorted({r["model_version"] for r in answers["latest_metrics"]}) == ["*", "v1", "v2", "v3"]
+    assert [r["status"] for r in answers["recent_runs"]] == ["SUCCEEDED"] * 3
+    assert [r["mode"] for r in answers["recent_runs"][:2]] == ["incremental", "full"]
