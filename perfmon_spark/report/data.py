@@ -106,7 +106,7 @@ def load_report_data(spark: SparkSession, cfg: MonitorConfig, options: ReportOpt
     metrics = options.metrics or cfg.metric_names
     rule = cfg.alerts[0] if cfg.alerts else None
     heat_metric = rule.metric if rule else metrics[0]
-    heat_window = rule.window if rule and rule.window else _main_window(cfg)
+    heat_window = rule.window if rule and rule.window else main_window(cfg)
     perf = _table(spark, cfg, PERF_METRICS).filter(F.col("window_end") > F.lit(since))
     if options.model_version is not None:
         perf = perf.filter(F.col("model_version") == options.model_version)
@@ -138,7 +138,7 @@ def load_report_data(spark: SparkSession, cfg: MonitorConfig, options: ReportOpt
     )
 
 
-def _main_window(cfg: MonitorConfig) -> str:
+def main_window(cfg: MonitorConfig) -> str:
     """The first rolling window, else the granularity: the line the charts draw."""
     return cfg.windows.rolling[0].text if cfg.windows.rolling else cfg.windows.granularity.text
 
@@ -201,7 +201,7 @@ def _drift(spark: SparkSession, cfg: MonitorConfig, since: datetime, options: Re
     df = df.filter(
         (F.col("slice_key") == OVERALL)
         & (F.col("measure") == DriftMeasure.PSI)
-        & (F.col("window") == _main_window(cfg))
+        & (F.col("window") == main_window(cfg))
         & (F.col("window_end") > F.lit(since))
     )
     if options.model_version is not None:

@@ -21,7 +21,7 @@ from plotly.offline import get_plotlyjs
 from perfmon_spark.alerts.evaluate import rule_plans
 from perfmon_spark.metrics.histogram import labeled, merge, precision_recall, scale_of
 from perfmon_spark.query import MIN_SLICE_LABELS
-from perfmon_spark.report.data import CURVE_WINDOWS, ReportData, _main_window
+from perfmon_spark.report.data import CURVE_WINDOWS, ReportData, main_window
 from perfmon_spark.vocabulary import ALL_VERSIONS, OVERALL, AlertStatus, Level
 
 LEVEL_COLOURS = {Level.MINOR: "#e6b400", Level.SUSTAINED: "#f07f1a", Level.CRITICAL: "#d62728"}
@@ -120,7 +120,7 @@ def render(data: ReportData) -> str:
         _status_section(data),
         _alerts_section(data),
         "<h2>Metrics over time</h2>",
-        f'<p class="note">Points: {html.escape(cfg.windows.granularity.text)} windows; lines: {html.escape(_main_window(cfg))} '
+        f'<p class="note">Points: {html.escape(cfg.windows.granularity.text)} windows; lines: {html.escape(main_window(cfg))} '
         "windows with their confidence band; dotted: the rule's baseline; dashed: where each alert level begins; "
         "diamonds: windows of an alert episode, coloured by level; grey: windows not mature yet (labels still arriving).</p>",
         *(_figure_html(metric_figure(data, m), f"metric-{slug(m)}") for m in data.metrics),
@@ -217,7 +217,7 @@ def metric_figure(data: ReportData, metric: str) -> go.Figure:
     rows = data.series[data.series["metric"] == metric]
     colours = {v: c for v, c in _version_colours(data).items() if v in set(rows["model_version"])}
     thresholds = _thresholds(data, metric)
-    main = _main_window(cfg)
+    main = main_window(cfg)
     fig = go.Figure()
     legend_levels: set[Level] = set()  # one legend entry per level's threshold lines
     for version, colour in colours.items():
@@ -225,30 +225,20 @@ def metric_figure(data: ReportData, metric: str) -> go.Figure:
         group = {"legendgroup": version}
         points = mine[mine["window"] == cfg.windows.granularity.text].sort_values("window_end")
         line = mine[mine["window"] == main].sort_values("window_end")
-        fig.add_trace(
-            go.Scatter(
-                x=line["window_end"],
-                y=line["ci_upper"],
-                mode="lines",
-                line={"width": 0},
-                showlegend=False,
-                hoverinfo="skip",
-                **group,
+        band = {"fill": "tonexty", "fillcolor": _rgba(colour, 0.15)}  # the lower bound fills up to the upper
+        for bound, fill in (("ci_upper", {}), ("ci_lower", band)):
+            fig.add_trace(
+                go.Scatter(
+                    x=line["window_end"],
+                    y=line[bound],
+                    mode="lines",
+                    line={"width": 0},
+                    showlegend=False,
+                    hoverinfo="skip",
+                    **fill,
+                    **group,
+                )
             )
-        )
-        fig.add_trace(
-            go.Scatter(
-                x=line["window_end"],
-                y=line["ci_lower"],
-                mode="lines",
-                line={"width": 0},
-                fill="tonexty",
-                fillcolor=_rgba(colour, 0.15),
-                showlegend=False,
-                hoverinfo="skip",
-                **group,
-            )
-        )
         fig.add_trace(
             go.Scatter(
                 x=line["window_end"],
@@ -446,7 +436,7 @@ def _curves_section(data: ReportData) -> str:
             )
     fig.update_layout(
         title={
-            "text": f"precision / recall curves of the latest {_main_window(data.cfg)} windows (solid: latest)",
+            "text": f"precision / recall curves of the latest {main_window(data.cfg)} windows (solid: latest)",
             "x": 0,
         },
         height=420,
@@ -548,7 +538,7 @@ def _drift_section(data: ReportData) -> str:
     )
     fig.update_layout(
         title={
-            "text": f"feature drift: PSI per {_main_window(data.cfg)} window against the reference ({_label(version)})",
+            "text": f"feature drift: PSI per {main_window(data.cfg)} window against the reference ({_label(version)})",
             "x": 0,
         },
         height=380,

@@ -221,8 +221,9 @@ def test_spark_submit_runs_the_job_as_the_readme_says(spark, demo, tmp_path):
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "SUCCEEDED" in done.stdout
-    # the progress lines, and no INFO pages
-    stages = [line.split()[1] for line in done.stderr.splitlines() if line.startswith("perfmon: ")]
+    # the progress lines (spark-submit merges the Python driver's stderr into its stdout), and no INFO pages
+    output = (done.stdout + done.stderr).splitlines()
+    stages = [line.split()[1] for line in output if line.startswith("perfmon: ")]
     assert stages == [s.value for s in Stage if s is not Stage.ALERTS], done.stderr[-3000:]
     assert len(done.stderr.splitlines()) < 10, done.stderr[-3000:]
     # the same rows as the demo's own run, every column but run_id (values, intervals, counts,
