@@ -22,7 +22,7 @@ from perfmon_spark.alerts.evaluate import rule_plans
 from perfmon_spark.metrics.histogram import labeled, merge, precision_recall, scale_of
 from perfmon_spark.query import MIN_SLICE_LABELS
 from perfmon_spark.report.data import CURVE_WINDOWS, ReportData, main_window
-from perfmon_spark.vocabulary import ALL_VERSIONS, OVERALL, AlertStatus, Level
+from perfmon_spark.vocabulary import ALL_VERSIONS, OVERALL, AlertStatus, DriftClass, Level
 
 LEVEL_COLOURS = {Level.MINOR: "#e6b400", Level.SUSTAINED: "#f07f1a", Level.CRITICAL: "#d62728"}
 PLOT_CONFIG = {"displaylogo": False, "responsive": True}
@@ -77,6 +77,16 @@ def _table(header: list[str], rows: list[list], numeric: set[int] = frozenset())
 
 def _badge(word) -> str:
     return f'<span class="badge {html.escape(str(word))}">{html.escape(str(word))}</span>' if word else "-"
+
+
+def _lay_out(fig: go.Figure, title: str, left: int = 50, **layout) -> None:
+    """The layout every chart shares (title at the left, white template, margins), and its own."""
+    fig.update_layout(
+        title={"text": title, "x": 0},
+        template="plotly_white",
+        margin={"l": left, "r": 20, "t": 50, "b": 40},
+        **layout,
+    )
 
 
 def _figure_html(fig: go.Figure, div_id: str) -> str:
@@ -309,14 +319,7 @@ def metric_figure(data: ReportData, metric: str) -> go.Figure:
             annotation_text="not mature",
             annotation_position="top left",
         )
-    fig.update_layout(
-        title={"text": f"{metric}", "x": 0},
-        height=420,
-        margin={"l": 50, "r": 20, "t": 50, "b": 40},
-        template="plotly_white",
-        legend={"orientation": "h", "y": -0.12},
-        yaxis_title=metric,
-    )
+    _lay_out(fig, metric, height=420, legend={"orientation": "h", "y": -0.12}, yaxis_title=metric)
     return fig
 
 
@@ -392,15 +395,11 @@ def _coverage_section(data: ReportData) -> str:
                 legendgroup=version,
             )
         )
-    fig.update_layout(
-        title={
-            "text": f"label coverage per {cfg.windows.granularity.text} window (dotted: expected final coverage)",
-            "x": 0,
-        },
+    _lay_out(
+        fig,
+        f"label coverage per {cfg.windows.granularity.text} window (dotted: expected final coverage)",
         height=360,
-        template="plotly_white",
         yaxis={"range": [0, 1.05], "tickformat": ".0%"},
-        margin={"l": 50, "r": 20, "t": 50, "b": 40},
     )
     return "<h2>Label coverage</h2>" + _figure_html(fig, "label-coverage")
 
@@ -434,16 +433,12 @@ def _curves_section(data: ReportData) -> str:
                     legendgroup=version,
                 )
             )
-    fig.update_layout(
-        title={
-            "text": f"precision / recall curves of the latest {main_window(data.cfg)} windows (solid: latest)",
-            "x": 0,
-        },
+    _lay_out(
+        fig,
+        f"precision / recall curves of the latest {main_window(data.cfg)} windows (solid: latest)",
         height=420,
-        template="plotly_white",
         xaxis={"title": "recall", "range": [0, 1]},
         yaxis={"title": "precision", "range": [0, 1.02]},
-        margin={"l": 50, "r": 20, "t": 50, "b": 40},
     )
     return "<h2>Precision and recall</h2>" + _figure_html(fig, "pr-curves")
 
@@ -495,15 +490,12 @@ def _slices_section(data: ReportData) -> str:
             hovertemplate="%{y}<br>window ending %{x|%Y-%m-%d}<br>change %{z:.3f}<extra></extra>",
         )
     )
-    fig.update_layout(
-        title={
-            "text": f"{data.heat_metric} ({data.heat_window}) per slice: change against the baseline (red: worse)",
-            "x": 0,
-        },
+    _lay_out(
+        fig,
+        f"{data.heat_metric} ({data.heat_window}) per slice: change against the baseline (red: worse)",
         height=max(300, 60 + 22 * len(shown)),
-        template="plotly_white",
-        margin={"l": 160, "r": 20, "t": 50, "b": 40},
         yaxis={"autorange": "reversed"},
+        left=160,
     )
     rows = [
         [
@@ -536,19 +528,15 @@ def _drift_section(data: ReportData) -> str:
         line={"color": LEVEL_COLOURS[Level.SUSTAINED], "dash": "dash"},
         annotation_text="psi_threshold",
     )
-    fig.update_layout(
-        title={
-            "text": f"feature drift: PSI per {main_window(data.cfg)} window against the reference ({_label(version)})",
-            "x": 0,
-        },
+    _lay_out(
+        fig,
+        f"feature drift: PSI per {main_window(data.cfg)} window against the reference ({_label(version)})",
         height=380,
-        template="plotly_white",
-        margin={"l": 50, "r": 20, "t": 50, "b": 40},
     )
     parts = ["<h2>Drift</h2>", _figure_html(fig, "drift-psi")]
     p = data.drift_performance
     if not p.empty:
-        p = p[p["class"] != "UNKNOWN"]
+        p = p[p["class"] != DriftClass.UNKNOWN]
         latest = p[
             p["window_start"] == p.groupby(["model_version", "metric", "window"])["window_start"].transform("max")
         ]
