@@ -11,6 +11,7 @@ per slice (``finalise_drift_slice``), run per slice and feature by one ``applyIn
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 import numpy as np
 import pandas as pd
@@ -20,7 +21,7 @@ from perfmon_spark.io.catalog import DRIFT_METRICS
 from perfmon_spark.metrics.drift import measures
 from perfmon_spark.states.drift import Binned
 from perfmon_spark.vocabulary import ALL_VERSIONS, DriftMeasure, FeatureKind
-from perfmon_spark.windows import Reference, reference_spans, seconds_of, spans
+from perfmon_spark.windows import Reference, epoch_seconds, reference_spans, seconds_of, spans
 
 DRIFT_COLUMNS = DRIFT_METRICS.without("monitor", "as_of", "run_id")
 
@@ -35,15 +36,19 @@ class DriftPlan:
     features: tuple[tuple[str, bool, tuple[float, ...]], ...]  # (feature, numeric?, edges)
     psi_threshold: float
     label_windows: tuple = ()  # drift has none (``windows.spans`` reads it)
+    since: int | None = None  # epoch seconds: only windows ending at or after it (None: all)
 
     @classmethod
-    def from_config(cls, cfg: MonitorConfig, bins: tuple[Binned, ...], reference: Reference) -> DriftPlan:
+    def from_config(
+        cls, cfg: MonitorConfig, bins: tuple[Binned, ...], reference: Reference, since: datetime | None = None
+    ) -> DriftPlan:
         return cls(
             granularity_seconds=cfg.windows.granularity.seconds,
             windows=tuple((w.text, w.seconds) for w in cfg.window_lengths),
             reference=reference,
             features=tuple((b.feature, b.kind == FeatureKind.NUMERIC, b.edges) for b in bins),
             psi_threshold=cfg.drift.psi_threshold,
+            since=epoch_seconds(since),
         )
 
 
@@ -80,6 +85,9 @@ def _finalise_version(sub: pd.DataFrame, version: str, numeric: bool, edges, pla
     rows = []
     for text, lo, ends, window_start in spans(plan, totals > 0, totals, t0):
         window_end = t0 + (ends + 1) * g
+        if plan.since is not None:
+            keep = window_end >= plan.since
+            lo, ends, window_start, window_end = lo[keep], ends[keep], window_start[keep], window_end[keep]
         references = reference_spans(plan.reference, version, t0, g, n, window_end)
         for a, e, start, end, ref in zip(lo, ends, window_start, window_end, references):
             window = cum[e + 1] - cum[a]

@@ -80,9 +80,10 @@ class WindowPlan:
     threshold: float | None = None  # binary: the decision threshold (estimated metrics)
     max_calibration_error: float = 1.0  # estimated metrics: reliability limits
     psi_threshold: float = np.inf
+    since: int | None = None  # epoch seconds: only windows ending at or after it (None: all)
 
     @classmethod
-    def from_config(cls, cfg: MonitorConfig, as_of: datetime) -> WindowPlan:
+    def from_config(cls, cfg: MonitorConfig, as_of: datetime, since: datetime | None = None) -> WindowPlan:
         return cls(
             problem_type=cfg.problem_type,
             metrics=cfg.metrics,
@@ -100,6 +101,7 @@ class WindowPlan:
             threshold=cfg.predictions.threshold if cfg.problem_type == "binary" else None,
             max_calibration_error=cfg.estimation.max_calibration_error,
             psi_threshold=cfg.drift.psi_threshold,
+            since=epoch_seconds(since),
         )
 
     def binder(self, name: str):
@@ -113,6 +115,10 @@ def needs_reference(cfg: MonitorConfig) -> bool:
     """Whether a configured metric compares each window with a reference period (its
     distribution, or its labeled summary for the estimates)."""
     return any(name in REFERENCE_METRICS or name in ESTIMATED_METRICS for name in cfg.metrics)
+
+
+def epoch_seconds(ts: datetime | None) -> int | None:
+    return None if ts is None else int(np.datetime64(ts.replace(tzinfo=None), "s").astype(np.int64))
 
 
 def seconds_of(values) -> np.ndarray:
@@ -154,13 +160,15 @@ def _finalise_version(sub: pd.DataFrame, version: str, plan: WindowPlan) -> pd.D
                 parts[i].append(tuple(np.asarray(v) for v in entry))
     summaries = _rolling(plan, parts, len(sparse.counts) if sparse else 0)
     as_of = int(plan.as_of.astype(np.int64))
-    bucket_end = t0 + (np.arange(n) + 1) * g
-    mature_bucket = bucket_end + plan.max_delay_seconds <= as_of
-    mature_pred = scalars["n_predictions"][mature_bucket].sum()
-    expected = scalars["n_labeled"][mature_bucket].sum() / mature_pred if mature_pred > 0 else np.nan
+    expected = _expected_coverage(scalars["n_labeled"], scalars["n_predictions"], t0, g, as_of - plan.max_delay_seconds)
 
     frames = []
     for text, lo, ends, window_start in spans(plan, present, scalars["n_labeled"], t0):
+        if plan.since is not None:
+            keep = t0 + (ends + 1) * g >= plan.since
+            lo, ends, window_start = lo[keep], ends[keep], window_start[keep]
+        if not len(ends):
+            continue
         state = {}
         for field, values in scalars.items():
             cum = np.concatenate([[0.0], np.cumsum(values)])
@@ -180,7 +188,7 @@ def _finalise_version(sub: pd.DataFrame, version: str, plan: WindowPlan) -> pd.D
             "label_coverage": np.where(
                 state["n_predictions"] > 0, state["n_labeled"] / np.maximum(state["n_predictions"], 1), np.nan
             ),
-            "expected_coverage": expected,
+            "expected_coverage": expected(window_end),
             "is_mature": window_end + plan.max_delay_seconds <= as_of,
         }
         for name in plan.metrics + plan.kpis:
@@ -192,7 +200,24 @@ def _finalise_version(sub: pd.DataFrame, version: str, plan: WindowPlan) -> pd.D
                 ci_lower = ci_upper = np.full(len(ends), np.nan)
             frame = {**base, "metric": name, "value": values, "ci_lower": ci_lower, "ci_upper": ci_upper}
             frames.append(pd.DataFrame(frame))
-    return pd.concat(frames, ignore_index=True)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=[c for c, _ in METRIC_COLUMNS])
+
+
+def _expected_coverage(labeled: np.ndarray, predictions: np.ndarray, t0: int, g: int, mature_end: int):
+    """Each window's expected coverage, as a function of its end: the coverage of the buckets that
+    end by the window's end and are mature (end by ``mature_end``, as_of - max_delay). For an
+    immature window these are all mature buckets; for a mature one, those up to its end, so its
+    value is fixed once it matures and does not move with later buckets (which lets a run leave
+    old windows as written)."""
+    cum_labeled = np.concatenate([[0.0], np.cumsum(labeled)])
+    cum_predictions = np.concatenate([[0.0], np.cumsum(predictions)])
+
+    def expected(window_end: np.ndarray) -> np.ndarray:
+        m = np.clip((np.minimum(window_end, mature_end) - t0) // g, 0, len(labeled))
+        n = cum_predictions[m]
+        return np.where(n > 0, cum_labeled[m] / np.maximum(n, 1), np.nan)
+
+    return expected
 
 
 def spans(plan: WindowPlan, present: np.ndarray, labeled: np.ndarray, t0: int):

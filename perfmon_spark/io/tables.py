@@ -8,6 +8,7 @@ this monitor's rows in the recomputed scope that the source no longer has.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
@@ -96,7 +97,7 @@ def merge_into(
     table: OutputTable,
     *,
     compare: tuple[str, ...] | None = None,
-    delete_scope: str | None = None,
+    owned: str | None = None,
     partition_by: tuple[str, ...] = (),
 ) -> int:
     """MERGE ``df`` into the Delta table ``ref`` on ``table.key`` (creating the table if needed).
@@ -105,8 +106,10 @@ def merge_into(
         table: the catalogue entry: its key, and its write (INSERT tables only insert new keys).
         compare: columns whose change triggers an update of a matched row (all other columns are
             then updated too); default: ``table.compared`` of ``df``'s columns.
-        delete_scope: SQL predicate over the target (alias ``t``) selecting rows this write owns;
-            those with no source row are deleted. None keeps every unmatched target row.
+        owned: SQL predicate over the target (alias ``t``) selecting the rows this write owns:
+            the only target rows it reads, updates or deletes (those with no source row go), so
+            Delta skips the files that hold none of them. Every source row must fall in it. None
+            matches the whole table and keeps every unmatched target row.
 
     Returns:
         Rows inserted, updated or deleted.
@@ -122,6 +125,8 @@ def merge_into(
             writer.saveAsTable(ref.text)
         return int(read_table(spark, ref).count())
     on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in table.key)
+    if owned is not None:
+        on = f"({owned}) AND {on}"
     # new columns (a KPI added to the config, a newer package's column, another problem type's
     # monitor in the same tables) join the table
     target = _delta_table(spark, ref)
@@ -135,10 +140,15 @@ def merge_into(
         changed = None if set(compare) - existing else " OR ".join(_changed(c, types[c]) for c in compare)
         merge = merge.whenMatchedUpdateAll(condition=changed)
     merge = merge.whenNotMatchedInsertAll()
-    if delete_scope is not None:
-        merge = merge.whenNotMatchedBySourceDelete(condition=delete_scope)
+    if owned is not None:
+        merge = merge.whenNotMatchedBySourceDelete(condition=owned)
     result = merge.execute().first()
     return int(result["num_affected_rows"]) if result is not None else 0
+
+
+def sql_timestamp(ts: datetime) -> str:
+    """A SQL timestamp literal (UTC, naive)."""
+    return f"TIMESTAMP'{ts:%Y-%m-%d %H:%M:%S.%f}'"
 
 
 def _changed(column: str, dtype: T.DataType) -> str:

@@ -104,7 +104,7 @@ def _alerting(spark, cfg, as_of, run_id, stamp, stats, metrics, plans, histories
         rows_to_frame(spark, rows, PERF_ALERTS.schema),
         alerts_ref,
         PERF_ALERTS,
-        delete_scope=f"t.monitor = '{cfg.name}'",
+        owned=f"t.monitor = '{cfg.name}'",
     )
 
     open_eps = [e for e in new if e.is_open]
@@ -280,5 +280,5 @@ def _write_statuses(spark, cfg, versions, last_seen, open_eps, metrics: DataFram
         if p is not None and all(p.get(c) == s[c] for c in MODEL_STATUS.compared()):
             s["run_id"] = p["run_id"]
     merge_into(
-        rows_to_frame(spark, statuses, MODEL_STATUS.schema), ref, MODEL_STATUS, delete_scope=f"t.monitor = '{cfg.name}'"
+        rows_to_frame(spark, statuses, MODEL_STATUS.schema), ref, MODEL_STATUS, owned=f"t.monitor = '{cfg.name}'"
     )

@@ -154,9 +154,9 @@ def write_drift_performance(
     owned = f"t.monitor = '{cfg.name}'"
     performance = performance_rows(cfg, histories, plans, metrics, psi).persist()
     try:
-        merge_into(stamp(performance), cfg.output.table(DRIFT_PERFORMANCE.name), DRIFT_PERFORMANCE, delete_scope=owned)
+        merge_into(stamp(performance), cfg.output.table(DRIFT_PERFORMANCE.name), DRIFT_PERFORMANCE, owned=owned)
         correlations, rows = correlation_rows(cfg, metrics, stats, as_of, psi, plans)
-        merge_into(stamp(correlations), cfg.output.table(DRIFT_CORRELATION.name), DRIFT_CORRELATION, delete_scope=owned)
+        merge_into(stamp(correlations), cfg.output.table(DRIFT_CORRELATION.name), DRIFT_CORRELATION, owned=owned)
         return _latest_classes(cfg, performance), [r for r in rows if r["slice_key"] == OVERALL]
     finally:
         performance.unpersist()

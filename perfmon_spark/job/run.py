@@ -52,7 +52,15 @@ from perfmon_spark.io.catalog import (
     RUNS,
     OutputTable,
 )
-from perfmon_spark.io.tables import Snapshot, append, merge_into, read_snapshot, read_table, table_exists
+from perfmon_spark.io.tables import (
+    Snapshot,
+    append,
+    merge_into,
+    read_snapshot,
+    read_table,
+    sql_timestamp,
+    table_exists,
+)
 from perfmon_spark.job import scope as planning
 from perfmon_spark.job.alerting import run_alerting
 from perfmon_spark.job.progress import Stopwatch
@@ -297,7 +305,7 @@ def _compute_and_write(ctx: RunContext, scope: Scope, watch: Stopwatch) -> RunRe
                 f"{counts.quarantined} quarantined, {n_states} bucket states written"
             )
         with watch.stage(Stage.METRICS) as note:
-            written = _write_metrics(ctx, agg.bins)
+            written = _write_metrics(ctx, agg.bins, scope.since)
             note(f"{written} perf_metrics rows changed")
     finally:
         for df in cached:
@@ -391,28 +399,30 @@ def _write_states(ctx: RunContext, states: DataFrame, scope: Scope, table: Outpu
     bucket that no longer exists goes."""
     owned = ctx.owned()
     if scope.is_partial:
-        listed = ", ".join(f"TIMESTAMP'{b:%Y-%m-%d %H:%M:%S}'" for b in scope.buckets)
+        listed = ", ".join(sql_timestamp(b) for b in scope.buckets)
         owned += f" AND t.bucket_start IN ({listed})"
-    merge_into(states, ctx.ref(table), table, delete_scope=owned)
+    merge_into(states, ctx.ref(table), table, owned=owned)
 
 
-def _write_metrics(ctx: RunContext, bins: tuple[Binned, ...]) -> int:
-    """Every window and metric from the stored states, MERGEd, then the drift metrics of
-    ``bins``' features; returns the ``perf_metrics`` rows changed."""
+def _write_metrics(ctx: RunContext, bins: tuple[Binned, ...], since: datetime | None) -> int:
+    """The windows ending at or after ``since`` (None: every window) from the stored states,
+    MERGEd over the same windows, then the drift metrics of ``bins``' features likewise; returns
+    the ``perf_metrics`` rows changed."""
     cfg = ctx.cfg
     stats = read_table(ctx.spark, ctx.ref(PERF_STATS)).filter(F.col("monitor") == cfg.name)
-    plan = WindowPlan.from_config(cfg, ctx.as_of)
+    plan = WindowPlan.from_config(cfg, ctx.as_of, since)
+    owned = ctx.owned() if since is None else f"{ctx.owned()} AND t.window_end >= {sql_timestamp(since)}"
     reference = Reference.from_config(cfg)
     if plan.reference is not None or bins:
         reference = with_version_starts(reference, stats)
     if plan.reference is not None:
         plan = replace(plan, reference=reference)
     metrics = ctx.stamped(compute_metrics(stats, plan))
-    written = merge_into(metrics, ctx.ref(PERF_METRICS), PERF_METRICS, delete_scope=ctx.owned())
+    written = merge_into(metrics, ctx.ref(PERF_METRICS), PERF_METRICS, owned=owned)
     if bins:
         histograms = read_table(ctx.spark, ctx.ref(DRIFT_STATS)).filter(F.col("monitor") == cfg.name)
-        drift = ctx.stamped(compute_drift(histograms, DriftPlan.from_config(cfg, bins, reference)))
-        merge_into(drift, ctx.ref(DRIFT_METRICS), DRIFT_METRICS, delete_scope=ctx.owned())
+        drift = ctx.stamped(compute_drift(histograms, DriftPlan.from_config(cfg, bins, reference, since)))
+        merge_into(drift, ctx.ref(DRIFT_METRICS), DRIFT_METRICS, owned=owned)
     return written
 
 

@@ -11,6 +11,12 @@ buckets it recomputes are those of:
 - predictions with a label event, changed since the recorded version or arrived in
   (previous as_of, as_of], within max_delay after the prediction (a later event changes no state);
 - predictions stamped in (previous as_of, as_of] (rows that existed but were invisible before).
+
+An incremental run also finalises only the metric windows that can have changed (``Scope.since``):
+those ending at or after the first recomputed bucket, and those whose maturity could still move
+(ending at or after the previous as_of minus max_delay). Every value of an older window is a
+function of buckets that did not change and of an as_of past its maturity, so it stays as written
+(``docs/internals.md`` walks through why, window kind by window kind).
 """
 
 from __future__ import annotations
@@ -45,11 +51,13 @@ class Watermark:
 
 @dataclass(frozen=True)
 class Scope:
-    """The buckets a run recomputes: ``buckets is None`` means all of them."""
+    """The buckets a run recomputes (``buckets is None``: all of them), and the metric windows it
+    finalises again: those ending at or after ``since`` (None: every window)."""
 
     mode: RunMode
     buckets: tuple[datetime, ...] | None
     reason: str
+    since: datetime | None = None
 
     @property
     def is_partial(self) -> bool:
@@ -154,7 +162,13 @@ def plan(
         if "change" not in str(e).lower() and "cdc" not in str(e).lower():
             raise
         return full_scope(f"change data feed unavailable: {str(e).splitlines()[0][:200]}")
-    return Scope(RunMode.INCREMENTAL, tuple(buckets), f"{len(buckets)} buckets changed")
+    since = min([*buckets, mark.as_of - cfg.labels.max_delay.delta])
+    return Scope(
+        RunMode.INCREMENTAL,
+        tuple(buckets),
+        f"{len(buckets)} buckets changed, windows ending from {since:%Y-%m-%d %H:%M} finalised",
+        since,
+    )
 
 
 def full_scope(reason: str) -> Scope:

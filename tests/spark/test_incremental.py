@@ -7,6 +7,8 @@ from datetime import timedelta
 
 import numpy as np
 import pandas as pd
+from delta.tables import DeltaTable
+from pyspark.sql import functions as F
 
 import perfmon_spark.job.run as job
 from perfmon_spark.config import parse_config
@@ -26,6 +28,7 @@ from tests.helpers import (
 DAY = timedelta(days=1)
 STATS_KEY = ["model_version", "slice_key", "slice_value", "bucket_start"]
 METRICS_KEY = ["model_version", "slice_key", "slice_value", "window", "window_start", "metric"]
+DRIFT_KEY = ["model_version", "slice_key", "slice_value", "feature", "window", "window_start", "measure"]
 
 
 def setup_lake(spark, root, n=500, days=6, seed=5):
@@ -38,6 +41,9 @@ def setup_lake(spark, root, n=500, days=6, seed=5):
 def config(p, lab, out, name="inc"):
     data = config_dict(p, lab, str(out), name=name, metrics=["accuracy", "recall", "roc_auc", "log_loss"])
     data["segments"] = {"columns": ["country", "channel"], "max_values": 10}
+    data["drift"] = {"features": ["amount"], "categorical": ["channel"], "bins": 5}
+    data["baseline"] = {"source": "window", "window": "2 days"}
+    data["metrics"] = [*data["metrics"], "score_psi", "estimated_accuracy"]
     return parse_config(data)
 
 
@@ -50,11 +56,12 @@ def snapshot(spark, cfg, name, key) -> pd.DataFrame:
     return df.sort_values(key).reset_index(drop=True)
 
 
-def assert_same_tables(spark, a, b):
-    for name, key in (("perf_stats", STATS_KEY), ("perf_metrics", METRICS_KEY)):
-        x, y = snapshot(spark, a, name, key), snapshot(spark, b, name, key)
-        assert not x.duplicated(key).any()
-        pd.testing.assert_frame_equal(x, y, check_exact=False, rtol=1e-9, atol=1e-12, obj=name)
+def assert_same_tables(spark, a, b, also=(), step=""):
+    keys = {"perf_stats": STATS_KEY, "perf_metrics": METRICS_KEY, "drift_metrics": DRIFT_KEY}
+    for name in ("perf_stats", "perf_metrics", *also):
+        x, y = snapshot(spark, a, name, keys[name]), snapshot(spark, b, name, keys[name])
+        assert not x.duplicated(keys[name]).any()
+        pd.testing.assert_frame_equal(x, y, check_exact=False, rtol=1e-9, atol=1e-12, obj=f"{name} after {step}")
 
 
 def new_predictions(rng, start_id, n, start, days):
@@ -81,38 +88,61 @@ def new_predictions(rng, start_id, n, start, days):
     return preds, labels
 
 
-def test_incremental_sequence_equals_one_full_run(spark, tmp_path):
+def late_labels(rng, labels, n, at):
+    """Labels for ``n`` predictions that had none, arriving at ``at``."""
+    unlabeled = sorted(set(labels["prediction_id"]) - set(labels.dropna()["prediction_id"]))
+    chosen = rng.choice(unlabeled, min(n, len(unlabeled)), replace=False)
+    return pd.DataFrame({"prediction_id": chosen, "is_fraud": rng.integers(0, 2, len(chosen)), "label_ts": at})
+
+
+def corrections(rng, labels, n, at):
+    """The opposite label for ``n`` labelled predictions, arriving at ``at``."""
+    fixes = labels.dropna().drop_duplicates("prediction_id").sample(n, random_state=int(rng.integers(1 << 30)))
+    return fixes.assign(is_fraud=1 - fixes["is_fraud"].astype(int), label_ts=at)
+
+
+def change(spark, rng, step, p, lab, labels, as_of, first_id):
+    """Apply one kind of change to the input tables; returns the label events as now known."""
+    if step in ("append", "old", "new_value"):
+        start = {"append": as_of - DAY, "old": T0 + DAY}.get(step, as_of - 2 * DAY)
+        more, more_labels = new_predictions(rng, first_id, 60, start, 1)
+        if step == "new_value":
+            more["country"] = "FR"
+        write_delta(spark, more, PREDICTIONS_DDL, p, mode="append")
+        events = more_labels
+    elif step in ("late", "correct"):
+        events = (late_labels if step == "late" else corrections)(rng, labels, 12, as_of - DAY / 2)
+    else:
+        if step == "delete":
+            DeltaTable.forPath(spark, p).delete(F.col("prediction_id").isin(*[f"p{i}" for i in range(10, 40)]))
+        return labels
+    write_delta(spark, events.astype({"is_fraud": "Int64"}), LABELS_DDL, lab, mode="append")
+    return pd.concat([labels, events])
+
+
+def test_incremental_runs_equal_a_full_refresh_after_every_step(spark, tmp_path):
+    """A random sequence of appends, late labels, corrections, prediction deletes, old
+    predictions logged late, a new segment value and time passing (three steps of two or three
+    changes each), each followed by an incremental run (which finalises only the windows that can
+    have changed), equals a full refresh at the same as_of on every table it writes, value for
+    value, after every step."""
     rng = np.random.default_rng(11)
     _, labels, p, lab = setup_lake(spark, tmp_path)
     cfg = config(p, lab, tmp_path / "incremental")
-    modes = [run_monitor(cfg, T0 + 4 * DAY, spark=spark).mode]
-    # 1. new days of predictions with their labels, and late labels for old predictions
-    more, more_labels = new_predictions(rng, 0, 120, T0 + 6 * DAY, 2)
-    write_delta(spark, more, PREDICTIONS_DDL, p, mode="append")
-    late = pd.DataFrame({"prediction_id": ["p3", "p4", "p9"], "is_fraud": [1, 0, 1], "label_ts": [T0 + 7 * DAY] * 3})
-    write_delta(spark, pd.concat([more_labels, late]).astype({"is_fraud": "Int64"}), LABELS_DDL, lab, mode="append")
-    modes.append(run_monitor(cfg, T0 + 8 * DAY, spark=spark).mode)
-    # 2. corrections of earlier labels
-    fixes = labels.dropna().drop_duplicates("prediction_id").head(15).copy()
-    fixes["is_fraud"] = 1 - fixes["is_fraud"]
-    fixes["label_ts"] = fixes["label_ts"] + 3 * DAY
-    write_delta(spark, fixes[fixes["label_ts"] <= T0 + 9 * DAY], LABELS_DDL, lab, mode="append")
-    modes.append(run_monitor(cfg, T0 + 9 * DAY, spark=spark).mode)
-    # 3. predictions logged late with old timestamps, and their labels
-    old, old_labels = new_predictions(rng, 500, 40, T0 + DAY, 2)
-    write_delta(spark, old, PREDICTIONS_DDL, p, mode="append")
-    write_delta(spark, old_labels.astype({"is_fraud": "Int64"}), LABELS_DDL, lab, mode="append")
-    modes.append(run_monitor(cfg, T0 + 10 * DAY, spark=spark).mode)
-    # 4. nothing new; only time passes (maturity and newly visible label events)
-    final = T0 + 14 * DAY
-    last = run_monitor(cfg, final, spark=spark)
-    modes.append(last.mode)
-    assert modes == ["full", "incremental", "incremental", "incremental", "incremental"]
-    assert last.buckets_recomputed < 200
-
-    full = config(p, lab, tmp_path / "full", name="inc")
-    run_monitor(full, final, mode="full", spark=spark)
-    assert_same_tables(spark, cfg, full)
+    full = config(p, lab, tmp_path / "full")
+    as_of = T0 + 4 * DAY
+    results = [run_monitor(cfg, as_of, spark=spark)]
+    run_monitor(full, as_of, mode="full", spark=spark)  # both fix their drift bins on the same rows
+    kinds = list(rng.permutation(["append", "late", "correct", "delete", "old", "new_value", "wait"]))
+    for i, steps in enumerate((kinds[:2], kinds[2:4], kinds[4:])):
+        as_of += 2 * DAY
+        for j, step in enumerate(steps):
+            labels = change(spark, rng, step, p, lab, labels, as_of, first_id=100 * (3 * i + j))
+        results.append(run_monitor(cfg, as_of, spark=spark))
+        run_monitor(full, as_of, mode="full", spark=spark)
+        assert_same_tables(spark, cfg, full, also=("drift_metrics",), step="+".join(steps))
+    assert [r.mode for r in results] == ["full"] + ["incremental"] * 3, [r.message for r in results]
+    assert all("windows ending from" in r.message for r in results[1:])
 
 
 def test_killed_run_is_repaired_by_the_next_run(spark, tmp_path, monkeypatch):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -155,11 +156,47 @@ def test_maturity_and_coverage():
     out = finalise_slice(binary_stats(rows), plan(as_of=as_of))
     r = out[out["metric"] == "accuracy"]
     assert (r["is_mature"] == (r["window_end"] + timedelta(days=5) <= as_of)).all()
-    v1 = rows[(rows["model_version"] == "v1") & (rows["bucket_start"] + DAY + timedelta(days=5) <= as_of)]
-    expected = v1["y"].notna().sum() / len(v1)
-    assert np.allclose(r[r["model_version"] == "v1"]["expected_coverage"], expected)
+    # the coverage of the v1 buckets that are mature and end by the window's end
+    v1 = rows[rows["model_version"] == "v1"]
+    checked = 0
+    for w in r[r["model_version"] == "v1"].itertuples():
+        cap = min(w.window_end, as_of - timedelta(days=5))
+        before = v1[v1["bucket_start"] + DAY <= cap]
+        if len(before):
+            assert np.isclose(w.expected_coverage, before["y"].notna().mean())
+            checked += 1
+        else:
+            assert np.isnan(w.expected_coverage)
+    assert checked > 10
+    immature = r[(r["model_version"] == "v1") & ~r["is_mature"]]["expected_coverage"]
+    assert len(immature) and np.allclose(immature, v1[v1["bucket_start"] + DAY <= cap]["y"].notna().mean())
     cov = r["n_labeled"] / r["n_predictions"]
     assert np.allclose(r["label_coverage"].dropna(), cov[r["n_predictions"] > 0])
+
+
+@pytest.mark.parametrize("since_day", [0, 3, 8, 10, 30])
+def test_since_keeps_exactly_the_later_windows_with_their_values(since_day):
+    """A run that finalises only windows ending at or after ``since`` writes the same rows as
+    the full finalisation would there (reference proxies and label-count windows included)."""
+    rows = random_rows()
+    windows = {"granularity": "1 day", "rolling": ["3 days", "40 labels"]}
+    data = dict(BASE, metrics=["accuracy", "roc_auc", "score_psi"], windows=windows)
+    data["baseline"] = {"source": "window", "window": "3 days"}
+    cfg = parse_config(data)
+    since = T0 + since_day * DAY
+    starts = tuple((v, int(pd.Timestamp(T0 + d * DAY).timestamp())) for v, d in (("*", 0), ("v1", 0), ("v2", 6)))
+
+    def finalised(plan):
+        plan = replace(plan, reference=replace(plan.reference, version_starts=starts))
+        return finalise_slice(binary_stats(rows), plan)
+
+    full = finalised(WindowPlan.from_config(cfg, T0 + 12 * DAY))
+    part = finalised(WindowPlan.from_config(cfg, T0 + 12 * DAY, since))
+    assert full[full["metric"] == "score_psi"]["value"].notna().sum() > 5
+    key = ["model_version", "window", "window_start", "metric"]
+    expected = full[full["window_end"] >= since].sort_values(key).reset_index(drop=True)
+    assert set(expected["window"]) >= {"1 day", "3 days"} or since_day >= 10
+    pd.testing.assert_frame_equal(part.sort_values(key).reset_index(drop=True), expected, check_dtype=False)
 
 
 @pytest.mark.parametrize(
