@@ -127,7 +127,8 @@ def seconds_of(values) -> np.ndarray:
 
 def finalise_slice(pdf: pd.DataFrame, plan: WindowPlan) -> pd.DataFrame:
     """All metric rows of one slice: every version and ``*``, every window ending at a bucket
-    boundary (tumbling: buckets with data; rolling: every boundary in the version's range)."""
+    boundary (tumbling: buckets with data; rolling: every boundary in the version's range) and,
+    with ``plan.since``, at or after it."""
     columns = [c for c, _ in METRIC_COLUMNS]
     if pdf.empty:
         return pd.DataFrame(columns=columns)
@@ -135,6 +136,9 @@ def finalise_slice(pdf: pd.DataFrame, plan: WindowPlan) -> pd.DataFrame:
     frames = [
         _finalise_version(pdf if v == ALL_VERSIONS else pdf[pdf["model_version"] == v], v, plan) for v in versions
     ]
+    frames = [f for f in frames if len(f)]  # a version with no window ending at or after plan.since
+    if not frames:
+        return pd.DataFrame(columns=columns)
     out = pd.concat(frames, ignore_index=True)
     out["slice_key"] = pdf["slice_key"].iloc[0]
     out["slice_value"] = pdf["slice_value"].iloc[0]
@@ -200,7 +204,7 @@ def _finalise_version(sub: pd.DataFrame, version: str, plan: WindowPlan) -> pd.D
                 ci_lower = ci_upper = np.full(len(ends), np.nan)
             frame = {**base, "metric": name, "value": values, "ci_lower": ci_lower, "ci_upper": ci_upper}
             frames.append(pd.DataFrame(frame))
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=[c for c, _ in METRIC_COLUMNS])
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 def _expected_coverage(labeled: np.ndarray, predictions: np.ndarray, t0: int, g: int, mature_end: int):
@@ -293,7 +297,9 @@ def _reference_views(plan: WindowPlan, version: str, summaries, t0: int, window_
         return {}
     g, as_of = plan.granularity_seconds, int(plan.as_of.astype(np.int64))
     found = reference_spans(plan.reference, version, t0, g, len(summaries.buckets), window_end)
-    merged = [None if s is None else views(plan.problem_type, [summaries.window(*s)], summaries.scale) for s in found]
+    # windows with the same period share one merge (a fixed period: every window of the version)
+    distinct = {s: views(plan.problem_type, [summaries.window(*s)], summaries.scale) for s in set(found) - {None}}
+    merged = [None if s is None else distinct[s] for s in found]
     out = {}
     for name in _REFERENCE_VIEWS[plan.problem_type]:
         values = [None if m is None else m[name][0] for m in merged]

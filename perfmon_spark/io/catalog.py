@@ -95,7 +95,9 @@ PERF_METRICS = OutputTable(
         _c("n_labeled", "long", "of those, with a usable label as of as_of"),
         _c("label_coverage", "double", "n_labeled / n_predictions"),
         _c(
-            "expected_coverage", "double", "expected final coverage: that of the mature buckets of the slice ending by window_end; null until known"
+            "expected_coverage",
+            "double",
+            "expected final coverage: that of the mature buckets of the slice ending by window_end; null until known",
         ),
         _c("is_mature", "boolean", "window_end + max_delay <= as_of"),
         AS_OF,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from calendar import timegm
 from collections.abc import Iterable, Mapping
+from enum import Enum
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -28,6 +29,23 @@ def rows_to_frame(spark: SparkSession, rows: Iterable[Mapping], columns: Columns
     data = [tuple(row.get(c) for c, _ in columns) for row in rows]
     df = spark.createDataFrame(data, carrier)
     return df.select(*[F.timestamp_seconds(F.col(c)).alias(c) if t == "timestamp" else F.col(c) for c, t in columns])
+
+
+def unchanged(rows: Iterable[Mapping], previous: Iterable[Mapping], columns: Iterable[str]) -> bool:
+    """Whether driver-side ``rows`` equal ``previous`` (the target rows the write owns, as
+    collected) on ``columns``, as multisets: then a MERGE would change nothing, and the caller
+    skips it (a MERGE costs several Spark jobs even when it changes nothing)."""
+    columns = tuple(columns)
+
+    def plain(value):  # as Spark gives it back: vocabulary members as their strings, sequences as lists
+        if isinstance(value, Enum):
+            return value.value
+        return [plain(v) for v in value] if isinstance(value, (list, tuple)) else value
+
+    def normal(rs: Iterable[Mapping]) -> list[tuple[str, ...]]:
+        return sorted(tuple(repr(plain(r.get(c))) for c in columns) for r in rs)
+
+    return normal(rows) == normal(previous)
 
 
 def epoch(ts) -> int:

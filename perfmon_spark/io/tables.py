@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
@@ -100,12 +101,19 @@ def merge_into(
     owned: str | None = None,
     partition_by: tuple[str, ...] = (),
 ) -> int:
-    """MERGE ``df`` into the Delta table ``ref`` on ``table.key`` (creating the table if needed).
+    """Write ``df`` into the Delta table ``ref``, keyed on ``table.key`` (creating the table if
+    needed), changing only what differs.
+
+    The changes (new keys, rows whose compared values moved, owned rows the source no longer
+    has) are found first by one join of ``df`` with the owned target rows; only they are MERGEd,
+    and a write that changes nothing commits nothing (no empty table version, none of a MERGE's
+    jobs). A ``df`` with a column the table lacks, or an INSERT table, takes one MERGE with
+    schema evolution instead.
 
     Args:
         table: the catalogue entry: its key, and its write (INSERT tables only insert new keys).
-        compare: columns whose change triggers an update of a matched row (all other columns are
-            then updated too); default: ``table.compared`` of ``df``'s columns.
+        compare: columns whose change rewrites a matched row (all of ``df``'s columns are then
+            written); default: ``table.compared`` of ``df``'s columns.
         owned: SQL predicate over the target (alias ``t``) selecting the rows this write owns:
             the only target rows it reads, updates or deletes (those with no source row go), so
             Delta skips the files that hold none of them. Every source row must fall in it. None
@@ -124,19 +132,76 @@ def merge_into(
         else:
             writer.saveAsTable(ref.text)
         return int(read_table(spark, ref).count())
-    on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in table.key)
-    if owned is not None:
-        on = f"({owned}) AND {on}"
-    # new columns (a KPI added to the config, a newer package's column, another problem type's
-    # monitor in the same tables) join the table
     target = _delta_table(spark, ref)
-    merge = target.alias("t").merge(df.alias("s"), on).withSchemaEvolution()
     if compare is None and table.write is not Write.INSERT:
         compare = table.compared(df.columns)
+    if table.write is Write.INSERT or set(df.columns) - set(target.toDF().columns):
+        return _merge_evolving(df, target, table, compare, owned)
+    changes = _changes(df, target.toDF(), table, compare or (), owned).persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        found = changes.count()
+        if found:
+            _merge_changes(changes, target, table, df.columns, owned)
+        return found
+    finally:
+        changes.unpersist()
+
+
+_GONE = "_perfmon_gone"  # a change row that deletes its key
+_IN_SOURCE, _IN_TARGET = "_perfmon_s", "_perfmon_t"
+
+
+def _key_match(table: OutputTable, owned: str | None) -> str:
+    on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in table.key)
+    return on if owned is None else f"({owned}) AND {on}"
+
+
+def _changes(df: DataFrame, existing: DataFrame, table: OutputTable, compare, owned: str | None) -> DataFrame:
+    """``df``'s rows that are new or changed against the owned target rows, and (with ``owned``)
+    the key of each owned target row the source no longer has, flagged ``_GONE``."""
+    from pyspark.sql import functions as F
+
+    target = existing.alias("t")
+    if owned is not None:
+        target = target.filter(F.expr(owned))
+    target = target.select(*[F.col(f"t.`{c}`").alias(c) for c in df.columns], F.lit(True).alias(_IN_TARGET))
+    source = df.select("*", F.lit(True).alias(_IN_SOURCE))
+    on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in table.key)
+    joined = target.alias("t").join(source.alias("s"), F.expr(on), "full_outer")
+    types = {f.name: f.dataType for f in df.schema.fields}
+    changed = " OR ".join(_changed(c, types[c]) for c in compare) if compare else "false"
+    upserts = joined.filter(F.expr(f"s.{_IN_SOURCE} AND (t.{_IN_TARGET} IS NULL OR {changed})")).select(
+        *[F.col(f"s.`{c}`").alias(c) for c in df.columns], F.lit(False).alias(_GONE)
+    )
+    if owned is None:
+        return upserts
+    gone = joined.filter(F.expr(f"s.{_IN_SOURCE} IS NULL")).select(
+        *[(F.col(f"t.`{c}`") if c in table.key else F.lit(None).cast(types[c])).alias(c) for c in df.columns],
+        F.lit(True).alias(_GONE),
+    )
+    return upserts.unionByName(gone)
+
+
+def _merge_changes(changes: DataFrame, target, table: OutputTable, columns: list[str], owned: str | None) -> None:
+    values = {c: f"s.`{c}`" for c in columns}
+    (
+        target.alias("t")
+        .merge(changes.alias("s"), _key_match(table, owned))
+        .whenMatchedDelete(condition=f"s.{_GONE}")
+        .whenMatchedUpdate(set=values)
+        .whenNotMatchedInsert(condition=f"NOT s.{_GONE}", values=values)
+        .execute()
+    )
+
+
+def _merge_evolving(df: DataFrame, target, table: OutputTable, compare, owned: str | None) -> int:
+    """One MERGE with schema evolution: new columns (a KPI added to the config, a newer
+    package's column, another problem type's monitor in the same tables) join the table, and
+    every matched row is rewritten to fill them."""
+    merge = target.alias("t").merge(df.alias("s"), _key_match(table, owned)).withSchemaEvolution()
     if compare:
-        existing = set(target.toDF().columns)
         types = {f.name: f.dataType for f in df.schema.fields}
-        # a column the table does not have yet makes every matched row changed (it must be filled)
+        existing = set(target.toDF().columns)
         changed = None if set(compare) - existing else " OR ".join(_changed(c, types[c]) for c in compare)
         merge = merge.whenMatchedUpdateAll(condition=changed)
     merge = merge.whenNotMatchedInsertAll()

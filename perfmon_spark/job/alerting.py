@@ -32,7 +32,7 @@ from perfmon_spark.io.catalog import (
     PERF_STATS,
     RETRAIN_DECISIONS,
 )
-from perfmon_spark.io.rows import collect_rows, epoch, rows_to_frame
+from perfmon_spark.io.rows import collect_rows, epoch, rows_to_frame, unchanged
 from perfmon_spark.io.tables import merge_into, read_table, table_exists
 from perfmon_spark.job.drift_performance import write_drift_performance
 from perfmon_spark.vocabulary import OVERALL, Decision, Delivery, Level, Trigger
@@ -78,16 +78,13 @@ def _alerting(spark, cfg, as_of, run_id, stamp, stats, metrics, plans, histories
     found = None if histories is None else episodes(histories, plans)
     new = [] if found is None else [Episode.of({"monitor": cfg.name, **r}) for r in collect_rows(found, EPISODE)]
     alerts_ref = cfg.output.table(PERF_ALERTS.name)
-    old = (
-        [
-            Episode.of(r)
-            for r in collect_rows(
-                read_table(spark, alerts_ref).filter(F.col("monitor") == cfg.name), PERF_ALERTS.schema
-            )
-        ]
-        if table_exists(spark, alerts_ref)
+    alerts_exist = table_exists(spark, alerts_ref)
+    old_rows = (
+        collect_rows(read_table(spark, alerts_ref).filter(F.col("monitor") == cfg.name), PERF_ALERTS.schema)
+        if alerts_exist
         else []
     )
+    old = [Episode.of(r) for r in old_rows]
     new = control_fdr(new, cfg.alerts_fdr)
     events = events_between(old, new, run_id, now)
     for event in events:
@@ -97,15 +94,16 @@ def _alerting(spark, cfg, as_of, run_id, stamp, stats, metrics, plans, histories
         merge_into(rows_to_frame(spark, events, ALERT_EVENTS.schema), events_ref, ALERT_EVENTS)
     undelivered = _deliver_outstanding(spark, cfg, events_ref)
 
-    unchanged = {e.key: e.updated_run_id for e in old}
-    new = [replace(e, updated_run_id=unchanged.get(e.key, run_id)) for e in new]
+    updated = {e.key: e.updated_run_id for e in old}
+    new = [replace(e, updated_run_id=updated.get(e.key, run_id)) for e in new]
     rows = [e.row() for e in new]
-    merge_into(
-        rows_to_frame(spark, rows, PERF_ALERTS.schema),
-        alerts_ref,
-        PERF_ALERTS,
-        owned=f"t.monitor = '{cfg.name}'",
-    )
+    if not alerts_exist or not unchanged(rows, old_rows, _written(PERF_ALERTS)):
+        merge_into(
+            rows_to_frame(spark, rows, PERF_ALERTS.schema),
+            alerts_ref,
+            PERF_ALERTS,
+            owned=f"t.monitor = '{cfg.name}'",
+        )
 
     open_eps = [e for e in new if e.is_open]
     drift = ([], [])
@@ -203,19 +201,25 @@ def _latest_kpis(cfg: MonitorConfig, metrics: DataFrame) -> list[dict]:
 
 def _write_decisions(spark, cfg, facts, open_eps, kpi_rows, now, run_id, drift) -> tuple[str, ...]:
     ref = cfg.output.table(RETRAIN_DECISIONS.name)
-    same_as_of, last_monitor = {}, None
-    if table_exists(spark, ref):
+    same_as_of, last_monitor, exists = {}, None, table_exists(spark, ref)
+    if exists:
         rows = collect_rows(read_table(spark, ref).filter(F.col("monitor") == cfg.name), RETRAIN_DECISIONS.schema)
-        same_as_of = {r["model_version"]: r["run_id"] for r in rows if r["as_of"] == now}
+        same_as_of = {r["model_version"]: r for r in rows if r["as_of"] == now}
         retrains = (r["as_of"] for r in rows if r["decision"] == Decision.RETRAIN and r["as_of"] < now)
         last_monitor = max(retrains, default=None)
     decisions = retrain_decisions(cfg, now, facts, open_eps, last_monitor, kpi_rows, *drift)
     # a re-run with the same as_of rewrites the same decision rows
     rows = [
-        {**d.row(), "monitor": cfg.name, "as_of": now, "run_id": same_as_of.get(d.model_version, run_id)}
+        {
+            **d.row(),
+            "monitor": cfg.name,
+            "as_of": now,
+            "run_id": same_as_of[d.model_version]["run_id"] if d.model_version in same_as_of else run_id,
+        }
         for d in decisions
     ]
-    merge_into(rows_to_frame(spark, rows, RETRAIN_DECISIONS.schema), ref, RETRAIN_DECISIONS)
+    if not exists or not unchanged(rows, same_as_of.values(), _written(RETRAIN_DECISIONS)):
+        merge_into(rows_to_frame(spark, rows, RETRAIN_DECISIONS.schema), ref, RETRAIN_DECISIONS)
     return tuple(d.model_version for d in decisions if d.decision is Decision.RETRAIN)
 
 
@@ -269,8 +273,8 @@ def _write_statuses(spark, cfg, versions, last_seen, open_eps, metrics: DataFram
         for s in statuses
     ]
     ref = cfg.output.table(MODEL_STATUS.name)
-    previous = {}
-    if table_exists(spark, ref):
+    previous, exists = {}, table_exists(spark, ref)
+    if exists:
         previous = {
             r["model_version"]: r
             for r in collect_rows(read_table(spark, ref).filter(F.col("monitor") == cfg.name), MODEL_STATUS.schema)
@@ -279,6 +283,12 @@ def _write_statuses(spark, cfg, versions, last_seen, open_eps, metrics: DataFram
         p = previous.get(s["model_version"])
         if p is not None and all(p.get(c) == s[c] for c in MODEL_STATUS.compared()):
             s["run_id"] = p["run_id"]
-    merge_into(
-        rows_to_frame(spark, statuses, MODEL_STATUS.schema), ref, MODEL_STATUS, owned=f"t.monitor = '{cfg.name}'"
-    )
+    if not exists or not unchanged(statuses, previous.values(), _written(MODEL_STATUS)):
+        merge_into(
+            rows_to_frame(spark, statuses, MODEL_STATUS.schema), ref, MODEL_STATUS, owned=f"t.monitor = '{cfg.name}'"
+        )
+
+
+def _written(table) -> tuple[str, ...]:
+    """The columns a MERGE into ``table`` would compare: its key and its compared columns."""
+    return (*table.key, *table.compared())

@@ -63,23 +63,24 @@ def isotonic(values, pos, neg) -> np.ndarray:
         return np.repeat(np.array(sums) / np.array(weights), sizes)
 
 
-def calibrated(reference, values) -> np.ndarray:
-    """Calibrated probability at each score value of a window.
-
-    Args:
-        reference: the reference's labeled summary (values, pos, neg), values sorted ascending.
-        values: the window's score values.
-
-    Returns:
-        The isotonic map interpolated linearly between the reference's values and constant beyond
-        them; NaN without a labeled reference row.
-    """
+def calibration(reference) -> tuple[np.ndarray, np.ndarray] | None:
+    """The isotonic map of a reference's labeled summary (values, pos, neg; values sorted
+    ascending), as (values, calibrated probabilities) over its labeled values; None without one."""
     keys, pos, neg = (np.asarray(a, dtype=float) for a in reference)
     keep = (pos + neg) > 0
-    values = np.asarray(values, dtype=float)
     if not keep.any():
+        return None
+    return keys[keep], isotonic(keys[keep], pos[keep], neg[keep])
+
+
+def calibrated(fit: tuple[np.ndarray, np.ndarray] | None, values) -> np.ndarray:
+    """Calibrated probability at each score value of a window: the map ``fit`` (``calibration``)
+    interpolated linearly between the reference's values and constant beyond them; NaN without
+    a fit."""
+    values = np.asarray(values, dtype=float)
+    if fit is None:
         return np.full(values.shape, np.nan)
-    return np.interp(values, keys[keep], isotonic(keys[keep], pos[keep], neg[keep]))
+    return np.interp(values, *fit)
 
 
 def calibration_error(values, pos, neg) -> float:
@@ -119,16 +120,30 @@ class Expected:
         return self.tp + self.fp
 
 
+_MEMO = "_expected"  # where a state keeps its expected counts
+
+
 def expected(s) -> Expected:
-    """The expected counts of every window of a state (see the module docstring)."""
+    """The expected counts of every window of a state (see the module docstring), computed once
+    per state: every estimate's value and interval read them. Windows that share a reference
+    period (the same summary object) share its isotonic fit."""
+    if _MEMO not in s:
+        s[_MEMO] = _expected(s)
+    return s[_MEMO]
+
+
+def _expected(s) -> Expected:
     threshold = float(s["threshold"])
     rows = []
+    fits: dict[int, tuple[np.ndarray, np.ndarray] | None] = {}
     for (values, counts), reference in zip(s["scores"], s["reference_labeled_scores"]):
         if reference is None:
             rows.append([np.nan] * 7)
             continue
         values, counts = np.asarray(values, dtype=float), np.asarray(counts, dtype=float)
-        p = calibrated(reference, values)
+        if id(reference) not in fits:
+            fits[id(reference)] = calibration(reference)
+        p = calibrated(fits[id(reference)], values)
         yes, no = counts * p, counts * (1 - p)
         decided = values >= threshold
         spread = yes * (1 - p)

@@ -3,6 +3,7 @@ run killed between two table commits."""
 
 from __future__ import annotations
 
+import functools
 from datetime import timedelta
 
 import numpy as np
@@ -120,12 +121,13 @@ def change(spark, rng, step, p, lab, labels, as_of, first_id):
     return pd.concat([labels, events])
 
 
-def test_incremental_runs_equal_a_full_refresh_after_every_step(spark, tmp_path):
+def test_incremental_runs_equal_a_full_refresh_after_every_step(spark, tmp_path, monkeypatch):
     """A random sequence of appends, late labels, corrections, prediction deletes, old
     predictions logged late, a new segment value and time passing (three steps of two or three
     changes each), each followed by an incremental run (which finalises only the windows that can
     have changed), equals a full refresh at the same as_of on every table it writes, value for
-    value, after every step."""
+    value, after every step; in the last two steps the first attempt is killed after its states
+    (then after its metrics) were written."""
     rng = np.random.default_rng(11)
     _, labels, p, lab = setup_lake(spark, tmp_path)
     cfg = config(p, lab, tmp_path / "incremental")
@@ -138,6 +140,9 @@ def test_incremental_runs_equal_a_full_refresh_after_every_step(spark, tmp_path)
         as_of += 2 * DAY
         for j, step in enumerate(steps):
             labels = change(spark, rng, step, p, lab, labels, as_of, first_id=100 * (3 * i + j))
+        if i:
+            killed_at = ("perf_metrics", "drift_metrics")[i - 1]
+            run_killed_at(monkeypatch, job, killed_at, functools.partial(run_monitor, cfg, as_of, spark=spark))
         results.append(run_monitor(cfg, as_of, spark=spark))
         run_monitor(full, as_of, mode="full", spark=spark)
         assert_same_tables(spark, cfg, full, also=("drift_metrics",), step="+".join(steps))

@@ -97,7 +97,7 @@ def rows_scanned(spark, group: str, tables: dict[str, str]) -> dict[str, int]:
 def test_drift_adds_no_scan_and_its_jobs_do_not_grow_with_features(spark, tmp_path):
     """Once its bins are fixed, a full run with drift features scans the predictions twice (the
     cell counts and the one pass, as without them) and the labels once, and one feature costs
-    the jobs that three do."""
+    the jobs that three do (each monitor re-run over its own tables, so that both write alike)."""
     preds, labels = make_inputs(n=2000, days=6, seed=4)
     p = write_delta(spark, preds, PREDICTIONS_DDL, tmp_path / "predictions")
     lab = write_delta(spark, labels, LABELS_DDL, tmp_path / "labels")
@@ -105,9 +105,13 @@ def test_drift_adds_no_scan_and_its_jobs_do_not_grow_with_features(spark, tmp_pa
         p, lab, str(tmp_path / "out"), metrics=["accuracy", "roc_auc"], windows={"granularity": "1 day", "rolling": []}
     )
     data["baseline"] = {"source": "window", "window": "2 days"}
-    three = parse_config(dict(data, drift={"features": ["amount"], "categorical": ["channel", "country"], "bins": 5}))
-    one = parse_config(dict(data, drift={"features": ["amount"], "bins": 5}))
-    run_monitor(three, T0 + timedelta(days=12), spark=spark)  # fixes the bins
+    drift = {"features": ["amount"], "categorical": ["channel", "country"], "bins": 5}
+    three = parse_config(dict(data, drift=drift))
+    one = parse_config(
+        dict(data, drift={"features": ["amount"], "bins": 5}, output={"location": str(tmp_path / "one")})
+    )
+    for cfg in (three, one):  # fixes the bins; the measured full runs then find the same tables
+        run_monitor(cfg, T0 + timedelta(days=12), spark=spark)
     jobs, scanned = {}, {}
     spark.conf.set("spark.sql.maxMetadataStringLength", "10000")  # whole table paths in the plans
     try:
@@ -125,3 +129,36 @@ def test_drift_adds_no_scan_and_its_jobs_do_not_grow_with_features(spark, tmp_pa
     assert jobs["one"] == jobs["three"], jobs
     for name in scanned:
         assert scanned[name] == {"predictions": 2 * len(preds), "labels": len(labels)}, scanned
+
+
+# Spark jobs of a run with nothing new on the lake below (alert rules and drift features on): the
+# reads, the plan, the window pass over the recent windows and the alerting stage. Measured; a
+# change that adds jobs to every run must raise it knowingly.
+NOTHING_NEW_JOBS = 112
+
+
+def test_a_run_with_nothing_new_stays_within_its_job_budget(spark, tmp_path):
+    """The fixed cost of a run is mostly Spark jobs (each a few hundred milliseconds on a small
+    lake): a run that finds nothing new launches at most ``NOTHING_NEW_JOBS``, and writes no
+    metric row."""
+    preds, labels = make_inputs(n=600, days=8, seed=5)
+    p = write_delta(spark, preds, PREDICTIONS_DDL, tmp_path / "predictions")
+    lab = write_delta(spark, labels, LABELS_DDL, tmp_path / "labels")
+    data = config_dict(p, lab, str(tmp_path / "out"), name="unchanged", metrics=["accuracy", "roc_auc", "score_psi"])
+    data["baseline"] = {"source": "window", "window": "2 days"}
+    data["drift"] = {"features": ["amount"], "categorical": ["channel"], "bins": 5}
+    data["alerts"] = [
+        {"name": "accuracy_drop", "metric": "accuracy", "window": "3 days", "minor": {"ratio": 0.95}},
+    ]
+    cfg = parse_config(data)
+    as_of = T0 + timedelta(days=12)
+    run_monitor(cfg, as_of, spark=spark)
+    group = "nothing-new"
+    spark.sparkContext.setJobGroup(group, "job budget test")
+    try:
+        again = run_monitor(cfg, as_of, spark=spark)
+    finally:
+        spark.sparkContext.setLocalProperty("spark.jobGroup.id", None)
+    jobs = len(spark.sparkContext.statusTracker().getJobIdsForGroup(group))
+    assert again.mode == "incremental" and again.buckets_recomputed == 0 and again.metric_rows_written == 0
+    assert jobs <= NOTHING_NEW_JOBS, f"{jobs} Spark jobs for a run with nothing new (budget {NOTHING_NEW_JOBS})"

@@ -15,6 +15,7 @@ from perfmon_spark.metrics.estimated import (
     CALIBRATION_BINS,
     ESTIMATED_METRICS,
     calibrated,
+    calibration,
     calibration_error,
     isotonic,
 )
@@ -91,7 +92,9 @@ def test_isotonic_is_sklearns_with_sample_weight(seed):
     np.testing.assert_allclose(isotonic(values, pos, neg), fitted.predict(values), rtol=0, atol=1e-12)
     clip = IsotonicRegression(out_of_bounds="clip").fit(x, y, sample_weight=w)
     between = np.concatenate([[-0.5, 0.0, 1.0, 2.0], rng.uniform(-0.1, 1.1, 200)])
-    np.testing.assert_allclose(calibrated((values, pos, neg), between), clip.predict(between), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(
+        calibrated(calibration((values, pos, neg)), between), clip.predict(between), rtol=0, atol=1e-12
+    )
 
 
 @pytest.mark.parametrize("label", [0, 1])
@@ -102,14 +105,16 @@ def test_a_one_class_reference_maps_every_score_to_its_class(label):
     values, pos, neg = summary(x, y)
     expected = IsotonicRegression(out_of_bounds="clip").fit(x, y).predict(values)
     np.testing.assert_array_equal(isotonic(values, pos, neg), expected)
-    np.testing.assert_array_equal(calibrated((values, pos, neg), [0.0, 0.33, 1.0]), np.full(3, float(label)))
+    np.testing.assert_array_equal(
+        calibrated(calibration((values, pos, neg)), [0.0, 0.33, 1.0]), np.full(3, float(label))
+    )
 
 
 def test_calibrated_is_nan_without_labeled_reference_rows():
-    assert np.isnan(calibrated((np.array([0.2, 0.6]), np.zeros(2), np.zeros(2)), [0.1, 0.5])).all()
+    assert np.isnan(calibrated(calibration((np.array([0.2, 0.6]), np.zeros(2), np.zeros(2))), [0.1, 0.5])).all()
     # entries without labels are ignored, not read as a rate of 0
     values, pos, neg = np.array([0.2, 0.5, 0.8]), np.array([1.0, 0.0, 3.0]), np.array([3.0, 0.0, 1.0])
-    np.testing.assert_allclose(calibrated((values, pos, neg), [0.5]), [0.5])
+    np.testing.assert_allclose(calibrated(calibration((values, pos, neg)), [0.5]), [0.5])
 
 
 # --- estimates against expanded rows --------------------------------------------------------------
@@ -164,7 +169,7 @@ def test_interval_spread_is_the_monte_carlo_spread_of_the_realised_metric():
     rng = np.random.default_rng(11)
     grid = np.arange(1, 20) / 20
     reference = (grid, grid * 400, (1 - grid) * 400)
-    np.testing.assert_allclose(calibrated(reference, grid), grid)
+    np.testing.assert_allclose(calibrated(calibration(reference), grid), grid)
     counts = rng.integers(20, 120, len(grid)).astype(float)
     s = state([(grid, counts)], [reference])
     p = np.repeat(grid, counts.astype(int))
