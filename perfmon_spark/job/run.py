@@ -194,9 +194,9 @@ class Aggregation:
     the bucket states, the drift features' bins (those this run fixed among them) and
     histograms, and the scope (a partial run may have turned full)."""
 
-    aggregated: DataFrame
+    aggregated: DataFrame | None  # None: a partial run with no bucket to recompute
     counts: Counts
-    states: DataFrame
+    states: DataFrame | None
     scope: Scope
     bins: tuple[Binned, ...] = ()
     fixed: tuple[Binned, ...] = ()
@@ -340,10 +340,12 @@ def _aggregate(ctx: RunContext, scope: Scope, keep) -> Aggregation:
     """
     cfg = ctx.cfg
     visible = visible_predictions(cfg, ctx.predictions, ctx.as_of)
+    bins, fixed, scope = _drift_bins(ctx, visible, scope)
+    if scope.buckets == ():  # a partial run with nothing to recompute reads no row
+        return Aggregation(None, Counts(()), None, scope, bins)
     all_cells = keep(cell_counts(visible, cfg))
     scoped = keep(cell_counts(planning.in_scope(cfg, visible, scope), cfg)) if scope.is_partial else all_cells
     top, scope = planning.segment_values(ctx.spark, cfg, all_cells, scoped, scope)
-    bins, fixed, scope = _drift_bins(ctx, visible, scope)
     cells = scoped if scope.is_partial else all_cells  # a partial run may have turned full
     label_rows = ctx.labels.df
     if scope.is_partial:
