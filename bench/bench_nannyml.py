@@ -30,7 +30,8 @@ def nannyml_python() -> Path:
     python = NANNYML_VENV / "bin" / "python"
     if not python.exists():
         venv.create(NANNYML_VENV, with_pip=True)
-        subprocess.run([python, "-m", "pip", "install", "-q", f"nannyml=={NANNYML_VERSION}"], check=True)
+        # NannyML imports statsmodels without declaring it
+        subprocess.run([python, "-m", "pip", "install", "-q", f"nannyml=={NANNYML_VERSION}", "statsmodels"], check=True)
     return python
 
 
@@ -50,7 +51,7 @@ def export_parquet(config: Path, folder: Path) -> None:
 
 def main() -> None:
     args, folder, config, as_of = bench_setup(__doc__)
-    python = nannyml_python()
+    python = str(nannyml_python())
     export_parquet(config, folder)
     ours = timed(
         [

@@ -13,7 +13,10 @@ both on every day. Writes the result rows to Parquet.
 from __future__ import annotations
 
 import argparse
+import os
 import warnings
+
+os.environ.setdefault("NML_DISABLE_USAGE_LOGGING", "1")  # no usage report over the network
 
 import nannyml as nml
 import pandas as pd
@@ -27,7 +30,7 @@ ESTIMATED = ["precision", "roc_auc"]
 def labelled(folder: str, as_of: pd.Timestamp, max_delay: pd.Timedelta) -> pd.DataFrame:
     predictions = pd.read_parquet(f"{folder}/predictions.parquet")
     labels = pd.read_parquet(f"{folder}/labels.parquet")
-    predictions = predictions[predictions["prediction_ts"] <= as_of]
+    predictions = predictions[(predictions["prediction_ts"] <= as_of) & predictions["score"].between(0, 1)]
     predictions = predictions.sort_values("prediction_ts").drop_duplicates("prediction_id", keep="last")
     events = labels[labels["label_ts"] <= as_of].merge(
         predictions[["prediction_id", "prediction_ts"]], on="prediction_id"
@@ -35,6 +38,7 @@ def labelled(folder: str, as_of: pd.Timestamp, max_delay: pd.Timedelta) -> pd.Da
     events = events[
         (events["label_ts"] >= events["prediction_ts"]) & (events["label_ts"] <= events["prediction_ts"] + max_delay)
     ]
+    events = events[events["is_fraud"].isin([0, 1])]  # the lakehouse's bad label rows (perfmon quarantines them)
     latest = events.sort_values(["label_ts", "is_fraud"]).drop_duplicates("prediction_id", keep="last")
     return predictions.merge(latest[["prediction_id", "is_fraud"]], on="prediction_id", how="left")
 

@@ -97,13 +97,7 @@ def _alerting(spark, cfg, as_of, run_id, stamp, stats, metrics, plans, histories
     updated = {e.key: e.updated_run_id for e in old}
     new = [replace(e, updated_run_id=updated.get(e.key, run_id)) for e in new]
     rows = [e.row() for e in new]
-    if not alerts_exist or not unchanged(rows, old_rows, _written(PERF_ALERTS)):
-        merge_into(
-            rows_to_frame(spark, rows, PERF_ALERTS.schema),
-            alerts_ref,
-            PERF_ALERTS,
-            owned=f"t.monitor = '{cfg.name}'",
-        )
+    _write_rows(spark, rows, old_rows if alerts_exist else None, alerts_ref, PERF_ALERTS, f"t.monitor = '{cfg.name}'")
 
     open_eps = [e for e in new if e.is_open]
     drift = ([], [])
@@ -218,8 +212,7 @@ def _write_decisions(spark, cfg, facts, open_eps, kpi_rows, now, run_id, drift) 
         }
         for d in decisions
     ]
-    if not exists or not unchanged(rows, same_as_of.values(), _written(RETRAIN_DECISIONS)):
-        merge_into(rows_to_frame(spark, rows, RETRAIN_DECISIONS.schema), ref, RETRAIN_DECISIONS)
+    _write_rows(spark, rows, list(same_as_of.values()) if exists else None, ref, RETRAIN_DECISIONS)
     return tuple(d.model_version for d in decisions if d.decision is Decision.RETRAIN)
 
 
@@ -283,12 +276,12 @@ def _write_statuses(spark, cfg, versions, last_seen, open_eps, metrics: DataFram
         p = previous.get(s["model_version"])
         if p is not None and all(p.get(c) == s[c] for c in MODEL_STATUS.compared()):
             s["run_id"] = p["run_id"]
-    if not exists or not unchanged(statuses, previous.values(), _written(MODEL_STATUS)):
-        merge_into(
-            rows_to_frame(spark, statuses, MODEL_STATUS.schema), ref, MODEL_STATUS, owned=f"t.monitor = '{cfg.name}'"
-        )
+    owned = f"t.monitor = '{cfg.name}'"
+    _write_rows(spark, statuses, list(previous.values()) if exists else None, ref, MODEL_STATUS, owned)
 
 
-def _written(table) -> tuple[str, ...]:
-    """The columns a MERGE into ``table`` would compare: its key and its compared columns."""
-    return (*table.key, *table.compared())
+def _write_rows(spark, rows: list[dict], previous: list[dict] | None, ref, table, owned: str | None = None) -> None:
+    """Write driver-side ``rows`` into ``table``, unless they equal ``previous`` (the rows the write
+    owns, as already read; None: the table does not exist yet) on its key and compared columns."""
+    if previous is None or not unchanged(rows, previous, (*table.key, *table.compared())):
+        merge_into(rows_to_frame(spark, rows, table.schema), ref, table, owned=owned)
