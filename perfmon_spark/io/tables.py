@@ -135,9 +135,10 @@ def merge_into(
     target = _delta_table(spark, ref)
     if compare is None and table.write is not Write.INSERT:
         compare = table.compared(df.columns)
-    if table.write is Write.INSERT or set(df.columns) - set(target.toDF().columns):
+    existing = target.toDF()
+    if table.write is Write.INSERT or set(df.columns) - set(existing.columns):
         return _merge_evolving(df, target, table, compare, owned)
-    changes = _changes(df, target.toDF(), table, compare or (), owned).persist(StorageLevel.MEMORY_AND_DISK)
+    changes = _changes(df, existing, table, compare or (), owned).persist(StorageLevel.MEMORY_AND_DISK)
     try:
         found = changes.count()
         if found:
@@ -166,8 +167,7 @@ def _changes(df: DataFrame, existing: DataFrame, table: OutputTable, compare, ow
         target = target.filter(F.expr(owned))
     target = target.select(*[F.col(f"t.`{c}`").alias(c) for c in df.columns], F.lit(True).alias(_IN_TARGET))
     source = df.select("*", F.lit(True).alias(_IN_SOURCE))
-    on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in table.key)
-    joined = target.alias("t").join(source.alias("s"), F.expr(on), "full_outer")
+    joined = target.alias("t").join(source.alias("s"), F.expr(_key_match(table, None)), "full_outer")
     types = {f.name: f.dataType for f in df.schema.fields}
     changed = " OR ".join(_changed(c, types[c]) for c in compare) if compare else "false"
     upserts = joined.filter(F.expr(f"s.{_IN_SOURCE} AND (t.{_IN_TARGET} IS NULL OR {changed})")).select(
