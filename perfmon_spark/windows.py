@@ -395,6 +395,72 @@ def with_version_starts(reference: Reference, stats) -> Reference:
     return replace(reference, version_starts=tuple(sorted(starts.items())))
 
 
+def lookback_seconds(plan) -> int | None:
+    """How long before ``plan.since`` a window ending at or after it can read states: its longest
+    window, or a rolling reference period's lag plus length. None (every state) when the plan
+    finalises every window, or has label-count windows, whose start has no bound."""
+    if plan.since is None or plan.label_windows:
+        return None
+    longest = max(seconds for _, seconds in plan.windows)
+    reference = plan.reference
+    if reference is not None and reference.lag_seconds is not None:
+        longest = max(longest, reference.lag_seconds + reference.length_seconds)
+    return longest
+
+
+def recent_states(stats, plan, keys: tuple[str, ...], carried: dict):
+    """The stored states the windows of ``plan`` read, so that a run's metrics stage stays flat in
+    history: the states of the last ``lookback_seconds`` before ``plan.since``, those of fixed
+    reference periods, and per ``keys`` one row standing for every older state.
+
+    That row sits at the older states' first bucket, so each version keeps its first bucket
+    (rolling windows begin there); its ``carried`` columns are aggregates over them (``perf_stats``:
+    the sums of the scalar fields, which ``expected_coverage`` reads as prefix sums) and its other
+    columns are null. No window that the plan keeps spans it: every such window starts at or after
+    ``plan.since`` minus the lookback.
+
+    Args:
+        stats: ``perf_stats`` or ``drift_stats`` rows of one monitor.
+        plan: a ``WindowPlan`` or ``drift_windows.DriftPlan`` (``since``, ``windows``, ``reference``).
+        keys: the columns that identify a series (version, slice, and a drift feature).
+        carried: column -> aggregate expression over the older states.
+    """
+    from pyspark.sql import functions as F
+
+    lookback = lookback_seconds(plan)
+    if lookback is None:
+        return stats
+    start = F.col("bucket_start")
+    recent = (start >= F.timestamp_seconds(F.lit(plan.since - lookback))) | _in_fixed_reference(plan.reference)
+    older = (
+        stats.filter(~recent)
+        .groupBy(*keys)
+        .agg(F.min(start).alias("bucket_start"), *[c.alias(name) for name, c in carried.items()])
+    )
+    standing = older.select(
+        *[
+            older[f.name] if f.name in older.columns else F.lit(None).cast(f.dataType).alias(f.name)
+            for f in stats.schema
+        ]
+    )
+    return stats.filter(recent).unionByName(standing)
+
+
+def _in_fixed_reference(reference: Reference | None):
+    """States inside a fixed reference period: each version's first ``baseline.window`` and, for
+    ``*``, the first one of all versions (whichever version a state is of)."""
+    from pyspark.sql import functions as F
+
+    if reference is None or reference.lag_seconds is not None:
+        return F.lit(False)
+    start, version = F.col("bucket_start"), F.col("model_version")
+    inside = F.lit(False)
+    for name, first in reference.version_starts:
+        before_end = start < F.timestamp_seconds(F.lit(first + reference.length_seconds))
+        inside = inside | (before_end if name == ALL_VERSIONS else (version == name) & before_end)
+    return inside
+
+
 def compute_metrics(stats, plan: WindowPlan):
     """perf_metrics rows (without monitor/as_of/run_id) from perf_stats rows, NaN -> null."""
     from pyspark.sql import functions as F

@@ -39,12 +39,13 @@ def setup_lake(spark, root, n=500, days=6, seed=5):
     return preds, labels, p, lab
 
 
-def config(p, lab, out, name="inc"):
+def config(p, lab, out, name="inc", max_delay="7 days"):
     data = config_dict(p, lab, str(out), name=name, metrics=["accuracy", "recall", "roc_auc", "log_loss"])
     data["segments"] = {"columns": ["country", "channel"], "max_values": 10}
     data["drift"] = {"features": ["amount"], "categorical": ["channel"], "bins": 5}
     data["baseline"] = {"source": "window", "window": "2 days"}
     data["metrics"] = [*data["metrics"], "score_psi", "estimated_accuracy"]
+    data["labels"]["max_delay"] = max_delay
     return parse_config(data)
 
 
@@ -130,8 +131,10 @@ def test_incremental_runs_equal_a_full_refresh_after_every_step(spark, tmp_path,
     (then after its metrics) were written."""
     rng = np.random.default_rng(11)
     _, labels, p, lab = setup_lake(spark, tmp_path)
-    cfg = config(p, lab, tmp_path / "incremental")
-    full = config(p, lab, tmp_path / "full")
+    # a 2-day max_delay: later runs finalise only recent windows from the recent states and one
+    # stand-in row per series for the older ones (``windows.recent_states``)
+    cfg = config(p, lab, tmp_path / "incremental", max_delay="2 days")
+    full = config(p, lab, tmp_path / "full", max_delay="2 days")
     as_of = T0 + 4 * DAY
     results = [run_monitor(cfg, as_of, spark=spark)]
     run_monitor(full, as_of, mode="full", spark=spark)  # both fix their drift bins on the same rows
@@ -146,7 +149,11 @@ def test_incremental_runs_equal_a_full_refresh_after_every_step(spark, tmp_path,
         results.append(run_monitor(cfg, as_of, spark=spark))
         run_monitor(full, as_of, mode="full", spark=spark)
         assert_same_tables(spark, cfg, full, also=("drift_metrics",), step="+".join(steps))
-    assert [r.mode for r in results] == ["full"] + ["incremental"] * 3, [r.message for r in results]
+    as_of += 3 * DAY  # nothing new but time: windows from the previous as_of minus max_delay
+    results.append(run_monitor(cfg, as_of, spark=spark))
+    run_monitor(full, as_of, mode="full", spark=spark)
+    assert_same_tables(spark, cfg, full, also=("drift_metrics",), step="time")
+    assert [r.mode for r in results] == ["full"] + ["incremental"] * 4, [r.message for r in results]
     assert all("windows ending from" in r.message for r in results[1:])
 
 
