@@ -408,42 +408,25 @@ def lookback_seconds(plan) -> int | None:
     return longest
 
 
-def recent_states(stats, plan, keys: tuple[str, ...], carried: dict):
-    """The stored states the windows of ``plan`` read, so that a run's metrics stage stays flat in
-    history: the states of the last ``lookback_seconds`` before ``plan.since``, those of fixed
-    reference periods, and per ``keys`` one row standing for every older state.
+def recent_summaries(stats, plan: WindowPlan):
+    """``stats`` with the score summaries (the sparse columns) of the states no kept window reads
+    set to null, so that a run's metrics stage stays flat in history: only the states of the last
+    ``lookback_seconds`` before ``plan.since`` and those of fixed reference periods keep theirs.
 
-    That row sits at the older states' first bucket, so each version keeps its first bucket
-    (rolling windows begin there); its ``carried`` columns are aggregates over them (``perf_stats``:
-    the sums of the scalar fields, which ``expected_coverage`` reads as prefix sums) and its other
-    columns are null. No window that the plan keeps spans it: every such window starts at or after
-    ``plan.since`` minus the lookback.
-
-    Args:
-        stats: ``perf_stats`` or ``drift_stats`` rows of one monitor.
-        plan: a ``WindowPlan`` or ``drift_windows.DriftPlan`` (``since``, ``windows``, ``reference``).
-        keys: the columns that identify a series (version, slice, and a drift feature).
-        carried: column -> aggregate expression over the older states.
+    Every state keeps its scalar fields: they are a few numbers per bucket, ``expected_coverage``
+    reads them from a version's first bucket on, and rolling windows begin at that bucket. What
+    grows with history is merging the summaries, and no kept window merges an older one. The
+    rows stay in place, so the query has no shuffle (and no Spark job) more than before.
     """
     from pyspark.sql import functions as F
 
     lookback = lookback_seconds(plan)
-    if lookback is None:
+    sparse = SPARSE.get(plan.problem_type)
+    if lookback is None or sparse is None:
         return stats
     start = F.col("bucket_start")
     recent = (start >= F.timestamp_seconds(F.lit(plan.since - lookback))) | _in_fixed_reference(plan.reference)
-    older = (
-        stats.filter(~recent)
-        .groupBy(*keys)
-        .agg(F.min(start).alias("bucket_start"), *[c.alias(name) for name, c in carried.items()])
-    )
-    standing = older.select(
-        *[
-            older[f.name] if f.name in older.columns else F.lit(None).cast(f.dataType).alias(f.name)
-            for f in stats.schema
-        ]
-    )
-    return stats.filter(recent).unionByName(standing)
+    return stats.withColumns({c: F.when(recent, F.col(c)) for c in sparse.columns})
 
 
 def _in_fixed_reference(reference: Reference | None):

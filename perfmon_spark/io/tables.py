@@ -131,7 +131,7 @@ def merge_into(
             writer.save(ref.text)
         else:
             writer.saveAsTable(ref.text)
-        return _rows_created(spark, ref)
+        return int(read_table(spark, ref).count())
     target = _delta_table(spark, ref)
     if compare is None and table.write is not Write.INSERT:
         compare = table.compared(df.columns)
@@ -146,15 +146,6 @@ def merge_into(
         return found
     finally:
         changes.unpersist()
-
-
-def _rows_created(spark: SparkSession, ref: TableRef) -> int:
-    """Rows the commit that created the table (version 0) wrote, from its history's operation
-    metrics: a read of one commit file instead of a scan of the table (a count, where the
-    metrics are off)."""
-    first = _delta_table(spark, ref).history().filter("version = 0").select("operationMetrics").first()
-    metrics = (first[0] if first is not None else None) or {}
-    return int(metrics["numOutputRows"]) if "numOutputRows" in metrics else int(read_table(spark, ref).count())
 
 
 _GONE = "_perfmon_gone"  # a change row that deletes its key

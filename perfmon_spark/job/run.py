@@ -67,11 +67,11 @@ from perfmon_spark.job.progress import Stopwatch
 from perfmon_spark.job.scope import Scope
 from perfmon_spark.session import get_spark, prepare_session
 from perfmon_spark.states.build import RECORD_ID, ROWS, aggregate_rows, bucket_states, main_entries
-from perfmon_spark.states.cells import SERIES, binning, cell_counts
+from perfmon_spark.states.cells import binning, cell_counts
 from perfmon_spark.states.drift import Binned, bins_frame, drift_states, fix_bins, stored_bins
-from perfmon_spark.states.layout import STATE_VERSION, scalar_fields
+from perfmon_spark.states.layout import STATE_VERSION
 from perfmon_spark.vocabulary import Reason, RowStatus, RunMode, RunStatus, Source, Stage
-from perfmon_spark.windows import Reference, WindowPlan, compute_metrics, recent_states, with_version_starts
+from perfmon_spark.windows import Reference, WindowPlan, compute_metrics, recent_summaries, with_version_starts
 
 LOG = logging.getLogger("perfmon_spark")
 
@@ -419,17 +419,11 @@ def _write_metrics(ctx: RunContext, bins: tuple[Binned, ...], since: datetime | 
         reference = with_version_starts(reference, stats)
     if plan.reference is not None:
         plan = replace(plan, reference=reference)
-    scalars = scalar_fields(cfg.problem_type, tuple(k.name for k in cfg.kpis), cfg.ranking.k)
-    recent = recent_states(stats, plan, SERIES, {f: F.sum(f) for f in scalars})
-    metrics = ctx.stamped(compute_metrics(recent, plan))
+    metrics = ctx.stamped(compute_metrics(recent_summaries(stats, plan), plan))
     written = merge_into(metrics, ctx.ref(PERF_METRICS), PERF_METRICS, owned=owned)
     if bins:
         histograms = read_table(ctx.spark, ctx.ref(DRIFT_STATS)).filter(F.col("monitor") == cfg.name)
-        drift_plan = DriftPlan.from_config(cfg, bins, reference, since)
-        # the older histograms' stand-in keeps only the series' first bucket: zero counts
-        zeros = F.transform(F.min_by("bin_counts", "bucket_start"), lambda c: c * 0)
-        histograms = recent_states(histograms, drift_plan, (*SERIES, "feature"), {"bin_counts": zeros})
-        drift = ctx.stamped(compute_drift(histograms, drift_plan))
+        drift = ctx.stamped(compute_drift(histograms, DriftPlan.from_config(cfg, bins, reference, since)))
         merge_into(drift, ctx.ref(DRIFT_METRICS), DRIFT_METRICS, owned=owned)
     return written
 

@@ -22,8 +22,7 @@ from perfmon_spark.config import MonitorConfig
 from perfmon_spark.metrics import histogram
 from perfmon_spark.vocabulary import CROSS_SEP, NULL_VALUE, OTHER, OVERALL
 
-SERIES = ("model_version", "slice_key", "slice_value")  # a slice group of a version, over time
-KEY = (*SERIES, "bucket_start")  # a slice group in a bucket
+KEY = ("model_version", "slice_key", "slice_value", "bucket_start")  # a slice group in a bucket
 COUNT = "_count"
 
 

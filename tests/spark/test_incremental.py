@@ -137,9 +137,8 @@ def test_incremental_runs_equal_a_full_refresh_after_every_step(spark, tmp_path,
     from the last successful one, repairs the tables."""
     rng = np.random.default_rng(11)
     _, labels, p, lab = setup_lake(spark, tmp_path)
-    # a 2-day max_delay: the last steps finalise only recent windows, from the recent states and
-    # one stand-in row per series for the older ones (``windows.recent_states``: a stand-in
-    # without the older sums fails the last step)
+    # a 2-day max_delay: the last steps finalise only recent windows, merging only the recent
+    # score summaries (``windows.recent_summaries``)
     cfg = config(p, lab, tmp_path / "incremental", max_delay="2 days")
     full = config(p, lab, tmp_path / "full", max_delay="2 days")
     as_of = T0 + 4 * DAY
