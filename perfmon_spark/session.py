@@ -27,14 +27,17 @@ LOG = logging.getLogger("perfmon_spark")
 DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
 DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
 
-# Settings that keep a local session lean; a user's spark.conf overrides them.
+# Settings that keep a local session lean; a user's spark.conf overrides them. One partition for
+# Delta's log replay and the throughput collector: a small run is many short jobs, and on two cores
+# both cut about a tenth of its time (docs/performance.md#local-session-settings).
 LOCAL_DEFAULTS = {
     "spark.sql.session.timeZone": "UTC",
     "spark.sql.shuffle.partitions": "8",
-    "spark.databricks.delta.snapshotPartitions": "2",
+    "spark.databricks.delta.snapshotPartitions": "1",
     "spark.ui.showConsoleProgress": "false",
     "spark.ui.enabled": "false",
     "spark.driver.memory": "4g",
+    "spark.driver.extraJavaOptions": "-XX:+UseParallelGC",
     "spark.sql.adaptive.enabled": "true",
     "spark.databricks.delta.schema.autoMerge.enabled": "false",
 }

@@ -1,8 +1,10 @@
-"""``jobs/run_monitor.py`` on a real multi-executor cluster: a Spark standalone master and worker
-(their own JVMs, started by the installed pyspark's launcher) on loopback, the job submitted as the
-README's spark-submit section says, the package shipped to the executors as its wheel (under a
-``.zip`` name) through ``--py-files``, and executors running a Python that does not have the
-package installed. The output tables must equal the demo's own local run."""
+"""``spark-submit jobs/run_monitor.py`` on a real multi-executor cluster: a Spark standalone master
+and worker (their own JVMs, started by the installed pyspark's launcher) on loopback, the job
+submitted as the README's spark-submit section says, the package shipped to the executors as its
+wheel (under a ``.zip`` name) through ``--py-files``, and executors running a Python that does not
+have the package installed. The output tables must equal the demo's own local run (which
+``test_commands.py`` checks against scikit-learn), and the run prints its progress lines and
+nothing else."""
 
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ import yaml
 
 from perfmon_spark.io.catalog import PERF_METRICS, PERF_STATS, OutputTable
 from perfmon_spark.session import ensure_delta_jars
+from perfmon_spark.vocabulary import Stage
 from tests.helpers import BIN, DEMO_AS_OF, ROOT, free_ports, load_table, run, with_tuples
 
 pytestmark = pytest.mark.e2e
@@ -238,6 +241,11 @@ def test_a_standalone_cluster_runs_the_job_with_the_wheel_shipped_by_py_files(
     seconds = time.monotonic() - started
     assert done.returncode == 0, done.stderr[-3000:]
     assert "SUCCEEDED" in done.stdout, done.stdout[-3000:]
+    # the progress lines (spark-submit merges the Python driver's stderr into its stdout), and no INFO pages
+    output = (done.stdout + done.stderr).splitlines()
+    stages = [line.split()[1] for line in output if line.startswith("perfmon: ")]
+    assert stages == [s.value for s in Stage if s is not Stage.ALERTS], done.stderr[-3000:]
+    assert len(done.stderr.splitlines()) < 10, done.stderr[-3000:]
 
     # two executor JVMs of the one application ran tasks, and executors started the bare Python
     (app,) = cluster.work.glob("app-*")

@@ -1,5 +1,6 @@
-"""The real commands as users run them: ``perfmon demo`` and ``spark-submit jobs/run_monitor.py``,
-each in its own process; the output tables are read back and checked against scikit-learn."""
+"""The real commands as users run them, each in its own process: ``perfmon demo``, ``decide``,
+``validate`` and the CLI's errors; the output tables are read back and checked against oracles.
+``spark-submit jobs/run_monitor.py`` has its own module (``test_cluster.py``)."""
 
 from __future__ import annotations
 
@@ -10,15 +11,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
 from pyspark.sql import functions as F
 from scipy import stats as scipy_stats
 
 from perfmon_spark.metrics.estimated import ESTIMATED_METRICS
 from perfmon_spark.metrics.histogram import EXACT_LIMIT
 from perfmon_spark.metrics.proxies import REFERENCE_METRICS
-from perfmon_spark.session import ensure_delta_jars
-from perfmon_spark.vocabulary import Stage
 from tests.helpers import BIN, DEMO_AS_OF, ROOT, read_table, run
 from tests.oracle import binary_metric, resolve
 from tests.oracle_ranking import group_metrics, request_values, resolve_ranking
@@ -182,64 +180,6 @@ def test_decide_prints_json_and_exits_10_only_on_retrain(spark, demo):
         for r in latest.itertuples()
     ]
     assert printed == expected
-
-
-def test_spark_submit_runs_the_job_as_the_readme_says(spark, demo, tmp_path):
-    folder, _ = demo
-    config = yaml.safe_load((folder / "perfmon.yml").read_text())
-    config["predictions"]["table"] = str(folder / "predictions")  # the demo's paths are relative to its folder
-    config["labels"]["table"] = str(folder / "labels")
-    config["output"]["location"] = str(tmp_path / "out")
-    for section in ("alerts", "retrain", "drift"):  # perf_metrics does not depend on them
-        config.pop(section)
-    (tmp_path / "job.yml").write_text(yaml.safe_dump(config))
-    done = run(  # as the README's spark-submit section writes it
-        [
-            str(BIN / "spark-submit"),
-            "--master",
-            "local[2]",
-            "--jars",
-            ",".join(ensure_delta_jars()),
-            "--driver-java-options",
-            "-Dlog4j2.configurationFile=conf/log4j2.properties",
-            "--conf",
-            "spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension",
-            "--conf",
-            "spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog",
-            "--conf",
-            "spark.sql.shuffle.partitions=2",
-            "--conf",
-            "spark.databricks.delta.snapshotPartitions=2",
-            "--conf",
-            "spark.ui.enabled=false",
-            "jobs/run_monitor.py",
-            "--config",
-            str(tmp_path / "job.yml"),
-            "--as-of",
-            DEMO_AS_OF.date().isoformat(),
-        ]
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "SUCCEEDED" in done.stdout
-    # the progress lines (spark-submit merges the Python driver's stderr into its stdout), and no INFO pages
-    output = (done.stdout + done.stderr).splitlines()
-    stages = [line.split()[1] for line in output if line.startswith("perfmon: ")]
-    assert stages == [s.value for s in Stage if s is not Stage.ALERTS], done.stderr[-3000:]
-    assert len(done.stderr.splitlines()) < 10, done.stderr[-3000:]
-    # the same rows as the demo's own run, every column but run_id (values, intervals, counts,
-    # coverage, maturity, as_of), floats to 1e-12
-    key = ["model_version", "slice_key", "slice_value", "window", "window_start", "metric"]
-    submitted, from_demo = (
-        read_table(spark, path)
-        .query("monitor == 'fraud_scoring'")
-        .drop(columns="run_id")
-        .sort_values(key)
-        .reset_index(drop=True)
-        for path in (tmp_path / "out" / "perf_metrics", folder / "monitoring" / "perf_metrics")
-    )
-    assert not submitted.duplicated(key).any()
-    pd.testing.assert_frame_equal(submitted, from_demo, check_exact=False, rtol=1e-12, atol=1e-12)
-    assert check_against_oracle(spark, folder, submitted, DEMO_AS_OF) > 500
 
 
 @pytest.mark.parametrize(
