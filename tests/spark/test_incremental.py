@@ -176,24 +176,14 @@ def test_backfill_recomputes_a_period_only(spark, tmp_path):
     assert_same_tables(spark, cfg, full)
 
 
-def test_a_table_without_change_data_feed_gets_a_full_run(spark, tmp_path):
+def test_an_older_state_layout_and_a_table_without_change_data_feed_each_get_a_full_run(spark, tmp_path):
+    """Two fallbacks on one lake, one after the other, each named in the run's message; the run
+    after them is incremental again."""
     preds, _, p, lab = setup_lake(spark, tmp_path, n=200, seed=9)
-    cfg = mode_config(p, lab, tmp_path / "nocdf")
-    assert run_monitor(cfg, T0 + 6 * DAY, spark=spark).mode == "full"
-    spark.sql(f"ALTER TABLE delta.`{p}` SET TBLPROPERTIES (delta.enableChangeDataFeed = false)")
-    write_delta(spark, preds.head(0), PREDICTIONS_DDL, p, mode="append")
-    result = run_monitor(cfg, T0 + 7 * DAY, spark=spark)
-    assert (result.mode, result.message) == ("full", f"change data feed is off on {p}")
-    spark.sql(f"ALTER TABLE delta.`{lab}` SET TBLPROPERTIES (delta.enableChangeDataFeed = true)")
-    assert run_monitor(cfg, T0 + 8 * DAY, spark=spark).mode == "incremental"  # the property change has a feed
-
-
-def test_state_written_by_an_older_layout_gets_a_full_run(spark, tmp_path):
-    _, _, p, lab = setup_lake(spark, tmp_path, n=200, seed=10)
-    cfg = mode_config(p, lab, tmp_path / "layout")
+    cfg = mode_config(p, lab, tmp_path / "out")
     assert run_monitor(cfg, T0 + 6 * DAY, spark=spark).mode == "full"
     # a runs table from a package before the column existed
-    runs = str(tmp_path / "layout" / "runs")
+    runs = str(tmp_path / "out" / "runs")
     old = spark.read.format("delta").load(runs).drop("state_version")
     old.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(runs)
     result = run_monitor(cfg, T0 + 7 * DAY, spark=spark)
@@ -202,4 +192,9 @@ def test_state_written_by_an_older_layout_gets_a_full_run(spark, tmp_path):
         f"state layout changed (version None to {STATE_VERSION})",
     )
     assert read_table(spark, cfg, "runs")["state_version"].tolist().count(STATE_VERSION) == 1
-    assert run_monitor(cfg, T0 + 8 * DAY, spark=spark).mode == "incremental"
+    spark.sql(f"ALTER TABLE delta.`{p}` SET TBLPROPERTIES (delta.enableChangeDataFeed = false)")
+    write_delta(spark, preds.head(0), PREDICTIONS_DDL, p, mode="append")
+    result = run_monitor(cfg, T0 + 8 * DAY, spark=spark)
+    assert (result.mode, result.message) == ("full", f"change data feed is off on {p}")
+    spark.sql(f"ALTER TABLE delta.`{lab}` SET TBLPROPERTIES (delta.enableChangeDataFeed = true)")
+    assert run_monitor(cfg, T0 + 9 * DAY, spark=spark).mode == "incremental"  # the property change has a feed
