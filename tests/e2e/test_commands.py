@@ -1,6 +1,7 @@
-"""The real commands as users run them, each in its own process: ``perfmon demo``, ``decide``,
-``validate`` and the CLI's errors; the output tables are read back and checked against oracles.
-``spark-submit jobs/run_monitor.py`` has its own module (``test_cluster.py``)."""
+"""The real commands as users run them, each in its own process (``perfmon demo``, ``decide``,
+``validate`` and the CLI's errors), and a copy of the demo's lakehouse run in this process from
+another folder through its relative paths; the output tables are read back and checked against
+oracles. ``spark-submit jobs/run_monitor.py`` has its own module (``test_cluster.py``)."""
 
 from __future__ import annotations
 
