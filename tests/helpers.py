@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
@@ -224,6 +225,14 @@ def run_killed_at(monkeypatch, module, table: str, run) -> None:
     with pytest.raises(RuntimeError, match="killed"):
         run()
     monkeypatch.setattr(module, "merge_into", real_merge)
+
+
+def side_by_side(*runs):
+    """The results of independent runs (each writing its own output tables) started together on
+    the shared session, in order. A run on a small lake is mostly short jobs and driver-side
+    planning, so two of them overlap on two cores; Spark schedules jobs from several threads."""
+    with ThreadPoolExecutor(len(runs)) as pool:
+        return [f.result() for f in [pool.submit(r) for r in runs]]
 
 
 # --- HTTP ---------------------------------------------------------------------------------------

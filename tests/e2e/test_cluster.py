@@ -2,7 +2,8 @@
 and worker (their own JVMs, started by the installed pyspark's launcher) on loopback, the job
 submitted as the README's spark-submit section says, the package shipped to the executors as its
 wheel (under a ``.zip`` name) through ``--py-files``, and executors running a Python that does not
-have the package installed. The output tables must equal the demo's own local run (which
+have the package installed, on a copy of the demo's input tables whose config names them by
+relative paths. The output tables must equal the demo's own local run (which
 ``test_commands.py`` checks against scikit-learn), and the run prints its progress lines and
 nothing else."""
 
@@ -195,13 +196,16 @@ def test_a_standalone_cluster_runs_the_job_with_the_wheel_shipped_by_py_files(
 ):
     folder, _ = demo
     python, starts = bare_python
+    # the demo's input tables in another folder, with its config's relative paths: they resolve
+    # against the config file's folder, not the submitting process's (the repository root)
+    lake = tmp_path / "lake"
+    for name in ("predictions", "labels"):
+        shutil.copytree(folder / name, lake / name)
     config = yaml.safe_load((folder / "perfmon.yml").read_text())
-    config["predictions"]["table"] = str(folder / "predictions")  # the demo's paths are relative to its folder
-    config["labels"]["table"] = str(folder / "labels")
-    config["output"]["location"] = str(tmp_path / "out")
+    assert (config["predictions"]["table"], config["output"]["location"]) == ("./predictions", "./monitoring")
     for section in ("alerts", "retrain", "drift"):  # perf_metrics and perf_stats do not depend on them
         config.pop(section)
-    (tmp_path / "job.yml").write_text(yaml.safe_dump(config))
+    (lake / "perfmon.yml").write_text(yaml.safe_dump(config))
     conf = {
         "spark.executor.cores": "1",  # two executors of one core each on the worker's two
         "spark.cores.max": "2",
@@ -233,7 +237,7 @@ def test_a_standalone_cluster_runs_the_job_with_the_wheel_shipped_by_py_files(
             *[arg for key, value in conf.items() for arg in ("--conf", f"{key}={value}")],
             "jobs/run_monitor.py",
             "--config",
-            str(tmp_path / "job.yml"),
+            str(lake / "perfmon.yml"),
             "--as-of",
             DEMO_AS_OF.date().isoformat(),
         ]
@@ -257,7 +261,7 @@ def test_a_standalone_cluster_runs_the_job_with_the_wheel_shipped_by_py_files(
 
     # the same rows as the demo's own local run: every column but run_id, floats to 1e-12
     for table in (PERF_METRICS, PERF_STATS):
-        submitted = fraud_rows(spark, tmp_path / "out" / table.name, table)
+        submitted = fraud_rows(spark, lake / "monitoring" / table.name, table)
         from_demo = fraud_rows(spark, folder / "monitoring" / table.name, table)
         assert len(submitted) > 0 and not submitted.duplicated(list(table.key)).any(), table.name
         others = [c for c in from_demo.columns if c not in submitted.columns]  # the recommender's state fields

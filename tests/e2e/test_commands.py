@@ -1,18 +1,16 @@
 """The real commands as users run them, each in its own process (``perfmon demo``, ``decide``,
-``validate`` and the CLI's errors), and a copy of the demo's lakehouse run in this process from
-another folder through its relative paths; the output tables are read back and checked against
-oracles. ``spark-submit jobs/run_monitor.py`` has its own module (``test_cluster.py``)."""
+``validate`` and the CLI's errors); the output tables are read back and checked against oracles.
+``spark-submit jobs/run_monitor.py`` (on a copy of the demo's inputs, through its config's
+relative paths) has its own module (``test_cluster.py``)."""
 
 from __future__ import annotations
 
 import json
-import shutil
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from pyspark.sql import functions as F
 from scipy import stats as scipy_stats
 
 from perfmon_spark.metrics.estimated import ESTIMATED_METRICS
@@ -219,54 +217,3 @@ def test_validate_prints_the_plan_without_spark():
     assert done.returncode == 0, done.stderr
     assert "monitor fraud_scoring (binary)" in done.stdout and "rolling 7 days, 28 days" in done.stdout
     assert "tables: not checked (add --check-tables" in done.stdout
-
-
-def append_day(spark, lake: Path, day: datetime) -> None:
-    """The demo's last day again, shifted to ``day`` with new ids, and a label for each."""
-    preds = spark.read.format("delta").load(str(lake / "predictions"))
-    last = preds.filter(F.col("prediction_date") == F.lit((DEMO_AS_OF - timedelta(days=1)).date()))
-    shift = F.expr(f"INTERVAL {(day.date() - (DEMO_AS_OF - timedelta(days=1)).date()).days} DAYS")
-    new = last.withColumns(
-        {
-            "prediction_id": F.concat(F.lit(f"{day:%m%d}-"), "prediction_id"),
-            "prediction_ts": F.col("prediction_ts") + shift,
-            "prediction_date": F.to_date(F.col("prediction_ts") + shift),
-        }
-    )
-    new.write.format("delta").mode("append").save(str(lake / "predictions"))
-    labels = new.select(
-        "prediction_id",
-        (F.col("score") > 0.3).cast("int").alias("is_fraud"),
-        (F.col("prediction_ts") + F.expr("INTERVAL 2 HOURS")).alias("label_ts"),
-    ).withColumn("label_date", F.to_date("label_ts"))
-    labels.write.format("delta").mode("append").save(str(lake / "labels"))
-
-
-def test_relative_paths_run_incrementally_from_anywhere_and_the_sql_queries_run(spark, demo, tmp_path, monkeypatch):
-    from perfmon_spark.config import load_config
-    from perfmon_spark.job import run_monitor
-    from perfmon_spark.query import register_views, sql_queries
-
-    folder, _ = demo
-    lake = tmp_path / "lake"
-    shutil.copytree(folder, lake)
-    assert "table: ./predictions" in (lake / "perfmon.yml").read_text()
-    monkeypatch.chdir(tmp_path)  # not the config's folder: paths resolve against the config file
-    cfg = load_config(lake / "perfmon.yml")
-    # the copy's tables are other tables, so its first run is full; the next day is incremental
-    modes = []
-    for day in (DEMO_AS_OF - timedelta(days=1), DEMO_AS_OF):
-        if day >= DEMO_AS_OF:
-            append_day(spark, lake, day)
-        result = run_monitor(cfg, day + timedelta(days=1), spark=spark)
-        modes.append((result.status, result.mode))
-    assert modes == [("SUCCEEDED", "full"), ("SUCCEEDED", "incremental")]
-    assert result.rows_read_predictions > 0
-    assert set(register_views(spark, cfg)) >= {"perf_metrics", "perf_alerts", "alert_events", "runs"}
-    # the queries of `perfmon sql`, filled in for the copy (its tables are paths: delta.`...`)
-    answers = {q.name: spark.sql(q.text).collect() for q in sql_queries(cfg)}
-    assert ("v3", "DRIFT_AND_DECAY") in {(r["model_version"], r["class"]) for r in answers["drift_and_decay"]}
-    assert sorted(r["model_version"] for r in answers["latest_status"]) == ["v1", "v2", "v3"]
-    assert sorted({r["model_version"] for r in answers["latest_metrics"]}) == ["*", "v1", "v2", "v3"]
-    assert [r["status"] for r in answers["recent_runs"]] == ["SUCCEEDED"] * 3
-    assert [r["mode"] for r in answers["recent_runs"][:2]] == ["incremental", "full"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from perfmon_spark.config import load_config
-from perfmon_spark.query import query_values, sql_queries, view_name
+from perfmon_spark.query import query_values, register_views, sql_queries, view_name
 from perfmon_spark.vocabulary import OVERALL, AlertStatus, DriftClass, Level
 from tests.helpers import read_table
 
@@ -47,6 +47,12 @@ def test_every_query_runs_and_views_are_created(spark, answers):
     for q in queries:
         spark.sql(q.statement(view_name(cfg, q)).removeprefix(f"-- {q.name}: {q.title}\n").removesuffix(";"))
         assert spark.table(f"v_{q.name}").count() == len(got[q.name]), q.name
+    # every output table of the demo's config as a view under its own name (``perfmon sql``)
+    assert set(register_views(spark, cfg)) == {
+        *("perf_metrics", "perf_stats", "quarantine", "runs"),
+        *("perf_alerts", "alert_events", "retrain_decisions", "model_status"),
+        *("drift_reference", "drift_stats", "drift_metrics", "drift_performance", "drift_correlation"),
+    }
 
 
 def test_status_alerts_and_decisions(answers):

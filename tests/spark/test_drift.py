@@ -4,6 +4,7 @@ every version, slice and window equals numpy / scipy on the same rows binned ind
 
 from __future__ import annotations
 
+import functools
 from datetime import timedelta
 
 import numpy as np
@@ -23,6 +24,7 @@ from tests.helpers import (
     config_dict,
     make_inputs,
     read_table,
+    side_by_side,
     with_tuples,
     write_delta,
 )
@@ -156,15 +158,17 @@ def test_drift_measures_equal_numpy_and_bins_stay_fixed(spark, tmp_path):
     more["prediction_ts"] = more["prediction_ts"] + 10 * DAY
     more["amount"] = more["amount"] * 50
     write_delta(spark, more, PREDICTIONS_DDL, tmp_path / "predictions", mode="append")
-    result = run_monitor(cfg, AS_OF + 3 * DAY, spark=spark)
+    full = drift_config(p, lab, str(tmp_path / "full"))
+    result, _ = side_by_side(
+        functools.partial(run_monitor, cfg, AS_OF + 3 * DAY, spark=spark),
+        functools.partial(run_monitor, full, AS_OF + 3 * DAY, spark=spark, mode="full"),
+    )
     assert result.mode == "incremental"
     run_monitor(cfg, AS_OF + 3 * DAY, spark=spark, backfill=(T0 + 2 * DAY, T0 + 5 * DAY))
     again = read_table(spark, cfg, "drift_reference").set_index("feature")
     assert list(again.loc["amount", "edges"]) == list(edges)
     assert again.loc["amount", "created_run_id"] == reference.loc["amount", "created_run_id"]
     # the incremental run and the backfill end where one full run ends (the merge law of the histograms)
-    full = drift_config(p, lab, str(tmp_path / "full"))
-    run_monitor(full, AS_OF + 3 * DAY, spark=spark, mode="full")
     for name, key in (
         ("drift_reference", ["feature"]),
         ("drift_stats", ["model_version", "slice_key", "slice_value", "bucket_start", "feature"]),

@@ -23,6 +23,7 @@ from tests.helpers import (
     make_inputs,
     read_table,
     run_killed_at,
+    side_by_side,
     write_delta,
 )
 
@@ -142,8 +143,11 @@ def test_incremental_runs_equal_a_full_refresh_after_every_step(spark, tmp_path,
     cfg = config(p, lab, tmp_path / "incremental", max_delay="2 days")
     full = config(p, lab, tmp_path / "full", max_delay="2 days")
     as_of = T0 + 4 * DAY
-    results = [run_monitor(cfg, as_of, spark=spark)]
-    run_monitor(full, as_of, mode="full", spark=spark)  # both fix their drift bins on the same rows
+    incremental, _ = side_by_side(  # both fix their drift bins on the same rows
+        functools.partial(run_monitor, cfg, as_of, spark=spark),
+        functools.partial(run_monitor, full, as_of, mode="full", spark=spark),
+    )
+    results = [incremental]
     kinds = list(rng.permutation(["append", "late", "correct", "delete", "old", "new_value", "wait"]))
     for i, steps in enumerate((kinds[:2], kinds[2:4], kinds[4:])):
         as_of += 2 * DAY
@@ -154,8 +158,11 @@ def test_incremental_runs_equal_a_full_refresh_after_every_step(spark, tmp_path,
             run_killed_at(monkeypatch, job, killed_at, functools.partial(run_monitor, cfg, as_of, spark=spark))
             runs = read_table(spark, cfg, "runs").sort_values("started_at")
             assert list(runs["status"].tail(2)) == ["SUCCEEDED", "FAILED"]  # the watermark stays where it was
-        results.append(run_monitor(cfg, as_of, spark=spark))
-        run_monitor(full, as_of, mode="full", spark=spark)
+        incremental, _ = side_by_side(
+            functools.partial(run_monitor, cfg, as_of, spark=spark),
+            functools.partial(run_monitor, full, as_of, mode="full", spark=spark),
+        )
+        results.append(incremental)
         assert_same_tables(spark, cfg, full, also=("drift_metrics",), step="+".join(steps))
     assert [r.mode for r in results] == ["full"] + ["incremental"] * 3, [r.message for r in results]
     assert all("windows ending from" in r.message for r in results[1:])
@@ -164,15 +171,17 @@ def test_incremental_runs_equal_a_full_refresh_after_every_step(spark, tmp_path,
 def test_backfill_recomputes_a_period_only(spark, tmp_path):
     _, _, p, lab = setup_lake(spark, tmp_path, seed=7)
     cfg = config(p, lab, tmp_path / "backfill")
-    run_monitor(cfg, T0 + 9 * DAY, spark=spark)
+    full = config(p, lab, tmp_path / "backfill_full")
+    side_by_side(
+        lambda: run_monitor(cfg, T0 + 9 * DAY, spark=spark),
+        lambda: run_monitor(full, T0 + 9 * DAY, mode="full", spark=spark),
+    )
     result = run_monitor(cfg, T0 + 9 * DAY, spark=spark, backfill=(T0 + DAY, T0 + 3 * DAY))
     assert result.mode == "backfill" and result.message.startswith("backfill of 2 buckets")
     stats = read_table(spark, cfg, "perf_stats")
     touched = stats[stats["run_id"] == result.run_id]
     assert touched.empty  # same inputs: the recomputed states are equal, nothing is rewritten
     assert result.buckets_recomputed > 0
-    full = config(p, lab, tmp_path / "backfill_full")
-    run_monitor(full, T0 + 9 * DAY, mode="full", spark=spark)
     assert_same_tables(spark, cfg, full)
 
 

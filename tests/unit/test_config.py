@@ -300,11 +300,13 @@ def test_kpis_can_carry_alert_rules_and_durations_take_seconds():
     assert cfg.notifications[0].timeout_seconds == 30 and cfg.notifications[0].levels == ("SUSTAINED", "CRITICAL")
 
 
-def test_relative_paths_resolve_against_the_config_folder(tmp_path):
+def test_relative_paths_resolve_against_the_config_folder(tmp_path, monkeypatch):
     folder = tmp_path / "conf"
     folder.mkdir()
     (folder / "m.yml").write_text(yaml.safe_dump(with_changes(baseline={"source": "table", "table": "../ref/b"})))
     cfg = load_config(folder / "m.yml")
+    monkeypatch.chdir(folder)  # loaded from another working folder: the same tables, no full recompute
+    assert load_config("m.yml").source_hash == cfg.source_hash
     assert cfg.predictions.table.text == str(folder / "lake" / "predictions")
     assert cfg.labels.table.text == str(folder / "lake" / "labels")
     assert cfg.baseline.table.text == str(tmp_path / "ref" / "b")
