@@ -4,6 +4,7 @@ distributions with a reference period, one small read of each version's first bu
 
 from __future__ import annotations
 
+import functools
 from datetime import timedelta
 
 from perfmon_spark.config import parse_config
@@ -17,6 +18,7 @@ from tests.helpers import (
     make_inputs,
     ranking_config_dict,
     ranking_lake,
+    side_by_side,
     write_delta,
 )
 
@@ -110,8 +112,9 @@ def test_drift_adds_no_scan_and_its_jobs_do_not_grow_with_features(spark, tmp_pa
     one = parse_config(
         dict(data, drift={"features": ["amount"], "bins": 5}, output={"location": str(tmp_path / "one")})
     )
-    for cfg in (three, one):  # fixes the bins; the measured full runs then find the same tables
-        run_monitor(cfg, T0 + timedelta(days=12), spark=spark)
+    side_by_side(  # fixes the bins; the measured full runs then find the same tables
+        *(functools.partial(run_monitor, cfg, T0 + timedelta(days=12), spark=spark) for cfg in (three, one))
+    )
     jobs, scanned = {}, {}
     spark.conf.set("spark.sql.maxMetadataStringLength", "10000")  # whole table paths in the plans
     try:
