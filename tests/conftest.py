@@ -1,11 +1,6 @@
 """Shared fixtures: one SparkSession for the whole run (local[2], few shuffle partitions, UTC,
-Delta from the project's JAR cache), which unit tests under tests/unit never request; the e2e
-tests' ``perfmon demo`` process, started with the session; and a real Pushgateway on loopback for
-the export tests.
-
-The e2e tests run last: the demo they share (its own JVM, a minute and a half) then runs beside
-the in-process tests, most of whose time is short jobs and driver-side planning, instead of
-before them."""
+Delta from the project's JAR cache), which unit tests under tests/unit never request, and a real
+Pushgateway on loopback for the export tests."""
 
 from __future__ import annotations
 
@@ -17,33 +12,9 @@ import urllib.request
 
 import pytest
 
-from tests.helpers import BIN, PUSHGATEWAY, ROOT, free_ports, start
+from tests.helpers import PUSHGATEWAY, ROOT, free_ports
 
 os.environ.setdefault("PERFMON_IVY_DIR", str(ROOT / ".ivy"))
-
-
-def pytest_collection_modifyitems(items):
-    items.sort(key=lambda item: item.get_closest_marker("e2e") is not None)  # stable: e2e last
-
-
-@pytest.fixture(scope="session", autouse=True)
-def demo_process(request, tmp_path_factory):
-    """``perfmon demo`` on 12,000 predictions over 60 days, running in the background from the
-    start of a session that has e2e tests (their ``demo`` fixture waits for it): its folder,
-    process and output files' stem, else None."""
-    if not any(item.get_closest_marker("e2e") for item in request.session.items):
-        yield None
-        return
-    folder = tmp_path_factory.mktemp("demo")
-    args = [str(BIN / "perfmon"), "demo", "--dir", str(folder), "--rows", "12000", "--days", "60"]
-    output = tmp_path_factory.mktemp("demo-output") / "demo"
-    process = start(args, output)
-    try:
-        yield folder, process, output
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
 
 
 @pytest.fixture(scope="session")

@@ -31,19 +31,10 @@ BIN = Path(sys.executable).parent  # the venv's console scripts (perfmon, spark-
 DEMO_AS_OF = datetime(2026, 3, 2)  # the e2e demo's start + --days 60
 
 
-def _user_env() -> dict[str, str]:
-    return dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}", PYSPARK_PYTHON=sys.executable)
-
-
 def run(args, **kw) -> subprocess.CompletedProcess:
     """A command as a user runs it: from the project folder, with the venv's scripts first on PATH."""
-    return subprocess.run(args, cwd=ROOT, env=_user_env(), capture_output=True, text=True, timeout=900, **kw)
-
-
-def start(args, output: Path) -> subprocess.Popen:
-    """``run`` without waiting: its stdout and stderr go to ``output`` (.stdout / .stderr files)."""
-    with open(f"{output}.stdout", "w") as out, open(f"{output}.stderr", "w") as err:  # the child keeps its own
-        return subprocess.Popen(args, cwd=ROOT, env=_user_env(), stdout=out, stderr=err, text=True)
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}", PYSPARK_PYTHON=sys.executable)
+    return subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900, **kw)
 
 
 # --- config -------------------------------------------------------------------------------------

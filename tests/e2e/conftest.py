@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+
+from tests.helpers import BIN, run
 
 
 @pytest.fixture(scope="session")
-def demo(demo_process):
-    """The demo's folder and what it printed, once its process (started with the session by
-    ``tests/conftest.py``) has ended."""
-    folder, process, output = demo_process
-    process.wait(timeout=900)
-    stdout, stderr = (Path(f"{output}.{stream}").read_text() for stream in ("stdout", "stderr"))
-    assert process.returncode == 0, stderr[-3000:]
-    return folder, stdout
+def demo(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("demo")
+    done = run([str(BIN / "perfmon"), "demo", "--dir", str(folder), "--rows", "12000", "--days", "60"])
+    assert done.returncode == 0, done.stderr[-3000:]
+    return folder, done.stdout
