@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import timedelta
 
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 
 from perfmon_spark.config import parse_config
 from perfmon_spark.job import run_monitor
-from tests.helpers import T0, read_table, write_delta
+from tests.helpers import T0, read_table, side_by_side, write_delta
 from tests.oracle import multiclass_metric, regression_metric
 
 AS_OF = T0 + timedelta(days=8)
@@ -84,7 +85,7 @@ def check(spark, cfg, truth: pd.DataFrame, oracle) -> int:
     return checked
 
 
-def test_multiclass_job(spark, tmp_path):
+def multiclass_lake(spark, root):
     rng, preds = make_rows(600, 1)
     y = rng.choice([0, 1, 2], len(preds), p=[0.5, 0.3, 0.2])
     proba = rng.dirichlet(np.ones(3), len(preds))
@@ -95,13 +96,43 @@ def test_multiclass_job(spark, tmp_path):
         spark,
         preds,
         "id long, ts timestamp, version string, region string, pred int, proba array<double>",
-        tmp_path / "predictions",
+        root / "predictions",
     )
-    write_delta(spark, labels, "id long, label int, label_ts timestamp", tmp_path / "labels")
+    write_delta(spark, labels, "id long, label int, label_ts timestamp", root / "labels")
     names = ["accuracy", "macro_f1", "weighted_precision", "macro_recall", "log_loss", "recall[2]", "precision[0]"]
-    cfg = parse_config(base_config(tmp_path, "multiclass", names, {"prediction": "pred", "probabilities": "proba"}))
-    run_monitor(cfg, AS_OF, spark=spark)
-    truth = preds.merge(labels[["id", "label"]], on="id", how="left").rename(columns={"label": "y"})
+    cfg = parse_config(base_config(root, "multiclass", names, {"prediction": "pred", "probabilities": "proba"}))
+    return cfg, preds.merge(labels[["id", "label"]], on="id", how="left").rename(columns={"label": "y"})
+
+
+def regression_lake(spark, root):
+    rng, preds = make_rows(500, 2)
+    y = rng.normal(100, 20, len(preds)).round(2)
+    y[:5] = 0.0
+    preds["predicted"] = y + rng.normal(2, 8, len(preds))
+    labels = labels_for(preds, y, rng)
+    write_delta(
+        spark, preds, "id long, ts timestamp, version string, region string, predicted double", root / "predictions"
+    )
+    write_delta(spark, labels, "id long, label double, label_ts timestamp", root / "labels")
+    cfg = parse_config(
+        base_config(root, "regression", ["rmse", "mse", "mae", "mape", "r2", "mean_error"], {"prediction": "predicted"})
+    )
+    return cfg, preds.merge(labels[["id", "label"]], on="id", how="left").rename(columns={"label": "y"})
+
+
+LAKES = {"multiclass": multiclass_lake, "regression": regression_lake}
+
+
+@pytest.fixture(scope="module")
+def monitors(spark, tmp_path_factory):
+    """Each problem type's monitor on its own lake: (config, rows with their labels), run side by side."""
+    built = {kind: lake(spark, tmp_path_factory.mktemp(kind)) for kind, lake in LAKES.items()}
+    side_by_side(*(functools.partial(run_monitor, cfg, AS_OF, spark=spark) for cfg, _ in built.values()))
+    return built
+
+
+def test_multiclass_job(spark, monitors):
+    cfg, truth = monitors["multiclass"]
 
     def oracle(metric, sel):
         return multiclass_metric(
@@ -115,23 +146,8 @@ def test_multiclass_job(spark, tmp_path):
     assert check(spark, cfg, truth, oracle) > 300
 
 
-def test_regression_job(spark, tmp_path):
-    rng, preds = make_rows(500, 2)
-    y = rng.normal(100, 20, len(preds)).round(2)
-    y[:5] = 0.0
-    preds["predicted"] = y + rng.normal(2, 8, len(preds))
-    labels = labels_for(preds, y, rng)
-    write_delta(
-        spark, preds, "id long, ts timestamp, version string, region string, predicted double", tmp_path / "predictions"
-    )
-    write_delta(spark, labels, "id long, label double, label_ts timestamp", tmp_path / "labels")
-    cfg = parse_config(
-        base_config(
-            tmp_path, "regression", ["rmse", "mse", "mae", "mape", "r2", "mean_error"], {"prediction": "predicted"}
-        )
-    )
-    run_monitor(cfg, AS_OF, spark=spark)
-    truth = preds.merge(labels[["id", "label"]], on="id", how="left").rename(columns={"label": "y"})
+def test_regression_job(spark, monitors):
+    cfg, truth = monitors["regression"]
 
     def oracle(metric, sel):
         return regression_metric(metric, sel["y"].astype(float).to_numpy(), sel["predicted"].to_numpy())

@@ -4,14 +4,16 @@ first day the scores shift, before any label could."""
 
 from __future__ import annotations
 
+import functools
 from datetime import timedelta
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from perfmon_spark.config import parse_config
 from perfmon_spark.job import run_monitor
-from tests.helpers import LABELS_DDL, PREDICTIONS_DDL, T0, config_dict, read_table, write_delta
+from tests.helpers import LABELS_DDL, PREDICTIONS_DDL, T0, config_dict, read_table, side_by_side, write_delta
 
 DAY = timedelta(days=1)
 
@@ -48,12 +50,11 @@ def shifted_lake(spark, root) -> pd.DataFrame:
     return preds
 
 
-def test_a_score_shift_alerts_on_its_first_day_without_labels(spark, tmp_path):
-    preds = shifted_lake(spark, tmp_path)
+def shift_config(root):
     data = config_dict(
-        str(tmp_path / "predictions"),
-        str(tmp_path / "labels"),
-        str(tmp_path / "out"),
+        str(root / "predictions"),
+        str(root / "labels"),
+        str(root / "out"),
         metrics=["accuracy", "score_mean", "score_p90", "score_psi"],
         segments={},
         windows={"granularity": "1 day", "rolling": []},
@@ -69,8 +70,39 @@ def test_a_score_shift_alerts_on_its_first_day_without_labels(spark, tmp_path):
             }
         ],
     )
-    cfg = parse_config(data)
-    run_monitor(cfg, T0 + 8 * DAY, spark=spark)
+    return parse_config(data)
+
+
+def estimate_config(root):
+    data = config_dict(
+        str(root / "predictions"),
+        str(root / "labels"),
+        str(root / "estimates"),
+        metrics=[*ESTIMATES, "reference_calibration_error", "estimates_reliable"],
+        segments={},
+        labels={**config_dict("", "", "")["labels"], "table": str(root / "labels"), "max_delay": "1 day"},
+        windows={"granularity": "1 day", "rolling": []},
+        baseline={"source": "window", "window": "3 days"},
+        estimation={"max_calibration_error": 0.1},
+    )
+    return parse_config(data)
+
+
+ESTIMATES = ["estimated_accuracy", "estimated_precision", "estimated_recall", "estimated_roc_auc"]
+
+
+@pytest.fixture(scope="module")
+def monitors(spark, tmp_path_factory):
+    """The shifted lake, and its two monitors (the score-shift rule, the estimates), run side by side."""
+    root = tmp_path_factory.mktemp("proxies")
+    preds = shifted_lake(spark, root)
+    shift, estimate = shift_config(root), estimate_config(root)
+    side_by_side(*(functools.partial(run_monitor, cfg, T0 + 8 * DAY, spark=spark) for cfg in (shift, estimate)))
+    return preds, root, shift, estimate
+
+
+def test_a_score_shift_alerts_on_its_first_day_without_labels(spark, monitors):
+    preds, _, cfg, _ = monitors
     metrics = read_table(spark, cfg, "perf_metrics").query("model_version == 'v1'")
     late = metrics[metrics["window_start"] >= T0 + 3 * DAY]
     assert (late["n_labeled"] == 0).all() and late["metric"].nunique() == 4 and late["window_start"].nunique() == 5
@@ -90,30 +122,16 @@ def test_a_score_shift_alerts_on_its_first_day_without_labels(spark, tmp_path):
     assert alert.threshold == 0.25 and pd.isna(alert.baseline)
 
 
-def test_estimates_before_labels_equal_an_isotonic_oracle_and_flag_the_shift(spark, tmp_path):
+def test_estimates_before_labels_equal_an_isotonic_oracle_and_flag_the_shift(spark, monitors):
     """Labels only for days 0-2 (the reference), drawn from the scores: the estimates of the
     unlabeled days equal scikit-learn's isotonic calibration applied to their scores, and the
     days whose scores shifted are marked unreliable."""
     from sklearn.isotonic import IsotonicRegression
     from sklearn.metrics import roc_auc_score
 
-    preds = shifted_lake(spark, tmp_path)
-    estimates = ["estimated_accuracy", "estimated_precision", "estimated_recall", "estimated_roc_auc"]
-    data = config_dict(
-        str(tmp_path / "predictions"),
-        str(tmp_path / "labels"),
-        str(tmp_path / "out"),
-        metrics=[*estimates, "reference_calibration_error", "estimates_reliable"],
-        segments={},
-        labels={**config_dict("", "", "")["labels"], "table": str(tmp_path / "labels"), "max_delay": "1 day"},
-        windows={"granularity": "1 day", "rolling": []},
-        baseline={"source": "window", "window": "3 days"},
-        estimation={"max_calibration_error": 0.1},
-    )
-    cfg = parse_config(data)
-    run_monitor(cfg, T0 + 8 * DAY, spark=spark)
+    preds, root, _, cfg = monitors
     metrics = read_table(spark, cfg, "perf_metrics").query("model_version == 'v1'")
-    labels = read_table(spark, tmp_path / "labels")
+    labels = read_table(spark, root / "labels")
     reference = preds.merge(labels, on="prediction_id")
     iso = IsotonicRegression(out_of_bounds="clip").fit(reference["score"].astype(float), reference["is_fraud"])
     early = metrics[metrics["window_start"] < T0 + 2 * DAY]

@@ -5,6 +5,7 @@ windows merged from the states, under both no-relevant rules and both orderings.
 
 from __future__ import annotations
 
+import functools
 from datetime import timedelta
 
 import numpy as np
@@ -14,7 +15,7 @@ import pytest
 from perfmon_spark.config import parse_config
 from perfmon_spark.job import run_monitor
 from perfmon_spark.metrics.intervals import z_value
-from tests.helpers import T0, ranking_config_dict, ranking_lake, read_table
+from tests.helpers import T0, ranking_config_dict, ranking_lake, read_table, side_by_side
 from tests.oracle_ranking import group_metrics, request_values, resolve_ranking
 
 DAY = timedelta(days=1)
@@ -32,20 +33,30 @@ def tables(spark, tmp_path_factory):
     return (*ranking_lake(spark, root, AS_OF), root)
 
 
+RULES = [("skip", "score"), ("zero", "rank")]  # (no_relevant, order)
+
+
 def config(tables, name: str, no_relevant: str, order: str):
     _, _, p, lab, root = tables
-    data = ranking_config_dict(p, lab, str(root / "out"), name=name, metrics=METRICS)
+    data = ranking_config_dict(p, lab, str(root / name), name=name, metrics=METRICS)
     data["ranking"] = {"k": list(KS), "no_relevant": no_relevant}
     if order == "rank":
         data["predictions"]["rank"] = "rank"
     return parse_config(data)
 
 
-@pytest.mark.parametrize(("no_relevant", "order"), [("skip", "score"), ("zero", "rank")])
-def test_ranking_metrics_equal_the_oracle_in_every_window(spark, tables, no_relevant, order):
+@pytest.fixture(scope="module")
+def monitors(spark, tables):
+    """One monitor per rule pair, each with its own output tables, run side by side."""
+    cfgs = {rule: config(tables, f"rank_{rule[0]}", *rule) for rule in RULES}
+    side_by_side(*(functools.partial(run_monitor, cfg, AS_OF, spark=spark) for cfg in cfgs.values()))
+    return cfgs
+
+
+@pytest.mark.parametrize(("no_relevant", "order"), RULES)
+def test_ranking_metrics_equal_the_oracle_in_every_window(spark, tables, monitors, no_relevant, order):
     preds, labels, *_ = tables
-    cfg = config(tables, f"rank_{no_relevant}", no_relevant, order)
-    run_monitor(cfg, AS_OF, spark=spark)
+    cfg = monitors[no_relevant, order]
     out = read_table(spark, cfg, "perf_metrics").query("monitor == @cfg.name")
     resolved = resolve_ranking(preds, labels, AS_OF, MAX_DELAY, order=order)
     requests = request_values(resolved, KS)
