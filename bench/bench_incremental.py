@@ -12,7 +12,7 @@ For each ``--max-delay`` (the config's ``labels.max_delay``) it prints
 - the row-work ratio (I - E) / (F - E): the share of a full run's row work a new day costs.
 
 Then E on ``--history-days`` of history with the same rows per day (a second lakehouse), against
-E on ``--days``: whether a run's fixed part grows with history.
+E on ``--days``: whether a run's fixed part grows with history (``--history-days 0`` skips it).
 """
 
 from __future__ import annotations
@@ -68,6 +68,8 @@ def main() -> None:
             f"max_delay {delay}: F {full:.1f} s, I {incremental:.1f} s, E {empty:.1f} s; "
             f"(I - E) / (F - E) = {(incremental - empty) / (full - empty):.2f} (target <= 0.10)"
         )
+    if not args.history_days:
+        return
     long_rows = args.rows * args.history_days // args.days
     long_folder = folder.with_name(f"{folder.name}-{args.history_days}d")
     long_config, long_end = prepare(long_folder, long_rows, args.history_days)

@@ -55,9 +55,13 @@ def read_snapshot(spark: SparkSession, ref: TableRef, role: str) -> Snapshot:
     if not table_exists(spark, ref):
         raise InputError(f"{role} table {ref.text!r} ({role}.table) does not exist or is not a Delta table")
     version = latest_version(spark, ref)
+    return Snapshot(ref=ref, df=read_version(spark, ref, version), version=version)
+
+
+def read_version(spark: SparkSession, ref: TableRef, version: int) -> DataFrame:
+    """The table as it was at a Delta version (time travel)."""
     reader = spark.read.format("delta").option("versionAsOf", version)
-    df = reader.load(ref.text) if ref.is_path else reader.table(ref.text)
-    return Snapshot(ref=ref, df=df, version=version)
+    return reader.load(ref.text) if ref.is_path else reader.table(ref.text)
 
 
 _KINDS = {

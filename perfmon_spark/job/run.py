@@ -61,6 +61,7 @@ from perfmon_spark.io.tables import (
     sql_timestamp,
     table_exists,
 )
+from perfmon_spark.job import label_deltas
 from perfmon_spark.job import scope as planning
 from perfmon_spark.job.alerting import run_alerting
 from perfmon_spark.job.progress import Stopwatch
@@ -280,6 +281,7 @@ def _check_inputs(ctx: RunContext) -> None:
 
 def _compute_and_write(ctx: RunContext, scope: Scope, watch: Stopwatch) -> RunResult:
     cached: list[DataFrame] = []
+    planned = scope
 
     def keep(df: DataFrame) -> DataFrame:
         cached.append(df.persist(StorageLevel.MEMORY_AND_DISK))
@@ -289,7 +291,7 @@ def _compute_and_write(ctx: RunContext, scope: Scope, watch: Stopwatch) -> RunRe
         with watch.stage(Stage.STATES) as note:
             agg = _aggregate(ctx, scope, keep)
             counts, scope = agg.counts, agg.scope
-            recomputes = scope.buckets != ()  # a partial run may find no bucket to recompute
+            recomputes = scope.writes_states
             n_states = agg.states.count() if recomputes else 0
             if counts.quarantined:
                 _write_quarantine(ctx, agg.aggregated)
@@ -297,9 +299,9 @@ def _compute_and_write(ctx: RunContext, scope: Scope, watch: Stopwatch) -> RunRe
                 fixed = bins_frame(ctx.spark, ctx.cfg.name, agg.fixed, ctx.run_id)
                 merge_into(fixed, ctx.ref(DRIFT_REFERENCE), DRIFT_REFERENCE)
             if recomputes:
-                _write_states(ctx, agg.states, scope, PERF_STATS)
-                if agg.drift is not None:
-                    _write_states(ctx, agg.drift, scope, DRIFT_STATS)
+                _write_states(ctx, agg.states, scope.buckets, PERF_STATS, scope.delta)
+                if agg.drift is not None:  # a label changes no drift state
+                    _write_states(ctx, agg.drift, scope.buckets, DRIFT_STATS)
             note(
                 f"{counts.predictions} predictions and {counts.labels} labels read, "
                 f"{counts.quarantined} quarantined, {n_states} bucket states written"
@@ -310,6 +312,8 @@ def _compute_and_write(ctx: RunContext, scope: Scope, watch: Stopwatch) -> RunRe
     finally:
         for df in cached:
             df.unpersist()
+        if planned.hits is not None:
+            planned.hits.unpersist()
 
     message = scope.reason
     if ctx.cfg.decides:
@@ -341,24 +345,29 @@ def _aggregate(ctx: RunContext, scope: Scope, keep) -> Aggregation:
     cfg = ctx.cfg
     visible = visible_predictions(cfg, ctx.predictions, ctx.as_of)
     bins, fixed, scope = _drift_bins(ctx, visible, scope)
-    if scope.buckets == ():  # a partial run with nothing to recompute reads no row
+    if not scope.writes_states:  # a partial run with nothing to recompute reads no row
         return Aggregation(None, Counts(()), None, scope, bins)
     all_cells = keep(cell_counts(visible, cfg))
     scoped = keep(cell_counts(planning.in_scope(cfg, visible, scope), cfg)) if scope.is_partial else all_cells
     top, scope = planning.segment_values(ctx.spark, cfg, all_cells, scoped, scope)
-    cells = scoped if scope.is_partial else all_cells  # a partial run may have turned full
-    label_rows = ctx.labels.df
-    if scope.is_partial:
-        start = min(scope.buckets) if scope.buckets else ctx.as_of
-        label_rows = label_rows.filter(F.col(cfg.labels.timestamp).cast("timestamp") >= F.lit(start))
-    rows = resolve(cfg, planning.in_scope(cfg, visible, scope), label_rows, ctx.as_of, partial=scope.is_partial)
-    binned = binning(cells, cfg, top)
-    aggregated = keep(aggregate_rows(rows, cfg, top, binned, bins))
+    aggregated = states = drift = None
+    if scope.buckets != ():
+        cells = scoped if scope.is_partial else all_cells  # a partial run may have turned full
+        label_rows = ctx.labels.df
+        if scope.is_partial:
+            label_rows = label_rows.filter(F.col(cfg.labels.timestamp).cast("timestamp") >= F.lit(min(scope.buckets)))
+        rows = resolve(cfg, planning.in_scope(cfg, visible, scope), label_rows, ctx.as_of, partial=scope.is_partial)
+        binned = binning(cells, cfg, top)
+        aggregated = keep(aggregate_rows(rows, cfg, top, binned, bins))
+        states = ctx.stamped(bucket_states(aggregated, cfg, binned))
+        drift = ctx.stamped(drift_states(aggregated, cfg, bins, ROWS)) if bins else None
+    if scope.delta:
+        moved, resolved = label_deltas.moved(ctx, scope, visible, top, keep)
+        states = moved if states is None else states.unionByName(moved)
+        aggregated = resolved if aggregated is None else aggregated.unionByName(resolved, allowMissingColumns=True)
     counts = Counts.of(aggregated)
     require_known_labels(cfg, ctx.labels, counts.bad_labels, counts.labels)
-    states = keep(ctx.stamped(bucket_states(aggregated, cfg, binned)))
-    drift = ctx.stamped(drift_states(aggregated, cfg, bins, ROWS)) if bins else None
-    return Aggregation(aggregated, counts, states, scope, bins, fixed, drift)
+    return Aggregation(aggregated, counts, keep(states), scope, bins, fixed, drift)
 
 
 def _drift_bins(
@@ -396,12 +405,18 @@ def _write_quarantine(ctx: RunContext, aggregated: DataFrame) -> None:
     merge_into(rows, ctx.ref(QUARANTINE), QUARANTINE)
 
 
-def _write_states(ctx: RunContext, states: DataFrame, scope: Scope, table: OutputTable) -> None:
-    """MERGE the recomputed states (``perf_stats`` or ``drift_stats``); a state of a recomputed
-    bucket that no longer exists goes."""
+def _write_states(
+    ctx: RunContext,
+    states: DataFrame,
+    buckets: tuple[datetime, ...] | None,
+    table: OutputTable,
+    moved: tuple[datetime, ...] = (),
+) -> None:
+    """MERGE the states of the recomputed ``buckets`` (None: all) and of the ``moved`` ones
+    (``perf_stats`` or ``drift_stats``); a state of those buckets that no longer exists goes."""
     owned = ctx.owned()
-    if scope.is_partial:
-        listed = ", ".join(sql_timestamp(b) for b in scope.buckets)
+    if buckets is not None:
+        listed = ", ".join(sql_timestamp(b) for b in (*buckets, *moved))
         owned += f" AND t.bucket_start IN ({listed})"
     merge_into(states, ctx.ref(table), table, owned=owned)
 

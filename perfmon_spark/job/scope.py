@@ -1,41 +1,53 @@
 """Which buckets a run must recompute: all of them, a backfill's, or only those touched since
-the last run (``plan``).
+the last run (``plan``), and which of those only need their states moved by label deltas.
 
 The watermark is the last SUCCEEDED row of ``runs`` for this monitor (the row is appended after
 every other table has committed, so a killed run leaves the previous watermark in place and the
 next run recomputes a superset). A run is incremental when the config is unchanged, as_of did not
-move back, and both input tables have the change data feed over the versions in between. The
-buckets it recomputes are those of:
+move back, and both input tables have the change data feed over the versions in between. It
+recomputes from rows the buckets of:
 
 - prediction rows inserted, updated or deleted since the recorded version (pre- and post-images);
-- predictions with a label event, changed since the recorded version or arrived in
-  (previous as_of, as_of], within max_delay after the prediction (a later event changes no state);
-- predictions stamped in (previous as_of, as_of] (rows that existed but were invisible before).
+- predictions stamped in (previous as_of, as_of] (rows that existed but were invisible before);
+- predictions with a label event (changed since the recorded version, or arrived in
+  (previous as_of, as_of], within max_delay after the prediction) whose id has more than one
+  prediction row near the events.
+
+The other buckets with such a label event keep their predictions, so their states move by what
+the changed predictions contribute now minus what they contributed then (``job.label_deltas``),
+unless the delta would not be exact: ranking (a request's values depend on all of its items),
+states last written by a run that did not finish, or a watermark left by a backfill. Those are
+recomputed from rows too, and the run's message says why.
 
 An incremental run also finalises only the metric windows that can have changed (``Scope.since``):
-those ending at or after the first recomputed bucket, and those whose maturity could still move
-(ending at or after the previous as_of minus max_delay). Every value of an older window is a
+those ending at or after the first recomputed or moved bucket, and those whose maturity could still
+move (ending at or after the previous as_of minus max_delay). Every value of an older window is a
 function of buckets that did not change and of an as_of past its maturity, so it stays as written
 (``docs/internals.md`` walks through why, window kind by window kind).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.window import Window
 
 from perfmon_spark.buckets import Buckets, seconds
 from perfmon_spark.config import MonitorConfig, TableRef
 from perfmon_spark.errors import ConfigError
+from perfmon_spark.ingest.columns import ID
 from perfmon_spark.ingest.validate import label_key, prediction_key
 from perfmon_spark.io.catalog import PERF_STATS, RUNS
 from perfmon_spark.io.tables import Snapshot, read_table, table_exists
 from perfmon_spark.states.cells import top_segment_values, values_seen
 from perfmon_spark.states.layout import STATE_VERSION
 from perfmon_spark.vocabulary import NULL_VALUE, OTHER, RunMode, RunStatus
+
+BUCKET, HIT, ROWS = "bucket", "_hit", "_rows"  # columns of ``_hits``
 
 
 @dataclass(frozen=True)
@@ -47,6 +59,7 @@ class Watermark:
     labels_version: int
     config_hash: str
     state_version: int | None  # None: written before the runs table recorded it
+    mode: str
 
 
 @dataclass(frozen=True)
@@ -58,10 +71,24 @@ class Scope:
     buckets: tuple[datetime, ...] | None
     reason: str
     since: datetime | None = None
+    delta: tuple[datetime, ...] = ()  # buckets whose states move by label deltas instead
+    hits: DataFrame | None = field(default=None, compare=False, repr=False)  # ``_hits``, cached
+    watermark: Watermark | None = None  # what the delta buckets' stored states reflect
 
     @property
     def is_partial(self) -> bool:
         return self.buckets is not None
+
+    @property
+    def writes_states(self) -> bool:
+        """Whether a state is recomputed or moved (a partial run may find neither)."""
+        return self.buckets != () or bool(self.delta)
+
+    def delta_ids(self) -> DataFrame:
+        """``_id`` of each prediction whose states move by label deltas: one row of its id near
+        the events, in a ``delta`` bucket, with an event in its window."""
+        listed = [F.lit(b) for b in self.delta]
+        return self.hits.filter(F.col(HIT) & F.col(BUCKET).isin(*listed)).select(ID).distinct()
 
 
 def last_watermark(spark: SparkSession, cfg: MonitorConfig) -> Watermark | None:
@@ -73,7 +100,7 @@ def last_watermark(spark: SparkSession, cfg: MonitorConfig) -> Watermark | None:
     row = (
         runs.filter((F.col("monitor") == cfg.name) & (F.col("status") == RunStatus.SUCCEEDED))
         .orderBy(F.desc("finished_at"))
-        .select("as_of", "predictions_version", "labels_version", "config_hash", layout)
+        .select("as_of", "predictions_version", "labels_version", "config_hash", layout, "mode")
         .first()
     )
     return None if row is None else Watermark(*row)
@@ -157,17 +184,26 @@ def plan(
         if snap.version > version and snap.ref in off:
             return full_scope(f"change data feed is off on {snap.ref.text}")
     try:
-        buckets = _affected_buckets(spark, cfg, predictions, labels, as_of, mark)
+        rebuild, hits = _affected_buckets(spark, cfg, predictions, labels, as_of, mark)
+        if hits is not None:
+            hits = hits.persist(StorageLevel.MEMORY_AND_DISK)
+        rebuild, delta, why = _label_scope(spark, cfg, hits, rebuild, as_of, mark)
     except Exception as e:
         if "change" not in str(e).lower() and "cdc" not in str(e).lower():
             raise
         return full_scope(f"change data feed unavailable: {str(e).splitlines()[0][:200]}")
-    since = min([*buckets, mark.as_of - cfg.labels.max_delay.delta])
+    if hits is not None and not delta:
+        hits = hits.unpersist()
+    since = min([*rebuild, *delta, mark.as_of - cfg.labels.max_delay.delta])
     return Scope(
         RunMode.INCREMENTAL,
-        tuple(buckets),
-        f"{len(buckets)} buckets changed, windows ending from {since:%Y-%m-%d %H:%M} finalised",
+        tuple(sorted(rebuild)),
+        f"{len(rebuild)} buckets recomputed from rows{why}, {len(delta)} moved by label deltas, "
+        f"windows ending from {since:%Y-%m-%d %H:%M} finalised",
         since,
+        tuple(sorted(delta)),
+        hits if delta else None,
+        mark,
     )
 
 
@@ -189,10 +225,13 @@ def backfill_scope(cfg: MonitorConfig, start: datetime, end: datetime) -> Scope:
 
 def in_scope(cfg: MonitorConfig, visible: DataFrame, scope: Scope) -> DataFrame:
     """The visible predictions of the buckets a run recomputes."""
-    if not scope.is_partial:
-        return visible
+    return in_buckets(cfg, visible, scope.buckets) if scope.is_partial else visible
+
+
+def in_buckets(cfg: MonitorConfig, visible: DataFrame, buckets: tuple[datetime, ...]) -> DataFrame:
+    """The visible predictions of some buckets."""
     ts = F.col(cfg.predictions.timestamp).cast("timestamp")
-    return visible.filter(bucket_filter(ts, scope.buckets, cfg.windows.granularity.delta))
+    return visible.filter(bucket_filter(ts, buckets, cfg.windows.granularity.delta))
 
 
 def segment_values(
@@ -245,52 +284,116 @@ def segment_values(
     return {c: tuple(sorted(v)) for c, v in stored.items()}, scope
 
 
-def _affected_buckets(spark, cfg, predictions: Snapshot, labels: Snapshot, as_of: datetime, mark: Watermark):
-    """Distinct bucket starts touched since the watermark (two small Spark jobs at most)."""
-    p, lab = cfg.predictions, cfg.labels
-    pred_ts = F.col(p.timestamp).cast("timestamp")
-    touched: list[DataFrame] = []
+def _affected_buckets(
+    spark, cfg, predictions: Snapshot, labels: Snapshot, as_of: datetime, mark: Watermark
+) -> tuple[set[datetime], DataFrame | None]:
+    """The buckets a prediction change or the passing of time touched (recomputed from rows), and
+    the ``hits`` of label events since the watermark, unevaluated (``_hits``), or None."""
+    pred_ts = F.col(cfg.predictions.timestamp).cast("timestamp")
+    rebuild: set[datetime] = set()
     if predictions.version > mark.predictions_version:
         changed = _changes(spark, predictions.ref, mark.predictions_version + 1, predictions.version)
-        touched.append(changed.select(Buckets(cfg.windows.granularity).floor_column(pred_ts).alias("bucket")))
-    events: list[DataFrame] = []
+        floor = Buckets(cfg.windows.granularity).floor_column(pred_ts).alias(BUCKET)
+        rebuild = {r[BUCKET] for r in _bucket_rows(changed.select(floor), as_of).collect()}
+    if as_of > mark.as_of:
+        rebuild |= set(Buckets(cfg.windows.granularity).between(mark.as_of, as_of))
+    return rebuild, _hits(spark, cfg, predictions, labels, as_of, mark)
+
+
+def _bucket_rows(df: DataFrame, as_of: datetime) -> DataFrame:
+    return df.filter(F.col(BUCKET).isNotNull() & (F.col(BUCKET) <= F.lit(as_of))).distinct()
+
+
+def _hits(spark, cfg, predictions: Snapshot, labels: Snapshot, as_of: datetime, mark: Watermark) -> DataFrame | None:
+    """The prediction rows of every id with a label event changed since the watermark (in the
+    labels' change data feed, or arrived in (previous as_of, as_of]): ``_id``, ``bucket``,
+    ``_rows`` (the id's prediction rows near the events: more than 1 is a duplicate id) and ``_hit``
+    (an event fell within max_delay after this row: only then can its state change)."""
+    lab = cfg.labels
     label_ts = F.col(lab.timestamp).cast("timestamp")
+    events: list[DataFrame] = []
     if labels.version > mark.labels_version:
         changed = _changes(spark, labels.ref, mark.labels_version + 1, labels.version)
-        events.append(changed.select(label_key(cfg).alias("_id"), label_ts.alias("_lts")))
+        events.append(changed.select(label_key(cfg).alias(ID), label_ts.alias("_lts")))
     if as_of > mark.as_of:
         arrived = labels.df.filter((label_ts > F.lit(mark.as_of)) & (label_ts <= F.lit(as_of)))
-        events.append(arrived.select(label_key(cfg).alias("_id"), label_ts.alias("_lts")))
-    if events:
-        union = events[0]
-        for more in events[1:]:
-            union = union.unionByName(more)
-        union = union.filter(F.col("_lts") <= F.lit(as_of))
-        earliest = union.agg(F.min("_lts")).first()[0]
-        if earliest is not None:
-            # Only an event within max_delay after its prediction changes a state; predictions
-            # older than the earliest event minus max_delay are skipped by Delta's file statistics.
-            delay = seconds(lab.max_delay.seconds)
-            candidates = predictions.df.filter(
-                (pred_ts >= F.lit(earliest - lab.max_delay.delta)) & (pred_ts <= F.lit(as_of))
-            )
-            candidates = candidates.select(prediction_key(cfg).alias("_id"), pred_ts.alias("_pts"))
-            joined = union.join(candidates, "_id").filter(
-                (F.col("_lts") >= F.col("_pts")) & (F.col("_lts") <= F.col("_pts") + delay)
-            )
-            touched.append(joined.select(Buckets(cfg.windows.granularity).floor_column(F.col("_pts")).alias("bucket")))
-    found: set[datetime] = set()
-    if touched:
-        union = touched[0]
-        for more in touched[1:]:
-            union = union.unionByName(more)
-        found = {
-            r["bucket"]
-            for r in union.filter(F.col("bucket").isNotNull() & (F.col("bucket") <= F.lit(as_of))).distinct().collect()
-        }
-    if as_of > mark.as_of:
-        found |= set(Buckets(cfg.windows.granularity).between(mark.as_of, as_of))
-    return sorted(found)
+        events.append(arrived.select(label_key(cfg).alias(ID), label_ts.alias("_lts")))
+    if not events:
+        return None
+    union = events[0]
+    for more in events[1:]:
+        union = union.unionByName(more)
+    union = union.filter(F.col("_lts") <= F.lit(as_of))
+    earliest = union.agg(F.min("_lts")).first()[0]
+    if earliest is None:
+        return None
+    # Only an event within max_delay after its prediction changes a state; predictions older
+    # than the earliest event minus max_delay are skipped by Delta's file statistics.
+    pred_ts = F.col(cfg.predictions.timestamp).cast("timestamp")
+    candidates = predictions.df.filter((pred_ts >= F.lit(earliest - lab.max_delay.delta)) & (pred_ts <= F.lit(as_of)))
+    candidates = candidates.select(
+        prediction_key(cfg).alias(ID), pred_ts.alias("_pts"), F.monotonically_increasing_id().alias("_row")
+    )
+    delay = seconds(lab.max_delay.seconds)
+    in_window = (F.col("_lts") >= F.col("_pts")) & (F.col("_lts") <= F.col("_pts") + delay)
+    rows = (
+        union.join(candidates, ID)
+        .groupBy(ID, "_row", "_pts")
+        .agg(F.max(in_window).alias(HIT))
+        .withColumns({ROWS: F.count(F.lit(1)).over(Window.partitionBy(ID))})
+    )
+    bucket = Buckets(cfg.windows.granularity).floor_column(F.col("_pts")).alias(BUCKET)
+    return rows.filter(F.col(HIT) | (F.col(ROWS) > 1)).select(ID, bucket, ROWS, HIT)
+
+
+def _label_scope(
+    spark, cfg: MonitorConfig, hits: DataFrame | None, rebuild: set[datetime], as_of: datetime, mark: Watermark
+) -> tuple[set[datetime], set[datetime], str]:
+    """Split the buckets of label events into those recomputed from rows (added to ``rebuild``)
+    and those whose states move by label deltas (``job.label_deltas``), and say why any fell back.
+
+    A delta is exact only if the bucket's states are those the watermark's run wrote and its
+    predictions did not change: a bucket with a duplicate id near the events, a ranking request
+    (its values depend on every item's feedback), states written since by a run that did not
+    finish, and states after a backfill (which does not move every bucket to its versions) are
+    recomputed from rows.
+    """
+    if hits is None:
+        return rebuild, set(), ""
+    found = _bucket_rows(hits.select(BUCKET, (F.col(ROWS) > 1).alias("_dup")), as_of).collect()
+    duplicated = {r[BUCKET] for r in found if r["_dup"]} - rebuild
+    delta = {r[BUCKET] for r in found} - duplicated - rebuild
+    rebuild = rebuild | duplicated
+    why = f" ({len(duplicated)} for duplicate ids)" if duplicated else ""
+    unsafe = None
+    if cfg.problem_type == "ranking":
+        unsafe = "ranking requests"
+    elif mark.mode == RunMode.BACKFILL:
+        unsafe = "the last run was a backfill"
+    elif delta and _unfinished_writes(spark, cfg, delta):
+        unsafe = "states written by a run that did not finish"
+    if unsafe and delta:
+        rebuild, delta, why = rebuild | delta, set(), f"{why} (label deltas not used: {unsafe})"
+    return rebuild, delta, why
+
+
+def _unfinished_writes(spark, cfg: MonitorConfig, buckets: set[datetime]) -> bool:
+    """Whether a state of ``buckets`` was last written by a run with no SUCCEEDED row: a killed
+    run whose label deltas must not be added twice."""
+    stats = cfg.output.table(PERF_STATS.name)
+    if not table_exists(spark, stats):
+        return True
+    listed = [F.lit(b) for b in sorted(buckets)]
+    writers = (
+        read_table(spark, stats)
+        .filter((F.col("monitor") == cfg.name) & F.col("bucket_start").isin(*listed))
+        .select("run_id")
+        .distinct()
+    )
+    done = read_table(spark, cfg.output.table(RUNS.name)).filter(
+        (F.col("monitor") == cfg.name) & (F.col("status") == RunStatus.SUCCEEDED)
+    )
+    return writers.join(done.select("run_id"), "run_id", "left_anti").limit(1).count() > 0
 
 
 def bucket_filter(ts: Column, buckets: tuple[datetime, ...], step: timedelta) -> Column:

@@ -11,6 +11,8 @@ most ``histogram.EXACT_LIMIT`` prediction rows in the bucket and on the grid bey
 
 from __future__ import annotations
 
+import functools
+
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
@@ -39,7 +41,7 @@ from perfmon_spark.metrics.histogram import scale_of
 from perfmon_spark.metrics.kpi import kpi_fields
 from perfmon_spark.states.cells import KEY, Binning, cell_names, located, to_groups
 from perfmon_spark.states.drift import BIN, FEATURE, Binned, drift_entries
-from perfmon_spark.states.layout import SPARSE, STATE_VERSION, scalar_fields, sketch_fields
+from perfmon_spark.states.layout import SPARSE, STATE_VERSION, Sparse, scalar_fields, sketch_fields
 from perfmon_spark.vocabulary import RowStatus
 
 ROWS = "_n"  # rows in a group of the one aggregation
@@ -359,7 +361,7 @@ def bucket_states(aggregated: DataFrame, cfg: MonitorConfig, binning: Binning | 
     sums = [F.sum(f).alias(f) for f in scalars] + [F.hll_union_agg(f).alias(f) for f in sketches]
     cells = usable.groupBy(*names).agg(*sums)
     states = to_groups(cells, cfg, *scalars, *sketches).groupBy(*KEY).agg(*sums)
-    sparse_out = []
+    lists = None
     if sparse is not None:
         key = sparse.keys[0]
         per_group = to_groups(usable.where(F.col(sparse.present).isNotNull()), cfg, *sparse.columns)
@@ -370,20 +372,37 @@ def bucket_states(aggregated: DataFrame, cfg: MonitorConfig, binning: Binning | 
                 .withColumn(key, F.coalesce(binned, F.col(key)))
                 .drop("_binned")
             )
-        counts = [F.sum(c).alias(c) for c in sparse.counts]
-        grouped = per_group.groupBy(*KEY, *sparse.keys).agg(*counts)
-        lists = grouped.groupBy(*KEY).agg(F.sort_array(F.collect_list(F.struct(*sparse.columns))).alias("_entries"))
-        states = states.join(lists, list(KEY), "left")
+        lists = entry_lists(per_group, sparse)
+    return state_rows(states, lists, cfg)
+
+
+def entry_lists(entries: DataFrame, sparse: Sparse) -> DataFrame:
+    """Sparse entries (``KEY``, keys, counts; several rows per key allowed) summed per key, as one
+    sorted list per ``KEY``. An entry whose counts all sum to 0 is left out (it has no row)."""
+    counts = [F.sum(c).alias(c) for c in sparse.counts]
+    grouped = entries.groupBy(*KEY, *sparse.keys).agg(*counts)
+    grouped = grouped.filter(functools.reduce(lambda a, b: a | b, [F.col(c) != 0 for c in sparse.counts]))
+    return grouped.groupBy(*KEY).agg(F.sort_array(F.collect_list(F.struct(*sparse.columns))).alias("_entries"))
+
+
+def state_rows(scalars: DataFrame, lists: DataFrame | None, cfg: MonitorConfig) -> DataFrame:
+    """``perf_stats`` rows (without ``monitor``, ``as_of``, ``run_id``) from summed scalars and
+    sketches per ``KEY`` and the ``entry_lists`` of their sparse part."""
+    fields = scalar_fields(cfg.problem_type, tuple(k.name for k in cfg.kpis), cfg.ranking.k)
+    sparse_out = []
+    if lists is not None:
+        sparse = SPARSE[cfg.problem_type]
+        scalars = scalars.join(lists, list(KEY), "left")
         sparse_out = [F.coalesce(F.col(f"_entries.{k}"), F.array()).cast(_ARRAY[k]).alias(k) for k in sparse.keys]
         sparse_out += [
             F.coalesce(F.col(f"_entries.{c}"), F.array()).cast("array<long>").alias(c) for c in sparse.counts
         ]
-    return states.select(
+    return scalars.select(
         *KEY,
         Buckets(cfg.windows.granularity).end_column(F.col("bucket_start")).alias("bucket_end"),
-        *[F.col(f).cast("double" if f.startswith(("sum_", "kpi_")) else "long").alias(f) for f in scalars],
+        *[F.col(f).cast("double" if f.startswith(("sum_", "kpi_")) else "long").alias(f) for f in fields],
         *sparse_out,
-        *sketches,
+        *sketch_fields(cfg.problem_type, cfg.ranking.k),
         F.lit(STATE_VERSION).alias("state_version"),
     )
 

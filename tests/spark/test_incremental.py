@@ -4,6 +4,7 @@ run killed between two table commits."""
 from __future__ import annotations
 
 import functools
+import re
 from datetime import timedelta
 
 import numpy as np
@@ -109,6 +110,23 @@ def corrections(rng, labels, n, at):
     return fixes.assign(is_fraud=1 - fixes["is_fraud"].astype(int), label_ts=at)
 
 
+def duplicates(spark, rng, p, as_of):
+    """A second row a day later for 3 predictions of the bucket before the last run's as_of (whose
+    buckets are not recomputed otherwise), and a label event for each: the label falls back to
+    recomputing the first rows' bucket (``job.scope``)."""
+    preds = spark.read.format("delta").load(p).toPandas()
+    since = preds["prediction_ts"] >= as_of - 2.5 * DAY
+    chosen = preds[since & (preds["prediction_ts"] < as_of - 2 * DAY)].drop_duplicates("prediction_id").head(3)
+    write_delta(spark, chosen.assign(prediction_ts=chosen["prediction_ts"] + DAY), PREDICTIONS_DDL, p, mode="append")
+    return pd.DataFrame(
+        {
+            "prediction_id": chosen["prediction_id"],
+            "is_fraud": rng.integers(0, 2, len(chosen)),
+            "label_ts": as_of - DAY / 2,
+        }
+    )
+
+
 def change(spark, rng, step, p, lab, labels, as_of, first_id):
     """Apply one kind of change to the input tables; returns the label events as now known."""
     if step in ("append", "old", "new_value"):
@@ -120,6 +138,8 @@ def change(spark, rng, step, p, lab, labels, as_of, first_id):
         events = more_labels
     elif step in ("late", "correct"):
         events = (late_labels if step == "late" else corrections)(rng, labels, 12, as_of - DAY / 2)
+    elif step == "duplicate":
+        events = duplicates(spark, rng, p, as_of)
     else:
         if step == "delete":
             DeltaTable.forPath(spark, p).delete(F.col("prediction_id").isin(*[f"p{i}" for i in range(10, 40)]))
@@ -131,11 +151,13 @@ def change(spark, rng, step, p, lab, labels, as_of, first_id):
 def test_incremental_runs_equal_a_full_refresh_after_every_step(spark, tmp_path, monkeypatch):
     """A random sequence of appends, late labels, corrections, prediction deletes, old
     predictions logged late, a new segment value and time passing (three steps of two or three
-    changes each), each followed by an incremental run (which finalises only the windows that can
-    have changed), equals a full refresh at the same as_of on every table it writes, value for
-    value, after every step; in the last two steps the first attempt is killed after its states
-    (then after its metrics) were written: it records a FAILED run, and the next run, incremental
-    from the last successful one, repairs the tables."""
+    changes each, and duplicate ids in the first), each followed by an incremental run (which
+    finalises only the windows that can have changed, and moves the states of buckets where only
+    labels changed by label deltas), equals a full refresh at the same as_of on every table it
+    writes, value for value, after every step; in the last two steps the first attempt is killed
+    after its states (then after its metrics) were written: it records a FAILED run, and the next
+    run, incremental from the last successful one, recomputes the states that run moved and
+    repairs the tables."""
     rng = np.random.default_rng(11)
     _, labels, p, lab = setup_lake(spark, tmp_path)
     # a 2-day max_delay: the last steps finalise only recent windows, merging only the recent
@@ -149,7 +171,7 @@ def test_incremental_runs_equal_a_full_refresh_after_every_step(spark, tmp_path,
     )
     results = [incremental]
     kinds = list(rng.permutation(["append", "late", "correct", "delete", "old", "new_value", "wait"]))
-    for i, steps in enumerate((kinds[:2], kinds[2:4], kinds[4:])):
+    for i, steps in enumerate((kinds[:2] + ["duplicate"], kinds[2:4], kinds[4:])):
         as_of += 2 * DAY
         for j, step in enumerate(steps):
             labels = change(spark, rng, step, p, lab, labels, as_of, first_id=100 * (3 * i + j))
@@ -166,6 +188,9 @@ def test_incremental_runs_equal_a_full_refresh_after_every_step(spark, tmp_path,
         assert_same_tables(spark, cfg, full, also=("drift_metrics",), step="+".join(steps))
     assert [r.mode for r in results] == ["full"] + ["incremental"] * 3, [r.message for r in results]
     assert all("windows ending from" in r.message for r in results[1:])
+    messages = [r.message for r in results[1:]]
+    assert "for duplicate ids" in messages[0] and re.search(r", [1-9]\d* moved by label deltas", messages[0]), messages
+    assert all("not used: states written by a run that did not finish" in m for m in messages[1:]), messages
 
 
 def test_backfill_recomputes_a_period_only(spark, tmp_path):

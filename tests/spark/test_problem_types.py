@@ -131,25 +131,63 @@ def monitors(spark, tmp_path_factory):
     return built
 
 
+def multiclass_oracle(metric, sel):
+    return multiclass_metric(
+        metric,
+        sel["y"].astype(int).astype(str).to_numpy(),
+        sel["pred"].astype(str).to_numpy(),
+        np.vstack(sel["proba"]) if len(sel) else None,
+        CLASSES,
+    )
+
+
+def regression_oracle(metric, sel):
+    return regression_metric(metric, sel["y"].astype(float).to_numpy(), sel["predicted"].to_numpy())
+
+
 def test_multiclass_job(spark, monitors):
     cfg, truth = monitors["multiclass"]
-
-    def oracle(metric, sel):
-        return multiclass_metric(
-            metric,
-            sel["y"].astype(int).astype(str).to_numpy(),
-            sel["pred"].astype(str).to_numpy(),
-            np.vstack(sel["proba"]) if len(sel) else None,
-            CLASSES,
-        )
-
-    assert check(spark, cfg, truth, oracle) > 300
+    assert check(spark, cfg, truth, multiclass_oracle) > 300
 
 
 def test_regression_job(spark, monitors):
     cfg, truth = monitors["regression"]
+    assert check(spark, cfg, truth, regression_oracle) > 300
 
-    def oracle(metric, sel):
-        return regression_metric(metric, sel["y"].astype(float).to_numpy(), sel["predicted"].to_numpy())
 
-    assert check(spark, cfg, truth, oracle) > 300
+def late_and_corrected(truth: pd.DataFrame, values, rng) -> pd.DataFrame:
+    """Label events arriving a day after AS_OF: first labels for 30 unlabeled predictions and new
+    values (``values(n)``) for 30 labeled ones."""
+    unlabeled = truth[truth["y"].isna()].sample(30, random_state=int(rng.integers(1 << 30)))
+    labeled = truth[truth["y"].notna()].sample(30, random_state=int(rng.integers(1 << 30)))
+    chosen = pd.concat([unlabeled, labeled])
+    return pd.DataFrame({"id": chosen["id"], "label": values(len(chosen)), "label_ts": AS_OF + timedelta(hours=12)})
+
+
+def test_late_labels_and_corrections_move_the_states_and_metrics_still_equal_sklearn(spark, monitors):
+    """After late labels and corrections, an incremental run moves the states of the buckets
+    where only labels changed by label deltas (``job.label_deltas``): multiclass confusion
+    entries and regression sums, checked metric by metric against scikit-learn on the new labels.
+    Runs last in this module: it appends to both lakes."""
+    rng = np.random.default_rng(4)
+    draws = {
+        "multiclass": lambda n: rng.integers(0, 3, n),
+        "regression": lambda n: rng.normal(100, 20, n).round(2),
+    }
+    ddl = {
+        "multiclass": "id long, label int, label_ts timestamp",
+        "regression": "id long, label double, label_ts timestamp",
+    }
+    for kind, (cfg, truth) in monitors.items():
+        events = late_and_corrected(truth, draws[kind], rng)
+        write_delta(spark, events, ddl[kind], cfg.labels.table.text, mode="append")
+        update = events.set_index("id")["label"]
+        truth["y"] = truth["id"].map(update).where(truth["id"].isin(update.index), truth["y"])
+    results = side_by_side(
+        *(functools.partial(run_monitor, cfg, AS_OF + timedelta(days=1), spark=spark) for cfg, _ in monitors.values())
+    )
+    for result in results:
+        assert result.mode == "incremental" and ", 6 moved by label deltas" in result.message, result.message
+    multiclass, regression = monitors["multiclass"], monitors["regression"]
+    assert check(spark, multiclass[0], multiclass[1], multiclass_oracle) > 300
+    assert check(spark, regression[0], regression[1], regression_oracle) > 300

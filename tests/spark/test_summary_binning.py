@@ -57,18 +57,8 @@ def expected_summary(preds: pd.DataFrame, labels: pd.DataFrame, members) -> tupl
     return uniq, *(np.bincount(inverse, weights=w) for w in (y == 1, y == 0, np.isnan(y)))
 
 
-def test_groups_over_the_limit_are_binned_and_the_others_stay_exact(spark, tmp_path, monkeypatch):
-    monkeypatch.setattr(histogram, "EXACT_LIMIT", LIMIT)
-    preds, labels = make_rows()
-    data = config_dict(
-        write_delta(spark, preds, PREDICTIONS_DDL, tmp_path / "p"),
-        write_delta(spark, labels, LABELS_DDL, tmp_path / "l"),
-        str(tmp_path / "m"),
-        segments={"columns": ["country", "channel"], "cross": [["country", "channel"]]},
-    )
-    cfg = parse_config(data)
-    run_monitor(cfg, T0 + timedelta(days=2), mode="full", spark=spark)
-    stats = read_table(spark, cfg, "perf_stats")
+def assert_summaries(stats: pd.DataFrame, preds: pd.DataFrame, labels: pd.DataFrame) -> None:
+    """Every slice group's score summary in ``stats`` against ``expected_summary``."""
     country, channel = (lambda v: lambda r: r["country"] == v), (lambda v: lambda r: r["channel"] == v)
     groups = {
         ("*", "*"): lambda r: r["country"].notna(),
@@ -93,3 +83,36 @@ def test_groups_over_the_limit_are_binned_and_the_others_stay_exact(spark, tmp_p
         for v in ("GB&app", "US&app")
     }
     assert exact == {"GB&app": 30, "US&app": 30}  # one entry per distinct score: nothing binned
+
+
+def test_groups_over_the_limit_are_binned_and_the_others_stay_exact(spark, tmp_path, monkeypatch):
+    """The rule after a full run, and again after late labels and corrections moved the
+    summaries by label deltas (``job.label_deltas``): binned and exact entries alike."""
+    monkeypatch.setattr(histogram, "EXACT_LIMIT", LIMIT)
+    preds, labels = make_rows()
+    data = config_dict(
+        write_delta(spark, preds, PREDICTIONS_DDL, tmp_path / "p"),
+        write_delta(spark, labels, LABELS_DDL, tmp_path / "l"),
+        str(tmp_path / "m"),
+        segments={"columns": ["country", "channel"], "cross": [["country", "channel"]]},
+    )
+    cfg = parse_config(data)
+    run_monitor(cfg, T0 + timedelta(days=2), mode="full", spark=spark)
+    assert_summaries(read_table(spark, cfg, "perf_stats"), preds, labels)
+
+    rng = np.random.default_rng(3)
+    scored = preds[preds["score"].notna()]
+    unlabeled = scored[~scored["prediction_id"].isin(labels["prediction_id"])].sample(25, random_state=1)
+    fixes = labels.sample(15, random_state=2)
+    events = pd.DataFrame(
+        {
+            "prediction_id": [*unlabeled["prediction_id"], *fixes["prediction_id"]],
+            "is_fraud": [*rng.integers(0, 2, len(unlabeled)), *(1 - fixes["is_fraud"])],
+            "label_ts": T0 + timedelta(days=2, hours=12),
+        }
+    )
+    write_delta(spark, events, LABELS_DDL, tmp_path / "l", mode="append")
+    result = run_monitor(cfg, T0 + timedelta(days=3), spark=spark)
+    assert result.message.startswith("2 buckets recomputed from rows, 1 moved by label deltas"), result.message
+    latest = pd.concat([labels[~labels["prediction_id"].isin(events["prediction_id"])], events])
+    assert_summaries(read_table(spark, cfg, "perf_stats"), preds, latest)
