@@ -37,8 +37,10 @@ def moved(ctx, scope: Scope, visible: DataFrame, top: dict[str, tuple[str, ...]]
     predictions = _of_ids(in_buckets(cfg, visible, scope.delta), prediction_key(cfg), ids)
     # the cells' sizes, and so where the score summaries are binned (one count over those buckets)
     binned = binning(keep(cell_counts(in_buckets(cfg, visible, scope.delta), cfg)), cfg, top)
-    then = _of_ids(read_version(ctx.spark, cfg.labels.table, mark.labels_version), label_key(cfg), ids)
-    now = _of_ids(ctx.labels.df, label_key(cfg), ids)
+    # an event before the first delta bucket precedes every prediction there: it moves no state
+    since = F.col(cfg.labels.timestamp).cast("timestamp") >= F.lit(min(scope.delta))
+    then = _of_ids(read_version(ctx.spark, cfg.labels.table, mark.labels_version).filter(since), label_key(cfg), ids)
+    now = _of_ids(ctx.labels.df.filter(since), label_key(cfg), ids)
     new = keep(aggregate_rows(resolve(cfg, predictions, now, ctx.as_of, partial=True), cfg, top, binned))
     old = keep(aggregate_rows(resolve(cfg, predictions, then, mark.as_of, partial=True), cfg, top, binned))
     # pinned: the moved states must not be recomputed from a version this run wrote

@@ -188,6 +188,7 @@ def test_late_labels_and_corrections_move_the_states_and_metrics_still_equal_skl
     )
     for result in results:
         assert result.mode == "incremental" and ", 6 moved by label deltas" in result.message, result.message
+        assert result.rows_read_predictions == 60  # the predictions of the changed labels only
     multiclass, regression = monitors["multiclass"], monitors["regression"]
     assert check(spark, multiclass[0], multiclass[1], multiclass_oracle) > 300
     assert check(spark, regression[0], regression[1], regression_oracle) > 300
