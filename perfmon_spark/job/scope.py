@@ -10,8 +10,8 @@ recomputes from rows the buckets of:
 - prediction rows inserted, updated or deleted since the recorded version (pre- and post-images);
 - predictions stamped in (previous as_of, as_of] (rows that existed but were invisible before);
 - predictions with a label event (changed since the recorded version, or arrived in
-  (previous as_of, as_of], within max_delay after the prediction) whose id has more than one
-  prediction row near the events.
+  (previous as_of, as_of], within max_delay after the prediction) whose id has prediction rows
+  near the events in more than one bucket (a duplicate id: which row is kept decides the bucket).
 
 The other buckets with such a label event keep their predictions, so their states move by what
 the changed predictions contribute now minus what they contributed then (``job.label_deltas``),
@@ -47,7 +47,7 @@ from perfmon_spark.states.cells import top_segment_values, values_seen
 from perfmon_spark.states.layout import STATE_VERSION
 from perfmon_spark.vocabulary import NULL_VALUE, OTHER, RunMode, RunStatus
 
-BUCKET, HIT, ROWS = "bucket", "_hit", "_rows"  # columns of ``_hits``
+BUCKET, HIT, SPLIT = "bucket", "_hit", "_split"  # columns of ``_hits``
 
 
 @dataclass(frozen=True)
@@ -305,10 +305,11 @@ def _bucket_rows(df: DataFrame, as_of: datetime) -> DataFrame:
 
 
 def _hits(spark, cfg, predictions: Snapshot, labels: Snapshot, as_of: datetime, mark: Watermark) -> DataFrame | None:
-    """The prediction rows of every id with a label event changed since the watermark (in the
-    labels' change data feed, or arrived in (previous as_of, as_of]): ``_id``, ``bucket``,
-    ``_rows`` (the id's prediction rows near the events: more than 1 is a duplicate id) and ``_hit``
-    (an event fell within max_delay after this row: only then can its state change)."""
+    """Where the prediction rows of every id with a label event changed since the watermark (in
+    the labels' change data feed, or arrived in (previous as_of, as_of]) lie: ``_id``, ``bucket``,
+    ``_hit`` (an event fell within max_delay after a row of the id there: only then can its state
+    change) and ``_split`` (the id has rows near the events in more than one bucket: a duplicate
+    id whose kept row is chosen across buckets)."""
     lab = cfg.labels
     label_ts = F.col(lab.timestamp).cast("timestamp")
     events: list[DataFrame] = []
@@ -332,18 +333,16 @@ def _hits(spark, cfg, predictions: Snapshot, labels: Snapshot, as_of: datetime, 
     pred_ts = F.col(cfg.predictions.timestamp).cast("timestamp")
     candidates = predictions.df.filter((pred_ts >= F.lit(earliest - lab.max_delay.delta)) & (pred_ts <= F.lit(as_of)))
     candidates = candidates.select(
-        prediction_key(cfg).alias(ID), pred_ts.alias("_pts"), F.monotonically_increasing_id().alias("_row")
+        prediction_key(cfg).alias(ID),
+        pred_ts.alias("_pts"),
+        Buckets(cfg.windows.granularity).floor_column(pred_ts).alias(BUCKET),
     )
     delay = seconds(lab.max_delay.seconds)
     in_window = (F.col("_lts") >= F.col("_pts")) & (F.col("_lts") <= F.col("_pts") + delay)
-    rows = (
-        union.join(candidates, ID)
-        .groupBy(ID, "_row", "_pts")
-        .agg(F.max(in_window).alias(HIT))
-        .withColumns({ROWS: F.count(F.lit(1)).over(Window.partitionBy(ID))})
-    )
-    bucket = Buckets(cfg.windows.granularity).floor_column(F.col("_pts")).alias(BUCKET)
-    return rows.filter(F.col(HIT) | (F.col(ROWS) > 1)).select(ID, bucket, ROWS, HIT)
+    rows = union.join(candidates, ID).groupBy(ID, BUCKET).agg(F.max(in_window).alias(HIT))
+    per_id = Window.partitionBy(ID)
+    rows = rows.withColumn(SPLIT, F.min(BUCKET).over(per_id) != F.max(BUCKET).over(per_id))
+    return rows.filter(F.col(HIT) | F.col(SPLIT)).select(ID, BUCKET, SPLIT, HIT)
 
 
 def _label_scope(
@@ -353,15 +352,15 @@ def _label_scope(
     and those whose states move by label deltas (``job.label_deltas``), and say why any fell back.
 
     A delta is exact only if the bucket's states are those the watermark's run wrote and its
-    predictions did not change: a bucket with a duplicate id near the events, a ranking request
+    predictions did not change: the buckets of a duplicate id with rows in several, a ranking request
     (its values depend on every item's feedback), states written since by a run that did not
     finish, and states after a backfill (which does not move every bucket to its versions) are
     recomputed from rows.
     """
     if hits is None:
         return rebuild, set(), ""
-    found = _bucket_rows(hits.select(BUCKET, (F.col(ROWS) > 1).alias("_dup")), as_of).collect()
-    duplicated = {r[BUCKET] for r in found if r["_dup"]} - rebuild
+    found = _bucket_rows(hits.select(BUCKET, SPLIT), as_of).collect()
+    duplicated = {r[BUCKET] for r in found if r[SPLIT]} - rebuild
     delta = {r[BUCKET] for r in found} - duplicated - rebuild
     rebuild = rebuild | duplicated
     why = f" ({len(duplicated)} for duplicate ids)" if duplicated else ""
