@@ -6,8 +6,9 @@ included), on the lakehouse of ``bench_full_run.py``:
 For each ``--max-delay`` (the config's ``labels.max_delay``) it prints
 
 - F: a full run as of the start of the last day;
-- I: an incremental run one day later (one new day of predictions, and the label events that
-  arrived during it: the watermark path of ``job/scope.py``);
+- I: an incremental run one day later (one new day of predictions, recomputed from rows, and the
+  label events that arrived during it, which move the earlier days' states by label deltas:
+  ``job/scope.py``, ``job/label_deltas.py``);
 - E: the same run again, with nothing new to read: what every run costs before any row work;
 - the row-work ratio (I - E) / (F - E): the share of a full run's row work a new day costs.
 
