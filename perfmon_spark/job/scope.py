@@ -85,8 +85,8 @@ class Scope:
         return self.buckets != () or bool(self.delta)
 
     def delta_ids(self) -> DataFrame:
-        """``_id`` of each prediction whose states move by label deltas: one row of its id near
-        the events, in a ``delta`` bucket, with an event in its window."""
+        """``_id`` of each prediction whose states move by label deltas: its rows near the events
+        lie in one bucket, a ``delta`` one, and an event falls in its window there."""
         listed = [F.lit(b) for b in self.delta]
         return self.hits.filter(F.col(HIT) & F.col(BUCKET).isin(*listed)).select(ID).distinct()
 
