@@ -27,16 +27,20 @@ from perfmon_spark.states.cells import binning, cell_counts
 from perfmon_spark.states.deltas import moved_states
 
 
-def moved(ctx, scope: Scope, visible: DataFrame, top: dict[str, tuple[str, ...]], keep: Callable) -> tuple:
+def moved(
+    ctx, scope: Scope, visible: DataFrame, top: dict[str, tuple[str, ...]], keep: Callable
+) -> tuple[DataFrame, DataFrame]:
     """The states of ``scope.delta``'s buckets moved by their label changes (stamped
     ``perf_stats`` rows), and the aggregated rows of the changed ids as resolved now (for the
-    run's counts and the quarantine of their bad label rows). ``keep`` caches a frame until the
-    run's writes end."""
+    run's counts and the quarantine of their bad label rows). ``ctx`` is the run's
+    ``RunContext``; ``keep`` caches a frame until the run's writes end."""
     cfg, mark = ctx.cfg, scope.watermark
     ids = keep(scope.delta_ids())
-    predictions = _of_ids(in_buckets(cfg, visible, scope.delta), prediction_key(cfg), ids)
-    # the cells' sizes, and so where the score summaries are binned (one count over those buckets)
-    binned = binning(keep(cell_counts(in_buckets(cfg, visible, scope.delta), cfg)), cfg, top)
+    buckets = in_buckets(cfg, visible, scope.delta)
+    predictions = _of_ids(buckets, prediction_key(cfg), ids)
+    # the cells' sizes, and so where the score summaries are binned: one narrow count over the
+    # buckets' rows, only for a problem type with a binned summary (``cells.binning``)
+    binned = binning(keep(cell_counts(buckets, cfg)), cfg, top)
     # an event before the first delta bucket precedes every prediction there: it moves no state
     since = F.col(cfg.labels.timestamp).cast("timestamp") >= F.lit(min(scope.delta))
     then = _of_ids(read_version(ctx.spark, cfg.labels.table, mark.labels_version).filter(since), label_key(cfg), ids)
