@@ -31,7 +31,9 @@ class Column:
 @dataclass(frozen=True)
 class OutputTable:
     """One output table. ``bookkeeping`` columns say which run wrote a row; a changed value there
-    alone does not rewrite the row (so a re-run with the same as_of changes nothing)."""
+    alone does not rewrite the row (so a re-run with the same as_of changes nothing).
+    ``clustered_by`` names the time column its files are laid out on, for the tables whose
+    writes and reads a run bounds in time."""
 
     name: str
     doc: str
@@ -39,6 +41,7 @@ class OutputTable:
     key: tuple[str, ...]
     write: Write = Write.MERGE
     bookkeeping: tuple[str, ...] = ()
+    clustered_by: str | None = None
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -104,6 +107,7 @@ PERF_METRICS = OutputTable(
         RUN_ID,
     ),
     key=("monitor", "model_version", "slice_key", "slice_value", "window", "window_start", "metric"),
+    clustered_by="window_end",
     bookkeeping=("as_of", "run_id"),
 )
 
@@ -122,6 +126,7 @@ PERF_STATS = OutputTable(
         RUN_ID,
     ),
     key=("monitor", "model_version", "slice_key", "slice_value", "bucket_start"),
+    clustered_by="bucket_start",
     bookkeeping=("as_of", "run_id"),
 )
 
@@ -309,6 +314,7 @@ DRIFT_STATS = OutputTable(
         RUN_ID,
     ),
     key=("monitor", "model_version", "slice_key", "slice_value", "bucket_start", "feature"),
+    clustered_by="bucket_start",
     bookkeeping=("as_of", "run_id"),
 )
 
@@ -333,6 +339,7 @@ DRIFT_METRICS = OutputTable(
         RUN_ID,
     ),
     key=("monitor", "model_version", "slice_key", "slice_value", "window", "window_start", "feature", "measure"),
+    clustered_by="window_end",
     bookkeeping=("as_of", "run_id"),
 )
 

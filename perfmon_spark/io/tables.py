@@ -103,7 +103,6 @@ def merge_into(
     *,
     compare: tuple[str, ...] | None = None,
     owned: str | None = None,
-    partition_by: tuple[str, ...] = (),
 ) -> int:
     """Write ``df`` into the Delta table ``ref``, keyed on ``table.key`` (creating the table if
     needed), changing only what differs.
@@ -113,6 +112,12 @@ def merge_into(
     and a write that changes nothing commits nothing (no empty table version, none of a MERGE's
     jobs). A ``df`` with a column the table lacks, or an INSERT table, takes one MERGE with
     schema evolution instead.
+
+    A table with a ``clustered_by`` time column is created with its rows range-partitioned on
+    it, so that each file covers a span of time. An incremental run owns only recent rows
+    (``owned`` bounds that column), and Delta's per-file min/max statistics then let the change
+    join and the MERGE skip every file of older history: a MERGE rewrites only the recent files,
+    whose rewrite holds recent rows again, so the layout lasts.
 
     Args:
         table: the catalogue entry: its key, and its write (INSERT tables only insert new keys).
@@ -128,13 +133,7 @@ def merge_into(
     """
     spark = df.sparkSession
     if not table_exists(spark, ref):
-        writer = df.write.format("delta").mode("errorifexists")
-        if partition_by:
-            writer = writer.partitionBy(*partition_by)
-        if ref.is_path:
-            writer.save(ref.text)
-        else:
-            writer.saveAsTable(ref.text)
+        _create(df, ref, table.clustered_by)
         return int(read_table(spark, ref).count())
     target = _delta_table(spark, ref)
     if compare is None and table.write is not Write.INSERT:
@@ -150,6 +149,25 @@ def merge_into(
         return found
     finally:
         changes.unpersist()
+
+
+def _create(df: DataFrame, ref: TableRef, clustered_by: str | None) -> None:
+    """Create the table from ``df``; range-partitioned on ``clustered_by`` if given (the range
+    bounds are sampled from ``df`` before it is written, so it is cached for that unless the
+    caller has)."""
+    cache = clustered_by is not None and df.storageLevel == StorageLevel.NONE
+    if cache:
+        df = df.persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        rows = df if clustered_by is None else df.repartitionByRange(df[clustered_by])
+        writer = rows.write.format("delta").mode("errorifexists")
+        if ref.is_path:
+            writer.save(ref.text)
+        else:
+            writer.saveAsTable(ref.text)
+    finally:
+        if cache:
+            df.unpersist()
 
 
 _GONE = "_perfmon_gone"  # a change row that deletes its key

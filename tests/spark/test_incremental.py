@@ -232,3 +232,44 @@ def test_an_older_state_layout_and_a_table_without_change_data_feed_each_get_a_f
     assert (result.mode, result.message) == ("full", f"change data feed is off on {p}")
     spark.sql(f"ALTER TABLE delta.`{lab}` SET TBLPROPERTIES (delta.enableChangeDataFeed = true)")
     assert run_monitor(cfg, T0 + 9 * DAY, spark=spark).mode == "incremental"  # the property change has a feed
+
+
+def merge_metrics(spark, table: str) -> dict[str, int]:
+    """The operation metrics of the table's latest commit, which must be a MERGE."""
+    (last,) = DeltaTable.forPath(spark, table).history(1).collect()
+    assert last["operation"] == "MERGE", last["operation"]
+    return {k: int(v) for k, v in last["operationMetrics"].items() if v.isdigit()}
+
+
+def test_an_incremental_run_rewrites_only_the_files_of_recent_time(spark, tmp_path):
+    """perf_metrics and perf_stats are laid out on time (``io.tables.merge_into``): after a
+    first run over 12 days written as 6 files, a run a day later (labels at most a day late)
+    rewrites only the files that hold the buckets and windows it recomputes, and the tables
+    still equal a full refresh."""
+    _, _, p, lab = setup_lake(spark, tmp_path, n=600, days=12, seed=11)
+    data = config_dict(p, lab, str(tmp_path / "out"), name="layout", metrics=["accuracy"])
+    data["labels"]["max_delay"] = "1 day"
+    cfg = parse_config(data)
+    spark.conf.set("spark.sql.shuffle.partitions", "6")
+    spark.conf.set("spark.sql.adaptive.coalescePartitions.enabled", "false")
+    try:
+        run_monitor(cfg, T0 + 12 * DAY, spark=spark)
+    finally:
+        spark.conf.set("spark.sql.shuffle.partitions", "2")
+        spark.conf.unset("spark.sql.adaptive.coalescePartitions.enabled")
+    out = tmp_path / "out"
+    files = {name: len(list((out / name).glob("*.parquet"))) for name in ("perf_metrics", "perf_stats")}
+    assert files == {"perf_metrics": 6, "perf_stats": 6}
+    more, more_labels = new_predictions(np.random.default_rng(3), 10_000, 80, T0 + 12 * DAY, 1)
+    write_delta(spark, more, PREDICTIONS_DDL, p, mode="append")
+    write_delta(spark, more_labels.astype({"is_fraud": "Int64"}), LABELS_DDL, lab, mode="append")
+    result = run_monitor(cfg, T0 + 13 * DAY, spark=spark)
+    assert result.mode == "incremental", result.message
+    for name, rows in (("perf_metrics", result.metric_rows_written), ("perf_stats", result.buckets_recomputed)):
+        merged = merge_metrics(spark, str(out / name))
+        total = len(read_table(spark, cfg, name))
+        assert rows > 0 and merged["numTargetFilesRemoved"] <= 2, (name, merged)
+        assert merged["numTargetRowsCopied"] < total / 3, (name, merged, total)
+    full = parse_config(dict(data, output={"location": str(tmp_path / "full")}))
+    run_monitor(full, T0 + 13 * DAY, mode="full", spark=spark)
+    assert_same_tables(spark, cfg, full)
