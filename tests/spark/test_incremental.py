@@ -244,8 +244,8 @@ def merge_metrics(spark, table: str) -> dict[str, int]:
 def test_an_incremental_run_rewrites_only_the_files_of_recent_time(spark, tmp_path):
     """perf_metrics and perf_stats are laid out on time (``io.tables.merge_into``): after a
     first run over 12 days written as 6 files, a run a day later (labels at most a day late)
-    rewrites only the files that hold the buckets and windows it recomputes, and the tables
-    still equal a full refresh."""
+    rewrites only the files that hold the buckets and windows it recomputes. (The values do not
+    depend on the layout: the property test above compares every table with a full refresh.)"""
     _, _, p, lab = setup_lake(spark, tmp_path, n=600, days=12, seed=11)
     data = config_dict(p, lab, str(tmp_path / "out"), name="layout", metrics=["accuracy"])
     data["labels"]["max_delay"] = "1 day"
@@ -270,6 +270,3 @@ def test_an_incremental_run_rewrites_only_the_files_of_recent_time(spark, tmp_pa
         total = len(read_table(spark, cfg, name))
         assert rows > 0 and merged["numTargetFilesRemoved"] <= 2, (name, merged)
         assert merged["numTargetRowsCopied"] < total / 3, (name, merged, total)
-    full = parse_config(dict(data, output={"location": str(tmp_path / "full")}))
-    run_monitor(full, T0 + 13 * DAY, mode="full", spark=spark)
-    assert_same_tables(spark, cfg, full)
