@@ -28,12 +28,17 @@ spark:
 
 
 def timed(args: list[str]) -> float:
+    return timed_output(args)[0]
+
+
+def timed_output(args: list[str]) -> tuple[float, str]:
+    """A process's wall time (start-up included) and what it printed on stdout."""
     start = time.perf_counter()
     done = subprocess.run(args, cwd=ROOT, capture_output=True, text=True)
     elapsed = time.perf_counter() - start
     if done.returncode != 0:
         sys.exit(f"failed: {' '.join(args)}\n{done.stderr[-3000:]}")
-    return elapsed
+    return elapsed, done.stdout
 
 
 def prepare(folder: Path, rows: int, days: int) -> tuple[Path, str]:

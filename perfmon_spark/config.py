@@ -694,7 +694,8 @@ class MonitorConfig(Section):
 
     @property
     def source_hash(self) -> str:
-        """A hash of the YAML as validated (paths absolute): a change means a full recompute."""
+        """A hash of the YAML as validated (paths absolute, without ``UNHASHED``): a change means a
+        full recompute."""
         return self._source_hash
 
     @property
@@ -924,6 +925,11 @@ def load_config(path: str | Path) -> MonitorConfig:
     return parse_config(data, base_dir=Path(path).resolve().parent)
 
 
+# Sections that change how a run is executed, never a value it writes: tuning the session (memory,
+# shuffle partitions) must not cost a full recompute.
+UNHASHED = ("spark",)
+
+
 def parse_config(data: Any, base_dir: str | Path | None = None) -> MonitorConfig:
     """Validate an already-parsed mapping; see ``load_config``.
 
@@ -951,7 +957,8 @@ def parse_config(data: Any, base_dir: str | Path | None = None) -> MonitorConfig
         cfg = MonitorConfig.model_validate_json(text)
     except ValidationError as e:
         raise _one_line(e) from e
-    cfg._source_hash = hashlib.sha256(text.encode()).hexdigest()[:16]
+    hashed = json.dumps({k: v for k, v in data.items() if k not in UNHASHED}, sort_keys=True, default=str)
+    cfg._source_hash = hashlib.sha256(hashed.encode()).hexdigest()[:16]
     return cfg
 
 

@@ -20,11 +20,18 @@ os.environ.setdefault("PERFMON_IVY_DIR", str(ROOT / ".ivy"))
 @pytest.fixture(scope="session")
 def spark():
     from perfmon_spark.config import SparkConfig
+    from perfmon_spark.job.scope import LABEL_DELTA_SETTING
     from perfmon_spark.session import get_spark
 
     session = get_spark(
         SparkConfig(
-            master="local[2]", conf=(("spark.sql.shuffle.partitions", "2"), ("spark.default.parallelism", "2"))
+            master="local[2]",
+            conf=(
+                ("spark.sql.shuffle.partitions", "2"),
+                ("spark.default.parallelism", "2"),
+                # the tests' lakes are small: label deltas at any size, so that their tests reach them
+                (LABEL_DELTA_SETTING, "0"),
+            ),
         ),
         app_name="perfmon-tests",
     )

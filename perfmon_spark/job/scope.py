@@ -45,9 +45,17 @@ from perfmon_spark.io.catalog import PERF_STATS, RUNS
 from perfmon_spark.io.tables import Snapshot, read_table, table_exists
 from perfmon_spark.states.cells import top_segment_values, values_seen
 from perfmon_spark.states.layout import STATE_VERSION
-from perfmon_spark.vocabulary import NULL_VALUE, OTHER, RunMode, RunStatus
+from perfmon_spark.vocabulary import NULL_VALUE, OTHER, OVERALL, RunMode, RunStatus
 
 BUCKET, HIT, SPLIT = "bucket", "_hit", "_split"  # columns of ``_hits``
+
+# Label deltas cost a fixed number of Spark jobs (the labels read at two versions, two
+# resolutions and aggregations, a cell count); a recompute costs the buckets' rows. Below this
+# many predictions in the label-changed buckets re-reading them is faster: on 2 cores re-reading
+# 3.1M still won by 11 s, a gap closing by about 2 s per million (bench/bench_label_deltas.py,
+# docs/performance.md). A session setting overrides it (a cluster reads rows faster).
+LABEL_DELTA_MIN_PREDICTIONS = 10_000_000
+LABEL_DELTA_SETTING = "spark.perfmon.labelDeltas.minPredictions"
 
 
 @dataclass(frozen=True)
@@ -167,6 +175,7 @@ def plan(
         return backfill_scope(cfg, *backfill)
     if mode is RunMode.FULL:
         return full_scope("full refresh requested")
+    least = label_delta_min_predictions(spark)
     mark = last_watermark(spark, cfg)
     if mark is None:
         return full_scope("first run of this monitor")
@@ -187,7 +196,7 @@ def plan(
         rebuild, hits = _affected_buckets(spark, cfg, predictions, labels, as_of, mark)
         if hits is not None:
             hits = hits.persist(StorageLevel.MEMORY_AND_DISK)
-        rebuild, delta, why = _label_scope(spark, cfg, hits, rebuild, as_of, mark)
+        rebuild, delta, why = _label_scope(spark, cfg, hits, rebuild, as_of, mark, least)
     except Exception as e:
         if "change" not in str(e).lower() and "cdc" not in str(e).lower():
             raise
@@ -346,7 +355,13 @@ def _hits(spark, cfg, predictions: Snapshot, labels: Snapshot, as_of: datetime, 
 
 
 def _label_scope(
-    spark, cfg: MonitorConfig, hits: DataFrame | None, rebuild: set[datetime], as_of: datetime, mark: Watermark
+    spark,
+    cfg: MonitorConfig,
+    hits: DataFrame | None,
+    rebuild: set[datetime],
+    as_of: datetime,
+    mark: Watermark,
+    least: int,
 ) -> tuple[set[datetime], set[datetime], str]:
     """Split the buckets of label events into those recomputed from rows (added to ``rebuild``)
     and those whose states move by label deltas (``job.label_deltas``), and say why any fell back.
@@ -355,7 +370,8 @@ def _label_scope(
     predictions did not change: the buckets of a duplicate id with rows in several, a ranking request
     (its values depend on every item's feedback), states written since by a run that did not
     finish, and states after a backfill (which does not move every bucket to its versions) are
-    recomputed from rows.
+    recomputed from rows. So are buckets holding fewer than ``least`` predictions in all, where
+    re-reading them costs less than the delta path's fixed work.
     """
     if hits is None:
         return rebuild, set(), ""
@@ -364,35 +380,61 @@ def _label_scope(
     delta = {r[BUCKET] for r in found} - duplicated - rebuild
     rebuild = rebuild | duplicated
     why = f" ({len(duplicated)} for duplicate ids)" if duplicated else ""
+    if not delta:
+        return rebuild, delta, why
     unsafe = None
     if cfg.problem_type == "ranking":
         unsafe = "ranking requests"
     elif mark.mode == RunMode.BACKFILL:
         unsafe = "the last run was a backfill"
-    elif delta and _unfinished_writes(spark, cfg, delta):
-        unsafe = "states written by a run that did not finish"
-    if unsafe and delta:
+    else:
+        unfinished, predictions = _stored_buckets(spark, cfg, delta)
+        if unfinished:
+            unsafe = "states written by a run that did not finish"
+        elif predictions < least:
+            unsafe = f"{predictions:,} predictions in those buckets, fewer than {LABEL_DELTA_SETTING} ({least:,})"
+    if unsafe:
         rebuild, delta, why = rebuild | delta, set(), f"{why} (label deltas not used: {unsafe})"
     return rebuild, delta, why
 
 
-def _unfinished_writes(spark, cfg: MonitorConfig, buckets: set[datetime]) -> bool:
-    """Whether a state of ``buckets`` was last written by a run with no SUCCEEDED row: a killed
-    run whose label deltas must not be added twice."""
+def label_delta_min_predictions(spark: SparkSession) -> int:
+    """How many predictions the label-changed buckets must hold for their states to move by label
+    deltas: ``LABEL_DELTA_MIN_PREDICTIONS`` unless the session sets ``LABEL_DELTA_SETTING``."""
+    value = spark.conf.get(LABEL_DELTA_SETTING, None)
+    if value is None:
+        return LABEL_DELTA_MIN_PREDICTIONS
+    try:
+        return int(value)
+    except ValueError:
+        raise ConfigError(f"{LABEL_DELTA_SETTING} must be a whole number of predictions, got {value!r}") from None
+
+
+def _stored_buckets(spark, cfg: MonitorConfig, buckets: set[datetime]) -> tuple[bool, int]:
+    """Whether a state of ``buckets`` was last written by a run with no SUCCEEDED row (a killed
+    run, whose label deltas must not be added twice), and how many predictions their states
+    hold (the rows a recompute would re-read)."""
     stats = cfg.output.table(PERF_STATS.name)
     if not table_exists(spark, stats):
-        return True
+        return True, 0
     listed = [F.lit(b) for b in sorted(buckets)]
+    overall = F.when(F.col("slice_key") == OVERALL, F.col("n_predictions"))
     writers = (
         read_table(spark, stats)
         .filter((F.col("monitor") == cfg.name) & F.col("bucket_start").isin(*listed))
+        .groupBy("run_id")
+        .agg(F.sum(overall).alias("n"))
+        .collect()
+    )
+    ids = [r["run_id"] for r in writers]
+    done = (
+        read_table(spark, cfg.output.table(RUNS.name))
+        .filter((F.col("monitor") == cfg.name) & (F.col("status") == RunStatus.SUCCEEDED) & F.col("run_id").isin(ids))
         .select("run_id")
         .distinct()
+        .count()
     )
-    done = read_table(spark, cfg.output.table(RUNS.name)).filter(
-        (F.col("monitor") == cfg.name) & (F.col("status") == RunStatus.SUCCEEDED)
-    )
-    return writers.join(done.select("run_id"), "run_id", "left_anti").limit(1).count() > 0
+    return done < len(ids), sum(r["n"] or 0 for r in writers)
 
 
 def bucket_filter(ts: Column, buckets: tuple[datetime, ...], step: timedelta) -> Column:

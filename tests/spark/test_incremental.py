@@ -15,6 +15,7 @@ from pyspark.sql import functions as F
 import perfmon_spark.job.run as job
 from perfmon_spark.config import parse_config
 from perfmon_spark.job import run_monitor
+from perfmon_spark.job.scope import LABEL_DELTA_MIN_PREDICTIONS, LABEL_DELTA_SETTING
 from perfmon_spark.states.layout import STATE_VERSION
 from tests.helpers import (
     LABELS_DDL,
@@ -245,8 +246,10 @@ def test_an_incremental_run_rewrites_only_the_files_of_recent_time(spark, tmp_pa
     """perf_metrics and perf_stats are laid out on time (``io.tables.merge_into``): after a
     first run over 12 days written as 6 files, a run a day later (labels at most a day late)
     rewrites only the files that hold the buckets and windows it recomputes. (The values do not
-    depend on the layout: the property test above compares every table with a full refresh.)"""
-    _, _, p, lab = setup_lake(spark, tmp_path, n=600, days=12, seed=11)
+    depend on the layout: the property test above compares every table with a full refresh.)
+    That run has the default ``LABEL_DELTA_SETTING``: the bucket its late labels reach holds too few
+    predictions for label deltas, so it is re-read, and the message says how many it holds."""
+    preds, _, p, lab = setup_lake(spark, tmp_path, n=600, days=12, seed=11)
     data = config_dict(p, lab, str(tmp_path / "out"), name="layout", metrics=["accuracy"])
     data["labels"]["max_delay"] = "1 day"
     cfg = parse_config(data)
@@ -263,8 +266,18 @@ def test_an_incremental_run_rewrites_only_the_files_of_recent_time(spark, tmp_pa
     more, more_labels = new_predictions(np.random.default_rng(3), 10_000, 80, T0 + 12 * DAY, 1)
     write_delta(spark, more, PREDICTIONS_DDL, p, mode="append")
     write_delta(spark, more_labels.astype({"is_fraud": "Int64"}), LABELS_DDL, lab, mode="append")
-    result = run_monitor(cfg, T0 + 13 * DAY, spark=spark)
+    spark.conf.unset(LABEL_DELTA_SETTING)  # the default: a lake this small re-reads its rows
+    try:
+        result = run_monitor(cfg, T0 + 13 * DAY, spark=spark)
+    finally:
+        spark.conf.set(LABEL_DELTA_SETTING, "0")
+    # the label events of the new day reach the day before's predictions (max_delay 1 day)
+    day_before = preds[(preds["prediction_ts"] >= T0 + 11 * DAY) & (preds["prediction_ts"] < T0 + 12 * DAY)]
     assert result.mode == "incremental", result.message
+    assert (
+        f"(label deltas not used: {day_before['prediction_id'].nunique()} predictions in those buckets, "
+        f"fewer than {LABEL_DELTA_SETTING} ({LABEL_DELTA_MIN_PREDICTIONS:,})), 0 moved by label deltas"
+    ) in result.message, result.message
     for name, rows in (("perf_metrics", result.metric_rows_written), ("perf_stats", result.buckets_recomputed)):
         merged = merge_metrics(spark, str(out / name))
         total = len(read_table(spark, cfg, name))

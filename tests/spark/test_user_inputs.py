@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from datetime import timedelta
 
 import numpy as np
@@ -11,8 +12,9 @@ import pytest
 import yaml
 
 from perfmon_spark.config import parse_config
-from perfmon_spark.errors import InputError
+from perfmon_spark.errors import ConfigError, InputError
 from perfmon_spark.job import check_tables, run_monitor
+from perfmon_spark.job.scope import LABEL_DELTA_SETTING
 from tests.helpers import PREDICTIONS_DDL, T0, config_dict, make_inputs, read_table, write_delta
 from tests.oracle import binary_metric, resolve
 
@@ -92,6 +94,20 @@ def test_decide_before_any_decision_exits_3_with_one_line(spark, spelled, tmp_pa
         f"input error: retrain_decisions table '{tmp_path / 'out' / 'retrain_decisions'}' does not exist: "
         "configure alerts: and run 'perfmon run' first"
     )
+
+
+def test_a_label_delta_setting_that_is_not_a_count_stops_the_run_before_any_write(spark, spelled, tmp_path):
+    _, _, _, p, lab = spelled
+    cfg = parse_config(config_dict(p, lab, str(tmp_path / "out")))
+    spark.conf.set(LABEL_DELTA_SETTING, "lots")
+    try:
+        with pytest.raises(
+            ConfigError, match=f": {re.escape(LABEL_DELTA_SETTING)} must be a whole number of predictions, got 'lots'$"
+        ):
+            run_monitor(cfg, AS_OF, spark=spark)
+    finally:
+        spark.conf.set(LABEL_DELTA_SETTING, "0")
+    assert not (tmp_path / "out").exists()
 
 
 def test_the_summary_lists_a_critical_alert_before_five_sustained_ones(spark):

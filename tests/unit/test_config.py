@@ -322,6 +322,13 @@ def test_relative_paths_resolve_against_the_config_folder(tmp_path, monkeypatch)
     assert load_config(folder / "abs.yml").source_hash == cfg.source_hash
 
 
+def test_the_session_settings_do_not_change_the_config_hash_and_a_metric_setting_does():
+    cfg = parse_config(with_changes())
+    tuned = parse_config(with_changes(spark={"master": "local[4]", "conf": {"spark.driver.memory": "8g"}}))
+    assert tuned.spark.conf != cfg.spark.conf and tuned.source_hash == cfg.source_hash
+    assert parse_config(with_changes(labels__max_delay="3 days")).source_hash != cfg.source_hash
+
+
 @pytest.mark.parametrize(
     "ref", ["s3://bucket/preds", "dbfs:/mnt/preds", "abfss://c@acct.dfs.core.windows.net/p", "main.ml.preds", "/abs/p"]
 )
