@@ -16,8 +16,9 @@ recomputes from rows the buckets of:
 The other buckets with such a label event keep their predictions, so their states move by what
 the changed predictions contribute now minus what they contributed then (``job.label_deltas``),
 unless the delta would not be exact: ranking (a request's values depend on all of its items),
-states last written by a run that did not finish, or a watermark left by a backfill. Those are
-recomputed from rows too, and the run's message says why.
+states last written by a run that did not finish, or a watermark left by a backfill; or would not
+pay: buckets holding fewer than ``LABEL_DELTA_MIN_PREDICTIONS`` predictions. Those are recomputed
+from rows too, and the run's message says why.
 
 An incremental run also finalises only the metric windows that can have changed (``Scope.since``):
 those ending at or after the first recomputed or moved bucket, and those whose maturity could still
