@@ -31,6 +31,8 @@ PATHS = {"label deltas": 0, "rows": 10**15}
 def with_setting(config: Path, value: int) -> Path:
     """A copy of the bench config whose session sets ``LABEL_DELTA_SETTING``."""
     text = config.read_text()
+    if "conf: {" not in text:
+        sys.exit(f"{config}: no 'conf: {{' to add the setting to")
     out = config.with_name(f"{config.stem}-min{value}.yml")
     out.write_text(text.replace("conf: {", f'conf: {{{LABEL_DELTA_SETTING}: "{value}", ', 1))
     return out
