@@ -69,6 +69,7 @@ class Watermark:
     config_hash: str
     state_version: int | None  # None: written before the runs table recorded it
     mode: str
+    finished_at: datetime
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,7 @@ def last_watermark(spark: SparkSession, cfg: MonitorConfig) -> Watermark | None:
     row = (
         runs.filter((F.col("monitor") == cfg.name) & (F.col("status") == RunStatus.SUCCEEDED))
         .orderBy(F.desc("finished_at"))
-        .select("as_of", "predictions_version", "labels_version", "config_hash", layout, "mode")
+        .select("as_of", "predictions_version", "labels_version", "config_hash", layout, "mode", "finished_at")
         .first()
     )
     return None if row is None else Watermark(*row)
@@ -188,6 +189,12 @@ def plan(
         return full_scope("entity_horizon joins are recomputed in full")
     if as_of < mark.as_of:
         return full_scope(f"as_of moved back from {mark.as_of:%Y-%m-%dT%H:%M:%S}")
+    failed = _uncovered_failure(spark, cfg, mark, as_of)
+    if failed is not None:
+        return full_scope(
+            f"a run as of {failed:%Y-%m-%dT%H:%M:%S} failed after the last successful one, "
+            "and what it may have written is outside this run's scope"
+        )
     for snap, version in ((predictions, mark.predictions_version), (labels, mark.labels_version)):
         if snap.version < version:
             return full_scope(f"{snap.ref.text} is older than the last run read (restored?)")
@@ -215,6 +222,33 @@ def plan(
         hits if delta else None,
         mark,
     )
+
+
+def _uncovered_failure(spark: SparkSession, cfg: MonitorConfig, mark: Watermark, as_of: datetime) -> datetime | None:
+    """The as_of of a run that failed after the watermark and whose writes an incremental run
+    as of ``as_of`` would not repair, or None.
+
+    A failed run may have written states and windows before it stopped. An incremental run
+    recomputes every bucket changed since the watermark or stamped up to its as_of, a superset of
+    what a failed run with the same config and an as_of in [watermark, as_of] touched; a failed run
+    with an earlier as_of (a full rerun of the past) or a later one, or with another config, may
+    have written anywhere."""
+    row = (
+        read_table(spark, cfg.output.table(RUNS.name))
+        .filter(
+            (F.col("monitor") == cfg.name)
+            & (F.col("status") == RunStatus.FAILED)
+            & (F.col("finished_at") > F.lit(mark.finished_at))
+            & (
+                (F.col("as_of") < F.lit(mark.as_of))
+                | (F.col("as_of") > F.lit(as_of))
+                | (F.col("config_hash") != F.lit(cfg.source_hash))
+            )
+        )
+        .select("as_of")
+        .first()
+    )
+    return None if row is None else row["as_of"]
 
 
 def full_scope(reason: str) -> Scope:

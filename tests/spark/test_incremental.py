@@ -194,6 +194,32 @@ def test_incremental_runs_equal_a_full_refresh_after_every_step(spark, tmp_path,
     assert all("not used: states written by a run that did not finish" in m for m in messages[1:]), messages
 
 
+def test_a_run_of_the_past_that_failed_after_its_states_sends_the_next_run_to_a_full_recompute(
+    spark, tmp_path, monkeypatch
+):
+    """A full rerun as of three days back dies after rewriting the states as of then (and
+    deleting those of later buckets); the next run, as of the watermark again, has nothing new to
+    read, but what the failed run wrote is outside an incremental scope: it recomputes in full, says
+    why, and the tables equal a full refresh."""
+    _, _, p, lab = setup_lake(spark, tmp_path, n=300, seed=4)
+    cfg = mode_config(p, lab, tmp_path / "inc")
+    full = mode_config(p, lab, tmp_path / "full")
+    as_of = T0 + 6 * DAY
+    side_by_side(
+        functools.partial(run_monitor, cfg, as_of, spark=spark),
+        functools.partial(run_monitor, full, as_of, mode="full", spark=spark),
+    )
+    past = functools.partial(run_monitor, cfg, as_of - 3 * DAY, spark=spark)
+    run_killed_at(monkeypatch, job, "perf_metrics", past)
+    result = run_monitor(cfg, as_of, spark=spark)
+    assert (result.mode, result.message) == (
+        "full",
+        f"a run as of {as_of - 3 * DAY:%Y-%m-%dT%H:%M:%S} failed after the last successful one, "
+        "and what it may have written is outside this run's scope",
+    )
+    assert_same_tables(spark, cfg, full)
+
+
 def test_backfill_recomputes_a_period_only(spark, tmp_path):
     _, _, p, lab = setup_lake(spark, tmp_path, seed=7)
     cfg = config(p, lab, tmp_path / "backfill")
