@@ -14,14 +14,22 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 setup: $(VENV)/.installed .ivy/.resolved
 
+# Each set-up step prints a line when it starts and one with its seconds when it ends (nothing
+# once it is done: the stamp files below are then up to date).
 $(VENV)/.installed: pyproject.toml
-	@echo "setting up $(VENV) (the first time only)"
-	@$(PYTHON) -m venv $(VENV)
-	@$(BIN)/pip install --quiet --disable-pip-version-check -e '.[local,test]'
+	@echo "setup: creating $(VENV) ..."; t=$$(date +%s); \
+	$(PYTHON) -m venv $(VENV) && echo "setup: $(VENV) created ($$(( $$(date +%s) - t )) s)"
+	@echo "setup: installing packages (pip; about 1-7 minutes the first time, mostly pyspark) ..."; \
+	t=$$(date +%s); \
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[local,test]' && \
+	echo "setup: packages installed ($$(( $$(date +%s) - t )) s)"
 	@touch $@
 
 .ivy/.resolved: $(VENV)/.installed
-	@$(BIN)/python -c "from perfmon_spark.session import ensure_delta_jars; ensure_delta_jars()"
+	@echo "setup: caching the Delta Lake JARs in .ivy/ (starts a JVM; about 20-60 s the first time) ..."; \
+	t=$$(date +%s); \
+	$(BIN)/python -c "from perfmon_spark.session import ensure_delta_jars; ensure_delta_jars()" && \
+	echo "setup: Delta Lake JARs cached ($$(( $$(date +%s) - t )) s)"
 	@touch $@
 
 system-packages:

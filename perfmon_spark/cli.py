@@ -1,7 +1,7 @@
 """The ``perfmon`` command line (SPEC §1): argument parsing and exit codes only, no Spark code.
 
-Exit codes: 0 success, 2 config or usage error, 3 input data error, 1 anything unexpected, 10 only
-from ``decide`` (RETRAIN recommended).
+Exit codes: 0 success, 2 config or usage error, 3 input data error, 4 a run with warnings under
+``--strict``, 1 anything unexpected, 10 only from ``decide`` (RETRAIN recommended).
 Errors are one line on stderr; ``--verbose`` adds the traceback.
 """
 
@@ -114,6 +114,9 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", required=True, help="YAML config file")
     parser.add_argument("--as-of", default=None, help="ISO-8601 timestamp or date, UTC (default: now)")
     parser.add_argument("--full-refresh", action="store_true", help="recompute every bucket from the inputs")
+    parser.add_argument(
+        "--strict", action="store_true", help="a run with warnings ends FAILED with exit 4 (as strict: true)"
+    )
     add_quiet_argument(parser)
     parser.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS, help="show tracebacks on errors")
 
@@ -129,7 +132,8 @@ def cmd_run(args) -> int:
     show_progress(not args.quiet)
     cfg = load_config(args.config)
     as_of = parse_as_of(args.as_of)
-    _print_result(run_monitor(cfg, as_of, mode=RunMode.FULL if args.full_refresh else RunMode.INCREMENTAL))
+    mode = RunMode.FULL if args.full_refresh else RunMode.INCREMENTAL
+    _print_result(run_monitor(cfg, as_of, mode=mode, strict=args.strict))
     return 0
 
 
@@ -162,8 +166,8 @@ def cmd_validate(args) -> int:
     if args.check_tables:
         from perfmon_spark.job import check_tables
 
-        for warning in check_tables(cfg):
-            print(f"warning: {warning}")
+        for line in check_tables(cfg, parse_as_of(None)):
+            print(line)
         print("tables: ok")
     else:
         print("tables: not checked (add --check-tables to check tables, columns and label values)")
@@ -291,6 +295,20 @@ def run_cli(argv: list[str] | None, parser: argparse.ArgumentParser, handler) ->
         return 1
 
 
+class _Stderr(logging.StreamHandler):
+    """A handler writing to ``sys.stderr`` as it is when a record is emitted, not as it was when
+    the handler was made: a host that swaps stderr (a notebook, a test runner) still gets the
+    lines after the first command of the process."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:  # StreamHandler.__init__ assigns it; the property ignores it
+        pass
+
+
 class _LevelPrefix(logging.Formatter):
     """``warning: message``: the same one-line shape as the error lines."""
 
@@ -302,7 +320,7 @@ def log_to_stderr() -> None:
     """perfmon's own warnings (and, with --verbose, the rest of its log) go to stderr."""
     logger = logging.getLogger("perfmon_spark")
     if not any(isinstance(h.formatter, _LevelPrefix) for h in logger.handlers):
-        handler = logging.StreamHandler(sys.stderr)
+        handler = _Stderr()
         handler.setFormatter(_LevelPrefix())
         logger.addHandler(handler)
     logger.setLevel(logging.WARNING)
@@ -313,7 +331,7 @@ def show_progress(on: bool) -> None:
     from perfmon_spark.job.progress import PROGRESS as logger
 
     if not logger.handlers:
-        handler = logging.StreamHandler(sys.stderr)
+        handler = _Stderr()
         handler.setFormatter(logging.Formatter("perfmon: %(message)s"))
         logger.addHandler(handler)
         logger.propagate = False

@@ -11,6 +11,7 @@ a ``str`` but no enum. Validation needs no Spark, so a bad config never starts a
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import os
@@ -235,6 +236,14 @@ def _as_tuple(value: Any) -> tuple:
 Labels = Annotated[
     tuple[LabelValue, ...], BeforeValidator(_as_tuple, json_schema_input_type=LabelValue | list[LabelValue])
 ]
+# ``timestamp_is_date`` of both tables: a date is a day, not an instant, so it is read only when asked to.
+TimestampIsDate = Annotated[
+    bool,
+    Field(
+        description="the timestamp column is a DATE (or a string date): each date counts from its midnight UTC; "
+        "without this a DATE or string column is an input error"
+    ),
+]
 
 
 class PredictionsConfig(Section):
@@ -246,6 +255,7 @@ class PredictionsConfig(Section):
     item: Text | None = Field(None, description="column, ranking: the item shown (a request and an item are one row)")
     rank: Text | None = Field(None, description="column, ranking: the item's position, 1 = top (else score orders)")
     timestamp: Text = Field(description="column: when the prediction was made")
+    timestamp_is_date: TimestampIsDate = False
     model_version: Text = Field(description="column: the model version")
     score: Text | None = Field(None, description="column: binary: the positive class's score; regression: the value")
     prediction: Text | None = Field(None, description="column: binary: an optional 0/1 decision; multiclass: the class")
@@ -298,7 +308,15 @@ class LabelsConfig(Section):
     item: Text | None = Field(None, description="column, ranking: the item of the feedback event")
     label: Text = Field(description="column: the label (ranking: the relevance, a number >= 0)")
     timestamp: Text = Field(description="column: when the label became known")
+    timestamp_is_date: TimestampIsDate = False
     max_delay: Duration = Field("30 days", description="labels later than prediction time + max_delay are ignored")
+    warn_ignored_share: float = Field(
+        0.02,
+        ge=0,
+        le=1,
+        description="warn (LATE_LABELS_IGNORED) when more than this share of the label events read arrived "
+        "later than max_delay",
+    )
     positive: LabelValue = Field(1, description="binary: the label value of the positive class")
     negative: Labels = Field(
         default_factory=_counterpart,
@@ -680,6 +698,7 @@ class MonitorConfig(Section):
     ranking: RankingConfig = Field({}, description="ranking only: the cut-offs and the no-relevant rule")
     output: OutputConfig = Field(description="where the output tables go")
     spark: SparkConfig = Field({}, description="only used when perfmon starts Spark itself (local runs)")
+    strict: bool = Field(False, description="a run with warnings ends FAILED with exit 4 (as `perfmon run --strict`)")
     kpis: tuple[Kpi, ...] = Field((), description="business KPIs, computed like metrics")
     baseline: BaselineConfig = Field({}, description="the reference values of alert rules")
     alerts: tuple[AlertRule, ...] = Field((), description="alert rules")
@@ -925,9 +944,10 @@ def load_config(path: str | Path) -> MonitorConfig:
     return parse_config(data, base_dir=Path(path).resolve().parent)
 
 
-# Sections that change how a run is executed, never a value it writes: tuning the session (memory,
-# shuffle partitions) must not cost a full recompute.
-UNHASHED = ("spark",)
+# Dotted key paths that change how a run is executed or reported, never a value it writes: tuning the
+# session (memory, shuffle partitions), failing on warnings or warning sooner must not cost a full
+# recompute.
+UNHASHED = ("spark", "strict", "labels.warn_ignored_share")
 
 
 def parse_config(data: Any, base_dir: str | Path | None = None) -> MonitorConfig:
@@ -957,9 +977,21 @@ def parse_config(data: Any, base_dir: str | Path | None = None) -> MonitorConfig
         cfg = MonitorConfig.model_validate_json(text)
     except ValidationError as e:
         raise _one_line(e) from e
-    hashed = json.dumps({k: v for k, v in data.items() if k not in UNHASHED}, sort_keys=True, default=str)
+    hashed = json.dumps(_without(data, UNHASHED), sort_keys=True, default=str)
     cfg._source_hash = hashlib.sha256(hashed.encode()).hexdigest()[:16]
     return cfg
+
+
+def _without(data: Mapping[str, Any], paths: tuple[str, ...]) -> dict[str, Any]:
+    """A copy of ``data`` without the keys at the dotted ``paths`` (``labels.warn_ignored_share``):
+    what ``source_hash`` hashes. ``data`` is left as it is."""
+    kept = {}
+    for key, value in data.items():
+        if key in paths:
+            continue
+        inner = tuple(p.removeprefix(f"{key}.") for p in paths if p.startswith(f"{key}."))
+        kept[key] = _without(value, inner) if inner and isinstance(value, Mapping) else value
+    return kept
 
 
 def _path_keys() -> Iterator[tuple[str, str]]:
@@ -989,7 +1021,9 @@ def _one_line(error: ValidationError) -> ConfigError:
         message = "required key is missing"
     elif kind == "extra_forbidden":
         known = next(o["properties"] for o in _at(schema, loc[:-1]) if "properties" in o)
-        message = f"unknown key {loc[-1]!r}; known keys: {', '.join(known)}"
+        close = difflib.get_close_matches(str(loc[-1]), known, n=1)  # a typo is the usual unknown key
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        message = f"unknown key {loc[-1]!r}; {hint}known keys: {', '.join(known)}"
     elif kind in _EXPECTED:
         message = f"expected {_EXPECTED[kind]}, got {type(value).__name__} {value!r}"
     elif kind == "literal_error":  # an unknown item of ``levels`` is an unknown level

@@ -1,4 +1,4 @@
-"""``perfmon decide``: the latest retrain decision of each model version, for orchestrators."""
+"""``perfmon decide``: the current retrain decision of each model version, for orchestrators."""
 
 from __future__ import annotations
 
@@ -6,37 +6,47 @@ import json
 
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.window import Window
 
 from perfmon_spark.config import MonitorConfig
 from perfmon_spark.errors import InputError
-from perfmon_spark.io.catalog import RETRAIN_DECISIONS
+from perfmon_spark.io.catalog import MODEL_STATUS, RETRAIN_DECISIONS
 from perfmon_spark.io.rows import collect_rows
 from perfmon_spark.io.tables import read_table, table_exists
 
 
 def latest_decisions(spark: SparkSession, cfg: MonitorConfig, model_version: str | None = None) -> list[dict]:
-    """Per version, the decision of the latest as_of, as JSON-ready dicts (as_of in ISO-8601 UTC).
+    """Per version, the decision of the run that set its ``model_status`` (the same as_of), as
+    JSON-ready dicts (as_of in ISO-8601 UTC).
+
+    Paired on the status's as_of rather than each version's newest decision: a version that has
+    gone INACTIVE (no prediction within ``retrain.inactive_after``) gets no decision from the
+    runs that find it so, and its newest one, from while it was active, would otherwise stay in
+    ``decide``, ``status`` and the report for ever (a stale RETRAIN would keep ``decide`` at 10).
 
     Raises:
-        InputError: no retrain_decisions table yet, or no decision for ``model_version``.
+        InputError: no retrain_decisions (or model_status) table yet, or no decision for
+            ``model_version``.
     """
-    ref = cfg.output.table(RETRAIN_DECISIONS.name)
-    if not table_exists(spark, ref):
-        raise InputError(
-            f"retrain_decisions table {ref.text!r} does not exist: configure alerts: and run 'perfmon run' first"
-        )
-    rows = read_table(spark, ref).filter(F.col("monitor") == cfg.name)
+    refs = {table.name: cfg.output.table(table.name) for table in (RETRAIN_DECISIONS, MODEL_STATUS)}
+    for name, ref in refs.items():
+        if not table_exists(spark, ref):
+            raise InputError(f"{name} table {ref.text!r} does not exist: configure alerts: and run 'perfmon run' first")
+    mine = F.col("monitor") == cfg.name
+    rows = read_table(spark, refs[RETRAIN_DECISIONS.name]).filter(mine)
     if model_version is not None:
         rows = rows.filter(F.col("model_version") == model_version)
-    latest = Window.partitionBy("model_version").orderBy(F.desc("as_of"), F.desc("run_id"))
-    rows = rows.withColumn("_r", F.row_number().over(latest)).filter(F.col("_r") == 1)
+    current = read_table(spark, refs[MODEL_STATUS.name]).filter(mine).select("model_version", "as_of")
     decisions = collect_rows(
-        rows.withColumn("as_of", F.date_format("as_of", "yyyy-MM-dd'T'HH:mm:ss'Z'")),
+        rows.join(current, ["model_version", "as_of"]).withColumn(
+            "as_of", F.date_format("as_of", "yyyy-MM-dd'T'HH:mm:ss'Z'")
+        ),
         [(c, "string" if c == "as_of" else t) for c, t in RETRAIN_DECISIONS.schema],
     )
     if model_version is not None and not decisions:
-        raise InputError(f"retrain_decisions table {ref.text!r}: no decision for model_version {model_version!r}")
+        raise InputError(
+            f"retrain_decisions table {refs[RETRAIN_DECISIONS.name].text!r}: no current decision for model_version "
+            f"{model_version!r} (an INACTIVE version gets none)"
+        )
     for d in decisions:
         d["evidence"] = json.loads(d["evidence"]) if d["evidence"] else None
     return sorted(decisions, key=lambda d: d["model_version"])

@@ -15,6 +15,7 @@ never arrive, a few bad rows of each kind, and three injected changes:
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -321,23 +322,84 @@ output:
 """
 
 
+# The demo's two monitors, in the order it runs them: config file, and what the monitor shows.
+DEMO_MONITORS = (
+    (
+        "perfmon.yml",
+        "a binary fraud model, 3 versions, with late and corrected labels, bad rows, alerts, "
+        "retrain decisions and drift",
+    ),
+    (
+        "recommender.yml",
+        "a recommender's ranked lists with click feedback, to show problem_type: ranking "
+        "(ndcg@10, recall@5, mrr) in the same output tables",
+    ),
+)
+
+
 def run_demo(directory: str, rows: int, days: int) -> str:
-    """Generate, configure, run both monitors (fraud scoring, then the recommender); return the
-    printed summary."""
+    """Generate, configure, run both monitors (``DEMO_MONITORS``: fraud scoring, then the
+    recommender); return the printed summary. Each step logs a line when it starts and one with
+    its seconds on the progress logger (stderr from the command line)."""
     from perfmon_spark.config import load_config
     from perfmon_spark.job import run_monitor
+    from perfmon_spark.job.progress import PROGRESS
     from perfmon_spark.session import get_spark
     from perfmon_spark.summary import summarise
     from perfmon_spark.vocabulary import RunMode
 
+    began = time.perf_counter()
+    PROGRESS.info("demo: starting a local Spark session ...")
     spark = get_spark()
+    PROGRESS.info("demo: Spark session ready (%.1f s)", time.perf_counter() - began)
+
+    requests = max(rows // 6, 100)
+    PROGRESS.info(
+        "demo: writing the sample lakehouse in %s: %s fraud predictions and their labels, "
+        "%s recommender requests and their clicks, over %d days ...",
+        directory,
+        f"{rows:,}",
+        f"{requests:,}",
+        days,
+    )
+    start = time.perf_counter()
     lake = generate_lakehouse(spark, directory, rows=rows, days=days)
-    generate_recommender(spark, lake.root, requests=max(rows // 6, 100), days=days)
+    fraud_seconds = time.perf_counter() - start
+    generate_recommender(spark, lake.root, requests=requests, days=days)
+    seconds = time.perf_counter() - start
+    PROGRESS.info(
+        "demo: data written (%.1f s: fraud tables %.1f s, recommender tables %.1f s)",
+        seconds,
+        fraud_seconds,
+        seconds - fraud_seconds,
+    )
+
     out = []
-    for name, text in (("perfmon.yml", demo_config(lake)), ("recommender.yml", recommender_config(lake))):
+    texts = {"perfmon.yml": demo_config(lake), "recommender.yml": recommender_config(lake)}
+    for number, (name, what) in enumerate(DEMO_MONITORS, 1):
         config_path = lake.root / name
-        config_path.write_text(text, encoding="utf-8")
+        config_path.write_text(texts[name], encoding="utf-8")
         cfg = load_config(config_path)
+        PROGRESS.info(
+            "demo: monitor %d of %d: %s (%s), a full run as of %s: %s ...",
+            number,
+            len(DEMO_MONITORS),
+            cfg.name,
+            Path(directory) / name,
+            f"{lake.as_of:%Y-%m-%d}",
+            what,
+        )
+        start = time.perf_counter()
         result = run_monitor(cfg, lake.as_of, mode=RunMode.FULL, spark=spark)
+        run_seconds = time.perf_counter() - start
         out.append(summarise(spark, cfg, result, config_path))
+        seconds = time.perf_counter() - start
+        PROGRESS.info(
+            "demo: monitor %s done (%.1f s: run %.1f s, summary %.1f s)",
+            cfg.name,
+            seconds,
+            run_seconds,
+            seconds - run_seconds,
+        )
+    PROGRESS.info("demo: done in %.0f s; the summaries follow on stdout", time.perf_counter() - began)
     return "\n\n".join(out)

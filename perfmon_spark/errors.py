@@ -26,3 +26,10 @@ class InputError(PerfmonError):
 
     exit_code = 3
     prefix = "input error"
+
+
+class StrictError(PerfmonError):
+    """A run under ``--strict`` (or ``strict: true``) had warnings: it ended FAILED (exit 4)."""
+
+    exit_code = 4
+    prefix = "strict"

@@ -84,7 +84,8 @@ class AlertEvent(StrEnum):
 
 
 class Delivery(StrEnum):
-    """``alert_events.delivery``: NONE where no sink asks for the event's level."""
+    """``alert_events.delivery``: NONE where no sink asks for the event's level, or for the events
+    of an episode that opened and resolved before the run first saw it (history, not news)."""
 
     PENDING = "PENDING"
     DELIVERED = "DELIVERED"
@@ -140,6 +141,7 @@ class Stage(StrEnum):
     VALIDATE = "validate"  # columns, baseline table, and the buckets the run recomputes
     STATES = "states"  # the one pass over the rows: quarantine, bucket states, drift histograms
     METRICS = "metrics"  # windows finalised from the stored states; perf_metrics and drift_metrics
+    CHECKS = "checks"  # the run's warnings (``runs.warnings``); under --strict a warning stops it here
     ALERTS = "alerts"  # rules, episodes, decisions and model status
     WRITE = "write"  # the runs row, last: it is the next run's watermark
 
@@ -199,3 +201,15 @@ class RowStatus(StrEnum):
     ELIGIBLE = "eligible"
     LATE = "late"
     ORPHAN = "orphan"
+
+
+class WarningCode(StrEnum):
+    """What a run could not see or had to drop (``runs.warnings``): each is also one line on
+    stderr, and ``--strict`` fails the run on any of them."""
+
+    LATE_LABELS_IGNORED = "LATE_LABELS_IGNORED"  # label events later than max_delay, above a share
+    NO_LABELS = "NO_LABELS"  # no label event at or before as_of
+    STALLED_LABELS = "STALLED_LABELS"  # no label event arrived for longer than max_delay
+    NO_PREDICTIONS = "NO_PREDICTIONS"  # no prediction at or before as_of
+    LOW_LABEL_COVERAGE = "LOW_LABEL_COVERAGE"  # a mature window far below its expected coverage
+    VERSION_WITHOUT_LABELS = "VERSION_WITHOUT_LABELS"  # predictions old enough, never a label

@@ -6,6 +6,13 @@ if it already recovered), ESCALATED / DEESCALATED (level up / down), RESOLVED, R
 episode open again, e.g. after late labels revised its recovery windows) and RETRACTED (a stored
 episode that no longer exists, e.g. late labels moved the window where it opened).
 
+An episode the table did not hold and that is already RESOLVED opened and closed within the
+history the run read (a first run over months, or a run after a gap): its events are written with
+delivery NONE and not announced, so that only episodes open at as_of, or changed from what was
+announced, reach people. Each event's details name the window that triggered it (``window``):
+the one that set the episode's level, or for RESOLVED the one that resolved it, with its value
+and threshold.
+
 Write order makes a killed run harmless: events are inserted first under ids derived from the
 transition (a re-run recomputes the same ids and inserts nothing twice), then delivered, then
 ``perf_alerts`` is merged; until that merge the next run sees the same transitions again.
@@ -91,6 +98,17 @@ def transitions(old: Episode | None, new: Episode | None) -> list[tuple[AlertEve
     return out
 
 
+def _triggering_window(episode: Episode, event: AlertEvent) -> dict:
+    """The window an event is about, with its value and threshold: the resolving one for RESOLVED
+    (epoch seconds, as the episode's), else the one that set the level (the episode's evidence;
+    its last window for an episode stored before the evidence named it)."""
+    if event is AlertEvent.RESOLVED or "trigger" not in (evidence := json.loads(episode.evidence or "{}")):
+        start = episode.resolved_window_start if event is AlertEvent.RESOLVED else episode.last_window_start
+        return {"window_start": start, "value": episode.value, "threshold": episode.threshold}
+    trigger = evidence["trigger"]
+    return {k: trigger[k] for k in ("window_start", "value", "threshold")}
+
+
 def events_between(old_episodes: list[Episode], new_episodes: list[Episode], run_id: str, as_of: int) -> list[dict]:
     """alert_events rows (delivery PENDING) for every transition from the stored episodes to the
     new ones. ``as_of`` and timestamps are epoch seconds."""
@@ -107,6 +125,8 @@ def events_between(old_episodes: list[Episode], new_episodes: list[Episode], run
             details = {c: getattr(current, c) for c in _DETAILS}
             details["previous_level"] = before.level if before is not None else None
             details["last_window_start"] = current.last_window_start
+            details["window"] = _triggering_window(current, event)
+            history = before is None and after is not None and not after.is_open
             events.append(
                 {
                     "event_id": hashlib.sha256(identity.encode()).hexdigest()[:32],
@@ -116,7 +136,7 @@ def events_between(old_episodes: list[Episode], new_episodes: list[Episode], run
                     "run_id": run_id,
                     "as_of": as_of,
                     "details": json.dumps(details, sort_keys=True, default=str),
-                    "delivery": Delivery.PENDING,
+                    "delivery": Delivery.NONE if history else Delivery.PENDING,
                     "delivery_attempts": 0,
                     "delivered_to": [],
                     "delivery_error": None,

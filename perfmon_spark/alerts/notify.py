@@ -50,13 +50,16 @@ def describe(event: Mapping) -> str:
     """One human line for logs and chat messages."""
     where = "overall" if event["slice_key"] == OVERALL else f"{event['slice_key']}={event['slice_value']}"
     details = json.loads(event["details"]) if event.get("details") else {}
-    value, threshold = details.get("value"), details.get("threshold")
+    window = details.get("window") or {}
+    value, threshold = window.get("value", details.get("value")), window.get("threshold", details.get("threshold"))
     numbers = ""
     if value is not None and threshold is not None:
         numbers = f": {details.get('metric')} {value:.4g} vs threshold {threshold:.4g}"
+    start = window.get("window_start", event["opened_window_start"])
     return (
         f"[{event['monitor']}] {event['event']} {event['level']} alert {event['rule']} on model {event['model_version']}, "
-        f"{where}, {event['window']} windows from {_iso(event['opened_window_start'])}{numbers}"
+        f"{where}, the {event['window']} window from {_iso(start)}{numbers} "
+        f"(episode open since {_iso(event['opened_window_start'])})"
     )
 
 

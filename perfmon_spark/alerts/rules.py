@@ -271,8 +271,11 @@ def evaluate_history(history: pd.DataFrame, plan: RulePlan) -> list[dict]:
                 "first_held": {},
                 "confirmed": set(),
                 "reached": {},
+                "trigger": _trigger(window, current, thresholds[current]),
             }
         elif current is not None:
+            if current != episode["level"]:
+                episode["trigger"] = _trigger(window, current, thresholds[current])
             episode["level"] = current
             episode["recovering"] = 0
             if Level(current).rank > Level(episode["peak"]).rank:
@@ -298,6 +301,13 @@ def evaluate_history(history: pd.DataFrame, plan: RulePlan) -> list[dict]:
     return episodes
 
 
+def _trigger(window: dict, level: str, threshold: float) -> dict:
+    """The window that set an episode's level, with its value and that level's threshold: what a
+    notification of the episode's raise or change shows (its last window may have recovered)."""
+    start = pd.Timestamp(window["window_start"]).isoformat()
+    return {"window_start": start, "value": window["value"], "threshold": threshold, "level": level}
+
+
 def _num(x) -> float | None:
     return None if x is None or pd.isna(x) else float(x)
 
@@ -321,6 +331,7 @@ def _episode_row(episode: dict, plan: RulePlan, resolved) -> dict:
         "p_value": last["p_value"],
         "confirmed": sorted(episode["confirmed"], key=lambda level: Level(level).rank),
         "reached": episode["reached"],  # the first window at which each level held
+        "trigger": episode["trigger"],  # the window that set the current level
         "independent_windows_every": plan.step,
         "windows": [
             {**w, "window_start": pd.Timestamp(w["window_start"]).isoformat()}

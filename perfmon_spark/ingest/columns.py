@@ -26,6 +26,7 @@ REASON = "_reason"  # null, or the quarantine reason (``vocabulary.Reason``)
 RECORD = "_record"  # a bad row's original values as JSON (null for good rows)
 KIND = "_kind"  # ``RowKind``
 STATUS = "_status"  # ``vocabulary.RowStatus``
+DELAY = "_delay"  # an eligible or late label event's delay after its prediction, in whole minutes
 
 # The normalised prediction columns, in the order later steps select them.
 PREDICTION_VALUES = (ID, TS, VERSION, SCORE, DECISION, PRED, PROBS, ENTITY, REQUEST, ITEM, RANK)

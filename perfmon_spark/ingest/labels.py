@@ -28,7 +28,7 @@ from pyspark.sql.window import Window
 
 from perfmon_spark.buckets import seconds
 from perfmon_spark.config import MonitorConfig
-from perfmon_spark.ingest.columns import ENTITY, ID, KIND, LABEL_TS, REASON, RECORD, STATUS, TS, RowKind, Y
+from perfmon_spark.ingest.columns import DELAY, ENTITY, ID, KIND, LABEL_TS, REASON, RECORD, STATUS, TS, RowKind, Y
 from perfmon_spark.ingest.validate import (
     derive_predictions,
     duplicate_reason,
@@ -110,7 +110,19 @@ def _resolve_by_id(
         STATUS,
         REASON,
         F.when(F.col(REASON).isNotNull(), record).alias(RECORD),
+        _delay_minutes().alias(DELAY),
+        LABEL_TS,  # a label row's arrival: the run's latest tells whether labels still arrive
     )
+
+
+def _delay_minutes() -> Column:
+    """A label event's delay after its id's kept prediction, in whole minutes (floored), for the
+    events measured in ``runs.label_delay``: eligible and late ones. Minutes bound the distinct
+    delays the one aggregation groups by (a day has 1,440) while keeping the quantiles exact to a
+    minute."""
+    measured = F.col(STATUS).isin(RowStatus.ELIGIBLE, RowStatus.LATE)
+    micros = F.unix_micros(F.col(LABEL_TS)) - F.unix_micros(F.col(_PRED_TS))
+    return F.when(measured, F.floor(micros / F.lit(60_000_000))).cast("long")
 
 
 def _prediction_status() -> Column:
@@ -149,6 +161,7 @@ def _resolve_by_entity(cfg: MonitorConfig, predictions: DataFrame, labels: DataF
         .alias(STATUS),
         REASON,
         record_of(events.raw_columns).alias(RECORD),
+        F.lit(None).cast("long").alias(DELAY),  # an outcome event belongs to no one prediction
     )
     outcomes = _attach_outcomes(cfg, good, events, as_of)
     bad = preds.df.filter(F.col(REASON).isNotNull())

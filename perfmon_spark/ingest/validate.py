@@ -36,6 +36,7 @@ from perfmon_spark.ingest.columns import (
     VERSION,
     Y,
 )
+from perfmon_spark.ingest.times import label_time, prediction_time, prediction_visible
 from perfmon_spark.io.tables import Snapshot, require_columns
 from perfmon_spark.vocabulary import Reason
 
@@ -94,7 +95,7 @@ def check_input_columns(cfg: MonitorConfig, predictions: Snapshot, labels: Snaps
     keys = ("request", "item") if cfg.problem_type == "ranking" else ("id",)
     wanted = [(f"predictions.{key}", getattr(p, key), ("string", "integer")) for key in keys]
     wanted += [
-        ("predictions.timestamp", p.timestamp, ("timestamp",)),
+        ("predictions.timestamp", p.timestamp, _time_kinds(p.timestamp_is_date)),
         ("predictions.model_version", p.model_version, ("string", "integer")),
     ]
     if p.score:
@@ -107,12 +108,12 @@ def check_input_columns(cfg: MonitorConfig, predictions: Snapshot, labels: Snaps
     if p.rank:
         wanted.append(("predictions.rank", p.rank, ("number",)))
     for column in cfg.segment_columns:
-        wanted.append(("segments", column, ("string", "number", "boolean", "timestamp")))
+        wanted.append(("segments", column, ("string", "number", "boolean", "timestamp", "date")))
     wanted += [("drift.features", column, ("number",)) for column in cfg.drift.features]
     wanted += [("drift.categorical", column, ("string", "number", "boolean")) for column in cfg.drift.categorical]
     if lab.join.entity:
         wanted.append(("labels.join.entity", lab.join.entity, ("string", "integer")))
-    require_columns(predictions, "predictions", wanted)
+    require_columns(predictions, "predictions", wanted, _date_fix("predictions"))
     check_kpi_expressions(cfg, predictions)
     if cfg.problem_type == "ranking":
         keys = [("labels.request", lab.request), ("labels.item", lab.item)]
@@ -123,10 +124,25 @@ def check_input_columns(cfg: MonitorConfig, predictions: Snapshot, labels: Snaps
         "labels",
         [
             *((key, column, ("string", "integer")) for key, column in keys),
-            ("labels.timestamp", lab.timestamp, ("timestamp",)),
+            ("labels.timestamp", lab.timestamp, _time_kinds(lab.timestamp_is_date)),
             ("labels.label", lab.label, _LABEL_KINDS[cfg.problem_type]),
         ],
+        _date_fix("labels"),
     )
+
+
+def _time_kinds(is_date: bool) -> tuple[str, ...]:
+    """A time column is a timestamp; with ``timestamp_is_date`` a date or a string date too
+    (``ingest.times`` says how a run reads them)."""
+    return ("timestamp", "date", "string") if is_date else ("timestamp",)
+
+
+def _date_fix(role: str) -> dict[str, str]:
+    """The fix named when a time column is not a timestamp."""
+    return {
+        f"{role}.timestamp": f"for a DATE or a string date, set {role}.timestamp_is_date: true (a date is then "
+        "seen once its day is over; see the README), or cast the column to a timestamp in a view"
+    }
 
 
 def kpi_columns(cfg: MonitorConfig, columns) -> set[str]:
@@ -161,15 +177,14 @@ def visible_predictions(cfg: MonitorConfig, snapshot: Snapshot, as_of: datetime)
     df = snapshot.df
     if cfg.predictions.filter:
         df = df.filter(F.expr(cfg.predictions.filter))
-    ts = F.col(cfg.predictions.timestamp).cast("timestamp")
-    return df.filter(ts.isNull() | (ts <= F.lit(as_of)))
+    return df.filter(prediction_time(cfg).isNull() | prediction_visible(cfg, as_of))
 
 
 def derive_predictions(cfg: MonitorConfig, df: DataFrame) -> DataFrame:
     """Add the normalised prediction columns (``_ts``, ``_version``, the problem type's columns,
     ``_entity``) and ``_reason``, the first row-level check a row fails. ``_id`` must exist."""
     p = cfg.predictions
-    df = df.withColumns({TS: F.col(p.timestamp).cast("timestamp"), VERSION: F.col(p.model_version).cast("string")})
+    df = df.withColumns({TS: prediction_time(cfg), VERSION: F.col(p.model_version).cast("string")})
     checks = [(F.col(ID).isNull(), Reason.NULL_ID)]
     if cfg.labels.join.entity:
         df = df.withColumn(ENTITY, F.col(cfg.labels.join.entity).cast("string"))
@@ -345,7 +360,7 @@ def validate_labels(cfg: MonitorConfig, df: DataFrame, as_of: datetime) -> Valid
         valid = y.isNotNull() & ~_bad_number(y)
         if cfg.problem_type == "ranking":  # a relevance
             valid = valid & (y >= 0)
-    ts = F.col(lab.timestamp).cast("timestamp")
+    ts = label_time(cfg)
     df = df.filter(ts.isNull() | (ts <= F.lit(as_of))).withColumns({ID: label_key(cfg), LABEL_TS: ts, Y: y})
     reason = _first_reason(
         [

@@ -145,8 +145,17 @@ RUNS = OutputTable(
         _c("labels_version", "long", "Delta version of the labels table read"),
         _c("rows_read_predictions", "long", "prediction rows the run read"),
         _c("rows_read_labels", "long", "label rows the run read"),
-        _c("rows_quarantined", "long", "bad rows (see `quarantine`)"),
-        _c("orphan_labels", "long", "label rows without a prediction (null when not counted: partial runs)"),
+        _c(
+            "rows_quarantined",
+            "long",
+            "bad rows this run added to `quarantine` (a row already there is not counted again)",
+        ),
+        _c(
+            "orphan_labels",
+            "long",
+            "label events without a prediction: in a full run all of them; in an incremental run those it read "
+            "for the first time (arrived since the last as_of, or written since with an earlier time)",
+        ),
         _c("late_labels_ignored", "long", "label rows that arrived after prediction time + max_delay"),
         _c("buckets_recomputed", "long", "state rows written"),
         _c("metric_rows_written", "long", "perf_metrics rows inserted, updated or deleted"),
@@ -157,7 +166,19 @@ RUNS = OutputTable(
         _c(
             "stage_seconds",
             "map<string,double>",
-            "seconds per stage (read, validate, states, metrics, alerts) before the row's own write",
+            "seconds per stage (read, validate, states, metrics, checks, alerts) before the row's own write",
+        ),
+        _c(
+            "warnings",
+            "array<struct<code:string,message:string>>",
+            "what the run could not see or had to drop, one {code, message} each (codes: `WarningCode`; "
+            "also printed on stderr; `--strict` fails the run on any)",
+        ),
+        _c(
+            "label_delay",
+            "map<string,double>",
+            "delays of the label events matched to their prediction, in days (p50, p90, p99, max, to the minute) "
+            "and share_beyond_max_delay; null when none was read or for entity_horizon joins",
         ),
     ),
     key=("run_id",),

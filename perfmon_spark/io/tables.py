@@ -69,18 +69,22 @@ _KINDS = {
     "integer": (T.ByteType, T.ShortType, T.IntegerType, T.LongType),
     "number": (T.ByteType, T.ShortType, T.IntegerType, T.LongType, T.FloatType, T.DoubleType, T.DecimalType),
     "boolean": (T.BooleanType,),
-    "timestamp": (T.TimestampType, T.TimestampNTZType, T.DateType),
+    "timestamp": (T.TimestampType, T.TimestampNTZType),
+    "date": (T.DateType,),
     "map or array": (T.MapType, T.ArrayType),
 }
 
 
-def require_columns(snapshot: Snapshot, role: str, columns: list[tuple[str, str, tuple[str, ...]]]) -> None:
+def require_columns(
+    snapshot: Snapshot, role: str, columns: list[tuple[str, str, tuple[str, ...]]], fixes: dict[str, str] | None = None
+) -> None:
     """Check that each configured column exists with one of the allowed kinds.
 
     Args:
         columns: (config key, column name, allowed kinds) triples, kinds being keys of ``_KINDS``,
             e.g. ``[("predictions.score", "score", ("number",))]``; a column may appear in
             several roles.
+        fixes: config key -> what to do when its column has a type not allowed, added to the error.
 
     Raises:
         InputError: naming the table, the column and its config key, and the columns that exist
@@ -93,7 +97,11 @@ def require_columns(snapshot: Snapshot, role: str, columns: list[tuple[str, str,
             raise InputError(f"{where} not found; columns: {', '.join(sorted(fields))}")
         allowed = tuple(t for k in kinds for t in _KINDS[k])
         if not isinstance(fields[column], allowed):
-            raise InputError(f"{where} has type {fields[column].simpleString()}; allowed: {' or '.join(kinds)}")
+            fix = (fixes or {}).get(key)
+            raise InputError(
+                f"{where} has type {fields[column].simpleString()}; allowed: {' or '.join(kinds)}"
+                + (f"; {fix}" if fix else "")
+            )
 
 
 def merge_into(

@@ -88,7 +88,8 @@ def _alerting(spark, cfg, as_of, run_id, stamp, stats, metrics, plans, histories
     new = control_fdr(new, cfg.alerts_fdr)
     events = events_between(old, new, run_id, now)
     for event in events:
-        LOG.warning(describe({**event, "monitor": cfg.name}))
+        if event["delivery"] is not Delivery.NONE:  # an episode within history is not news
+            LOG.warning(describe({**event, "monitor": cfg.name}))
     events_ref = cfg.output.table(ALERT_EVENTS.name)
     if events or not table_exists(spark, events_ref):
         merge_into(rows_to_frame(spark, events, ALERT_EVENTS.schema), events_ref, ALERT_EVENTS)

@@ -18,6 +18,7 @@ from pyspark.sql import functions as F
 
 from perfmon_spark.ingest.columns import ID
 from perfmon_spark.ingest.labels import resolve
+from perfmon_spark.ingest.times import label_time
 from perfmon_spark.ingest.validate import label_key, prediction_key
 from perfmon_spark.io.catalog import PERF_STATS
 from perfmon_spark.io.tables import latest_version, read_version
@@ -42,7 +43,7 @@ def moved(
     # buckets' rows, only for a problem type with a binned summary (``cells.binning``)
     binned = binning(keep(cell_counts(buckets, cfg)), cfg, top)
     # an event before the first delta bucket precedes every prediction there: it moves no state
-    since = F.col(cfg.labels.timestamp).cast("timestamp") >= F.lit(min(scope.delta))
+    since = label_time(cfg) >= F.lit(min(scope.delta))
     then = _of_ids(read_version(ctx.spark, cfg.labels.table, mark.labels_version).filter(since), label_key(cfg), ids)
     now = _of_ids(ctx.labels.df.filter(since), label_key(cfg), ids)
     new = keep(aggregate_rows(resolve(cfg, predictions, now, ctx.as_of, partial=True), cfg, top, binned))

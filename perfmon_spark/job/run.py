@@ -34,8 +34,10 @@ from perfmon_spark import __version__
 from perfmon_spark.alerts.baseline import check_baseline_table
 from perfmon_spark.config import MonitorConfig, TableRef
 from perfmon_spark.drift_windows import DriftPlan, compute_drift
-from perfmon_spark.ingest.columns import KIND, REASON, RECORD, STATUS, RowKind
+from perfmon_spark.errors import StrictError
+from perfmon_spark.ingest.columns import KIND, LABEL_TS, REASON, RECORD, STATUS, RowKind
 from perfmon_spark.ingest.labels import resolve
+from perfmon_spark.ingest.times import label_time
 from perfmon_spark.ingest.validate import (
     check_input_columns,
     check_label_sample,
@@ -61,10 +63,12 @@ from perfmon_spark.io.tables import (
     sql_timestamp,
     table_exists,
 )
-from perfmon_spark.job import label_deltas
+from perfmon_spark.job import label_deltas, run_warnings
 from perfmon_spark.job import scope as planning
 from perfmon_spark.job.alerting import run_alerting
+from perfmon_spark.job.label_delay import LabelDelay, measure
 from perfmon_spark.job.progress import Stopwatch
+from perfmon_spark.job.run_warnings import RunWarning
 from perfmon_spark.job.scope import Scope
 from perfmon_spark.session import get_spark, prepare_session
 from perfmon_spark.states.build import RECORD_ID, ROWS, aggregate_rows, bucket_states, main_entries
@@ -102,6 +106,8 @@ class RunResult:
     late_labels_ignored: int = 0
     buckets_recomputed: int = 0
     metric_rows_written: int = 0
+    warnings: tuple[tuple[str, str], ...] = ()
+    label_delay: dict[str, float] | None = None
 
     def frame(self, spark: SparkSession) -> DataFrame:
         """The result as the one row appended to ``runs``."""
@@ -133,7 +139,7 @@ class RunContext:
         monitor = F.lit(self.cfg.name).alias("monitor")
         return df.select(monitor, *df.columns, F.lit(self.as_of).alias("as_of"), F.lit(self.run_id).alias("run_id"))
 
-    def result(self, status: RunStatus, mode: str, message: str, watch: Stopwatch, **counts: int | None) -> RunResult:
+    def result(self, status: RunStatus, mode: str, message: str, watch: Stopwatch, **counts) -> RunResult:
         """The ``runs`` row of this run, with the stages timed so far; counts not given are 0."""
         return RunResult(
             run_id=self.run_id,
@@ -156,14 +162,22 @@ class RunContext:
 
 @dataclass(frozen=True)
 class Counts:
-    """Rows of the run by (kind, status, reason), from the one aggregation."""
+    """Rows of the run by (kind, status, reason), and the latest arrival of a label row it read,
+    from the one aggregation."""
 
     rows: tuple[tuple[int, str, str | None, int], ...]
+    latest_label: datetime | None = None
 
     @classmethod
     def of(cls, aggregated: DataFrame) -> Counts:
-        grouped = main_entries(aggregated).groupBy(KIND, STATUS, REASON).agg(F.sum(ROWS).alias("n")).collect()
-        return cls(tuple((r[KIND], r[STATUS], r[REASON], r["n"]) for r in grouped))
+        grouped = (
+            main_entries(aggregated)
+            .groupBy(KIND, STATUS, REASON)
+            .agg(F.sum(ROWS).alias("n"), F.max(LABEL_TS).alias("latest"))
+            .collect()
+        )
+        latest = max((r["latest"] for r in grouped if r["latest"] is not None), default=None)
+        return cls(tuple((r[KIND], r[STATUS], r[REASON], r["n"]) for r in grouped), latest)
 
     def _sum(self, kind: int | None = None, status: str | None = None, reason: str | None = None) -> int:
         return sum(n for k, s, r, n in self.rows if kind in (None, k) and status in (None, s) and reason in (None, r))
@@ -202,6 +216,7 @@ class Aggregation:
     bins: tuple[Binned, ...] = ()
     fixed: tuple[Binned, ...] = ()
     drift: DataFrame | None = None
+    visible: DataFrame | None = None  # the predictions visible at as_of, unevaluated
 
 
 def to_utc(ts: datetime) -> datetime:
@@ -217,6 +232,7 @@ def run_monitor(
     mode: RunMode | str = RunMode.INCREMENTAL,
     spark: SparkSession | None = None,
     backfill: tuple[datetime, datetime] | None = None,
+    strict: bool = False,
 ) -> RunResult:
     """Run the monitor once as of ``as_of`` and write its tables.
 
@@ -227,10 +243,13 @@ def run_monitor(
             see ``job.scope.plan``) or ``full`` (recompute every bucket).
         spark: a session to use; default: ``session.get_spark(cfg.spark)``.
         backfill: recompute the buckets starting in [from, to) from raw rows instead.
+        strict: a run with warnings ends FAILED before alerting (also ``strict: true`` in the
+            config): its states and metrics are written, no alert or decision acts on them.
 
     Raises:
         InputError: a missing input table or column, an unusable column type, or labels that are
             mostly not valid labels (before any write).
+        StrictError: ``strict`` and the run had warnings (after its FAILED ``runs`` row).
     """
     mode = RunMode(mode)
     if mode not in (RunMode.FULL, RunMode.INCREMENTAL):
@@ -247,13 +266,19 @@ def run_monitor(
                 ctx.spark, cfg, ctx.predictions, ctx.labels, ctx.as_of, mode, backfill, ctx.without_feed
             )
             note(f"{scope.mode}: {scope.reason}")
-        result = _compute_and_write(ctx, scope, watch)
+        result = _compute_and_write(ctx, scope, watch, strict or cfg.strict)
     except Exception as e:
         _record_failure(ctx, e, watch)
         raise
     with watch.stage(Stage.WRITE) as note:
         append(result.frame(ctx.spark), ctx.ref(RUNS))
         note(f"run {result.run_id} {result.status}")
+    if result.status is RunStatus.FAILED:
+        codes = ", ".join(code for code, _ in result.warnings)
+        raise StrictError(
+            f"run {result.run_id} FAILED: {len(result.warnings)} warnings under strict mode ({codes}); "
+            "nothing was alerted or decided (see runs.warnings)"
+        )
     return result
 
 
@@ -279,7 +304,7 @@ def _check_inputs(ctx: RunContext) -> None:
         LOG.warning(warning)
 
 
-def _compute_and_write(ctx: RunContext, scope: Scope, watch: Stopwatch) -> RunResult:
+def _compute_and_write(ctx: RunContext, scope: Scope, watch: Stopwatch, strict: bool) -> RunResult:
     cached: list[DataFrame] = []
     planned = scope
 
@@ -293,8 +318,11 @@ def _compute_and_write(ctx: RunContext, scope: Scope, watch: Stopwatch) -> RunRe
             counts, scope = agg.counts, agg.scope
             recomputes = scope.writes_states
             n_states = agg.states.count() if recomputes else 0
-            if counts.quarantined:
-                _write_quarantine(ctx, agg.aggregated)
+            quarantined = _write_quarantine(ctx, agg.aggregated) if counts.quarantined else 0
+            delay = None if agg.aggregated is None else measure(main_entries(agg.aggregated), F.col(ROWS))
+            orphans = counts.of_status(RowStatus.ORPHAN)
+            if scope.is_partial:
+                orphans = planning.orphan_labels(ctx.spark, ctx.cfg, agg.visible, ctx.labels, ctx.as_of, scope)
             if agg.fixed:
                 fixed = bins_frame(ctx.spark, ctx.cfg.name, agg.fixed, ctx.run_id)
                 merge_into(fixed, ctx.ref(DRIFT_REFERENCE), DRIFT_REFERENCE)
@@ -304,7 +332,7 @@ def _compute_and_write(ctx: RunContext, scope: Scope, watch: Stopwatch) -> RunRe
                     _write_states(ctx, agg.drift, scope.buckets, DRIFT_STATS)
             note(
                 f"{counts.predictions} predictions and {counts.labels} labels read, "
-                f"{counts.quarantined} quarantined, {n_states} bucket states written"
+                f"{quarantined} newly quarantined, {n_states} bucket states written"
             )
         with watch.stage(Stage.METRICS) as note:
             written = _write_metrics(ctx, agg.bins, scope.since)
@@ -315,25 +343,42 @@ def _compute_and_write(ctx: RunContext, scope: Scope, watch: Stopwatch) -> RunRe
         if planned.hits is not None:
             planned.hits.unpersist()
 
+    with watch.stage(Stage.CHECKS) as note:
+        warnings = _warnings(ctx, counts, delay, not scope.is_partial)
+        for w in warnings:
+            LOG.warning(f"[{ctx.cfg.name}] {w.code}: {w.message}")
+        note(f"{len(warnings)} warnings" + (f"; {delay.describe()}" if delay is not None else ""))
+    outcome = {
+        "rows_read_predictions": counts.predictions,
+        "rows_read_labels": counts.labels,
+        "rows_quarantined": quarantined,
+        "orphan_labels": orphans,
+        "late_labels_ignored": counts.of_status(RowStatus.LATE),
+        "buckets_recomputed": n_states,
+        "metric_rows_written": written,
+        "warnings": tuple(w.row() for w in warnings),
+        "label_delay": None if delay is None else delay.as_map(),
+    }
     message = scope.reason
+    if strict and warnings:
+        return ctx.result(RunStatus.FAILED, scope.mode, f"{message}; stopped by strict mode", watch, **outcome)
     if ctx.cfg.decides:
         with watch.stage(Stage.ALERTS) as note:
             summary = run_alerting(ctx.spark, ctx.cfg, ctx.as_of, ctx.run_id, ctx.stamped).summary
             note(summary)
         message += "; " + summary
-    return ctx.result(
-        RunStatus.SUCCEEDED,
-        scope.mode,
-        message,
-        watch,
-        rows_read_predictions=counts.predictions,
-        rows_read_labels=counts.labels,
-        rows_quarantined=counts.quarantined,
-        orphan_labels=None if scope.is_partial else counts.of_status(RowStatus.ORPHAN),
-        late_labels_ignored=counts.of_status(RowStatus.LATE),
-        buckets_recomputed=n_states,
-        metric_rows_written=written,
-    )
+    return ctx.result(RunStatus.SUCCEEDED, scope.mode, message, watch, **outcome)
+
+
+def _warnings(ctx: RunContext, counts: Counts, delay: LabelDelay | None, complete: bool) -> list[RunWarning]:
+    """The run's warnings, in the order of ``WarningCode`` (``complete``: the run read every label row)."""
+    cfg = ctx.cfg
+    found = [
+        run_warnings.late_labels(cfg, delay),
+        run_warnings.label_arrivals(cfg, ctx.labels, ctx.as_of, counts.latest_label, complete),
+    ]
+    found = [w for w in found if w is not None]
+    return found + run_warnings.from_states(cfg, run_warnings.bucket_coverage(ctx.spark, cfg), ctx.as_of)
 
 
 def _aggregate(ctx: RunContext, scope: Scope, keep) -> Aggregation:
@@ -346,7 +391,7 @@ def _aggregate(ctx: RunContext, scope: Scope, keep) -> Aggregation:
     visible = visible_predictions(cfg, ctx.predictions, ctx.as_of)
     bins, fixed, scope = _drift_bins(ctx, visible, scope)
     if not scope.writes_states:  # a partial run with nothing to recompute reads no row
-        return Aggregation(None, Counts(()), None, scope, bins)
+        return Aggregation(None, Counts(()), None, scope, bins, visible=visible)
     all_cells = keep(cell_counts(visible, cfg))
     scoped = keep(cell_counts(planning.in_scope(cfg, visible, scope), cfg)) if scope.is_partial else all_cells
     top, scope = planning.segment_values(ctx.spark, cfg, all_cells, scoped, scope)
@@ -355,7 +400,7 @@ def _aggregate(ctx: RunContext, scope: Scope, keep) -> Aggregation:
         cells = scoped if scope.is_partial else all_cells  # a partial run may have turned full
         label_rows = ctx.labels.df
         if scope.is_partial:
-            label_rows = label_rows.filter(F.col(cfg.labels.timestamp).cast("timestamp") >= F.lit(min(scope.buckets)))
+            label_rows = label_rows.filter(label_time(cfg) >= F.lit(min(scope.buckets)))
         rows = resolve(cfg, planning.in_scope(cfg, visible, scope), label_rows, ctx.as_of, partial=scope.is_partial)
         binned = binning(cells, cfg, top)
         aggregated = keep(aggregate_rows(rows, cfg, top, binned, bins))
@@ -367,7 +412,7 @@ def _aggregate(ctx: RunContext, scope: Scope, keep) -> Aggregation:
         aggregated = resolved if aggregated is None else aggregated.unionByName(resolved, allowMissingColumns=True)
     counts = Counts.of(aggregated)
     require_known_labels(cfg, ctx.labels, counts.bad_labels, counts.labels)
-    return Aggregation(aggregated, counts, keep(states), scope, bins, fixed, drift)
+    return Aggregation(aggregated, counts, keep(states), scope, bins, fixed, drift, visible)
 
 
 def _drift_bins(
@@ -387,8 +432,9 @@ def _drift_bins(
     return tuple(found[f] for f in cfg.drift.columns), fixed, scope
 
 
-def _write_quarantine(ctx: RunContext, aggregated: DataFrame) -> None:
-    """Bad rows (one group each in the aggregation), inserted once per record."""
+def _write_quarantine(ctx: RunContext, aggregated: DataFrame) -> int:
+    """Bad rows (one group each in the aggregation), inserted once per record; returns the rows
+    new to the table (a bucket re-read by a later run finds its bad rows there already)."""
     record = F.col(RECORD)
     rows = aggregated.filter(record.isNotNull()).select(
         F.lit(ctx.cfg.name).alias("monitor"),
@@ -402,7 +448,7 @@ def _write_quarantine(ctx: RunContext, aggregated: DataFrame) -> None:
         F.lit(ctx.run_id).alias("first_seen_run"),
         F.lit(ctx.as_of).cast("timestamp").alias("as_of"),
     )
-    merge_into(rows, ctx.ref(QUARANTINE), QUARANTINE)
+    return merge_into(rows, ctx.ref(QUARANTINE), QUARANTINE)
 
 
 def _write_states(
@@ -455,9 +501,12 @@ def _record_failure(ctx: RunContext, error: Exception, watch: Stopwatch) -> None
         pass
 
 
-def check_tables(cfg: MonitorConfig, spark: SparkSession | None = None) -> list[str]:
+def check_tables(cfg: MonitorConfig, as_of: datetime, spark: SparkSession | None = None) -> list[str]:
     """What ``perfmon validate --check-tables`` checks, without running the job: the inputs'
-    columns and types, a sample of label values, the baseline table. Returns warnings.
+    columns and types, a sample of label values, the baseline table; and how late the labels
+    arrive (one resolution of every label event as of ``as_of``, as a full run makes), so that
+    ``labels.max_delay`` can be chosen before the first run. Returns lines to print: the label
+    delay, and warnings prefixed ``warning:``.
 
     Raises:
         InputError: the first problem found.
@@ -469,4 +518,14 @@ def check_tables(cfg: MonitorConfig, spark: SparkSession | None = None) -> list[
     check_label_sample(cfg, labels)
     check_baseline_table(spark, cfg)
     warning = planning.feed_warning(planning.without_feed(predictions, labels))
-    return [] if warning is None else [warning]
+    lines = [] if warning is None else [f"warning: {warning}"]
+    delay = None
+    if cfg.labels.join.mode != "entity_horizon":
+        delay = measure(resolve(cfg, visible_predictions(cfg, predictions, as_of), labels.df, as_of), F.lit(1))
+    lines.append(
+        "label delay: none measured (no label event matched a prediction)" if delay is None else delay.describe()
+    )
+    late = run_warnings.late_labels(cfg, delay)
+    if late is not None:
+        lines.append(f"warning: {late.code}: {late.message}")
+    return lines

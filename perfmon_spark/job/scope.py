@@ -40,8 +40,9 @@ from pyspark.sql.window import Window
 from perfmon_spark.buckets import Buckets, seconds
 from perfmon_spark.config import MonitorConfig, TableRef
 from perfmon_spark.errors import ConfigError
-from perfmon_spark.ingest.columns import ID
-from perfmon_spark.ingest.validate import label_key, prediction_key
+from perfmon_spark.ingest.columns import ID, REASON
+from perfmon_spark.ingest.times import label_time, prediction_time, prediction_visible, visibility_lag
+from perfmon_spark.ingest.validate import derive_predictions, label_key, prediction_key
 from perfmon_spark.io.catalog import PERF_STATS, RUNS
 from perfmon_spark.io.tables import Snapshot, read_table, table_exists
 from perfmon_spark.states.cells import top_segment_values, values_seen
@@ -84,6 +85,7 @@ class Scope:
     delta: tuple[datetime, ...] = ()  # buckets whose states move by label deltas instead
     hits: DataFrame | None = field(default=None, compare=False, repr=False)  # ``_hits``, cached
     watermark: Watermark | None = None  # what the delta buckets' stored states reflect
+    new_labels: bool = True  # a label event arrived or was written since the watermark
 
     @property
     def is_partial(self) -> bool:
@@ -221,6 +223,7 @@ def plan(
         tuple(sorted(delta)),
         hits if delta else None,
         mark,
+        new_labels=hits is not None,
     )
 
 
@@ -274,8 +277,7 @@ def in_scope(cfg: MonitorConfig, visible: DataFrame, scope: Scope) -> DataFrame:
 
 def in_buckets(cfg: MonitorConfig, visible: DataFrame, buckets: tuple[datetime, ...]) -> DataFrame:
     """The visible predictions of some buckets."""
-    ts = F.col(cfg.predictions.timestamp).cast("timestamp")
-    return visible.filter(bucket_filter(ts, buckets, cfg.windows.granularity.delta))
+    return visible.filter(bucket_filter(prediction_time(cfg), buckets, cfg.windows.granularity.delta))
 
 
 def segment_values(
@@ -333,14 +335,15 @@ def _affected_buckets(
 ) -> tuple[set[datetime], DataFrame | None]:
     """The buckets a prediction change or the passing of time touched (recomputed from rows), and
     the ``hits`` of label events since the watermark, unevaluated (``_hits``), or None."""
-    pred_ts = F.col(cfg.predictions.timestamp).cast("timestamp")
+    pred_ts = prediction_time(cfg)
+    lag = visibility_lag(cfg)
     rebuild: set[datetime] = set()
     if predictions.version > mark.predictions_version:
         changed = _changes(spark, predictions.ref, mark.predictions_version + 1, predictions.version)
         floor = Buckets(cfg.windows.granularity).floor_column(pred_ts).alias(BUCKET)
-        rebuild = {r[BUCKET] for r in _bucket_rows(changed.select(floor), as_of).collect()}
+        rebuild = {r[BUCKET] for r in _bucket_rows(changed.select(floor), as_of - lag).collect()}
     if as_of > mark.as_of:
-        rebuild |= set(Buckets(cfg.windows.granularity).between(mark.as_of, as_of))
+        rebuild |= set(Buckets(cfg.windows.granularity).between(mark.as_of - lag, as_of - lag))
     return rebuild, _hits(spark, cfg, predictions, labels, as_of, mark)
 
 
@@ -355,7 +358,7 @@ def _hits(spark, cfg, predictions: Snapshot, labels: Snapshot, as_of: datetime, 
     change) and ``_split`` (the id has rows near the events in more than one bucket: a duplicate
     id whose kept row is chosen across buckets)."""
     lab = cfg.labels
-    label_ts = F.col(lab.timestamp).cast("timestamp")
+    label_ts = label_time(cfg)
     events: list[DataFrame] = []
     if labels.version > mark.labels_version:
         changed = _changes(spark, labels.ref, mark.labels_version + 1, labels.version)
@@ -374,8 +377,10 @@ def _hits(spark, cfg, predictions: Snapshot, labels: Snapshot, as_of: datetime, 
         return None
     # Only an event within max_delay after its prediction changes a state; predictions older
     # than the earliest event minus max_delay are skipped by Delta's file statistics.
-    pred_ts = F.col(cfg.predictions.timestamp).cast("timestamp")
-    candidates = predictions.df.filter((pred_ts >= F.lit(earliest - lab.max_delay.delta)) & (pred_ts <= F.lit(as_of)))
+    pred_ts = prediction_time(cfg)
+    candidates = predictions.df.filter(
+        (pred_ts >= F.lit(earliest - lab.max_delay.delta)) & prediction_visible(cfg, as_of)
+    )
     candidates = candidates.select(
         prediction_key(cfg).alias(ID),
         pred_ts.alias("_pts"),
@@ -387,6 +392,35 @@ def _hits(spark, cfg, predictions: Snapshot, labels: Snapshot, as_of: datetime, 
     per_id = Window.partitionBy(ID)
     rows = rows.withColumn(SPLIT, F.min(BUCKET).over(per_id) != F.max(BUCKET).over(per_id))
     return rows.filter(F.col(HIT) | F.col(SPLIT)).select(ID, BUCKET, SPLIT, HIT)
+
+
+def orphan_labels(
+    spark: SparkSession, cfg: MonitorConfig, visible: DataFrame, labels: Snapshot, as_of: datetime, scope: Scope
+) -> int:
+    """Label events of a partial run with no valid visible prediction of their id (``runs.orphan_labels``;
+    a full run counts them in its one pass). A partial run resolves only the predictions of its
+    buckets, so it cannot tell an orphan from an event of another bucket there; it counts here the
+    events it reads for the first time: for an incremental run, those arrived in (previous as_of,
+    as_of] and those written since the last run's labels version with an earlier time (late-written
+    events and corrections; pre-images and deletes are not events); for a backfill, those from its
+    first bucket on. One anti join with the visible predictions' ids."""
+    ts = label_time(cfg)
+    key = label_key(cfg).alias(ID)
+    if scope.watermark is not None:
+        if not scope.new_labels:
+            return 0
+        mark = scope.watermark
+        events = labels.df.filter((ts > F.lit(mark.as_of)) & (ts <= F.lit(as_of))).select(key)
+        if labels.version > mark.labels_version:
+            written = _changes(spark, labels.ref, mark.labels_version + 1, labels.version).filter(
+                F.col("_change_type").isin("insert", "update_postimage") & (ts <= F.lit(mark.as_of))
+            )
+            events = events.unionByName(written.select(key))
+    else:
+        events = labels.df.filter((ts >= F.lit(min(scope.buckets or (as_of,)))) & (ts <= F.lit(as_of))).select(key)
+    rows = derive_predictions(cfg, visible.withColumn(ID, prediction_key(cfg)))  # row checks only: no shuffle
+    known = rows.filter(F.col(REASON).isNull()).select(ID)
+    return events.filter(F.col(ID).isNotNull()).join(known, ID, "left_anti").count()
 
 
 def _label_scope(

@@ -1,7 +1,8 @@
 """What the report shows, read from the output tables only (aggregated rows, never a raw
 prediction) into small pandas frames: the metric series of the last ``MAX_WINDOWS`` windows, the
 rules' baselines (recomputed from ``perf_stats`` exactly as the alerting stage computes them), the
-alerts, the status and decisions, the latest windows' score summaries, and the drift tables.
+alerts, the status and decisions, the latest windows' score summaries, the drift tables, and the
+last successful run's warnings and label delays.
 
 The size of the report is bounded whatever the history: a chart holds at most ``MAX_WINDOWS``
 windows per series (``--since`` moves the start), the heat map the slices of one metric, and the
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import pandas as pd
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from perfmon_spark.alerts.evaluate import rule_histories, rule_plans
@@ -62,7 +63,9 @@ class ReportData:
     slices: pd.DataFrame  # perf_metrics rows of the heat-map metric and window: every slice
     heat_metric: str
     heat_window: str
-    histories: pd.DataFrame  # the rules' overall windows with baseline (alerts.evaluate.rule_histories)
+    # the rules' windows with baseline (alerts.evaluate.rule_histories): overall, and every slice of
+    # the heat-map metric and window
+    histories: pd.DataFrame
     alerts: pd.DataFrame
     status: pd.DataFrame
     decisions: pd.DataFrame
@@ -70,6 +73,9 @@ class ReportData:
     drift: pd.DataFrame  # drift_metrics PSI, overall slice
     drift_performance: pd.DataFrame
     drift_correlation: pd.DataFrame
+    # the last successful run's ``runs.warnings`` as (code, message); None where its row has no list
+    warnings: tuple[tuple[str, str], ...] | None
+    label_delay: dict[str, float] | None  # its ``runs.label_delay``; None where not recorded
 
 
 def _frame(df: DataFrame) -> pd.DataFrame:
@@ -102,6 +108,7 @@ def load_report_data(spark: SparkSession, cfg: MonitorConfig, options: ReportOpt
             f"runs table {cfg.output.table(RUNS.name).text!r}: monitor {cfg.name!r} has no successful run yet: run 'perfmon run' first"
         )
     as_of = last["as_of"]
+    run = last.asDict(recursive=True)
     since = options.since or as_of - timedelta(seconds=MAX_WINDOWS * cfg.windows.granularity.seconds)
     metrics = options.metrics or cfg.metric_names
     rule = cfg.alerts[0] if cfg.alerts else None
@@ -111,19 +118,20 @@ def load_report_data(spark: SparkSession, cfg: MonitorConfig, options: ReportOpt
     if options.model_version is not None:
         perf = perf.filter(F.col("model_version") == options.model_version)
     overall = F.col("metric").isin(*metrics) & (F.col("slice_key") == OVERALL)
-    rows = _frame(perf.filter(overall | ((F.col("metric") == heat_metric) & (F.col("window") == heat_window))))
+    heat = (F.col("metric") == heat_metric) & (F.col("window") == heat_window)
+    rows = _frame(perf.filter(overall | heat))
     series = rows[(rows["slice_key"] == OVERALL) & rows["metric"].isin(metrics)]
     slices = rows[(rows["metric"] == heat_metric) & (rows["window"] == heat_window)]
     return ReportData(
         cfg=cfg,
         as_of=as_of,
-        last_run=last.asDict(),
+        last_run=run,
         metrics=tuple(metrics),
         series=series,
         slices=slices,
         heat_metric=heat_metric,
         heat_window=heat_window,
-        histories=_histories(spark, cfg, as_of, since, options),
+        histories=_histories(spark, cfg, as_of, since, options, (F.col("slice_key") == OVERALL) | heat),
         alerts=_optional(spark, cfg, PERF_ALERTS, options),
         status=_optional(spark, cfg, MODEL_STATUS, options),
         decisions=pd.DataFrame(
@@ -135,7 +143,19 @@ def load_report_data(spark: SparkSession, cfg: MonitorConfig, options: ReportOpt
         drift=_drift(spark, cfg, since, options),
         drift_performance=_optional(spark, cfg, DRIFT_PERFORMANCE, options, overall=True),
         drift_correlation=_optional(spark, cfg, DRIFT_CORRELATION, options, overall=True),
+        **_run_checks(run),
     )
+
+
+def _run_checks(run: dict) -> dict:
+    """The run's ``warnings`` and ``label_delay``, as ``ReportData`` fields. ``runs`` tables
+    written before these columns existed lack them, and older rows of a newer table hold null:
+    both read as None (not recorded), which the report tells apart from a run without warnings."""
+    warnings = run.get("warnings")
+    return {
+        "warnings": None if warnings is None else tuple((w["code"], w["message"]) for w in warnings),
+        "label_delay": run.get("label_delay") or None,
+    }
 
 
 def main_window(cfg: MonitorConfig) -> str:
@@ -157,12 +177,18 @@ def _optional(
 
 
 def _histories(
-    spark: SparkSession, cfg: MonitorConfig, as_of: datetime, since: datetime, options: ReportOptions
+    spark: SparkSession,
+    cfg: MonitorConfig,
+    as_of: datetime,
+    since: datetime,
+    options: ReportOptions,
+    wanted: Column,
 ) -> pd.DataFrame:
-    """The overall windows of every rule with the baseline the alerting stage compares them with."""
+    """The ``wanted`` windows of every rule (the overall slice, and the heat map's slices) with
+    the baseline the alerting stage compares them with: a slice is judged against its own."""
     if not cfg.alerts:
         return pd.DataFrame()
-    metrics = _table(spark, cfg, PERF_METRICS).filter(F.col("slice_key") == OVERALL)
+    metrics = _table(spark, cfg, PERF_METRICS).filter(wanted)
     if options.model_version is not None:
         metrics = metrics.filter(F.col("model_version") == options.model_version)
     histories = rule_histories(cfg, metrics, _table(spark, cfg, PERF_STATS), as_of, rule_plans(cfg))

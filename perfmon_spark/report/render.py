@@ -2,6 +2,10 @@
 embedded once in the page, so that the file opens offline and fetches nothing; plain HTML tables
 for the status, alerts and decisions.
 
+The page opens with "Needs attention", before any chart: many readers (a risk manager) read the
+first screen only, so the open alerts, the slices below their baseline and the run's warnings
+must all be there, even when the overall line and the model status look healthy.
+
 Plotly rather than static images: people diagnose by hovering a window for its value, interval
 and label count, zooming into a week and hiding versions from the legend; matplotlib's SVG would
 need all of that drawn in. The cost is plotly.js, about 4.5 MB once per file.
@@ -18,7 +22,9 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
-from perfmon_spark.alerts.evaluate import rule_plans
+from perfmon_spark.alerts.evaluate import SERIES, rule_plans
+from perfmon_spark.alerts.rules import RulePlan, evaluated
+from perfmon_spark.job.label_delay import QUANTILES, SHARE_BEYOND
 from perfmon_spark.metrics.histogram import labeled, merge, precision_recall, scale_of
 from perfmon_spark.query import MIN_SLICE_LABELS
 from perfmon_spark.report.data import CURVE_WINDOWS, ReportData, main_window
@@ -31,6 +37,8 @@ MAX_WORST = 10  # rows of the worst-slices table
 MIN_LABELED = (
     100  # labels a slice's window needs for that table, without alert rules (else the first rule's min_labeled)
 )
+MAX_ATTENTION = 5  # rows of each "Needs attention" table: it must fit the first screen
+DELAY_KEYS = (*QUANTILES, "max")  # the ``runs.label_delay`` keys in days, in the order shown
 
 STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 24px auto; max-width: 1200px;
@@ -116,17 +124,10 @@ def _label(version: str) -> str:
 def render(data: ReportData) -> str:
     """The whole page."""
     cfg = data.cfg
-    run = data.last_run
     sections = [
         f"<h1>perfmon report: {html.escape(cfg.name)}</h1>",
-        f'<p class="meta">{html.escape(str(cfg.problem_type))} monitor; as of {data.as_of:%Y-%m-%d %H:%M} UTC '
-        f"(run {html.escape(run['run_id'])}, {html.escape(run['mode'])}); tables in {html.escape(cfg.output.location.text)}; "
-        + (
-            f"; charts from {data.series['window_end'].min():%Y-%m-%d}, at each window's end"
-            if len(data.series)
-            else ""
-        )
-        + "</p>",
+        header(data),
+        attention_section(data),
         _status_section(data),
         _alerts_section(data),
         "<h2>Metrics over time</h2>",
@@ -146,6 +147,143 @@ def render(data: ReportData) -> str:
         + "\n".join(s for s in sections if s)
         + "</body></html>"
     )
+
+
+def header(data: ReportData) -> str:
+    """The line under the title. Its fields are joined, not each followed by a separator, so the
+    one that may be missing (no chart yet) leaves no empty field behind."""
+    run = data.last_run
+    fields = [
+        f"{data.cfg.problem_type} monitor",
+        f"as of {data.as_of:%Y-%m-%d %H:%M} UTC (run {run['run_id']}, {run['mode']})",
+        f"tables in {data.cfg.output.location.text}",
+    ]
+    if len(data.series):
+        fields.append(f"charts from {data.series['window_end'].min():%Y-%m-%d}, at each window's end")
+    return f'<p class="meta">{html.escape("; ".join(fields), quote=False)}</p>'
+
+
+def attention_section(data: ReportData) -> str:
+    """What must be on the first screen, before any chart: the run's warnings, the open alerts
+    worst first, and the slices below their baseline, each table cut to ``MAX_ATTENTION`` rows
+    with a count of the rest."""
+    return "<h2>Needs attention</h2>" + _warnings_part(data) + _open_alerts_part(data) + _worst_slices_part(data)
+
+
+def _warnings_part(data: ReportData) -> str:
+    run = html.escape(data.last_run["run_id"])
+    if data.warnings is None:
+        return f'<p class="note">Run {run} recorded no warnings list (a run of perfmon-spark before warnings were recorded).</p>'
+    if not data.warnings:
+        return f"<p>Run {run}: no warnings.</p>"
+    items = "".join(f"<li><b>{html.escape(code)}</b>: {html.escape(message)}</li>" for code, message in data.warnings)
+    return f"<h3>Warnings of run {run} ({len(data.warnings)})</h3><ul>{items}</ul>"
+
+
+def _more(n: int, what: str) -> str:
+    return f'<p class="note">... and {n} more {what}.</p>' if n > 0 else ""
+
+
+def _open_alerts_part(data: ReportData) -> str:
+    open_ = _open_alerts(data)
+    if open_ is None:
+        return ""
+    if open_.empty:
+        return "<p>Open alerts: none.</p>"
+    return (
+        f"<h3>Open alerts ({len(open_)})</h3>"
+        + _alerts_table(open_.head(MAX_ATTENTION))
+        + _more(len(open_) - MAX_ATTENTION, "open alerts, listed under Open alerts below")
+    )
+
+
+def _worst_slices_part(data: ReportData) -> str:
+    """The first rule's slices past its lowest threshold (``slices_below_baseline``)."""
+    if not data.cfg.alerts or data.histories.empty:
+        return ""
+    rule = data.cfg.alerts[0]
+    if rule.slices == "overall":
+        return f"<p>Slices: rule {html.escape(rule.name)} watches the overall slice only.</p>"
+    plan = rule_plans(data.cfg)[rule.name]
+    worst = slices_below_baseline(data.histories, plan)
+    what = f"{rule.metric} ({data.heat_window})"
+    if worst.empty:
+        return f"<p>Slices: none past the {html.escape(_lowest(plan))} threshold of {html.escape(what)}.</p>"
+    rows = [
+        [
+            _badge(r["level"]),
+            _e(_label(r["model_version"])),
+            _e(f"{r['slice_key']}={r['slice_value']}"),
+            _e(pd.Timestamp(r["window_end"])),
+            f"{_e(r['value'])} [{_e(r['ci_lower'])}, {_e(r['ci_upper'])}]",
+            _e(r["baseline"]),
+            _e(r["change"]),
+            _e(int(r["n_labeled"])),
+            _e("; ".join(_marks(r)) or "-"),
+        ]
+        for r in worst.head(MAX_ATTENTION).to_dict("records")
+    ]
+    header = ["level", "version", "slice", "window end", "value [CI]", "baseline", "change", "n_labeled", "note"]
+    return (
+        f"<h3>Slices below their baseline: {html.escape(what)} ({len(worst)})</h3>"
+        "<p class='note'>Each slice in its latest mature window (else its latest one, marked); level: the "
+        "highest threshold the value is past (an alert also needs the drop to hold and be real).</p>"
+        + _table(header, rows, numeric={5, 6, 7})
+        + _more(len(worst) - MAX_ATTENTION, "slices past a threshold")
+    )
+
+
+def _lowest(plan: RulePlan) -> Level:
+    return min((Level(lv.level) for lv in plan.rule.levels), key=lambda level: level.rank)
+
+
+def _marks(row: dict) -> list[str]:
+    """What makes a listed slice less than an alert: a MINOR-level movement (logged, not alerted)
+    or a window whose labels are still arriving."""
+    marks = ["minor"] if row["level"] == Level.MINOR else []
+    if not row["is_mature"]:
+        marks.append("not yet mature")
+    return marks
+
+
+def slices_below_baseline(histories: pd.DataFrame, plan: RulePlan) -> pd.DataFrame:
+    """The slices of ``plan``'s rule whose value is past the rule's lowest threshold, worst first.
+
+    Each (version, slice) is judged on the rule's latest mature window, where its labels are
+    final; one that is fine there (or too thin) but past a threshold in a newer, immature window
+    comes after those, with ``is_mature`` false, so a drop shows before its labels are in without
+    being mistaken for a final one. A window counts only where the rule would evaluate it,
+    maturity aside (``rules.evaluated``: value, baseline, labels, class counts, interval), so a
+    slice of a few labels does not crowd out real drops. A series with no row in the latest
+    mature window (a retired version) is not listed.
+
+    Args:
+        histories: ``rule_histories`` rows (any rules and slices; the overall slice is left out).
+        plan: the rule whose metric, window, thresholds and gates decide.
+
+    Returns:
+        The listed rows of ``histories`` with ``level`` (the highest level whose threshold the
+        point value is past) and ``change`` (value minus the baseline, or minus an absolute
+        rule's first limit): mature first, then the largest drop first.
+    """
+    levels = sorted(plan.rule.levels, key=lambda lv: Level(lv.level).rank)
+    h = histories[(histories["rule"] == plan.rule.name) & (histories["slice_key"] != OVERALL)]
+    h = h[evaluated(h.assign(is_mature=True), plan)]
+    h = h.assign(is_mature=h["is_mature"].fillna(False).astype(bool))
+    series = [c for c in SERIES if c != "rule"]
+    mature = h[h["is_mature"] & (h["window_end"] == h.loc[h["is_mature"], "window_end"].max())]
+    newer = h[~h["is_mature"]].sort_values("window_end").groupby(series).tail(1)
+    h = pd.concat([mature, newer])
+
+    def level(r) -> str | None:
+        past = [lv.level for lv in levels if plan.worse(r.value, plan.threshold(r.baseline, lv))]
+        return past[-1] if past else None
+
+    reference = h["baseline"] if plan.rule.absolute is None else levels[0].limit
+    h = h.assign(level=[level(r) for r in h.itertuples()], change=h["value"] - reference)
+    h = h[h["level"].notna()].drop_duplicates(series)  # a mature listing wins over a newer one
+    worst_first = plan.larger_is_better  # the most negative change first, or the most positive
+    return h.sort_values(["is_mature", "change", *series], ascending=[False, worst_first, *[True] * len(series)])
 
 
 def _status_section(data: ReportData) -> str:
@@ -171,15 +309,26 @@ def _status_section(data: ReportData) -> str:
     return "<h2>Model status and retrain decisions</h2>" + _table(header, rows)
 
 
-def _alerts_section(data: ReportData) -> str:
+def _open_alerts(data: ReportData) -> pd.DataFrame | None:
+    """The open alerts, worst level first (``Level.rank``); None without a perf_alerts table."""
     alerts = data.alerts
     if alerts.empty:
+        return None
+    open_ = alerts[alerts["status"] == AlertStatus.OPEN]
+    rank = open_["level"].map(lambda v: -Level(v).rank)
+    return open_.assign(rank=rank).sort_values(["rank", "model_version", "slice_key", "slice_value"])
+
+
+def _alerts_section(data: ReportData) -> str:
+    open_ = _open_alerts(data)
+    if open_ is None:
         return ""
-    open_ = alerts[alerts["status"] == AlertStatus.OPEN].copy()
     if open_.empty:
         return "<h2>Open alerts</h2><p>None.</p>"
-    open_["rank"] = open_["level"].map(lambda v: -Level(v).rank)
-    open_ = open_.sort_values(["rank", "model_version", "slice_key", "slice_value"])
+    return f"<h2>Open alerts ({len(open_)})</h2>" + _alerts_table(open_)
+
+
+def _alerts_table(open_: pd.DataFrame) -> str:
     rows = [
         [
             _badge(r["level"]),
@@ -196,7 +345,7 @@ def _alerts_section(data: ReportData) -> str:
         for r in open_.to_dict("records")
     ]
     header = ["level", "rule", "version", "slice", "window", "metric", "value [CI]", "baseline", "threshold", "since"]
-    return f"<h2>Open alerts ({len(open_)})</h2>" + _table(header, rows, numeric={7, 8})
+    return _table(header, rows, numeric={7, 8})
 
 
 def _thresholds(data: ReportData, metric: str) -> pd.DataFrame:
@@ -401,7 +550,24 @@ def _coverage_section(data: ReportData) -> str:
         height=360,
         yaxis={"range": [0, 1.05], "tickformat": ".0%"},
     )
-    return "<h2>Label coverage</h2>" + _figure_html(fig, "label-coverage")
+    return "<h2>Label coverage</h2>" + label_delay_part(data) + _figure_html(fig, "label-coverage")
+
+
+def label_delay_part(data: ReportData) -> str:
+    """How late the labels the last run read arrived, beside the coverage they give: a share
+    beyond ``max_delay`` is labels ignored, and p99 says what ``max_delay`` would keep them."""
+    delay, max_delay = data.label_delay, data.cfg.labels.max_delay.text
+    run = html.escape(data.last_run["run_id"])
+    if not delay:
+        return (
+            f'<p class="note">Label delays: none recorded by run {run} (no label event matched to a '
+            "prediction, an entity join, or a run by an older perfmon-spark).</p>"
+        )
+    share = delay.get(SHARE_BEYOND)
+    row = [*(_e(delay.get(k)) for k in DELAY_KEYS), "-" if share is None else f"{share:.1%}", html.escape(max_delay)]
+    header = [*(f"{k} (days)" for k in DELAY_KEYS), "beyond max_delay", "max_delay"]
+    title = f"<h3>Label delay (label time minus prediction time) of the label events run {run} read</h3>"
+    return title + _table(header, [row], numeric=set(range(len(row))))
 
 
 def _curves_section(data: ReportData) -> str:

@@ -20,9 +20,11 @@ from perfmon_spark.buckets import Buckets
 from perfmon_spark.config import MonitorConfig
 from perfmon_spark.ingest.columns import (
     DECISION,
+    DELAY,
     ID,
     ITEM,
     KIND,
+    LABEL_TS,
     PRED,
     PROBS,
     RANK,
@@ -284,7 +286,8 @@ def aggregate_rows(
 
     Its groups are of three kinds, told apart by ``_status``: a usable prediction adds its state
     fields to its (cell, summary key) group; a quarantined row is a group of its own record; other
-    label rows fall into one group per status. ``_n`` counts rows. So the states, the counts of
+    label rows fall into one group per status and delay in minutes (``runs.label_delay``), with
+    their latest arrival (``_label_ts``). ``_n`` counts rows. So the states, the counts of
     the ``runs`` row and the quarantine rows all come from one pass over the rows, and the output
     is small: cells times distinct keys, plus the bad rows. With ``drift`` bins, a usable
     prediction also adds one (cell, feature, bin) entry per feature (``states.drift``), which
@@ -324,20 +327,24 @@ def aggregate_rows(
         F.col(REASON),
         F.col(RECORD),
         F.when(F.col(REASON).isNotNull(), F.col(ID)).alias(RECORD_ID),
+        *([F.col(DELAY)] if DELAY in rows.columns else []),
         *[F.when(usable, F.col(n)).alias(n) for n in names],
         *[F.when(usable & main, c).alias(k) for k, c in keys.items()],
         *([F.col(f"_entry.{FEATURE}").alias(FEATURE), F.col(f"_entry.{BIN}").alias(BIN)] if drift else []),
     ]
     weight = F.coalesce(F.col(ROWS), F.lit(1)) if ROWS in rows.columns else F.lit(1)  # ranking: a request's items
+    arrivals = [LABEL_TS] if LABEL_TS in rows.columns else []
     out = rows.select(
         *group,
+        *arrivals,
         F.when(first, weight).otherwise(F.when(main, 0).otherwise(1)).alias(ROWS),
         *[F.when(usable & first, v).alias(n) for n, v in values.items()],
         *[F.when(usable & main, v).alias(n) for n, v in sketches.items()],
     )
-    aggregated = {ROWS, *values, *sketches}
+    aggregated = {ROWS, *values, *sketches, *arrivals}
     return out.groupBy(*[c for c in out.columns if c not in aggregated]).agg(
         F.sum(ROWS).alias(ROWS),
+        *[F.max(c).alias(c) for c in arrivals],
         *[F.sum(n).alias(n) for n in values],
         *[F.hll_sketch_agg(n).alias(n) for n in sketches],
     )

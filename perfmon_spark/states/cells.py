@@ -19,6 +19,7 @@ from pyspark.sql.window import Window
 
 from perfmon_spark.buckets import Buckets
 from perfmon_spark.config import MonitorConfig
+from perfmon_spark.ingest.times import prediction_time
 from perfmon_spark.metrics import histogram
 from perfmon_spark.vocabulary import CROSS_SEP, NULL_VALUE, OTHER, OVERALL
 
@@ -61,7 +62,7 @@ def _raw_values(cfg: MonitorConfig) -> dict[str, Column]:
 def cell_counts(predictions: DataFrame, cfg: MonitorConfig) -> DataFrame:
     """Visible predictions per raw cell (segment values as strings, nulls kept): one scan."""
     p = cfg.predictions
-    version, ts = F.col(p.model_version).cast("string"), F.col(p.timestamp).cast("timestamp")
+    version, ts = F.col(p.model_version).cast("string"), prediction_time(cfg)
     cell = [
         version.alias("model_version"),
         Buckets(cfg.windows.granularity).floor_column(ts).alias("bucket_start"),

@@ -26,6 +26,7 @@ from perfmon_spark.buckets import Buckets
 from perfmon_spark.config import MonitorConfig, TableRef
 from perfmon_spark.errors import InputError
 from perfmon_spark.ingest.columns import STATUS
+from perfmon_spark.ingest.times import prediction_time
 from perfmon_spark.io.catalog import DRIFT_REFERENCE
 from perfmon_spark.io.rows import collect_rows, rows_to_frame
 from perfmon_spark.io.tables import read_table, table_exists
@@ -161,7 +162,7 @@ def fix_bins(cfg: MonitorConfig, visible: DataFrame, features: tuple[str, ...]) 
     """
     if not features:
         return ()
-    ts = F.col(cfg.predictions.timestamp).cast("timestamp")
+    ts = prediction_time(cfg)
     first = Buckets(cfg.windows.granularity).floor_column(F.min(ts))
     start = visible.agg(F.unix_timestamp(first)).first()[0]
     if start is None:

@@ -14,10 +14,11 @@ import pytest
 
 from perfmon_spark.config import load_config
 from perfmon_spark.export import export_prometheus
+from perfmon_spark.job.label_delay import QUANTILES, SHARE_BEYOND
 from perfmon_spark.report import ReportOptions, write_report
 from perfmon_spark.report.render import slug
 from perfmon_spark.status import status_report
-from perfmon_spark.vocabulary import OVERALL, AlertStatus, Level
+from perfmon_spark.vocabulary import ALL_VERSIONS, OVERALL, AlertStatus, Level, RunStatus
 from tests.helpers import read_back, read_table
 
 pytestmark = pytest.mark.e2e
@@ -30,6 +31,22 @@ CHROMIUM_ARGS = [  # no background traffic of the browser's own, which would cou
     "--no-first-run",
     "--disable-quic",
 ]
+VIEWPORT = {"width": 1280, "height": 900}  # the first screen: what a reader sees without scrolling
+# Where the first screen's parts are, and the cells of the tables the checks compare with the tables.
+FIRST_SCREEN = """() => {
+  const heading = (tag, start) => [...document.querySelectorAll(tag)].find(h => h.textContent.startsWith(start));
+  const cells = table => table ? [...table.querySelectorAll('tbody tr')].map(tr => [...tr.cells].map(td => td.innerText)) : [];
+  const slices = heading('h3', 'Slices below their baseline');
+  const delay = heading('h3', 'Label delay');
+  return {
+    first_h2: document.querySelector('h2').textContent,
+    attention_top: heading('h2', 'Needs attention').getBoundingClientRect().top,
+    plot_top: document.querySelector('.js-plotly-plot').getBoundingClientRect().top,
+    slices_top: slices ? slices.getBoundingClientRect().top : null,
+    slices: cells(slices && slices.nextElementSibling.nextElementSibling),
+    delay: cells(delay && delay.nextElementSibling),
+  };
+}"""
 
 
 def plotted(values) -> list:
@@ -50,7 +67,7 @@ def tables(spark, demo):
         rows = read_table(spark, folder / "monitoring" / name)
         return rows[rows["monitor"] == cfg.name]
 
-    return cfg, {n: mine(n) for n in ("perf_metrics", "perf_alerts", "model_status")}
+    return cfg, {n: mine(n) for n in ("perf_metrics", "perf_alerts", "model_status", "runs")}
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +82,7 @@ def page(spark, tables, tmp_path_factory):
     blocked = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
-        view = browser.new_page(viewport={"width": 1280, "height": 900})
+        view = browser.new_page(viewport=VIEWPORT)
 
         def route(r):
             if r.request.url == out.as_uri():
@@ -83,9 +100,17 @@ def page(spark, tables, tmp_path_factory):
         )
         traces = {k: [{**t, "y": plotted(t["y"])} for t in v] for k, v in traces.items()}
         text = view.inner_text("body")
+        first_screen = view.evaluate(FIRST_SCREEN)  # before the full-page screenshot scrolls
         view.screenshot(path=str(out.with_suffix(".png")), full_page=True)
         browser.close()
-    return {"size": size, "blocked": blocked, "traces": traces, "text": text, "png": out.with_suffix(".png")}
+    return {
+        "size": size,
+        "blocked": blocked,
+        "traces": traces,
+        "text": text,
+        "png": out.with_suffix(".png"),
+        "first_screen": first_screen,
+    }
 
 
 def test_the_report_opens_offline_with_a_plot_per_metric(page, tables):
@@ -131,6 +156,59 @@ def test_the_plotted_values_thresholds_and_alerts_are_the_tables(page, tables):
     ]
     assert any(c == pytest.approx(episode["threshold"], rel=1e-9) for c in crossings), crossings
     assert episode["value"] in [pytest.approx(v) for v in traces["CRITICAL alert"]["y"]]
+
+
+def test_the_first_screen_opens_with_what_needs_attention(page, tables):
+    """Before any chart and on the first screen: the open alerts, the slices below their baseline
+    (each row the perf_metrics value of its latest window, mature ones first) and the warnings."""
+    cfg, t = tables
+    screen = page["first_screen"]
+    assert screen["first_h2"] == "Needs attention" and screen["attention_top"] < screen["plot_top"]
+    if screen["slices_top"] is not None:
+        assert screen["slices_top"] < VIEWPORT["height"]
+    n_open = int((t["perf_alerts"]["status"] == AlertStatus.OPEN).sum())
+    assert (f"Open alerts ({n_open})" if n_open else "Open alerts: none.") in page["text"]
+    rule, m = cfg.alerts[0], t["perf_metrics"]
+    for _level, version, where, end, value, baseline, _change, _n, note in screen["slices"]:
+        key, slice_value = where.split("=", 1)
+        row = m[
+            (m["model_version"] == (ALL_VERSIONS if version == "all versions" else version))
+            & (m["slice_key"] == key)
+            & (m["slice_value"] == slice_value)
+            & (m["metric"] == rule.metric)
+            & (m["window"] == rule.window)
+            & (m["window_end"].dt.strftime("%Y-%m-%d") == end)
+        ]
+        assert len(row) == 1, (version, where, end)
+        assert value.split()[0] == f"{row['value'].iloc[0]:.3f}" and float(value.split()[0]) < float(baseline)
+        assert ("not yet mature" in note) == (not row["is_mature"].iloc[0])
+    immature = ["not yet mature" in r[-1] for r in screen["slices"]]
+    assert immature == sorted(immature)
+
+
+def test_the_run_warnings_and_label_delays_are_the_runs_row(page, tables):
+    cfg, t = tables
+    runs = t["runs"]
+    last = runs[runs["status"] == RunStatus.SUCCEEDED].sort_values("started_at").iloc[-1]
+    warnings = last["warnings"]
+    if warnings is None:  # what the report says of a runs row written before warnings were recorded
+        expected = ["recorded no warnings list"]
+    elif len(warnings) == 0:
+        expected = [f"Run {last['run_id']}: no warnings."]
+    else:
+        expected = [f"{w['code']}: {w['message']}" for w in warnings]
+    assert all(e in page["text"] for e in expected), expected
+    delay = None if last["label_delay"] is None else dict(last["label_delay"])
+    if delay is None:
+        assert page["first_screen"]["delay"] == []
+    else:
+        assert page["first_screen"]["delay"] == [
+            [
+                *(f"{delay[k]:.3f}" for k in (*QUANTILES, "max")),
+                f"{delay[SHARE_BEYOND]:.1%}",
+                cfg.labels.max_delay.text,
+            ]
+        ]
 
 
 def test_export_pushes_the_latest_value_of_every_series(spark, tables, gateway):

@@ -61,9 +61,10 @@ def test_status_alerts_and_decisions(answers):
     expected = t["model_status"].sort_values("model_version")
     assert status["model_version"].tolist() == expected["model_version"].tolist()
     assert status["status"].tolist() == expected["status"].tolist()
-    decisions = t["retrain_decisions"].sort_values(["as_of", "run_id"]).groupby("model_version").last()
+    # the decision of the run that set the status (none for an INACTIVE version)
+    decisions = t["retrain_decisions"].set_index(["model_version", "as_of"])["decision"]
     assert dict(zip(status["model_version"], status["decision"])) == {
-        v: decisions["decision"].get(v) for v in status["model_version"]
+        v: decisions.get((v, a)) for v, a in zip(expected["model_version"], expected["as_of"])
     }
     open_ = t["perf_alerts"][t["perf_alerts"]["status"] == AlertStatus.OPEN].copy()
     open_["rank"] = open_["level"].map(lambda v: -Level(v).rank)

@@ -15,6 +15,7 @@ from sklearn.metrics import accuracy_score
 
 from perfmon_spark import cli
 from perfmon_spark.config import parse_config
+from perfmon_spark.decide import latest_decisions
 from perfmon_spark.job import alerting as stage
 from perfmon_spark.job import run_monitor
 from tests.helpers import (
@@ -240,6 +241,7 @@ def test_alert_lifecycle_decisions_and_status(spark, lake, monkeypatch, tmp_path
         assert status["last_prediction_date"].tolist() == last_day.sort_index().tolist()
         decisions = read_table(spark, cfg, "retrain_decisions")
         assert not (decisions.as_of == paused).any()
+        assert latest_decisions(spark, cfg) == []  # no stale decision of theirs shows as current
     finally:
         hook.close()
 

@@ -30,6 +30,21 @@ def test_minimal_config_gets_the_documented_defaults():
     assert cfg.segments.max_values == 100
     assert cfg.output.table("perf_metrics").text == str(Path.cwd() / "lake" / "monitoring" / "perf_metrics")
     assert cfg.labels.negative == ("0",)
+    assert not cfg.strict and cfg.labels.warn_ignored_share == 0.02
+    assert not cfg.predictions.timestamp_is_date and not cfg.labels.timestamp_is_date
+
+
+def test_strictness_the_late_label_share_and_date_timestamps_are_read():
+    cfg = parse_config(
+        with_changes(
+            strict=True,
+            labels__warn_ignored_share=0,
+            predictions__timestamp_is_date=True,
+            labels__timestamp_is_date=True,
+        )
+    )
+    assert cfg.strict and cfg.labels.warn_ignored_share == 0
+    assert cfg.predictions.timestamp_is_date and cfg.labels.timestamp_is_date
 
 
 def test_catalog_output_location_and_prefix():
@@ -83,12 +98,34 @@ def test_spec_example_message_for_unknown_metric():
         ({"name": "bad name!"}, "name: 'bad name!' may contain only"),
         ({"auc": {"mode": "approx"}}, "auc.mode: unknown value 'approx'; allowed: sketch, exact"),
         ({"predictions": "table"}, "predictions: expected dict, got str"),
+        ({"strict": "yes"}, "strict: expected bool, got str 'yes'"),
+        ({"labels__warn_ignored_share": 1.5}, "labels.warn_ignored_share: 1.5 must be in [0, 1]"),
+        ({"labels__timestamp_is_date": "true"}, "labels.timestamp_is_date: expected bool, got str 'true'"),
     ],
 )
 def test_bad_configs_name_the_key_and_what_is_allowed(changes, expected):
     message = error_of(with_changes(**changes))
     assert expected in message
     assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    "changes, expected",
+    [
+        ({"metrcs": ["roc_auc"]}, "metrcs: unknown key 'metrcs'; did you mean 'metrics'? known keys: version, name"),
+        (
+            {"labels__max_dealy": "3 days"},
+            "labels.max_dealy: unknown key 'max_dealy'; did you mean 'max_delay'? known keys: table, id",
+        ),
+    ],
+)
+def test_a_misspelt_key_gets_the_closest_known_key(changes, expected):
+    assert expected in error_of(with_changes(**changes))
+
+
+def test_an_unknown_key_close_to_no_known_key_gets_no_suggestion():
+    message = error_of(with_changes(colour="blue"))
+    assert "colour: unknown key 'colour'; known keys: version, name" in message and "did you mean" not in message
 
 
 def test_cross_segments_alias():
@@ -327,6 +364,14 @@ def test_the_session_settings_do_not_change_the_config_hash_and_a_metric_setting
     tuned = parse_config(with_changes(spark={"master": "local[4]", "conf": {"spark.driver.memory": "8g"}}))
     assert tuned.spark.conf != cfg.spark.conf and tuned.source_hash == cfg.source_hash
     assert parse_config(with_changes(labels__max_delay="3 days")).source_hash != cfg.source_hash
+
+
+def test_strictness_and_the_warning_share_do_not_change_the_config_hash_and_date_timestamps_do():
+    """strict and labels.warn_ignored_share change no stored value; reading dates changes every bucket."""
+    cfg = parse_config(with_changes())
+    assert parse_config(with_changes(strict=True, labels__warn_ignored_share=0.5)).source_hash == cfg.source_hash
+    assert parse_config(with_changes(predictions__timestamp_is_date=True)).source_hash != cfg.source_hash
+    assert parse_config(with_changes(labels__timestamp_is_date=True)).source_hash != cfg.source_hash
 
 
 @pytest.mark.parametrize(
