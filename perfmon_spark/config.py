@@ -33,7 +33,7 @@ from pydantic_core import core_schema
 from perfmon_spark.errors import ConfigError
 from perfmon_spark.metrics import lookup, metric_names
 from perfmon_spark.metrics.registry import split_k
-from perfmon_spark.vocabulary import CROSS_SEP, OVERALL, Level, ProblemType, Trigger
+from perfmon_spark.vocabulary import CROSS_SEP, OVERALL, ExtraVariance, Level, ProblemType, Trigger
 
 GRANULARITIES = ("1 hour", "1 day", "1 week")
 KPI_NAMES = ("label", "prediction", "score")  # what KPI expressions call the resolved values
@@ -575,6 +575,12 @@ class AlertRule(Section):
         0.95, ge=0.5, lt=1, description="a drop counts when significant at this level; null: the point value alone"
     )
     maturity: Maturity = Field("mature", description="mature, any, or {min_coverage: share}")
+    extra_variance: _words(ExtraVariance) = Field(
+        "moments",
+        description="variation of windows beyond sampling error, from the reference period's windows and added "
+        "to every comparison with the baseline: moments (observed minus sampling variance), robust (median-based) "
+        "or none (docs/alerting.md)",
+    )
     resolve_after: int = Field(3, ge=1, description="evaluated windows back on the good side before RESOLVED")
 
     @property
@@ -703,7 +709,11 @@ class MonitorConfig(Section):
     baseline: BaselineConfig = Field({}, description="the reference values of alert rules")
     alerts: tuple[AlertRule, ...] = Field((), description="alert rules")
     alerts_fdr: float | None = Field(
-        0.05, gt=0, lt=1, description="false discovery rate over a run's SUSTAINED and CRITICAL alerts; null: off"
+        0.05,
+        gt=0,
+        lt=1,
+        description="false discovery rate over every series a run tests: SUSTAINED and CRITICAL are raised only "
+        "where it passes; null: off",
     )
     notifications: tuple[NotificationSink, ...] = Field((), description="where alert events are sent")
     retrain: RetrainConfig = Field({}, description="when a RETRAIN is recommended")

@@ -67,6 +67,15 @@ _LEVEL_ORDER = tuple(Level)
 _LEVEL_ACTIONS = {Level.MINOR: Action.LOG, Level.SUSTAINED: Action.ALERT, Level.CRITICAL: Action.BLOCK_OR_ROLLBACK}
 
 
+class ExtraVariance(StrEnum):
+    """``alerts[].extra_variance``: how a rule measures the variation of its windows beyond their
+    sampling error (day-to-day variation), which every comparison with the baseline adds."""
+
+    MOMENTS = "moments"  # the reference period's windows: observed variance minus mean sampling variance
+    ROBUST = "robust"  # the same with a median-based spread, for a reference period with outlying windows
+    NONE = "none"  # sampling error only
+
+
 class AlertStatus(StrEnum):
     OPEN = "OPEN"
     RESOLVED = "RESOLVED"

@@ -17,6 +17,12 @@ for a fixed value), so that the rules can test a drop against both uncertainties
 
 The last two are computed from ``perf_stats`` like any window (merges of bucket states), so they
 cost one more pass over the small state table, not over raw rows.
+
+Every row also names its *reference period* (``reference_start``, ``reference_end``): the windows
+the rules measure the series' extra variance on (``alerts.rules``). For ``window`` and ``rolling``
+baselines it is the baseline's own period, which the baseline averages
+(``baseline_from_reference``); for fixed ``values`` and ``table`` figures, the version's first
+``baseline.window`` of production, which the figure does not average.
 """
 
 from __future__ import annotations
@@ -59,14 +65,15 @@ def check_baseline_table(spark: SparkSession, cfg: MonitorConfig) -> None:
 
 
 BASELINE_INTERVAL = ("baseline_ci_lower", "baseline_ci_upper")
+REFERENCE = ("reference_start", "reference_end", "baseline_from_reference")
 
 
 def with_baseline(histories: DataFrame, stats: DataFrame, cfg: MonitorConfig, as_of: datetime) -> DataFrame:
     """``histories`` (perf_metrics rows of the rules) with ``baseline`` and its interval, null
-    where there is none."""
+    where there is none, and the ``REFERENCE`` period columns."""
     source = cfg.baseline.source
     if source == "table":
-        return _from_table(histories, cfg)
+        return _first_period(_from_table(histories, cfg), stats, cfg)
     if source != "values":
         return _from_states(histories, stats, cfg, as_of, source)
     pairs = [x for metric, value in cfg.baseline.values for x in (F.lit(metric), F.lit(value))]
@@ -74,6 +81,7 @@ def with_baseline(histories: DataFrame, stats: DataFrame, cfg: MonitorConfig, as
     fixed = _exact(
         histories.filter(overall).withColumn("baseline", F.element_at(F.create_map(*pairs), F.col("metric")))
     )
+    fixed = _first_period(fixed, stats, cfg)
     if not cfg.slice_keys:
         return fixed
     return fixed.unionByName(_from_states(histories.filter(~overall), stats, cfg, as_of, "window"))
@@ -83,12 +91,30 @@ def _exact(histories: DataFrame) -> DataFrame:
     return histories.withColumns({c: F.lit(None).cast("double") for c in BASELINE_INTERVAL})
 
 
+def _first_period(histories: DataFrame, stats: DataFrame, cfg: MonitorConfig) -> DataFrame:
+    """A fixed baseline's rows with their reference period: the version's first ``baseline.window``."""
+    periods = _version_starts(stats).select(
+        "model_version",
+        F.col("_start").alias("reference_start"),
+        (F.col("_start") + seconds(cfg.baseline.window.seconds)).alias("reference_end"),
+    )
+    joined = histories.join(periods, "model_version", "left")
+    return joined.withColumn("baseline_from_reference", F.lit(False))
+
+
 def _from_states(histories: DataFrame, stats: DataFrame, cfg: MonitorConfig, as_of: datetime, source: str) -> DataFrame:
     """A ``window`` or ``rolling`` baseline: the metric over the reference period, merged from
     the bucket states like any window, with its interval."""
     wanted = {r.metric for r in cfg.alerts if r.absolute is None}  # absolute levels need none
     if not wanted:
-        return _exact(histories.withColumn("baseline", F.lit(None).cast("double")))
+        nothing = _exact(histories.withColumn("baseline", F.lit(None).cast("double")))
+        return nothing.withColumns(
+            {
+                "reference_start": F.lit(None).cast("timestamp"),
+                "reference_end": F.lit(None).cast("timestamp"),
+                "baseline_from_reference": F.lit(None).cast("boolean"),
+            }
+        )
     kpis = tuple(k.name for k in cfg.kpis if k.name in wanted)
     length = cfg.baseline.window if source == "window" else cfg.baseline.rolling_length
     plan = replace(
@@ -106,13 +132,16 @@ def _from_states(histories: DataFrame, stats: DataFrame, cfg: MonitorConfig, as_
     )
     if source == "rolling":
         lag = seconds(cfg.baseline.rolling_lag.seconds)
-        h = histories.withColumn("_ref_end", F.col("window_end") - lag)
-        return h.join(reference.withColumnRenamed("window_end", "_ref_end"), [*_SERIES, "_ref_end"], "left").drop(
-            "_ref_end"
+        h = histories.withColumn("reference_end", F.col("window_end") - lag)
+        joined = h.join(reference.withColumnRenamed("window_end", "reference_end"), [*_SERIES, "reference_end"], "left")
+        periods = joined.withColumn("reference_start", F.col("reference_end") - seconds(length.seconds))
+    else:
+        starts = _version_starts(stats).withColumn("window_end", F.col("_start") + seconds(length.seconds))
+        fixed = reference.join(starts, ["model_version", "window_end"]).withColumnsRenamed(
+            {"_start": "reference_start", "window_end": "reference_end"}
         )
-    starts = _version_starts(stats).withColumn("window_end", F.col("_start") + seconds(length.seconds))
-    fixed = reference.join(starts, ["model_version", "window_end"]).drop("window_end", "_start")
-    return histories.join(fixed, list(_SERIES), "left")
+        periods = histories.join(fixed, list(_SERIES), "left")
+    return periods.withColumn("baseline_from_reference", F.lit(True))
 
 
 def _version_starts(stats: DataFrame) -> DataFrame:

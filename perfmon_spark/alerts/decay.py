@@ -16,7 +16,8 @@ import math
 import numpy as np
 import pandas as pd
 
-from perfmon_spark.alerts.rules import RulePlan, evaluated, standard_error
+from perfmon_spark.alerts.rules import RulePlan, window_tests
+from perfmon_spark.metrics.intervals import t_two_sided
 from perfmon_spark.vocabulary import DriftClass, Level
 
 
@@ -24,23 +25,7 @@ def decayed(history: pd.DataFrame, plan: RulePlan) -> list[bool | None]:
     """Per window of one rule history (``rules.evaluate_history``'s columns): True where its
     lowest level holds on that window alone, False where evaluated and not, None elsewhere."""
     level = min(plan.rule.levels, key=lambda lv: Level(lv.level).rank)
-    mask = evaluated(history, plan)
-    out: list[bool | None] = []
-    for ok, row in zip(mask, history.itertuples(index=False)):
-        if not ok:
-            out.append(None)
-            continue
-        base = float(row.baseline) if plan.rule.absolute is None else level.limit
-        se = standard_error(row.ci_lower, row.ci_upper, plan.z_table)
-        base_se = (
-            0.0
-            if plan.rule.absolute is not None
-            else standard_error(
-                getattr(row, "baseline_ci_lower", None), getattr(row, "baseline_ci_upper", None), plan.z_table
-            )
-        )
-        out.append(bool(plan.beyond(level, float(row.value), se, base, base_se)))
-    return out
+    return [None if t is None else plan.beyond(level, t) for t in window_tests(history, plan)]
 
 
 def drift_class(decay: bool | None, drifted: bool | None) -> DriftClass:
@@ -50,26 +35,6 @@ def drift_class(decay: bool | None, drifted: bool | None) -> DriftClass:
     if decay:
         return DriftClass.DRIFT_AND_DECAY if drifted else DriftClass.DECAY_WITHOUT_DRIFT
     return DriftClass.DRIFT_WITHOUT_DECAY if drifted else DriftClass.STABLE
-
-
-def t_two_sided(t: float, df: int) -> float:
-    """P(|T| >= |t|) for Student's t with ``df`` >= 1 degrees of freedom (the closed forms for
-    integer df, Abramowitz & Stegun 26.7.3-4), for the Spearman correlation's p-value."""
-    theta = math.atan(abs(t) / math.sqrt(df))
-    c2, s = math.cos(theta) ** 2, math.sin(theta)
-    if df % 2 == 1:
-        term, total = math.cos(theta), 0.0
-        for k in range(1, (df - 1) // 2 + 1):  # cos, cos^3 2/3, cos^5 (2 4)/(3 5), ...
-            total += term
-            term *= c2 * (2 * k) / (2 * k + 1)
-        within = 2 / math.pi * (theta + s * total) if df > 1 else 2 * theta / math.pi
-    else:
-        term, total = 1.0, 0.0
-        for k in range(1, df // 2 + 1):  # 1, cos^2 1/2, cos^4 (1 3)/(2 4), ...
-            total += term
-            term *= c2 * (2 * k - 1) / (2 * k)
-        within = s * total
-    return float(min(max(1.0 - within, 0.0), 1.0))
 
 
 def spearman_p(rho: float | None, n: int) -> float | None:

@@ -1,6 +1,7 @@
 """Rule evaluation in Spark: the rules' metric histories, with baselines, through
 ``rules.evaluate_history`` in one ``applyInPandas`` (one Python call per history, however many
-rules, versions and slices)."""
+rules, versions and slices), and each history's p-value for the run's false-discovery step
+(``rules.series_p_value``) in another."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from perfmon_spark.alerts.baseline import with_baseline
-from perfmon_spark.alerts.rules import RulePlan, class_gates, evaluate_history
+from perfmon_spark.alerts.lifecycle import SERIES
+from perfmon_spark.alerts.rules import RulePlan, class_gates, evaluate_history, series_p_value
 from perfmon_spark.config import AlertRule, MonitorConfig
 from perfmon_spark.io.catalog import PERF_ALERTS
 from perfmon_spark.vocabulary import OVERALL
@@ -21,7 +23,6 @@ from perfmon_spark.windows import WindowPlan, compute_metrics
 # An episode as evaluated: perf_alerts without the columns the alerting stage adds.
 EPISODE = PERF_ALERTS.without("monitor", "updated_run_id")
 
-SERIES = ("rule", "model_version", "slice_key", "slice_value", "window")
 _WINDOW = ("model_version", "slice_key", "slice_value", "window", "window_start")
 _HISTORY = (
     "window_start",
@@ -82,8 +83,8 @@ def rule_plans(cfg: MonitorConfig) -> dict[str, RulePlan]:
 def rule_histories(
     cfg: MonitorConfig, metrics: DataFrame, stats: DataFrame, as_of: datetime, plans: dict[str, RulePlan]
 ) -> DataFrame:
-    """Every rule's perf_metrics rows (``SERIES`` and ``_HISTORY`` columns) with the baseline,
-    and the class counts where a rule's gates need them."""
+    """Every rule's perf_metrics rows (``SERIES`` and ``_HISTORY`` columns) with the baseline and
+    its reference period, and the class counts where a rule's gates need them."""
     histories = rule_rows(metrics, cfg.alerts[0])
     for rule in cfg.alerts[1:]:
         histories = histories.unionByName(rule_rows(metrics, rule))
@@ -108,3 +109,18 @@ def episodes(histories: DataFrame, plans: dict[str, RulePlan]) -> DataFrame:
 
     schema = ", ".join(f"`{c}` {t}" for c, t in EPISODE)
     return histories.groupBy(*SERIES).applyInPandas(evaluate, schema)
+
+
+P_VALUE = (*((c, "string") for c in SERIES), ("p_value", "double"))
+
+
+def series_p_values(histories: DataFrame, plans: dict[str, RulePlan]) -> DataFrame:
+    """One row per history (``P_VALUE``): its p-value for the false-discovery family, null where
+    it makes no test (``rules.series_p_value``)."""
+
+    def test(pdf: pd.DataFrame) -> pd.DataFrame:
+        row = {key: pdf[key].iloc[0] for key in SERIES}
+        return pd.DataFrame([{**row, "p_value": series_p_value(pdf, plans[row["rule"]])}])
+
+    schema = ", ".join(f"`{c}` {t}" for c, t in P_VALUE)
+    return histories.groupBy(*SERIES).applyInPandas(test, schema)

@@ -1,14 +1,23 @@
-"""False discoveries across a run: a run tests versions x slices x rules x windows at once, so some
-SUSTAINED or CRITICAL episodes of stable series are bound to appear by chance. Benjamini-Hochberg
-over the run's open SUSTAINED-or-worse episodes (each with the p-value of its last window's change
-from the baseline) keeps the expected share of false ones among them at ``alerts_fdr``; an episode
-whose adjusted value (q) is above the rate is kept as MINOR (log and observe), with its q and
-former level in ``evidence``.
+"""False discoveries across a run: a run tests every (rule, version, slice, window length) series at
+once, so some stable series are bound to look degraded by chance. Benjamini-Hochberg over the
+family of every series the run tested, the quiet ones included (one p-value each, as of its
+latest evaluated window: ``rules.RulePlan.series_p``), keeps the expected share of false ones
+among the series it lets through at ``alerts_fdr``.
+
+The step gates *raising* a level, never keeping one: an episode may open at, or escalate to,
+SUSTAINED or CRITICAL in this run only where its series' adjusted p-value (q) is within the rate;
+else it is held at the level it already had (MINOR for a new episode), with its q and the level it
+was held back from in ``evidence.fdr``, and the next run tests it again. A level an earlier run
+granted stays, with the record of the step that granted it: other series' p-values never demote
+an open episode, which resolves by its own ``resolve_after`` rule. The family's p-values are asked
+for only in a run that raises a level (most runs raise none). Rules with ``confidence: null``
+compare point values and make no test: they are neither in the family nor gated.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 
 import numpy as np
@@ -31,23 +40,47 @@ def bh_adjusted(p_values: list[float]) -> list[float]:
     return out.tolist()
 
 
-def control_fdr(episodes: list[Episode], rate: float | None) -> list[Episode]:
-    """The run's episodes, those SUSTAINED-or-worse ones that do not survive the FDR step demoted
-    to MINOR; every candidate's q goes into its evidence. ``rate`` None leaves them as they are."""
-    candidates = [i for i, e in enumerate(episodes) if e.is_open and e.level.rank >= Level.SUSTAINED.rank]
-    if rate is None or not candidates:
+def control_fdr(
+    episodes: list[Episode], stored: list[Episode], p_values: Callable[[], Mapping[tuple, float]], rate: float | None
+) -> list[Episode]:
+    """The run's episodes, SUSTAINED-or-worse levels gated by the FDR step (see the module docstring).
+
+    Args:
+        episodes: what the rules found this run.
+        stored: the episodes ``perf_alerts`` held before the run: the levels earlier runs granted.
+        p_values: returns one p-value per series tested in the run, by ``Episode.series``.
+        rate: ``alerts_fdr``; None leaves the episodes as they are.
+    """
+    if rate is None:
         return episodes
-    p_values = [json.loads(episodes[i].evidence).get("p_value", 0.0) for i in candidates]
-    out = list(episodes)
-    for i, q in zip(candidates, bh_adjusted(p_values)):
-        e = episodes[i]
+    granted = {e.key: e for e in stored}
+
+    def raised(e: Episode) -> bool:
+        before = granted.get(e.key)
+        return (
+            e.is_open and e.level.rank >= Level.SUSTAINED.rank and (before is None or before.level.rank < e.level.rank)
+        )
+
+    q_values: dict[tuple, float] = {}
+    if any(raised(e) for e in episodes):
+        family = p_values()
+        series = sorted(family)
+        q_values = dict(zip(series, bh_adjusted([family[s] for s in series])))
+    out = []
+    for e in episodes:
         evidence = json.loads(e.evidence)
-        evidence["fdr"] = {"q": q, "rate": rate, "candidates": len(candidates)}
-        if q > rate:
-            evidence["fdr"]["demoted_from"] = e.level
-            out[i] = replace(
-                e, level=Level.MINOR, action=Level.MINOR.action, evidence=json.dumps(evidence, sort_keys=True)
-            )
+        level = e.level
+        if raised(e) and e.series in q_values:
+            q = q_values[e.series]
+            evidence["fdr"] = {"q": q, "rate": rate, "tested": len(q_values)}
+            if q > rate:  # a raise the family does not carry: held at the level granted before
+                before = granted.get(e.key)
+                level = before.level if before is not None and before.level.rank > Level.MINOR.rank else Level.MINOR
+                evidence["fdr"]["held_back_from"] = e.level
+        elif e.is_open and e.level.rank >= Level.SUSTAINED.rank and e.key in granted:  # kept: how it was granted
+            evidence.update({k: v for k, v in json.loads(granted[e.key].evidence).items() if k == "fdr"})
         else:
-            out[i] = replace(e, evidence=json.dumps(evidence, sort_keys=True))
+            out.append(e)
+            continue
+        out.append(replace(e, level=level, action=level.action, evidence=json.dumps(evidence, sort_keys=True)))
     return out

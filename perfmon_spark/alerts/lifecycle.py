@@ -32,6 +32,7 @@ from perfmon_spark.vocabulary import Action, AlertEvent, AlertStatus, Delivery, 
 LOG = logging.getLogger("perfmon_spark.alerts")
 
 KEY = PERF_ALERTS.key
+SERIES = ("rule", "model_version", "slice_key", "slice_value", "window")  # a rule's history; episodes within it
 _DETAILS = ("metric", "status", "value", "ci_lower", "ci_upper", "baseline", "threshold", "action")
 
 
@@ -70,6 +71,11 @@ class Episode:
     @property
     def key(self) -> tuple:
         return tuple(getattr(self, k) for k in KEY)
+
+    @property
+    def series(self) -> tuple:
+        """The rule history the episode belongs to (``SERIES``)."""
+        return tuple(getattr(self, k) for k in SERIES)
 
     @property
     def is_open(self) -> bool:

@@ -4,7 +4,7 @@ A rule's history is the ordered windows of one (rule, model version, slice, wind
 ``evaluate_history`` replays it from the first window every run, so the episodes it returns are a
 function of the metric values alone: late labels that revise a past window revise its alerts too,
 and a re-run with the same inputs returns the same episodes. (The run-level false-discovery step,
-``alerts.fdr``, then looks at all of a run's episodes together.)
+``alerts.fdr``, then weighs every series' p-value, ``series_p_value``, together.)
 
 Semantics (docs/alerting.md has the statistics and a worked example):
 
@@ -22,6 +22,18 @@ Semantics (docs/alerting.md has the statistics and a worked example):
   (Bonferroni over the hits and windows a level looks at). Both tests combine the window's
   interval with the baseline's own (zero for fixed ``values``), so a baseline estimated from a
   few hundred labels is not taken as exact.
+- Both also count the window's *extra variance*: how much window values vary beyond their
+  sampling error (traffic mix, campaigns and holidays move a metric from day to day by more than
+  the binomial error of its labels). It is measured per series on the windows of its reference
+  period (``reference_start`` / ``reference_end``: the baseline's own period, or for a fixed
+  baseline the version's first ``baseline.window``), each compared with the windows of its chain
+  of windows that share no bucket: their observed variance less what their sampling errors
+  explain, floored at 0 (``extra_variance: moments``: Paule and Mandel's method of moments, each
+  window weighted by its total variance), or with a median-based spread (``robust``). The
+  window's variance gains it, and a baseline that averages the reference period gains its share
+  (window length / period length). Below ``MIN_EXTRA_DF`` degrees of freedom it is a stated
+  default instead (a standard deviation of ``DEFAULT_EXTRA_SD`` of the baseline), which the
+  evidence says. Absolute levels compare with an exact limit, not a baseline, and add none.
 - A level *holds* when at least ``of`` of the last ``within`` evaluated windows *that share no
   bucket* were beyond it (``consecutive: N`` is N of N), and their mean change from the baseline
   is significant at the same level: those windows share one baseline, whose error must count
@@ -42,18 +54,24 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict, deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 from statistics import NormalDist
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 
 from perfmon_spark.config import AlertRule, Duration, LevelRule, parse_duration
 from perfmon_spark.metrics.estimated import ESTIMATES
-from perfmon_spark.metrics.intervals import z_value
-from perfmon_spark.vocabulary import AlertStatus, Level
+from perfmon_spark.metrics.intervals import t_two_sided, z_value
+from perfmon_spark.vocabulary import AlertStatus, ExtraVariance, Level
 
 EVIDENCE_WINDOWS = 10
+MIN_EXTRA_DF = 6  # degrees of freedom (windows less chains) an estimate of the extra variance needs
+DEFAULT_EXTRA_SD = 0.01  # below them: an extra standard deviation of 1% of the baseline
+NORMAL_DF = 1000  # from these degrees of freedom on, Student's t is the normal
+ROBUST_EFFICIENCY = 0.37  # of a median-based spread against the variance, at the normal: its degrees of freedom
 _NORMAL = NormalDist()
 # Binary metrics that condition on a class, and the (positives, negatives) a window needs before a
 # rule on them evaluates it, unless the rule sets min_positives / min_negatives: an AUC or a
@@ -80,6 +98,7 @@ class RulePlan:
     min_positives: int = 0
     min_negatives: int = 0
     labeled: bool = True  # False: a proxy metric, gated on predictions, maturity ignored
+    extra: ExtraVariance = ExtraVariance.NONE  # how the extra variance is measured (NONE: not counted)
 
     @classmethod
     def build(
@@ -99,7 +118,10 @@ class RulePlan:
         if rule.absolute is not None:
             larger_is_better = rule.absolute == "min"
         z = z_value(confidence_level)
-        return cls(rule, larger_is_better, z, bucket, step, min_positives, min_negatives, labeled)
+        # a limit is exact and a point comparison has no variance: neither counts an extra one
+        compared = rule.absolute is None and rule.confidence is not None
+        extra = ExtraVariance(rule.extra_variance) if compared else ExtraVariance.NONE
+        return cls(rule, larger_is_better, z, bucket, step, min_positives, min_negatives, labeled, extra)
 
     def target(self, level: LevelRule, baseline: float, baseline_se: float) -> tuple[float, float]:
         """What a change is measured from, with its standard error: the baseline, or an absolute
@@ -110,61 +132,109 @@ class RulePlan:
         """Two windows share no bucket: their starts are a whole window apart."""
         return (pd.Timestamp(later) - pd.Timestamp(first)).total_seconds() >= self.step * self.bucket_seconds
 
-    def chain(self, window_start) -> int:
-        """Which chain of windows that share no bucket a window belongs to."""
-        return int(pd.Timestamp(window_start).timestamp()) // self.bucket_seconds % self.step
+    def chains(self, window_starts: pd.Series) -> np.ndarray:
+        """Which chain of windows that share no bucket each window belongs to."""
+        seconds = window_starts.to_numpy("datetime64[s]").astype(np.int64)
+        return seconds // self.bucket_seconds % self.step
 
     @property
     def alpha(self) -> float | None:
         """The one-sided significance level of a drop; None compares point values."""
         return None if self.rule.confidence is None else 1 - self.rule.confidence
 
-    def beyond(self, level: LevelRule, value: float, se: float, baseline: float, baseline_se: float) -> bool:
+    def beyond(self, level: LevelRule, test: WindowTest) -> bool:
         """Whether a window is beyond a level (see the module docstring)."""
-        threshold = self.threshold(baseline, level)
+        threshold = self.threshold(test.baseline, level)
         if self.alpha is None:
-            return self.worse(value, threshold)
+            return self.worse(test.value, threshold)
         if level.within == 1:  # one window decides: its drop past the threshold must be beyond doubt
-            threshold_se = 0.0 if level.limit is not None else baseline_se * level.ratio
-            return self.p_value(value, se, threshold, threshold_se) < self.alpha
+            threshold_se = self.threshold_se(test.baseline_se, level)
+            return self.p_value(test.value, test.se, threshold, threshold_se, test.estimated()) < self.alpha
         # a persistent level: past the threshold, and a real change at persistent_alpha
-        target, target_se = self.target(level, baseline, baseline_se)
-        return self.worse(value, threshold) and self.p_value(value, se, target, target_se) < self.persistent_alpha(
-            level
-        )
+        target, target_se = self.target(level, test.baseline, test.baseline_se)
+        real = self.p_value(test.value, test.se, target, target_se, test.estimated()) < self.persistent_alpha(level)
+        return self.worse(test.value, threshold) and real
 
     def persistent_alpha(self, level: LevelRule) -> float:
         """The test level of each window of a persistent level, and of their pooled change."""
         return self.alpha / (level.within * level.of)
 
-    def pooled_real(self, level: LevelRule, record, baseline: float, baseline_se: float) -> bool:
-        """A persistent level's windows share one baseline, whose error would otherwise count once
-        per window: their mean change from it must be significant too, the windows' noise
-        averaged and the baseline's counted once."""
+    def pooled_real(self, level: LevelRule, tests: list[WindowTest]) -> bool:
+        """A persistent level's windows (``tests``, the newest last) share one baseline, whose
+        error would otherwise count once per window: their mean change from it must be significant
+        too, the windows' noise (extra variance included) averaged and the baseline's counted once."""
         if self.alpha is None or level.within == 1:
             return True
-        values = np.array([v for _, v, _ in record])
-        se = float(np.sqrt(np.mean([e * e for _, _, e in record]) / len(record)))
-        target, target_se = self.target(level, baseline, baseline_se)
-        return self.p_value(float(values.mean()), se, target, target_se) < self.persistent_alpha(level)
+        return self.pooled_p(level, tests) < self.persistent_alpha(level)
+
+    def pooled_p(self, level: LevelRule, tests: list[WindowTest]) -> float:
+        """The one-sided p of the mean change of windows that share no bucket (``tests``, the
+        newest last) from the newest's baseline (or the level's limit)."""
+        newest = tests[-1]
+        mean = float(np.mean([t.value for t in tests]))
+        se = float(np.sqrt(np.mean([t.se**2 for t in tests]) / len(tests)))
+        target, target_se = self.target(level, newest.baseline, newest.baseline_se)
+        return self.p_value(mean, se, target, target_se, newest.estimated(len(tests)))
+
+    @property
+    def family_level(self) -> LevelRule | None:
+        """The rule's most severe persistent level, whose windows a series' p pools."""
+        persistent = [lv for lv in self.rule.levels if lv.within > 1]
+        return max(persistent, key=_rank) if persistent else None
+
+    def series_p(self, chain: list[WindowTest]) -> float:
+        """A series' p-value for the run's false-discovery family, from its newest window's chain
+        (windows that share no bucket, the newest last): where the rule has a persistent level,
+        the smaller of the newest window's p and that of the mean change of the level's last
+        ``within`` windows, doubled (Bonferroni over the two), so that a one-window collapse and
+        a steady moderate drop both stand out; else the newest window's p."""
+        latest = self.change_p(chain[-1])
+        level = self.family_level
+        if level is None:
+            return latest
+        return min(1.0, 2 * min(latest, self.pooled_p(level, chain[-level.within :])))
+
+    def change_p(self, test: WindowTest) -> float:
+        """The one-sided p of a window's change from its baseline (or its lowest level's limit)."""
+        return self.p_value(test.value, test.se, test.baseline, test.baseline_se, test.estimated())
 
     def threshold(self, baseline: float, level: LevelRule) -> float:
         """Where a level begins: its limit, or the baseline scaled by its ratio."""
-        if level.limit is not None:
-            return level.limit
-        return baseline * level.ratio if self.larger_is_better else baseline / level.ratio
+        return level.limit if level.limit is not None else baseline * self.scale(level)
+
+    def threshold_se(self, baseline_se: float, level: LevelRule) -> float:
+        """The threshold's standard error: the baseline's, scaled as the threshold is (a limit is
+        exact). For a smaller-is-better metric the threshold is ``baseline / ratio``, so its error
+        is ``baseline_se / ratio``, larger than the baseline's, not smaller."""
+        return 0.0 if level.limit is not None else baseline_se * self.scale(level)
+
+    def scale(self, level: LevelRule) -> float:
+        """The factor from the baseline to a ratio level's threshold: ``ratio`` for a
+        larger-is-better metric, ``1 / ratio`` otherwise."""
+        return level.ratio if self.larger_is_better else 1 / level.ratio
 
     def worse(self, a: float, b: float) -> bool:
         """``a`` is on the bad side of ``b``."""
         return a < b if self.larger_is_better else a > b
 
-    def p_value(self, value: float, se: float, baseline: float, baseline_se: float) -> float:
-        """One-sided p of "worse than the baseline" (both are estimates)."""
+    def p_value(
+        self, value: float, se: float, baseline: float, baseline_se: float, estimated: Estimated | None = None
+    ) -> float:
+        """One-sided p of "worse than the baseline" (both are estimates). Where part of the
+        variance was ``estimated`` from a few windows, its own error would make small p-values
+        too small: the p is then Student's t's, on the Welch-Satterthwaite degrees of freedom of
+        the whole variance (the estimated part's, scaled up by how little of the whole it is)."""
         spread = float(np.hypot(se, baseline_se))
         if not spread > 0:
             return 0.0 if self.worse(value, baseline) else 1.0
-        z = (value - baseline) / spread
-        return _NORMAL.cdf(z) if self.larger_is_better else 1 - _NORMAL.cdf(z)
+        z = (value - baseline) / spread if self.larger_is_better else (baseline - value) / spread
+        if estimated is None or not estimated.variance > 0:
+            return _NORMAL.cdf(z)
+        df = estimated.degrees * (spread * spread / estimated.variance) ** 2
+        if df >= NORMAL_DF:
+            return _NORMAL.cdf(z)
+        tail = t_two_sided(z, int(df)) / 2
+        return tail if z < 0 else 1 - tail
 
 
 def _column(history: pd.DataFrame, name: str) -> np.ndarray:
@@ -173,10 +243,15 @@ def _column(history: pd.DataFrame, name: str) -> np.ndarray:
 
 def evaluated(history: pd.DataFrame, plan: RulePlan) -> np.ndarray:
     """Mask of the windows a rule evaluates (see the module docstring)."""
+    ok = measured(history, plan)
+    return ok & history["baseline"].notna().to_numpy() if plan.rule.absolute is None else ok
+
+
+def measured(history: pd.DataFrame, plan: RulePlan) -> np.ndarray:
+    """Mask of the windows whose value the rule trusts, with or without a baseline: those it
+    evaluates, and those it measures the extra variance on."""
     rule = plan.rule
     ok = history["value"].notna().to_numpy()
-    if rule.absolute is None:
-        ok &= history["baseline"].notna().to_numpy()
     if not plan.labeled:  # a proxy: every prediction counts, and no label is awaited
         return ok & (history["n_predictions"].fillna(0).to_numpy() >= rule.min_labeled) & _with_interval(history, plan)
     ok &= history["n_labeled"].fillna(0).to_numpy() >= rule.min_labeled
@@ -205,64 +280,279 @@ def standard_error(lower, upper, z: float) -> float:
     return (float(upper) - float(lower)) / (2 * z)
 
 
+def extra_variance(values: np.ndarray, ses: np.ndarray, chains: np.ndarray, method: ExtraVariance) -> tuple[float, int]:
+    """The variance of window ``values`` beyond their sampling variances ``ses**2`` (all > 0),
+    floored at 0, and its degrees of freedom. Each window is compared with the others of its chain
+    (windows that share no bucket: overlapping windows would hide their spread), so the degrees
+    of freedom are the windows less the chains.
+
+    ``moments`` is Paule and Mandel's method-of-moments estimate of a random-effects model: the
+    extra variance t at which the windows' squared deviations from their chain's weighted mean,
+    each weighted by 1 / (se^2 + t), add up to their degrees of freedom (0 where they fall short
+    at t = 0). With equal errors it is the observed variance less the sampling variance; with
+    unequal ones (50 labels one day, 500 the next) each window counts by how much it says, so the
+    noise of the imprecise ones does not pass for variation. ``robust`` takes the median squared
+    deviation from each chain's median (scaled to a normal variance) less the mean sampling
+    variance, which one outlying window barely moves, at the cost of about 2.7 times the windows
+    for the same precision (its degrees of freedom are scaled by ``ROBUST_EFFICIENCY``).
+
+    >>> values = np.array([0.80, 0.84, 0.82, 0.86, 0.78, 0.84, 0.80])
+    >>> tau2, df = extra_variance(values, np.full(7, 0.01), np.zeros(7), ExtraVariance.MOMENTS)
+    >>> round(tau2, 6), df  # observed 0.0008, sampling 0.0001
+    (0.0007, 6)
+    """
+    groups = [(values[chains == c], ses[chains == c] ** 2) for c in np.unique(chains)]
+    groups = [(x, v) for x, v in groups if len(x) > 1]  # a lone window has nothing to be compared with
+    degrees = sum(len(x) - 1 for x, _ in groups)
+    if not degrees:
+        return 0.0, 0
+    if method is ExtraVariance.ROBUST:
+        squares = np.concatenate([(x - np.median(x)) ** 2 * len(x) / (len(x) - 1) for x, _ in groups])
+        observed = float(np.median(squares)) / _NORMAL.inv_cdf(0.75) ** 2
+        return max(observed - float(np.mean(ses**2)), 0.0), int(degrees * ROBUST_EFFICIENCY)
+
+    def excess(tau2: float) -> float:  # generalised Q less its degrees of freedom: falls as tau2 grows
+        weights = [1 / (v + tau2) for _, v in groups]
+        return (
+            sum(float((w * (x - np.average(x, weights=w)) ** 2).sum()) for (x, _), w in zip(groups, weights)) - degrees
+        )
+
+    if excess(0.0) <= 0:
+        return 0.0, degrees
+    low, high = 0.0, float(max(np.var(x, ddof=1) for x, _ in groups))
+    while excess(high) > 0:
+        low, high = high, 2 * high
+    for _ in range(60):  # bisection to a relative precision far below the estimate's own error
+        mid = (low + high) / 2
+        low, high = (mid, high) if excess(mid) > 0 else (low, mid)
+    return (low + high) / 2, degrees
+
+
+@dataclass(frozen=True)
+class ExtraVarianceEstimate:
+    """A window's extra variance (see the module docstring), as its evidence shows it."""
+
+    method: ExtraVariance
+    value: float  # the variance, in the metric's units squared
+    windows: int  # windows of the reference period it was measured on
+    degrees: int  # their degrees of freedom
+    baseline_share: float  # the share of it a baseline averaged over the reference period carries
+
+    @property
+    def estimated(self) -> bool:
+        """Measured on enough windows; else ``value`` is the default."""
+        return self.degrees >= MIN_EXTRA_DF
+
+    def evidence(self) -> dict:
+        out = {
+            "method": self.method,
+            "value": self.value,
+            "windows": self.windows,
+            "degrees_of_freedom": self.degrees,
+            "baseline_share": self.baseline_share,
+            "estimated": self.estimated,
+        }
+        if not self.estimated:
+            out["default"] = (
+                f"{self.degrees} degrees of freedom in the reference period, fewer than {MIN_EXTRA_DF}: "
+                f"a standard deviation of {DEFAULT_EXTRA_SD:.0%} of the baseline"
+            )
+        return out
+
+
+@dataclass(frozen=True)
+class WindowTest:
+    """An evaluated window as the tests see it: its value and the baseline (or an absolute
+    level's limit), with standard errors that count the extra variance."""
+
+    row: Any  # the history's row
+    chain: int  # its chain of windows that share no bucket (``RulePlan.chains``)
+    value: float
+    se: float
+    baseline: float
+    baseline_se: float
+    extra: ExtraVarianceEstimate | None  # None: not counted (the rule's choice, a limit, or no confidence)
+
+    def estimated(self, windows: int = 1) -> Estimated | None:
+        """The part of a test's variance that was estimated, for the mean of ``windows`` such
+        windows against the baseline: the extra variance, the windows' averaged and the
+        baseline's share once, with its degrees of freedom; None where every variance is known
+        (sampling error) or a stated default."""
+        if self.extra is None or not self.extra.estimated:
+            return None
+        return Estimated(self.extra.value * (1 / windows + self.extra.baseline_share), self.extra.degrees)
+
+
+class Estimated(NamedTuple):
+    """A variance estimated on ``degrees`` degrees of freedom."""
+
+    variance: float
+    degrees: int
+
+
+def window_tests(history: pd.DataFrame, plan: RulePlan) -> list[WindowTest | None]:
+    """Per row of ``history``, in its order: what the tests compare, None where the rule does
+    not evaluate the window. ``history`` has ``evaluate_history``'s columns; the extra variance
+    reads ``window_end``, ``reference_start``, ``reference_end`` and ``baseline_from_reference``
+    (whether the baseline averages the reference period), and takes the default without them."""
+    rule = plan.rule
+    ok = evaluated(history, plan)
+    chains = plan.chains(history["window_start"])
+    extras = _extra_variances(history, plan, chains) if plan.extra is not ExtraVariance.NONE else None
+    limit = min(rule.levels, key=_rank).limit  # an absolute rule's reference: its lowest level's limit
+    out: list[WindowTest | None] = []
+    for i, row in enumerate(history.itertuples(index=False)):
+        if not ok[i]:
+            out.append(None)
+            continue
+        value, se = float(row.value), standard_error(row.ci_lower, row.ci_upper, plan.z_table)
+        if limit is not None:
+            out.append(WindowTest(row, int(chains[i]), value, se, limit, 0.0, None))
+            continue
+        baseline = float(row.baseline)
+        baseline_se = standard_error(
+            getattr(row, "baseline_ci_lower", None), getattr(row, "baseline_ci_upper", None), plan.z_table
+        )
+        extra = None if extras is None else extras(i, baseline)
+        if extra is not None:
+            se = float(np.sqrt(se * se + extra.value))
+            baseline_se = float(np.sqrt(baseline_se * baseline_se + extra.baseline_share * extra.value))
+        out.append(WindowTest(row, int(chains[i]), value, se, baseline, baseline_se, extra))
+    return out
+
+
+def _rank(level: LevelRule) -> int:
+    return Level(level.level).rank
+
+
+def _extra_variances(history: pd.DataFrame, plan: RulePlan, chains: np.ndarray):
+    """``(row, baseline) -> ExtraVarianceEstimate``: each reference period's windows measured
+    once (``window_tests`` names the columns; a missing one leaves the period unknown)."""
+    unknown = np.full(len(history), np.datetime64("NaT", "ns"))
+    starts, ends, first, last = (
+        history[c].to_numpy("datetime64[ns]") if c in history else unknown
+        for c in ("window_start", "window_end", "reference_start", "reference_end")
+    )
+    averaged = history.get("baseline_from_reference", pd.Series(False, index=history.index)).fillna(False)
+    share = np.nan_to_num(np.where(averaged.to_numpy(dtype=bool), (ends - starts) / (last - first), 0.0))
+    values = _column(history, "value")
+    ses = np.nan_to_num((_column(history, "ci_upper") - _column(history, "ci_lower")) / (2 * plan.z_table))
+    trusted = measured(history, plan) & (ses > 0)  # an exact value says nothing of sampling error
+    measured_on: dict = {}
+
+    def estimate(i: int, baseline: float) -> ExtraVarianceEstimate:
+        period = None if np.isnat(first[i]) or np.isnat(last[i]) else (first[i], last[i])
+        if period not in measured_on:
+            inside = trusted & (starts >= first[i]) & (ends <= last[i])  # none where the period is unknown
+            tau2, degrees = extra_variance(values[inside], ses[inside], chains[inside], plan.extra)
+            measured_on[period] = (tau2, int(inside.sum()), degrees)
+        tau2, windows, degrees = measured_on[period]
+        if degrees < MIN_EXTRA_DF:
+            tau2 = (DEFAULT_EXTRA_SD * baseline) ** 2
+        return ExtraVarianceEstimate(plan.extra, tau2, windows, degrees, float(share[i]))
+
+    return estimate
+
+
 def evaluate_history(history: pd.DataFrame, plan: RulePlan) -> list[dict]:
     """Every alert episode of one history, oldest first.
 
     Args:
         history: one row per window with ``window_start``, ``value``, ``ci_lower``, ``ci_upper``,
             ``n_labeled``, ``label_coverage``, ``is_mature`` and ``baseline``; optionally
-            ``baseline_ci_lower`` / ``baseline_ci_upper`` (a baseline estimated from data) and
-            ``n_positive`` / ``n_negative`` (for the class gates).
+            ``baseline_ci_lower`` / ``baseline_ci_upper`` (a baseline estimated from data),
+            ``n_positive`` / ``n_negative`` (for the class gates), and the reference period's
+            columns of ``window_tests`` (for the extra variance).
 
     Returns:
         Episode dicts with the ``perf_alerts`` columns from ``metric`` on (the caller adds the key).
     """
+    state = _Replay(plan)
+    for _ in _replay(history, state):
+        pass
+    return state.episodes()
+
+
+def replay(history: pd.DataFrame, plan: RulePlan) -> Iterator[tuple[dict, list[dict]]]:
+    """After each evaluated window, oldest first: the window (value, p, the series' p, level,
+    extra variance) and the episodes up to it, as ``evaluate_history`` returns them for the history that ends
+    there (once the reference period has ended: the extra variance reads the whole period).
+    One pass for what a run at each window would have found."""
+    state = _Replay(plan)
+    for window in _replay(history, state):
+        yield window, state.episodes()
+
+
+def series_p_value(history: pd.DataFrame, plan: RulePlan) -> float | None:
+    """The series' member of the run's false-discovery family (``alerts.fdr``) as of its latest
+    evaluated window (``RulePlan.series_p``, extra variance counted); None where no window is
+    evaluated or the rule compares point values (no test)."""
+    if plan.alpha is None:
+        return None
+    tests = [t for t in window_tests(history.sort_values("window_start"), plan) if t is not None]
+    return plan.series_p([t for t in tests if t.chain == tests[-1].chain]) if tests else None
+
+
+class _Replay:
+    """The episodes of a history as its windows are replayed (``_replay``)."""
+
+    def __init__(self, plan: RulePlan):
+        self.plan = plan
+        self.closed: list[dict] = []
+        self.episode: dict | None = None
+
+    def episodes(self) -> list[dict]:
+        """The episodes so far, the open one as it stands."""
+        if self.episode is None:
+            return list(self.closed)
+        return [*self.closed, _episode_row(self.episode, self.plan, resolved=None)]
+
+
+def _replay(history: pd.DataFrame, state: _Replay) -> Iterator[dict]:
+    """Replay ``history`` into ``state``, yielding each evaluated window (see the module docstring)."""
+    plan = state.plan
     history = history.sort_values("window_start").reset_index(drop=True)
     rule = plan.rule
-    levels = sorted(rule.levels, key=lambda lv: Level(lv.level).rank)
+    levels = sorted(rule.levels, key=_rank)
     # one record of beyond/not per level and per chain of windows that share no bucket
     hits = {lv.level: defaultdict(lambda lv=lv: deque(maxlen=lv.within)) for lv in levels}
+    absolute = rule.absolute is not None
+    family = plan.family_level
     persistent = {lv.level: lv.of >= 2 for lv in levels}  # holding already rests on independent windows
-    episodes: list[dict] = []
-    episode: dict | None = None
-    mask = evaluated(history, plan)
-    for row in history[mask].itertuples(index=False):
-        value = float(row.value)
-        base = float(row.baseline) if rule.absolute is None else levels[0].limit
-        baseline_lo, baseline_hi = getattr(row, "baseline_ci_lower", None), getattr(row, "baseline_ci_upper", None)
-        se, baseline_se = (
-            standard_error(row.ci_lower, row.ci_upper, plan.z_table),
-            standard_error(baseline_lo, baseline_hi, plan.z_table),
-        )
-        if rule.absolute is not None:
-            baseline_lo = baseline_hi = None
-            baseline_se = 0.0
-        p = plan.p_value(value, se, base, baseline_se)
-        chain = plan.chain(row.window_start)
+    for test in window_tests(history, plan):
+        if test is None:
+            continue
+        row, value, base = test.row, test.value, test.baseline
+        p = plan.change_p(test)
         thresholds = {lv.level: plan.threshold(base, lv) for lv in levels}
         holding = []
         for lv in levels:
-            record = hits[lv.level][chain]
-            record.append((plan.beyond(lv, value, se, base, baseline_se), value, se))
-            if sum(hit for hit, _, _ in record) >= lv.of and plan.pooled_real(lv, record, base, baseline_se):
+            record = hits[lv.level][test.chain]
+            record.append((plan.beyond(lv, test), test))
+            if sum(hit for hit, _ in record) >= lv.of and plan.pooled_real(lv, [t for _, t in record]):
                 holding.append(lv.level)
         current = holding[-1] if holding else None
         recovered = not plan.worse(value, thresholds[levels[0].level])
+        pooled = [t for _, t in hits[family.level][test.chain]] if family is not None else [test]
         window = {
             "window_start": row.window_start,
             "value": value,
             "ci_lower": _num(row.ci_lower),
             "ci_upper": _num(row.ci_upper),
-            "baseline": base if rule.absolute is None else None,
-            "baseline_ci_lower": _num(baseline_lo),
-            "baseline_ci_upper": _num(baseline_hi),
+            "baseline": None if absolute else base,
+            "baseline_ci_lower": None if absolute else _num(getattr(row, "baseline_ci_lower", None)),
+            "baseline_ci_upper": None if absolute else _num(getattr(row, "baseline_ci_upper", None)),
+            "extra_variance": None if test.extra is None else test.extra.value,
             "p_value": p,
+            "series_p_value": None if plan.alpha is None else plan.series_p(pooled),
             "level": current,
         }
+        episode = state.episode
         if episode is None:
             if current is None:
+                yield window
                 continue
-            episode = {
+            episode = state.episode = {
                 "opened_window_start": row.window_start,
                 "level": current,
                 "peak": current,
@@ -292,13 +582,12 @@ def evaluate_history(history: pd.DataFrame, plan: RulePlan) -> list[dict]:
                 episode["confirmed"].add(level)
         episode["trail"].append(window)
         episode["last"] = window
+        episode["extra"] = test.extra
         episode["threshold"] = thresholds[episode["level"]]
         if episode["recovering"] >= rule.resolve_after:
-            episodes.append(_episode_row(episode, plan, resolved=row.window_start))
-            episode = None
-    if episode is not None:
-        episodes.append(_episode_row(episode, plan, resolved=None))
-    return episodes
+            state.closed.append(_episode_row(episode, plan, resolved=row.window_start))
+            state.episode = None
+        yield window
 
 
 def _trigger(window: dict, level: str, threshold: float) -> dict:
@@ -329,6 +618,7 @@ def _episode_row(episode: dict, plan: RulePlan, resolved) -> dict:
         "confidence": rule.confidence,
         "estimate": rule.metric in ESTIMATES,  # an estimated metric (before labels), not a measured one
         "p_value": last["p_value"],
+        "extra_variance": None if episode["extra"] is None else episode["extra"].evidence(),
         "confirmed": sorted(episode["confirmed"], key=lambda level: Level(level).rank),
         "reached": episode["reached"],  # the first window at which each level held
         "trigger": episode["trigger"],  # the window that set the current level

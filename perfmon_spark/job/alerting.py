@@ -17,9 +17,9 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.window import Window
 
-from perfmon_spark.alerts.evaluate import EPISODE, episodes, rule_histories, rule_plans
+from perfmon_spark.alerts.evaluate import EPISODE, P_VALUE, episodes, rule_histories, rule_plans, series_p_values
 from perfmon_spark.alerts.fdr import control_fdr
-from perfmon_spark.alerts.lifecycle import LOG, Episode, events_between
+from perfmon_spark.alerts.lifecycle import LOG, SERIES, Episode, events_between
 from perfmon_spark.alerts.notify import deliver, describe
 from perfmon_spark.config import MonitorConfig
 from perfmon_spark.decisions import VersionFacts, inactive_statuses, model_statuses, retrain_decisions
@@ -85,7 +85,7 @@ def _alerting(spark, cfg, as_of, run_id, stamp, stats, metrics, plans, histories
         else []
     )
     old = [Episode.of(r) for r in old_rows]
-    new = control_fdr(new, cfg.alerts_fdr)
+    new = control_fdr(new, old, lambda: _p_values(histories, plans), cfg.alerts_fdr)
     events = events_between(old, new, run_id, now)
     for event in events:
         if event["delivery"] is not Delivery.NONE:  # an episode within history is not news
@@ -108,6 +108,12 @@ def _alerting(spark, cfg, as_of, run_id, stamp, stats, metrics, plans, histories
     retrain = _write_decisions(spark, cfg, facts, open_eps, _latest_kpis(cfg, metrics), now, run_id, drift)
     _write_statuses(spark, cfg, [f.version for f in facts], last_seen, open_eps, metrics, now, run_id)
     return AlertingResult(open_alerts=len(open_eps), events=len(events), undelivered=undelivered, retrain=retrain)
+
+
+def _p_values(histories: DataFrame, plans) -> dict[tuple, float]:
+    """The false-discovery family: one p-value per series the run tested."""
+    rows = collect_rows(series_p_values(histories, plans), P_VALUE)
+    return {tuple(r[k] for k in SERIES): r["p_value"] for r in rows if r["p_value"] is not None}
 
 
 def _deliver_outstanding(spark: SparkSession, cfg: MonitorConfig, ref) -> int:

@@ -19,7 +19,8 @@ from pyspark.sql.window import Window
 
 from perfmon_spark.alerts.baseline import with_baseline
 from perfmon_spark.alerts.decay import decayed, drift_class, spearman_p
-from perfmon_spark.alerts.evaluate import SERIES, rule_rows
+from perfmon_spark.alerts.evaluate import rule_rows
+from perfmon_spark.alerts.lifecycle import SERIES
 from perfmon_spark.alerts.rules import RulePlan
 from perfmon_spark.config import MonitorConfig
 from perfmon_spark.io.catalog import DRIFT_CORRELATION, DRIFT_METRICS, DRIFT_PERFORMANCE

@@ -1,11 +1,13 @@
-"""Confidence intervals as pure numpy functions, vectorised over windows.
+"""Confidence intervals as pure numpy functions, vectorised over windows, and the tails of the
+distributions the tests read them with.
 
-Each returns (lower, upper) arrays with NaN where the method is undefined (no data), so that a
-missing interval is always visibly null and never a made-up one.
+Each interval returns (lower, upper) arrays with NaN where the method is undefined (no data), so
+that a missing interval is always visibly null and never a made-up one.
 """
 
 from __future__ import annotations
 
+import math
 from statistics import NormalDist
 
 import numpy as np
@@ -14,6 +16,27 @@ import numpy as np
 def z_value(confidence_level: float) -> float:
     """Two-sided standard normal quantile, e.g. 1.95996 for 0.95."""
     return NormalDist().inv_cdf(0.5 + confidence_level / 2.0)
+
+
+def t_two_sided(t: float, df: int) -> float:
+    """P(|T| >= |t|) for Student's t with ``df`` >= 1 degrees of freedom (the closed forms for
+    integer df, Abramowitz & Stegun 26.7.3-4), for the Spearman correlation's p-value and tests on an
+    estimated variance."""
+    theta = math.atan(abs(t) / math.sqrt(df))
+    c2, s = math.cos(theta) ** 2, math.sin(theta)
+    if df % 2 == 1:
+        term, total = math.cos(theta), 0.0
+        for k in range(1, (df - 1) // 2 + 1):  # cos, cos^3 2/3, cos^5 (2 4)/(3 5), ...
+            total += term
+            term *= c2 * (2 * k) / (2 * k + 1)
+        within = 2 / math.pi * (theta + s * total) if df > 1 else 2 * theta / math.pi
+    else:
+        term, total = 1.0, 0.0
+        for k in range(1, df // 2 + 1):  # 1, cos^2 1/2, cos^4 (1 3)/(2 4), ...
+            total += term
+            term *= c2 * (2 * k - 1) / (2 * k)
+        within = s * total
+    return float(min(max(1.0 - within, 0.0), 1.0))
 
 
 def _arr(x) -> np.ndarray:

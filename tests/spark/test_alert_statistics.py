@@ -145,3 +145,9 @@ def test_a_fifteen_percent_auc_drop_is_sustained_within_three_weeks(outcome):
     assert decisions[pd.Timestamp(DURING)].loc["v_decay", "decision"] == "RETRAIN"
     # the 7-day window where SUSTAINED first held ends within three weeks of the drop's start
     assert reached(ep)["SUSTAINED"] + timedelta(days=7) <= pd.Timestamp(T0 + timedelta(days=EVENT_DAY + 21))
+    # a 14-day baseline period holds eight 7-day windows, two of them apart: too few to measure the
+    # day-to-day variation, so the rule took the stated default, and says so; the FDR step let it through
+    evidence = json.loads(ep.evidence)
+    extra = evidence["extra_variance"]
+    assert (extra["windows"], extra["degrees_of_freedom"], extra["estimated"]) == (8, 1, False)
+    assert "default" in extra and evidence["fdr"]["q"] <= 0.05 and "held_back_from" not in evidence["fdr"]

@@ -281,6 +281,9 @@ def test_table_and_rolling_baselines(spark, lake):
         if row.slice_value == "US":
             ref = ref[ref.country == "US"]
         what = (row.slice_value, row.window_end)
+        # the extra variance is measured on the baseline's own period, which the baseline averages
+        assert (row.reference_start, row.reference_end) == (end - pd.Timedelta(days=5), end), what
+        assert row.baseline_from_reference, what
         if ref.empty:  # the reference period ends by the first prediction: no baseline
             assert pd.isna(row.baseline), what
             empty += 1
@@ -327,6 +330,19 @@ def test_table_and_rolling_baselines(spark, lake):
     found = {(r.model_version, r.slice_value): r.baseline for r in got.itertuples()}
     assert {k: found[k] for k in expect} == expect
     assert len(got) == len(found)  # one baseline per series, no duplicates from the fallbacks
+    # a fixed figure's series measure their extra variance on the version's first baseline.window
+    periods = (
+        with_baseline(metrics, stats, table, as_of)
+        .select("model_version", "reference_start", "reference_end", "baseline_from_reference")
+        .distinct()
+        .toPandas()
+        .set_index("model_version")
+    )
+    first = preds.groupby("model_version")["prediction_ts"].min().dt.floor("D")
+    for version in ("v1", "v2"):
+        assert periods.loc[version, "reference_start"] == first[version]
+        assert periods.loc[version, "reference_end"] == first[version] + pd.Timedelta(days=14)
+    assert len(periods) == 3 and not periods["baseline_from_reference"].any()  # v1, v2 and *
 
     # a table that gives each figure's interval: the rules count it (null columns without)
     with_ci = reference.assign(ci_lower=reference["value"] - 0.05, ci_upper=reference["value"] + 0.02)

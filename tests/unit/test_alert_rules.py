@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from perfmon_spark.alerts.lifecycle import Episode, events_between
-from perfmon_spark.alerts.rules import RulePlan, class_gates, evaluate_history
+from perfmon_spark.alerts.rules import RulePlan, class_gates, evaluate_history, replay, series_p_value
 from perfmon_spark.config import AlertRule, MaturityPolicy, parse_duration
 from perfmon_spark.vocabulary import AlertStatus
 
@@ -41,7 +41,10 @@ def history(values, half=0.0, baseline=0.9, n=1000, mature=True, coverage=1.0):
 MATURE = MaturityPolicy()
 
 
-def plan(levels, metric="accuracy", confidence=None, maturity=MATURE, resolve_after=2, min_labeled=100):
+def plan(
+    levels, metric="accuracy", confidence=None, maturity=MATURE, resolve_after=2, min_labeled=100, extra_variance="none"
+):
+    """A rule on hand-built histories: sampling error only, unless ``extra_variance`` says otherwise."""
     rule = AlertRule(
         name="r",
         metric=metric,
@@ -52,6 +55,7 @@ def plan(levels, metric="accuracy", confidence=None, maturity=MATURE, resolve_af
         confidence=confidence,
         maturity=maturity,
         resolve_after=resolve_after,
+        extra_variance=extra_variance,
     )
     return RulePlan.build(rule, metric not in ("rmse", "mae"), 0.95)
 
@@ -104,6 +108,26 @@ def test_smaller_is_better_metrics_alert_when_the_value_grows():
     assert ep["level"] == "MINOR" and ep["threshold"] == pytest.approx(1 / 0.95)
     (ep,) = evaluate_history(history([1.0, 1.3], baseline=1.0), p)
     assert ep["level"] == "CRITICAL"
+
+
+def test_a_smaller_is_better_threshold_carries_the_baselines_error_divided_by_the_ratio():
+    """Log-loss, baseline 0.30 (se 0.02), window 0.41 (se 0.01), CRITICAL at ratio 0.8: the
+    threshold 0.30 / 0.8 = 0.375 has se 0.02 / 0.8 = 0.025, so p = 0.097 (0.032 with the
+    baseline's error scaled by 0.8, which raised BLOCK_OR_ROLLBACK)."""
+    rule = AlertRule(name="r", metric="log_loss", **CRITICAL, min_labeled=100, resolve_after=2, extra_variance="none")
+    p = RulePlan.build(rule, False, 0.95)
+    (critical,) = rule.levels
+    threshold, threshold_se = p.threshold(0.30, critical), p.threshold_se(0.02, critical)
+    assert (threshold, threshold_se) == pytest.approx((0.375, 0.025))
+    assert p.p_value(0.41, 0.01, threshold, threshold_se) == pytest.approx(0.097, abs=5e-4)
+    z = p.z_table
+    h = history([0.41], half=0.01 * z, baseline=0.30).assign(
+        baseline_ci_lower=0.30 - 0.02 * z, baseline_ci_upper=0.30 + 0.02 * z
+    )
+    assert evaluate_history(h, p) == []  # not beyond doubt at confidence 0.95
+    # larger-is-better: the threshold is baseline x ratio, and so is its error
+    up = RulePlan.build(rule.model_copy(update={"metric": "accuracy"}), True, 0.95)
+    assert up.threshold_se(0.02, critical) == pytest.approx(0.016)
 
 
 def test_a_single_window_level_needs_its_drop_past_the_threshold_beyond_doubt():
@@ -306,3 +330,22 @@ def test_an_alert_on_an_estimated_metric_says_so_in_its_evidence():
     assert json.loads(episode["evidence"])["estimate"] is True
     (measured,) = evaluate_history(history([0.9, 0.7, 0.7]), plan([MINOR]))
     assert json.loads(measured["evidence"])["estimate"] is False
+
+
+def test_a_series_p_value_sees_a_collapse_and_a_steady_moderate_drop():
+    """The false-discovery family's p of a series: its newest window's, or the mean change of the
+    persistent level's last windows, whichever is smaller, doubled."""
+    p = plan([MINOR, {"sustained": {"ratio": 0.97, "of": 3, "within": 7}}, CRITICAL], confidence=0.95)
+    se = 0.02 / NormalDist().inv_cdf(0.975)
+    steady = history([0.9] * 3 + [0.88] * 7, half=0.02)  # 2 points down for a week, 1.4 se a window
+    pooled = NormalDist().cdf(-0.02 / (se / 7**0.5))
+    assert series_p_value(steady, p) == pytest.approx(2 * pooled)
+    assert 2 * pooled < NormalDist().cdf(-0.02 / se)
+    collapse = history([0.9] * 9 + [0.6], half=0.02)  # one window: its own p is the smaller
+    assert series_p_value(collapse, p) == pytest.approx(2 * NormalDist().cdf(-0.3 / se))
+    # the replay shows the same p for each window, as a run at that window would have found it
+    (*_, (last, _)) = replay(steady, p)
+    assert last["series_p_value"] == pytest.approx(series_p_value(steady, p))
+    # without a persistent level: the newest window's p, undoubled
+    assert series_p_value(steady, plan([MINOR], confidence=0.95)) == pytest.approx(NormalDist().cdf(-0.02 / se))
+    assert series_p_value(steady, plan([MINOR])) is None  # confidence null: no test

@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from perfmon_spark.alerts.decay import decayed, drift_class, spearman_p, t_two_sided
+from perfmon_spark.alerts.decay import decayed, drift_class, spearman_p
 from perfmon_spark.config import parse_config
 from perfmon_spark.decisions import VersionFacts, retrain_decisions
 from perfmon_spark.errors import ConfigError
+from perfmon_spark.metrics.intervals import t_two_sided
 from perfmon_spark.vocabulary import DriftClass
 from tests.helpers import with_changes
 from tests.unit.test_alert_rules import MINOR, SUSTAINED3, history, plan

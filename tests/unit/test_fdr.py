@@ -1,4 +1,5 @@
-"""The run-level Benjamini-Hochberg step over SUSTAINED-or-worse episodes."""
+"""The run-level Benjamini-Hochberg step: its family is every series tested, and it gates raising a
+level, never keeping one."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from scipy.stats import false_discovery_control
 
 from perfmon_spark.alerts.fdr import bh_adjusted, control_fdr
 from perfmon_spark.alerts.lifecycle import Episode
+from perfmon_spark.vocabulary import Level
 
 
-def episode(i: int, level: str, p: float, status: str = "OPEN") -> Episode:
+def episode(i: int, level: str, status: str = "OPEN") -> Episode:
     return Episode.of(
         {
             "monitor": "m",
@@ -25,11 +27,24 @@ def episode(i: int, level: str, p: float, status: str = "OPEN") -> Episode:
             "metric": "roc_auc",
             "level": level,
             "status": status,
-            "action": "ALERT",
+            "action": Level(level).action,
             "last_window_start": 0,
-            "evidence": json.dumps({"p_value": p}),
+            "evidence": "{}",
         }
     )
+
+
+def family(p_alarms: list[float], quiet: int, seed: int = 0):
+    """The family's p-values as the alerting stage hands them over (a function, asked only when
+    a level is raised): the alarms' series (c0, c1, ...) and ``quiet`` more with uniform p-values."""
+    p = {episode(i, "MINOR").series: pi for i, pi in enumerate(p_alarms)}
+    rng = np.random.default_rng(seed)
+    p.update({episode(1000 + i, "MINOR").series: float(u) for i, u in enumerate(rng.uniform(size=quiet))})
+    return lambda: p
+
+
+def fdr(e: Episode) -> dict:
+    return json.loads(e.evidence)["fdr"]
 
 
 def test_adjusted_values_equal_scipy():
@@ -38,17 +53,55 @@ def test_adjusted_values_equal_scipy():
     assert bh_adjusted([]) == []
 
 
-def test_chance_episodes_across_many_slices_are_kept_as_minor():
-    rng = np.random.default_rng(0)
-    p = list(rng.uniform(0.001, 0.02, size=20)) + [1e-9]  # 20 borderline slices and one real drop
-    episodes = [episode(i, "SUSTAINED", pi) for i, pi in enumerate(p)] + [episode(99, "MINOR", 0.5)]
-    out = control_fdr(episodes, 0.05)
-    q = false_discovery_control(np.array(p), method="bh")
-    for e, qi in zip(out[:-1], q):
-        fdr = json.loads(e.evidence)["fdr"]
-        assert fdr["q"] == pytest.approx(qi) and fdr["candidates"] == 21
-        assert e.level == ("SUSTAINED" if qi <= 0.05 else "MINOR")
-        assert (e.action == "LOG") == (qi > 0.05)
-    assert out[-2].level == "SUSTAINED"  # the real drop survives
-    assert out[-1] == episodes[-1]  # MINOR episodes are not tested
-    assert control_fdr(episodes, None) == episodes
+def test_the_quiet_series_are_in_the_family():
+    """Three SUSTAINED episodes at p = 0.004: alone they pass (q = 0.004); among 200 series
+    tested, the 197 quiet ones included, q = 0.004 x 200 / 3 = 0.27 holds them at MINOR."""
+    alarms = [episode(i, "SUSTAINED") for i in range(3)]
+    alone = control_fdr(alarms, [], family([0.004] * 3, quiet=0), 0.05)
+    assert [e.level for e in alone] == [Level.SUSTAINED] * 3
+    assert fdr(alone[0]) == {"q": pytest.approx(0.004), "rate": 0.05, "tested": 3}
+    among = control_fdr(alarms, [], family([0.004] * 3, quiet=197), 0.05)
+    assert [(e.level, e.action) for e in among] == [(Level.MINOR, Level.MINOR.action)] * 3
+    q = false_discovery_control(np.array(list(family([0.004] * 3, quiet=197)().values())), method="bh")[0]
+    assert fdr(among[0]) == {"q": pytest.approx(q), "rate": 0.05, "tested": 200, "held_back_from": "SUSTAINED"}
+    # a real drop among them still passes: p 1e-6 x 200 = 2e-4
+    (real,) = control_fdr([episode(0, "SUSTAINED")], [], family([1e-6], quiet=199), 0.05)
+    assert real.level is Level.SUSTAINED
+
+
+def test_no_episode_is_demoted_by_other_series_p_values():
+    """A level an earlier run granted stays, whatever the family, with the record of the step
+    that granted it; only a raise is gated."""
+    (granted,) = control_fdr([episode(0, "SUSTAINED")], [], family([1e-6], quiet=0), 0.05)
+    crowded = family([0.004, 0.004], quiet=198)  # q = 0.4 for both alarms
+    stored = [granted, episode(1, "SUSTAINED")]
+    kept, escalating = control_fdr([episode(0, "SUSTAINED"), episode(1, "CRITICAL")], stored, crowded, 0.05)
+    assert kept.level is Level.SUSTAINED and fdr(kept) == fdr(granted) == {"q": 1e-6, "rate": 0.05, "tested": 1}
+    assert escalating.level is Level.SUSTAINED and fdr(escalating)["held_back_from"] == "CRITICAL"
+    # the stored CRITICAL of a series that eased stays as the rules found it (SUSTAINED), not lower
+    (eased,) = control_fdr([episode(0, "SUSTAINED")], [episode(0, "CRITICAL")], crowded, 0.05)
+    assert eased.level is Level.SUSTAINED
+    # held back in one run, raised in the next where the series' p carries it
+    (held,) = control_fdr([episode(2, "SUSTAINED")], [], family([1, 1, 0.004], quiet=197), 0.05)
+    (raised,) = control_fdr([episode(2, "SUSTAINED")], [held], family([1, 1, 1e-6], quiet=197), 0.05)
+    assert (held.level, raised.level) == (Level.MINOR, Level.SUSTAINED)
+
+
+def test_what_the_step_leaves_alone():
+    episodes = [episode(0, "MINOR"), episode(1, "SUSTAINED", status="RESOLVED"), episode(2, "SUSTAINED")]
+    p = family([0.5, 0.5], quiet=100)  # c2's rule makes no test (confidence: null): not in the family
+    assert control_fdr(episodes, [], p, 0.05) == episodes
+    assert control_fdr(episodes, [], family([0.5, 0.5, 0.5], quiet=100), None) == episodes
+
+
+def test_the_family_is_asked_for_only_when_a_level_is_raised():
+    def unasked():
+        raise AssertionError("no level is raised: the p-values are not needed")
+
+    stored = [episode(0, "SUSTAINED"), episode(1, "CRITICAL")]
+    found = [episode(0, "SUSTAINED"), episode(1, "SUSTAINED"), episode(2, "MINOR")]
+    assert [e.level for e in control_fdr(found, stored, unasked, 0.05)] == [
+        Level.SUSTAINED,
+        Level.SUSTAINED,
+        Level.MINOR,
+    ]
