@@ -669,10 +669,11 @@ class DriftConfig(Section):
 
 
 class EstimationConfig(Section):
-    """When the estimated metrics (``estimated_*``) of a window are not to be trusted."""
+    """How the estimated metrics (``estimated_*``) are back-tested against labels (``estimates_reliable``)."""
 
-    max_calibration_error: float = Field(
-        0.05, gt=0, le=1, description="a reference whose raw scores are off by more (ECE) makes estimates unreliable"
+    backtest_period: Duration = Field(
+        "28 days",
+        description="a window's estimates are back-tested on the mature windows of the granularity ending in this period",
     )
 
 
@@ -718,7 +719,7 @@ class MonitorConfig(Section):
     notifications: tuple[NotificationSink, ...] = Field((), description="where alert events are sent")
     retrain: RetrainConfig = Field({}, description="when a RETRAIN is recommended")
     drift: DriftConfig = Field({}, description="feature drift, and its relation to the metrics")
-    estimation: EstimationConfig = Field({}, description="when estimated metrics are marked unreliable")
+    estimation: EstimationConfig = Field({}, description="how estimated metrics are back-tested")
     _source_hash: str = PrivateAttr("")
 
     @property
@@ -925,6 +926,8 @@ def _broken_rules(cfg: MonitorConfig) -> Iterator[tuple[str, str]]:
     for key, d in used.get(b.source, {}).items():
         if d.seconds % g.seconds:
             yield f"baseline.{key}", f"{d.text!r} must be a multiple of the granularity {g.text!r}"
+    if (d := cfg.estimation.backtest_period).seconds % g.seconds:
+        yield "estimation.backtest_period", f"{d.text!r} must be a multiple of the granularity {g.text!r}"
     for i, column in enumerate(cfg.drift.categorical):
         if column in cfg.drift.features:
             yield f"drift.categorical[{i}]", f"{column!r} is also in drift.features; give a column in one list"

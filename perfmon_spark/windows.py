@@ -18,7 +18,7 @@ import pandas as pd
 from perfmon_spark.config import MonitorConfig
 from perfmon_spark.io.catalog import PERF_METRICS
 from perfmon_spark.metrics import bind, confusion, histogram
-from perfmon_spark.metrics.estimated import ESTIMATED_METRICS
+from perfmon_spark.metrics.estimated import BACKTEST_P_VALUE, CALIBRATIONS, ESTIMATED_METRICS, backtest, backtested
 from perfmon_spark.metrics.intervals import z_value
 from perfmon_spark.metrics.kpi import kpi_interval, kpi_value
 from perfmon_spark.metrics.proxies import REFERENCE_METRICS
@@ -78,8 +78,7 @@ class WindowPlan:
     label_windows: tuple[tuple[str, int], ...] = ()  # (text, N) of each "N labels" window
     reference: Reference | None = None  # where the score proxies' reference distribution comes from
     threshold: float | None = None  # binary: the decision threshold (estimated metrics)
-    max_calibration_error: float = 1.0  # estimated metrics: reliability limits
-    psi_threshold: float = np.inf
+    backtest_windows: int = 0  # estimates_reliable: granularity windows back-tested (0: not computed)
     since: int | None = None  # epoch seconds: only windows ending at or after it (None: all)
 
     @classmethod
@@ -99,8 +98,9 @@ class WindowPlan:
             label_windows=tuple((w.text, w.labels) for w in cfg.windows.label_counts),
             reference=Reference.from_config(cfg) if needs_reference(cfg) else None,
             threshold=cfg.predictions.threshold if cfg.problem_type == "binary" else None,
-            max_calibration_error=cfg.estimation.max_calibration_error,
-            psi_threshold=cfg.drift.psi_threshold,
+            backtest_windows=cfg.estimation.backtest_period.seconds // cfg.windows.granularity.seconds
+            if "estimates_reliable" in cfg.metrics
+            else 0,
             since=epoch_seconds(since),
         )
 
@@ -165,6 +165,8 @@ def _finalise_version(sub: pd.DataFrame, version: str, plan: WindowPlan) -> pd.D
     summaries = _rolling(plan, parts, len(sparse.counts) if sparse else 0)
     as_of = int(plan.as_of.astype(np.int64))
     expected = _expected_coverage(scalars["n_labeled"], scalars["n_predictions"], t0, g, as_of - plan.max_delay_seconds)
+    calibrations: dict = {}  # the estimates' reference calibrations, shared by the window lengths
+    backtests = _backtest(plan, version, summaries, t0, n, calibrations) if plan.backtest_windows else None
 
     frames = []
     for text, lo, ends, window_start in spans(plan, present, scalars["n_labeled"], t0):
@@ -173,7 +175,7 @@ def _finalise_version(sub: pd.DataFrame, version: str, plan: WindowPlan) -> pd.D
             lo, ends, window_start = lo[keep], ends[keep], window_start[keep]
         if not len(ends):
             continue
-        state = {}
+        state: dict = {CALIBRATIONS: calibrations}
         for field, values in scalars.items():
             cum = np.concatenate([[0.0], np.cumsum(values)])
             state[field] = cum[ends + 1] - cum[lo]
@@ -181,6 +183,8 @@ def _finalise_version(sub: pd.DataFrame, version: str, plan: WindowPlan) -> pd.D
         if sparse is not None:
             state.update(views(plan.problem_type, [summaries.window(a, e) for a, e in zip(lo, ends)], summaries.scale))
             state.update(_reference_views(plan, version, summaries, t0, window_end))
+        if backtests is not None:
+            state[BACKTEST_P_VALUE] = backtests[ends]
         state.update({name: getattr(plan, name) for name in CONFIG_VALUES.get(plan.problem_type, ())})
         base = {
             "model_version": version,
@@ -205,6 +209,34 @@ def _finalise_version(sub: pd.DataFrame, version: str, plan: WindowPlan) -> pd.D
             frame = {**base, "metric": name, "value": values, "ci_lower": ci_lower, "ci_upper": ci_upper}
             frames.append(pd.DataFrame(frame))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def _backtest(plan: WindowPlan, version: str, summaries, t0: int, n: int, calibrations: dict) -> np.ndarray:
+    """The back-test p-value of the estimates (``estimated.backtested``) at each of a version's
+    ``n`` buckets: over the windows of the granularity among the last ``plan.backtest_windows``
+    ending with it that are mature, hold labels and lie outside their own reference period, the
+    estimates of their labeled rows against the values the labels realise. An incremental run
+    starts them where its first kept window needs them (NaN before)."""
+    g, k = plan.granularity_seconds, plan.backtest_windows
+    first = 0 if plan.since is None else int(np.clip((plan.since - t0) // g - k, 0, n))
+    units = np.arange(first, n)
+    window_end = t0 + (units + 1) * g
+    state = {
+        "labeled_scores": views("binary", [summaries.window(i, i) for i in units], summaries.scale)["labeled_scores"],
+        **_reference_views(plan, version, summaries, t0, window_end),
+        "threshold": plan.threshold,
+        "z": plan.z,
+        CALIBRATIONS: calibrations,
+    }
+    tests = backtest(state)
+    spans = reference_spans(plan.reference, version, t0, g, n, window_end)
+    calibrated_on = np.array([s is not None and s[0] <= i <= s[1] for s, i in zip(spans, units)], dtype=bool)
+    immature = window_end + plan.max_delay_seconds > int(plan.as_of.astype(np.int64))
+    tests[0][:, calibrated_on | immature] = np.nan
+    p = backtested(tests, plan.z, k)
+    if first > 0:
+        p[: k - 1] = np.nan  # their periods begin before ``first``
+    return np.r_[np.full(first, np.nan), p]
 
 
 def _expected_coverage(labeled: np.ndarray, predictions: np.ndarray, t0: int, g: int, mature_end: int):
@@ -397,15 +429,17 @@ def with_version_starts(reference: Reference, stats) -> Reference:
 
 def lookback_seconds(plan) -> int | None:
     """How long before ``plan.since`` a window ending at or after it can read states: its longest
-    window, or a rolling reference period's lag plus length. None (every state) when the plan
-    finalises every window, or has label-count windows, whose start has no bound."""
+    window, or the back-test period of ``estimates_reliable`` plus a rolling reference period's
+    lag and length (each back-tested bucket reads its own reference). None (every state) when the
+    plan finalises every window, or has label-count windows, whose start has no bound."""
     if plan.since is None or plan.label_windows:
         return None
     longest = max(seconds for _, seconds in plan.windows)
     reference = plan.reference
-    if reference is not None and reference.lag_seconds is not None:
-        longest = max(longest, reference.lag_seconds + reference.length_seconds)
-    return longest
+    rolling = (
+        0 if reference is None or reference.lag_seconds is None else reference.lag_seconds + reference.length_seconds
+    )
+    return max(longest, plan.backtest_windows * plan.granularity_seconds + rolling)
 
 
 def recent_summaries(stats, plan: WindowPlan):

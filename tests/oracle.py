@@ -132,3 +132,27 @@ def regression_metric(name: str, y: np.ndarray, pred: np.ndarray) -> float | Non
         except (ValueError, Warning):
             return None
     return None if not np.isfinite(value) else float(value)
+
+
+def cross_fitted_map(scores: np.ndarray, y: np.ndarray, folds: int, bins: int):
+    """The estimates' calibration from labeled rows, with scikit-learn's ``IsotonicRegression``:
+    the rows in order of score (positives first) dealt to ``folds`` folds in turn, each fold's
+    residuals (label minus the isotonic fit of the other folds), their mean per ``bins``-quantile
+    of the rows (a score's rows all in the quantile of its middle row) added to the isotonic fit
+    of all rows, clipped to [0, 1]; a function of scores, linear between the labeled ones and
+    constant beyond them."""
+    from sklearn.isotonic import IsotonicRegression
+
+    order = np.lexsort((1 - y, scores))
+    x, t = scores[order], y[order]
+    fold = np.arange(len(x)) % folds
+    residual = np.empty(len(x))
+    for f in range(folds):
+        fit = IsotonicRegression(out_of_bounds="clip").fit(x[fold != f], t[fold != f])
+        residual[fold == f] = t[fold == f] - fit.predict(x[fold == f])
+    values, first, count = np.unique(x, return_index=True, return_counts=True)
+    share = np.minimum(((first + count / 2) / len(x) * bins).astype(int), bins - 1)
+    rows = np.repeat(share, count)
+    shift = np.bincount(rows, residual, bins) / np.maximum(np.bincount(rows, minlength=bins), 1)
+    mapped = np.clip(IsotonicRegression().fit(x, t).predict(values) + shift[share], 0, 1)
+    return lambda s: np.interp(s, values, mapped)

@@ -149,13 +149,15 @@ def inverse(keys, scale: str) -> np.ndarray:
     return np.where(keys >= half, 1.0, np.where(keys <= -half, 0.0, 1.0 / (1.0 + np.exp(-keys))))
 
 
-def roc_auc(keys, pos, neg) -> float:
-    """Area under the ROC curve, ties counted as one half (as scikit-learn); NaN if one class."""
-    n_pos, n_neg = pos.sum(), neg.sum()
-    if n_pos <= 0 or n_neg <= 0:
-        return float("nan")
-    neg_below = np.cumsum(neg) - neg
-    return float(np.sum(pos * (neg_below + 0.5 * neg)) / (n_pos * n_neg))
+def roc_auc(keys, pos, neg) -> np.ndarray:
+    """Area under the ROC curve, ties counted as one half (as scikit-learn); NaN if one class.
+    Along the last axis: counts of shape (..., keys) give AUCs of shape (...)."""
+    pos, neg = np.asarray(pos, dtype=float), np.asarray(neg, dtype=float)
+    n_pos, n_neg = pos.sum(axis=-1), neg.sum(axis=-1)
+    neg_below = np.cumsum(neg, axis=-1) - neg
+    with np.errstate(divide="ignore", invalid="ignore"):
+        auc = np.sum(pos * (neg_below + 0.5 * neg), axis=-1) / (n_pos * n_neg)
+    return np.where((n_pos > 0) & (n_neg > 0), auc, np.nan)
 
 
 def precision_recall(pos, neg) -> tuple[np.ndarray, np.ndarray]:

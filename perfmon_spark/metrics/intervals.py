@@ -66,18 +66,14 @@ def normal_mean(total, total_sq, n, z: float) -> tuple[np.ndarray, np.ndarray]:
     return np.where(bad, np.nan, mean - half), np.where(bad, np.nan, mean + half)
 
 
-def hanley_mcneil(auc, n_pos, n_neg, z: float) -> tuple[np.ndarray, np.ndarray]:
-    """Hanley & McNeil (1982) standard error of the AUC; clipped to [0, 1]."""
+def hanley_mcneil_se(auc, n_pos, n_neg) -> np.ndarray:
+    """Hanley & McNeil (1982) standard error of the AUC; NaN without both classes."""
     a, p, q = _arr(auc), _arr(n_pos), _arr(n_neg)
     q1 = a / (2 - a)
     q2 = 2 * a * a / (1 + a)
     with np.errstate(divide="ignore", invalid="ignore"):
         var = (a * (1 - a) + (p - 1) * (q1 - a * a) + (q - 1) * (q2 - a * a)) / (p * q)
-        half = z * np.sqrt(np.maximum(var, 0.0))
-    bad = np.isnan(a) | (p <= 0) | (q <= 0)
-    lower = np.clip(a - half, 0.0, 1.0)
-    upper = np.clip(a + half, 0.0, 1.0)
-    return np.where(bad, np.nan, lower), np.where(bad, np.nan, upper)
+    return np.where((p > 0) & (q > 0), np.sqrt(np.maximum(var, 0.0)), np.nan)
 
 
 def f1_wilson(tp, fp, fn, z: float) -> tuple[np.ndarray, np.ndarray]:

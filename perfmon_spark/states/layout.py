@@ -96,7 +96,7 @@ SPARSE = {
 }
 
 # What a finaliser reads beside the merged state, from the config (``windows`` adds it).
-CONFIG_VALUES = {"binary": ("threshold", "max_calibration_error", "psi_threshold")}
+CONFIG_VALUES = {"binary": ("threshold", "z")}
 
 FIELD_DOCS = {
     "n_predictions": "predictions in the bucket (valid rows, after de-duplication)",

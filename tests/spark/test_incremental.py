@@ -47,7 +47,7 @@ def config(p, lab, out, name="inc", max_delay="7 days"):
     data["segments"] = {"columns": ["country", "channel"], "max_values": 10}
     data["drift"] = {"features": ["amount"], "categorical": ["channel"], "bins": 5}
     data["baseline"] = {"source": "window", "window": "2 days"}
-    data["metrics"] = [*data["metrics"], "score_psi", "estimated_accuracy"]
+    data["metrics"] = [*data["metrics"], "score_psi", "estimated_accuracy", "estimates_reliable"]
     data["labels"]["max_delay"] = max_delay
     return parse_config(data)
 

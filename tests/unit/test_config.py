@@ -301,6 +301,11 @@ def test_alert_rules_parse_with_their_defaults():
             "baseline.window: '36 hours' must be a multiple of the granularity",
         ),
         (
+            with_alerts(ALERT, estimation={"backtest_period": "36 hours"}),
+            "estimation.backtest_period: '36 hours' must be a multiple of the granularity",
+        ),
+        (with_alerts(ALERT, estimation={"max_calibration_error": 0.05}), "estimation.max_calibration_error"),
+        (
             with_alerts(ALERT, notifications=[{"type": "email", "url_env": "X"}]),
             "notifications[0].type: unknown value 'email'",
         ),
