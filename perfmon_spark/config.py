@@ -657,7 +657,18 @@ class DriftConfig(Section):
     max_categories: int = Field(
         50, ge=1, le=1000, description="top values of a categorical feature; the rest are __other__"
     )
-    psi_threshold: float = Field(0.2, gt=0, description="a PSI above this is drift (is_drifted, drift_performance)")
+    psi_threshold: float = Field(
+        0.2,
+        gt=0,
+        description="a PSI above this is drift where the size-aware test agrees (is_drifted, drift_performance)",
+    )
+    fdr: float = Field(
+        0.05,
+        gt=0,
+        lt=1,
+        description="false discovery rate of the size-aware drift test over a window's features (Benjamini-Hochberg), "
+        "and of the drift-with-drop correlation test over a metric's features",
+    )
     correlation_windows: int = Field(
         10, ge=3, description="the last N tumbling windows over which drift is rank-correlated with the metric"
     )

@@ -11,9 +11,13 @@ Controls: ``cooldown`` (time since the version's last RETRAIN), ``min_new_labels
 version gained since its last RETRAIN, or all of them before the first) and ``max_one_per`` (at
 most one RETRAIN across the monitor's versions in any trailing period of that length; in one run
 the worst version goes first). ``drift_and_decay`` fires when a rule's metric, in the overall
-slice, is classed DRIFT_AND_DECAY (``drift_performance``: decayed by the rule's own test, with a
-feature or score PSI above ``drift.psi_threshold``) in its latest two classified windows that share
-no bucket; its evidence names the drifting features and those whose drift ranks with the drop.
+slice, has an open episode that the ``sustained`` trigger would take (SUSTAINED or worse, confirmed
+on two windows that share no bucket) and is classed DRIFT_AND_DECAY (``drift_performance``:
+decayed by the rule's own test, with a feature drifted by the size-aware decision) in its latest
+two classified windows that share no bucket. Its evidence names the features with the largest PSI
+in those windows, and as ``correlated`` only those whose drift moves with the drop by the test
+that allows for trending windows (``alerts.decay.comovement_p``), after Benjamini-Hochberg over
+the metric's features at ``drift.fdr``: evidence of a relation, not proof of a cause.
 
 Status per version: CRITICAL (an open CRITICAL episode: action BLOCK_OR_ROLLBACK), DEGRADED (open
 SUSTAINED: ALERT; only MINOR: OBSERVE), HEALTHY (NONE), or INACTIVE (no recent prediction). A
@@ -32,6 +36,7 @@ from dataclasses import asdict, dataclass
 from perfmon_spark.alerts.lifecycle import Episode
 from perfmon_spark.config import MonitorConfig
 from perfmon_spark.metrics.intervals import z_value
+from perfmon_spark.metrics.significance import bh_adjusted
 from perfmon_spark.vocabulary import ALL_VERSIONS, OVERALL, Action, Decision, DriftClass, Level, ModelStatus, Trigger
 
 _DAY = 86400
@@ -107,6 +112,12 @@ def _confirmed(ep: Episode) -> set[Level]:
     return {Level(level) for level in json.loads(ep.evidence or "{}").get("confirmed", ())}
 
 
+def _sustained(ep: Episode) -> bool:
+    """The ``sustained`` trigger's test: an episode at SUSTAINED or worse, confirmed at such a
+    level on two windows that share no bucket."""
+    return ep.level.rank >= Level.SUSTAINED.rank and any(c.rank >= Level.SUSTAINED.rank for c in _confirmed(ep))
+
+
 def _kpi_breach(kpi, row: Mapping) -> str | None:
     """How a KPI window is beyond its limit, with its whole interval and enough labels; else None."""
     if row["value"] is None or (row.get("n_labeled") or 0) < kpi.min_labeled:
@@ -145,25 +156,33 @@ def _kpi_breaches(cfg: MonitorConfig, kpi_rows: list[Mapping]) -> list[tuple[str
     return fired
 
 
-def _drift_and_decay(drift_rows: list[Mapping], correlations: list[Mapping]) -> list[tuple[str, dict, int]]:
-    """Rule metrics whose two latest classified windows (overall slice, sharing no bucket) are
-    both DRIFT_AND_DECAY, with the features: those on top in the windows, and those whose drift
-    ranks positively with the drop (strongest first)."""
+def _drift_and_decay(
+    drift_rows: list[Mapping], correlations: list[Mapping], open_episodes: list[Episode], fdr: float
+) -> list[tuple[str, dict, int]]:
+    """Rule metrics with an open SUSTAINED-or-worse episode (overall slice, confirmed: ``_sustained``)
+    whose two latest classified windows (overall slice, sharing no bucket) are both
+    DRIFT_AND_DECAY, with the features: those on top in the windows, and those whose drift moves
+    with the drop (``_correlated``)."""
     fired = []
     for metric, window in sorted({(r["metric"], r["window"]) for r in drift_rows}):
         windows = sorted(
             (r for r in drift_rows if (r["metric"], r["window"]) == (metric, window)), key=lambda r: r["window_start"]
         )
-        if len(windows) < 2 or any(r["class"] != DriftClass.DRIFT_AND_DECAY for r in windows):
-            continue
-        ranked = sorted(
-            (c for c in correlations if c["metric"] == metric and (c["spearman_rho"] or 0) > 0),
-            key=lambda c: (-c["spearman_rho"], c["feature"]),
+        episode = next(
+            (
+                ep
+                for ep in sorted(open_episodes, key=lambda e: (-e.level.rank, e.rule))
+                if (ep.metric, ep.window, ep.slice_key) == (metric, window, OVERALL) and _sustained(ep)
+            ),
+            None,
         )
+        if episode is None or len(windows) < 2 or any(r["class"] != DriftClass.DRIFT_AND_DECAY for r in windows):
+            continue
         top = sorted({r["top_feature"] for r in windows if r["top_feature"]})
         evidence = {
             "metric": metric,
             "window": window,
+            "episode": _evidence(episode),
             "windows": [
                 {
                     k: r.get(k)
@@ -172,12 +191,24 @@ def _drift_and_decay(drift_rows: list[Mapping], correlations: list[Mapping]) -> 
                 for r in windows
             ],
             "features": top,
-            "correlated": [{k: c[k] for k in ("feature", "spearman_rho", "p_value", "windows_used")} for c in ranked],
+            "correlated": _correlated([c for c in correlations if c["metric"] == metric], fdr),
         }
-        named = ", ".join(top) or "the score"
-        reason = f"{Trigger.DRIFT_AND_DECAY}: {metric} ({window}, overall) decayed with drift in {named}"
+        reason = f"{Trigger.DRIFT_AND_DECAY}: {metric} ({window}, overall) decayed with drift in {', '.join(top)}"
         fired.append((reason, evidence, Level.SUSTAINED.rank))
     return fired
+
+
+def _correlated(correlations: list[Mapping], fdr: float) -> list[dict]:
+    """The features whose drift moves with the drop: ``p_comovement`` through
+    Benjamini-Hochberg at ``fdr`` over the metric's features that have one (strongest first).
+    ``spearman_rho`` rides along, descriptive."""
+    tested = [c for c in correlations if c.get("p_comovement") is not None]
+    passed = [
+        {**{k: c[k] for k in ("feature", "spearman_rho", "windows_used", "p_comovement")}, "q": q}
+        for c, q in zip(tested, bh_adjusted([c["p_comovement"] for c in tested]))
+        if q <= fdr
+    ]
+    return sorted(passed, key=lambda c: (c["q"], c["feature"]))
 
 
 def triggers_of(
@@ -190,22 +221,19 @@ def triggers_of(
     """(reason, evidence, rank) for every open episode, KPI breach and drift-with-decay that fires
     a configured trigger, worst first. ``kpi_rows``: the latest mature window of each KPI (overall
     slice); ``drift_rows``: the two latest classified windows of each rule metric
-    (``drift_performance``, overall slice); ``correlations``: ``drift_correlation``'s overall rows."""
+    (``drift_performance``, overall slice); ``correlations``: ``drift_correlation``'s overall rows,
+    each with its ``p_comovement``."""
     fired = []
     for ep in sorted(open_episodes, key=lambda e: (-e.level.rank, e.rule, e.slice_key, e.slice_value)):
         level, confirmed = ep.level, _confirmed(ep)
         if Trigger.CRITICAL in cfg.retrain.triggers and level is Level.CRITICAL and Level.CRITICAL in confirmed:
             fired.append((f"{Trigger.CRITICAL}: {_where(ep)}", _evidence(ep), level.rank))
-        elif (
-            Trigger.SUSTAINED in cfg.retrain.triggers
-            and level.rank >= Level.SUSTAINED.rank
-            and any(c.rank >= Level.SUSTAINED.rank for c in confirmed)
-        ):
+        elif Trigger.SUSTAINED in cfg.retrain.triggers and _sustained(ep):
             fired.append((f"{Trigger.SUSTAINED}: {_where(ep)} at {level}", _evidence(ep), level.rank))
     if Trigger.KPI in cfg.retrain.triggers:
         fired += _kpi_breaches(cfg, kpi_rows)
     if Trigger.DRIFT_AND_DECAY in cfg.retrain.triggers:
-        fired += _drift_and_decay(drift_rows, correlations)
+        fired += _drift_and_decay(drift_rows, correlations, open_episodes, cfg.drift.fdr)
     return sorted(fired, key=lambda f: -f[2])
 
 

@@ -5,7 +5,16 @@ The same windows as ``perf_metrics`` (tumbling where a bucket has data, rolling 
 boundary; no label-count windows: drift needs no label), the same reference periods
 (``windows.Reference``) and the same ``*`` version (the sum over versions). Histograms on fixed
 bins are dense count vectors, so a window is a difference of cumulative sums. Pure pandas/numpy
-per slice (``finalise_drift_slice``), run per slice and feature by one ``applyInPandas``.
+per slice (``finalise_drift_slice``), run per slice by one ``applyInPandas``: a window's drift
+decision weighs its features together.
+
+A feature drifted in a window (``is_drifted``) when its PSI is above ``drift.psi_threshold`` and
+its size-aware test (``metrics.drift.psi_p_value``) passes the Benjamini-Hochberg step at
+``drift.fdr`` over the features tested in the same version, slice and window: the threshold says
+the shift is large enough to matter, the test that chance alone is an unlikely cause at this
+window's and reference's sizes, and the step that testing many features does not multiply the
+false alarms (on stable data, a window has a drifted feature in at most about ``fdr`` of windows,
+however many features there are).
 """
 
 from __future__ import annotations
@@ -18,7 +27,7 @@ import pandas as pd
 
 from perfmon_spark.config import MonitorConfig
 from perfmon_spark.io.catalog import DRIFT_METRICS
-from perfmon_spark.metrics.drift import measures
+from perfmon_spark.metrics.drift import measures, psi_p_value, window_drifted
 from perfmon_spark.states.drift import Binned
 from perfmon_spark.vocabulary import ALL_VERSIONS, DriftMeasure, FeatureKind
 from perfmon_spark.windows import Reference, epoch_seconds, reference_spans, seconds_of, spans
@@ -35,6 +44,7 @@ class DriftPlan:
     reference: Reference
     features: tuple[tuple[str, bool, tuple[float, ...]], ...]  # (feature, numeric?, edges)
     psi_threshold: float
+    fdr: float
     label_windows: tuple = ()  # drift has none (``windows.spans`` reads it)
     since: int | None = None  # epoch seconds: only windows ending at or after it (None: all)
 
@@ -48,27 +58,39 @@ class DriftPlan:
             reference=reference,
             features=tuple((b.feature, b.kind == FeatureKind.NUMERIC, b.edges) for b in bins),
             psi_threshold=cfg.drift.psi_threshold,
+            fdr=cfg.drift.fdr,
             since=epoch_seconds(since),
         )
 
 
 def finalise_drift_slice(pdf: pd.DataFrame, plan: DriftPlan) -> pd.DataFrame:
-    """All ``drift_metrics`` rows of one slice and feature: every version and ``*``, every window."""
+    """All ``drift_metrics`` rows of one slice: every feature, version and ``*``, every window,
+    each feature's PSI judged with the window's other features (``is_drifted``)."""
     columns = [c for c, _ in DRIFT_COLUMNS]
     if pdf.empty:
         return pd.DataFrame(columns=columns)
-    feature = pdf["feature"].iloc[0]
-    numeric, edges = next((n, e) for f, n, e in plan.features if f == feature)
-    versions = sorted(pdf["model_version"].unique()) + [ALL_VERSIONS]
-    frames = [
-        _finalise_version(pdf if v == ALL_VERSIONS else pdf[pdf["model_version"] == v], v, numeric, edges, plan)
-        for v in versions
-    ]
+    frames = []
+    for feature, rows in pdf.groupby("feature", sort=True):
+        numeric, edges = next((n, e) for f, n, e in plan.features if f == feature)
+        for v in sorted(rows["model_version"].unique()) + [ALL_VERSIONS]:
+            sub = rows if v == ALL_VERSIONS else rows[rows["model_version"] == v]
+            frames.append(_finalise_version(sub, v, numeric, edges, plan).assign(feature=feature))
     out = pd.concat(frames, ignore_index=True)
     out["slice_key"] = pdf["slice_key"].iloc[0]
     out["slice_value"] = pdf["slice_value"].iloc[0]
-    out["feature"] = feature
+    out["is_drifted"] = drifted(out, plan)
     return out[columns]
+
+
+def drifted(rows: pd.DataFrame, plan: DriftPlan) -> pd.Series:
+    """``is_drifted`` of ``drift_metrics`` rows of one slice: on PSI rows with a p-value,
+    ``metrics.drift.window_drifted`` over the features of the same version and window; null
+    elsewhere."""
+    out = pd.Series(pd.NA, index=rows.index, dtype="boolean")
+    tested = rows[(rows["measure"] == DriftMeasure.PSI) & rows["p_value"].notna()]
+    for _, family in tested.groupby(["model_version", "window", "window_start"]):
+        out[family.index] = window_drifted(family["value"], family["p_value"], plan.psi_threshold, plan.fdr)
+    return out
 
 
 def _finalise_version(sub: pd.DataFrame, version: str, numeric: bool, edges, plan: DriftPlan) -> pd.DataFrame:
@@ -95,6 +117,7 @@ def _finalise_version(sub: pd.DataFrame, version: str, numeric: bool, edges, pla
             if reference is not None and reference.sum() <= 0:
                 reference = None
             values = measures(numeric, edges, window, window if reference is None else reference)
+            p_value = np.nan if reference is None else psi_p_value(window, reference, ordered=numeric)
             for measure, value in values.items():
                 rows.append(
                     (
@@ -106,9 +129,7 @@ def _finalise_version(sub: pd.DataFrame, version: str, numeric: bool, edges, pla
                         np.nan if reference is None else value,
                         int(window.sum()),
                         None if reference is None else int(reference.sum()),
-                        None
-                        if measure != DriftMeasure.PSI or reference is None or np.isnan(value)
-                        else bool(value > plan.psi_threshold),
+                        p_value if measure == DriftMeasure.PSI else np.nan,
                     )
                 )
     out = pd.DataFrame(
@@ -122,13 +143,12 @@ def _finalise_version(sub: pd.DataFrame, version: str, numeric: bool, edges, pla
             "value",
             "n_predictions",
             "n_reference",
-            "is_drifted",
+            "p_value",
         ],
     )
     for c in ("window_start", "window_end"):
         out[c] = pd.to_datetime(out[c].astype(np.int64), unit="s")
     out["n_reference"] = out["n_reference"].astype("Int64")
-    out["is_drifted"] = out["is_drifted"].astype("boolean")
     return out
 
 
@@ -145,8 +165,7 @@ def compute_drift(stats, plan: DriftPlan):
     df = (
         stats.filter(F.col("feature").isin(*wanted))
         .select("model_version", "slice_key", "slice_value", "bucket_start", "feature", "bin_counts")
-        .groupBy("slice_key", "slice_value", "feature")
+        .groupBy("slice_key", "slice_value")
         .applyInPandas(lambda pdf: finalise_drift_slice(pdf, plan), drift_schema())
     )
-    value = F.col("value")
-    return df.withColumn("value", F.when(~F.isnan(value), value))
+    return df.withColumns({c: F.when(~F.isnan(c), F.col(c)) for c in ("value", "p_value")})

@@ -122,7 +122,8 @@ def summarise(spark: SparkSession, cfg: MonitorConfig, result: RunResult, config
 
 def _drift_lines(spark: SparkSession, cfg: MonitorConfig) -> list[str]:
     """Per version and rule metric, the class of its latest classified window (overall slice), the
-    window's most drifted feature, and the feature whose drift ranks best with the drop."""
+    window's most drifted feature, and the feature whose drift ranks best with the drop (descriptive:
+    its p takes the windows as independent; the decisions read the test that does not)."""
     if not table_exists(spark, cfg.output.table(DRIFT_CORRELATION.name)):
         return []
     mine = (F.col("monitor") == cfg.name) & (F.col("slice_key") == OVERALL)
@@ -149,8 +150,8 @@ def _drift_lines(spark: SparkSession, cfg: MonitorConfig) -> list[str]:
         )
         c = best.get((r["model_version"], r["metric"]))
         ranked = (
-            f"; most correlated with the drop: {c['feature']} (rho {_fmt(c['spearman_rho'])}, "
-            f"p {_fmt(c['p_value'])}, {c['windows_used']} windows)"
+            f"; ranks most with the drop (descriptive): {c['feature']} (rho {_fmt(c['spearman_rho'])}, "
+            f"naive p {_fmt(c['p_value'])}, {c['windows_used']} windows)"
             if c is not None
             else ""
         )

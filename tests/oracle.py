@@ -156,3 +156,13 @@ def cross_fitted_map(scores: np.ndarray, y: np.ndarray, folds: int, bins: int):
     shift = np.bincount(rows, residual, bins) / np.maximum(np.bincount(rows, minlength=bins), 1)
     mapped = np.clip(IsotonicRegression().fit(x, t).predict(values) + shift[share], 0, 1)
     return lambda s: np.interp(s, values, mapped)
+
+
+def psi(window: np.ndarray, reference: np.ndarray) -> float:
+    """PSI of two count vectors on the same bins, one half added to each bin either side uses
+    (SPEC §5 and the drift issue: add-one-half smoothing, bins empty on both sides left out)."""
+    keep = (np.asarray(window) > 0) | (np.asarray(reference) > 0)
+    a = np.asarray(window, dtype=float)[keep] + 0.5
+    b = np.asarray(reference, dtype=float)[keep] + 0.5
+    a, b = a / a.sum(), b / b.sum()
+    return float(np.dot(a - b, np.log(a) - np.log(b)))

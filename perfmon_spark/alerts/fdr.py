@@ -20,24 +20,9 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 
-import numpy as np
-
 from perfmon_spark.alerts.lifecycle import Episode
+from perfmon_spark.metrics.significance import bh_adjusted
 from perfmon_spark.vocabulary import Level
-
-
-def bh_adjusted(p_values: list[float]) -> list[float]:
-    """Benjamini-Hochberg adjusted p-values (q), in the order given."""
-    p = np.asarray(p_values, dtype=float)
-    m = len(p)
-    if m == 0:
-        return []
-    order = np.argsort(p, kind="mergesort")
-    scaled = p[order] * m / np.arange(1, m + 1)
-    q = np.minimum.accumulate(scaled[::-1])[::-1].clip(max=1.0)
-    out = np.empty(m)
-    out[order] = q
-    return out.tolist()
 
 
 def control_fdr(

@@ -355,7 +355,19 @@ DRIFT_METRICS = OutputTable(
         _c("value", "double", "null until the window's reference period has ended, or without rows"),
         _c("n_predictions", "long", "predictions in the window"),
         _c("n_reference", "long", "predictions in the window's reference period"),
-        _c("is_drifted", "boolean", "psi: value > drift.psi_threshold; null for the other measures"),
+        _c(
+            "is_drifted",
+            "boolean",
+            "psi: value > drift.psi_threshold and p_value passes Benjamini-Hochberg at drift.fdr over the window's "
+            "features; null for the other measures, without a reference, or where p_value is null",
+        ),
+        _c(
+            "p_value",
+            "double",
+            "psi: of the size-aware test (PSI x (1/n_predictions + 1/n_reference)^-1 against chi-square on bins "
+            "pooled to 10 expected rows, Williams-corrected); null for the other measures, without a reference, or "
+            "below two pooled bins",
+        ),
         AS_OF,
         RUN_ID,
     ),

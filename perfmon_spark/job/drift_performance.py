@@ -1,11 +1,14 @@
 """Drift related to performance (the alerting stage, with drift features and alert rules):
-``drift_performance`` classes each window of each rule's metric by its decay and its drift, and
-``drift_correlation`` ranks each feature by how its drift follows the metric's drop.
+``drift_performance`` classes each window of each rule's metric by its decay and its drift (the
+size-aware ``drift_metrics.is_drifted`` of its features), and ``drift_correlation`` ranks each
+feature by how its drift follows the metric's drop.
 
 Everything reads the small output tables: the rules' histories with their baselines (shared with
 the alert evaluation), ``drift_metrics`` and ``perf_metrics``. The decay test runs in one
-``applyInPandas`` over the histories; the correlation is ranks and ``corr`` in Spark SQL, and only
-its per-(version, slice, metric, feature) result reaches the driver, for the p-value.
+``applyInPandas`` over the histories, the correlations in another over each (version, slice,
+metric, feature)'s recent windows; only their per-group results reach the driver. The table keeps
+the descriptive Spearman figures; the rows handed to the decisions add ``p_comovement``,
+the test that allows for trending windows (``alerts.decay.comovement_p``).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.window import Window
 
 from perfmon_spark.alerts.baseline import with_baseline
-from perfmon_spark.alerts.decay import decayed, drift_class, spearman_p
+from perfmon_spark.alerts.decay import comovement_p, decayed, drift_class, spearman_p, spearman_rho
 from perfmon_spark.alerts.evaluate import rule_rows
 from perfmon_spark.alerts.lifecycle import SERIES
 from perfmon_spark.alerts.rules import RulePlan
@@ -31,6 +34,8 @@ from perfmon_spark.vocabulary import OVERALL, DriftClass, DriftMeasure
 _WINDOW = ("model_version", "slice_key", "slice_value", "window", "window_start")
 _DECAY = (*_WINDOW, "metric", "value", "ci_lower", "ci_upper", "baseline")  # what the decay test passes on
 _CLASSES = [(d, x, drift_class(d, x)) for d in (True, False, None) for x in (True, False, None)]
+_CORRELATION = ("model_version", "slice_key", "slice_value", "metric", "feature")  # a drift_correlation row's group
+_FIGURES = ("windows_used", "spearman_rho", "p_value")
 
 
 def _relevant(cfg: MonitorConfig, plans: dict[str, RulePlan]) -> dict[str, RulePlan]:
@@ -47,7 +52,7 @@ def _psi(spark: SparkSession, cfg: MonitorConfig) -> DataFrame | None:
     if not table_exists(spark, ref):
         return None
     rows = read_table(spark, ref).filter((F.col("monitor") == cfg.name) & (F.col("measure") == DriftMeasure.PSI))
-    return rows.filter(F.col("value").isNotNull()).select(*_WINDOW, "feature", "value")
+    return rows.filter(F.col("value").isNotNull()).select(*_WINDOW, "feature", "value", "is_drifted")
 
 
 def performance_rows(
@@ -67,11 +72,11 @@ def performance_rows(
     top = psi.groupBy(*_WINDOW).agg(
         F.max_by("feature", F.struct("value", F.col("feature"))).alias("top_feature"),
         F.max("value").alias("top_feature_psi"),
+        F.bool_or("is_drifted").alias("_drifted"),  # null where no feature could be tested
     )
     score = metrics.filter(F.col("metric") == "score_psi").select(*_WINDOW, F.col("value").alias("score_psi"))
     joined = decays.join(top, list(_WINDOW), "left").join(score, list(_WINDOW), "left")
-    largest = F.greatest("top_feature_psi", "score_psi")
-    drifted = F.when(largest.isNotNull(), largest > F.lit(cfg.drift.psi_threshold))
+    drifted = F.col("_drifted")
     label = F.lit(str(DriftClass.UNKNOWN))
     for decay, drift, cls in _CLASSES:
         d = F.col("_decay").isNull() if decay is None else F.col("_decay") == F.lit(decay)
@@ -83,10 +88,10 @@ def performance_rows(
 def correlation_rows(
     cfg: MonitorConfig, metrics: DataFrame, stats: DataFrame, as_of: datetime, psi: DataFrame, plans: dict
 ) -> tuple[DataFrame, list[dict]]:
-    """Per (version, slice, rule metric, feature): the Spearman correlation of the feature's PSI
-    with the metric's drop over the last ``drift.correlation_windows`` tumbling windows that have
-    both and pass the rule's maturity policy (ties take their mean rank, as scipy's ``spearmanr``),
-    and its p-value; as a frame and as rows."""
+    """Per (version, slice, rule metric, feature), over the last ``drift.correlation_windows``
+    tumbling windows that have both the feature's PSI and the metric's drop and pass the rule's
+    maturity policy (``_correlate``): as the ``drift_correlation`` frame, and as rows that add
+    ``p_comovement``."""
     granularity = cfg.windows.granularity.text
     relevant = _relevant(cfg, plans)
     by_metric: dict = {}
@@ -102,29 +107,32 @@ def correlation_rows(
     drops = rows.select(
         *_WINDOW, "metric", ((F.col("baseline") - F.col("value")) * sign[F.col("metric")]).alias("drop")
     )
-    pairs = drops.join(psi.withColumnRenamed("value", "psi"), list(_WINDOW))
-    group = ["model_version", "slice_key", "slice_value", "metric", "feature"]
-    latest = Window.partitionBy(*group).orderBy(F.desc("window_start"))
+    pairs = drops.join(psi.select(*_WINDOW, "feature", F.col("value").alias("psi")), list(_WINDOW))
+    latest = Window.partitionBy(*_CORRELATION).orderBy(F.desc("window_start"))
     pairs = pairs.withColumn("_n", F.row_number().over(latest)).filter(F.col("_n") <= cfg.drift.correlation_windows)
-    for column in ("drop", "psi"):
-        tied = F.count(F.lit(1)).over(Window.partitionBy(*group, column))
-        pairs = pairs.withColumn(
-            f"_r_{column}", F.rank().over(Window.partitionBy(*group).orderBy(column)) + (tied - 1) / 2
-        )
-    found = pairs.groupBy(*group).agg(
-        F.count(F.lit(1)).alias("windows_used"),
-        F.try_divide(F.covar_pop("_r_drop", "_r_psi"), F.stddev_pop("_r_drop") * F.stddev_pop("_r_psi")).alias(
-            "spearman_rho"
-        ),
+    columns = tuple((c, t) for c, t in DRIFT_CORRELATION.schema if c in (*_CORRELATION, *_FIGURES))
+    found = (
+        pairs.select(*_CORRELATION, "window_start", "drop", "psi")
+        .groupBy(*_CORRELATION)
+        .applyInPandas(_correlate, ", ".join(f"`{c}` {t}" for c, t in columns) + ", `p_comovement` double")
     )
-    columns = tuple(
-        (c, t) for c, t in DRIFT_CORRELATION.schema if c in (*group, "windows_used", "spearman_rho", "p_value")
-    )
-    out = [
-        {**r, "p_value": spearman_p(r["spearman_rho"], r["windows_used"])}
-        for r in collect_rows(found, tuple((c, t) for c, t in columns if c != "p_value"))
-    ]
+    out = collect_rows(found, (*columns, ("p_comovement", "double")))
     return rows_to_frame(stats.sparkSession, out, columns), out
+
+
+def _correlate(pdf: pd.DataFrame) -> pd.DataFrame:
+    """One group's figures, its windows in time order: Spearman's rho of the levels with its
+    t-approximation p-value (descriptive: trending windows are not independent), and the test
+    that allows for that (``comovement_p``, one-sided: drift rising with the drop)."""
+    pdf = pdf.sort_values("window_start")
+    rho = spearman_rho(pdf["drop"], pdf["psi"])
+    figures = {
+        "windows_used": len(pdf),
+        "spearman_rho": rho,
+        "p_value": spearman_p(rho, len(pdf)),
+        "p_comovement": comovement_p(pdf["drop"], pdf["psi"]),
+    }
+    return pd.DataFrame([{**{c: pdf[c].iloc[0] for c in _CORRELATION}, **figures}])
 
 
 def _mature_enough(policy) -> F.Column:

@@ -8,9 +8,12 @@ unlabeled predictions too (``scores``: score values and predictions at each, exa
 
 The distribution distances compare a window with its reference period (``windows.Reference``):
 ``score_psi`` and ``score_js`` on ``PSI_BINS`` bins cut at the reference's deciles (ties merge
-bins), ``class_share_psi`` on the predicted classes. Empty bins are floored at ``PSI_FLOOR`` in the
-PSI (the usual practice; without it one empty bin makes the PSI infinite); the Jensen-Shannon
-distance needs no floor (base 2, so it lies in [0, 1], as scipy's ``jensenshannon(p, q, 2)``).
+bins), ``class_share_psi`` on the predicted classes. The PSI adds one half to the count of every
+bin that either side uses (``PSI_SMOOTHING``; without it one empty bin makes the PSI infinite):
+an empty bin counts as half a row, so a 30-row window's empty bin where the reference has 5%
+adds about 0.05 to the PSI where a floor of 1e-4 on the shares added 0.3. Bins empty on both
+sides are left out. The Jensen-Shannon distance needs neither (base 2, so it lies in [0, 1], as
+scipy's ``jensenshannon(p, q, 2)``).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from perfmon_spark.metrics.common import field, mean_of, ratio
 from perfmon_spark.metrics.registry import Metric, register_metric
 
 PSI_BINS = 10
-PSI_FLOOR = 1e-4
+PSI_SMOOTHING = 0.5  # added to each used bin's count (Jeffreys' prior; a 'continuity' half)
 REFERENCE_METRICS = ("score_psi", "score_js", "class_share_psi")
 
 
@@ -68,10 +71,12 @@ def _std(total: str, squares: str):
 
 def distance(kind: str, window: np.ndarray, reference: np.ndarray) -> float:
     """PSI or Jensen-Shannon distance (base 2) of two count vectors over the same bins."""
-    p, q = window / window.sum(), reference / reference.sum()
     if kind == "psi":
-        p, q = np.maximum(p, PSI_FLOOR), np.maximum(q, PSI_FLOOR)
+        used = (window + reference) > 0
+        p, q = (c[used] + PSI_SMOOTHING for c in (window, reference))
+        p, q = p / p.sum(), q / q.sum()
         return float(np.sum((p - q) * np.log(p / q)))
+    p, q = window / window.sum(), reference / reference.sum()
     m = (p + q) / 2
     with np.errstate(divide="ignore", invalid="ignore"):
         kl = np.nansum(np.where(p > 0, p * np.log2(p / m), 0.0)) + np.nansum(np.where(q > 0, q * np.log2(q / m), 0.0))
@@ -211,6 +216,6 @@ _register(
     None,
     "none (a distance; use a threshold without confidence)",
     "population stability index of the predicted class shares against the reference period's "
-    f"(shares floored at {PSI_FLOOR}); null until the reference period has ended",
+    f"(counts + {PSI_SMOOTHING}); null until the reference period has ended",
     larger=False,
 )

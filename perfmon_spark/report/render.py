@@ -746,6 +746,9 @@ def _drift_section(data: ReportData) -> str:
         ]
         parts += [
             "<h3>Which drift goes with the drop (Spearman rank correlation over recent windows)</h3>",
-            _table(["version", "metric", "feature", "rho", "p", "windows"], rows, numeric={3, 4, 5}),
+            "<p>Descriptive: the p-value takes the windows as independent, which trending series are not. "
+            "A retrain's evidence lists a feature as correlated only where a test that allows for trends "
+            "(on the window-to-window changes, with the windows' autocorrelation counted) passes.</p>",
+            _table(["version", "metric", "feature", "rho", "naive p", "windows"], rows, numeric={3, 4, 5}),
         ]
     return "".join(parts)

@@ -1,6 +1,8 @@
 """Feature drift on real Delta tables: the bins are fixed once from the first reference period and
-never move (incremental runs, appends with another distribution), and every drift measure of
-every version, slice and window equals numpy / scipy on the same rows binned independently."""
+never move (incremental runs, appends with another distribution), every drift measure of every
+version, slice and window equals numpy / scipy on the same rows binned independently, and the
+drift decision is the PSI threshold with the size-aware test after Benjamini-Hochberg (scipy's)
+over each window's features."""
 
 from __future__ import annotations
 
@@ -11,11 +13,12 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy.spatial.distance import jensenshannon
-from scipy.stats import wasserstein_distance
+from scipy.stats import false_discovery_control, wasserstein_distance
 
 from perfmon_spark.config import parse_config
 from perfmon_spark.errors import InputError
 from perfmon_spark.job import run_monitor
+from perfmon_spark.metrics.drift import psi_p_value
 from tests import oracle
 from tests.helpers import (
     LABELS_DDL,
@@ -31,7 +34,6 @@ from tests.helpers import (
 
 DAY = timedelta(days=1)
 AS_OF = T0 + 10 * DAY
-FLOOR = 1e-4  # the PSI's floor for empty bins (SPEC: PSI with empty bins floored)
 
 
 def drifted_inputs(seed: int = 7) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -63,8 +65,7 @@ def drift_config(p, lab, out, **extra):
 
 def oracle_measures(window: np.ndarray, reference: np.ndarray, centres: np.ndarray | None) -> dict[str, float]:
     p, q = window / window.sum(), reference / reference.sum()
-    pf, qf = np.maximum(p, FLOOR), np.maximum(q, FLOOR)
-    out = {"psi": float(np.sum((pf - qf) * np.log(pf / qf))), "js": float(jensenshannon(p, q, base=2))}
+    out = {"psi": oracle.psi(window, reference), "js": float(jensenshannon(p, q, base=2))}
     if centres is not None:
         out["wasserstein"] = float(wasserstein_distance(centres, centres, window[:-1], reference[:-1]))
     return out
@@ -134,7 +135,7 @@ def test_drift_measures_equal_numpy_and_bins_stay_fixed(spark, tmp_path):
             )
             assert r.n_predictions == window.sum()
             if r.window_end < first + 3 * DAY or ref_counts.sum() == 0:
-                assert pd.isna(r.value) and pd.isna(r.is_drifted)
+                assert pd.isna(r.value) and pd.isna(r.is_drifted) and pd.isna(r.p_value)
                 continue
             centres = None
             if feature == "amount":
@@ -142,12 +143,20 @@ def test_drift_measures_equal_numpy_and_bins_stay_fixed(spark, tmp_path):
             expected = oracle_measures(window, ref_counts, centres)[r.measure]
             assert r.n_reference == ref_counts.sum()
             assert np.isclose(r.value, expected, rtol=1e-9, atol=1e-12), (version, key, value, feature, r)
-            if r.measure == "psi":
-                assert r.is_drifted == (expected > 0.2)
+            if r.measure == "psi":  # the test itself is checked against scipy in tests/unit/test_drift_decision.py
+                p = psi_p_value(window, ref_counts, ordered=feature == "amount")
+                assert pd.isna(r.p_value) if np.isnan(p) else np.isclose(r.p_value, p, rtol=1e-9, atol=1e-300), r
             else:
-                assert pd.isna(r.is_drifted)
+                assert pd.isna(r.is_drifted) and pd.isna(r.p_value)
             checked += 1
     assert checked > 100
+    tested = got[got["measure"].eq("psi") & got["p_value"].notna()]
+    for _, family in tested.groupby(["model_version", "slice_key", "slice_value", "window", "window_start"]):
+        q = false_discovery_control(family["p_value"].to_numpy(), method="bh")
+        expected = (family["value"].to_numpy() > 0.2) & (q <= 0.05)
+        assert family["is_drifted"].tolist() == expected.tolist(), family
+    assert tested["is_drifted"].notna().all() and tested["is_drifted"].any() and not tested["is_drifted"].all()
+    assert got.loc[got["p_value"].isna(), "is_drifted"].isna().all()
     late = got.query("model_version == '*' and slice_key == '*' and window == '1 day' and measure == 'psi'")
     late = late[late["window_start"] >= T0 + 6 * DAY]
     assert late["is_drifted"].all() and len(late) == 8  # amount and channel on days 6-9

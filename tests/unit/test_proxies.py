@@ -14,8 +14,9 @@ from scipy.spatial.distance import jensenshannon
 
 from perfmon_spark.config import parse_config
 from perfmon_spark.metrics import histogram
-from perfmon_spark.metrics.proxies import PSI_BINS, PSI_FLOOR
+from perfmon_spark.metrics.proxies import PSI_BINS
 from perfmon_spark.windows import WindowPlan, finalise_slice
+from tests import oracle
 from tests.helpers import BASE
 from tests.statebuild import binary_stats, multiclass_stats, regression_stats
 
@@ -67,10 +68,9 @@ def window_rows(rows, version, start, end):
 
 def oracle_distances(window: np.ndarray, reference: np.ndarray) -> tuple[float, float]:
     edges = np.unique(np.quantile(reference, np.arange(1, PSI_BINS) / PSI_BINS, method="inverted_cdf"))
-    p = np.bincount(np.searchsorted(edges, window), minlength=len(edges) + 1) / len(window)
-    q = np.bincount(np.searchsorted(edges, reference), minlength=len(edges) + 1) / len(reference)
-    pf, qf = np.maximum(p, PSI_FLOOR), np.maximum(q, PSI_FLOOR)
-    return float(np.sum((pf - qf) * np.log(pf / qf))), float(jensenshannon(p, q, base=2))
+    w = np.bincount(np.searchsorted(edges, window), minlength=len(edges) + 1)
+    r = np.bincount(np.searchsorted(edges, reference), minlength=len(edges) + 1)
+    return oracle.psi(w, r), float(jensenshannon(w / w.sum(), r / r.sum(), base=2))
 
 
 def test_binary_score_proxies_count_every_prediction():
@@ -167,19 +167,19 @@ def test_multiclass_predicted_shares_and_class_share_psi(cls):
         plan_for("multiclass", metrics, {"source": "window", "window": "7 days"}, predictions=predictions), rows
     )
     out = finalise_slice(multiclass_stats(rows), plan)
-    reference = window_rows(rows, "v1", T0, T0 + 7 * DAY)["pred"].value_counts(normalize=True)
+    reference_counts = window_rows(rows, "v1", T0, T0 + 7 * DAY)["pred"].value_counts()
     for r in out[(out["window"] == "7 days") & (out["model_version"] == "v1")].itertuples():
         end = pd.Timestamp(r.window_end)
         sub = window_rows(rows, "v1", end - 7 * DAY, end)
         shares = sub["pred"].value_counts(normalize=True)
+        counts = sub["pred"].value_counts()
         if r.metric == "accuracy":
             labeled = sub[sub["y"].notna()]
             expected = (labeled["y"] == labeled["pred"]).mean()
         elif r.metric == "class_share_psi":
-            classes = sorted(set(shares.index) | set(reference.index))
-            p = np.maximum(shares.reindex(classes, fill_value=0).to_numpy(), PSI_FLOOR)
-            q = np.maximum(reference.reindex(classes, fill_value=0).to_numpy(), PSI_FLOOR)
-            expected = np.sum((p - q) * np.log(p / q)) if end >= pd.Timestamp(T0 + 7 * DAY) else np.nan
+            classes = sorted(set(counts.index) | set(reference_counts.index))
+            window, ref = (c.reindex(classes, fill_value=0).to_numpy() for c in (counts, reference_counts))
+            expected = oracle.psi(window, ref) if end >= pd.Timestamp(T0 + 7 * DAY) else np.nan
         else:
             expected = shares.get(cls, 0.0)
         np.testing.assert_allclose(r.value, expected, rtol=1e-9, atol=1e-12, err_msg=f"{r}")
