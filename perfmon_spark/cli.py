@@ -236,7 +236,7 @@ def cmd_sql(args) -> int:
 
     cfg = load_config(args.config)
     queries = sql_queries(cfg, tuple(args.name))
-    print("\n\n".join(q.statement(view_name(cfg, q) if args.views else None) for q in queries))
+    print("\n\n".join(q.statement(view_name(cfg, q) if args.views else None) for q in queries), flush=True)
     return 0
 
 
@@ -280,6 +280,9 @@ def run_cli(argv: list[str] | None, parser: argparse.ArgumentParser, handler) ->
     try:
         args = parser.parse_args(argv)
         return handler(args)
+    except BrokenPipeError:  # the reader left (``perfmon sql | head``): nothing to report to it
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's own flush at exit
+        return 1
     except PerfmonError as e:
         if verbose:
             traceback.print_exc()

@@ -12,19 +12,21 @@ from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 from string import Template
-
-from pyspark.sql import SparkSession
+from typing import TYPE_CHECKING
 
 from perfmon_spark.config import MonitorConfig, TableRef, load_config
 from perfmon_spark.errors import ConfigError
 from perfmon_spark.io.catalog import OUTPUT_TABLES, written_by
-from perfmon_spark.io.tables import read_table, table_exists
-from perfmon_spark.session import get_spark
+
+if TYPE_CHECKING:  # Spark is imported where a view is registered: ``perfmon sql`` runs without it
+    from pyspark.sql import SparkSession
 
 
 def register_views(spark: SparkSession, cfg: MonitorConfig) -> tuple[str, ...]:
     """Each existing output table of ``cfg`` as a temporary view named without the prefix
     (``perf_metrics``, ``perf_alerts``, ...). Returns the names registered."""
+    from perfmon_spark.io.tables import read_table, table_exists
+
     names = []
     for table in written_by(cfg.decides, bool(cfg.drift.columns)):
         ref = cfg.output.table(table.name)
@@ -38,6 +40,8 @@ def open_tables(config: str | Path, spark: SparkSession | None = None) -> SparkS
     """A session with the output tables of the config file as temporary views (see
     ``register_views``); the local session perfmon itself would start, unless one is given or
     active."""
+    from perfmon_spark.session import get_spark
+
     cfg = load_config(config)
     spark = spark or get_spark(cfg.spark)
     register_views(spark, cfg)

@@ -3,7 +3,10 @@ names only tables the monitor writes, and its quoted words are the vocabulary's 
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 
 import pytest
 
@@ -49,3 +52,22 @@ def test_a_monitor_without_alerting_gets_only_the_queries_of_its_tables():
     assert view_name(cfg, q) == "VIEW main.monitoring.v_latest_metrics"
     with pytest.raises(ConfigError, match=r"--name: unknown query 'nope'; known: alert_history, "):
         sql_queries(cfg, ("nope",))
+
+
+# ``perfmon`` as on a machine without Spark: any import of pyspark fails
+WITHOUT_SPARK = (
+    "import sys; sys.modules['pyspark'] = None; from perfmon_spark.cli import main; sys.exit(main(sys.argv[1:]))"
+)
+
+
+def test_perfmon_sql_runs_without_spark_and_a_reader_that_leaves_early_gets_no_error_line():
+    args = [sys.executable, "-c", WITHOUT_SPARK, "sql", "--config", str(ROOT / "conf" / "demo.yml")]
+    printed = subprocess.run(args, capture_output=True, text=True, cwd=ROOT)
+    assert printed.returncode == 0 and "-- latest_status:" in printed.stdout, printed.stderr
+    read, write = os.pipe()
+    os.close(read)  # ``perfmon sql | head -0``: the reader is gone before the first line
+    try:
+        left = subprocess.run(args, stdout=write, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    finally:
+        os.close(write)
+    assert left.returncode == 1 and left.stderr == ""
