@@ -8,7 +8,8 @@ The step gates *raising* a level, never keeping one: an episode may open at, or 
 SUSTAINED or CRITICAL in this run only where its series' adjusted p-value (q) is within the rate;
 else it is held at the level it already had (MINOR for a new episode), with its q and the level it
 was held back from in ``evidence.fdr``, and the next run tests it again. A level an earlier run
-granted stays, with the record of the step that granted it: other series' p-values never demote
+granted stays, with the record of the step that granted it (kept while the episode is open, also
+after it steps down): other series' p-values never demote
 an open episode, which resolves by its own ``resolve_after`` rule. The family's p-values are asked
 for only in a run that raises a level (most runs raise none). Rules with ``confidence: null``
 compare point values and make no test: they are neither in the family nor gated.
@@ -62,8 +63,8 @@ def control_fdr(
                 before = granted.get(e.key)
                 level = before.level if before is not None and before.level.rank > Level.MINOR.rank else Level.MINOR
                 evidence["fdr"]["held_back_from"] = e.level
-        elif e.is_open and e.level.rank >= Level.SUSTAINED.rank and e.key in granted:  # kept: how it was granted
-            evidence.update({k: v for k, v in json.loads(granted[e.key].evidence).items() if k == "fdr"})
+        elif e.is_open and e.key in granted and "fdr" in (grant := json.loads(granted[e.key].evidence)):
+            evidence["fdr"] = grant["fdr"]  # kept, or stepped down since: the record of how its level was granted
         else:
             out.append(e)
             continue
