@@ -322,6 +322,10 @@ class _LevelPrefix(logging.Formatter):
 def log_to_stderr() -> None:
     """perfmon's own warnings (and, with --verbose, the rest of its log) go to stderr."""
     logger = logging.getLogger("perfmon_spark")
+    if not logging.root.handlers:
+        # py4j logs through the root logger (``logging.info``), which would install Python's default
+        # handler on first use, and every perfmon line would then be printed twice
+        logging.root.addHandler(logging.NullHandler())
     if not any(isinstance(h.formatter, _LevelPrefix) for h in logger.handlers):
         handler = _Stderr()
         handler.setFormatter(_LevelPrefix())
