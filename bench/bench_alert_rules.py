@@ -178,7 +178,7 @@ def fdr_run(seed: int, series: int = 200, drops: tuple[int, ...] = (0, 1)) -> Fd
     false, false_without, stored = set(), set(), []
     for day in sorted(runs):
         found, family = runs[day]
-        stored = control_fdr(found, stored, lambda family=family: family, RATE)
+        stored = control_fdr(found, stored, family, RATE)
         for before, after in zip(found, stored):
             if before.level.rank >= Level.SUSTAINED.rank and before.slice_value not in drop_names:
                 false_without.add(before.slice_value)

@@ -120,7 +120,7 @@ def coverage(problem_type: str, n: int, replicates: int, seed: int, truth_rows: 
     for metric in _with_intervals(problem_type):
         finalise, interval = bind(problem_type, metric)
         truth = float(finalise(truth_state)[0])
-        lower, upper = interval(state, Z)
+        lower, upper, _ = interval(state, Z)
         defined = ~np.isnan(lower)
         out[metric] = float(np.mean((lower[defined] <= truth) & (truth <= upper[defined])))
     return out

@@ -23,7 +23,7 @@ Status per version: CRITICAL (an open CRITICAL episode: action BLOCK_OR_ROLLBACK
 SUSTAINED: ALERT; only MINOR: OBSERVE), HEALTHY (NONE), or INACTIVE (no recent prediction). A
 CRITICAL version gets a rollback target: the healthy other version with enough labels whose
 pessimistic bound of the critical rule's metric, in the same window and slice, is best, with the
-difference and a z-test of it.
+difference and a z-test of it (on the stored standard errors, ``perf_metrics.std_error``).
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
 from perfmon_spark.alerts.lifecycle import Episode
+from perfmon_spark.alerts.rules import standard_error
 from perfmon_spark.config import MonitorConfig
 from perfmon_spark.metrics.intervals import z_value
 from perfmon_spark.metrics.significance import bh_adjusted
@@ -332,14 +333,22 @@ def rollback_target(
 
     Args:
         critical: the version's worst open CRITICAL episode.
-        candidates: perf_metrics rows (model_version, value, ci_lower, ci_upper, n_labeled) of the
-            same metric, window, slice and window_start, any version.
+        candidates: perf_metrics rows (model_version, value, ci_lower, ci_upper, std_error,
+            n_labeled) of the same metric, window, slice and window_start, any version; the
+            critical version's own row gives its standard error (without it, or without
+            ``std_error``, the interval's half-width / z: ``rules.standard_error``).
         healthy: versions with no open SUSTAINED or CRITICAL episode.
     """
     larger = bool(cfg.larger_is_better(critical.metric))
     min_labeled = next((r.min_labeled for r in cfg.alerts if r.name == critical.rule), 0)
     z = z_value(cfg.confidence_level)
-    mine = {"value": critical.value, "ci_lower": critical.ci_lower, "ci_upper": critical.ci_upper}
+    own = next((c for c in candidates if c["model_version"] == critical.model_version), {})
+    mine = {
+        "value": critical.value,
+        "ci_lower": critical.ci_lower,
+        "ci_upper": critical.ci_upper,
+        "std_error": own.get("std_error"),
+    }
     rows = []
     for c in candidates:
         if c["model_version"] in (critical.model_version, ALL_VERSIONS) or c["value"] is None:
@@ -354,6 +363,7 @@ def rollback_target(
                 "value": c["value"],
                 "ci_lower": c["ci_lower"],
                 "ci_upper": c["ci_upper"],
+                "std_error": c.get("std_error"),
                 "difference": diff,
                 "z": z_diff,
                 "significant": bool(better and z_diff is not None and abs(z_diff) > z),
@@ -386,10 +396,9 @@ def _pessimistic(row: Mapping, larger: bool) -> float:
 
 
 def _se(row: Mapping, z: float) -> float:
-    """Standard error from an interval's half-width (NaN without an interval)."""
-    if row.get("ci_lower") is None or row.get("ci_upper") is None:
-        return math.nan
-    return (row["ci_upper"] - row["ci_lower"]) / (2 * z)
+    """A row's standard error (``rules.standard_error``: the stored one, else the interval's
+    half-width / z); NaN without either."""
+    return float(standard_error(row.get("std_error"), row.get("ci_lower"), row.get("ci_upper"), z))
 
 
 def model_statuses(

@@ -34,6 +34,14 @@ Definitions follow scikit-learn; where scikit-learn warns or returns nan the val
 Binary confusion counts use the decision (`prediction` column, or `score >= threshold`).
 Intervals are at `confidence_level`; the interval column names the method, and "none" where no
 sound closed form exists (the interval columns are then null).
+
+The same method gives `perf_metrics.std_error`, the standard error of the value that every alert
+test reads, on the metric's own scale: for a normal interval (value -+ z se) its half-width / z;
+for a Wilson interval the Wilson score standard error (its half-width / z, which stays above 0 at
+0 and 1); for a transformed interval the delta method's (DeLong's variance for `roc_auc`,
+sqrt(v (1 - v) / positives) for `pr_auc`, F1 from its Wilson interval on TP / (TP + FP + FN),
+se(MSE) / (2 RMSE) for `rmse`); for the order statistics of a quantile their distance / 2z; for
+an estimate sqrt(Bernoulli sd^2 + calibration sd^2), before the interval is clipped to [0, 1].
 """
 
 _PROBLEM_NOTES = {

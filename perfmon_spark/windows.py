@@ -1,5 +1,5 @@
 """Windows and finalising: every tumbling and rolling window of every version and slice, as
-merges of bucket states, finalised into metric values with intervals.
+merges of bucket states, finalised into metric values with intervals and standard errors.
 
 ``finalise_slice`` is pure pandas/numpy over the ``perf_stats`` rows of one slice (all versions);
 the ``*`` version is the sum over versions, and rolling windows are cumulative-sum differences
@@ -19,7 +19,7 @@ from perfmon_spark.config import MonitorConfig
 from perfmon_spark.io.catalog import PERF_METRICS
 from perfmon_spark.metrics import bind, confusion, histogram
 from perfmon_spark.metrics.estimated import BACKTEST_P_VALUE, CALIBRATIONS, ESTIMATED_METRICS, backtest, backtested
-from perfmon_spark.metrics.intervals import z_value
+from perfmon_spark.metrics.intervals import Interval, z_value
 from perfmon_spark.metrics.kpi import kpi_interval, kpi_value
 from perfmon_spark.metrics.proxies import REFERENCE_METRICS
 from perfmon_spark.metrics.ranking import SKETCHED
@@ -105,7 +105,7 @@ class WindowPlan:
         )
 
     def binder(self, name: str):
-        """(finalise, interval) of a metric or KPI name."""
+        """(finalise, interval) of a metric or KPI name (``registry.bind``)."""
         if name in self.kpis:
             return (lambda s: kpi_value(s, name)), (lambda s, z: kpi_interval(s, name, z))
         return bind(self.problem_type, name)
@@ -202,11 +202,15 @@ def _finalise_version(sub: pd.DataFrame, version: str, plan: WindowPlan) -> pd.D
         for name in plan.metrics + plan.kpis:
             finalise, interval = plan.binder(name)
             values = finalise(state)
-            if interval is not None:
-                ci_lower, ci_upper = interval(state, plan.z)
-            else:
-                ci_lower = ci_upper = np.full(len(ends), np.nan)
-            frame = {**base, "metric": name, "value": values, "ci_lower": ci_lower, "ci_upper": ci_upper}
+            ci = Interval(*[np.full(len(ends), np.nan)] * 3) if interval is None else interval(state, plan.z)
+            frame = {
+                **base,
+                "metric": name,
+                "value": values,
+                "ci_lower": ci.lower,
+                "ci_upper": ci.upper,
+                "std_error": ci.std_error,
+            }
             frames.append(pd.DataFrame(frame))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 

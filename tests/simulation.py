@@ -96,28 +96,30 @@ def _history(correct: np.ndarray, n: np.ndarray, s: Scenario) -> pd.DataFrame:
     k = np.convolve(correct, kernel)[: len(correct)].astype(float)  # trailing sums of whole buckets
     m = np.convolve(n, kernel)[: len(n)].astype(float)
     state = {"tp": k, "fp": m - k, "tn": np.zeros_like(k), "fn": np.zeros_like(k), "n_labeled": m}
-    lower, upper = interval(state, Z)
+    ci = interval(state, Z)
     if s.baseline_labels is not None:
         days = int(np.searchsorted(np.cumsum(n), s.baseline_labels)) + 1
     else:
         days = s.baseline_days
     base = {"tp": [correct[:days].sum()], "fp": [n[:days].sum() - correct[:days].sum()], "tn": [0], "fn": [0]}
     base = {f: np.asarray(v, dtype=float) for f, v in {**base, "n_labeled": [n[:days].sum()]}.items()}
-    base_lower, base_upper = interval(base, Z)
+    base_ci = interval(base, Z)
     window_end = START + pd.to_timedelta(np.arange(len(n)) + 1, unit="D")
     out = pd.DataFrame(
         {
             "window_start": window_end - pd.Timedelta(days=s.window_days),
             "window_end": window_end,
             "value": finalise(state),
-            "ci_lower": lower,
-            "ci_upper": upper,
+            "ci_lower": ci.lower,
+            "ci_upper": ci.upper,
+            "std_error": ci.std_error,
             "n_labeled": m,
             "label_coverage": 1.0,
             "is_mature": True,
             "baseline": finalise(base)[0],
-            "baseline_ci_lower": base_lower[0],
-            "baseline_ci_upper": base_upper[0],
+            "baseline_ci_lower": base_ci.lower[0],
+            "baseline_ci_upper": base_ci.upper[0],
+            "baseline_std_error": base_ci.std_error[0],
             "reference_start": START,
             "reference_end": START + pd.Timedelta(days=days),
             "baseline_from_reference": True,
@@ -125,7 +127,7 @@ def _history(correct: np.ndarray, n: np.ndarray, s: Scenario) -> pd.DataFrame:
     )
     # the reference period's windows measure the extra variance; they are compared with a baseline
     # only once the period has ended (windows of fewer buckets than their length are left out)
-    out.loc[: days - 2, ["baseline", "baseline_ci_lower", "baseline_ci_upper"]] = np.nan
+    out.loc[: days - 2, ["baseline", "baseline_ci_lower", "baseline_ci_upper", "baseline_std_error"]] = np.nan
     return out.iloc[s.window_days - 1 :].reset_index(drop=True)
 
 

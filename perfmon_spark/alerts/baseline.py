@@ -1,12 +1,15 @@
 """Baselines: the reference value each rule compares a window with (``baseline.source``), and
-its interval where it is estimated from data (``baseline_ci_lower`` / ``baseline_ci_upper``, null
-for a fixed value), so that the rules can test a drop against both uncertainties.
+its interval and standard error where it is estimated from data (``baseline_ci_lower`` /
+``baseline_ci_upper`` / ``baseline_std_error``, null for a fixed value), so that the rules can
+test a drop against both uncertainties.
 
 - ``values``: fixed figures per metric (training or validation results), for the overall slice.
   A figure of the whole population says nothing of a segment (AUC and precision are not
   comparable across segments), so the other slices use their own ``window`` baseline.
 - ``table``: a Delta table of (model_version, slice_key, slice_value, metric, value, and optionally
-  ci_lower, ci_upper: the figure's own interval, which the rules then count); the most
+  ci_lower, ci_upper, std_error: the figure's own interval and standard error, which the rules
+  then count; a table with the interval and no standard error leaves ``baseline_std_error`` null,
+  and the rules read the interval's half-width / z, ``rules.standard_error``); the most
   specific row wins: exact version and slice, then the version's ``*`` slice, then version ``*``
   with the slice, then ``*``/``*``.
 - ``window``: early production, the metric over the first ``window`` of each version in each
@@ -64,13 +67,16 @@ def check_baseline_table(spark: SparkSession, cfg: MonitorConfig) -> None:
             )
 
 
-BASELINE_INTERVAL = ("baseline_ci_lower", "baseline_ci_upper")
+# the baseline's error: the same columns of what it is taken from (perf_metrics' for a window or
+# rolling baseline, a table's optional ones), null for a fixed figure (exact)
+BASELINE_ERROR = ("baseline_ci_lower", "baseline_ci_upper", "baseline_std_error")
 REFERENCE = ("reference_start", "reference_end", "baseline_from_reference")
 
 
 def with_baseline(histories: DataFrame, stats: DataFrame, cfg: MonitorConfig, as_of: datetime) -> DataFrame:
-    """``histories`` (perf_metrics rows of the rules) with ``baseline`` and its interval, null
-    where there is none, and the ``REFERENCE`` period columns."""
+    """``histories`` (perf_metrics rows of the rules) with ``baseline`` and its interval and
+    standard error (``BASELINE_ERROR``), null where there is none, and the ``REFERENCE`` period
+    columns."""
     source = cfg.baseline.source
     if source == "table":
         return _first_period(_from_table(histories, cfg), stats, cfg)
@@ -88,7 +94,7 @@ def with_baseline(histories: DataFrame, stats: DataFrame, cfg: MonitorConfig, as
 
 
 def _exact(histories: DataFrame) -> DataFrame:
-    return histories.withColumns({c: F.lit(None).cast("double") for c in BASELINE_INTERVAL})
+    return histories.withColumns({c: F.lit(None).cast("double") for c in BASELINE_ERROR})
 
 
 def _first_period(histories: DataFrame, stats: DataFrame, cfg: MonitorConfig) -> DataFrame:
@@ -104,7 +110,7 @@ def _first_period(histories: DataFrame, stats: DataFrame, cfg: MonitorConfig) ->
 
 def _from_states(histories: DataFrame, stats: DataFrame, cfg: MonitorConfig, as_of: datetime, source: str) -> DataFrame:
     """A ``window`` or ``rolling`` baseline: the metric over the reference period, merged from
-    the bucket states like any window, with its interval."""
+    the bucket states like any window, with its interval and standard error."""
     wanted = {r.metric for r in cfg.alerts if r.absolute is None}  # absolute levels need none
     if not wanted:
         nothing = _exact(histories.withColumn("baseline", F.lit(None).cast("double")))
@@ -128,7 +134,7 @@ def _from_states(histories: DataFrame, stats: DataFrame, cfg: MonitorConfig, as_
         *_SERIES,
         "window_end",
         F.col("value").alias("baseline"),
-        *[F.col(c.removeprefix("baseline_")).alias(c) for c in BASELINE_INTERVAL],
+        *[F.col(c.removeprefix("baseline_")).alias(c) for c in BASELINE_ERROR],
     )
     if source == "rolling":
         lag = seconds(cfg.baseline.rolling_lag.seconds)
@@ -155,15 +161,16 @@ def _version_starts(stats: DataFrame) -> DataFrame:
 
 
 def _from_table(histories: DataFrame, cfg: MonitorConfig) -> DataFrame:
-    """The most specific row of the baseline table, with its interval where the table has the
-    optional ``ci_lower`` / ``ci_upper`` columns (a validation figure's own interval), else exact."""
+    """The most specific row of the baseline table, with its interval and standard error where
+    the table has the optional ``ci_lower`` / ``ci_upper`` / ``std_error`` columns (a validation
+    figure's own), else null: exact, or without ``std_error`` the interval's half-width / z."""
     spark = histories.sparkSession
     raw = read_table(spark, cfg.baseline.table)
     interval = [
         (F.col(c.removeprefix("baseline_")) if c.removeprefix("baseline_") in raw.columns else F.lit(None))
         .cast("double")
         .alias(c)
-        for c in BASELINE_INTERVAL
+        for c in BASELINE_ERROR
     ]
     table = raw.select(
         *[F.col(c).cast("string").alias(f"_b_{c}") for c in TABLE_COLUMNS[:-1]],

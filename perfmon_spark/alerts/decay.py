@@ -2,7 +2,7 @@
 its drift, and how a feature's drift moves with the metric's drop.
 
 A window *decayed* when its rule's lowest level holds for it alone: the rule's own test (its
-interval and the baseline's, at the rule's confidence, past the level's threshold; see
+standard error and the baseline's, at the rule's confidence, past the level's threshold; see
 ``alerts.rules``), so decay is decided as an alert is, not by a point comparison. A window the
 rule does not evaluate (immature, too few labels, no baseline) is unknown. A window *drifted*
 when a feature drifted in it by the size-aware decision (``drift_metrics.is_drifted``: PSI above

@@ -1,7 +1,7 @@
 """Rule evaluation in Spark: the rules' metric histories, with baselines, through
 ``rules.evaluate_history`` in one ``applyInPandas`` (one Python call per history, however many
-rules, versions and slices), and each history's p-value for the run's false-discovery step
-(``rules.series_p_value``) in another."""
+rules, versions and slices), and every window each rule evaluated (``rules.evaluated_windows``,
+the ``rule_windows`` table, whose newest rows hold the run's false-discovery family) in another."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ from pyspark.sql import functions as F
 
 from perfmon_spark.alerts.baseline import with_baseline
 from perfmon_spark.alerts.lifecycle import SERIES
-from perfmon_spark.alerts.rules import RulePlan, class_gates, evaluate_history, series_p_value
+from perfmon_spark.alerts.rules import RulePlan, class_gates, evaluate_history, evaluated_windows
 from perfmon_spark.config import AlertRule, MonitorConfig
-from perfmon_spark.io.catalog import PERF_ALERTS
-from perfmon_spark.vocabulary import OVERALL
+from perfmon_spark.io.catalog import PERF_ALERTS, RULE_WINDOWS, threshold_column
+from perfmon_spark.vocabulary import OVERALL, Level
 from perfmon_spark.windows import WindowPlan, compute_metrics
 
 # An episode as evaluated: perf_alerts without the columns the alerting stage adds.
@@ -31,6 +31,7 @@ _HISTORY = (
     "value",
     "ci_lower",
     "ci_upper",
+    "std_error",
     "n_predictions",
     "n_labeled",
     "label_coverage",
@@ -39,13 +40,17 @@ _HISTORY = (
 
 
 def rule_rows(metrics: DataFrame, rule: AlertRule, window: str | None = None) -> DataFrame:
-    """A rule's rows of perf_metrics: its metric, window (or ``window``) and slices."""
+    """A rule's rows of perf_metrics: its metric, window (or ``window``) and slices. A table no run
+    of this version has written yet has no ``std_error``: null, which the rules read as rows
+    written before it existed (``rules.standard_error``)."""
     rows = metrics.filter((F.col("metric") == rule.metric) & (F.col("window") == (window or rule.window)))
     if rule.slices == "overall":
         rows = rows.filter(F.col("slice_key") == OVERALL)
     elif rule.slices != "all":
         rows = rows.filter(F.col("slice_key").isin(*rule.slices))
-    return rows.select(F.lit(rule.name).alias("rule"), *SERIES[1:], *_HISTORY)
+    legacy = "std_error" not in rows.columns
+    history = [F.lit(None).cast("double").alias(c) if legacy and c == "std_error" else F.col(c) for c in _HISTORY]
+    return rows.select(F.lit(rule.name).alias("rule"), *SERIES[1:], *history)
 
 
 def _with_class_counts(histories: DataFrame, stats: DataFrame, cfg: MonitorConfig, as_of: datetime) -> DataFrame:
@@ -111,16 +116,27 @@ def episodes(histories: DataFrame, plans: dict[str, RulePlan]) -> DataFrame:
     return histories.groupBy(*SERIES).applyInPandas(evaluate, schema)
 
 
-P_VALUE = (*((c, "string") for c in SERIES), ("p_value", "double"))
+# A rule's window as evaluated: rule_windows without the columns the alerting stage adds.
+RULE_WINDOW = RULE_WINDOWS.without("monitor", "q_value", "as_of", "run_id")
 
 
-def series_p_values(histories: DataFrame, plans: dict[str, RulePlan]) -> DataFrame:
-    """One row per history (``P_VALUE``): its p-value for the false-discovery family, null where
-    it makes no test (``rules.series_p_value``)."""
+def rule_windows(histories: DataFrame, plans: dict[str, RulePlan]) -> DataFrame:
+    """Every window each rule evaluates (``RULE_WINDOW``: ``rules.evaluated_windows``), from
+    ``rule_histories``."""
+    columns = [c for c, _ in RULE_WINDOW]
 
-    def test(pdf: pd.DataFrame) -> pd.DataFrame:
-        row = {key: pdf[key].iloc[0] for key in SERIES}
-        return pd.DataFrame([{**row, "p_value": series_p_value(pdf, plans[row["rule"]])}])
+    def evaluate(pdf: pd.DataFrame) -> pd.DataFrame:
+        plan = plans[pdf["rule"].iloc[0]]
+        found = evaluated_windows(pdf, plan)
+        if not found:
+            return pd.DataFrame(columns=columns)
+        out = pd.DataFrame(found)
+        for level in Level:
+            out[threshold_column(level)] = [w["thresholds"].get(level) for w in found]
+        out["metric"] = plan.rule.metric
+        for key in SERIES:
+            out[key] = pdf[key].iloc[0]
+        return out[columns]
 
-    schema = ", ".join(f"`{c}` {t}" for c, t in P_VALUE)
-    return histories.groupBy(*SERIES).applyInPandas(test, schema)
+    schema = ", ".join(f"`{c}` {t}" for c, t in RULE_WINDOW)
+    return histories.groupBy(*SERIES).applyInPandas(evaluate, schema)

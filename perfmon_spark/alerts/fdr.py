@@ -10,15 +10,15 @@ else it is held at the level it already had (MINOR for a new episode), with its 
 was held back from in ``evidence.fdr``, and the next run tests it again. A level an earlier run
 granted stays, with the record of the step that granted it (kept while the episode is open, also
 after it steps down): other series' p-values never demote
-an open episode, which resolves by its own ``resolve_after`` rule. The family's p-values are asked
-for only in a run that raises a level (most runs raise none). Rules with ``confidence: null``
+an open episode, which resolves by its own ``resolve_after`` rule. The family is the newest rows of
+``rule_windows``, which also store each series' q. Rules with ``confidence: null``
 compare point values and make no test: they are neither in the family nor gated.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import replace
 
 from perfmon_spark.alerts.lifecycle import Episode
@@ -27,14 +27,14 @@ from perfmon_spark.vocabulary import Level
 
 
 def control_fdr(
-    episodes: list[Episode], stored: list[Episode], p_values: Callable[[], Mapping[tuple, float]], rate: float | None
+    episodes: list[Episode], stored: list[Episode], p_values: Mapping[tuple, float], rate: float | None
 ) -> list[Episode]:
     """The run's episodes, SUSTAINED-or-worse levels gated by the FDR step (see the module docstring).
 
     Args:
         episodes: what the rules found this run.
         stored: the episodes ``perf_alerts`` held before the run: the levels earlier runs granted.
-        p_values: returns one p-value per series tested in the run, by ``Episode.series``.
+        p_values: one p-value per series tested in the run, by ``Episode.series``.
         rate: ``alerts_fdr``; None leaves the episodes as they are.
     """
     if rate is None:
@@ -49,9 +49,8 @@ def control_fdr(
 
     q_values: dict[tuple, float] = {}
     if any(raised(e) for e in episodes):
-        family = p_values()
-        series = sorted(family)
-        q_values = dict(zip(series, bh_adjusted([family[s] for s in series])))
+        series = sorted(p_values)
+        q_values = dict(zip(series, bh_adjusted([p_values[s] for s in series])))
     out = []
     for e in episodes:
         evidence = json.loads(e.evidence)

@@ -4,7 +4,8 @@ A rule's history is the ordered windows of one (rule, model version, slice, wind
 ``evaluate_history`` replays it from the first window every run, so the episodes it returns are a
 function of the metric values alone: late labels that revise a past window revise its alerts too,
 and a re-run with the same inputs returns the same episodes. (The run-level false-discovery step,
-``alerts.fdr``, then weighs every series' p-value, ``series_p_value``, together.)
+``alerts.fdr``, then weighs every series' p-value as of its newest window together:
+``evaluated_windows``, whose rows the ``rule_windows`` table holds.)
 
 Semantics (docs/alerting.md has the statistics and a worked example):
 
@@ -20,8 +21,10 @@ Semantics (docs/alerting.md has the statistics and a worked example):
   each window's point value must be past the threshold (the size that matters) and its change
   from the baseline significant (that it is real) at ``(1 - confidence) / (of x within)``
   (Bonferroni over the hits and windows a level looks at). Both tests combine the window's
-  interval with the baseline's own (zero for fixed ``values``), so a baseline estimated from a
-  few hundred labels is not taken as exact.
+  standard error with the baseline's own (zero for fixed ``values``), so a baseline estimated
+  from a few hundred labels is not taken as exact. Standard errors are the stored ones
+  (``perf_metrics.std_error``, each metric's own by its interval's method), not half-widths of
+  the intervals, which are asymmetric or clipped for several metrics (``standard_error``).
 - Both also count the window's *extra variance*: how much window values vary beyond their
   sampling error (traffic mix, campaigns and holidays move a metric from day to day by more than
   the binomial error of its labels). It is measured per series on the windows of its reference
@@ -92,7 +95,7 @@ class RulePlan:
 
     rule: AlertRule
     larger_is_better: bool
-    z_table: float  # z of the stored intervals (confidence_level): their half-width / z is a standard error
+    z_table: float  # z of the stored intervals (confidence_level), for rows without a stored standard error
     bucket_seconds: int = 86400  # the granularity
     step: int = 1  # the rule's window in buckets: windows this far apart share no bucket
     min_positives: int = 0
@@ -273,11 +276,16 @@ def _with_interval(history: pd.DataFrame, plan: RulePlan) -> np.ndarray:
     return history["ci_lower"].notna().to_numpy() & history["ci_upper"].notna().to_numpy()
 
 
-def standard_error(lower, upper, z: float) -> float:
-    """A standard error from an interval's half-width; 0 without an interval (an exact value)."""
-    if lower is None or upper is None or pd.isna(lower) or pd.isna(upper):
-        return 0.0
-    return (float(upper) - float(lower)) / (2 * z)
+def standard_error(std_error, lower, upper, z: float) -> np.ndarray:
+    """The standard error of stored values (scalars or arrays; None and NaN are missing): the
+    stored ``std_error``, the metric's own by its interval's method. Where none is stored but an
+    interval is (``perf_metrics`` rows written before the column existed, or a baseline table
+    with ``ci_lower`` / ``ci_upper`` only), the interval's half-width / ``z``: the legacy path,
+    exact for a symmetric normal interval and wrong for an asymmetric or clipped one (an
+    estimate of 0.986 [0.913, 1.000] gives 0.022 where its own is 0.037). NaN with neither; the
+    one place that fallback lives."""
+    se, lo, hi = (np.asarray(x, dtype=float) for x in (std_error, lower, upper))
+    return np.where(np.isnan(se), (hi - lo) / (2 * z), se)
 
 
 def extra_variance(values: np.ndarray, ses: np.ndarray, chains: np.ndarray, method: ExtraVariance) -> tuple[float, int]:
@@ -363,7 +371,10 @@ class ExtraVarianceEstimate:
 @dataclass(frozen=True)
 class WindowTest:
     """An evaluated window as the tests see it: its value and the baseline (or an absolute
-    level's limit), with standard errors that count the extra variance."""
+    level's limit), with standard errors that count the extra variance (``se``,
+    ``baseline_se``: what the tests read) and the sampling ones alone (``std_error``,
+    ``baseline_std_error``: ``standard_error`` of the stored columns; 0 for a value without an
+    interval, a fixed baseline and a limit, which are exact)."""
 
     row: Any  # the history's row
     chain: int  # its chain of windows that share no bucket (``RulePlan.chains``)
@@ -372,6 +383,8 @@ class WindowTest:
     baseline: float
     baseline_se: float
     extra: ExtraVarianceEstimate | None  # None: not counted (the rule's choice, a limit, or no confidence)
+    std_error: float
+    baseline_std_error: float
 
     def estimated(self, windows: int = 1) -> Estimated | None:
         """The part of a test's variance that was estimated, for the mean of ``windows`` such
@@ -390,6 +403,9 @@ class Estimated(NamedTuple):
     degrees: int
 
 
+_ERROR = ("std_error", "ci_lower", "ci_upper")  # a value's stored error, in ``standard_error``'s order
+
+
 def window_tests(history: pd.DataFrame, plan: RulePlan) -> list[WindowTest | None]:
     """Per row of ``history``, in its order: what the tests compare, None where the rule does
     not evaluate the window. ``history`` has ``evaluate_history``'s columns; the extra variance
@@ -398,26 +414,29 @@ def window_tests(history: pd.DataFrame, plan: RulePlan) -> list[WindowTest | Non
     rule = plan.rule
     ok = evaluated(history, plan)
     chains = plan.chains(history["window_start"])
-    extras = _extra_variances(history, plan, chains) if plan.extra is not ExtraVariance.NONE else None
+    ses, baseline_ses = (
+        np.nan_to_num(standard_error(*(_column(history, f"{prefix}{c}") for c in _ERROR), plan.z_table))
+        for prefix in ("", "baseline_")
+    )  # none: exact
+    extras = _extra_variances(history, plan, chains, ses) if plan.extra is not ExtraVariance.NONE else None
     limit = min(rule.levels, key=_rank).limit  # an absolute rule's reference: its lowest level's limit
     out: list[WindowTest | None] = []
     for i, row in enumerate(history.itertuples(index=False)):
         if not ok[i]:
             out.append(None)
             continue
-        value, se = float(row.value), standard_error(row.ci_lower, row.ci_upper, plan.z_table)
+        value, std_error = float(row.value), float(ses[i])
         if limit is not None:
-            out.append(WindowTest(row, int(chains[i]), value, se, limit, 0.0, None))
+            out.append(WindowTest(row, int(chains[i]), value, std_error, limit, 0.0, None, std_error, 0.0))
             continue
-        baseline = float(row.baseline)
-        baseline_se = standard_error(
-            getattr(row, "baseline_ci_lower", None), getattr(row, "baseline_ci_upper", None), plan.z_table
-        )
+        baseline, baseline_std_error = float(row.baseline), float(baseline_ses[i])
+        se, baseline_se = std_error, baseline_std_error
         extra = None if extras is None else extras(i, baseline)
         if extra is not None:
             se = float(np.sqrt(se * se + extra.value))
             baseline_se = float(np.sqrt(baseline_se * baseline_se + extra.baseline_share * extra.value))
-        out.append(WindowTest(row, int(chains[i]), value, se, baseline, baseline_se, extra))
+        test = WindowTest(row, int(chains[i]), value, se, baseline, baseline_se, extra, std_error, baseline_std_error)
+        out.append(test)
     return out
 
 
@@ -425,9 +444,10 @@ def _rank(level: LevelRule) -> int:
     return Level(level.level).rank
 
 
-def _extra_variances(history: pd.DataFrame, plan: RulePlan, chains: np.ndarray):
+def _extra_variances(history: pd.DataFrame, plan: RulePlan, chains: np.ndarray, ses: np.ndarray):
     """``(row, baseline) -> ExtraVarianceEstimate``: each reference period's windows measured
-    once (``window_tests`` names the columns; a missing one leaves the period unknown)."""
+    once, each with its sampling standard error from ``ses`` (``window_tests`` names the
+    columns; a missing one leaves the period unknown)."""
     unknown = np.full(len(history), np.datetime64("NaT", "ns"))
     starts, ends, first, last = (
         history[c].to_numpy("datetime64[ns]") if c in history else unknown
@@ -436,7 +456,6 @@ def _extra_variances(history: pd.DataFrame, plan: RulePlan, chains: np.ndarray):
     averaged = history.get("baseline_from_reference", pd.Series(False, index=history.index)).fillna(False)
     share = np.nan_to_num(np.where(averaged.to_numpy(dtype=bool), (ends - starts) / (last - first), 0.0))
     values = _column(history, "value")
-    ses = np.nan_to_num((_column(history, "ci_upper") - _column(history, "ci_lower")) / (2 * plan.z_table))
     trusted = measured(history, plan) & (ses > 0)  # an exact value says nothing of sampling error
     measured_on: dict = {}
 
@@ -460,9 +479,11 @@ def evaluate_history(history: pd.DataFrame, plan: RulePlan) -> list[dict]:
     Args:
         history: one row per window with ``window_start``, ``value``, ``ci_lower``, ``ci_upper``,
             ``n_labeled``, ``label_coverage``, ``is_mature`` and ``baseline``; optionally
-            ``baseline_ci_lower`` / ``baseline_ci_upper`` (a baseline estimated from data),
-            ``n_positive`` / ``n_negative`` (for the class gates), and the reference period's
-            columns of ``window_tests`` (for the extra variance).
+            ``std_error`` (without it, or null, the interval's half-width / z:
+            ``standard_error``), ``baseline_ci_lower`` / ``baseline_ci_upper`` /
+            ``baseline_std_error`` (a baseline estimated from data), ``n_positive`` /
+            ``n_negative`` (for the class gates), and the reference period's columns of
+            ``window_tests`` (for the extra variance).
 
     Returns:
         Episode dicts with the ``perf_alerts`` columns from ``metric`` on (the caller adds the key).
@@ -483,14 +504,13 @@ def replay(history: pd.DataFrame, plan: RulePlan) -> Iterator[tuple[dict, list[d
         yield window, state.episodes()
 
 
-def series_p_value(history: pd.DataFrame, plan: RulePlan) -> float | None:
-    """The series' member of the run's false-discovery family (``alerts.fdr``) as of its latest
-    evaluated window (``RulePlan.series_p``, extra variance counted); None where no window is
-    evaluated or the rule compares point values (no test)."""
-    if plan.alpha is None:
-        return None
-    tests = [t for t in window_tests(history.sort_values("window_start"), plan) if t is not None]
-    return plan.series_p([t for t in tests if t.chain == tests[-1].chain]) if tests else None
+def evaluated_windows(history: pd.DataFrame, plan: RulePlan) -> list[dict]:
+    """Every window the rule evaluates in ``history``, oldest first, as the rule saw and decided
+    it: ``window_start``, ``window_end``, ``value`` and ``std_error`` (its sampling error),
+    ``baseline`` and ``baseline_std_error``, ``extra_variance``, ``thresholds`` (by level),
+    ``p_value`` (of the window's change), ``series_p_value`` (the series' p as of the window:
+    ``RulePlan.series_p``) and ``level`` (the highest that holds there, None where none does)."""
+    return list(_replay(history, _Replay(plan)))
 
 
 class _Replay:
@@ -536,12 +556,16 @@ def _replay(history: pd.DataFrame, state: _Replay) -> Iterator[dict]:
         pooled = [t for _, t in hits[family.level][test.chain]] if family is not None else [test]
         window = {
             "window_start": row.window_start,
+            "window_end": getattr(row, "window_end", None),
             "value": value,
+            "std_error": _num(test.std_error),
             "ci_lower": _num(row.ci_lower),
             "ci_upper": _num(row.ci_upper),
             "baseline": None if absolute else base,
             "baseline_ci_lower": None if absolute else _num(getattr(row, "baseline_ci_lower", None)),
             "baseline_ci_upper": None if absolute else _num(getattr(row, "baseline_ci_upper", None)),
+            "baseline_std_error": None if absolute else _num(test.baseline_std_error),
+            "thresholds": thresholds,
             "extra_variance": None if test.extra is None else test.extra.value,
             "p_value": p,
             "series_p_value": None if plan.alpha is None else plan.series_p(pooled),
@@ -580,7 +604,7 @@ def _replay(history: pd.DataFrame, state: _Replay) -> Iterator[dict]:
             first = episode["first_held"].setdefault(level, row.window_start)
             if persistent[level] or plan.apart(first, row.window_start):
                 episode["confirmed"].add(level)
-        episode["trail"].append(window)
+        episode["trail"].append({k: window[k] for k in _EVIDENCE_KEYS})
         episode["last"] = window
         episode["extra"] = test.extra
         episode["threshold"] = thresholds[episode["level"]]
@@ -588,6 +612,24 @@ def _replay(history: pd.DataFrame, state: _Replay) -> Iterator[dict]:
             state.closed.append(_episode_row(episode, plan, resolved=row.window_start))
             state.episode = None
         yield window
+
+
+# what an episode's evidence shows of each of its last windows
+_EVIDENCE_KEYS = (
+    "window_start",
+    "value",
+    "ci_lower",
+    "ci_upper",
+    "baseline",
+    "baseline_ci_lower",
+    "baseline_ci_upper",
+    "std_error",
+    "baseline_std_error",
+    "extra_variance",
+    "p_value",
+    "series_p_value",
+    "level",
+)
 
 
 def _trigger(window: dict, level: str, threshold: float) -> dict:

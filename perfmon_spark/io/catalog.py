@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+from perfmon_spark.vocabulary import Level
+
 
 class Write(Enum):
     """How a run writes a table."""
@@ -94,6 +96,12 @@ PERF_METRICS = OutputTable(
         _c("value", "double", "null where the metric is undefined (never NaN)"),
         _c("ci_lower", "double", "interval at `confidence_level`; null where no sound method exists"),
         _c("ci_upper", "double", "upper end of the same interval"),
+        _c(
+            "std_error",
+            "double",
+            "the standard error of `value` used by every test, by the interval's own method on the metric's scale "
+            "(not the half-width / z of an asymmetric or clipped interval); null where the metric has no interval",
+        ),
         _c("n_predictions", "long", "predictions in the window"),
         _c("n_labeled", "long", "of those, with a usable label as of as_of"),
         _c("label_coverage", "double", "n_labeled / n_predictions"),
@@ -239,6 +247,59 @@ PERF_ALERTS = OutputTable(
     ),
     key=_ALERT_KEY,
     bookkeeping=("updated_run_id",),
+)
+
+
+def threshold_column(level: Level) -> str:
+    """The ``rule_windows`` column of a level's threshold: ``minor_threshold``, ..."""
+    return f"{level.lower()}_threshold"
+
+
+RULE_WINDOWS = OutputTable(
+    name="rule_windows",
+    doc="one row per window a rule evaluated (rule, version, slice, window length): what the rule saw and decided",
+    columns=(
+        MONITOR,
+        _c("rule", "string", "the alert rule's `name`"),
+        METRIC,
+        MODEL_VERSION,
+        SLICE_KEY,
+        SLICE_VALUE,
+        WINDOW,
+        _c("window_start", "timestamp", "inclusive"),
+        _c("window_end", "timestamp", "exclusive"),
+        _c("value", "double", "the metric (perf_metrics.value)"),
+        _c("std_error", "double", "its sampling standard error (perf_metrics.std_error; 0 where exact)"),
+        _c("baseline", "double", "what the window is compared with; null for absolute levels"),
+        _c("baseline_std_error", "double", "the baseline's sampling standard error; 0 for a fixed figure"),
+        _c(
+            "extra_variance",
+            "double",
+            "day-to-day variance beyond sampling error, added to both tests; null where not counted",
+        ),
+        *(
+            _c(threshold_column(level), "double", f"where {level} begins; null where the rule has no such level")
+            for level in Level
+        ),
+        _c("p_value", "double", "one-sided p of the window's change from the baseline (extra variance counted)"),
+        _c(
+            "series_p_value",
+            "double",
+            "the series' p as of this window: the newest window's, or the persistent level's pooled one",
+        ),
+        _c(
+            "q_value",
+            "double",
+            "Benjamini-Hochberg adjusted series_p_value, over every series the run tested, in the run that "
+            "had this window as its series' newest; null for windows no run saw as newest (a backfill)",
+        ),
+        _c("level", "string", "the highest level that holds at the window, before the run's FDR step; null: none"),
+        AS_OF,
+        RUN_ID,
+    ),
+    key=("monitor", "rule", "model_version", "slice_key", "slice_value", "window", "window_start"),
+    clustered_by="window_end",
+    bookkeeping=("as_of", "run_id"),
 )
 
 ALERT_EVENTS = OutputTable(
@@ -438,6 +499,7 @@ OUTPUT_TABLES = (
     PERF_STATS,
     QUARANTINE,
     RUNS,
+    RULE_WINDOWS,
     PERF_ALERTS,
     ALERT_EVENTS,
     RETRAIN_DECISIONS,
@@ -448,7 +510,7 @@ OUTPUT_TABLES = (
     DRIFT_PERFORMANCE,
     DRIFT_CORRELATION,
 )
-ALERTING_TABLES = (PERF_ALERTS, ALERT_EVENTS, RETRAIN_DECISIONS, MODEL_STATUS)
+ALERTING_TABLES = (RULE_WINDOWS, PERF_ALERTS, ALERT_EVENTS, RETRAIN_DECISIONS, MODEL_STATUS)
 DRIFT_TABLES = (DRIFT_REFERENCE, DRIFT_STATS, DRIFT_METRICS)
 DRIFT_ALERTING_TABLES = (DRIFT_PERFORMANCE, DRIFT_CORRELATION)
 

@@ -1,10 +1,11 @@
-"""The alerting stage of a run (after perf_metrics is written): rules -> perf_alerts and
-alert_events (with notifications) -> retrain_decisions and model_status.
+"""The alerting stage of a run (after perf_metrics is written): rules -> rule_windows, perf_alerts
+and alert_events (with notifications) -> retrain_decisions and model_status.
 
 Everything here reads the small output tables (``perf_stats``, ``perf_metrics``) and moves only
-per-episode, per-version or per-decision rows to the driver. Write order: alert_events (insert by
-event id), deliveries, perf_alerts, retrain_decisions, model_status; the ``runs`` row, written by
-the caller after this, moves the watermark, so a run killed anywhere here is simply re-run.
+per-series, per-episode, per-version or per-decision rows to the driver. Write order:
+rule_windows, alert_events (insert by event id), deliveries, perf_alerts, retrain_decisions,
+model_status; the ``runs`` row, written by the caller after this, moves the watermark, so a run
+killed anywhere here is simply re-run.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.window import Window
 
-from perfmon_spark.alerts.evaluate import EPISODE, P_VALUE, episodes, rule_histories, rule_plans, series_p_values
+from perfmon_spark.alerts.evaluate import EPISODE, RULE_WINDOW, episodes, rule_histories, rule_plans, rule_windows
 from perfmon_spark.alerts.fdr import control_fdr
 from perfmon_spark.alerts.lifecycle import LOG, SERIES, Episode, events_between
 from perfmon_spark.alerts.notify import deliver, describe
@@ -31,10 +32,12 @@ from perfmon_spark.io.catalog import (
     PERF_METRICS,
     PERF_STATS,
     RETRAIN_DECISIONS,
+    RULE_WINDOWS,
 )
 from perfmon_spark.io.rows import collect_rows, epoch, rows_to_frame, unchanged
 from perfmon_spark.io.tables import merge_into, read_table, table_exists
 from perfmon_spark.job.drift_performance import write_drift_performance
+from perfmon_spark.metrics.significance import bh_adjusted
 from perfmon_spark.vocabulary import OVERALL, Decision, Delivery, Level, Trigger
 
 _OUTSTANDING = tuple(d for d in Delivery if d.outstanding)
@@ -85,7 +88,8 @@ def _alerting(spark, cfg, as_of, run_id, stamp, stats, metrics, plans, histories
         else []
     )
     old = [Episode.of(r) for r in old_rows]
-    new = control_fdr(new, old, lambda: _p_values(histories, plans), cfg.alerts_fdr)
+    family = {} if histories is None else _write_rule_windows(spark, cfg, histories, plans, stamp)
+    new = control_fdr(new, old, family, cfg.alerts_fdr)
     events = events_between(old, new, run_id, now)
     for event in events:
         if event["delivery"] is not Delivery.NONE:  # an episode within history is not news
@@ -110,10 +114,38 @@ def _alerting(spark, cfg, as_of, run_id, stamp, stats, metrics, plans, histories
     return AlertingResult(open_alerts=len(open_eps), events=len(events), undelivered=undelivered, retrain=retrain)
 
 
-def _p_values(histories: DataFrame, plans) -> dict[tuple, float]:
-    """The false-discovery family: one p-value per series the run tested."""
-    rows = collect_rows(series_p_values(histories, plans), P_VALUE)
-    return {tuple(r[k] for k in SERIES): r["p_value"] for r in rows if r["p_value"] is not None}
+def _write_rule_windows(spark, cfg, histories: DataFrame, plans, stamp) -> dict[tuple, float]:
+    """Write every window each rule evaluated into ``rule_windows``, and return the run's
+    false-discovery family: one p-value per series tested, that of its newest window.
+
+    The newest windows get the family's adjusted p (q); an older window keeps the q of the run
+    that had it as its series' newest (read back from the table), so the row says what that run
+    decided on."""
+    key = list(RULE_WINDOWS.key[1:])
+    windows = rule_windows(histories, plans)
+    newest = windows.withColumn("_newest", F.max("window_start").over(Window.partitionBy(*SERIES)))
+    latest = newest.filter(F.col("window_start") == F.col("_newest"))
+    rows = collect_rows(
+        latest, (*((c, "string") for c in SERIES), ("window_start", "timestamp"), ("series_p_value", "double"))
+    )
+    tested = [r for r in rows if r["series_p_value"] is not None]
+    for r, q in zip(tested, bh_adjusted([r["series_p_value"] for r in tested])):
+        r["q_value"] = q
+    q_now = rows_to_frame(
+        spark, tested, (*((c, "string") for c in SERIES), ("window_start", "timestamp"), ("q_value", "double"))
+    )
+    q = F.col("_now.q_value")
+    ref = cfg.output.table(RULE_WINDOWS.name)
+    windows = windows.alias("_w").join(q_now.alias("_now"), key, "left")
+    if table_exists(spark, ref):
+        before = read_table(spark, ref).filter(F.col("monitor") == cfg.name).select(*key, "q_value")
+        windows = windows.join(before.alias("_before"), key, "left")
+        q = F.coalesce(q, F.col("_before.q_value"))
+    windows = stamp(
+        windows.select(*[F.col(f"_w.{c}") if c not in key else F.col(c) for c, _ in RULE_WINDOW], q.alias("q_value"))
+    )
+    merge_into(windows.select(*RULE_WINDOWS.names), ref, RULE_WINDOWS, owned=f"t.monitor = '{cfg.name}'")
+    return {tuple(r[k] for k in SERIES): r["series_p_value"] for r in tested}
 
 
 def _deliver_outstanding(spark: SparkSession, cfg: MonitorConfig, ref) -> int:
@@ -258,6 +290,7 @@ def _write_statuses(spark, cfg, versions, last_seen, open_eps, metrics: DataFram
                 ("value", "double"),
                 ("ci_lower", "double"),
                 ("ci_upper", "double"),
+                ("std_error", "double"),
                 ("n_labeled", "long"),
             ),
         )

@@ -84,7 +84,7 @@ def _hist_metric(fn):
 
 def _auc_interval(s, z):
     bounds = np.array([intervals.delong_auc(keys, pos, neg, z) for keys, pos, neg in s["hist"]], dtype=float)
-    return bounds.reshape(-1, 2).T
+    return intervals.Interval(*bounds.reshape(-1, 3).T)
 
 
 def _ap_interval(s, z):

@@ -20,7 +20,8 @@ def ratio(num, den) -> np.ndarray:
 
 def mean_of(total: str, count: str, squares: str | None = None):
     """(finaliser, interval) of a mean stored as the sum ``total`` over ``count`` rows, with the
-    sum of squares of the same per-row quantity in ``squares`` (default ``total + "_sq"``)."""
+    sum of squares of the same per-row quantity in ``squares`` (default ``total + "_sq"``): the
+    normal interval and standard error of ``intervals.normal_mean``."""
     squares = squares or f"{total}_sq"
 
     def finalise(s):

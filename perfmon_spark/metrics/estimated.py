@@ -388,10 +388,12 @@ def estimate(name: str, s) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _interval(name: str):
+    """The estimate's normal interval, clipped to [0, 1]; its standard error sqrt(Bernoulli sd^2
+    + calibration sd^2), from before the clipping."""
+
     def interval(s, z):
         value, bernoulli, calibration_sd = estimate(name, s)
-        half = z * np.sqrt(bernoulli**2 + calibration_sd**2)
-        return np.clip(value - half, 0.0, 1.0), np.clip(value + half, 0.0, 1.0)
+        return intervals.symmetric(value, np.sqrt(bernoulli**2 + calibration_sd**2), z, 0.0, 1.0)
 
     return interval
 

@@ -1,14 +1,19 @@
 """Confidence intervals as pure numpy functions, vectorised over windows, and the tails of the
 distributions the tests read them with.
 
-Each interval returns (lower, upper) arrays with NaN where the method is undefined (no data), so
-that a missing interval is always visibly null and never a made-up one.
+Each interval method returns an ``Interval``: its bounds and the standard error of the value, by
+the same method, with NaN where the method is undefined (no data), so that a missing interval is
+always visibly null and never a made-up one. The standard error is returned with the bounds, not
+rebuilt from them, because the alert tests need it on the metric's own scale and the bounds do
+not give it back where they are asymmetric or clipped: DeLong and average precision on the logit
+scale, F1 mapped from a Wilson interval, RMSE as the square root of the MSE's, clipped estimates.
 """
 
 from __future__ import annotations
 
 import math
 from statistics import NormalDist
+from typing import NamedTuple
 
 import numpy as np
 
@@ -43,27 +48,52 @@ def _arr(x) -> np.ndarray:
     return np.asarray(x, dtype=float)
 
 
-def wilson(successes, n, z: float) -> tuple[np.ndarray, np.ndarray]:
-    """Wilson score interval for a proportion; good coverage even near 0 and 1 and for small n."""
+class Interval(NamedTuple):
+    """An interval at some z and the standard error of the value it is built around, each an
+    array over windows (or a float for one summary), NaN together where the method is undefined.
+
+    ``std_error`` is what a test of the value reads (``perf_metrics.std_error``): the method's own
+    standard error on the metric's scale, which for an asymmetric or clipped interval is not its
+    half-width / z."""
+
+    lower: np.ndarray
+    upper: np.ndarray
+    std_error: np.ndarray
+
+
+def symmetric(centre, std_error, z: float, low: float = -np.inf, high: float = np.inf) -> Interval:
+    """The normal interval ``centre -+ z std_error``, clipped to [low, high] where the metric is
+    bounded; the standard error is the one before clipping (a clipped end says nothing of it)."""
+    centre, se = _arr(centre), _arr(std_error)
+    return Interval(np.clip(centre - z * se, low, high), np.clip(centre + z * se, low, high), se)
+
+
+def wilson(successes, n, z: float) -> Interval:
+    """Wilson score interval for a proportion; good coverage even near 0 and 1 and for small n.
+
+    Its standard error is the Wilson score one, the interval's half-width / z:
+    sqrt(p (1 - p) / n + z^2 / (4 n^2)) / (1 + z^2 / n). Unlike the Wald sqrt(p (1 - p) / n) it
+    stays > 0 at p = 0 or 1, so that 200 correct of 200 is not taken for an exact value."""
     k, n = _arr(successes), _arr(n)
     with np.errstate(divide="ignore", invalid="ignore"):
         p = k / n
         denom = 1.0 + z * z / n
         centre = (p + z * z / (2 * n)) / denom
-        half = z / denom * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+        se = np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
     bad = n <= 0
-    return np.where(bad, np.nan, centre - half), np.where(bad, np.nan, centre + half)
+    se = np.where(bad, np.nan, se)
+    return Interval(centre - z * se, centre + z * se, se)
 
 
-def normal_mean(total, total_sq, n, z: float) -> tuple[np.ndarray, np.ndarray]:
-    """Normal interval for a mean from its sum and sum of squares (sample variance, n >= 2)."""
+def normal_mean(total, total_sq, n, z: float) -> Interval:
+    """Normal interval for a mean from its sum and sum of squares (sample variance, n >= 2); its
+    standard error is sqrt(variance / n)."""
     s, s2, n = _arr(total), _arr(total_sq), _arr(n)
     with np.errstate(divide="ignore", invalid="ignore"):
         mean = s / n
         var = np.maximum(s2 - n * mean * mean, 0.0) / (n - 1)
-        half = z * np.sqrt(var / n)
-    bad = n < 2
-    return np.where(bad, np.nan, mean - half), np.where(bad, np.nan, mean + half)
+        se = np.sqrt(var / n)
+    return symmetric(mean, np.where(n < 2, np.nan, se), z)
 
 
 def hanley_mcneil_se(auc, n_pos, n_neg) -> np.ndarray:
@@ -76,36 +106,43 @@ def hanley_mcneil_se(auc, n_pos, n_neg) -> np.ndarray:
     return np.where((p > 0) & (q > 0), np.sqrt(np.maximum(var, 0.0)), np.nan)
 
 
-def f1_wilson(tp, fp, fn, z: float) -> tuple[np.ndarray, np.ndarray]:
+def f1_wilson(tp, fp, fn, z: float) -> Interval:
     """F1 through J = TP / (TP + FP + FN), a proportion: a Wilson interval on J mapped by the
-    monotone F1 = 2J / (1 + J)."""
-    lower, upper = wilson(tp, _arr(tp) + _arr(fp) + _arr(fn), z)
-    return 2 * lower / (1 + lower), 2 * upper / (1 + upper)
+    monotone F1 = 2J / (1 + J). Its standard error is the delta method's on the F1 scale,
+    dF1/dJ = 2 / (1 + J)^2 times J's Wilson standard error, at the window's own J."""
+    tp, trials = _arr(tp), _arr(tp) + _arr(fp) + _arr(fn)
+    j = wilson(tp, trials, z)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = tp / trials
+    return Interval(2 * j.lower / (1 + j.lower), 2 * j.upper / (1 + j.upper), 2 / (1 + share) ** 2 * j.std_error)
 
 
-def logit_interval(value, n, z: float) -> tuple[np.ndarray, np.ndarray]:
+def logit_interval(value, n, z: float) -> Interval:
     """A proportion-like value (average precision) on the logit scale with n effective trials (the
     positives): logit(v) +- z / sqrt(n v (1 - v)), mapped back (Boyd, Eng and Page, 2013); null
-    at 0 and 1, where the logit has no spread."""
+    at 0 and 1, where the logit has no spread. Its standard error is the delta method's back on
+    the value's scale: the logit's, 1 / sqrt(n v (1 - v)), times dv/dlogit = v (1 - v), that is
+    sqrt(v (1 - v) / n)."""
     v, n = _arr(value), _arr(n)
     with np.errstate(divide="ignore", invalid="ignore"):
-        centre = np.log(v / (1 - v))
-        half = z / np.sqrt(n * v * (1 - v))
+        se = np.sqrt(v * (1 - v) / n)
+        centre, half = np.log(v / (1 - v)), z * se / (v * (1 - v))
         lower, upper = 1 / (1 + np.exp(-(centre - half))), 1 / (1 + np.exp(-(centre + half)))
     bad = ~((v > 0) & (v < 1) & (n > 0))
-    return np.where(bad, np.nan, lower), np.where(bad, np.nan, upper)
+    return Interval(*(np.where(bad, np.nan, x) for x in (lower, upper, se)))
 
 
-def delong_auc(keys, pos, neg, z: float) -> tuple[float, float]:
+def delong_auc(keys, pos, neg, z: float) -> Interval:
     """DeLong's interval for the AUC of one score summary (scores ``keys`` sorted ascending with
-    their positive and negative counts; ties count one half). Its variance comes from each
-    label's placement values, so it holds when the two classes' spreads differ, where
-    Hanley-McNeil under-covers. With no spread (an AUC of 0 or 1), the Wilson interval of the AUC
-    over the smaller class; NaN with one class."""
+    their positive and negative counts; ties count one half), as floats. Its variance comes from
+    each label's placement values, so it holds when the two classes' spreads differ, where
+    Hanley-McNeil under-covers; the standard error is its square root, on the AUC's scale (the
+    interval is built on the logit's). With no spread (an AUC of 0 or 1), the Wilson interval of
+    the AUC over the smaller class, and its Wilson standard error; NaN with one class."""
     pos, neg = _arr(pos), _arr(neg)
     m, n = pos.sum(), neg.sum()
     if m == 0 or n == 0:
-        return np.nan, np.nan
+        return Interval(np.nan, np.nan, np.nan)
     below_neg = np.cumsum(neg) - neg  # negatives strictly below each key
     above_pos = m - np.cumsum(pos)  # positives strictly above each key
     v10 = (below_neg + 0.5 * neg) / n  # a positive's placement among negatives
@@ -113,12 +150,12 @@ def delong_auc(keys, pos, neg, z: float) -> tuple[float, float]:
     auc = float((pos * v10).sum() / m)
     var = _weighted_var(v10, pos) / m + _weighted_var(v01, neg) / n
     if not var > 0 or auc in (0.0, 1.0):
-        lower, upper = wilson(auc * min(m, n), min(m, n), z)
-        return float(lower), float(upper)
+        return Interval(*(float(x) for x in wilson(auc * min(m, n), min(m, n), z)))
     # on the logit scale (delta method), which keeps the interval inside (0, 1) and covers better
     # than the plain normal one when the AUC is high or the positives few
-    centre, half = np.log(auc / (1 - auc)), z * np.sqrt(var) / (auc * (1 - auc))
-    return float(1 / (1 + np.exp(-(centre - half)))), float(1 / (1 + np.exp(-(centre + half))))
+    se = math.sqrt(var)
+    centre, half = np.log(auc / (1 - auc)), z * se / (auc * (1 - auc))
+    return Interval(float(1 / (1 + np.exp(-(centre - half)))), float(1 / (1 + np.exp(-(centre + half)))), se)
 
 
 def _weighted_var(values: np.ndarray, weights: np.ndarray) -> float:

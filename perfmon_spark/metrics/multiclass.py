@@ -43,24 +43,24 @@ def _average(kind: str, weighted: bool):
 
 
 def _macro_interval(kind: str):
-    """A normal interval for the unweighted mean of per-class precision or recall: the classes'
-    proportions are independent binomials, so its variance is sum p(1 - p) / n over K^2."""
+    """A normal interval for the unweighted mean of per-class precision or recall, clipped to
+    [0, 1]: the classes' proportions are independent binomials, so its variance is
+    sum p(1 - p) / n over K^2."""
 
     def interval(s, z):
-        lower, upper = [], []
+        centre, se = [], []
         for cm in s["cm"]:
             _, tp, predicted, support = confusion.per_class(*cm)
             trials = predicted if kind == "precision" else support
             keep = trials > 0
             if not keep.any():
-                lower.append(np.nan)
-                upper.append(np.nan)
+                centre.append(np.nan)
+                se.append(np.nan)
                 continue
             p, n = tp[keep] / trials[keep], trials[keep]
-            mean, half = p.mean(), z * np.sqrt((p * (1 - p) / n).sum()) / keep.sum()
-            lower.append(max(mean - half, 0.0))
-            upper.append(min(mean + half, 1.0))
-        return np.array(lower, dtype=float), np.array(upper, dtype=float)
+            centre.append(p.mean())
+            se.append(np.sqrt((p * (1 - p) / n).sum()) / keep.sum())
+        return intervals.symmetric(centre, se, z, 0.0, 1.0)
 
     return interval
 
@@ -76,23 +76,23 @@ def _weighted_recall_interval(s, z):
 
 
 def _delta_interval(kind: str, weighted: bool):
-    """A normal interval by the delta method over the confusion matrix: its cells are one
-    multinomial sample, so an average's variance is g' (diag(p) - p p') g / n for the gradient g
-    of the average with respect to the cell shares p (taken numerically)."""
+    """A normal interval by the delta method over the confusion matrix, clipped to [0, 1]: its
+    cells are one multinomial sample, so an average's variance is g' (diag(p) - p p') g / n for
+    the gradient g of the average with respect to the cell shares p (taken numerically)."""
 
     def value(labels, preds, counts) -> float:
         _, tp, predicted, support = confusion.per_class(labels, preds, counts)
         return _nanaverage(_per_class_value(kind, tp, predicted, support), support if weighted else None)
 
     def interval(s, z):
-        lower, upper = [], []
+        centres, se = [], []
         for labels, preds, counts in s["cm"]:
             counts = np.asarray(counts, dtype=float)
             n = counts.sum()
             centre = value(labels, preds, counts) if n else np.nan
             if n < 2 or np.isnan(centre):
-                lower.append(np.nan)
-                upper.append(np.nan)
+                centres.append(np.nan)
+                se.append(np.nan)
                 continue
             step = 1e-6 * n
             grad = np.empty(len(counts))
@@ -102,10 +102,9 @@ def _delta_interval(kind: str, weighted: bool):
                 grad[i] = (value(labels, preds, counts + bump) - value(labels, preds, counts - bump)) / (2e-6)
             p = counts / n
             var = max(float(p @ (grad * grad) - (p @ grad) ** 2), 0.0) / n
-            half = z * np.sqrt(var)
-            lower.append(max(centre - half, 0.0))
-            upper.append(min(centre + half, 1.0))
-        return np.array(lower, dtype=float), np.array(upper, dtype=float)
+            centres.append(centre)
+            se.append(np.sqrt(var))
+        return intervals.symmetric(centres, se, z, 0.0, 1.0)
 
     return interval
 

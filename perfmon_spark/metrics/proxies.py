@@ -45,7 +45,9 @@ def _quantile(q: float):
         return np.array([value_at(v, c, q) for v, c in s["scores"]], dtype=float)
 
     def interval(s, z):
-        """Distribution-free: the order statistics at ranks n q -+ z sqrt(n q (1 - q))."""
+        """Distribution-free: the order statistics at ranks n q -+ z sqrt(n q (1 - q)). The
+        standard error is their distance over 2 z, McKean and Schrader's (1984) estimate of a
+        quantile's standard error from the same order statistics."""
         bounds = []
         for values, counts in s["scores"]:
             n = counts.sum()
@@ -55,7 +57,8 @@ def _quantile(q: float):
             half = z * np.sqrt(n * q * (1 - q))
             low, high = max(np.floor(n * q - half), 1.0), min(np.ceil(n * q + half) + 1, n)
             bounds.append((value_at(values, counts, low / n), value_at(values, counts, high / n)))
-        return tuple(np.array(b, dtype=float) for b in zip(*bounds)) if bounds else (np.zeros(0), np.zeros(0))
+        lower, upper = np.array(bounds, dtype=float).reshape(-1, 2).T
+        return intervals.Interval(lower, upper, (upper - lower) / (2 * z))
 
     return finalise, interval
 

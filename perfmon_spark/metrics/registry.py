@@ -3,7 +3,10 @@ finaliser, the metric tables of docs/reference.md and the tests, so that none of
 
 A metric is a pure function of a merged state (a mapping of field name to numpy arrays, one
 element per window), vectorised over windows; undefined values are NaN here and become null in
-the output tables.
+the output tables. So is its interval method, which gives the bounds and the value's standard
+error together (``intervals.Interval``): the standard error the tests read comes from the method
+that made the interval, not from its width, which an asymmetric or clipped interval does not
+give back.
 """
 
 from __future__ import annotations
@@ -15,9 +18,11 @@ from types import MappingProxyType
 
 import numpy as np
 
+from perfmon_spark.metrics.intervals import Interval
+
 State = Mapping[str, object]
 Finaliser = Callable[[State], np.ndarray]
-Interval = Callable[[State, float], "tuple[np.ndarray, np.ndarray]"]
+IntervalMethod = Callable[[State, float], Interval]
 
 PROBLEM_TYPES = ("binary", "multiclass", "regression", "ranking")
 
@@ -32,7 +37,8 @@ class Metric:
         larger_is_better: the direction alert rules use; None for rates with no better side.
         fields: the state fields the finaliser reads.
         finalise: state -> values (NaN where undefined).
-        interval: (state, z) -> (lower, upper), or None where no sound method exists.
+        interval: (state, z) -> ``Interval(lower, upper, std_error)``, or None where no sound
+            method exists (then ``perf_metrics`` has no interval and no standard error).
         interval_method: the method's name, for docs/reference.md (and `perfmon validate`).
         needs: "" or "score" (a score column) or "probability" (scores in [0, 1]).
         definition: one line for docs/reference.md, including when it is undefined.
@@ -48,7 +54,7 @@ class Metric:
     larger_is_better: bool | None
     fields: tuple[str, ...]
     finalise: Finaliser
-    interval: Interval | None
+    interval: IntervalMethod | None
     interval_method: str
     definition: str
     needs: str = ""
@@ -115,7 +121,7 @@ def split_k(name: str) -> tuple[str, int | None]:
     return (name, None) if match is None else (match["family"], int(match["k"]))
 
 
-def bind(problem_type: str, name: str) -> tuple[Finaliser, Interval | None]:
+def bind(problem_type: str, name: str) -> tuple[Finaliser, IntervalMethod | None]:
     """(finalise, interval) of a configured name, with the class of ``recall[c]`` or the cut-off
     of ``ndcg@k`` bound in."""
     metric = lookup(problem_type, name)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from perfmon_spark.metrics import intervals
 from perfmon_spark.metrics.common import field, mean_of, ratio
 from perfmon_spark.metrics.registry import Metric, register_metric
 
@@ -27,8 +28,14 @@ _mse, _mse_ci = mean_of("sum_sq_error", "n_labeled", "sum_quartic_error")
 
 
 def _rmse_ci(s, z):
-    lower, upper = _mse_ci(s, z)
-    return np.sqrt(np.maximum(lower, 0.0)), np.sqrt(upper)
+    """The square roots of the MSE's interval; the standard error by the delta method,
+    se(MSE) / (2 RMSE). At an MSE of 0 every error is 0: the MSE's interval and standard error
+    are 0 too, and so are the RMSE's."""
+    mse = _mse_ci(s, z)
+    rmse = np.sqrt(_mse(s))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        se = np.where(rmse > 0, mse.std_error / (2 * rmse), mse.std_error)
+    return intervals.Interval(np.sqrt(np.maximum(mse.lower, 0.0)), np.sqrt(mse.upper), se)
 
 
 def _r2(s) -> np.ndarray:
@@ -48,7 +55,8 @@ def _r2_ci(s, z):
     deviation from the mean label. Its variance needs the labels' moments to the fourth and the
     squared errors' products with the label, all sums that merge; central moments come from raw
     ones, so labels with a large mean and a tiny spread lose precision (then the interval is null
-    rather than wrong: a negative variance estimate gives NaN)."""
+    rather than wrong: a negative variance estimate gives NaN). The interval is normal, its upper
+    end clipped at 1."""
     n = field(s, "n_labeled")
     with np.errstate(divide="ignore", invalid="ignore"):
         mean = field(s, "sum_label") / n
@@ -68,7 +76,7 @@ def _r2_ci(s, z):
         se = np.sqrt((var_e2 - 2 * r * cov + r**2 * var_d) / var**2 / n)
     value = _r2(s)
     ok = ~np.isnan(value) & np.isfinite(se) & (n >= 3)
-    return np.where(ok, value - z * se, np.nan), np.where(ok, np.minimum(value + z * se, 1.0), np.nan)
+    return intervals.symmetric(value, np.where(ok, se, np.nan), z, high=1.0)
 
 
 _register(

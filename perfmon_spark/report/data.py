@@ -31,6 +31,7 @@ from perfmon_spark.io.catalog import (
     PERF_METRICS,
     PERF_STATS,
     RETRAIN_DECISIONS,
+    RULE_WINDOWS,
     RUNS,
     OutputTable,
 )
@@ -66,6 +67,8 @@ class ReportData:
     # the rules' windows with baseline (alerts.evaluate.rule_histories): overall, and every slice of
     # the heat-map metric and window
     histories: pd.DataFrame
+    # rule_windows rows of the overall slice: what each rule saw and decided, thresholds included
+    rule_windows: pd.DataFrame
     alerts: pd.DataFrame
     status: pd.DataFrame
     decisions: pd.DataFrame
@@ -132,6 +135,7 @@ def load_report_data(spark: SparkSession, cfg: MonitorConfig, options: ReportOpt
         heat_metric=heat_metric,
         heat_window=heat_window,
         histories=_histories(spark, cfg, as_of, since, options, (F.col("slice_key") == OVERALL) | heat),
+        rule_windows=_rule_windows(spark, cfg, since, options),
         alerts=_optional(spark, cfg, PERF_ALERTS, options),
         status=_optional(spark, cfg, MODEL_STATUS, options),
         decisions=pd.DataFrame(
@@ -193,6 +197,18 @@ def _histories(
         metrics = metrics.filter(F.col("model_version") == options.model_version)
     histories = rule_histories(cfg, metrics, _table(spark, cfg, PERF_STATS), as_of, rule_plans(cfg))
     return _frame(histories.filter(F.col("window_end") > F.lit(since)))
+
+
+def _rule_windows(spark: SparkSession, cfg: MonitorConfig, since: datetime, options: ReportOptions) -> pd.DataFrame:
+    """The overall slice's ``rule_windows`` rows since ``since``: the baselines and thresholds
+    the alerts were decided on, as the runs stored them."""
+    df = _table(spark, cfg, RULE_WINDOWS)
+    if df is None:
+        return pd.DataFrame()
+    df = df.filter((F.col("slice_key") == OVERALL) & (F.col("window_end") > F.lit(since)))
+    if options.model_version is not None:
+        df = df.filter(F.col("model_version") == options.model_version)
+    return _frame(df)
 
 
 def _curves(spark: SparkSession, cfg: MonitorConfig, as_of: datetime, options: ReportOptions) -> pd.DataFrame:

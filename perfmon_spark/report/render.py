@@ -24,6 +24,7 @@ from plotly.offline import get_plotlyjs
 
 from perfmon_spark.alerts.evaluate import SERIES, rule_plans
 from perfmon_spark.alerts.rules import RulePlan, evaluated
+from perfmon_spark.io.catalog import threshold_column
 from perfmon_spark.job.label_delay import QUANTILES, SHARE_BEYOND
 from perfmon_spark.metrics.histogram import labeled, merge, precision_recall, scale_of
 from perfmon_spark.query import MIN_SLICE_LABELS
@@ -350,23 +351,9 @@ def _alerts_table(open_: pd.DataFrame) -> str:
 
 def _thresholds(data: ReportData, metric: str) -> pd.DataFrame:
     """The rules on ``metric`` (overall slice): per version and window, the baseline and where
-    each level begins (``RulePlan.threshold``)."""
-    h = data.histories
-    if h.empty:
-        return pd.DataFrame()
-    plans = rule_plans(data.cfg)
-    out = []
-    for rule in data.cfg.alerts:
-        rows = h[(h["rule"] == rule.name) & (h["metric"] == metric) & (h["slice_key"] == OVERALL)].copy()
-        if rows.empty:
-            continue
-        for level in rule.levels:
-            rows[f"threshold_{level.level}"] = [
-                np.nan if b is None or (pd.isna(b) and level.limit is None) else plans[rule.name].threshold(b, level)
-                for b in rows["baseline"]
-            ]
-        out.append(rows)
-    return pd.concat(out, ignore_index=True) if out else pd.DataFrame()
+    each level began, as the alerting stage stored them in ``rule_windows``."""
+    w = data.rule_windows
+    return w[w["metric"] == metric] if len(w) else w
 
 
 def metric_figure(data: ReportData, metric: str) -> go.Figure:
@@ -442,7 +429,7 @@ def metric_figure(data: ReportData, metric: str) -> go.Figure:
                 )
             )
             for level in Level:
-                column = f"threshold_{level}"
+                column = threshold_column(level)
                 if column in mine_t and mine_t[column].notna().any():
                     fig.add_trace(
                         go.Scatter(
@@ -474,7 +461,7 @@ def metric_figure(data: ReportData, metric: str) -> go.Figure:
 
 def _alert_markers(fig: go.Figure, data: ReportData, metric: str) -> None:
     """Every window of every overall alert episode on ``metric``, as a marker of its level."""
-    alerts, h = data.alerts, data.histories
+    alerts, h = data.alerts, data.rule_windows
     if alerts.empty or h.empty:
         return
     episodes = alerts[(alerts["metric"] == metric) & (alerts["slice_key"] == OVERALL)]

@@ -43,6 +43,7 @@ def test_every_query_runs_and_views_are_created(spark, answers):
         "open_alerts",
         "recent_runs",
         "slice_leaderboard",
+        "thresholds",
     ]
     for q in queries:
         spark.sql(q.statement(view_name(cfg, q)).removeprefix(f"-- {q.name}: {q.title}\n").removesuffix(";"))

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta
+from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.stats import binomtest, false_discovery_control
 from sklearn.metrics import accuracy_score
 
 from perfmon_spark import cli
@@ -164,6 +166,25 @@ def test_alert_lifecycle_decisions_and_status(spark, lake, monkeypatch, tmp_path
         assert crit.ci_upper < crit.threshold == pytest.approx(0.7 * crit.baseline)
         assert json.loads(crit.evidence)["windows"][-1]["value"] == row.value
 
+        # rule_windows holds what the rule saw and decided at each window: the episode's last
+        # window as perf_metrics and perf_alerts have it, and the run's q over every series
+        # tested (scipy's Benjamini-Hochberg over each series' newest p)
+        rule_windows = read_table(spark, cfg, "rule_windows")
+        series = ["rule", "model_version", "slice_key", "slice_value", "window"]
+        (last,) = rule_windows[
+            (rule_windows.model_version == "v2")
+            & (rule_windows.slice_value == "BR")
+            & (rule_windows.window_start == crit.last_window_start)
+        ].itertuples()
+        assert (last.value, last.std_error, last.baseline) == (row.value, row.std_error, crit.baseline)
+        assert (last.critical_threshold, last.level) == (pytest.approx(crit.threshold, rel=1e-12), "CRITICAL")
+        assert last.minor_threshold == pytest.approx(0.95 * crit.baseline, rel=1e-12)
+        assert last.p_value == json.loads(crit.evidence)["windows"][-1]["p_value"]
+        newest = rule_windows[rule_windows.window_start == rule_windows.groupby(series).window_start.transform("max")]
+        tested = newest[newest.series_p_value.notna()]
+        assert tested.q_value.to_numpy() == pytest.approx(false_discovery_control(tested.series_p_value, method="bh"))
+        assert len(tested) == len(rule_windows.groupby(series)) > 1
+
         # the KPI: per day and version, missed fraud amount over labeled amount (pandas oracle)
         kpi = metrics[(metrics.metric == "fraud_loss_rate") & (metrics.window == "1 day") & (metrics.slice_key == "*")]
         p["missed"] = np.where((p.is_fraud == 1) & (p.score < 0.5), p.amount, 0.0)
@@ -204,7 +225,7 @@ def test_alert_lifecycle_decisions_and_status(spark, lake, monkeypatch, tmp_path
         # Re-run with the same as_of: same rows, no new event, no second delivery.
         before = {
             name: with_tuples(read_table(spark, cfg, name))
-            for name in ("perf_alerts", "alert_events", "retrain_decisions", "model_status")
+            for name in ("rule_windows", "perf_alerts", "alert_events", "retrain_decisions", "model_status")
         }
         deliveries = len(hook.bodies)
         run_monitor(cfg, as_of, spark=spark)
@@ -291,6 +312,11 @@ def test_table_and_rolling_baselines(spark, lake):
         # a reference period that starts before the first prediction is the part of it with data
         expected = accuracy_score(ref.is_fraud, (ref.score >= 0.5).astype(int))
         assert row.baseline == pytest.approx(expected, abs=1e-12), what
+        # with the reference window's own standard error: Wilson's, half its interval over z
+        correct = int((ref.is_fraud == (ref.score >= 0.5)).sum())
+        wilson = binomtest(correct, len(ref)).proportion_ci(cfg.confidence_level, method="wilson")
+        z = NormalDist().inv_cdf(0.5 + cfg.confidence_level / 2)
+        assert row.baseline_std_error == pytest.approx((wilson.high - wilson.low) / (2 * z), rel=1e-9), what
         if end - pd.Timedelta(days=5) < pd.Timestamp(T0):
             partial += 1
         else:
@@ -344,11 +370,21 @@ def test_table_and_rolling_baselines(spark, lake):
         assert periods.loc[version, "reference_end"] == first[version] + pd.Timedelta(days=14)
     assert len(periods) == 3 and not periods["baseline_from_reference"].any()  # v1, v2 and *
 
-    # a table that gives each figure's interval: the rules count it (null columns without)
+    # a table that gives each figure's interval: the rules count it (null columns without), and
+    # without a std_error column the baseline's standard error is null (the rules then read the
+    # interval's half-width / z)
     with_ci = reference.assign(ci_lower=reference["value"] - 0.05, ci_upper=reference["value"] + 0.02)
     spark.createDataFrame(with_ci).write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(path)
-    got = with_baseline(metrics, stats, table, as_of).select("baseline", "baseline_ci_lower", "baseline_ci_upper")
+    error = ("baseline", "baseline_ci_lower", "baseline_ci_upper", "baseline_std_error")
+    got = with_baseline(metrics, stats, table, as_of).select(*error)
     got = got.filter("baseline IS NOT NULL").distinct().toPandas()
     assert sorted(got["baseline"]) == [0.5, 0.6, 0.7, 0.8]  # the accuracy rows used
     assert np.allclose(got["baseline_ci_lower"], got["baseline"] - 0.05)
     assert np.allclose(got["baseline_ci_upper"], got["baseline"] + 0.02)
+    assert got["baseline_std_error"].isna().all()
+    # and with one: the figure's own standard error
+    with_se = with_ci.assign(std_error=reference["value"] / 100)
+    spark.createDataFrame(with_se).write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(path)
+    got = with_baseline(metrics, stats, table, as_of).select(*error)
+    got = got.filter("baseline IS NOT NULL").distinct().toPandas()
+    assert np.allclose(got["baseline_std_error"], got["baseline"] / 100)

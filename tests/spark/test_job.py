@@ -68,7 +68,9 @@ def test_metrics_match_sklearn_for_every_version_slice_and_window(spark, lake):
         ["model_version", "slice_key", "slice_value", "window", "window_start", "metric"]
     ).any()
     stored = load_table(spark, cfg, "perf_metrics")
-    assert stored.filter("isnan(value) OR isnan(ci_lower) OR isnan(ci_upper)").count() == 0
+    assert stored.filter("isnan(value) OR isnan(ci_lower) OR isnan(ci_upper) OR isnan(std_error)").count() == 0
+    # a standard error exactly where there is an interval
+    assert stored.filter("(std_error IS NULL) <> (ci_lower IS NULL) OR std_error < 0").count() == 0
     assert stored.filter("value IS NULL").count() > 0
     checked = 0
     selections = {}
@@ -165,6 +167,7 @@ def test_perf_metrics_has_exactly_the_contract_columns(spark, lake):
         ("value", "double"),
         ("ci_lower", "double"),
         ("ci_upper", "double"),
+        ("std_error", "double"),
         ("n_predictions", "bigint"),
         ("n_labeled", "bigint"),
         ("label_coverage", "double"),

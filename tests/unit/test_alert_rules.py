@@ -11,12 +11,18 @@ import pandas as pd
 import pytest
 
 from perfmon_spark.alerts.lifecycle import Episode, events_between
-from perfmon_spark.alerts.rules import RulePlan, class_gates, evaluate_history, replay, series_p_value
+from perfmon_spark.alerts.rules import RulePlan, class_gates, evaluate_history, evaluated_windows, replay
 from perfmon_spark.config import AlertRule, MaturityPolicy, parse_duration
 from perfmon_spark.vocabulary import AlertStatus
 
 DAY = pd.Timedelta(days=1)
 T0 = pd.Timestamp("2026-01-01")
+
+
+def newest_series_p(history, plan) -> float | None:
+    """The series' p of the run's false-discovery family: that of its newest evaluated window."""
+    windows = evaluated_windows(history, plan)
+    return windows[-1]["series_p_value"] if windows else None
 
 
 def history(values, half=0.0, baseline=0.9, n=1000, mature=True, coverage=1.0):
@@ -339,13 +345,32 @@ def test_a_series_p_value_sees_a_collapse_and_a_steady_moderate_drop():
     se = 0.02 / NormalDist().inv_cdf(0.975)
     steady = history([0.9] * 3 + [0.88] * 7, half=0.02)  # 2 points down for a week, 1.4 se a window
     pooled = NormalDist().cdf(-0.02 / (se / 7**0.5))
-    assert series_p_value(steady, p) == pytest.approx(2 * pooled)
+    assert newest_series_p(steady, p) == pytest.approx(2 * pooled)
     assert 2 * pooled < NormalDist().cdf(-0.02 / se)
     collapse = history([0.9] * 9 + [0.6], half=0.02)  # one window: its own p is the smaller
-    assert series_p_value(collapse, p) == pytest.approx(2 * NormalDist().cdf(-0.3 / se))
+    assert newest_series_p(collapse, p) == pytest.approx(2 * NormalDist().cdf(-0.3 / se))
     # the replay shows the same p for each window, as a run at that window would have found it
     (*_, (last, _)) = replay(steady, p)
-    assert last["series_p_value"] == pytest.approx(series_p_value(steady, p))
+    assert last["series_p_value"] == pytest.approx(newest_series_p(steady, p))
     # without a persistent level: the newest window's p, undoubled
-    assert series_p_value(steady, plan([MINOR], confidence=0.95)) == pytest.approx(NormalDist().cdf(-0.02 / se))
-    assert series_p_value(steady, plan([MINOR])) is None  # confidence null: no test
+    assert newest_series_p(steady, plan([MINOR], confidence=0.95)) == pytest.approx(NormalDist().cdf(-0.02 / se))
+    assert newest_series_p(steady, plan([MINOR])) is None  # confidence null: no test
+
+
+def test_evaluated_windows_are_what_the_rule_saw_and_decided():
+    """One row per evaluated window (the thin one is skipped), with the thresholds, the p of a
+    one-sided z-test against the baseline (window se 0.01 from the interval, baseline exact) and
+    the level that held, as the episodes have it."""
+    p = plan([MINOR, CRITICAL], confidence=0.95, resolve_after=5)
+    h = history([0.9, 0.6, 0.85, 0.7], half=0.01 * p.z_table, n=[1000, 1000, 10, 1000])
+    windows = evaluated_windows(h, p)
+    assert [w["window_start"] for w in windows] == [T0, T0 + DAY, T0 + 3 * DAY]
+    for w, value in zip(windows, [0.9, 0.6, 0.7]):
+        assert w["value"] == pytest.approx(value) and w["std_error"] == pytest.approx(0.01)
+        assert (w["baseline"], w["baseline_std_error"]) == (0.9, 0.0)
+        assert w["thresholds"] == {"MINOR": pytest.approx(0.9 * 0.95), "CRITICAL": pytest.approx(0.9 * 0.8)}
+        assert w["p_value"] == pytest.approx(NormalDist().cdf((value - 0.9) / 0.01))
+        assert w["series_p_value"] == w["p_value"]  # no persistent level: the newest window's p
+    assert [w["level"] for w in windows] == [None, "CRITICAL", "CRITICAL"]
+    (ep,) = evaluate_history(h, p)
+    assert json.loads(ep["evidence"])["windows"][-1]["p_value"] == windows[-1]["p_value"]

@@ -224,7 +224,7 @@ def test_each_estimate_is_the_metric_of_rows_with_fractional_labels(seed):
         got = finalise(name, s)
         np.testing.assert_allclose(got[:2], [o[name] for o in oracle], rtol=1e-10, err_msg=name)
         assert np.isnan(got[2]), name
-        lower, upper = interval(name, s, 1.96)
+        lower, upper, _ = interval(name, s, 1.96)
         assert np.all((lower[:2] <= got[:2]) & (got[:2] <= upper[:2])), name
         assert np.isnan(lower[2]) and np.isnan(upper[2]), name
 
@@ -255,7 +255,7 @@ def test_bernoulli_spread_is_the_monte_carlo_spread_of_the_realised_metric():
         value, bernoulli, calibration_sd = estimate(name, s)
         np.testing.assert_allclose(bernoulli[0], values.std(), rtol=0.05, err_msg=name)
         np.testing.assert_allclose(value[0], values.mean(), atol=3 * values.std() / np.sqrt(4000))
-        lower, upper = interval(name, s, z)
+        lower, upper, _ = interval(name, s, z)
         assert lower[0] > 0 and upper[0] < 1, name  # not clipped: the half-width is z sd
         np.testing.assert_allclose((upper[0] - lower[0]) / (2 * z), np.hypot(bernoulli, calibration_sd)[0])
 
@@ -304,7 +304,7 @@ def test_the_realised_metric_falls_within_the_interval():
     rates = {}
     for name in ESTIMATES:
         truth = np.array([r[name] for r in realised])
-        lower, upper = interval(name, s, 1.96)
+        lower, upper, _ = interval(name, s, 1.96)
         assert np.all(np.isfinite(finalise(name, s))), name
         rates[name] = float(np.mean((lower <= truth) & (truth <= upper)))
     print("\ncoverage of the realised metric by the 95% interval:", {k: round(v, 3) for k, v in rates.items()})
@@ -504,7 +504,7 @@ def test_a_threshold_above_every_score_has_no_precision_and_zero_recall():
     assert finalise("estimated_recall", s)[0] == 0.0 and finalise("estimated_f1", s)[0] == 0.0
     np.testing.assert_allclose(finalise("estimated_accuracy", s), [np.sum(counts * (1 - p)) / counts.sum()])
     assert np.isnan(interval("estimated_precision", s, 1.96)[0][0])
-    lower, upper = interval("estimated_recall", s, 1.96)
+    lower, upper, _ = interval("estimated_recall", s, 1.96)
     assert lower[0] == 0.0 and upper[0] == 0.0  # no positive decision: the realised recall is 0 for sure
 
 
@@ -527,5 +527,5 @@ def test_a_one_class_reference(label):
     else:
         np.testing.assert_allclose(finalise("estimated_precision", s), [0.0])
         assert np.isnan(finalise("estimated_recall", s)[0])
-    lower, upper = interval("estimated_accuracy", s, 1.96)
+    lower, upper, _ = interval("estimated_accuracy", s, 1.96)
     np.testing.assert_allclose([lower[0], upper[0]], [share_right, share_right])

@@ -22,7 +22,7 @@ Z = z_value(0.95)
 
 def coverage(problem_type, metric, state, truth) -> float:
     _, interval = bind(problem_type, metric)
-    lower, upper = interval(state, Z)
+    lower, upper, _ = interval(state, Z)
     assert not np.isnan(lower).any()
     return float(np.mean((lower <= truth) & (truth <= upper)))
 

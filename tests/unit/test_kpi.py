@@ -33,7 +33,7 @@ def test_value_and_delta_method_interval_match_numpy():
     r = a.sum() / b.sum()
     assert kpi_value(s, "loss")[0] == pytest.approx(r, rel=1e-12)
     se = np.sqrt(((a - r * b) ** 2).sum()) / b.sum()
-    lo, hi = kpi_interval(s, "loss", z_value(0.95))
+    lo, hi, _ = kpi_interval(s, "loss", z_value(0.95))
     assert (lo[0], hi[0]) == pytest.approx((r - 1.959963984540054 * se, r + 1.959963984540054 * se), rel=1e-9)
 
 

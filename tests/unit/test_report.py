@@ -126,6 +126,7 @@ DATA = ReportData(
     heat_metric="roc_auc",
     heat_window="7 days",
     histories=HISTORIES,
+    rule_windows=empty(),
     alerts=empty(),
     status=empty(),
     decisions=empty(),
