@@ -149,10 +149,13 @@ def _estimate_rows(scenario: str, days: int, reference_labels: int, window: int,
     return rows.assign(d=(rows["score"] >= THRESHOLD).astype(int))
 
 
-def _estimate_plan(days: int) -> WindowPlan:
+def estimate_plan(days: int, threshold: float = THRESHOLD) -> WindowPlan:
+    """The plan of one version laid out as ``_estimate_rows`` lays it: day 0 the reference period,
+    days 1 to ``days`` daily windows; every estimate, the metric its labels realise, and
+    ``estimates_reliable``."""
     data = dict(BASE, metrics=[*ESTIMATES, *(m.removeprefix("estimated_") for m in ESTIMATES), "estimates_reliable"])
     data |= {"windows": {"granularity": "1 day", "rolling": []}, "baseline": {"window": "1 day"}}
-    data["predictions"] = dict(BASE["predictions"], threshold=THRESHOLD)
+    data["predictions"] = dict(BASE["predictions"], threshold=threshold)
     data["labels"] = dict(BASE["labels"], max_delay="1 day")
     plan = WindowPlan.from_config(parse_config(data), T0 + (days + 2) * DAY)
     first = int(np.datetime64(T0, "s").astype(np.int64))  # the reference: day 0 (Spark finds the first bucket)
@@ -168,7 +171,7 @@ def estimate_figures(
     marked unreliable (per reference; None where it never was) and the share of windows before
     the shift marked unreliable."""
     rng = np.random.default_rng(seed)
-    plan = _estimate_plan(days)
+    plan = estimate_plan(days)
     frames = []
     for r in range(references):
         out = finalise_slice(

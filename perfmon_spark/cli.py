@@ -55,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     backfill = sub.add_parser(
         "backfill", parents=[common], help="recompute the buckets in [--from, --to) from raw rows"
     )
-    backfill.add_argument("--config", required=True)
+    add_config_arguments(backfill)
     backfill.add_argument(
         "--from", dest="start", required=True, help="first day (ISO date or timestamp, UTC), inclusive"
     )
@@ -64,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_quiet_argument(backfill)
 
     validate = sub.add_parser("validate", parents=[common], help="validate a config and print the plan")
-    validate.add_argument("--config", required=True)
+    add_config_arguments(validate)
     validate.add_argument(
         "--check-tables", action="store_true", help="also check that input tables and columns exist (starts Spark)"
     )
@@ -72,14 +72,14 @@ def build_parser() -> argparse.ArgumentParser:
     decide = sub.add_parser(
         "decide", parents=[common], help="print the latest retrain decisions as JSON; exit 10 if RETRAIN"
     )
-    decide.add_argument("--config", required=True)
+    add_config_arguments(decide)
     decide.add_argument("--model-version", default=None, help="only this model version")
 
     status = sub.add_parser("status", parents=[common], help="print model status, open alerts and the latest decisions")
-    status.add_argument("--config", required=True)
+    add_config_arguments(status)
 
     report = sub.add_parser("report", parents=[common], help="write a self-contained HTML report of the output tables")
-    report.add_argument("--config", required=True)
+    add_config_arguments(report)
     report.add_argument("--out", default=None, help="the HTML file (default: <monitor>-report.html here)")
     report.add_argument("--model-version", default=None, help="only this model version")
     report.add_argument("--metric", action="append", default=[], help="only this metric (repeatable)")
@@ -88,14 +88,32 @@ def build_parser() -> argparse.ArgumentParser:
     export = sub.add_parser(
         "export", parents=[common], help="push the latest metrics and open alerts to a time-series store"
     )
-    export.add_argument("--config", required=True)
+    add_config_arguments(export)
     export.add_argument("--to", required=True, choices=["prometheus"], help="the store")
     export.add_argument("--url", default=None, help="the Pushgateway (default: $PERFMON_PUSHGATEWAY_URL)")
+    export.add_argument(
+        "--metrics", action="append", default=[], metavar="M1,M2", help="only these metrics or KPIs (default: all)"
+    )
+    export.add_argument(
+        "--windows",
+        action="append",
+        default=[],
+        metavar="W1,W2",
+        help="only these windows, e.g. '7 days' (default: all)",
+    )
+    export.add_argument("--slices", default="all", help="all (default), or overall: the overall slice only")
+    export.add_argument(
+        "--max-series",
+        type=int,
+        default=None,
+        metavar="N",
+        help="refuse to push more series than N (default: 10000); a push replaces the monitor's group on the gateway",
+    )
 
     sql = sub.add_parser(
         "sql", parents=[common], help="print the SQL queries of perfmon_spark/sql with this monitor's tables"
     )
-    sql.add_argument("--config", required=True)
+    add_config_arguments(sql)
     sql.add_argument("--name", action="append", default=[], help="only this query (repeatable)")
     sql.add_argument("--views", action="store_true", help="as CREATE OR REPLACE VIEW statements")
 
@@ -111,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``perfmon run``, shared with ``jobs/run_monitor.py``."""
-    parser.add_argument("--config", required=True, help="YAML config file")
+    add_config_arguments(parser)
     parser.add_argument("--as-of", default=None, help="ISO-8601 timestamp or date, UTC (default: now)")
     parser.add_argument("--full-refresh", action="store_true", help="recompute every bucket from the inputs")
     parser.add_argument(
@@ -121,16 +139,36 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS, help="show tracebacks on errors")
 
 
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--config`` and ``--set``, of every command that loads a config (read by ``load``)."""
+    parser.add_argument("--config", required=True, help="YAML config file")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value by its key path, e.g. output.location=main.ml or alerts[0].minor.ratio=0.9; "
+        "VALUE is read as YAML (repeatable)",
+    )
+
+
+def load(args: argparse.Namespace):
+    """The config of ``--config`` with the ``--set`` overrides, as every command reads it."""
+    from perfmon_spark.config import load_config
+
+    return load_config(args.config, args.overrides)
+
+
 def add_quiet_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
 
 
 def cmd_run(args) -> int:
-    from perfmon_spark.config import load_config
     from perfmon_spark.job import run_monitor
 
     show_progress(not args.quiet)
-    cfg = load_config(args.config)
+    cfg = load(args)
     as_of = parse_as_of(args.as_of)
     mode = RunMode.FULL if args.full_refresh else RunMode.INCREMENTAL
     _print_result(run_monitor(cfg, as_of, mode=mode, strict=args.strict))
@@ -147,21 +185,19 @@ def _print_result(result) -> None:
 
 
 def cmd_backfill(args) -> int:
-    from perfmon_spark.config import load_config
     from perfmon_spark.job import run_monitor
 
     show_progress(not args.quiet)
-    cfg = load_config(args.config)
+    cfg = load(args)
     window = (parse_as_of(args.start, "--from"), parse_as_of(args.end, "--to"))
     _print_result(run_monitor(cfg, parse_as_of(args.as_of), backfill=window))
     return 0
 
 
 def cmd_validate(args) -> int:
-    from perfmon_spark.config import load_config
     from perfmon_spark.plan import describe
 
-    cfg = load_config(args.config)
+    cfg = load(args)
     print(describe(cfg))
     if args.check_tables:
         from perfmon_spark.job import check_tables
@@ -180,22 +216,20 @@ RETRAIN_EXIT = 10
 def cmd_decide(args) -> int:
     import json
 
-    from perfmon_spark.config import load_config
     from perfmon_spark.decide import latest_decisions
     from perfmon_spark.session import get_spark
 
-    cfg = load_config(args.config)
+    cfg = load(args)
     decisions = latest_decisions(get_spark(cfg.spark), cfg, args.model_version)
     print(json.dumps(decisions, indent=2, sort_keys=True))
     return RETRAIN_EXIT if any(d["decision"] == Decision.RETRAIN for d in decisions) else 0
 
 
 def cmd_status(args) -> int:
-    from perfmon_spark.config import load_config
     from perfmon_spark.session import get_spark
     from perfmon_spark.status import status_report
 
-    cfg = load_config(args.config)
+    cfg = load(args)
     print(status_report(get_spark(cfg.spark), cfg))
     return 0
 
@@ -204,11 +238,10 @@ def cmd_report(args) -> int:
     import time
     from pathlib import Path
 
-    from perfmon_spark.config import load_config
     from perfmon_spark.report import ReportOptions, write_report
     from perfmon_spark.session import get_spark
 
-    cfg = load_config(args.config)
+    cfg = load(args)
     out = Path(args.out or f"{cfg.name}-report.html")
     options = ReportOptions(
         args.model_version, tuple(args.metric), parse_as_of(args.since, "--since") if args.since else None
@@ -220,21 +253,20 @@ def cmd_report(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from perfmon_spark.config import load_config
-    from perfmon_spark.export import export_prometheus
+    from perfmon_spark.export import export_prometheus, selection
     from perfmon_spark.session import get_spark
 
-    cfg = load_config(args.config)
-    series, alerts = export_prometheus(get_spark(cfg.spark), cfg, args.url)
+    cfg = load(args)
+    chosen = selection(cfg, args.metrics, args.windows, args.slices, args.max_series)
+    series, alerts = export_prometheus(get_spark(cfg.spark), cfg, args.url, chosen)
     print(f"exported to {args.to}: {series} metric series, {alerts} open alerts")
     return 0
 
 
 def cmd_sql(args) -> int:
-    from perfmon_spark.config import load_config
     from perfmon_spark.query import sql_queries, view_name
 
-    cfg = load_config(args.config)
+    cfg = load(args)
     queries = sql_queries(cfg, tuple(args.name))
     print("\n\n".join(q.statement(view_name(cfg, q) if args.views else None) for q in queries), flush=True)
     return 0

@@ -33,3 +33,10 @@ class StrictError(PerfmonError):
 
     exit_code = 4
     prefix = "strict"
+
+
+class MissingDependencyError(PerfmonError):
+    """A command needs a package of an optional extra that is not installed (exit 1)."""
+
+    def __init__(self, package: str, extra: str, command: str):
+        super().__init__(f"{command} needs {package}, which is not installed: pip install 'perfmon-spark[{extra}]'")

@@ -13,26 +13,36 @@ from __future__ import annotations
 
 import os
 import urllib.error
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import partial
+from typing import get_args
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from prometheus_client import CollectorRegistry, Gauge, push_to_gateway
-from prometheus_client.exposition import basic_auth_handler, default_handler
-
-from perfmon_spark.config import MonitorConfig
-from perfmon_spark.errors import ConfigError, InputError, PerfmonError
+from perfmon_spark.config import Duration, Invalid, LabelCount, MonitorConfig, SliceWord
+from perfmon_spark.errors import ConfigError, InputError, MissingDependencyError, PerfmonError
 from perfmon_spark.io.catalog import METRIC, PERF_ALERTS, PERF_METRICS
 from perfmon_spark.io.rows import collect_rows
 from perfmon_spark.io.tables import read_table, table_exists
-from perfmon_spark.vocabulary import AlertStatus, Level
+from perfmon_spark.vocabulary import OVERALL, AlertStatus, Level
+
+try:
+    from prometheus_client import CollectorRegistry, Gauge, push_to_gateway
+    from prometheus_client.exposition import basic_auth_handler, default_handler
+except ImportError as e:  # the `prometheus` extra: only this module needs it
+    raise MissingDependencyError("prometheus-client", "prometheus", "perfmon export") from e
 
 PUSHGATEWAY_ENV = "PERFMON_PUSHGATEWAY_URL"
 """The environment variable holding the Pushgateway's URL when the command line gives none."""
 
 PUSH_TIMEOUT_SECONDS = 30.0
 JOB = "perfmon"  # the Pushgateway group's job label; the monitor is the other grouping key
+
+DEFAULT_MAX_SERIES = 10_000
+"""An export refuses to push more series than this unless ``--max-series`` says otherwise: a
+Pushgateway holds every series in memory and Prometheus scrapes them all on each scrape, so a
+monitor with many slices should pick what dashboards need rather than push everything."""
 
 # One series per key of the table, less the window's start (the series' time axis).
 _METRIC_LABELS = tuple(c for c in PERF_METRICS.key if c != "window_start")
@@ -50,6 +60,88 @@ _METRIC_GAUGES = (
 )
 _ALERT_GAUGE = "perfmon_alert_level"
 _ALERT_HELP = "Level of the open alert episode: " + ", ".join(f"{level.rank} {level}" for level in Level) + "."
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What ``perfmon export`` pushes: the series of some metrics, windows and slices, at most
+    ``max_series`` of them. An empty tuple selects every value. Built by ``selection``, which
+    checks the names against the config."""
+
+    metrics: tuple[str, ...] = ()
+    windows: tuple[str, ...] = ()
+    overall_only: bool = False
+    max_series: int = DEFAULT_MAX_SERIES
+
+    def conditions(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        """(column, allowed values) pairs a row must meet, the same for ``perf_metrics`` and
+        ``perf_alerts`` rows (both have ``metric``, ``window`` and ``slice_key``): what the export
+        filters on in Spark, before it collects anything."""
+        given = (("metric", self.metrics), ("window", self.windows), ("slice_key", (OVERALL,) * self.overall_only))
+        return tuple((column, values) for column, values in given if values)
+
+    def admits(self, row: Mapping) -> bool:
+        """Whether ``row`` is selected (the conditions, in Python)."""
+        return all(row[column] in values for column, values in self.conditions())
+
+    def check_size(self, metric_series: int, alert_series: int) -> None:
+        """Raises ConfigError (exit 2) when the selection holds more than ``max_series`` series."""
+        if metric_series + alert_series > self.max_series:
+            raise ConfigError(
+                f"--max-series: the selection has {metric_series + alert_series:,} series ({metric_series:,} metric "
+                f"series, {alert_series:,} open alerts), more than {self.max_series:,}; narrow it with --metrics, "
+                "--windows or --slices overall, or raise --max-series"
+            )
+
+
+def _names(values: Sequence[str]) -> tuple[str, ...]:
+    """``["a,b", "c"]`` -> ``("a", "b", "c")``: options given comma-separated, repeated, or both."""
+    return tuple(dict.fromkeys(v.strip() for value in values for v in value.split(",") if v.strip()))
+
+
+def selection(
+    cfg: MonitorConfig,
+    metrics: Sequence[str] = (),
+    windows: Sequence[str] = (),
+    slices: str = "all",
+    max_series: int | None = None,
+) -> Selection:
+    """The ``Selection`` of the export options, checked against ``cfg``.
+
+    Args:
+        cfg: the monitor.
+        metrics: metric or KPI names, each possibly a comma-separated list; empty: all.
+        windows: windows as the config writes them (``7 days``; ``1 week`` is the same window),
+            each possibly a comma-separated list; empty: all.
+        slices: ``all``, or ``overall`` for the overall slice only.
+        max_series: the most series pushed (default ``DEFAULT_MAX_SERIES``).
+
+    Raises:
+        ConfigError: a metric, window or slices value the monitor does not compute, or
+            ``max_series`` < 1; the line names the option and lists what is allowed.
+    """
+    chosen = _names(metrics)
+    for name in chosen:
+        if name not in cfg.metric_names:
+            raise ConfigError(f"--metrics: {name!r} is not computed; computed: {', '.join(cfg.metric_names)}")
+    computed = (*cfg.window_lengths, *cfg.windows.label_counts)
+    allowed = ", ".join(w.text for w in computed)
+    texts = []
+    for text in _names(windows):
+        try:
+            window = LabelCount.parse(text) if LabelCount.matches(text) else Duration.parse(text)
+        except Invalid as e:
+            raise ConfigError(f"--windows: {e}; computed: {allowed}") from None
+        match = next((w for w in computed if w == window), None)
+        if match is None:
+            raise ConfigError(f"--windows: {text!r} is not computed; computed: {allowed}")
+        texts.append(match.text)
+    if slices not in get_args(SliceWord):
+        raise ConfigError(f"--slices: unknown value {slices!r}; allowed: {', '.join(get_args(SliceWord))}")
+    max_series = DEFAULT_MAX_SERIES if max_series is None else max_series
+    if max_series < 1:
+        raise ConfigError(f"--max-series: {max_series!r} must be >= 1")
+    return Selection(chosen, tuple(dict.fromkeys(texts)), slices == "overall", max_series)
 
 
 def _epoch(value: datetime | int) -> float:
@@ -182,35 +274,44 @@ def push(
         raise PerfmonError(f"cannot reach the Pushgateway at {shown}: {reason}") from e
 
 
-def export_prometheus(spark, cfg: MonitorConfig, url: str | None = None) -> tuple[int, int]:
-    """Push ``cfg``'s latest metric values and open alerts to the Pushgateway (``push``).
+def export_prometheus(
+    spark, cfg: MonitorConfig, url: str | None = None, chosen: Selection = Selection()
+) -> tuple[int, int]:
+    """Push ``cfg``'s latest metric values and open alerts, those ``chosen`` selects, to the
+    Pushgateway (``push``). The selection is applied in Spark and at most ``max_series`` + 1 rows
+    are collected; nothing is pushed when there are more.
 
     Returns:
         The metric series and the open alerts pushed.
 
     Raises:
         InputError: the monitor has no ``perf_metrics`` table yet.
+        ConfigError: the selection holds more than ``chosen.max_series`` series.
     """
     from pyspark.sql import functions as F
     from pyspark.sql.window import Window
 
+    def selected(df):
+        df = df.filter(F.col("monitor") == cfg.name)
+        for column, values in chosen.conditions():
+            df = df.filter(F.col(column).isin(list(values)))
+        return df
+
     ref = cfg.output.table(PERF_METRICS.name)
     if not table_exists(spark, ref):
         raise InputError(f"perf_metrics table {ref.text!r} does not exist: run 'perfmon run' first")
-    metrics = read_table(spark, ref).filter((F.col("monitor") == cfg.name) & F.col("value").isNotNull())
+    metrics = selected(read_table(spark, ref)).filter(F.col("value").isNotNull())
     newest = Window.partitionBy(*_METRIC_SERIES).orderBy(F.desc("window_start"))
     latest = metrics.withColumn("_newest", F.row_number().over(newest)).filter(F.col("_newest") == 1)
-    rows = collect_rows(latest, PERF_METRICS.schema)
     alerts_ref = cfg.output.table(PERF_ALERTS.name)
-    alerts = (
-        collect_rows(
-            read_table(spark, alerts_ref).filter(
-                (F.col("monitor") == cfg.name) & (F.col("status") == AlertStatus.OPEN)
-            ),
-            PERF_ALERTS.schema,
-        )
+    open_alerts = (
+        selected(read_table(spark, alerts_ref)).filter(F.col("status") == AlertStatus.OPEN)
         if table_exists(spark, alerts_ref)
-        else []
+        else None
     )
+    rows = collect_rows(latest.limit(chosen.max_series + 1), PERF_METRICS.schema)
+    alerts = [] if open_alerts is None else collect_rows(open_alerts.limit(chosen.max_series + 1), PERF_ALERTS.schema)
+    if len(rows) + len(alerts) > chosen.max_series:  # counted only to say by how much
+        chosen.check_size(latest.count(), 0 if open_alerts is None else open_alerts.count())
     push(registry_of(cfg.name, rows, alerts), url, JOB, monitor=cfg.name)
     return len(rows), len(alerts)

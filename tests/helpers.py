@@ -37,6 +37,25 @@ def run(args, **kw) -> subprocess.CompletedProcess:
     return subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900, **kw)
 
 
+def perfmon_without(*modules: str) -> list[str]:
+    """The command line of ``perfmon`` as on a machine where ``modules`` (``pyspark``, an extra's
+    package) are not installed: any import of them fails. Arguments follow."""
+    hidden = "".join(f"sys.modules[{m!r}] = None; " for m in modules)
+    return [
+        sys.executable,
+        "-c",
+        f"import sys; {hidden}from perfmon_spark.cli import main; sys.exit(main(sys.argv[1:]))",
+    ]
+
+
+def perfmon_without_java(modules: tuple[str, ...], args: list[str], tmp_path: Path) -> subprocess.CompletedProcess:
+    """``perfmon args`` from the project folder, ``modules`` not installed (``perfmon_without``) and
+    ``JAVA_HOME`` an empty folder: a command that reached the point where it starts Spark would
+    fail there rather than start it (for tests of what happens before)."""
+    env = dict(os.environ, JAVA_HOME=str(tmp_path))
+    return subprocess.run([*perfmon_without(*modules), *args], cwd=ROOT, env=env, capture_output=True, text=True)
+
+
 # --- config -------------------------------------------------------------------------------------
 
 BASE = {

@@ -8,21 +8,27 @@ only on a real error (exit 2 config, 3 input data, 1 unexpected), whose one-line
 ``perfmon`` has already printed. A notebook, because Databricks documents
 ``dbutils.jobs.taskValues.set`` for Python notebooks only.
 
-Widgets: ``config`` (workspace path of the perfmon config), ``model_version`` (optional: only that
-version's decision counts).
+Widgets: ``config`` (workspace path of the perfmon config), ``set`` (optional: the ``--set``
+overrides the other tasks pass, as ``KEY=VALUE`` words with shell quoting, e.g.
+``output.location=main.ml_monitoring``), ``model_version`` (optional: only that version's
+decision counts).
 """
+
+import shlex
 
 from perfmon_spark.cli import RETRAIN_EXIT
 from perfmon_spark.cli import main as perfmon
 
 
-def retrain_recommended(config: str, model_version: str = "") -> bool:
+def retrain_recommended(config: str, model_version: str = "", overrides: str = "") -> bool:
     """Run ``perfmon decide``: True when it recommends RETRAIN.
 
     Raises:
         RuntimeError: ``perfmon decide`` failed (any exit code but 0 and 10).
     """
     argv = ["decide", "--config", config]
+    for override in shlex.split(overrides):
+        argv += ["--set", override]
     if model_version:
         argv += ["--model-version", model_version]
     code = perfmon(argv)
@@ -34,8 +40,11 @@ def retrain_recommended(config: str, model_version: str = "") -> bool:
 def main(dbutils) -> bool:
     """Read the widgets, decide, set the task value ``retrain``; returns it."""
     dbutils.widgets.text("config", "")
+    dbutils.widgets.text("set", "")
     dbutils.widgets.text("model_version", "")
-    retrain = retrain_recommended(dbutils.widgets.get("config"), dbutils.widgets.get("model_version"))
+    retrain = retrain_recommended(
+        dbutils.widgets.get("config"), dbutils.widgets.get("model_version"), dbutils.widgets.get("set")
+    )
     dbutils.jobs.taskValues.set(key="retrain", value=retrain)  # a boolean: compared as "true"/"false"
     print(f"task value retrain = {str(retrain).lower()}")
     return retrain

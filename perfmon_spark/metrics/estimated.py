@@ -49,6 +49,7 @@ CORRECTION_BINS = 10
 REPLICATES = 100
 REPLICATE_VALUES = 512  # a bootstrap refit pools a larger reference's values into this many groups
 FIELDS = ("scores", "reference_labeled_scores", "threshold")
+ROUND_TRIP = 1e-12  # relative: how far below itself a score can come back from its summary key
 
 
 def isotonic(pos, neg) -> np.ndarray:
@@ -257,8 +258,14 @@ class Expected:
 def counts(values, yes, no, threshold: float) -> np.ndarray:
     """The seven ``Expected`` figures from the positive (``yes``) and negative (``no``) weights
     at each score value, along the last axis: expected ones from c p and c (1 - p); realised ones
-    from the labels (whose variances mean nothing)."""
-    decided = np.asarray(values) >= threshold
+    from the labels (whose variances mean nothing).
+
+    A value is decided positive at or above the threshold, as the job decides each row from its
+    raw score. The values are the scores back from their summary keys (logit, then its inverse),
+    which can land an ulp or so below the score: a threshold that is itself a score value (0.75,
+    with scores in hundredths) would otherwise decide its own value negative, against the
+    labeled metrics. So a value within ``ROUND_TRIP`` (relative) below the threshold is at it."""
+    decided = np.asarray(values) >= threshold - ROUND_TRIP * max(1.0, abs(threshold))
     spread = ratio(yes * no, yes + no)  # c p (1 - p)
     return np.stack(
         [

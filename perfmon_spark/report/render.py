@@ -19,17 +19,22 @@ from datetime import timedelta
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
-from plotly.offline import get_plotlyjs
 
 from perfmon_spark.alerts.evaluate import SERIES, rule_plans
 from perfmon_spark.alerts.rules import RulePlan, evaluated
+from perfmon_spark.errors import MissingDependencyError
 from perfmon_spark.io.catalog import threshold_column
 from perfmon_spark.job.label_delay import QUANTILES, SHARE_BEYOND
 from perfmon_spark.metrics.histogram import labeled, merge, precision_recall, scale_of
 from perfmon_spark.query import MIN_SLICE_LABELS
 from perfmon_spark.report.data import CURVE_WINDOWS, ReportData, main_window
 from perfmon_spark.vocabulary import ALL_VERSIONS, OVERALL, AlertStatus, DriftClass, Level
+
+try:
+    import plotly.graph_objects as go
+    from plotly.offline import get_plotlyjs
+except ImportError as e:  # the `report` extra: only the report needs it
+    raise MissingDependencyError("plotly", "report", "perfmon report") from e
 
 LEVEL_COLOURS = {Level.MINOR: "#e6b400", Level.SUSTAINED: "#f07f1a", Level.CRITICAL: "#d62728"}
 PLOT_CONFIG = {"displaylogo": False, "responsive": True}

@@ -2,7 +2,8 @@
 
 Every job is built with the typed classes of ``databricks-bundles``, which reject unknown fields, so
 a misspelt key fails here rather than at deploy time; the retrain branch reads the value the decide
-notebook sets; every file the bundle names exists; the config it runs parses.
+notebook sets; every file the bundle names exists; the config it runs parses; each target's tasks
+read and write that target's own tables; URLs come from a secret scope.
 """
 
 from __future__ import annotations
@@ -23,11 +24,14 @@ from databricks.bundles.jobs import ConditionTaskOp, Job, Task, TaskDependency
 
 from perfmon_spark.cli import COMMANDS, RETRAIN_EXIT, build_parser
 from perfmon_spark.config import load_config
+from perfmon_spark.export import PUSHGATEWAY_ENV
+from tests.helpers import ROOT
 
 BUNDLE_ROOT = Path(__file__).resolve().parents[2] / "databricks"
 # The variables without a default must be given at deploy time; these stand in for them.
 REQUIRED_VALUES = {"retrain_job_id": "123"}
 VARIABLE = re.compile(r"\$\{var\.([\w-]+)\}")
+SECRET = re.compile(r"^\{\{secrets/[\w.-]+/[\w.-]+\}\}$")  # a Databricks secret reference
 FILE_PATH = "${workspace.file_path}/"  # where the bundle's own files are synced to
 RUN_DATE = "{{job.start_time.iso_date}}"
 
@@ -45,7 +49,9 @@ EXPECTED_KINDS = {
     "retrain_recommended": "condition_task",
     "retrain": "run_job_task",
     "report": "python_wheel_task",
+    "export": "python_wheel_task",
 }
+EXTRAS = {"report": "report", "export": "prometheus"}  # the wheel's extra each command needs
 
 
 def resolve(value, values: dict[str, str]):
@@ -64,6 +70,16 @@ def task_kind(task: Task) -> str:
     kinds = [name for name, value in vars(task).items() if name.endswith("_task") and value is not None]
     assert len(kinds) == 1, f"task {task.task_key!r} has task kinds {kinds}"
     return kinds[0]
+
+
+def target_values(raw: dict, target: str) -> dict[str, str]:
+    """The variables' values in ``target``, as the bundle resolves them when nothing is given on the
+    command line: the target's own value, else the default, else the stand-in of a required one."""
+    given = raw["targets"][target].get("variables", {})
+    return {
+        name: str(given.get(name, spec.get("default", REQUIRED_VALUES.get(name))))
+        for name, spec in raw["variables"].items()
+    }
 
 
 def task_parameters(task: Task) -> list[str]:
@@ -87,10 +103,9 @@ def raw() -> dict:
 
 @pytest.fixture(scope="module")
 def values(raw) -> dict[str, str]:
-    return {
-        name: str(spec["default"]) if "default" in spec else REQUIRED_VALUES[name]
-        for name, spec in raw["variables"].items()
-    }
+    """The values of the default target (what `databricks bundle deploy` without -t uses)."""
+    [default] = [name for name, target in raw["targets"].items() if target.get("default")]
+    return target_values(raw, default)
 
 
 @pytest.fixture(scope="module")
@@ -153,7 +168,7 @@ def test_tasks_have_the_expected_kinds_and_known_references(jobs, tasks):
         if task_kind(task) in ("condition_task", "run_job_task"):
             assert task.job_cluster_key is None and not task.libraries, task.task_key
         else:
-            assert task.job_cluster_key in clusters and [lib.whl for lib in task.libraries], task.task_key
+            assert task.job_cluster_key in clusters and [lib.whl for lib in task.libraries if lib.whl], task.task_key
 
 
 def test_wheel_tasks_run_the_perfmon_console_script(tasks, values):
@@ -162,7 +177,8 @@ def test_wheel_tasks_run_the_perfmon_console_script(tasks, values):
     monitor = tasks["monitor"].python_wheel_task
     assert (monitor.package_name, monitor.entry_point) == ("perfmon_spark", "perfmon")
     assert monitor.parameters[:3] == ["run", "--config", FILE_PATH + values["monitor_config"]]
-    assert monitor.parameters[3:] == ["--as-of", RUN_DATE]
+    location = f"output.location={values['catalog']}.{values['schema']}"
+    assert monitor.parameters[3:] == ["--set", location, "--as-of", RUN_DATE]
 
 
 @pytest.mark.parametrize("key", [k for k, kind in EXPECTED_KINDS.items() if kind == "python_wheel_task"])
@@ -196,7 +212,8 @@ def test_every_file_the_bundle_names_exists(bundle, tasks):
         wheel_dir = (source / build[build.index("--wheel-dir") + 1]).resolve()
         for task in tasks.values():
             for lib in task.libraries:  # what the tasks install is what the build writes
-                assert (BUNDLE_ROOT / lib.whl).resolve().parent == wheel_dir, task.task_key
+                if lib.whl:
+                    assert (BUNDLE_ROOT / lib.whl).resolve().parent == wheel_dir, task.task_key
     named = [bundle_file(p) for task in tasks.values() for p in task_parameters(task) if bundle_file(p)]
     assert named, "no task names a bundle file"
     for path in named:
@@ -208,11 +225,61 @@ def test_every_file_the_bundle_names_exists(bundle, tasks):
             assert notebook.read_text(encoding="utf-8").startswith("# Databricks notebook source\n"), notebook
 
 
-def test_the_config_parses_and_writes_to_the_bundles_schema(values):
+def test_the_config_parses_and_names_catalog_tables(values):
     cfg = load_config(BUNDLE_ROOT / values["monitor_config"])
-    assert cfg.output.location.text == f"{values['catalog']}.{values['schema']}"
     for ref in (cfg.predictions.table, cfg.labels.table, cfg.output.location):
         assert not ref.is_path, ref.text  # Unity Catalog names, not paths on the driver
+
+
+def config_reads(task: Task) -> tuple[str, list[str]] | None:
+    """(config file, ``--set`` overrides) of a task that loads the perfmon config, else None."""
+    if task.python_wheel_task:
+        args = build_parser().parse_args(task.python_wheel_task.parameters)
+        return args.config, args.overrides
+    if task.notebook_task and "config" in task.notebook_task.base_parameters:
+        widgets = task.notebook_task.base_parameters
+        return widgets["config"], shlex.split(widgets.get("set", ""))
+    return None
+
+
+def target_tables(raw: dict, target: str) -> dict[str, str]:
+    """Each config-reading task of ``target``'s job: the perf_metrics table it reads or writes,
+    from the config as the task loads it (its ``--set`` overrides applied)."""
+    values = target_values(raw, target)
+    job = Job.from_dict(copy.deepcopy(resolve(raw, values)["resources"]["jobs"]["perfmon_daily"]))
+    tables = {}
+    for task in job.tasks:
+        if (reads := config_reads(task)) is not None:
+            config, overrides = reads
+            assert bundle_file(config) == BUNDLE_ROOT / values["monitor_config"], task.task_key
+            tables[task.task_key] = load_config(bundle_file(config), overrides).output.table("perf_metrics").text
+    return tables
+
+
+def test_dev_and_prod_write_different_tables_and_each_tasks_read_what_its_run_wrote(raw):
+    assert set(raw["targets"]) == {"dev", "prod"}
+    dev, prod = target_tables(raw, "dev"), target_tables(raw, "prod")
+    assert set(dev) == set(prod) == {"monitor", "decide", "report", "export"}
+    assert set(dev.values()) == {"main.ml_monitoring_dev.perf_metrics"}
+    assert set(prod.values()) == {"main.ml_monitoring.perf_metrics"}
+
+
+def test_urls_come_from_the_secret_scope_not_the_deployers_environment(jobs, tasks, values):
+    """The variables the job's perfmon commands read, and only those, are set from secrets."""
+    [cluster] = jobs["perfmon_daily"].job_clusters
+    env = cluster.new_cluster.spark_env_vars
+    cfg = load_config(BUNDLE_ROOT / values["monitor_config"])
+    exports = [t for t in tasks.values() if t.python_wheel_task and t.python_wheel_task.parameters[0] == "export"]
+    assert set(env) == {sink.url_env for sink in cfg.notifications} | ({PUSHGATEWAY_ENV} if exports else set())
+    for name, value in env.items():
+        assert SECRET.match(value) and f"/{values['secret_scope']}/" in value, name
+
+
+@pytest.mark.parametrize("key", EXTRAS)
+def test_tasks_install_the_extra_their_command_needs(tasks, key):
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["optional-dependencies"]
+    assert [lib.pypi.package for lib in tasks[key].libraries if lib.pypi] == extras[EXTRAS[key]]
 
 
 class FakeDbutils:
@@ -246,7 +313,7 @@ def test_decide_notebook_sets_retrain_from_the_exit_code(monkeypatch, decide_not
     parameters = tasks["decide"].notebook_task.base_parameters
     dbutils = FakeDbutils(parameters)
     assert decide_notebook.main(dbutils) is retrain
-    assert calls == [["decide", "--config", parameters["config"]]]
+    assert calls == [["decide", "--config", parameters["config"], "--set", parameters["set"]]]
     assert dbutils.task_values == {"retrain": retrain}  # the key the condition task reads
 
 

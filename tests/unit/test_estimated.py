@@ -17,7 +17,7 @@ from sklearn import metrics as skm
 from sklearn.isotonic import IsotonicRegression
 
 from perfmon_spark.config import parse_config
-from perfmon_spark.metrics import lookup, metrics_for
+from perfmon_spark.metrics import histogram, lookup, metrics_for
 from perfmon_spark.metrics.estimated import (
     CALIBRATION_BINS,
     CORRECTION_BINS,
@@ -227,6 +227,23 @@ def test_each_estimate_is_the_metric_of_rows_with_fractional_labels(seed):
         lower, upper, _ = interval(name, s, 1.96)
         assert np.all((lower[:2] <= got[:2]) & (got[:2] <= upper[:2])), name
         assert np.isnan(lower[2]) and np.isnan(upper[2]), name
+
+
+def test_a_score_at_the_threshold_is_decided_positive_after_its_round_trip_through_the_summary():
+    """A window's score values come back from their summary keys (``windows.views``), 0.75 as
+    0.7499999999999999: with the threshold at 0.75 they are still positive decisions, as the job
+    decides the rows, and every estimate is that of the raw values."""
+    threshold = 0.75
+    assert histogram.inverse(histogram.transform(np.array([threshold]), "probability"), "probability")[0] < threshold
+    rng = np.random.default_rng(9)
+    reference = summary(*calibrated_rows(rng, 2000, decimals=2))
+    values, counts = predictions(np.where(rng.random(500) < 0.5, threshold, 0.2))
+    round_trip = histogram.inverse(histogram.transform(values, "probability"), "probability")
+    raw = state([(values, counts)], [reference], threshold)
+    summarised = state([(round_trip, counts)], [reference], threshold)
+    assert finalise("estimated_precision", summarised)[0] > 0.5  # not null: 0.75's predictions are decided positive
+    for name in ESTIMATES:
+        np.testing.assert_allclose(finalise(name, summarised), finalise(name, raw), rtol=1e-12, err_msg=name)
 
 
 def test_bernoulli_spread_is_the_monte_carlo_spread_of_the_realised_metric():

@@ -12,10 +12,12 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
+from perfmon_spark.cli import build_parser
+from perfmon_spark.config import parse_config
 from perfmon_spark.errors import ConfigError, PerfmonError
-from perfmon_spark.export import PUSHGATEWAY_ENV, push, registry_of
+from perfmon_spark.export import DEFAULT_MAX_SERIES, PUSHGATEWAY_ENV, Selection, push, registry_of, selection
 from perfmon_spark.vocabulary import Level
-from tests.helpers import free_ports, read_back
+from tests.helpers import free_ports, perfmon_without_java, read_back, with_changes
 
 JOB = "perfmon"
 T0 = datetime(2026, 1, 5)  # naive UTC, as Spark returns timestamps
@@ -220,3 +222,104 @@ def test_credentials_in_the_url_are_sent_as_basic_auth():
         server.shutdown()
         server.server_close()
     assert seen == [("/metrics/job/perfmon/monitor/fraud", "Basic " + base64.b64encode(b"perf@mon:s3cret").decode())]
+
+
+# --- what an export selects (``perfmon export --metrics/--windows/--slices/--max-series``) --------
+
+
+@pytest.fixture(scope="module")
+def monitor():
+    """A monitor with two slices, three windows, a label-count window and a KPI."""
+    return parse_config(
+        with_changes(
+            segments={"columns": ["country"]},
+            windows={"granularity": "1 day", "rolling": ["7 days", "28 days", "500 labels"]},
+            kpis=[{"name": "loss_rate", "numerator": "amount", "denominator": "amount"}],
+        )
+    )
+
+
+ROWS = [
+    metric_row(version, metric, 0.5, slice_key=key, slice_value=value, window=window)
+    for version in ("v1", "*")
+    for metric in ("roc_auc", "recall", "loss_rate")
+    for key, value in (("*", "*"), ("country", "BR"))
+    for window in ("1 day", "7 days", "28 days", "500 labels")
+]
+
+
+def test_the_default_selection_is_everything(monitor):
+    chosen = selection(monitor)
+    assert chosen == Selection() and chosen.conditions() == ()
+    assert chosen.max_series == DEFAULT_MAX_SERIES == 10_000
+    assert all(chosen.admits(row) for row in ROWS)
+
+
+def test_a_selection_filters_metrics_windows_and_slices(monitor):
+    chosen = selection(monitor, ["roc_auc,loss_rate"], ["1 week", "500 labels"], "overall", 50)
+    assert chosen.conditions() == (
+        ("metric", ("roc_auc", "loss_rate")),
+        ("window", ("7 days", "500 labels")),  # as perf_metrics writes them: 1 week is the 7 days window
+        ("slice_key", ("*",)),
+    )
+    kept = [row for row in ROWS if chosen.admits(row)]
+    assert {(r["model_version"], r["metric"], r["window"], r["slice_key"]) for r in kept} == {
+        (v, m, w, "*") for v in ("v1", "*") for m in ("roc_auc", "loss_rate") for w in ("7 days", "500 labels")
+    }
+    assert not chosen.admits(alert_row("MINOR"))  # perf_alerts rows are selected by the same columns
+    assert chosen.admits({**alert_row("MINOR"), "metric": "roc_auc", "slice_key": "*"})
+
+
+def test_repeated_and_comma_separated_names_are_one_list(monitor):
+    chosen = selection(monitor, ["recall", " roc_auc , recall"], ["7 days,28 days", "7 days"])
+    assert (chosen.metrics, chosen.windows) == (("recall", "roc_auc"), ("7 days", "28 days"))
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (
+            {"metrics": ["auc"]},
+            "--metrics: 'auc' is not computed; computed: accuracy, precision, recall, f1, roc_auc, loss_rate",
+        ),
+        (
+            {"windows": ["14 days"]},
+            "--windows: '14 days' is not computed; computed: 1 day, 7 days, 28 days, 500 labels",
+        ),
+        ({"windows": ["7 dayz"]}, "--windows: invalid duration '7 dayz'; expected 'N unit' with unit in"),
+        ({"slices": "country"}, "--slices: unknown value 'country'; allowed: all, overall"),
+        ({"max_series": 0}, "--max-series: 0 must be >= 1"),
+    ],
+)
+def test_a_bad_selection_is_a_config_error_naming_the_option(monitor, options, message):
+    with pytest.raises(ConfigError) as e:
+        selection(monitor, **options)
+    assert str(e.value).startswith(f"config error: {message}") and e.value.exit_code == 2
+
+
+def test_a_selection_of_more_series_than_the_limit_is_refused_in_one_line(monitor):
+    chosen = selection(monitor, max_series=100)
+    chosen.check_size(90, 10)  # at the limit: pushed
+    with pytest.raises(ConfigError) as e:
+        chosen.check_size(12_345, 7)
+    assert str(e.value) == (
+        "config error: --max-series: the selection has 12,352 series (12,345 metric series, 7 open alerts), more "
+        "than 100; narrow it with --metrics, --windows or --slices overall, or raise --max-series"
+    )
+    assert e.value.exit_code == 2
+
+
+def test_the_command_line_states_the_default_limit():
+    [commands] = [a for a in build_parser()._actions if a.dest == "command"]
+    action = commands.choices["export"]._option_string_actions["--max-series"]
+    assert action.default is None and f"default: {DEFAULT_MAX_SERIES}" in action.help
+
+
+def test_export_without_the_prometheus_extra_is_one_line(tmp_path):
+    printed = perfmon_without_java(
+        ("prometheus_client",), ["export", "--config", "conf/demo.yml", "--to", "prometheus"], tmp_path
+    )
+    assert (printed.returncode, printed.stdout) == (1, "")
+    assert printed.stderr == (
+        "error: perfmon export needs prometheus-client, which is not installed: pip install 'perfmon-spark[prometheus]'\n"
+    )

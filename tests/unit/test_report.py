@@ -14,7 +14,7 @@ from perfmon_spark.config import parse_config
 from perfmon_spark.report.data import ReportData
 from perfmon_spark.report.render import attention_section, header, label_delay_part, render, slices_below_baseline
 from perfmon_spark.vocabulary import OVERALL, AlertStatus, Level
-from tests.helpers import with_changes
+from tests.helpers import perfmon_without_java, with_changes
 
 AS_OF = datetime(2026, 3, 1)
 MATURE_END = pd.Timestamp("2026-01-30")  # the latest window ending max_delay (30 days) before as_of
@@ -229,3 +229,15 @@ def test_label_delay_shows_the_quantiles_the_late_share_and_max_delay():
     cells = [c.split("</td>")[0] for c in html.split('<td class="num">')[1:]]
     assert cells == ["2.500", "20.000", "41.250", "45.000", "18.7%", "30 days"]
     assert "none recorded" in label_delay_part(DATA)
+
+
+def test_report_without_the_report_extra_is_one_line(tmp_path):
+    printed = perfmon_without_java(
+        ("plotly",), ["report", "--config", "conf/demo.yml", "--out", str(tmp_path / "r.html")], tmp_path
+    )
+    assert (printed.returncode, printed.stdout) == (1, "")
+    assert (
+        printed.stderr
+        == "error: perfmon report needs plotly, which is not installed: pip install 'perfmon-spark[report]'\n"
+    )
+    assert not (tmp_path / "r.html").exists()

@@ -8,6 +8,7 @@ import contextlib
 import io
 import json
 import re
+import subprocess
 from pathlib import Path
 
 import jsonschema
@@ -18,6 +19,7 @@ from perfmon_spark.cli import main
 from perfmon_spark.config import parse_config, reference_markdown
 from perfmon_spark.demo import Lakehouse, demo_config, recommender_config
 from perfmon_spark.errors import ConfigError
+from tests.helpers import perfmon_without
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -94,6 +96,12 @@ def test_the_schema_refuses_what_the_parser_refuses_for_its_shape(validator, pat
 
 def test_the_schema_in_the_repository_is_the_printed_one():
     assert (ROOT / "docs" / "perfmon.schema.json").read_text(encoding="utf-8") == printed_schema()
+
+
+def test_perfmon_schema_runs_without_spark():
+    printed = subprocess.run([*perfmon_without("pyspark"), "schema"], capture_output=True, text=True, cwd=ROOT)
+    assert printed.returncode == 0 and printed.stderr == "", printed.stderr
+    assert printed.stdout == printed_schema()
 
 
 def test_the_demo_config_names_the_schema_for_editors():

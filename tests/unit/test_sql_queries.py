@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 
 import pytest
 
@@ -14,7 +13,7 @@ from perfmon_spark import vocabulary
 from perfmon_spark.config import load_config, parse_config
 from perfmon_spark.errors import ConfigError
 from perfmon_spark.query import sql_queries, view_name
-from tests.helpers import ROOT, config_dict
+from tests.helpers import ROOT, config_dict, perfmon_without
 
 WORDS = {
     str(member)
@@ -54,14 +53,8 @@ def test_a_monitor_without_alerting_gets_only_the_queries_of_its_tables():
         sql_queries(cfg, ("nope",))
 
 
-# ``perfmon`` as on a machine without Spark: any import of pyspark fails
-WITHOUT_SPARK = (
-    "import sys; sys.modules['pyspark'] = None; from perfmon_spark.cli import main; sys.exit(main(sys.argv[1:]))"
-)
-
-
 def test_perfmon_sql_runs_without_spark_and_a_reader_that_leaves_early_gets_no_error_line():
-    args = [sys.executable, "-c", WITHOUT_SPARK, "sql", "--config", str(ROOT / "conf" / "demo.yml")]
+    args = [*perfmon_without("pyspark"), "sql", "--config", str(ROOT / "conf" / "demo.yml")]
     printed = subprocess.run(args, capture_output=True, text=True, cwd=ROOT)
     assert printed.returncode == 0 and "-- latest_status:" in printed.stdout, printed.stderr
     read, write = os.pipe()
@@ -71,3 +64,9 @@ def test_perfmon_sql_runs_without_spark_and_a_reader_that_leaves_early_gets_no_e
     finally:
         os.close(write)
     assert left.returncode == 1 and left.stderr == ""
+
+
+def test_perfmon_sql_takes_overrides_without_spark():
+    args = [*perfmon_without("pyspark"), "sql", "--config", str(ROOT / "conf" / "demo.yml"), "--name", "latest_metrics"]
+    printed = subprocess.run([*args, "--set", "output.location=main.ml_dev"], capture_output=True, text=True, cwd=ROOT)
+    assert printed.returncode == 0 and "FROM main.ml_dev.perf_metrics" in printed.stdout, printed.stderr
