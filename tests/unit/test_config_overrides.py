@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-import perfmon_spark.config
+import perfmon_spark.config.overrides
 import perfmon_spark.job
 from perfmon_spark.cli import build_parser, main
 from perfmon_spark.config import load_config, with_overrides
@@ -50,7 +50,7 @@ def error_of(path, overrides=(), env=None) -> str:
 
 
 def test_the_doctests_run():
-    assert doctest.testmod(perfmon_spark.config).failed == 0
+    assert doctest.testmod(perfmon_spark.config.overrides).failed == 0
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,115 @@
+"""Reading a config: the YAML file, the command line's overrides and ``${VAR}`` references
+(``overrides``), table paths made absolute, validation into a ``MonitorConfig`` with its errors as
+one line (``messages``), and the ``source_hash`` that tells a run its config changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from perfmon_spark.config.messages import one_line
+from perfmon_spark.config.model import MonitorConfig
+from perfmon_spark.config.overrides import interpolate, with_overrides
+from perfmon_spark.config.types import TableRef, resolve_path
+from perfmon_spark.errors import ConfigError
+
+
+def load_config(path: str | Path, overrides: Sequence[str] = (), env: Mapping[str, str] | None = None) -> MonitorConfig:
+    """Read and validate a YAML config file; relative table paths are relative to its folder.
+
+    The file's values are read in three steps, each working on what YAML parsed: ``overrides``
+    (``perfmon ... --set KEY=VALUE``) replace values by key path (``with_overrides``), then
+    ``${VAR}`` references are resolved from ``env`` (``interpolate``), then the result is validated
+    and hashed by ``parse_config``. So a value given by ``--set`` or by a variable is validated and
+    hashed exactly as if it had been written in the file.
+
+    Args:
+        path: the YAML file.
+        overrides: ``KEY=VALUE`` texts, applied in order (a later one wins).
+        env: where ``${VAR}`` is looked up (default: the process environment).
+
+    Raises:
+        ConfigError: unreadable file, bad YAML, a bad override or reference, or any invalid key or value.
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(f"cannot read config file {str(path)!r}: {e.strerror}") from e
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}: invalid YAML{where}: {getattr(e, 'problem', e)}") from e
+    if isinstance(data, Mapping):  # anything else is parse_config's error
+        data = interpolate(with_overrides(data, overrides), os.environ if env is None else env)
+    return parse_config(data, base_dir=Path(path).resolve().parent)
+
+
+# Dotted key paths that change how a run is executed or reported, never a value it writes: tuning the
+# session (memory, shuffle partitions), failing on warnings or warning sooner must not cost a full
+# recompute.
+UNHASHED = ("spark", "strict", "labels.warn_ignored_share")
+
+
+def parse_config(data: Any, base_dir: str | Path | None = None) -> MonitorConfig:
+    """Validate an already-parsed mapping; see ``load_config``.
+
+    The mapping is validated as JSON text, the form ``source_hash`` hashes: a strict tuple field
+    takes a JSON list but no Python list, and a YAML value JSON has no type for (a date, a number
+    as a mapping key) reaches validation as its text. Table paths are made absolute in the mapping
+    before validation, not by a validator reading ``base_dir`` from pydantic's validation context,
+    because the hash must see them absolute too.
+
+    Args:
+        data: the YAML as Python values.
+        base_dir: the folder relative table paths are resolved against (default: the working
+            directory).
+
+    Raises:
+        ConfigError: one line naming the key path, the bad value and what is allowed.
+    """
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"config: expected a mapping, got {type(data).__name__} {data!r}")
+    base = Path(base_dir) if base_dir is not None else Path.cwd()
+    data = dict(data)
+    for section, key in _path_keys():  # a relative and an absolute path to a table are one config
+        value = data.get(section)
+        if isinstance(value, Mapping) and isinstance(value.get(key), str) and value[key].strip():
+            data[section] = {**value, key: resolve_path(value[key], base)}
+    text = json.dumps(data, sort_keys=True, default=str)
+    try:
+        cfg = MonitorConfig.model_validate_json(text)
+    except ValidationError as e:
+        raise one_line(e) from e
+    hashed = json.dumps(_without(data, UNHASHED), sort_keys=True, default=str)
+    cfg._source_hash = hashlib.sha256(hashed.encode()).hexdigest()[:16]
+    return cfg
+
+
+def _without(data: Mapping[str, Any], paths: tuple[str, ...]) -> dict[str, Any]:
+    """A copy of ``data`` without the keys at the dotted ``paths`` (``labels.warn_ignored_share``):
+    what ``source_hash`` hashes. ``data`` is left as it is."""
+    kept = {}
+    for key, value in data.items():
+        if key in paths:
+            continue
+        inner = tuple(p.removeprefix(f"{key}.") for p in paths if p.startswith(f"{key}."))
+        kept[key] = _without(value, inner) if inner and isinstance(value, Mapping) else value
+    return kept
+
+
+def _path_keys() -> Iterator[tuple[str, str]]:
+    """(section, key) of every table reference."""
+    for section, info in MonitorConfig.model_fields.items():
+        for key, f in getattr(info.annotation, "model_fields", {}).items():
+            if TableRef in (f.annotation, *getattr(f.annotation, "__args__", ())):
+                yield section, key

@@ -1,0 +1,68 @@
+"""How a config error reads: one line naming the key path (``alerts[0].window``), the bad value
+and what is allowed, whether pydantic, a section's own check (``Invalid``), a rule across sections
+or an override found it. What is allowed is read from the JSON Schema, as the reference shows it.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Sequence
+
+from pydantic import ValidationError
+
+from perfmon_spark.config.schema import allowed_values, json_schema, shapes_at
+from perfmon_spark.config.types import PATTERNS
+from perfmon_spark.errors import ConfigError
+
+
+def key_path(loc: Sequence[str | int]) -> str:
+    """``("alerts", 0, "minor")`` -> ``alerts[0].minor``: how errors name a key."""
+    return "".join(f"[{k}]" if isinstance(k, int) else f".{k}" for k in loc).removeprefix(".")
+
+
+# pydantic's type errors, by the YAML type that was expected
+_EXPECTED = {"int_type": "int", "float_type": "int or float", "string_type": "str", "bool_type": "bool"}
+_EXPECTED |= {"model_type": "dict", "dict_type": "dict", "tuple_type": "list"}
+_BOUND_ERRORS = ("greater_than", "greater_than_equal", "less_than", "less_than_equal")
+
+
+def one_line(error: ValidationError) -> ConfigError:
+    """The first error as ``path: what is wrong with the value; what is allowed``; the allowed
+    values and bounds are read from the schema, as the reference shows them."""
+    errors = error.errors()
+    loc, kind, value, ctx = errors[0]["loc"], errors[0]["type"], errors[0].get("input"), errors[0].get("ctx", {})
+    schema = json_schema()
+    if loc and loc[-1] in ("int", "str", "float", "bool"):  # pydantic names a union's members in the path
+        kinds = [e["loc"][-1] for e in errors if e["loc"][:-1] == loc[:-1]]
+        loc, message = loc[:-1], f"expected {' or '.join(kinds)}, got {type(value).__name__} {value!r}"
+    elif kind == "missing":
+        message = "required key is missing"
+    elif kind == "extra_forbidden":
+        message = unknown_key(
+            str(loc[-1]), next(o["properties"] for o in shapes_at(schema, loc[:-1]) if "properties" in o)
+        )
+    elif kind in _EXPECTED:
+        message = f"expected {_EXPECTED[kind]}, got {type(value).__name__} {value!r}"
+    elif kind == "literal_error":  # an unknown item of ``levels`` is an unknown level
+        noun = str(loc[-2]).removesuffix("s") if isinstance(loc[-1], int) else "value"
+        message = f"unknown {noun} {value!r}; allowed: {allowed_values(schema, shapes_at(schema, loc))}"
+    elif kind in _BOUND_ERRORS:
+        allowed = allowed_values(schema, shapes_at(schema, loc))
+        message = f"{value!r} must be {'in ' if ',' in allowed else ''}{allowed}"
+    elif kind == "string_pattern_mismatch":
+        message = PATTERNS[ctx["pattern"]].format(value)
+    elif kind == "too_short":  # only a crossed segment has a least length
+        message = f"expected a list of {ctx['min_length']} or more column names, got {value!r}"
+    else:  # our own checks (Invalid), and anything pydantic words itself
+        loc += getattr(ctx.get("error"), "key", ())
+        message = str(ctx["error"]) if "error" in ctx else errors[0]["msg"]
+    return ConfigError(f"{key_path(loc) or 'config'}: {message}")
+
+
+def unknown_key(key: str, known: Iterable[str]) -> str:
+    """What is wrong with an unknown key: the closest known key (a typo is the usual cause), then
+    every known one, in the schema's order."""
+    known = list(known)
+    close = difflib.get_close_matches(key, known, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return f"unknown key {key!r}; {hint}known keys: {', '.join(known)}"
