@@ -304,6 +304,9 @@ class Threshold(Section):
             raise Invalid("give either consecutive or of/within, not both")
         if len(given) == 1:
             raise Invalid("required key is missing", *({"of", "within"} - given))
+        missing = sorted(k for k in given if getattr(self, k) is None)
+        if missing:
+            raise Invalid("must be a whole number of windows, not null", missing[0])
         if not 1 <= self.counts[0] <= self.counts[1]:
             raise Invalid("need 1 <= of <= within (consecutive >= 1), got of={!r}, within={!r}".format(*self.counts))
         return self

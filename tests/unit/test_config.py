@@ -274,6 +274,10 @@ def test_alert_rules_parse_with_their_defaults():
             with_alerts({**ALERT, "sustained": {"ratio": 0.9, "consecutive": 2, "of": 2}}),
             "give either consecutive or of/within",
         ),
+        (
+            with_alerts({**ALERT, "sustained": {"ratio": 0.9, "of": 2, "within": None}}),
+            "alerts[0].sustained.within: must be a whole number of windows, not null",
+        ),
         (with_alerts({k: v for k, v in ALERT.items() if k != "sustained"}), "alerts[0]: give at least one level"),
         (with_alerts(ALERT, ALERT), "alerts: duplicate rule name 'auc_drop'"),
         (with_alerts({**ALERT, "slices": ["region"]}), "alerts[0].slices[0]: 'region' is not a configured segment"),
