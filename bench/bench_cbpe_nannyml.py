@@ -6,7 +6,7 @@ synthetic car-loan data, chunk by chunk (no Spark):
 NannyML runs in its own virtual environment (``bench_nannyml.nannyml_python``):
 ``bench/nannyml_cbpe_job.py`` loads the data, writes it to Parquet and estimates every daily chunk
 of the analysis period with a CBPE fitted on the reference period. perfmon-spark's side reads the
-same rows and finalises them as a run does (``windows.finalise_slice`` over the bucket states that
+same rows and finalises them as a run does (``windows.finalise.finalise_slice`` over the bucket states that
 ``tests/statebuild.py`` builds as the job's aggregation would): the reference set as the version's
 reference period, each of NannyML's chunks as one day after it, the threshold the one NannyML's
 ``y_pred`` was decided at. Printed per metric: how far our estimates lie from NannyML's (mean and
@@ -34,7 +34,7 @@ from bench.bench_full_run import timed_output  # noqa: E402
 from bench.bench_interval_coverage import DAY, T0, estimate_plan  # noqa: E402
 from bench.bench_nannyml import NANNYML_VERSION, nannyml_python  # noqa: E402
 from perfmon_spark.metrics.estimated import ESTIMATES  # noqa: E402
-from perfmon_spark.windows import finalise_slice  # noqa: E402
+from perfmon_spark.windows.finalise import finalise_slice  # noqa: E402
 from tests.statebuild import binary_stats  # noqa: E402
 
 CHUNK_PERIOD = "D"  # NannyML's chunk_period; perfmon-spark's windows are days

@@ -5,7 +5,7 @@ outside [0.93, 0.97]:
   whose interval holds the population's value. Each replicate is one window of a vectorised
   state built from simulated rows (``tests/statebuild.py``), so the registry's own finalisers
   and intervals are what is measured; the population's value comes from one large sample.
-- the estimated metrics (CBPE), through ``windows.finalise_slice`` as a run finalises them: many
+- the estimated metrics (CBPE), through ``windows.finalise.finalise_slice`` as a run finalises them: many
   references of a few hundred labels, each followed by daily windows whose labels are drawn but
   withheld from the estimates. Per metric, the share of windows whose interval holds the value the
   labels realise, the mean error over the mean half-width, and the share of windows that
@@ -36,7 +36,7 @@ from perfmon_spark.metrics.estimated import ESTIMATES
 from perfmon_spark.metrics.intervals import z_value
 from perfmon_spark.states.layout import SPARSE
 from perfmon_spark.vocabulary import ALL_VERSIONS
-from perfmon_spark.windows import WindowPlan, finalise_slice, views
+from perfmon_spark.windows.finalise import WindowPlan, finalise_slice, views
 from tests.helpers import BASE
 from tests.statebuild import binary_stats, multiclass_stats, regression_stats
 

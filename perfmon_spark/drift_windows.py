@@ -3,10 +3,10 @@ histograms of ``drift_stats``, compared with the window's reference period.
 
 The same windows as ``perf_metrics`` (tumbling where a bucket has data, rolling at every bucket
 boundary; no label-count windows: drift needs no label), the same reference periods
-(``windows.Reference``) and the same ``*`` version (the sum over versions). Histograms on fixed
-bins are dense count vectors, so a window is a difference of cumulative sums. Pure pandas/numpy
-per slice (``finalise_drift_slice``), run per slice by one ``applyInPandas``: a window's drift
-decision weighs its features together.
+(``windows.finalise.Reference``) and the same ``*`` version (the sum over versions). Histograms
+on fixed bins are dense count vectors, so a window is a difference of cumulative sums. Pure
+pandas/numpy per slice (``finalise_drift_slice``), run per slice by one ``applyInPandas``: a
+window's drift decision weighs its features together.
 
 A feature drifted in a window (``is_drifted``) when its PSI is above ``drift.psi_threshold`` and
 its size-aware test (``metrics.drift.psi_p_value``) passes the Benjamini-Hochberg step at
@@ -30,7 +30,7 @@ from perfmon_spark.io.catalog import DRIFT_METRICS
 from perfmon_spark.metrics.drift import measures, psi_p_value, window_drifted
 from perfmon_spark.states.drift import Binned
 from perfmon_spark.vocabulary import ALL_VERSIONS, DriftMeasure, FeatureKind
-from perfmon_spark.windows import Reference, epoch_seconds, reference_spans, seconds_of, spans
+from perfmon_spark.windows.finalise import Reference, epoch_seconds, reference_spans, seconds_of, spans
 
 DRIFT_COLUMNS = DRIFT_METRICS.without("monitor", "as_of", "run_id")
 
@@ -45,7 +45,7 @@ class DriftPlan:
     features: tuple[tuple[str, bool, tuple[float, ...]], ...]  # (feature, numeric?, edges)
     psi_threshold: float
     fdr: float
-    label_windows: tuple = ()  # drift has none (``windows.spans`` reads it)
+    label_windows: tuple = ()  # drift has none (``windows.finalise.spans`` reads it)
     since: int | None = None  # epoch seconds: only windows ending at or after it (None: all)
 
     @classmethod

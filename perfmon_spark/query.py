@@ -14,6 +14,7 @@ from pathlib import Path
 from string import Template
 from typing import TYPE_CHECKING
 
+from perfmon_spark.alerts.rules import MIN_SLICE_LABELS
 from perfmon_spark.config import MonitorConfig, TableRef, load_config
 from perfmon_spark.errors import ConfigError
 from perfmon_spark.io.catalog import OUTPUT_TABLES, written_by
@@ -48,7 +49,6 @@ def open_tables(config: str | Path, spark: SparkSession | None = None) -> SparkS
     return spark
 
 
-MIN_SLICE_LABELS = 100  # labels a slice's window needs to rank among the worst, without alert rules
 SQL_FOLDER = "sql"  # the queries of ``perfmon sql``: package data, one ``<name>.sql`` each
 
 

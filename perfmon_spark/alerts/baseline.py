@@ -42,7 +42,8 @@ from perfmon_spark.config import MonitorConfig
 from perfmon_spark.errors import InputError
 from perfmon_spark.io.tables import read_table, table_exists
 from perfmon_spark.vocabulary import ALL_VERSIONS, OVERALL
-from perfmon_spark.windows import WindowPlan, compute_metrics
+from perfmon_spark.windows.finalise import WindowPlan
+from perfmon_spark.windows.spark import compute_metrics
 
 TABLE_COLUMNS = ("model_version", "slice_key", "slice_value", "metric", "value")
 _SERIES = ("model_version", "slice_key", "slice_value", "metric")

@@ -14,11 +14,12 @@ from pyspark.sql import functions as F
 
 from perfmon_spark.alerts.baseline import with_baseline
 from perfmon_spark.alerts.lifecycle import SERIES
-from perfmon_spark.alerts.rules import RulePlan, class_gates, evaluate_history, evaluated_windows
+from perfmon_spark.alerts.rules import RulePlan, evaluate_history, evaluated_windows
 from perfmon_spark.config import AlertRule, MonitorConfig
 from perfmon_spark.io.catalog import PERF_ALERTS, RULE_WINDOWS, threshold_column
 from perfmon_spark.vocabulary import OVERALL, Level
-from perfmon_spark.windows import WindowPlan, compute_metrics
+from perfmon_spark.windows.finalise import WindowPlan
+from perfmon_spark.windows.spark import compute_metrics
 
 # An episode as evaluated: perf_alerts without the columns the alerting stage adds.
 EPISODE = PERF_ALERTS.without("monitor", "updated_run_id")
@@ -68,21 +69,6 @@ def _with_class_counts(histories: DataFrame, stats: DataFrame, cfg: MonitorConfi
         *_WINDOW, positives.alias("n_positive"), (F.col("n_labeled") - positives).alias("n_negative")
     )
     return histories.join(counts, list(_WINDOW), "left")
-
-
-def rule_plans(cfg: MonitorConfig) -> dict[str, RulePlan]:
-    """Each alert rule's ``RulePlan``, by rule name."""
-    return {
-        r.name: RulePlan.build(
-            r,
-            cfg.larger_is_better(r.metric),
-            cfg.confidence_level,
-            cfg.windows.granularity,
-            *class_gates(r, cfg.problem_type),
-            labeled=cfg.needs_labels(r.metric),
-        )
-        for r in cfg.alerts
-    }
 
 
 def rule_histories(

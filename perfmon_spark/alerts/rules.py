@@ -65,7 +65,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from perfmon_spark.config import AlertRule, Duration, LevelRule, parse_duration
+from perfmon_spark.config import AlertRule, Duration, LevelRule, MonitorConfig, parse_duration
 from perfmon_spark.metrics.estimated import ESTIMATES
 from perfmon_spark.metrics.intervals import t_two_sided, z_value
 from perfmon_spark.vocabulary import AlertStatus, ExtraVariance, Level
@@ -80,6 +80,9 @@ _NORMAL = NormalDist()
 # rule on them evaluates it, unless the rule sets min_positives / min_negatives: an AUC or a
 # recall of one or two positives is noise, whatever the label count.
 CLASS_GATES = {"roc_auc": (10, 10), "pr_auc": (10, 10), "recall": (10, 0), "precision": (10, 0), "f1": (10, 0)}
+# Labels a slice's window needs to rank among the worst slices (the report, ``perfmon sql``) when
+# no alert rule sets it (else the first rule's min_labeled).
+MIN_SLICE_LABELS = 100
 
 
 def class_gates(rule: AlertRule, problem_type: str) -> tuple[int, int]:
@@ -238,6 +241,21 @@ class RulePlan:
             return _NORMAL.cdf(z)
         tail = t_two_sided(z, int(df)) / 2
         return tail if z < 0 else 1 - tail
+
+
+def rule_plans(cfg: MonitorConfig) -> dict[str, RulePlan]:
+    """Each alert rule's ``RulePlan``, by rule name."""
+    return {
+        r.name: RulePlan.build(
+            r,
+            cfg.larger_is_better(r.metric),
+            cfg.confidence_level,
+            cfg.windows.granularity,
+            *class_gates(r, cfg.problem_type),
+            labeled=cfg.needs_labels(r.metric),
+        )
+        for r in cfg.alerts
+    }
 
 
 def _column(history: pd.DataFrame, name: str) -> np.ndarray:

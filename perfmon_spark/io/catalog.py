@@ -138,6 +138,11 @@ PERF_STATS = OutputTable(
     bookkeeping=("as_of", "run_id"),
 )
 
+# The keys of ``runs.label_delay``: the delays' quantiles in days (name -> level), then ``max`` and
+# the share of the label events later than max_delay (``job.label_delay`` measures them).
+LABEL_DELAY_QUANTILES = {"p50": 0.5, "p90": 0.9, "p99": 0.99}
+LABEL_DELAY_SHARE_BEYOND = "share_beyond_max_delay"
+
 RUNS = OutputTable(
     name="runs",
     doc="one row per run; the last SUCCEEDED row is the next incremental run's watermark",
@@ -185,8 +190,8 @@ RUNS = OutputTable(
         _c(
             "label_delay",
             "map<string,double>",
-            "delays of the label events matched to their prediction, in days (p50, p90, p99, max, to the minute) "
-            "and share_beyond_max_delay; null when none was read or for entity_horizon joins",
+            f"delays of the label events matched to their prediction, in days ({', '.join(LABEL_DELAY_QUANTILES)}, "
+            f"max, to the minute) and {LABEL_DELAY_SHARE_BEYOND}; null when none was read or for entity_horizon joins",
         ),
     ),
     key=("run_id",),

@@ -18,10 +18,11 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.window import Window
 
-from perfmon_spark.alerts.evaluate import EPISODE, RULE_WINDOW, episodes, rule_histories, rule_plans, rule_windows
+from perfmon_spark.alerts.evaluate import EPISODE, RULE_WINDOW, episodes, rule_histories, rule_windows
 from perfmon_spark.alerts.fdr import control_fdr
 from perfmon_spark.alerts.lifecycle import LOG, SERIES, Episode, events_between
 from perfmon_spark.alerts.notify import deliver, describe
+from perfmon_spark.alerts.rules import rule_plans
 from perfmon_spark.config import MonitorConfig
 from perfmon_spark.decisions import VersionFacts, inactive_statuses, model_statuses, retrain_decisions
 from perfmon_spark.io.catalog import (

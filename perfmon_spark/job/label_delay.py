@@ -18,11 +18,11 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from perfmon_spark.ingest.columns import DELAY, STATUS
+from perfmon_spark.io.catalog import LABEL_DELAY_QUANTILES as QUANTILES
+from perfmon_spark.io.catalog import LABEL_DELAY_SHARE_BEYOND as SHARE_BEYOND
 from perfmon_spark.vocabulary import RowStatus
 
-QUANTILES = {"p50": 0.5, "p90": 0.9, "p99": 0.99}
 MINUTES_PER_DAY = 24 * 60
-SHARE_BEYOND = "share_beyond_max_delay"  # the key of the late events' share in ``label_delay``
 KEPT_SHARE = 0.99  # the share of label events the suggested max_delay keeps (p99)
 
 

@@ -76,7 +76,8 @@ from perfmon_spark.states.cells import binning, cell_counts
 from perfmon_spark.states.drift import Binned, bins_frame, drift_states, fix_bins, stored_bins
 from perfmon_spark.states.layout import STATE_VERSION
 from perfmon_spark.vocabulary import Reason, RowStatus, RunMode, RunStatus, Source, Stage
-from perfmon_spark.windows import Reference, WindowPlan, compute_metrics, recent_summaries, with_version_starts
+from perfmon_spark.windows.finalise import Reference, WindowPlan
+from perfmon_spark.windows.spark import compute_metrics, recent_summaries, with_version_starts
 
 LOG = logging.getLogger("perfmon_spark")
 

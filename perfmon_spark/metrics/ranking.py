@@ -105,7 +105,7 @@ register_metric(
 )
 
 # Computed in Spark, not here: its state is a pair of HyperLogLog sketches, which only Spark's
-# ``hll_union_agg`` merges (``windows.with_coverage``); the window pass leaves it null for that step.
+# ``hll_union_agg`` merges (``windows.spark.with_coverage``); the window pass leaves it null for that step.
 SKETCHED = ("catalog_coverage",)
 register_metric(
     Metric(

@@ -1,4 +1,4 @@
-"""The report's HTML, from ``data.ReportData`` alone (no Spark): plotly figures with plotly.js
+"""The report's HTML, from ``model.ReportData`` alone (no Spark): plotly figures with plotly.js
 embedded once in the page, so that the file opens offline and fetches nothing; plain HTML tables
 for the status, alerts and decisions.
 
@@ -20,14 +20,12 @@ from datetime import timedelta
 import numpy as np
 import pandas as pd
 
-from perfmon_spark.alerts.evaluate import SERIES, rule_plans
-from perfmon_spark.alerts.rules import RulePlan, evaluated
+from perfmon_spark.alerts.lifecycle import SERIES
+from perfmon_spark.alerts.rules import MIN_SLICE_LABELS, RulePlan, evaluated, rule_plans
 from perfmon_spark.errors import MissingDependencyError
-from perfmon_spark.io.catalog import threshold_column
-from perfmon_spark.job.label_delay import QUANTILES, SHARE_BEYOND
+from perfmon_spark.io.catalog import LABEL_DELAY_QUANTILES, LABEL_DELAY_SHARE_BEYOND, threshold_column
 from perfmon_spark.metrics.histogram import labeled, merge, precision_recall, scale_of
-from perfmon_spark.query import MIN_SLICE_LABELS
-from perfmon_spark.report.data import CURVE_WINDOWS, ReportData, main_window
+from perfmon_spark.report.model import CURVE_WINDOWS, ReportData, main_window
 from perfmon_spark.vocabulary import ALL_VERSIONS, OVERALL, AlertStatus, DriftClass, Level
 
 try:
@@ -40,11 +38,8 @@ LEVEL_COLOURS = {Level.MINOR: "#e6b400", Level.SUSTAINED: "#f07f1a", Level.CRITI
 PLOT_CONFIG = {"displaylogo": False, "responsive": True}
 MAX_HEAT_SLICES = 20  # rows of the slice heat map: the worst in the latest window
 MAX_WORST = 10  # rows of the worst-slices table
-MIN_LABELED = (
-    100  # labels a slice's window needs for that table, without alert rules (else the first rule's min_labeled)
-)
 MAX_ATTENTION = 5  # rows of each "Needs attention" table: it must fit the first screen
-DELAY_KEYS = (*QUANTILES, "max")  # the ``runs.label_delay`` keys in days, in the order shown
+DELAY_KEYS = (*LABEL_DELAY_QUANTILES, "max")  # the ``runs.label_delay`` keys in days, in the order shown
 
 STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 24px auto; max-width: 1200px;
@@ -555,7 +550,7 @@ def label_delay_part(data: ReportData) -> str:
             f'<p class="note">Label delays: none recorded by run {run} (no label event matched to a '
             "prediction, an entity join, or a run by an older perfmon-spark).</p>"
         )
-    share = delay.get(SHARE_BEYOND)
+    share = delay.get(LABEL_DELAY_SHARE_BEYOND)
     row = [*(_e(delay.get(k)) for k in DELAY_KEYS), "-" if share is None else f"{share:.1%}", html.escape(max_delay)]
     header = [*(f"{k} (days)" for k in DELAY_KEYS), "beyond max_delay", "max_delay"]
     title = f"<h3>Label delay (label time minus prediction time) of the label events run {run} read</h3>"

@@ -74,7 +74,7 @@ SCALARS["ranking"] = COMMON + (
 class Sparse:
     """The sparse part of a state: ``keys`` columns identify an entry, ``counts`` columns add up.
     A row adds an entry when its ``present`` key is not null (an unlabeled prediction has no label
-    but has a score). Finalisers read the merged entries through ``views`` (``windows.views``):
+    but has a score). Finalisers read the merged entries through ``views`` (``windows.finalise.views``):
     the labeled part, the distribution of every prediction, and that of the reference period."""
 
     keys: tuple[str, ...]

@@ -16,7 +16,7 @@ import pytest
 from perfmon_spark.config import parse_config
 from perfmon_spark.job import run_monitor
 from perfmon_spark.vocabulary import ALL_VERSIONS, OVERALL
-from perfmon_spark.windows import WindowPlan, finalise_slice
+from perfmon_spark.windows.finalise import WindowPlan, finalise_slice
 from tests.helpers import LABELS_DDL, PREDICTIONS_DDL, T0, config_dict, read_table, side_by_side, write_delta
 from tests.statebuild import binary_stats
 

@@ -162,7 +162,7 @@ def test_incremental_runs_equal_a_full_refresh_after_every_step(spark, tmp_path,
     rng = np.random.default_rng(11)
     _, labels, p, lab = setup_lake(spark, tmp_path)
     # a 2-day max_delay: the last steps finalise only recent windows, merging only the recent
-    # score summaries (``windows.recent_summaries``)
+    # score summaries (``windows.spark.recent_summaries``)
     cfg = config(p, lab, tmp_path / "incremental", max_delay="2 days")
     full = config(p, lab, tmp_path / "full", max_delay="2 days")
     as_of = T0 + 4 * DAY

@@ -11,7 +11,7 @@ import pytest
 
 from perfmon_spark.config import parse_config
 from perfmon_spark.metrics import metrics_for
-from perfmon_spark.windows import WindowPlan, finalise_slice
+from perfmon_spark.windows.finalise import WindowPlan, finalise_slice
 from tests.helpers import BASE, BINARY_METRICS
 from tests.oracle import binary_metric
 from tests.statebuild import binary_stats

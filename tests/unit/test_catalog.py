@@ -8,7 +8,7 @@ import pytest
 
 from perfmon_spark.io.catalog import OUTPUT_TABLES, PERF_METRICS, RUNS, Write
 from perfmon_spark.job.run import RunResult
-from perfmon_spark.windows import METRIC_COLUMNS
+from perfmon_spark.windows.finalise import METRIC_COLUMNS
 
 
 @pytest.mark.parametrize("table", OUTPUT_TABLES, ids=lambda t: t.name)

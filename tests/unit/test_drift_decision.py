@@ -15,7 +15,7 @@ from perfmon_spark.drift_windows import DriftPlan, finalise_drift_slice
 from perfmon_spark.metrics import drift, significance
 from perfmon_spark.metrics.drift import MIN_EXPECTED, pooled, psi_p_value
 from perfmon_spark.metrics.significance import chi2_sf
-from perfmon_spark.windows import Reference
+from perfmon_spark.windows.finalise import Reference
 from tests import oracle
 
 DAY = 86400

@@ -34,7 +34,7 @@ from perfmon_spark.metrics.estimated import (
     isotonic,
 )
 from perfmon_spark.vocabulary import ALL_VERSIONS
-from perfmon_spark.windows import Reference, WindowPlan, finalise_slice, lookback_seconds
+from perfmon_spark.windows.finalise import Reference, WindowPlan, finalise_slice, lookback_seconds
 from tests.helpers import BASE
 from tests.oracle import cross_fitted_map
 from tests.statebuild import binary_stats
@@ -230,7 +230,7 @@ def test_each_estimate_is_the_metric_of_rows_with_fractional_labels(seed):
 
 
 def test_a_score_at_the_threshold_is_decided_positive_after_its_round_trip_through_the_summary():
-    """A window's score values come back from their summary keys (``windows.views``), 0.75 as
+    """A window's score values come back from their summary keys (``windows.finalise.views``), 0.75 as
     0.7499999999999999: with the threshold at 0.75 they are still positive decisions, as the job
     decides the rows, and every estimate is that of the raw values."""
     threshold = 0.75

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from perfmon_spark.config import parse_config
-from perfmon_spark.windows import WindowPlan, finalise_slice
+from perfmon_spark.windows.finalise import WindowPlan, finalise_slice
 from tests.helpers import BASE
 from tests.statebuild import binary_stats
 

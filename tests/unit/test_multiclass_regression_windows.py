@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from perfmon_spark.config import parse_config
-from perfmon_spark.windows import WindowPlan, finalise_slice
+from perfmon_spark.windows.finalise import WindowPlan, finalise_slice
 from tests.helpers import BASE
 from tests.oracle import multiclass_metric, regression_metric
 from tests.statebuild import multiclass_stats, regression_stats

@@ -15,7 +15,7 @@ from scipy.spatial.distance import jensenshannon
 from perfmon_spark.config import parse_config
 from perfmon_spark.metrics import histogram
 from perfmon_spark.metrics.proxies import PSI_BINS
-from perfmon_spark.windows import WindowPlan, finalise_slice
+from perfmon_spark.windows.finalise import WindowPlan, finalise_slice
 from tests import oracle
 from tests.helpers import BASE
 from tests.statebuild import binary_stats, multiclass_stats, regression_stats
@@ -54,7 +54,7 @@ def plan_for(problem_type: str, metrics, baseline: dict, **extra) -> WindowPlan:
 
 
 def started(plan: WindowPlan, rows: pd.DataFrame) -> WindowPlan:
-    """The version starts the job reads from perf_stats (``windows.with_version_starts``)."""
+    """The version starts the job reads from perf_stats (``windows.spark.with_version_starts``)."""
     firsts = rows.groupby("model_version")["bucket_start"].min()
     starts = {v: int(pd.Timestamp(t).timestamp()) for v, t in firsts.items()}
     starts["*"] = min(starts.values())

@@ -9,9 +9,9 @@ from datetime import datetime
 import pandas as pd
 import pytest
 
-from perfmon_spark.alerts.evaluate import rule_plans
+from perfmon_spark.alerts.rules import rule_plans
 from perfmon_spark.config import parse_config
-from perfmon_spark.report.data import ReportData
+from perfmon_spark.report.model import ReportData
 from perfmon_spark.report.render import attention_section, header, label_delay_part, render, slices_below_baseline
 from perfmon_spark.vocabulary import OVERALL, AlertStatus, Level
 from tests.helpers import perfmon_without_java, with_changes

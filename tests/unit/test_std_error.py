@@ -29,7 +29,7 @@ from perfmon_spark.metrics.intervals import delong_auc, z_value
 from perfmon_spark.metrics.kpi import kpi_fields, kpi_interval
 from perfmon_spark.metrics.registry import bind
 from perfmon_spark.vocabulary import ALL_VERSIONS
-from perfmon_spark.windows import WindowPlan, finalise_slice
+from perfmon_spark.windows.finalise import WindowPlan, finalise_slice
 from tests.helpers import BASE
 from tests.statebuild import binary_stats, multiclass_stats, regression_stats
 from tests.unit.test_decisions import config as decisions_config
