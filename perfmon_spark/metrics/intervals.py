@@ -19,14 +19,35 @@ import numpy as np
 
 
 def z_value(confidence_level: float) -> float:
-    """Two-sided standard normal quantile, e.g. 1.95996 for 0.95."""
+    """Two-sided standard normal quantile: the z that leaves ``1 - confidence_level`` in the two
+    tails together.
+
+    Examples:
+        >>> round(z_value(0.95), 4)
+        1.96
+        >>> round(z_value(0.99), 3)
+        2.576
+    """
     return NormalDist().inv_cdf(0.5 + confidence_level / 2.0)
 
 
 def t_two_sided(t: float, df: int) -> float:
     """P(|T| >= |t|) for Student's t with ``df`` >= 1 degrees of freedom (the closed forms for
     integer df, Abramowitz & Stegun 26.7.3-4), for the Spearman correlation's p-value and tests on an
-    estimated variance."""
+    estimated variance.
+
+    Examples:
+        With one degree of freedom, T is Cauchy: half its mass lies beyond -1 and 1.
+
+        >>> t_two_sided(1.0, 1)
+        0.5
+
+        2.228 is the 5% two-sided point of the t table at 10 degrees of freedom, where the normal's
+        would be 1.96: an estimated variance widens the test.
+
+        >>> round(t_two_sided(2.228, 10), 4)
+        0.05
+    """
     theta = math.atan(abs(t) / math.sqrt(df))
     c2, s = math.cos(theta) ** 2, math.sin(theta)
     if df % 2 == 1:
@@ -73,7 +94,26 @@ def wilson(successes, n, z: float) -> Interval:
 
     Its standard error is the Wilson score one, the interval's half-width / z:
     sqrt(p (1 - p) / n + z^2 / (4 n^2)) / (1 + z^2 / n). Unlike the Wald sqrt(p (1 - p) / n) it
-    stays > 0 at p = 0 or 1, so that 200 correct of 200 is not taken for an exact value."""
+    stays > 0 at p = 0 or 1, so that 200 correct of 200 is not taken for an exact value.
+
+    Examples:
+        18 of 20: the interval leans away from 1, and stays inside [0, 1].
+
+        >>> lower, upper, se = wilson(18, 20, z_value(0.95))
+        >>> print(f"{lower:.3f} {upper:.3f} {se:.4f}")
+        0.699 0.972 0.0697
+
+        20 of 20 is not an exact 1: the interval has a width and the value a standard error.
+
+        >>> lower, upper, se = wilson(20, 20, z_value(0.95))
+        >>> print(f"{lower:.3f} {upper:.3f} {se:.4f}")
+        0.839 1.000 0.0411
+
+        Vectorised over windows; a window without trials has no interval (NaN, stored as null).
+
+        >>> np.round(wilson(np.array([5, 0]), np.array([10, 0]), 1.96).std_error, 4)
+        array([0.1344,    nan])
+    """
     k, n = _arr(successes), _arr(n)
     with np.errstate(divide="ignore", invalid="ignore"):
         p = k / n
