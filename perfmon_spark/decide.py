@@ -9,9 +9,9 @@ from pyspark.sql import functions as F
 
 from perfmon_spark.config import MonitorConfig
 from perfmon_spark.errors import InputError
-from perfmon_spark.io.catalog import MODEL_STATUS, RETRAIN_DECISIONS
+from perfmon_spark.io.catalog import MODEL_STATUS, RETRAIN_DECISIONS, C
+from perfmon_spark.io.lake import Lake
 from perfmon_spark.io.rows import collect_rows
-from perfmon_spark.io.tables import read_table, table_exists
 
 
 def latest_decisions(spark: SparkSession, cfg: MonitorConfig, model_version: str | None = None) -> list[dict]:
@@ -27,26 +27,27 @@ def latest_decisions(spark: SparkSession, cfg: MonitorConfig, model_version: str
         InputError: no retrain_decisions (or model_status) table yet, or no decision for
             ``model_version``.
     """
-    refs = {table.name: cfg.output.table(table.name) for table in (RETRAIN_DECISIONS, MODEL_STATUS)}
-    for name, ref in refs.items():
-        if not table_exists(spark, ref):
-            raise InputError(f"{name} table {ref.text!r} does not exist: configure alerts: and run 'perfmon run' first")
-    mine = F.col("monitor") == cfg.name
-    rows = read_table(spark, refs[RETRAIN_DECISIONS.name]).filter(mine)
+    lake = Lake(spark, cfg)
+    for table in (RETRAIN_DECISIONS, MODEL_STATUS):
+        if not lake.exists(table):
+            raise InputError(
+                f"{table.name} table {lake.ref(table).text!r} does not exist: configure alerts: and run 'perfmon run' first"
+            )
+    rows = lake.read(RETRAIN_DECISIONS)
     if model_version is not None:
-        rows = rows.filter(F.col("model_version") == model_version)
-    current = read_table(spark, refs[MODEL_STATUS.name]).filter(mine).select("model_version", "as_of")
+        rows = rows.filter(F.col(C.model_version) == model_version)
+    current = lake.read(MODEL_STATUS).select(C.model_version, C.as_of)
     decisions = collect_rows(
-        rows.join(current, ["model_version", "as_of"]).withColumn(
-            "as_of", F.date_format("as_of", "yyyy-MM-dd'T'HH:mm:ss'Z'")
+        rows.join(current, [C.model_version, C.as_of]).withColumn(
+            C.as_of, F.date_format(C.as_of, "yyyy-MM-dd'T'HH:mm:ss'Z'")
         ),
-        [(c, "string" if c == "as_of" else t) for c, t in RETRAIN_DECISIONS.schema],
+        [(c, "string" if c == C.as_of else t) for c, t in RETRAIN_DECISIONS.schema],
     )
     if model_version is not None and not decisions:
         raise InputError(
-            f"retrain_decisions table {refs[RETRAIN_DECISIONS.name].text!r}: no current decision for model_version "
+            f"retrain_decisions table {lake.ref(RETRAIN_DECISIONS).text!r}: no current decision for model_version "
             f"{model_version!r} (an INACTIVE version gets none)"
         )
     for d in decisions:
-        d["evidence"] = json.loads(d["evidence"]) if d["evidence"] else None
-    return sorted(decisions, key=lambda d: d["model_version"])
+        d[C.evidence] = json.loads(d[C.evidence]) if d[C.evidence] else None
+    return sorted(decisions, key=lambda d: d[C.model_version])

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from perfmon_spark.config import MonitorConfig
-from perfmon_spark.io.catalog import DRIFT_METRICS
+from perfmon_spark.io.catalog import DRIFT_METRICS, ddl
 from perfmon_spark.metrics.drift import measures, psi_p_value, window_drifted
 from perfmon_spark.states.drift import Binned
 from perfmon_spark.vocabulary import ALL_VERSIONS, DriftMeasure, FeatureKind
@@ -153,7 +153,7 @@ def _finalise_version(sub: pd.DataFrame, version: str, numeric: bool, edges, pla
 
 
 def drift_schema() -> str:
-    return ", ".join(f"`{c}` {t}" for c, t in DRIFT_COLUMNS)
+    return ddl(DRIFT_COLUMNS)
 
 
 def compute_drift(stats, plan: DriftPlan):

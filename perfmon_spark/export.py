@@ -22,9 +22,9 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 from perfmon_spark.config import Duration, Invalid, LabelCount, MonitorConfig, SliceWord
 from perfmon_spark.errors import ConfigError, InputError, MissingDependencyError, PerfmonError
-from perfmon_spark.io.catalog import METRIC, PERF_ALERTS, PERF_METRICS
+from perfmon_spark.io.catalog import PERF_ALERTS, PERF_METRICS, C
+from perfmon_spark.io.lake import Lake
 from perfmon_spark.io.rows import collect_rows
-from perfmon_spark.io.tables import read_table, table_exists
 from perfmon_spark.vocabulary import OVERALL, AlertStatus, Level
 
 try:
@@ -45,18 +45,18 @@ Pushgateway holds every series in memory and Prometheus scrapes them all on each
 monitor with many slices should pick what dashboards need rather than push everything."""
 
 # One series per key of the table, less the window's start (the series' time axis).
-_METRIC_LABELS = tuple(c for c in PERF_METRICS.key if c != "window_start")
-_ALERT_LABELS = (*(c for c in PERF_ALERTS.key if c != "opened_window_start"), METRIC.name)
-_METRIC_SERIES = tuple(c for c in _METRIC_LABELS if c != "monitor")
-_ALERT_SERIES = tuple(c for c in _ALERT_LABELS if c != "monitor")
+_METRIC_LABELS = tuple(c for c in PERF_METRICS.key if c != C.window_start)
+_ALERT_LABELS = (*(c for c in PERF_ALERTS.key if c != C.opened_window_start), C.metric)
+_METRIC_SERIES = tuple(c for c in _METRIC_LABELS if c != C.monitor)
+_ALERT_SERIES = tuple(c for c in _ALERT_LABELS if c != C.monitor)
 
 # (gauge, perf_metrics column, help): a row sets each gauge whose column is not null.
 _METRIC_GAUGES = (
-    ("perfmon_metric_value", "value", "Latest value of the metric (perf_metrics.value); absent where undefined."),
-    ("perfmon_metric_ci_lower", "ci_lower", "Lower end of the value's interval; absent where none is computed."),
-    ("perfmon_metric_ci_upper", "ci_upper", "Upper end of the value's interval; absent where none is computed."),
-    ("perfmon_metric_labeled", "n_labeled", "Predictions with a usable label in the window the value is from."),
-    ("perfmon_metric_window_start_seconds", "window_start", "Start of the window the value is from, Unix seconds."),
+    ("perfmon_metric_value", C.value, "Latest value of the metric (perf_metrics.value); absent where undefined."),
+    ("perfmon_metric_ci_lower", C.ci_lower, "Lower end of the value's interval; absent where none is computed."),
+    ("perfmon_metric_ci_upper", C.ci_upper, "Upper end of the value's interval; absent where none is computed."),
+    ("perfmon_metric_labeled", C.n_labeled, "Predictions with a usable label in the window the value is from."),
+    ("perfmon_metric_window_start_seconds", C.window_start, "Start of the window the value is from, Unix seconds."),
 )
 _ALERT_GAUGE = "perfmon_alert_level"
 _ALERT_HELP = "Level of the open alert episode: " + ", ".join(f"{level.rank} {level}" for level in Level) + "."
@@ -77,7 +77,7 @@ class Selection:
         """(column, allowed values) pairs a row must meet, the same for ``perf_metrics`` and
         ``perf_alerts`` rows (both have ``metric``, ``window`` and ``slice_key``): what the export
         filters on in Spark, before it collects anything."""
-        given = (("metric", self.metrics), ("window", self.windows), ("slice_key", (OVERALL,) * self.overall_only))
+        given = ((C.metric, self.metrics), (C.window, self.windows), (C.slice_key, (OVERALL,) * self.overall_only))
         return tuple((column, values) for column, values in given if values)
 
     def admits(self, row: Mapping) -> bool:
@@ -187,20 +187,20 @@ def registry_of(monitor: str, metrics: list[dict], alerts: list[dict]) -> Collec
     latest: dict[tuple[str, ...], dict] = {}
     for row in metrics:
         series = tuple(str(row[c]) for c in _METRIC_SERIES)
-        if series not in latest or _epoch(row["window_start"]) > _epoch(latest[series]["window_start"]):
+        if series not in latest or _epoch(row[C.window_start]) > _epoch(latest[series][C.window_start]):
             latest[series] = row
     for name, column, doc in _METRIC_GAUGES:
         gauge = Gauge(name, doc, _METRIC_LABELS, registry=registry)
         for series, row in latest.items():
             if row[column] is not None:
-                value = _epoch(row[column]) if column == "window_start" else float(row[column])
+                value = _epoch(row[column]) if column == C.window_start else float(row[column])
                 gauge.labels(monitor, *series).set(value)
 
     levels: dict[tuple[str, ...], Level] = {}
     for row in alerts:
-        if row["status"] != AlertStatus.OPEN:
+        if row[C.status] != AlertStatus.OPEN:
             continue
-        series, level = tuple(str(row[c]) for c in _ALERT_SERIES), Level(row["level"])
+        series, level = tuple(str(row[c]) for c in _ALERT_SERIES), Level(row[C.level])
         if series not in levels or level.rank > levels[series].rank:
             levels[series] = level
     gauge = Gauge(_ALERT_GAUGE, _ALERT_HELP, _ALERT_LABELS, registry=registry)
@@ -292,23 +292,18 @@ def export_prometheus(
     from pyspark.sql.window import Window
 
     def selected(df):
-        df = df.filter(F.col("monitor") == cfg.name)
         for column, values in chosen.conditions():
             df = df.filter(F.col(column).isin(list(values)))
         return df
 
-    ref = cfg.output.table(PERF_METRICS.name)
-    if not table_exists(spark, ref):
-        raise InputError(f"perf_metrics table {ref.text!r} does not exist: run 'perfmon run' first")
-    metrics = selected(read_table(spark, ref)).filter(F.col("value").isNotNull())
-    newest = Window.partitionBy(*_METRIC_SERIES).orderBy(F.desc("window_start"))
+    lake = Lake(spark, cfg)
+    if not lake.exists(PERF_METRICS):
+        raise InputError(f"perf_metrics table {lake.ref(PERF_METRICS).text!r} does not exist: run 'perfmon run' first")
+    metrics = selected(lake.read(PERF_METRICS)).filter(F.col(C.value).isNotNull())
+    newest = Window.partitionBy(*_METRIC_SERIES).orderBy(F.desc(C.window_start))
     latest = metrics.withColumn("_newest", F.row_number().over(newest)).filter(F.col("_newest") == 1)
-    alerts_ref = cfg.output.table(PERF_ALERTS.name)
-    open_alerts = (
-        selected(read_table(spark, alerts_ref)).filter(F.col("status") == AlertStatus.OPEN)
-        if table_exists(spark, alerts_ref)
-        else None
-    )
+    alerts = lake.read_if_exists(PERF_ALERTS)
+    open_alerts = selected(alerts).filter(F.col(C.status) == AlertStatus.OPEN) if alerts is not None else None
     rows = collect_rows(latest.limit(chosen.max_series + 1), PERF_METRICS.schema)
     alerts = [] if open_alerts is None else collect_rows(open_alerts.limit(chosen.max_series + 1), PERF_ALERTS.schema)
     if len(rows) + len(alerts) > chosen.max_series:  # counted only to say by how much

@@ -18,6 +18,7 @@ from perfmon_spark.alerts.rules import MIN_SLICE_LABELS
 from perfmon_spark.config import MonitorConfig, TableRef, load_config
 from perfmon_spark.errors import ConfigError
 from perfmon_spark.io.catalog import OUTPUT_TABLES, written_by
+from perfmon_spark.io.quoting import sql_escaped
 
 if TYPE_CHECKING:  # Spark is imported where a view is registered: ``perfmon sql`` runs without it
     from pyspark.sql import SparkSession
@@ -26,13 +27,13 @@ if TYPE_CHECKING:  # Spark is imported where a view is registered: ``perfmon sql
 def register_views(spark: SparkSession, cfg: MonitorConfig) -> tuple[str, ...]:
     """Each existing output table of ``cfg`` as a temporary view named without the prefix
     (``perf_metrics``, ``perf_alerts``, ...). Returns the names registered."""
-    from perfmon_spark.io.tables import read_table, table_exists
+    from perfmon_spark.io.lake import Lake
 
+    lake = Lake(spark, cfg)
     names = []
     for table in written_by(cfg.decides, bool(cfg.drift.columns)):
-        ref = cfg.output.table(table.name)
-        if table_exists(spark, ref):
-            read_table(spark, ref).createOrReplaceTempView(table.name)
+        if lake.exists(table):
+            lake.read_all(table).createOrReplaceTempView(table.name)
             names.append(table.name)
     return tuple(names)
 
@@ -79,8 +80,8 @@ def query_values(cfg: MonitorConfig) -> dict[str, str]:
     rolling = cfg.windows.rolling[0].text if cfg.windows.rolling else cfg.windows.granularity.text
     return {
         **{t.name: _table_sql(cfg.output.table(t.name)) for t in OUTPUT_TABLES},
-        "monitor": cfg.name.replace("'", "''"),
-        "metric": metric.replace("'", "''"),
+        "monitor": sql_escaped(cfg.name),
+        "metric": sql_escaped(metric),
         "window": (rule.window if rule and rule.window else rolling),
         "granularity": cfg.windows.granularity.text,
         "worse_first": "DESC" if cfg.larger_is_better(metric) is False else "ASC",

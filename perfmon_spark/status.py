@@ -12,8 +12,8 @@ from pyspark.sql import functions as F
 from perfmon_spark.config import MonitorConfig
 from perfmon_spark.decide import latest_decisions
 from perfmon_spark.errors import InputError
-from perfmon_spark.io.catalog import MODEL_STATUS, PERF_ALERTS, RETRAIN_DECISIONS, RUNS
-from perfmon_spark.io.tables import read_table, table_exists
+from perfmon_spark.io.catalog import MODEL_STATUS, PERF_ALERTS, RETRAIN_DECISIONS, RUNS, C
+from perfmon_spark.io.lake import Lake
 from perfmon_spark.vocabulary import OVERALL, AlertStatus, Level
 
 MAX_ALERTS = 20  # open alerts listed; the rest are counted
@@ -46,17 +46,18 @@ def status_report(spark: SparkSession, cfg: MonitorConfig) -> str:
     Raises:
         InputError: the monitor has no ``runs`` row yet (it has never run).
     """
-    mine = F.col("monitor") == cfg.name
-    runs_ref = cfg.output.table(RUNS.name)
-    runs = read_table(spark, runs_ref).filter(mine) if table_exists(spark, runs_ref) else None
-    last = runs.orderBy(F.desc("started_at")).first() if runs is not None else None
+    lake = Lake(spark, cfg)
+    runs = lake.read_if_exists(RUNS)
+    last = runs.orderBy(F.desc(C.started_at)).first() if runs is not None else None
     if last is None:
-        raise InputError(f"runs table {runs_ref.text!r}: monitor {cfg.name!r} has not run yet: run 'perfmon run' first")
-    seconds = (last["finished_at"] - last["started_at"]).total_seconds()
+        raise InputError(
+            f"runs table {lake.ref(RUNS).text!r}: monitor {cfg.name!r} has not run yet: run 'perfmon run' first"
+        )
+    seconds = (last[C.finished_at] - last[C.started_at]).total_seconds()
     lines = [
         f"monitor {cfg.name} ({cfg.problem_type}), tables in {cfg.output.location.text}",
-        f"last run {last['run_id']}: {last['status']}, {last['mode']}, as of {last['as_of']:%Y-%m-%d %H:%M}Z, "
-        f"{seconds:.0f} s ({last['message']})",
+        f"last run {last[C.run_id]}: {last[C.status]}, {last[C.mode]}, as of {last[C.as_of]:%Y-%m-%d %H:%M}Z, "
+        f"{seconds:.0f} s ({last[C.message]})",
     ]
     if not cfg.decides:
         return "\n".join([*lines, "", "no alert rules or retrain triggers configured: no model status or alerts"])
@@ -65,24 +66,21 @@ def status_report(spark: SparkSession, cfg: MonitorConfig) -> str:
 
 def _status_lines(spark: SparkSession, cfg: MonitorConfig) -> list[str]:
     """One line per model version: status, action, rollback target and the latest decision."""
-    status = read_table(spark, cfg.output.table(MODEL_STATUS.name)).filter(F.col("monitor") == cfg.name)
-    decided = (
-        {d["model_version"]: d for d in latest_decisions(spark, cfg)}
-        if table_exists(spark, cfg.output.table(RETRAIN_DECISIONS.name))
-        else {}
-    )
+    lake = Lake(spark, cfg)
+    status = lake.read(MODEL_STATUS)
+    decided = {d[C.model_version]: d for d in latest_decisions(spark, cfg)} if lake.exists(RETRAIN_DECISIONS) else {}
     rows = []
-    for r in status.orderBy("model_version").collect():
-        d = decided.get(r["model_version"], {})
+    for r in status.orderBy(C.model_version).collect():
+        d = decided.get(r[C.model_version], {})
         rows.append(
             (
-                r["model_version"],
-                r["status"],
-                r["action"],
-                r["rollback_target"] or "-",
-                f"{r['last_prediction_date']:%Y-%m-%d}" if r["last_prediction_date"] else "-",
-                d.get("decision", "-"),
-                _first(d.get("reasons") or []),
+                r[C.model_version],
+                r[C.status],
+                r[C.action],
+                r[C.rollback_target] or "-",
+                f"{r[C.last_prediction_date]:%Y-%m-%d}" if r[C.last_prediction_date] else "-",
+                d.get(C.decision, "-"),
+                _first(d.get(C.reasons) or []),
             )
         )
     header = ("version", "status", "action", "roll back to", "last prediction", "decision", "reasons")
@@ -91,29 +89,27 @@ def _status_lines(spark: SparkSession, cfg: MonitorConfig) -> list[str]:
 
 def _alert_lines(spark: SparkSession, cfg: MonitorConfig) -> list[str]:
     """Open alerts, the worst level first (``Level.rank``), then by version and slice."""
-    alerts = read_table(spark, cfg.output.table(PERF_ALERTS.name)).filter(
-        (F.col("monitor") == cfg.name) & (F.col("status") == AlertStatus.OPEN)
-    )
+    alerts = Lake(spark, cfg).read(PERF_ALERTS).filter(F.col(C.status) == AlertStatus.OPEN)
     found = sorted(
         alerts.collect(),
-        key=lambda r: (-Level(r["level"]).rank, r["model_version"], r["slice_key"], r["slice_value"], r["rule"]),
+        key=lambda r: (-Level(r[C.level]).rank, r[C.model_version], r[C.slice_key], r[C.slice_value], r[C.rule]),
     )
     if not found:
         return ["open alerts: none"]
-    counts = {level: sum(r["level"] == level for r in found) for level in Level}
+    counts = {level: sum(r[C.level] == level for r in found) for level in Level}
     title = "open alerts: " + ", ".join(f"{n} {level}" for level, n in reversed(counts.items()) if n)
     rows = [
         (
-            r["level"],
-            r["rule"],
-            r["model_version"],
-            _where(r["slice_key"], r["slice_value"]),
-            r["window"],
-            r["metric"],
-            f"{_num(r['value'])} [{_num(r['ci_lower'])}, {_num(r['ci_upper'])}]",
-            _num(r["baseline"]),
-            _num(r["threshold"]),
-            f"{r['opened_window_start']:%Y-%m-%d}",
+            r[C.level],
+            r[C.rule],
+            r[C.model_version],
+            _where(r[C.slice_key], r[C.slice_value]),
+            r[C.window],
+            r[C.metric],
+            f"{_num(r[C.value])} [{_num(r[C.ci_lower])}, {_num(r[C.ci_upper])}]",
+            _num(r[C.baseline]),
+            _num(r[C.threshold]),
+            f"{r[C.opened_window_start]:%Y-%m-%d}",
         )
         for r in found[:MAX_ALERTS]
     ]

@@ -17,9 +17,10 @@ from perfmon_spark.io.catalog import (
     PERF_METRICS,
     QUARANTINE,
     RETRAIN_DECISIONS,
+    C,
     written_by,
 )
-from perfmon_spark.io.tables import read_table, table_exists
+from perfmon_spark.io.lake import Lake
 from perfmon_spark.job import RunResult
 from perfmon_spark.vocabulary import OVERALL, AlertStatus, DriftClass, Level
 
@@ -29,14 +30,14 @@ def _version_table(by_version: dict[str, dict]) -> list[str]:
     versions = list(by_version)
     first = {v: next(iter(rows.values())) for v, rows in by_version.items()}
     header = {
-        "window": {v: f"{r['window_start']:%m-%d}..{r['window_end']:%m-%d}" for v, r in first.items()},
-        "labeled": {v: f"{r['n_labeled']}/{r['n_predictions']}" for v, r in first.items()},
-        "mature": {v: str(r["is_mature"]) for v, r in first.items()},
+        "window": {v: f"{r[C.window_start]:%m-%d}..{r[C.window_end]:%m-%d}" for v, r in first.items()},
+        "labeled": {v: f"{r[C.n_labeled]}/{r[C.n_predictions]}" for v, r in first.items()},
+        "mature": {v: str(r[C.is_mature]) for v, r in first.items()},
     }
     metrics = sorted({m for rows in by_version.values() for m in rows})
     cells = {
         m: {
-            v: f"{_fmt(r['value'])} [{_fmt(r['ci_lower'])}, {_fmt(r['ci_upper'])}]"
+            v: f"{_fmt(r[C.value])} [{_fmt(r[C.ci_lower])}, {_fmt(r[C.ci_upper])}]"
             for v in versions
             if (r := by_version[v].get(m)) is not None
         }
@@ -61,28 +62,29 @@ def _fmt(value) -> str:
 
 
 def summarise(spark: SparkSession, cfg: MonitorConfig, result: RunResult, config_path: Path) -> str:
-    metrics = read_table(spark, cfg.output.table(PERF_METRICS.name)).filter(F.col("monitor") == cfg.name)
-    quarantine = read_table(spark, cfg.output.table(QUARANTINE.name)).filter(F.col("monitor") == cfg.name)
+    lake = Lake(spark, cfg)
+    metrics = lake.read(PERF_METRICS)
+    quarantine = lake.read(QUARANTINE)
     window = cfg.windows.rolling[0].text if cfg.windows.rolling else cfg.windows.granularity.text
     last = (
-        metrics.filter((F.col("window") == window) & (F.col("slice_key") == OVERALL))
-        .groupBy("model_version")
-        .agg(F.max("window_end").alias("window_end"))
+        metrics.filter((F.col(C.window) == window) & (F.col(C.slice_key) == OVERALL))
+        .groupBy(C.model_version)
+        .agg(F.max(C.window_end).alias(C.window_end))
     )
     latest = (
-        metrics.filter((F.col("window") == window) & (F.col("slice_key") == OVERALL))
-        .join(last, ["model_version", "window_end"])
-        .orderBy("model_version", "metric")
+        metrics.filter((F.col(C.window) == window) & (F.col(C.slice_key) == OVERALL))
+        .join(last, [C.model_version, C.window_end])
+        .orderBy(C.model_version, C.metric)
         .collect()
     )
-    reasons = quarantine.groupBy("source", "reason").count().orderBy("source", "reason").collect()
+    reasons = quarantine.groupBy(C.source, C.reason).count().orderBy(C.source, C.reason).collect()
     lines = [
         f"config: {config_path}",
         f"run {result.run_id} {result.status} as of {result.as_of:%Y-%m-%d %H:%M}Z",
         f"read: {result.rows_read_predictions} predictions (Delta v{result.predictions_version}), "
         f"{result.rows_read_labels} label events (Delta v{result.labels_version})",
         f"quarantined: {result.rows_quarantined} rows"
-        + (" (" + ", ".join(f"{r['source']}/{r['reason']}: {r['count']}" for r in reasons) + ")" if reasons else "")
+        + (" (" + ", ".join(f"{r[C.source]}/{r[C.reason]}: {r['count']}" for r in reasons) + ")" if reasons else "")
         + f"; orphan labels: {result.orphan_labels}; late labels ignored: {result.late_labels_ignored}",
         f"written: {result.buckets_recomputed} bucket states, {result.metric_rows_written} metric rows",
         f"tables: {cfg.output.location.text}/{{{', '.join(t.name for t in written_by(cfg.decides, bool(cfg.drift.columns)))}}}",
@@ -91,17 +93,17 @@ def summarise(spark: SparkSession, cfg: MonitorConfig, result: RunResult, config
     ]
     by_version: dict[str, dict] = {}
     for row in latest:
-        by_version.setdefault(row["model_version"], {})[row["metric"]] = row
+        by_version.setdefault(row[C.model_version], {})[row[C.metric]] = row
     lines += _version_table(by_version)
     worst = (
         metrics.filter(
-            (F.col("window") == window)
-            & (F.col("metric") == cfg.metrics[-1])
-            & (F.col("slice_key") != OVERALL)
-            & (F.col("n_labeled") >= 100)
-            & F.col("value").isNotNull()
+            (F.col(C.window) == window)
+            & (F.col(C.metric) == cfg.metrics[-1])
+            & (F.col(C.slice_key) != OVERALL)
+            & (F.col(C.n_labeled) >= 100)
+            & F.col(C.value).isNotNull()
         )
-        .orderBy(F.desc("value") if _larger_is_better(cfg) is False else F.asc("value"))
+        .orderBy(F.desc(C.value) if _larger_is_better(cfg) is False else F.asc(C.value))
         .limit(3)
         .collect()
     )
@@ -110,8 +112,8 @@ def summarise(spark: SparkSession, cfg: MonitorConfig, result: RunResult, config
         lines.append(f"weakest slices by {cfg.metrics[-1]} ({window} windows with >= 100 labels):")
         for row in worst:
             lines.append(
-                f"  {row['model_version']} {row['slice_key']}={row['slice_value']} ending {row['window_end']:%m-%d}: "
-                f"{_fmt(row['value'])} [{_fmt(row['ci_lower'])}, {_fmt(row['ci_upper'])}] n_labeled={row['n_labeled']}"
+                f"  {row[C.model_version]} {row[C.slice_key]}={row[C.slice_value]} ending {row[C.window_end]:%m-%d}: "
+                f"{_fmt(row[C.value])} [{_fmt(row[C.ci_lower])}, {_fmt(row[C.ci_upper])}] n_labeled={row[C.n_labeled]}"
             )
     if cfg.decides:
         lines += [""] + _alerting_lines(spark, cfg)
@@ -124,78 +126,77 @@ def _drift_lines(spark: SparkSession, cfg: MonitorConfig) -> list[str]:
     """Per version and rule metric, the class of its latest classified window (overall slice), the
     window's most drifted feature, and the feature whose drift ranks best with the drop (descriptive:
     its p takes the windows as independent; the decisions read the test that does not)."""
-    if not table_exists(spark, cfg.output.table(DRIFT_CORRELATION.name)):
+    lake = Lake(spark, cfg)
+    if not lake.exists(DRIFT_CORRELATION):
         return []
-    mine = (F.col("monitor") == cfg.name) & (F.col("slice_key") == OVERALL)
-    performance = read_table(spark, cfg.output.table(DRIFT_PERFORMANCE.name)).filter(
-        mine & (F.col("class") != str(DriftClass.UNKNOWN))
+    overall = F.col(C.slice_key) == OVERALL
+    performance = lake.read(DRIFT_PERFORMANCE).filter(overall & (F.col(C.class_) != str(DriftClass.UNKNOWN)))
+    latest = performance.groupBy(C.model_version, C.metric, C.window).agg(F.max(C.window_start).alias(C.window_start))
+    rows = performance.join(latest, [C.model_version, C.metric, C.window, C.window_start]).orderBy(
+        C.model_version, C.metric, C.window
     )
-    latest = performance.groupBy("model_version", "metric", "window").agg(F.max("window_start").alias("window_start"))
-    rows = performance.join(latest, ["model_version", "metric", "window", "window_start"]).orderBy(
-        "model_version", "metric", "window"
-    )
-    correlations = read_table(spark, cfg.output.table(DRIFT_CORRELATION.name)).filter(mine)
+    correlations = lake.read(DRIFT_CORRELATION).filter(overall)
     best = {
-        (r["model_version"], r["metric"]): r
-        for r in correlations.filter(F.col("spearman_rho").isNotNull())
-        .orderBy("model_version", "metric", F.desc("spearman_rho"), "feature")
+        (r[C.model_version], r[C.metric]): r
+        for r in correlations.filter(F.col(C.spearman_rho).isNotNull())
+        .orderBy(C.model_version, C.metric, F.desc(C.spearman_rho), C.feature)
         .collect()[::-1]
     }
     lines = ["drift vs performance (overall slice, latest classified window):"]
     for r in rows.collect():
         top = (
-            f"top drift {r['top_feature']} (PSI {_fmt(r['top_feature_psi'])})"
-            if r["top_feature"]
+            f"top drift {r[C.top_feature]} (PSI {_fmt(r[C.top_feature_psi])})"
+            if r[C.top_feature]
             else "no drift measure"
         )
-        c = best.get((r["model_version"], r["metric"]))
+        c = best.get((r[C.model_version], r[C.metric]))
         ranked = (
-            f"; ranks most with the drop (descriptive): {c['feature']} (rho {_fmt(c['spearman_rho'])}, "
-            f"naive p {_fmt(c['p_value'])}, {c['windows_used']} windows)"
+            f"; ranks most with the drop (descriptive): {c[C.feature]} (rho {_fmt(c[C.spearman_rho])}, "
+            f"naive p {_fmt(c[C.p_value])}, {c[C.windows_used]} windows)"
             if c is not None
             else ""
         )
         lines.append(
-            f"  {r['model_version']:>3}  {r['metric']} ({r['window']}, {r['window_start']:%m-%d}): "
-            f"{r['class']}; {top}{ranked}"
+            f"  {r[C.model_version]:>3}  {r[C.metric]} ({r[C.window]}, {r[C.window_start]:%m-%d}): "
+            f"{r[C.class_]}; {top}{ranked}"
         )
     return lines
 
 
 def _alerting_lines(spark: SparkSession, cfg: MonitorConfig) -> list[str]:
-    mine = F.col("monitor") == cfg.name
-    lines = open_alert_lines(read_table(spark, cfg.output.table(PERF_ALERTS.name)).filter(mine))
-    status = read_table(spark, cfg.output.table(MODEL_STATUS.name)).filter(mine).orderBy("model_version").collect()
-    decisions = read_table(spark, cfg.output.table(RETRAIN_DECISIONS.name)).filter(mine)
-    newest = decisions.agg(F.max("as_of")).first()[0]
-    latest = {r["model_version"]: r for r in decisions.filter(F.col("as_of") == F.lit(newest)).collect()}
+    lake = Lake(spark, cfg)
+    lines = open_alert_lines(lake.read(PERF_ALERTS))
+    status = lake.read(MODEL_STATUS).orderBy(C.model_version).collect()
+    decisions = lake.read(RETRAIN_DECISIONS)
+    newest = decisions.agg(F.max(C.as_of)).first()[0]
+    latest = {r[C.model_version]: r for r in decisions.filter(F.col(C.as_of) == F.lit(newest)).collect()}
     lines.append("model status (and retrain decision):")
     for r in status:
-        target = f", roll back to {r['rollback_target']}" if r["rollback_target"] else ""
-        d = latest.get(r["model_version"])
-        decision = f"; {d['decision']}" + (f" ({d['reasons'][0]})" if d and d["reasons"] else "") if d else ""
-        lines.append(f"  {r['model_version']:>3}  {r['status']:<8} action {r['action']}{target}{decision}")
+        target = f", roll back to {r[C.rollback_target]}" if r[C.rollback_target] else ""
+        d = latest.get(r[C.model_version])
+        decision = f"; {d[C.decision]}" + (f" ({d[C.reasons][0]})" if d and d[C.reasons] else "") if d else ""
+        lines.append(f"  {r[C.model_version]:>3}  {r[C.status]:<8} action {r[C.action]}{target}{decision}")
     return lines
 
 
 def open_alert_lines(alerts: DataFrame, top: int = 5) -> list[str]:
     """The count of open alerts per level, then the ``top`` most serious (SUSTAINED or worse,
     worst level first)."""
-    alerts = alerts.filter(F.col("status") == AlertStatus.OPEN)
-    counts = {r["level"]: r["count"] for r in alerts.groupBy("level").count().collect()}
+    alerts = alerts.filter(F.col(C.status) == AlertStatus.OPEN)
+    counts = {r[C.level]: r["count"] for r in alerts.groupBy(C.level).count().collect()}
     by_rank = sorted(counts.items(), key=lambda item: Level(item[0]).rank)
     lines = ["open alerts: " + (", ".join(f"{n} {level}" for level, n in by_rank) or "none")]
     serious = (
-        alerts.filter(F.col("level") != Level.MINOR)
-        .orderBy(_rank(F.col("level")).desc(), "model_version", "slice_key", "slice_value")
+        alerts.filter(F.col(C.level) != Level.MINOR)
+        .orderBy(_rank(F.col(C.level)).desc(), C.model_version, C.slice_key, C.slice_value)
         .limit(top)
     )
     for r in serious.collect():
-        where = "overall" if r["slice_key"] == OVERALL else f"{r['slice_key']}={r['slice_value']}"
+        where = "overall" if r[C.slice_key] == OVERALL else f"{r[C.slice_key]}={r[C.slice_value]}"
         lines.append(
-            f"  {r['level']:<9} {r['rule']} v={r['model_version']} {where} ({r['window']}): {r['metric']} {_fmt(r['value'])} "
-            f"[{_fmt(r['ci_lower'])}, {_fmt(r['ci_upper'])}] vs baseline {_fmt(r['baseline'])}, threshold {_fmt(r['threshold'])}, "
-            f"since {r['opened_window_start']:%m-%d}"
+            f"  {r[C.level]:<9} {r[C.rule]} v={r[C.model_version]} {where} ({r[C.window]}): {r[C.metric]} {_fmt(r[C.value])} "
+            f"[{_fmt(r[C.ci_lower])}, {_fmt(r[C.ci_upper])}] vs baseline {_fmt(r[C.baseline])}, threshold {_fmt(r[C.threshold])}, "
+            f"since {r[C.opened_window_start]:%m-%d}"
         )
     return lines
 

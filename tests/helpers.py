@@ -228,10 +228,13 @@ def with_tuples(df: pd.DataFrame) -> pd.DataFrame:
 # --- fault injection ----------------------------------------------------------------------------
 
 
-def run_killed_at(monkeypatch, module, table: str, run) -> None:
-    """Fault injection: ``run()`` dies when ``module`` MERGEs into the output table ``table``
-    (nothing of that write lands); the real MERGE is back afterwards."""
+def run_killed_at(monkeypatch, table: str, run) -> None:
+    """Fault injection: ``run()`` dies when it MERGEs into the output table ``table`` (every
+    MERGE goes through ``io.lake``; nothing of that write lands); the real MERGE is back
+    afterwards."""
     import pytest
+
+    from perfmon_spark.io import lake as module
 
     real_merge = module.merge_into
 

@@ -16,7 +16,7 @@ from perfmon_spark.alerts.baseline import with_baseline
 from perfmon_spark.alerts.lifecycle import SERIES
 from perfmon_spark.alerts.rules import RulePlan, evaluate_history, evaluated_windows
 from perfmon_spark.config import AlertRule, MonitorConfig
-from perfmon_spark.io.catalog import PERF_ALERTS, RULE_WINDOWS, threshold_column
+from perfmon_spark.io.catalog import PERF_ALERTS, RULE_WINDOWS, ddl, threshold_column
 from perfmon_spark.vocabulary import OVERALL, Level
 from perfmon_spark.windows.finalise import WindowPlan
 from perfmon_spark.windows.spark import compute_metrics
@@ -98,8 +98,7 @@ def episodes(histories: DataFrame, plans: dict[str, RulePlan]) -> DataFrame:
             out[key] = pdf[key].iloc[0]
         return out[columns]
 
-    schema = ", ".join(f"`{c}` {t}" for c, t in EPISODE)
-    return histories.groupBy(*SERIES).applyInPandas(evaluate, schema)
+    return histories.groupBy(*SERIES).applyInPandas(evaluate, ddl(EPISODE))
 
 
 # A rule's window as evaluated: rule_windows without the columns the alerting stage adds.
@@ -124,5 +123,4 @@ def rule_windows(histories: DataFrame, plans: dict[str, RulePlan]) -> DataFrame:
             out[key] = pdf[key].iloc[0]
         return out[columns]
 
-    schema = ", ".join(f"`{c}` {t}" for c, t in RULE_WINDOW)
-    return histories.groupBy(*SERIES).applyInPandas(evaluate, schema)
+    return histories.groupBy(*SERIES).applyInPandas(evaluate, ddl(RULE_WINDOW))

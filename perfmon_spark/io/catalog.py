@@ -3,16 +3,43 @@ run writes them, and which columns only record the run that wrote a row.
 
 Every write (``io.tables.merge_into`` / ``append``), the rows built for the small tables, the
 reference documentation and the tests read these declarations, so a column is named and typed in
-one place. ``perf_stats`` has, besides the columns listed, the state fields of the problem type
+one place: code names a column as ``C.model_version`` (``C`` holds every column's name), a subset's
+types as ``PERF_METRICS.select("metric", "value")``, and a DDL string as ``ddl(...)``. The words a
+column holds (levels, statuses, modes, ...) are documented from ``vocabulary``, never copied.
+``perf_stats`` has, besides the columns listed, the state fields of the problem type
 (``states.layout``), which a run adds as it writes.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import keyword
+from collections.abc import Iterable
+from dataclasses import dataclass, field, make_dataclass
 from enum import Enum
+from typing import Any
 
-from perfmon_spark.vocabulary import Level
+from perfmon_spark.vocabulary import (
+    ALL_VERSIONS,
+    CROSS_SEP,
+    NULL_VALUE,
+    OTHER,
+    OVERALL,
+    Action,
+    AlertEvent,
+    AlertStatus,
+    Decision,
+    Delivery,
+    DriftClass,
+    DriftMeasure,
+    FeatureKind,
+    Level,
+    ModelStatus,
+    Reason,
+    RunMode,
+    RunStatus,
+    Source,
+    Stage,
+)
 
 
 class Write(Enum):
@@ -56,7 +83,19 @@ class OutputTable:
 
     @property
     def ddl(self) -> str:
-        return ", ".join(f"`{c.name}` {c.type}" for c in self.columns)
+        return ddl(self.schema)
+
+    def select(self, *names: str) -> tuple[tuple[str, str], ...]:
+        """(name, Spark SQL type) pairs of some columns, in the order given.
+
+        Raises:
+            KeyError: a name that is not a column of the table.
+        """
+        types = dict(self.schema)
+        unknown = [n for n in names if n not in types]
+        if unknown:
+            raise KeyError(f"{self.name} has no column {unknown[0]!r}; columns: {', '.join(self.names)}")
+        return tuple((n, types[n]) for n in names)
 
     def compared(self, columns=None) -> tuple[str, ...]:
         """The columns whose change rewrites a matched row: all but the key and the bookkeeping
@@ -68,14 +107,30 @@ class OutputTable:
         return tuple(pair for pair in self.schema if pair[0] not in names)
 
 
+def ddl(columns: Iterable[tuple[str, str]]) -> str:
+    """A Spark DDL string of (name, type) pairs: ``PERF_METRICS.ddl``, or of ``select``'s pairs."""
+    return ", ".join(f"`{name}` {type_}" for name, type_ in columns)
+
+
 def _c(name: str, type_: str, doc: str) -> Column:
     return Column(name, type_, doc)
 
 
+def _one_of(words: Iterable[str], sep: str = " / ") -> str:
+    """A column's words, from the vocabulary, for its doc: ``MINOR / SUSTAINED / CRITICAL``."""
+    return sep.join(words)
+
+
 MONITOR = _c("monitor", "string", "the config's `name`")
-MODEL_VERSION = _c("model_version", "string", "a model version, or `*` for all versions together")
-SLICE_KEY = _c("slice_key", "string", "`*` (overall), a segment column, or crossed columns joined by `&`")
-SLICE_VALUE = _c("slice_value", "string", "`*`, the value, `__other__`, `__null__`, or crossed values joined by `&`")
+MODEL_VERSION = _c("model_version", "string", f"a model version, or `{ALL_VERSIONS}` for all versions together")
+SLICE_KEY = _c(
+    "slice_key", "string", f"`{OVERALL}` (overall), a segment column, or crossed columns joined by `{CROSS_SEP}`"
+)
+SLICE_VALUE = _c(
+    "slice_value",
+    "string",
+    f"`{OVERALL}`, the value, `{OTHER}`, `{NULL_VALUE}`, or crossed values joined by `{CROSS_SEP}`",
+)
 WINDOW = _c("window", "string", "`1 day` (the granularity: tumbling) or a rolling length such as `7 days`")
 AS_OF = _c("as_of", "timestamp", "the as_of of the run that last changed the row")
 RUN_ID = _c("run_id", "string", "the run that last changed the row")
@@ -152,8 +207,8 @@ RUNS = OutputTable(
         _c("as_of", "timestamp", "the run's as_of"),
         _c("started_at", "timestamp", "wall clock, UTC"),
         _c("finished_at", "timestamp", "wall clock, UTC"),
-        _c("status", "string", "SUCCEEDED / FAILED"),
-        _c("mode", "string", "full / incremental / backfill"),
+        _c("status", "string", _one_of(RunStatus)),
+        _c("mode", "string", _one_of(RunMode)),
         _c("predictions_version", "long", "Delta version of the predictions table read"),
         _c("labels_version", "long", "Delta version of the labels table read"),
         _c("rows_read_predictions", "long", "prediction rows the run read"),
@@ -179,7 +234,8 @@ RUNS = OutputTable(
         _c(
             "stage_seconds",
             "map<string,double>",
-            "seconds per stage (read, validate, states, metrics, checks, alerts) before the row's own write",
+            f"seconds per stage ({_one_of((s for s in Stage if s is not Stage.WRITE), ', ')}) "
+            "before the row's own write",
         ),
         _c(
             "warnings",
@@ -203,13 +259,8 @@ QUARANTINE = OutputTable(
     doc="bad input rows, as they were read, with the reason",
     columns=(
         MONITOR,
-        _c("source", "string", "predictions / labels"),
-        _c(
-            "reason",
-            "string",
-            "null_id, null_timestamp, null_model_version, null_score, score_out_of_range, "
-            "bad_label, duplicate_id, label_before_prediction",
-        ),
+        _c("source", "string", _one_of(Source)),
+        _c("reason", "string", _one_of(Reason, ", ")),
         _c("record", "string", "the row as JSON"),
         _c("record_id", "string", "the row's id, if any"),
         _c("record_hash", "string", "SHA-256 of `record`"),
@@ -237,9 +288,9 @@ PERF_ALERTS = OutputTable(
     columns=(
         *_ALERT_KEY_COLUMNS,
         METRIC,
-        _c("level", "string", "MINOR / SUSTAINED / CRITICAL"),
-        _c("status", "string", "OPEN / RESOLVED"),
-        _c("action", "string", "LOG / ALERT / BLOCK_OR_ROLLBACK"),
+        _c("level", "string", _one_of(Level)),
+        _c("status", "string", _one_of(AlertStatus)),
+        _c("action", "string", _one_of(level.action for level in Level)),
         _c("value", "double", "the metric in the episode's last window"),
         _c("ci_lower", "double", "its interval"),
         _c("ci_upper", "double", "its interval"),
@@ -313,12 +364,16 @@ ALERT_EVENTS = OutputTable(
     columns=(
         _c("event_id", "string", "derived from the transition, so a re-run inserts nothing twice"),
         *_ALERT_KEY_COLUMNS,
-        _c("event", "string", "RAISED / ESCALATED / DEESCALATED / RESOLVED / REOPENED / RETRACTED"),
+        _c("event", "string", _one_of(AlertEvent)),
         _c("level", "string", "the level after the change"),
         RUN_ID,
         _c("as_of", "timestamp", "the run's as_of"),
         _c("details", "string", "JSON: the episode's values"),
-        _c("delivery", "string", "PENDING / DELIVERED / FAILED, or NONE when no sink asks for the level"),
+        _c(
+            "delivery",
+            "string",
+            f"{_one_of(d for d in Delivery if d is not Delivery.NONE)}, or {Delivery.NONE} when no sink asks for the level",
+        ),
         _c("delivery_attempts", "long", "attempts so far"),
         _c("delivered_to", "array<string>", "the sinks that accepted it"),
         _c("delivery_error", "string", "the last failure"),
@@ -336,7 +391,7 @@ RETRAIN_DECISIONS = OutputTable(
         MONITOR,
         MODEL_VERSION,
         _c("run_id", "string", "the run that decided (kept by a re-run with the same as_of)"),
-        _c("decision", "string", "RETRAIN / NO_ACTION / COOLDOWN"),
+        _c("decision", "string", _one_of(Decision)),
         _c("reasons", "array<string>", "the triggers that fired and the controls that blocked"),
         _c("evidence", "string", "JSON: metric, windows, values, thresholds"),
         _c("new_labels_since_last", "long", "labels gained since the version's last RETRAIN"),
@@ -352,8 +407,8 @@ MODEL_STATUS = OutputTable(
     columns=(
         MONITOR,
         MODEL_VERSION,
-        _c("status", "string", "HEALTHY / DEGRADED / CRITICAL / INACTIVE"),
-        _c("action", "string", "NONE / OBSERVE / ALERT / BLOCK_OR_ROLLBACK"),
+        _c("status", "string", _one_of(ModelStatus)),
+        _c("action", "string", _one_of(a for a in Action if a is not Action.LOG)),  # LOG: a MINOR alert's only
         _c("rollback_target", "string", "for a CRITICAL version, the best healthy other version"),
         _c("comparison", "string", "JSON: every rollback candidate with its value, interval and test"),
         _c("last_prediction_date", "date", "the day of the version's last bucket with a prediction"),
@@ -372,7 +427,7 @@ DRIFT_REFERENCE = OutputTable(
     columns=(
         MONITOR,
         FEATURE,
-        _c("kind", "string", "numeric / categorical"),
+        _c("kind", "string", _one_of(FeatureKind)),
         _c("edges", "array<double>", "numeric: bin edges at the reference's quantiles (ties merged)"),
         _c("categories", "array<string>", "categorical: the reference's top values (then __other__ and null)"),
         _c("reference_start", "timestamp", "the period the bins came from (the first baseline period)"),
@@ -416,7 +471,7 @@ DRIFT_METRICS = OutputTable(
         WINDOW,
         _c("window_start", "timestamp", "inclusive"),
         FEATURE,
-        _c("measure", "string", "psi / js / wasserstein (numeric features)"),
+        _c("measure", "string", f"{_one_of(DriftMeasure)} (numeric features)"),
         _c("window_end", "timestamp", "exclusive"),
         _c("value", "double", "null until the window's reference period has ended, or without rows"),
         _c("n_predictions", "long", "predictions in the window"),
@@ -463,7 +518,8 @@ DRIFT_PERFORMANCE = OutputTable(
         _c(
             "class",
             "string",
-            "DRIFT_AND_DECAY / DECAY_WITHOUT_DRIFT / DRIFT_WITHOUT_DECAY / STABLE / UNKNOWN (immature or too few rows)",
+            f"{_one_of(c for c in DriftClass if c is not DriftClass.UNKNOWN)} / {DriftClass.UNKNOWN} "
+            "(immature or too few rows)",
         ),
         AS_OF,
         RUN_ID,
@@ -530,3 +586,16 @@ def written_by(decides: bool, drifts: bool = False) -> tuple[OutputTable, ...]:
         and (drifts or t not in DRIFT_TABLES)
         and ((drifts and decides) or t not in DRIFT_ALERTING_TABLES)
     )
+
+
+def _column_names(tables: Iterable[OutputTable]) -> Any:
+    """Every column name of ``tables`` as an attribute of a frozen object (a Python keyword gets a
+    trailing ``_``: ``C.class_``), so that code names a column from the catalogue, not as a bare
+    string: ``F.col(C.model_version)``."""
+    names = dict.fromkeys(c.name for t in tables for c in t.columns)
+    fields = [(f"{n}_" if keyword.iskeyword(n) else n, str, field(default=n)) for n in names]
+    return make_dataclass("ColumnNames", fields, frozen=True)()
+
+
+C = _column_names(OUTPUT_TABLES)
+"""The output tables' column names: ``C.model_version == "model_version"``."""

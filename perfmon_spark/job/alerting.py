@@ -34,9 +34,11 @@ from perfmon_spark.io.catalog import (
     PERF_STATS,
     RETRAIN_DECISIONS,
     RULE_WINDOWS,
+    C,
+    OutputTable,
 )
+from perfmon_spark.io.lake import Lake
 from perfmon_spark.io.rows import collect_rows, epoch, rows_to_frame, unchanged
-from perfmon_spark.io.tables import merge_into, read_table, table_exists
 from perfmon_spark.job.drift_performance import write_drift_performance
 from perfmon_spark.metrics.significance import bh_adjusted
 from perfmon_spark.vocabulary import OVERALL, Decision, Delivery, Level, Trigger
@@ -65,57 +67,52 @@ def run_alerting(
 ) -> AlertingResult:
     """Evaluate every rule and write the alerting tables for this run (``stamp`` adds a frame's
     monitor, as_of and run_id columns)."""
-    mine = F.col("monitor") == cfg.name
-    stats = read_table(spark, cfg.output.table(PERF_STATS.name)).filter(mine)
-    metrics = read_table(spark, cfg.output.table(PERF_METRICS.name)).filter(mine)
+    lake = Lake(spark, cfg)
+    stats = lake.read(PERF_STATS)
+    metrics = lake.read(PERF_METRICS)
     plans = rule_plans(cfg)
     histories = rule_histories(cfg, metrics, stats, as_of, plans).persist() if cfg.alerts else None
     try:
-        return _alerting(spark, cfg, as_of, run_id, stamp, stats, metrics, plans, histories)
+        return _alerting(lake, as_of, run_id, stamp, stats, metrics, plans, histories)
     finally:
         if histories is not None:
             histories.unpersist()
 
 
-def _alerting(spark, cfg, as_of, run_id, stamp, stats, metrics, plans, histories) -> AlertingResult:
+def _alerting(lake: Lake, as_of, run_id, stamp, stats, metrics, plans, histories) -> AlertingResult:
+    spark, cfg = lake.spark, lake.cfg
     now = epoch(as_of)
     found = None if histories is None else episodes(histories, plans)
-    new = [] if found is None else [Episode.of({"monitor": cfg.name, **r}) for r in collect_rows(found, EPISODE)]
-    alerts_ref = cfg.output.table(PERF_ALERTS.name)
-    alerts_exist = table_exists(spark, alerts_ref)
-    old_rows = (
-        collect_rows(read_table(spark, alerts_ref).filter(F.col("monitor") == cfg.name), PERF_ALERTS.schema)
-        if alerts_exist
-        else []
-    )
+    new = [] if found is None else [Episode.of({C.monitor: cfg.name, **r}) for r in collect_rows(found, EPISODE)]
+    alerts = lake.read_if_exists(PERF_ALERTS)
+    old_rows = collect_rows(alerts, PERF_ALERTS.schema) if alerts is not None else []
     old = [Episode.of(r) for r in old_rows]
-    family = {} if histories is None else _write_rule_windows(spark, cfg, histories, plans, stamp)
+    family = {} if histories is None else _write_rule_windows(lake, histories, plans, stamp)
     new = control_fdr(new, old, family, cfg.alerts_fdr)
     events = events_between(old, new, run_id, now)
     for event in events:
-        if event["delivery"] is not Delivery.NONE:  # an episode within history is not news
-            LOG.warning(describe({**event, "monitor": cfg.name}))
-    events_ref = cfg.output.table(ALERT_EVENTS.name)
-    if events or not table_exists(spark, events_ref):
-        merge_into(rows_to_frame(spark, events, ALERT_EVENTS.schema), events_ref, ALERT_EVENTS)
-    undelivered = _deliver_outstanding(spark, cfg, events_ref)
+        if event[C.delivery] is not Delivery.NONE:  # an episode within history is not news
+            LOG.warning(describe({**event, C.monitor: cfg.name}))
+    if events or not lake.exists(ALERT_EVENTS):
+        lake.merge(rows_to_frame(spark, events, ALERT_EVENTS.schema), ALERT_EVENTS)
+    undelivered = _deliver_outstanding(lake)
 
     updated = {e.key: e.updated_run_id for e in old}
     new = [replace(e, updated_run_id=updated.get(e.key, run_id)) for e in new]
     rows = [e.row() for e in new]
-    _write_rows(spark, rows, old_rows if alerts_exist else None, alerts_ref, PERF_ALERTS, f"t.monitor = '{cfg.name}'")
+    _write_rows(lake, rows, old_rows if alerts is not None else None, PERF_ALERTS, lake.owned())
 
     open_eps = [e for e in new if e.is_open]
     drift = ([], [])
     if histories is not None and cfg.drift.columns:
         drift = write_drift_performance(spark, cfg, histories, plans, metrics, stats, as_of, stamp)
-    facts, last_seen = _version_facts(spark, cfg, stats, now)
-    retrain = _write_decisions(spark, cfg, facts, open_eps, _latest_kpis(cfg, metrics), now, run_id, drift)
-    _write_statuses(spark, cfg, [f.version for f in facts], last_seen, open_eps, metrics, now, run_id)
+    facts, last_seen = _version_facts(lake, stats, now)
+    retrain = _write_decisions(lake, facts, open_eps, _latest_kpis(cfg, metrics), now, run_id, drift)
+    _write_statuses(lake, [f.version for f in facts], last_seen, open_eps, metrics, now, run_id)
     return AlertingResult(open_alerts=len(open_eps), events=len(events), undelivered=undelivered, retrain=retrain)
 
 
-def _write_rule_windows(spark, cfg, histories: DataFrame, plans, stamp) -> dict[tuple, float]:
+def _write_rule_windows(lake: Lake, histories: DataFrame, plans, stamp) -> dict[tuple, float]:
     """Write every window each rule evaluated into ``rule_windows``, and return the run's
     false-discovery family: one p-value per series tested, that of its newest window.
 
@@ -124,82 +121,78 @@ def _write_rule_windows(spark, cfg, histories: DataFrame, plans, stamp) -> dict[
     decided on."""
     key = list(RULE_WINDOWS.key[1:])
     windows = rule_windows(histories, plans)
-    newest = windows.withColumn("_newest", F.max("window_start").over(Window.partitionBy(*SERIES)))
-    latest = newest.filter(F.col("window_start") == F.col("_newest"))
-    rows = collect_rows(
-        latest, (*((c, "string") for c in SERIES), ("window_start", "timestamp"), ("series_p_value", "double"))
-    )
-    tested = [r for r in rows if r["series_p_value"] is not None]
-    for r, q in zip(tested, bh_adjusted([r["series_p_value"] for r in tested])):
-        r["q_value"] = q
-    q_now = rows_to_frame(
-        spark, tested, (*((c, "string") for c in SERIES), ("window_start", "timestamp"), ("q_value", "double"))
-    )
-    q = F.col("_now.q_value")
-    ref = cfg.output.table(RULE_WINDOWS.name)
+    newest = windows.withColumn("_newest", F.max(C.window_start).over(Window.partitionBy(*SERIES)))
+    latest = newest.filter(F.col(C.window_start) == F.col("_newest"))
+    rows = collect_rows(latest, RULE_WINDOWS.select(*SERIES, C.window_start, C.series_p_value))
+    tested = [r for r in rows if r[C.series_p_value] is not None]
+    for r, q in zip(tested, bh_adjusted([r[C.series_p_value] for r in tested])):
+        r[C.q_value] = q
+    q_now = rows_to_frame(lake.spark, tested, RULE_WINDOWS.select(*SERIES, C.window_start, C.q_value))
+    q = F.col(f"_now.{C.q_value}")
     windows = windows.alias("_w").join(q_now.alias("_now"), key, "left")
-    if table_exists(spark, ref):
-        before = read_table(spark, ref).filter(F.col("monitor") == cfg.name).select(*key, "q_value")
-        windows = windows.join(before.alias("_before"), key, "left")
-        q = F.coalesce(q, F.col("_before.q_value"))
+    before = lake.read_if_exists(RULE_WINDOWS)
+    if before is not None:
+        windows = windows.join(before.select(*key, C.q_value).alias("_before"), key, "left")
+        q = F.coalesce(q, F.col(f"_before.{C.q_value}"))
     windows = stamp(
-        windows.select(*[F.col(f"_w.{c}") if c not in key else F.col(c) for c, _ in RULE_WINDOW], q.alias("q_value"))
+        windows.select(*[F.col(f"_w.{c}") if c not in key else F.col(c) for c, _ in RULE_WINDOW], q.alias(C.q_value))
     )
-    merge_into(windows.select(*RULE_WINDOWS.names), ref, RULE_WINDOWS, owned=f"t.monitor = '{cfg.name}'")
-    return {tuple(r[k] for k in SERIES): r["series_p_value"] for r in tested}
+    lake.merge(windows.select(*RULE_WINDOWS.names), RULE_WINDOWS, owned=lake.owned())
+    return {tuple(r[k] for k in SERIES): r[C.series_p_value] for r in tested}
 
 
-def _deliver_outstanding(spark: SparkSession, cfg: MonitorConfig, ref) -> int:
+def _deliver_outstanding(lake: Lake) -> int:
     """Deliver this run's events and retry earlier undelivered ones; returns those still undelivered."""
-    table = read_table(spark, ref).filter((F.col("monitor") == cfg.name) & F.col("delivery").isin(*_OUTSTANDING))
+    table = lake.read(ALERT_EVENTS).filter(F.col(C.delivery).isin(*_OUTSTANDING))
     outstanding = collect_rows(table, ALERT_EVENTS.schema)
     if not outstanding:
         return 0
-    states = deliver(outstanding, cfg.notifications)
+    states = deliver(outstanding, lake.cfg.notifications)
     for row in outstanding:
-        d = states[row["event_id"]]
+        d = states[row[C.event_id]]
         row.update(
-            delivery=d.delivery, delivery_attempts=d.attempts, delivered_to=list(d.delivered_to), delivery_error=d.error
+            {
+                C.delivery: d.delivery,
+                C.delivery_attempts: d.attempts,
+                C.delivered_to: list(d.delivered_to),
+                C.delivery_error: d.error,
+            }
         )
-    merge_into(rows_to_frame(spark, outstanding, ALERT_EVENTS.schema), ref, ALERT_EVENTS, compare=DELIVERY_COLUMNS)
-    return sum(1 for r in outstanding if r["delivery"] in _OUTSTANDING)
+    lake.merge(rows_to_frame(lake.spark, outstanding, ALERT_EVENTS.schema), ALERT_EVENTS, compare=DELIVERY_COLUMNS)
+    return sum(1 for r in outstanding if r[C.delivery] in _OUTSTANDING)
 
 
-def _version_facts(
-    spark: SparkSession, cfg: MonitorConfig, stats: DataFrame, now: int
-) -> tuple[list[VersionFacts], dict[str, date]]:
+def _version_facts(lake: Lake, stats: DataFrame, now: int) -> tuple[list[VersionFacts], dict[str, date]]:
     """Active versions (a prediction within ``cfg.inactive_after`` before as_of) with label
     totals and their last RETRAIN decision before this as_of; and for every version, the start
     date of its last bucket with a prediction."""
     overall = (
-        stats.filter((F.col("slice_key") == OVERALL) & (F.col("n_predictions") > 0))
-        .groupBy("model_version")
+        stats.filter((F.col(C.slice_key) == OVERALL) & (F.col(C.n_predictions) > 0))
+        .groupBy(C.model_version)
         .agg(
-            F.sum("n_labeled").alias("labels_total"),
-            F.max(F.unix_timestamp("bucket_end")).alias("last_end"),
-            F.max(F.to_date("bucket_start")).alias("last_date"),
+            F.sum(C.n_labeled).alias(C.labels_total),
+            F.max(F.unix_timestamp(C.bucket_end)).alias("last_end"),
+            F.max(F.to_date(C.bucket_start)).alias("last_date"),
         )
         .collect()
     )
-    last_seen = {r["model_version"]: r["last_date"] for r in overall}
-    active = [r for r in overall if r["last_end"] > now - cfg.inactive_after.seconds]
+    last_seen = {r[C.model_version]: r["last_date"] for r in overall}
+    active = [r for r in overall if r["last_end"] > now - lake.cfg.inactive_after.seconds]
     last = {}
-    ref = cfg.output.table(RETRAIN_DECISIONS.name)
-    if table_exists(spark, ref):
-        earlier = read_table(spark, ref).filter(
-            (F.col("monitor") == cfg.name) & (F.col("decision") == Decision.RETRAIN) & (F.unix_timestamp("as_of") < now)
-        )
+    decisions = lake.read_if_exists(RETRAIN_DECISIONS)
+    if decisions is not None:
+        earlier = decisions.filter((F.col(C.decision) == Decision.RETRAIN) & (F.unix_timestamp(C.as_of) < now))
         for r in collect_rows(earlier, RETRAIN_DECISIONS.schema):
-            if r["model_version"] not in last or r["as_of"] > last[r["model_version"]]["as_of"]:
-                last[r["model_version"]] = r
+            if r[C.model_version] not in last or r[C.as_of] > last[r[C.model_version]][C.as_of]:
+                last[r[C.model_version]] = r
     return [
         VersionFacts(
-            version=r["model_version"],
-            labels_total=int(r["labels_total"]),
-            last_retrain_as_of=last[r["model_version"]]["as_of"] if r["model_version"] in last else None,
-            labels_at_last_retrain=int(last[r["model_version"]]["labels_total"]) if r["model_version"] in last else 0,
+            version=r[C.model_version],
+            labels_total=int(r[C.labels_total]),
+            last_retrain_as_of=last[r[C.model_version]][C.as_of] if r[C.model_version] in last else None,
+            labels_at_last_retrain=int(last[r[C.model_version]][C.labels_total]) if r[C.model_version] in last else 0,
         )
-        for r in sorted(active, key=lambda r: r["model_version"])
+        for r in sorted(active, key=lambda r: r[C.model_version])
     ], last_seen
 
 
@@ -212,117 +205,106 @@ def _latest_kpis(cfg: MonitorConfig, metrics: DataFrame) -> list[dict]:
         return []
     wanted = F.lit(False)
     for k in limited:
-        wanted = wanted | ((F.col("metric") == k.name) & (F.col("window") == k.window))
-    rows = metrics.filter(wanted & (F.col("slice_key") == OVERALL) & F.col("is_mature"))
-    rows = rows.withColumn("_latest", F.max("window_start").over(Window.partitionBy("model_version", "metric")))
-    length = F.unix_timestamp("window_end") - F.unix_timestamp("window_start")
+        wanted = wanted | ((F.col(C.metric) == k.name) & (F.col(C.window) == k.window))
+    rows = metrics.filter(wanted & (F.col(C.slice_key) == OVERALL) & F.col(C.is_mature))
+    rows = rows.withColumn("_latest", F.max(C.window_start).over(Window.partitionBy(C.model_version, C.metric)))
+    length = F.unix_timestamp(C.window_end) - F.unix_timestamp(C.window_start)
     earlier = F.unix_timestamp("_latest") - length
-    rows = rows.filter((F.col("window_start") == F.col("_latest")) | (F.unix_timestamp("window_start") == earlier))
+    rows = rows.filter((F.col(C.window_start) == F.col("_latest")) | (F.unix_timestamp(C.window_start) == earlier))
     return collect_rows(
         rows,
-        (
-            ("model_version", "string"),
-            ("metric", "string"),
-            ("window", "string"),
-            ("window_start", "timestamp"),
-            ("value", "double"),
-            ("ci_lower", "double"),
-            ("ci_upper", "double"),
-            ("n_labeled", "long"),
+        PERF_METRICS.select(
+            C.model_version, C.metric, C.window, C.window_start, C.value, C.ci_lower, C.ci_upper, C.n_labeled
         ),
     )
 
 
-def _write_decisions(spark, cfg, facts, open_eps, kpi_rows, now, run_id, drift) -> tuple[str, ...]:
-    ref = cfg.output.table(RETRAIN_DECISIONS.name)
-    same_as_of, last_monitor, exists = {}, None, table_exists(spark, ref)
-    if exists:
-        rows = collect_rows(read_table(spark, ref).filter(F.col("monitor") == cfg.name), RETRAIN_DECISIONS.schema)
-        same_as_of = {r["model_version"]: r for r in rows if r["as_of"] == now}
-        retrains = (r["as_of"] for r in rows if r["decision"] == Decision.RETRAIN and r["as_of"] < now)
+def _write_decisions(lake: Lake, facts, open_eps, kpi_rows, now, run_id, drift) -> tuple[str, ...]:
+    cfg = lake.cfg
+    same_as_of, last_monitor = {}, None
+    table = lake.read_if_exists(RETRAIN_DECISIONS)
+    if table is not None:
+        rows = collect_rows(table, RETRAIN_DECISIONS.schema)
+        same_as_of = {r[C.model_version]: r for r in rows if r[C.as_of] == now}
+        retrains = (r[C.as_of] for r in rows if r[C.decision] == Decision.RETRAIN and r[C.as_of] < now)
         last_monitor = max(retrains, default=None)
     decisions = retrain_decisions(cfg, now, facts, open_eps, last_monitor, kpi_rows, *drift)
     # a re-run with the same as_of rewrites the same decision rows
     rows = [
         {
             **d.row(),
-            "monitor": cfg.name,
-            "as_of": now,
-            "run_id": same_as_of[d.model_version]["run_id"] if d.model_version in same_as_of else run_id,
+            C.monitor: cfg.name,
+            C.as_of: now,
+            C.run_id: same_as_of[d.model_version][C.run_id] if d.model_version in same_as_of else run_id,
         }
         for d in decisions
     ]
-    _write_rows(spark, rows, list(same_as_of.values()) if exists else None, ref, RETRAIN_DECISIONS)
+    _write_rows(lake, rows, list(same_as_of.values()) if table is not None else None, RETRAIN_DECISIONS)
     return tuple(d.model_version for d in decisions if d.decision is Decision.RETRAIN)
 
 
-def _write_statuses(spark, cfg, versions, last_seen, open_eps, metrics: DataFrame, now, run_id) -> None:
+def _write_statuses(lake: Lake, versions, last_seen, open_eps, metrics: DataFrame, now, run_id) -> None:
+    cfg = lake.cfg
     critical = [e for e in open_eps if e.level is Level.CRITICAL]
     candidates = []
     if critical:
+        where = (C.metric, C.window, C.slice_key, C.slice_value)
         wanted = rows_to_frame(
-            spark,
+            lake.spark,
             [
                 {
-                    **{k: getattr(e, k) for k in ("rule", "metric", "window", "slice_key", "slice_value")},
-                    "window_start": e.last_window_start,
+                    **{k: getattr(e, k) for k in (C.rule, *where)},
+                    C.window_start: e.last_window_start,
                 }
                 for e in critical
             ],
-            (
-                ("rule", "string"),
-                ("metric", "string"),
-                ("window", "string"),
-                ("slice_key", "string"),
-                ("slice_value", "string"),
-                ("window_start", "timestamp"),
-            ),
+            RULE_WINDOWS.select(C.rule, *where, C.window_start),
         ).distinct()
-        rows = metrics.join(wanted, ["metric", "window", "slice_key", "slice_value", "window_start"])
+        rows = metrics.join(wanted, [*where, C.window_start])
         candidates = collect_rows(
             rows,
             (
-                ("rule", "string"),
-                ("window", "string"),
-                ("slice_key", "string"),
-                ("slice_value", "string"),
-                ("window_start", "timestamp"),
-                ("model_version", "string"),
-                ("value", "double"),
-                ("ci_lower", "double"),
-                ("ci_upper", "double"),
-                ("std_error", "double"),
-                ("n_labeled", "long"),
+                *RULE_WINDOWS.select(C.rule),
+                *PERF_METRICS.select(
+                    C.window,
+                    C.slice_key,
+                    C.slice_value,
+                    C.window_start,
+                    C.model_version,
+                    C.value,
+                    C.ci_lower,
+                    C.ci_upper,
+                    C.std_error,
+                    C.n_labeled,
+                ),
             ),
         )
     statuses = model_statuses(cfg, versions, open_eps, candidates) + inactive_statuses(set(last_seen) - set(versions))
     statuses = [
         {
             **s.row(),
-            "monitor": cfg.name,
-            "as_of": now,
-            "run_id": run_id,
-            "last_prediction_date": last_seen[s.model_version],
+            C.monitor: cfg.name,
+            C.as_of: now,
+            C.run_id: run_id,
+            C.last_prediction_date: last_seen[s.model_version],
         }
         for s in statuses
     ]
-    ref = cfg.output.table(MODEL_STATUS.name)
-    previous, exists = {}, table_exists(spark, ref)
-    if exists:
-        previous = {
-            r["model_version"]: r
-            for r in collect_rows(read_table(spark, ref).filter(F.col("monitor") == cfg.name), MODEL_STATUS.schema)
-        }
+    table = lake.read_if_exists(MODEL_STATUS)
+    previous = {}
+    if table is not None:
+        previous = {r[C.model_version]: r for r in collect_rows(table, MODEL_STATUS.schema)}
     for s in statuses:  # an unchanged status keeps the run that set it
-        p = previous.get(s["model_version"])
+        p = previous.get(s[C.model_version])
         if p is not None and all(p.get(c) == s[c] for c in MODEL_STATUS.compared()):
-            s["run_id"] = p["run_id"]
-    owned = f"t.monitor = '{cfg.name}'"
-    _write_rows(spark, statuses, list(previous.values()) if exists else None, ref, MODEL_STATUS, owned)
+            s[C.run_id] = p[C.run_id]
+    _write_rows(lake, statuses, list(previous.values()) if table is not None else None, MODEL_STATUS, lake.owned())
 
 
-def _write_rows(spark, rows: list[dict], previous: list[dict] | None, ref, table, owned: str | None = None) -> None:
+def _write_rows(
+    lake: Lake, rows: list[dict], previous: list[dict] | None, table: OutputTable, owned: str | None = None
+) -> None:
     """Write driver-side ``rows`` into ``table``, unless they equal ``previous`` (the rows the write
     owns, as already read; None: the table does not exist yet) on its key and compared columns."""
     if previous is None or not unchanged(rows, previous, (*table.key, *table.compared())):
-        merge_into(rows_to_frame(spark, rows, table.schema), ref, table, owned=owned)
+        lake.merge(rows_to_frame(lake.spark, rows, table.schema), table, owned=owned)

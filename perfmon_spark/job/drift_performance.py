@@ -26,16 +26,16 @@ from perfmon_spark.alerts.evaluate import rule_rows
 from perfmon_spark.alerts.lifecycle import SERIES
 from perfmon_spark.alerts.rules import RulePlan
 from perfmon_spark.config import MonitorConfig
-from perfmon_spark.io.catalog import DRIFT_CORRELATION, DRIFT_METRICS, DRIFT_PERFORMANCE
+from perfmon_spark.io.catalog import DRIFT_CORRELATION, DRIFT_METRICS, DRIFT_PERFORMANCE, C, ddl
+from perfmon_spark.io.lake import Lake
 from perfmon_spark.io.rows import collect_rows, rows_to_frame
-from perfmon_spark.io.tables import merge_into, read_table, table_exists
 from perfmon_spark.vocabulary import OVERALL, DriftClass, DriftMeasure
 
-_WINDOW = ("model_version", "slice_key", "slice_value", "window", "window_start")
-_DECAY = (*_WINDOW, "metric", "value", "ci_lower", "ci_upper", "baseline")  # what the decay test passes on
+_WINDOW = (C.model_version, C.slice_key, C.slice_value, C.window, C.window_start)
+_DECAY = (*_WINDOW, C.metric, C.value, C.ci_lower, C.ci_upper, C.baseline)  # what the decay test passes on
 _CLASSES = [(d, x, drift_class(d, x)) for d in (True, False, None) for x in (True, False, None)]
-_CORRELATION = ("model_version", "slice_key", "slice_value", "metric", "feature")  # a drift_correlation row's group
-_FIGURES = ("windows_used", "spearman_rho", "p_value")
+_CORRELATION = (C.model_version, C.slice_key, C.slice_value, C.metric, C.feature)  # a drift_correlation row's group
+_FIGURES = (C.windows_used, C.spearman_rho, C.p_value)
 
 
 def _relevant(cfg: MonitorConfig, plans: dict[str, RulePlan]) -> dict[str, RulePlan]:
@@ -47,12 +47,12 @@ def _relevant(cfg: MonitorConfig, plans: dict[str, RulePlan]) -> dict[str, RuleP
     return {name: plans[name] for name in kept.values()}
 
 
-def _psi(spark: SparkSession, cfg: MonitorConfig) -> DataFrame | None:
-    ref = cfg.output.table(DRIFT_METRICS.name)
-    if not table_exists(spark, ref):
+def _psi(lake: Lake) -> DataFrame | None:
+    rows = lake.read_if_exists(DRIFT_METRICS)
+    if rows is None:
         return None
-    rows = read_table(spark, ref).filter((F.col("monitor") == cfg.name) & (F.col("measure") == DriftMeasure.PSI))
-    return rows.filter(F.col("value").isNotNull()).select(*_WINDOW, "feature", "value", "is_drifted")
+    rows = rows.filter(F.col(C.measure) == DriftMeasure.PSI)
+    return rows.filter(F.col(C.value).isNotNull()).select(*_WINDOW, C.feature, C.value, C.is_drifted)
 
 
 def performance_rows(
@@ -60,21 +60,21 @@ def performance_rows(
 ) -> DataFrame:
     """``drift_performance`` rows (without monitor / as_of / run_id)."""
     relevant = _relevant(cfg, plans)
-    schema = ", ".join(f"`{c}` {t}" for c, t in DRIFT_PERFORMANCE.schema if c in _DECAY) + ", `_decay` boolean"
+    schema = ddl((c, t) for c, t in DRIFT_PERFORMANCE.schema if c in _DECAY) + ", `_decay` boolean"
 
     def decide(pdf: pd.DataFrame) -> pd.DataFrame:
-        pdf = pdf.sort_values("window_start").reset_index(drop=True)
+        pdf = pdf.sort_values(C.window_start).reset_index(drop=True)
         out = pdf[list(_DECAY)].copy()
-        out["_decay"] = pd.array(decayed(pdf, relevant[pdf["rule"].iloc[0]]), dtype="boolean")
+        out["_decay"] = pd.array(decayed(pdf, relevant[pdf[C.rule].iloc[0]]), dtype="boolean")
         return out
 
-    decays = histories.filter(F.col("rule").isin(*relevant)).groupBy(*SERIES).applyInPandas(decide, schema)
+    decays = histories.filter(F.col(C.rule).isin(*relevant)).groupBy(*SERIES).applyInPandas(decide, schema)
     top = psi.groupBy(*_WINDOW).agg(
-        F.max_by("feature", F.struct("value", F.col("feature"))).alias("top_feature"),
-        F.max("value").alias("top_feature_psi"),
-        F.bool_or("is_drifted").alias("_drifted"),  # null where no feature could be tested
+        F.max_by(C.feature, F.struct(C.value, F.col(C.feature))).alias(C.top_feature),
+        F.max(C.value).alias(C.top_feature_psi),
+        F.bool_or(C.is_drifted).alias("_drifted"),  # null where no feature could be tested
     )
-    score = metrics.filter(F.col("metric") == "score_psi").select(*_WINDOW, F.col("value").alias("score_psi"))
+    score = metrics.filter(F.col(C.metric) == "score_psi").select(*_WINDOW, F.col(C.value).alias(C.score_psi))
     joined = decays.join(top, list(_WINDOW), "left").join(score, list(_WINDOW), "left")
     drifted = F.col("_drifted")
     label = F.lit(str(DriftClass.UNKNOWN))
@@ -82,7 +82,7 @@ def performance_rows(
         d = F.col("_decay").isNull() if decay is None else F.col("_decay") == F.lit(decay)
         x = drifted.isNull() if drift is None else drifted == F.lit(drift)
         label = F.when(d & x, F.lit(str(cls))).otherwise(label)
-    return joined.select(*[label.alias(c) if c == "class" else F.col(c) for c in DRIFT_PERFORMANCE.names[1:-2]])
+    return joined.select(*[label.alias(c) if c == C.class_ else F.col(c) for c in DRIFT_PERFORMANCE.names[1:-2]])
 
 
 def correlation_rows(
@@ -102,19 +102,19 @@ def correlation_rows(
     for rule in by_metric.values():
         found = rule_rows(metrics, rule, granularity).filter(_mature_enough(rule.maturity))
         rows = found if rows is None else rows.unionByName(found)
-    rows = with_baseline(rows, stats, cfg, as_of).filter(F.col("value").isNotNull() & F.col("baseline").isNotNull())
+    rows = with_baseline(rows, stats, cfg, as_of).filter(F.col(C.value).isNotNull() & F.col(C.baseline).isNotNull())
     sign = F.create_map(*[x for m in by_metric for x in (F.lit(m), F.lit(1.0 if cfg.larger_is_better(m) else -1.0))])
     drops = rows.select(
-        *_WINDOW, "metric", ((F.col("baseline") - F.col("value")) * sign[F.col("metric")]).alias("drop")
+        *_WINDOW, C.metric, ((F.col(C.baseline) - F.col(C.value)) * sign[F.col(C.metric)]).alias("drop")
     )
-    pairs = drops.join(psi.select(*_WINDOW, "feature", F.col("value").alias("psi")), list(_WINDOW))
-    latest = Window.partitionBy(*_CORRELATION).orderBy(F.desc("window_start"))
+    pairs = drops.join(psi.select(*_WINDOW, C.feature, F.col(C.value).alias("psi")), list(_WINDOW))
+    latest = Window.partitionBy(*_CORRELATION).orderBy(F.desc(C.window_start))
     pairs = pairs.withColumn("_n", F.row_number().over(latest)).filter(F.col("_n") <= cfg.drift.correlation_windows)
     columns = tuple((c, t) for c, t in DRIFT_CORRELATION.schema if c in (*_CORRELATION, *_FIGURES))
     found = (
-        pairs.select(*_CORRELATION, "window_start", "drop", "psi")
+        pairs.select(*_CORRELATION, C.window_start, "drop", "psi")
         .groupBy(*_CORRELATION)
-        .applyInPandas(_correlate, ", ".join(f"`{c}` {t}" for c, t in columns) + ", `p_comovement` double")
+        .applyInPandas(_correlate, ddl(columns) + ", `p_comovement` double")
     )
     out = collect_rows(found, (*columns, ("p_comovement", "double")))
     return rows_to_frame(stats.sparkSession, out, columns), out
@@ -124,12 +124,12 @@ def _correlate(pdf: pd.DataFrame) -> pd.DataFrame:
     """One group's figures, its windows in time order: Spearman's rho of the levels with its
     t-approximation p-value (descriptive: trending windows are not independent), and the test
     that allows for that (``comovement_p``, one-sided: drift rising with the drop)."""
-    pdf = pdf.sort_values("window_start")
+    pdf = pdf.sort_values(C.window_start)
     rho = spearman_rho(pdf["drop"], pdf["psi"])
     figures = {
-        "windows_used": len(pdf),
-        "spearman_rho": rho,
-        "p_value": spearman_p(rho, len(pdf)),
+        C.windows_used: len(pdf),
+        C.spearman_rho: rho,
+        C.p_value: spearman_p(rho, len(pdf)),
         "p_comovement": comovement_p(pdf["drop"], pdf["psi"]),
     }
     return pd.DataFrame([{**{c: pdf[c].iloc[0] for c in _CORRELATION}, **figures}])
@@ -138,9 +138,9 @@ def _correlate(pdf: pd.DataFrame) -> pd.DataFrame:
 def _mature_enough(policy) -> F.Column:
     """A rule's maturity policy (``alerts.rules.evaluated``) as a filter on perf_metrics rows."""
     if policy.mode == "mature":
-        return F.col("is_mature")
+        return F.col(C.is_mature)
     if policy.mode == "min_coverage":
-        return F.col("is_mature") | (F.col("label_coverage") >= F.lit(policy.min_coverage))
+        return F.col(C.is_mature) | (F.col(C.label_coverage) >= F.lit(policy.min_coverage))
     return F.lit(True)
 
 
@@ -157,50 +157,46 @@ def write_drift_performance(
     """Write ``drift_performance`` and ``drift_correlation``; returns what the ``drift_and_decay``
     trigger reads: per version and rule metric / window, its two latest classified windows of the
     overall slice that share no bucket; and the overall slice's correlations."""
-    psi = _psi(spark, cfg)
+    lake = Lake(spark, cfg)
+    psi = _psi(lake)
     if psi is None or not _relevant(cfg, plans):
         return [], []
-    owned = f"t.monitor = '{cfg.name}'"
+    owned = lake.owned()
     performance = performance_rows(cfg, histories, plans, metrics, psi).persist()
     try:
-        merge_into(stamp(performance), cfg.output.table(DRIFT_PERFORMANCE.name), DRIFT_PERFORMANCE, owned=owned)
+        lake.merge(stamp(performance), DRIFT_PERFORMANCE, owned=owned)
         correlations, rows = correlation_rows(cfg, metrics, stats, as_of, psi, plans)
-        merge_into(stamp(correlations), cfg.output.table(DRIFT_CORRELATION.name), DRIFT_CORRELATION, owned=owned)
-        return _latest_classes(cfg, performance), [r for r in rows if r["slice_key"] == OVERALL]
+        lake.merge(stamp(correlations), DRIFT_CORRELATION, owned=owned)
+        return _latest_classes(cfg, performance), [r for r in rows if r[C.slice_key] == OVERALL]
     finally:
         performance.unpersist()
 
 
 def _latest_classes(cfg: MonitorConfig, performance: DataFrame) -> list[dict]:
-    known = performance.filter((F.col("slice_key") == OVERALL) & (F.col("class") != str(DriftClass.UNKNOWN)))
-    series = Window.partitionBy("model_version", "metric", "window")
-    rows = known.withColumn("_latest", F.max("window_start").over(series))
+    known = performance.filter((F.col(C.slice_key) == OVERALL) & (F.col(C.class_) != str(DriftClass.UNKNOWN)))
+    series = Window.partitionBy(C.model_version, C.metric, C.window)
+    rows = known.withColumn("_latest", F.max(C.window_start).over(series))
     length = {w.text: w.seconds for w in cfg.window_lengths}
-    span = F.element_at(F.create_map(*[x for t, s in length.items() for x in (F.lit(t), F.lit(s))]), F.col("window"))
-    earlier = rows.filter(F.unix_timestamp("window_start") <= F.unix_timestamp("_latest") - span)
-    earlier = earlier.withColumn("_r", F.row_number().over(series.orderBy(F.desc("window_start")))).filter("_r = 1")
+    span = F.element_at(F.create_map(*[x for t, s in length.items() for x in (F.lit(t), F.lit(s))]), F.col(C.window))
+    earlier = rows.filter(F.unix_timestamp(C.window_start) <= F.unix_timestamp("_latest") - span)
+    earlier = earlier.withColumn("_r", F.row_number().over(series.orderBy(F.desc(C.window_start)))).filter("_r = 1")
     picked = (
-        rows.filter(F.col("window_start") == F.col("_latest"))
+        rows.filter(F.col(C.window_start) == F.col("_latest"))
         .drop("_latest")
         .unionByName(earlier.drop("_latest", "_r"))
     )
     return collect_rows(
         picked,
-        tuple(
-            (c, t)
-            for c, t in DRIFT_PERFORMANCE.schema
-            if c
-            in (
-                "model_version",
-                "metric",
-                "window",
-                "window_start",
-                "value",
-                "baseline",
-                "top_feature",
-                "top_feature_psi",
-                "score_psi",
-                "class",
-            )
+        DRIFT_PERFORMANCE.select(
+            C.model_version,
+            C.window,
+            C.window_start,
+            C.metric,
+            C.value,
+            C.baseline,
+            C.top_feature,
+            C.top_feature_psi,
+            C.score_psi,
+            C.class_,
         ),
     )

@@ -20,8 +20,8 @@ from perfmon_spark.ingest.columns import ID
 from perfmon_spark.ingest.labels import resolve
 from perfmon_spark.ingest.times import label_time
 from perfmon_spark.ingest.validate import label_key, prediction_key
-from perfmon_spark.io.catalog import PERF_STATS
-from perfmon_spark.io.tables import latest_version, read_version
+from perfmon_spark.io.catalog import PERF_STATS, C
+from perfmon_spark.io.tables import read_version
 from perfmon_spark.job.scope import Scope, in_buckets
 from perfmon_spark.states.build import aggregate_rows, bucket_states
 from perfmon_spark.states.cells import binning, cell_counts
@@ -49,11 +49,8 @@ def moved(
     new = keep(aggregate_rows(resolve(cfg, predictions, now, ctx.as_of, partial=True), cfg, top, binned))
     old = keep(aggregate_rows(resolve(cfg, predictions, then, mark.as_of, partial=True), cfg, top, binned))
     # pinned: the moved states must not be recomputed from a version this run wrote
-    table = ctx.ref(PERF_STATS)
     listed = [F.lit(b) for b in scope.delta]
-    stored = read_version(ctx.spark, table, latest_version(ctx.spark, table)).filter(
-        (F.col("monitor") == cfg.name) & F.col("bucket_start").isin(*listed)
-    )
+    stored = ctx.lake.read(PERF_STATS, pinned=True).filter(F.col(C.bucket_start).isin(*listed))
     states = moved_states(stored, bucket_states(new, cfg, binned), bucket_states(old, cfg, binned), cfg)
     return ctx.stamped(states), new
 

@@ -52,17 +52,11 @@ from perfmon_spark.io.catalog import (
     PERF_STATS,
     QUARANTINE,
     RUNS,
+    C,
     OutputTable,
 )
-from perfmon_spark.io.tables import (
-    Snapshot,
-    append,
-    merge_into,
-    read_snapshot,
-    read_table,
-    sql_timestamp,
-    table_exists,
-)
+from perfmon_spark.io.lake import Lake
+from perfmon_spark.io.tables import Snapshot, read_snapshot
 from perfmon_spark.job import label_deltas, run_warnings
 from perfmon_spark.job import scope as planning
 from perfmon_spark.job.alerting import run_alerting
@@ -128,17 +122,15 @@ class RunContext:
     labels: Snapshot
     without_feed: tuple[TableRef, ...]  # input tables without the change data feed
 
-    def ref(self, table: OutputTable) -> TableRef:
-        return self.cfg.output.table(table.name)
-
-    def owned(self) -> str:
-        """SQL predicate over a target table (alias ``t``): the rows of this monitor."""
-        return f"t.monitor = '{self.cfg.name}'"
+    @property
+    def lake(self) -> Lake:
+        """The monitor's output tables."""
+        return Lake(self.spark, self.cfg)
 
     def stamped(self, df: DataFrame) -> DataFrame:
         """``df`` with ``monitor`` first and this run's ``as_of`` and ``run_id`` last."""
-        monitor = F.lit(self.cfg.name).alias("monitor")
-        return df.select(monitor, *df.columns, F.lit(self.as_of).alias("as_of"), F.lit(self.run_id).alias("run_id"))
+        monitor = F.lit(self.cfg.name).alias(C.monitor)
+        return df.select(monitor, *df.columns, F.lit(self.as_of).alias(C.as_of), F.lit(self.run_id).alias(C.run_id))
 
     def result(self, status: RunStatus, mode: str, message: str, watch: Stopwatch, **counts) -> RunResult:
         """The ``runs`` row of this run, with the stages timed so far; counts not given are 0."""
@@ -272,7 +264,7 @@ def run_monitor(
         _record_failure(ctx, e, watch)
         raise
     with watch.stage(Stage.WRITE) as note:
-        append(result.frame(ctx.spark), ctx.ref(RUNS))
+        ctx.lake.append(result.frame(ctx.spark), RUNS)
         note(f"run {result.run_id} {result.status}")
     if result.status is RunStatus.FAILED:
         codes = ", ".join(code for code, _ in result.warnings)
@@ -326,7 +318,7 @@ def _compute_and_write(ctx: RunContext, scope: Scope, watch: Stopwatch, strict: 
                 orphans = planning.orphan_labels(ctx.spark, ctx.cfg, agg.visible, ctx.labels, ctx.as_of, scope)
             if agg.fixed:
                 fixed = bins_frame(ctx.spark, ctx.cfg.name, agg.fixed, ctx.run_id)
-                merge_into(fixed, ctx.ref(DRIFT_REFERENCE), DRIFT_REFERENCE)
+                ctx.lake.merge(fixed, DRIFT_REFERENCE)
             if recomputes:
                 _write_states(ctx, agg.states, scope.buckets, PERF_STATS, scope.delta)
                 if agg.drift is not None:  # a label changes no drift state
@@ -425,7 +417,7 @@ def _drift_bins(
     cfg = ctx.cfg
     if not cfg.drift.columns:
         return (), (), scope
-    stored = stored_bins(ctx.spark, cfg, ctx.ref(DRIFT_REFERENCE))
+    stored = stored_bins(ctx.lake)
     fixed = fix_bins(cfg, visible, tuple(f for f in cfg.drift.columns if f not in stored))
     if fixed and scope.is_partial:
         scope = planning.full_scope(f"drift bins fixed for {', '.join(b.feature for b in fixed)}")
@@ -438,18 +430,18 @@ def _write_quarantine(ctx: RunContext, aggregated: DataFrame) -> int:
     new to the table (a bucket re-read by a later run finds its bad rows there already)."""
     record = F.col(RECORD)
     rows = aggregated.filter(record.isNotNull()).select(
-        F.lit(ctx.cfg.name).alias("monitor"),
+        F.lit(ctx.cfg.name).alias(C.monitor),
         F.when(F.col(KIND) == RowKind.PREDICTION, F.lit(Source.PREDICTIONS))
         .otherwise(F.lit(Source.LABELS))
-        .alias("source"),
-        F.col(REASON).alias("reason"),
-        record.alias("record"),
-        F.col(RECORD_ID).alias("record_id"),
-        F.sha2(record, 256).alias("record_hash"),
-        F.lit(ctx.run_id).alias("first_seen_run"),
-        F.lit(ctx.as_of).cast("timestamp").alias("as_of"),
+        .alias(C.source),
+        F.col(REASON).alias(C.reason),
+        record.alias(C.record),
+        F.col(RECORD_ID).alias(C.record_id),
+        F.sha2(record, 256).alias(C.record_hash),
+        F.lit(ctx.run_id).alias(C.first_seen_run),
+        F.lit(ctx.as_of).cast("timestamp").alias(C.as_of),
     )
-    return merge_into(rows, ctx.ref(QUARANTINE), QUARANTINE)
+    return ctx.lake.merge(rows, QUARANTINE)
 
 
 def _write_states(
@@ -461,32 +453,28 @@ def _write_states(
 ) -> None:
     """MERGE the states of the recomputed ``buckets`` (None: all) and of the ``moved`` ones
     (``perf_stats`` or ``drift_stats``); a state of those buckets that no longer exists goes."""
-    owned = ctx.owned()
-    if buckets is not None:
-        listed = ", ".join(sql_timestamp(b) for b in (*buckets, *moved))
-        owned += f" AND t.bucket_start IN ({listed})"
-    merge_into(states, ctx.ref(table), table, owned=owned)
+    owned = ctx.lake.owned(table, at=None if buckets is None else (*buckets, *moved))
+    ctx.lake.merge(states, table, owned=owned)
 
 
 def _write_metrics(ctx: RunContext, bins: tuple[Binned, ...], since: datetime | None) -> int:
     """The windows ending at or after ``since`` (None: every window) from the stored states,
     MERGEd over the same windows, then the drift metrics of ``bins``' features likewise; returns
     the ``perf_metrics`` rows changed."""
-    cfg = ctx.cfg
-    stats = read_table(ctx.spark, ctx.ref(PERF_STATS)).filter(F.col("monitor") == cfg.name)
+    cfg, lake = ctx.cfg, ctx.lake
+    stats = lake.read(PERF_STATS)
     plan = WindowPlan.from_config(cfg, ctx.as_of, since)
-    owned = ctx.owned() if since is None else f"{ctx.owned()} AND t.window_end >= {sql_timestamp(since)}"
     reference = Reference.from_config(cfg)
     if plan.reference is not None or bins:
         reference = with_version_starts(reference, stats)
     if plan.reference is not None:
         plan = replace(plan, reference=reference)
     metrics = ctx.stamped(compute_metrics(recent_summaries(stats, plan), plan))
-    written = merge_into(metrics, ctx.ref(PERF_METRICS), PERF_METRICS, owned=owned)
+    written = lake.merge(metrics, PERF_METRICS, owned=lake.owned(PERF_METRICS, since=since))
     if bins:
-        histograms = read_table(ctx.spark, ctx.ref(DRIFT_STATS)).filter(F.col("monitor") == cfg.name)
+        histograms = lake.read(DRIFT_STATS)
         drift = ctx.stamped(compute_drift(histograms, DriftPlan.from_config(cfg, bins, reference, since)))
-        merge_into(drift, ctx.ref(DRIFT_METRICS), DRIFT_METRICS, owned=owned)
+        lake.merge(drift, DRIFT_METRICS, owned=lake.owned(DRIFT_METRICS, since=since))
     return written
 
 
@@ -494,10 +482,10 @@ def _record_failure(ctx: RunContext, error: Exception, watch: Stopwatch) -> None
     """Best effort: a FAILED row in ``runs`` (only where the table already exists, so that a run
     failing before its first write leaves no table behind). It never moves the watermark."""
     try:
-        if not table_exists(ctx.spark, ctx.ref(RUNS)):
+        if not ctx.lake.exists(RUNS):
             return
         message = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"[:1000]
-        append(ctx.result(RunStatus.FAILED, RunMode.UNKNOWN, message, watch).frame(ctx.spark), ctx.ref(RUNS))
+        ctx.lake.append(ctx.result(RunStatus.FAILED, RunMode.UNKNOWN, message, watch).frame(ctx.spark), RUNS)
     except Exception:  # noqa: BLE001  (the original error is what the user must see)
         pass
 

@@ -22,15 +22,16 @@ from pyspark.sql import functions as F
 
 from perfmon_spark.config import MonitorConfig
 from perfmon_spark.ingest.times import label_time
-from perfmon_spark.io.catalog import PERF_STATS
-from perfmon_spark.io.tables import Snapshot, read_table, table_exists
+from perfmon_spark.io.catalog import PERF_STATS, C
+from perfmon_spark.io.lake import Lake
+from perfmon_spark.io.tables import Snapshot
 from perfmon_spark.job.label_delay import KEPT_SHARE, LabelDelay
 from perfmon_spark.vocabulary import OVERALL, WarningCode
 
 # A mature window whose label coverage is below this share of its expected coverage (that of
 # the mature buckets before it) has lost labels, not waited too little for them.
 LOW_COVERAGE_SHARE = 0.5
-BUCKET_COLUMNS = ("model_version", "bucket_start", "bucket_end", "n_predictions", "n_labeled")
+BUCKET_COLUMNS = (C.model_version, C.bucket_start, C.bucket_end, C.n_predictions, C.n_labeled)
 
 
 @dataclass(frozen=True)
@@ -93,16 +94,11 @@ def bucket_coverage(spark: SparkSession, cfg: MonitorConfig) -> pd.DataFrame:
     """``model_version``, ``bucket_start``, ``bucket_end``, ``n_predictions``, ``n_labeled`` of every
     stored bucket of the overall slice: a few numbers per version and bucket (the states are
     written for every visible prediction before the checks run), empty before any state."""
-    ref = cfg.output.table(PERF_STATS.name)
+    stats = Lake(spark, cfg).read_if_exists(PERF_STATS)
     columns = list(BUCKET_COLUMNS)
-    if not table_exists(spark, ref):
+    if stats is None:
         return pd.DataFrame(columns=columns)
-    rows = (
-        read_table(spark, ref)
-        .filter((F.col("monitor") == cfg.name) & (F.col("slice_key") == OVERALL))
-        .select(*columns)
-        .collect()
-    )
+    rows = stats.filter(F.col(C.slice_key) == OVERALL).select(*columns).collect()
     return pd.DataFrame([tuple(r) for r in rows], columns=columns)
 
 
@@ -127,19 +123,19 @@ def from_states(cfg: MonitorConfig, buckets: pd.DataFrame, as_of: datetime) -> l
     delay = cfg.labels.max_delay.delta
     mature = as_of - delay
     short, silent = [], []
-    for version, rows in buckets.sort_values("bucket_start").groupby("model_version", sort=True):
-        done = rows[rows["bucket_end"] <= mature]
+    for version, rows in buckets.sort_values(C.bucket_start).groupby(C.model_version, sort=True):
+        done = rows[rows[C.bucket_end] <= mature]
         if done.empty:
             continue
-        if rows["n_labeled"].sum() == 0:
+        if rows[C.n_labeled].sum() == 0:
             silent.append(version)
             continue
-        expected = done["n_labeled"].cumsum() / done["n_predictions"].cumsum()
-        coverage = done["n_labeled"] / done["n_predictions"]
-        low = (done["bucket_end"] > mature - delay) & (expected > 0) & (coverage < LOW_COVERAGE_SHARE * expected)
+        expected = done[C.n_labeled].cumsum() / done[C.n_predictions].cumsum()
+        coverage = done[C.n_labeled] / done[C.n_predictions]
+        low = (done[C.bucket_end] > mature - delay) & (expected > 0) & (coverage < LOW_COVERAGE_SHARE * expected)
         short += [
             (c / e, version, start, c, e)
-            for c, e, start in zip(coverage[low], expected[low], done["bucket_start"][low])
+            for c, e, start in zip(coverage[low], expected[low], done[C.bucket_start][low])
         ]
     found = []
     if short:

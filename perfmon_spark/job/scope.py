@@ -43,8 +43,9 @@ from perfmon_spark.errors import ConfigError
 from perfmon_spark.ingest.columns import ID, REASON
 from perfmon_spark.ingest.times import label_time, prediction_time, prediction_visible, visibility_lag
 from perfmon_spark.ingest.validate import derive_predictions, label_key, prediction_key
-from perfmon_spark.io.catalog import PERF_STATS, RUNS
-from perfmon_spark.io.tables import Snapshot, read_table, table_exists
+from perfmon_spark.io.catalog import PERF_STATS, RUNS, C
+from perfmon_spark.io.lake import Lake
+from perfmon_spark.io.tables import Snapshot
 from perfmon_spark.states.cells import top_segment_values, values_seen
 from perfmon_spark.states.layout import STATE_VERSION
 from perfmon_spark.vocabulary import NULL_VALUE, OTHER, OVERALL, RunMode, RunStatus
@@ -104,15 +105,14 @@ class Scope:
 
 
 def last_watermark(spark: SparkSession, cfg: MonitorConfig) -> Watermark | None:
-    ref = cfg.output.table(RUNS.name)
-    if not table_exists(spark, ref):
+    runs = Lake(spark, cfg).read_if_exists(RUNS)
+    if runs is None:
         return None
-    runs = read_table(spark, ref)
-    layout = F.col("state_version") if "state_version" in runs.columns else F.lit(None).cast("int")
+    layout = F.col(C.state_version) if C.state_version in runs.columns else F.lit(None).cast("int")
     row = (
-        runs.filter((F.col("monitor") == cfg.name) & (F.col("status") == RunStatus.SUCCEEDED))
-        .orderBy(F.desc("finished_at"))
-        .select("as_of", "predictions_version", "labels_version", "config_hash", layout, "mode", "finished_at")
+        runs.filter(F.col(C.status) == RunStatus.SUCCEEDED)
+        .orderBy(F.desc(C.finished_at))
+        .select(C.as_of, C.predictions_version, C.labels_version, C.config_hash, layout, C.mode, C.finished_at)
         .first()
     )
     return None if row is None else Watermark(*row)
@@ -237,21 +237,21 @@ def _uncovered_failure(spark: SparkSession, cfg: MonitorConfig, mark: Watermark,
     with an earlier as_of (a full rerun of the past) or a later one, or with another config, may
     have written anywhere."""
     row = (
-        read_table(spark, cfg.output.table(RUNS.name))
+        Lake(spark, cfg)
+        .read(RUNS)
         .filter(
-            (F.col("monitor") == cfg.name)
-            & (F.col("status") == RunStatus.FAILED)
-            & (F.col("finished_at") > F.lit(mark.finished_at))
+            (F.col(C.status) == RunStatus.FAILED)
+            & (F.col(C.finished_at) > F.lit(mark.finished_at))
             & (
-                (F.col("as_of") < F.lit(mark.as_of))
-                | (F.col("as_of") > F.lit(as_of))
-                | (F.col("config_hash") != F.lit(cfg.source_hash))
+                (F.col(C.as_of) < F.lit(mark.as_of))
+                | (F.col(C.as_of) > F.lit(as_of))
+                | (F.col(C.config_hash) != F.lit(cfg.source_hash))
             )
         )
-        .select("as_of")
+        .select(C.as_of)
         .first()
     )
-    return None if row is None else row["as_of"]
+    return None if row is None else row[C.as_of]
 
 
 def full_scope(reason: str) -> Scope:
@@ -300,24 +300,21 @@ def segment_values(
         return {}, scope
     if not scope.is_partial:
         return top_segment_values(everything, cfg), scope
-    stats = cfg.output.table(PERF_STATS.name)
-    if not table_exists(spark, stats):
+    stats = Lake(spark, cfg).read_if_exists(PERF_STATS)
+    if stats is None:
         return top_segment_values(everything, cfg), full_scope("no stored states")
     stored: dict[str, set[str]] = {c: set() for c in columns}
     cut = False
     for row in (
-        read_table(spark, stats)
-        .filter(
-            (F.col("monitor") == cfg.name) & F.col("slice_key").isin(*columns) & (F.col("slice_value") != NULL_VALUE)
-        )
-        .select("slice_key", "slice_value")
+        stats.filter(F.col(C.slice_key).isin(*columns) & (F.col(C.slice_value) != NULL_VALUE))
+        .select(C.slice_key, C.slice_value)
         .distinct()
         .collect()
     ):
-        if row["slice_value"] == OTHER:
+        if row[C.slice_value] == OTHER:
             cut = True
         else:
-            stored[row["slice_key"]].add(row["slice_value"])
+            stored[row[C.slice_key]].add(row[C.slice_value])
     if cut:
         top = top_segment_values(everything, cfg)
         if any(set(top[c]) != stored[c] for c in columns):
@@ -483,23 +480,20 @@ def _stored_buckets(spark, cfg: MonitorConfig, buckets: set[datetime]) -> tuple[
     """Whether a state of ``buckets`` was last written by a run with no SUCCEEDED row (a killed
     run, whose label deltas must not be added twice), and how many predictions their states
     hold (the rows a recompute would re-read)."""
-    stats = cfg.output.table(PERF_STATS.name)
-    if not table_exists(spark, stats):
+    lake = Lake(spark, cfg)
+    stats = lake.read_if_exists(PERF_STATS)
+    if stats is None:
         return True, 0
     listed = [F.lit(b) for b in sorted(buckets)]
-    overall = F.when(F.col("slice_key") == OVERALL, F.col("n_predictions"))
+    overall = F.when(F.col(C.slice_key) == OVERALL, F.col(C.n_predictions))
     writers = (
-        read_table(spark, stats)
-        .filter((F.col("monitor") == cfg.name) & F.col("bucket_start").isin(*listed))
-        .groupBy("run_id")
-        .agg(F.sum(overall).alias("n"))
-        .collect()
+        stats.filter(F.col(C.bucket_start).isin(*listed)).groupBy(C.run_id).agg(F.sum(overall).alias("n")).collect()
     )
-    ids = [r["run_id"] for r in writers]
+    ids = [r[C.run_id] for r in writers]
     done = (
-        read_table(spark, cfg.output.table(RUNS.name))
-        .filter((F.col("monitor") == cfg.name) & (F.col("status") == RunStatus.SUCCEEDED) & F.col("run_id").isin(ids))
-        .select("run_id")
+        lake.read(RUNS)
+        .filter((F.col(C.status) == RunStatus.SUCCEEDED) & F.col(C.run_id).isin(ids))
+        .select(C.run_id)
         .distinct()
         .count()
     )

@@ -35,7 +35,8 @@ from perfmon_spark.io.catalog import (
     RUNS,
     OutputTable,
 )
-from perfmon_spark.io.tables import read_table, table_exists
+from perfmon_spark.io.lake import Lake
+from perfmon_spark.io.tables import table_exists
 from perfmon_spark.report.model import CURVE_WINDOWS, MAX_WINDOWS, ReportData, ReportOptions, main_window
 from perfmon_spark.vocabulary import OVERALL, DriftMeasure, ProblemType, RunStatus
 
@@ -45,10 +46,7 @@ def _frame(df: DataFrame) -> pd.DataFrame:
 
 
 def _table(spark: SparkSession, cfg: MonitorConfig, table: OutputTable) -> DataFrame | None:
-    ref = cfg.output.table(table.name)
-    if not table_exists(spark, ref):
-        return None
-    return read_table(spark, ref).filter(F.col("monitor") == cfg.name)
+    return Lake(spark, cfg).read_if_exists(table)
 
 
 def load_report_data(spark: SparkSession, cfg: MonitorConfig, options: ReportOptions) -> ReportData:

@@ -23,13 +23,13 @@ from pyspark.sql import functions as F
 from pyspark.sql.window import Window
 
 from perfmon_spark.buckets import Buckets
-from perfmon_spark.config import MonitorConfig, TableRef
+from perfmon_spark.config import MonitorConfig
 from perfmon_spark.errors import InputError
 from perfmon_spark.ingest.columns import STATUS
 from perfmon_spark.ingest.times import prediction_time
-from perfmon_spark.io.catalog import DRIFT_REFERENCE
+from perfmon_spark.io.catalog import DRIFT_REFERENCE, C
+from perfmon_spark.io.lake import Lake
 from perfmon_spark.io.rows import collect_rows, rows_to_frame
-from perfmon_spark.io.tables import read_table, table_exists
 from perfmon_spark.metrics.drift import value_bins
 from perfmon_spark.states.cells import KEY, cell_names, to_groups
 from perfmon_spark.states.layout import STATE_VERSION
@@ -104,15 +104,16 @@ def drift_states(aggregated: DataFrame, cfg: MonitorConfig, reference: tuple[Bin
     )
 
 
-def stored_bins(spark, cfg: MonitorConfig, ref: TableRef) -> dict[str, Binned]:
+def stored_bins(lake: Lake) -> dict[str, Binned]:
     """The stored bins of the configured features, by feature (a feature now configured as the
     other kind is left out: its bins are fixed again)."""
-    if not table_exists(spark, ref):
+    stored = lake.read_if_exists(DRIFT_REFERENCE)
+    if stored is None:
         return {}
+    cfg = lake.cfg
     kinds = dict.fromkeys(cfg.drift.features, FeatureKind.NUMERIC)
     kinds |= dict.fromkeys(cfg.drift.categorical, FeatureKind.CATEGORICAL)
-    mine = (F.col("monitor") == cfg.name) & F.col("feature").isin(*kinds)
-    rows = collect_rows(read_table(spark, ref).filter(mine), DRIFT_REFERENCE.schema)
+    rows = collect_rows(stored.filter(F.col(C.feature).isin(*kinds)), DRIFT_REFERENCE.schema)
     return {
         r["feature"]: Binned(
             r["feature"],

@@ -18,7 +18,6 @@ from sklearn.metrics import accuracy_score
 from perfmon_spark import cli
 from perfmon_spark.config import parse_config
 from perfmon_spark.decide import latest_decisions
-from perfmon_spark.job import alerting as stage
 from perfmon_spark.job import run_monitor
 from tests.helpers import (
     LABELS_DDL,
@@ -117,7 +116,7 @@ def test_alert_lifecycle_decisions_and_status(spark, lake, monkeypatch, tmp_path
         # A run killed after its events and deliveries, before perf_alerts: the re-run repairs it
         # without a second event or delivery.
         as_of = T0 + DAYS * DAY
-        run_killed_at(monkeypatch, stage, "perf_alerts", lambda: run_monitor(cfg, as_of, spark=spark))
+        run_killed_at(monkeypatch, "perf_alerts", lambda: run_monitor(cfg, as_of, spark=spark))
         sent = len(hook.bodies)
         assert sent > 0
         run_monitor(cfg, as_of, spark=spark)

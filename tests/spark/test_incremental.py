@@ -12,7 +12,6 @@ import pandas as pd
 from delta.tables import DeltaTable
 from pyspark.sql import functions as F
 
-import perfmon_spark.job.run as job
 from perfmon_spark.config import parse_config
 from perfmon_spark.job import run_monitor
 from perfmon_spark.job.scope import LABEL_DELTA_MIN_PREDICTIONS, LABEL_DELTA_SETTING
@@ -178,7 +177,7 @@ def test_incremental_runs_equal_a_full_refresh_after_every_step(spark, tmp_path,
             labels = change(spark, rng, step, p, lab, labels, as_of, first_id=100 * (3 * i + j))
         if i:
             killed_at = ("perf_metrics", "drift_metrics")[i - 1]
-            run_killed_at(monkeypatch, job, killed_at, functools.partial(run_monitor, cfg, as_of, spark=spark))
+            run_killed_at(monkeypatch, killed_at, functools.partial(run_monitor, cfg, as_of, spark=spark))
             runs = read_table(spark, cfg, "runs").sort_values("started_at")
             assert list(runs["status"].tail(2)) == ["SUCCEEDED", "FAILED"]  # the watermark stays where it was
         incremental, _ = side_by_side(
@@ -210,7 +209,7 @@ def test_a_run_of_the_past_that_failed_after_its_states_sends_the_next_run_to_a_
         functools.partial(run_monitor, full, as_of, mode="full", spark=spark),
     )
     past = functools.partial(run_monitor, cfg, as_of - 3 * DAY, spark=spark)
-    run_killed_at(monkeypatch, job, "perf_metrics", past)
+    run_killed_at(monkeypatch, "perf_metrics", past)
     result = run_monitor(cfg, as_of, spark=spark)
     assert (result.mode, result.message) == (
         "full",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import fields
 
 import pytest
@@ -41,3 +42,76 @@ def test_the_records_of_the_alerting_tables_are_their_rows():
     stamped = {"monitor", "as_of", "run_id"}
     assert set(names(RetrainDecision)) | stamped == set(RETRAIN_DECISIONS.names)
     assert set(names(VersionStatus)) | stamped | {"last_prediction_date"} == set(MODEL_STATUS.names)
+
+
+def test_column_names_are_the_catalogues():
+    from perfmon_spark.io.catalog import C
+
+    declared = {c.name for t in OUTPUT_TABLES for c in t.columns}
+    assert {f.default for f in fields(C)} == declared
+    assert all(getattr(C, f.name) == f.default for f in fields(C))
+    assert C.model_version == "model_version" and C.class_ == "class"
+
+
+def test_every_column_name_used_in_the_package_is_declared():
+    import ast
+    from pathlib import Path
+
+    import perfmon_spark
+    from perfmon_spark.io.catalog import C
+
+    known = {f.name for f in fields(C)}
+    used = {
+        (path.name, node.attr)
+        for path in Path(perfmon_spark.__file__).parent.rglob("*.py")
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "C"
+    }
+    assert used and not {u for u in used if u[1] not in known}
+
+
+def test_select_gives_the_declared_types_in_the_order_asked():
+    assert PERF_METRICS.select("value", "metric", "window_start") == (
+        ("value", "double"),
+        ("metric", "string"),
+        ("window_start", "timestamp"),
+    )
+    with pytest.raises(KeyError, match="perf_metrics has no column 'bucket_start'"):
+        PERF_METRICS.select("metric", "bucket_start")
+
+
+@pytest.mark.parametrize(
+    "table, column, words",
+    [
+        ("runs", "status", "RunStatus"),
+        ("runs", "mode", "RunMode"),
+        ("quarantine", "source", "Source"),
+        ("quarantine", "reason", "Reason"),
+        ("perf_alerts", "level", "Level"),
+        ("perf_alerts", "status", "AlertStatus"),
+        ("alert_events", "event", "AlertEvent"),
+        ("alert_events", "delivery", "Delivery"),
+        ("retrain_decisions", "decision", "Decision"),
+        ("model_status", "status", "ModelStatus"),
+        ("drift_reference", "kind", "FeatureKind"),
+        ("drift_metrics", "measure", "DriftMeasure"),
+        ("drift_performance", "class", "DriftClass"),
+    ],
+)
+def test_a_columns_doc_lists_every_word_of_its_vocabulary(table, column, words):
+    from perfmon_spark import vocabulary
+
+    (doc,) = [c.doc for t in OUTPUT_TABLES if t.name == table for c in t.columns if c.name == column]
+    listed = set(re.findall(r"[A-Za-z_]+", doc))
+    assert {str(w) for w in getattr(vocabulary, words)} <= listed, doc
+
+
+def test_the_actions_documented_are_those_levels_and_statuses_ask_for():
+    from perfmon_spark.io.catalog import MODEL_STATUS, PERF_ALERTS
+    from perfmon_spark.vocabulary import Action, Level
+
+    def doc(table):
+        return next(c.doc for c in table.columns if c.name == "action")
+
+    assert doc(PERF_ALERTS).split(" / ") == [level.action for level in Level]
+    assert set(doc(MODEL_STATUS).split(" / ")) | {Action.LOG} == set(Action)
