@@ -68,7 +68,7 @@ import pandas as pd
 from perfmon_spark.config import AlertRule, Duration, LevelRule, MonitorConfig, parse_duration
 from perfmon_spark.metrics.estimated import ESTIMATES
 from perfmon_spark.metrics.intervals import t_two_sided, z_value
-from perfmon_spark.vocabulary import AlertStatus, ExtraVariance, Level
+from perfmon_spark.vocabulary import AlertStatus, ExtraVariance, Level, ProblemType
 
 EVIDENCE_WINDOWS = 10
 MIN_EXTRA_DF = 6  # degrees of freedom (windows less chains) an estimate of the extra variance needs
@@ -87,7 +87,7 @@ MIN_SLICE_LABELS = 100
 
 def class_gates(rule: AlertRule, problem_type: str) -> tuple[int, int]:
     """(min_positives, min_negatives) of a rule: as configured, else ``CLASS_GATES``."""
-    default = CLASS_GATES.get(rule.metric, (0, 0)) if problem_type == "binary" else (0, 0)
+    default = CLASS_GATES.get(rule.metric, (0, 0)) if problem_type == ProblemType.BINARY else (0, 0)
     given = (rule.min_positives, rule.min_negatives)
     return tuple(d if g is None else g for g, d in zip(given, default))
 

@@ -71,7 +71,10 @@ def broken_rules(cfg: MonitorConfig) -> Iterator[tuple[str, str]]:
     kind, p, labels, binary = cfg.problem_type, cfg.predictions, cfg.labels, cfg.problem_type == ProblemType.BINARY
     yield from _ranking_keys(cfg)
     if kind != ProblemType.RANKING and p.score is None and p.prediction is None:
-        yield f"predictions.{'prediction' if kind == 'multiclass' else 'score'}", f"required for problem_type {kind}"
+        yield (
+            f"predictions.{'prediction' if kind == ProblemType.MULTICLASS else 'score'}",
+            f"required for problem_type {kind}",
+        )
     if kind == ProblemType.MULTICLASS and p.prediction is None:
         yield "predictions.prediction", "required for problem_type multiclass (the predicted class)"
     if not binary and labels.join.mode == "entity_horizon":

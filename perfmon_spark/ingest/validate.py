@@ -38,14 +38,14 @@ from perfmon_spark.ingest.columns import (
 )
 from perfmon_spark.ingest.times import label_time, prediction_time, prediction_visible
 from perfmon_spark.io.tables import Snapshot, require_columns
-from perfmon_spark.vocabulary import Reason
+from perfmon_spark.vocabulary import ProblemType, Reason
 
 _IDENTIFIER = re.compile(r"`[^`]+`|[A-Za-z_][A-Za-z0-9_]*")
 _LABEL_KINDS = {
-    "binary": ("number", "boolean", "string"),
-    "multiclass": ("string", "integer"),
-    "regression": ("number",),
-    "ranking": ("number", "boolean"),
+    ProblemType.BINARY: ("number", "boolean", "string"),
+    ProblemType.MULTICLASS: ("string", "integer"),
+    ProblemType.REGRESSION: ("number",),
+    ProblemType.RANKING: ("number", "boolean"),
 }
 _KEY_SEP = "\x1f"  # between request and item in a ranking row's id (a unit separator: never in an id)
 
@@ -59,13 +59,13 @@ def _pair(request: str, item: str) -> Column:
 def prediction_key(cfg: MonitorConfig) -> Column:
     """What identifies a prediction row: its id, or (request, item) for ranking."""
     p = cfg.predictions
-    return _pair(p.request, p.item) if cfg.problem_type == "ranking" else F.col(p.id).cast("string")
+    return _pair(p.request, p.item) if cfg.problem_type == ProblemType.RANKING else F.col(p.id).cast("string")
 
 
 def label_key(cfg: MonitorConfig) -> Column:
     """What ties a label event to predictions: the id, the entity, or (request, item) for ranking."""
     lab = cfg.labels
-    if cfg.problem_type == "ranking":
+    if cfg.problem_type == ProblemType.RANKING:
         return _pair(lab.request, lab.item)
     return F.col(lab.join.entity or lab.id).cast("string")
 
@@ -92,7 +92,7 @@ def _bad_number(c: Column) -> Column:
 def check_input_columns(cfg: MonitorConfig, predictions: Snapshot, labels: Snapshot) -> None:
     """Every configured column exists with a usable type (InputError otherwise, naming the key)."""
     p, lab = cfg.predictions, cfg.labels
-    keys = ("request", "item") if cfg.problem_type == "ranking" else ("id",)
+    keys = ("request", "item") if cfg.problem_type == ProblemType.RANKING else ("id",)
     wanted = [(f"predictions.{key}", getattr(p, key), ("string", "integer")) for key in keys]
     wanted += [
         ("predictions.timestamp", p.timestamp, _time_kinds(p.timestamp_is_date)),
@@ -101,7 +101,11 @@ def check_input_columns(cfg: MonitorConfig, predictions: Snapshot, labels: Snaps
     if p.score:
         wanted.append(("predictions.score", p.score, ("number",)))
     if p.prediction:
-        kinds = {"binary": ("number", "boolean"), "multiclass": ("string", "integer"), "regression": ("number",)}
+        kinds = {
+            ProblemType.BINARY: ("number", "boolean"),
+            ProblemType.MULTICLASS: ("string", "integer"),
+            ProblemType.REGRESSION: ("number",),
+        }
         wanted.append(("predictions.prediction", p.prediction, kinds[cfg.problem_type]))
     if p.probabilities:
         wanted.append(("predictions.probabilities", p.probabilities, ("map or array",)))
@@ -115,7 +119,7 @@ def check_input_columns(cfg: MonitorConfig, predictions: Snapshot, labels: Snaps
         wanted.append(("labels.join.entity", lab.join.entity, ("string", "integer")))
     require_columns(predictions, "predictions", wanted, _date_fix("predictions"))
     check_kpi_expressions(cfg, predictions)
-    if cfg.problem_type == "ranking":
+    if cfg.problem_type == ProblemType.RANKING:
         keys = [("labels.request", lab.request), ("labels.item", lab.item)]
     else:
         keys = [("labels.join.entity", lab.join.entity) if lab.join.entity else ("labels.id", lab.id)]
@@ -315,10 +319,10 @@ def _ranking_predictions(cfg: MonitorConfig, df: DataFrame) -> tuple[DataFrame, 
 
 
 _PREDICTION_COLUMNS = {
-    "binary": _binary_predictions,
-    "multiclass": _multiclass_predictions,
-    "regression": _regression_predictions,
-    "ranking": _ranking_predictions,
+    ProblemType.BINARY: _binary_predictions,
+    ProblemType.MULTICLASS: _multiclass_predictions,
+    ProblemType.REGRESSION: _regression_predictions,
+    ProblemType.RANKING: _ranking_predictions,
 }
 
 
@@ -351,14 +355,14 @@ def validate_labels(cfg: MonitorConfig, df: DataFrame, as_of: datetime) -> Valid
     dtype = df.schema[lab.label].dataType.typeName()
     kind = "boolean" if dtype == "boolean" else "string" if dtype == "string" else "number"
     label = F.col(lab.label)
-    if cfg.problem_type == "binary":
+    if cfg.problem_type == ProblemType.BINARY:
         y, valid = _binary_label(cfg, label, kind)
-    elif cfg.problem_type == "multiclass":
+    elif cfg.problem_type == ProblemType.MULTICLASS:
         y, valid = label.cast("string"), label.isNotNull()
     else:
         y = label.cast("double")
         valid = y.isNotNull() & ~_bad_number(y)
-        if cfg.problem_type == "ranking":  # a relevance
+        if cfg.problem_type == ProblemType.RANKING:  # a relevance
             valid = valid & (y >= 0)
     ts = label_time(cfg)
     df = df.filter(ts.isNull() | (ts <= F.lit(as_of))).withColumns({ID: label_key(cfg), LABEL_TS: ts, Y: y})
@@ -392,8 +396,8 @@ def require_known_labels(cfg: MonitorConfig, labels: Snapshot, bad: int, total: 
     seen = sorted(repr(r["v"]) for r in values.collect()) or ["only nulls"]
     expected = (
         f"labels.positive is {cfg.labels.positive!r} and labels.negative {list(cfg.labels.negative)!r}"
-        if cfg.problem_type == "binary"
-        else f"a {cfg.problem_type} label must be a non-null {'number' if cfg.problem_type == 'regression' else 'class'}"
+        if cfg.problem_type == ProblemType.BINARY
+        else f"a {cfg.problem_type} label must be a non-null {'number' if cfg.problem_type == ProblemType.REGRESSION else 'class'}"
     )
     raise InputError(
         f"labels table {labels.ref.text!r}: column {column!r} (labels.label): {bad} of {total} label rows "

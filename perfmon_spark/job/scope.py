@@ -48,7 +48,7 @@ from perfmon_spark.io.lake import Lake
 from perfmon_spark.io.tables import Snapshot
 from perfmon_spark.states.cells import top_segment_values, values_seen
 from perfmon_spark.states.layout import STATE_VERSION
-from perfmon_spark.vocabulary import NULL_VALUE, OTHER, OVERALL, RunMode, RunStatus
+from perfmon_spark.vocabulary import NULL_VALUE, OTHER, OVERALL, ProblemType, RunMode, RunStatus
 
 BUCKET, HIT, SPLIT = "bucket", "_hit", "_split"  # columns of ``_hits``
 
@@ -449,7 +449,7 @@ def _label_scope(
     if not delta:
         return rebuild, delta, why
     unsafe = None
-    if cfg.problem_type == "ranking":
+    if cfg.problem_type == ProblemType.RANKING:
         unsafe = "ranking requests"
     elif mark.mode == RunMode.BACKFILL:
         unsafe = "the last run was a backfill"

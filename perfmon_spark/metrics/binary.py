@@ -14,6 +14,7 @@ from perfmon_spark.metrics.common import field as _f
 from perfmon_spark.metrics.common import mean_of
 from perfmon_spark.metrics.common import ratio as _ratio
 from perfmon_spark.metrics.registry import Metric, register_metric
+from perfmon_spark.vocabulary import ProblemType
 
 
 def _proportion(num_fields, den_fields, definition, name, larger_is_better=True):
@@ -28,7 +29,7 @@ def _proportion(num_fields, den_fields, definition, name, larger_is_better=True)
     register_metric(
         Metric(
             name=name,
-            problem_type="binary",
+            problem_type=ProblemType.BINARY,
             larger_is_better=larger_is_better,
             fields=tuple(sorted(set(num_fields) | set(den_fields))),
             finalise=lambda s: _ratio(num(s), den(s)),
@@ -53,7 +54,7 @@ def _f1(s) -> np.ndarray:
 register_metric(
     Metric(
         name="f1",
-        problem_type="binary",
+        problem_type=ProblemType.BINARY,
         larger_is_better=True,
         fields=("tp", "fp", "fn"),
         finalise=_f1,
@@ -96,7 +97,7 @@ def _ap_interval(s, z):
 register_metric(
     Metric(
         name="roc_auc",
-        problem_type="binary",
+        problem_type=ProblemType.BINARY,
         larger_is_better=True,
         fields=("hist",),
         finalise=_hist_metric(histogram.roc_auc),
@@ -109,7 +110,7 @@ register_metric(
 register_metric(
     Metric(
         name="pr_auc",
-        problem_type="binary",
+        problem_type=ProblemType.BINARY,
         larger_is_better=True,
         fields=("hist",),
         finalise=_hist_metric(histogram.average_precision),
@@ -126,7 +127,7 @@ def _mean_metric(name, field, definition):
     register_metric(
         Metric(
             name=name,
-            problem_type="binary",
+            problem_type=ProblemType.BINARY,
             larger_is_better=False,
             fields=(field, f"{field}_sq", "n_labeled"),
             finalise=finalise,

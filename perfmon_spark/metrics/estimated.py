@@ -42,6 +42,7 @@ from perfmon_spark.metrics import (
 )
 from perfmon_spark.metrics.common import ratio
 from perfmon_spark.metrics.registry import Metric, register_metric
+from perfmon_spark.vocabulary import ProblemType
 
 CALIBRATION_BINS = 10
 FOLDS = 5
@@ -409,7 +410,7 @@ for _name, _metric, _method, _definition in _ESTIMATES:
     register_metric(
         Metric(
             name=_name,
-            problem_type="binary",
+            problem_type=ProblemType.BINARY,
             larger_is_better=True,
             fields=FIELDS,
             finalise=lambda s, metric=_metric: metric(expected(s))[0][0],
@@ -431,7 +432,7 @@ def _reference_calibration_error(s) -> np.ndarray:
 register_metric(
     Metric(
         name="reference_calibration_error",
-        problem_type="binary",
+        problem_type=ProblemType.BINARY,
         larger_is_better=False,
         fields=("reference_labeled_scores",),
         finalise=_reference_calibration_error,
@@ -556,7 +557,7 @@ def _reliable(s) -> np.ndarray:
 register_metric(
     Metric(
         name="estimates_reliable",
-        problem_type="binary",
+        problem_type=ProblemType.BINARY,
         larger_is_better=True,
         fields=(BACKTEST_P_VALUE, "z"),
         finalise=_reliable,

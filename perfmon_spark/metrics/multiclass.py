@@ -12,6 +12,7 @@ import numpy as np
 from perfmon_spark.metrics import confusion, intervals
 from perfmon_spark.metrics.common import field, mean_of, ratio
 from perfmon_spark.metrics.registry import Metric, register_metric
+from perfmon_spark.vocabulary import ProblemType
 
 
 def _nanaverage(values: np.ndarray, weights: np.ndarray | None) -> float:
@@ -125,7 +126,7 @@ for _kind in ("precision", "recall", "f1"):
         register_metric(
             Metric(
                 name=f"{'weighted' if _weighted else 'macro'}_{_kind}",
-                problem_type="multiclass",
+                problem_type=ProblemType.MULTICLASS,
                 larger_is_better=True,
                 fields=("cm",),
                 finalise=_average(_kind, _weighted),
@@ -168,7 +169,7 @@ for _kind, _definition in (
     register_metric(
         Metric(
             name=_kind,
-            problem_type="multiclass",
+            problem_type=ProblemType.MULTICLASS,
             larger_is_better=True,
             fields=("cm",),
             finalise=_finalise,
@@ -182,7 +183,7 @@ for _kind, _definition in (
 register_metric(
     Metric(
         name="accuracy",
-        problem_type="multiclass",
+        problem_type=ProblemType.MULTICLASS,
         larger_is_better=True,
         fields=("n_correct", "n_labeled"),
         finalise=lambda s: ratio(field(s, "n_correct"), field(s, "n_labeled")),
@@ -196,7 +197,7 @@ _ll, _ll_interval = mean_of("sum_log_loss", "n_labeled")
 register_metric(
     Metric(
         name="log_loss",
-        problem_type="multiclass",
+        problem_type=ProblemType.MULTICLASS,
         larger_is_better=False,
         fields=("sum_log_loss", "sum_log_loss_sq", "n_labeled"),
         finalise=_ll,

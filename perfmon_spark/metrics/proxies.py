@@ -24,6 +24,7 @@ import numpy as np
 from perfmon_spark.metrics import binary, intervals, multiclass, regression  # noqa: F401
 from perfmon_spark.metrics.common import field, mean_of, ratio
 from perfmon_spark.metrics.registry import Metric, register_metric
+from perfmon_spark.vocabulary import ProblemType
 
 PSI_BINS = 10
 PSI_SMOOTHING = 0.5  # added to each used bin's count (Jeffreys' prior; a 'continuity' half)
@@ -147,10 +148,10 @@ def _register(
     )
 
 
-_SCORE_WORD = {"binary": "score", "regression": "prediction"}
+_SCORE_WORD = {ProblemType.BINARY: "score", ProblemType.REGRESSION: "prediction"}
 for _type, _prefix, _total, _needs in (
-    ("binary", "score", "sum_score", "score"),
-    ("regression", "prediction", "sum_prediction", ""),
+    (ProblemType.BINARY, "score", "sum_score", "score"),
+    (ProblemType.REGRESSION, "prediction", "sum_prediction", ""),
 ):
     _word = _SCORE_WORD[_type]
     _mean, _mean_ci = mean_of(_total, "n_predictions", f"{_total}_sq")
@@ -174,7 +175,7 @@ for _type, _prefix, _total, _needs in (
         f"standard deviation (n - 1) of the {_word}s over all predictions; null below 2",
         _needs,
     )
-    if _type == "binary":
+    if _type == ProblemType.BINARY:
         for _q in (50, 90):
             _finalise, _interval = _quantile(_q / 100)
             _register(
@@ -202,7 +203,7 @@ for _type, _prefix, _total, _needs in (
         )
 
 _register(
-    "multiclass",
+    ProblemType.MULTICLASS,
     "predicted_share",
     ("predicted",),
     lambda s, cls: ratio(*_share(s, cls)),
@@ -212,7 +213,7 @@ _register(
     per_class=True,
 )
 _register(
-    "multiclass",
+    ProblemType.MULTICLASS,
     "class_share_psi",
     ("predicted", "reference_predicted"),
     _class_share_psi,

@@ -14,6 +14,7 @@ import numpy as np
 
 from perfmon_spark.metrics.common import field, mean_of, ratio
 from perfmon_spark.metrics.registry import Metric, register_metric
+from perfmon_spark.vocabulary import ProblemType
 
 
 def at_k(metric: str, k: int | str) -> tuple[str, str]:
@@ -51,7 +52,7 @@ for _name, _definition in _AT_K.items():
     register_metric(
         Metric(
             name=_name,
-            problem_type="ranking",
+            problem_type=ProblemType.RANKING,
             larger_is_better=True,
             fields=(*at_k(_name, "{k}"), "n_scored"),
             finalise=_finalise,
@@ -66,7 +67,7 @@ _mrr, _mrr_ci = mean_of("sum_mrr", "n_scored")
 register_metric(
     Metric(
         name="mrr",
-        problem_type="ranking",
+        problem_type=ProblemType.RANKING,
         larger_is_better=True,
         fields=("sum_mrr", "sum_mrr_sq", "n_scored"),
         finalise=_mrr,
@@ -79,7 +80,7 @@ _length, _length_ci = mean_of("sum_list_length", "n_predictions")
 register_metric(
     Metric(
         name="list_length_mean",
-        problem_type="ranking",
+        problem_type=ProblemType.RANKING,
         larger_is_better=None,
         fields=("sum_list_length", "sum_list_length_sq", "n_predictions"),
         finalise=_length,
@@ -92,7 +93,7 @@ register_metric(
 register_metric(
     Metric(
         name="top_score_mean",
-        problem_type="ranking",
+        problem_type=ProblemType.RANKING,
         larger_is_better=None,
         fields=("sum_top_score", "sum_top_score_sq", "n_top_score"),
         finalise=lambda s: ratio(field(s, "sum_top_score"), field(s, "n_top_score")),
@@ -110,7 +111,7 @@ SKETCHED = ("catalog_coverage",)
 register_metric(
     Metric(
         name="catalog_coverage",
-        problem_type="ranking",
+        problem_type=ProblemType.RANKING,
         larger_is_better=None,
         fields=("items_sketch", "top_items_sketch_at_{k}"),
         finalise=lambda s, k: np.full(len(field(s, "n_predictions")), np.nan),

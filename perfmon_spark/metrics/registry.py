@@ -19,12 +19,13 @@ from types import MappingProxyType
 import numpy as np
 
 from perfmon_spark.metrics.intervals import Interval
+from perfmon_spark.vocabulary import ProblemType
 
 State = Mapping[str, object]
 Finaliser = Callable[[State], np.ndarray]
 IntervalMethod = Callable[[State, float], Interval]
 
-PROBLEM_TYPES = ("binary", "multiclass", "regression", "ranking")
+PROBLEM_TYPES = tuple(ProblemType)
 
 
 @dataclass(frozen=True)

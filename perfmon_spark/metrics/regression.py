@@ -7,13 +7,14 @@ import numpy as np
 from perfmon_spark.metrics import intervals
 from perfmon_spark.metrics.common import field, mean_of, ratio
 from perfmon_spark.metrics.registry import Metric, register_metric
+from perfmon_spark.vocabulary import ProblemType
 
 
 def _register(name, larger, fields, finalise, interval, method, definition):
     register_metric(
         Metric(
             name=name,
-            problem_type="regression",
+            problem_type=ProblemType.REGRESSION,
             larger_is_better=larger,
             fields=fields,
             finalise=finalise,

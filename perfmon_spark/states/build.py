@@ -44,7 +44,7 @@ from perfmon_spark.metrics.kpi import kpi_fields
 from perfmon_spark.states.cells import KEY, Binning, cell_names, located, to_groups
 from perfmon_spark.states.drift import BIN, FEATURE, Binned, drift_entries
 from perfmon_spark.states.layout import SPARSE, STATE_VERSION, Sparse, scalar_fields, sketch_fields
-from perfmon_spark.vocabulary import RowStatus
+from perfmon_spark.vocabulary import ProblemType, RowStatus
 
 ROWS = "_n"  # rows in a group of the one aggregation
 RECORD_ID = "_rid"  # a quarantined row's id
@@ -243,12 +243,12 @@ def requests(rows: DataFrame, cfg: MonitorConfig) -> DataFrame:
 
 
 _FIELDS = {
-    "binary": _binary_fields,
-    "multiclass": _multiclass_fields,
-    "regression": _regression_fields,
-    "ranking": _ranking_fields,
+    ProblemType.BINARY: _binary_fields,
+    ProblemType.MULTICLASS: _multiclass_fields,
+    ProblemType.REGRESSION: _regression_fields,
+    ProblemType.RANKING: _ranking_fields,
 }
-_RESOLVED = {"binary": DECISION, "multiclass": PRED, "regression": SCORE}
+_RESOLVED = {ProblemType.BINARY: DECISION, ProblemType.MULTICLASS: PRED, ProblemType.REGRESSION: SCORE}
 
 
 def with_kpi_names(rows: DataFrame, cfg: MonitorConfig) -> DataFrame:
@@ -295,12 +295,12 @@ def aggregate_rows(
     """
     sketches: dict[str, Column] = {}
     first = F.lit(True)  # the row carries the fields (ranking: a request's first item row)
-    if cfg.problem_type == "ranking":
+    if cfg.problem_type == ProblemType.RANKING:
         per_request = requests(rows, cfg)
         rows = per_request.select(*per_request.columns, F.posexplode_outer(ITEMS).alias(_POS, _ITEM))
         first = F.col(_POS).isNull() | (F.col(_POS) == 0)
         item = F.col(f"{_ITEM}.item")
-        names = sketch_fields("ranking", cfg.ranking.k)
+        names = sketch_fields(ProblemType.RANKING, cfg.ranking.k)
         sketches = {names[0]: item, **{n: F.when(F.col(_POS) < k, item) for n, k in zip(names[1:], cfg.ranking.k)}}
     extra, entries = _FIELDS[cfg.problem_type](cfg)
     fields = {"n_predictions": F.lit(1), "n_labeled": F.col(Y).isNotNull().cast("int"), **extra, **_kpi_fields(cfg)}

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from perfmon_spark.metrics.kpi import kpi_fields
 from perfmon_spark.metrics.ranking import RANKING_AT_K, at_k
+from perfmon_spark.vocabulary import ProblemType
 
 # Bumped whenever a field is added or its meaning changes: a run whose watermark recorded
 # another version recomputes every bucket (``job.scope.plan``).
@@ -19,7 +20,7 @@ STATE_VERSION = 3
 COMMON = ("n_predictions", "n_labeled")
 
 SCALARS = {
-    "binary": COMMON
+    ProblemType.BINARY: COMMON
     + (
         "n_decided_positive",
         "tp",
@@ -33,8 +34,8 @@ SCALARS = {
         "sum_score",
         "sum_score_sq",
     ),
-    "multiclass": COMMON + ("n_correct", "sum_log_loss", "sum_log_loss_sq"),
-    "regression": COMMON
+    ProblemType.MULTICLASS: COMMON + ("n_correct", "sum_log_loss", "sum_log_loss_sq"),
+    ProblemType.REGRESSION: COMMON
     + (
         "sum_prediction",
         "sum_prediction_sq",
@@ -57,7 +58,7 @@ SCALARS = {
 
 # Ranking: per-request values summed over requests, those of ``RANKING_AT_K`` at each cut-off k
 # (``metrics.ranking.at_k``), so that every window and ``*`` merge by addition.
-SCALARS["ranking"] = COMMON + (
+SCALARS[ProblemType.RANKING] = COMMON + (
     "n_no_relevant",
     "n_scored",
     "sum_mrr",
@@ -88,15 +89,15 @@ class Sparse:
 
 
 SPARSE = {
-    "binary": Sparse(
+    ProblemType.BINARY: Sparse(
         ("hist_keys",), ("hist_pos", "hist_neg", "hist_unl"), "hist_keys", ("hist", "scores", "labeled_scores")
     ),
-    "multiclass": Sparse(("cm_label", "cm_pred"), ("cm_count",), "cm_pred", ("cm", "predicted")),
-    "regression": Sparse(("hist_keys",), ("hist_n",), "hist_keys", ("scores",)),
+    ProblemType.MULTICLASS: Sparse(("cm_label", "cm_pred"), ("cm_count",), "cm_pred", ("cm", "predicted")),
+    ProblemType.REGRESSION: Sparse(("hist_keys",), ("hist_n",), "hist_keys", ("scores",)),
 }
 
 # What a finaliser reads beside the merged state, from the config (``windows`` adds it).
-CONFIG_VALUES = {"binary": ("threshold", "z")}
+CONFIG_VALUES = {ProblemType.BINARY: ("threshold", "z")}
 
 FIELD_DOCS = {
     "n_predictions": "predictions in the bucket (valid rows, after de-duplication)",
@@ -158,7 +159,7 @@ FIELD_DOCS = {
 def sketch_fields(problem_type: str, ks: tuple[int | str, ...] = ()) -> tuple[str, ...]:
     """Ranking: HyperLogLog sketches (Spark's ``hll_sketch_agg``, merged by ``hll_union_agg``) of
     the items shown, and of those in a top k, for ``catalog_coverage@k``."""
-    if problem_type != "ranking":
+    if problem_type != ProblemType.RANKING:
         return ()
     return ("items_sketch", *(f"top_items_sketch_at_{k}" for k in ks))
 
@@ -166,7 +167,9 @@ def sketch_fields(problem_type: str, ks: tuple[int | str, ...] = ()) -> tuple[st
 def scalar_fields(problem_type: str, kpis: tuple[str, ...] = (), ks: tuple[int | str, ...] = ()) -> tuple[str, ...]:
     """The scalar fields of a problem type (ranking: with those of each cut-off in ``ks``), then
     those of each KPI (``metrics.kpi``)."""
-    per_k = tuple(f for k in ks for m in RANKING_AT_K for f in at_k(m, k)) if problem_type == "ranking" else ()
+    per_k = (
+        tuple(f for k in ks for m in RANKING_AT_K for f in at_k(m, k)) if problem_type == ProblemType.RANKING else ()
+    )
     return SCALARS[problem_type] + per_k + tuple(f for name in kpis for f in kpi_fields(name))
 
 

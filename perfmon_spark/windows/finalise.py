@@ -24,7 +24,7 @@ from perfmon_spark.metrics.intervals import Interval, z_value
 from perfmon_spark.metrics.kpi import kpi_interval, kpi_value
 from perfmon_spark.metrics.proxies import REFERENCE_METRICS
 from perfmon_spark.states.layout import CONFIG_VALUES, SPARSE, scalar_fields
-from perfmon_spark.vocabulary import ALL_VERSIONS
+from perfmon_spark.vocabulary import ALL_VERSIONS, ProblemType
 
 # A metric row as the window pass returns it: perf_metrics without the columns the job stamps.
 METRIC_COLUMNS = PERF_METRICS.without("monitor", "as_of", "run_id")
@@ -93,10 +93,10 @@ class WindowPlan:
             scale=histogram.scale_of(cfg.predictions.score_type),
             exact_limit=histogram.EXACT_LIMIT if cfg.auc.mode == "sketch" else np.inf,
             kpis=tuple(k.name for k in cfg.kpis),
-            ks=cfg.ranking.k if cfg.problem_type == "ranking" else (),
+            ks=cfg.ranking.k if cfg.problem_type == ProblemType.RANKING else (),
             label_windows=tuple((w.text, w.labels) for w in cfg.windows.label_counts),
             reference=Reference.from_config(cfg) if needs_reference(cfg) else None,
-            threshold=cfg.predictions.threshold if cfg.problem_type == "binary" else None,
+            threshold=cfg.predictions.threshold if cfg.problem_type == ProblemType.BINARY else None,
             backtest_windows=cfg.estimation.backtest_period.seconds // cfg.windows.granularity.seconds
             if "estimates_reliable" in cfg.metrics
             else 0,
@@ -225,7 +225,9 @@ def _backtest(plan: WindowPlan, version: str, summaries, t0: int, n: int, calibr
     units = np.arange(first, n)
     window_end = t0 + (units + 1) * g
     state = {
-        "labeled_scores": views("binary", [summaries.window(i, i) for i in units], summaries.scale)["labeled_scores"],
+        "labeled_scores": views(ProblemType.BINARY, [summaries.window(i, i) for i in units], summaries.scale)[
+            "labeled_scores"
+        ],
         **_reference_views(plan, version, summaries, t0, window_end),
         "threshold": plan.threshold,
         "z": plan.z,
@@ -297,10 +299,10 @@ class _Confusions:
 
 
 def _rolling(plan: WindowPlan, parts: list[list], arity: int):
-    if plan.problem_type == "multiclass":
+    if plan.problem_type == ProblemType.MULTICLASS:
         return _Confusions(parts)
-    scale = plan.scale if plan.problem_type == "binary" else "unbounded"
-    limit = plan.exact_limit if plan.problem_type == "binary" else histogram.EXACT_LIMIT
+    scale = plan.scale if plan.problem_type == ProblemType.BINARY else "unbounded"
+    limit = plan.exact_limit if plan.problem_type == ProblemType.BINARY else histogram.EXACT_LIMIT
     return histogram.RollingSummaries(parts, scale, limit, arity)
 
 
@@ -308,14 +310,14 @@ def views(problem_type: str, merged: list, scale: str) -> dict[str, list]:
     """What finalisers read from each window's merged sparse entries: ``hist`` (binary: the
     labeled score summary, on summary keys; ``labeled_scores``: the same on score values), ``scores`` (score values and predictions at each, labeled or not),
     ``cm`` (multiclass: labeled entries) and ``predicted`` (classes and predictions of each)."""
-    if problem_type == "binary":
+    if problem_type == ProblemType.BINARY:
         hist = [histogram.labeled(*h) for h in merged]
         return {
             "hist": hist,
             "scores": [(histogram.inverse(h[0], scale), h[1] + h[2] + h[3]) for h in merged],
             "labeled_scores": [(histogram.inverse(k, scale), pos, neg) for k, pos, neg in hist],
         }
-    if problem_type == "regression":
+    if problem_type == ProblemType.REGRESSION:
         return {"scores": [(histogram.inverse(h[0], scale), h[1]) for h in merged]}
     return {
         "cm": [confusion.labeled(*cm) for cm in merged],
@@ -345,7 +347,11 @@ def _reference_views(plan: WindowPlan, version: str, summaries, t0: int, window_
     return out
 
 
-_REFERENCE_VIEWS = {"binary": ("scores", "labeled_scores"), "regression": ("scores",), "multiclass": ("predicted",)}
+_REFERENCE_VIEWS = {
+    ProblemType.BINARY: ("scores", "labeled_scores"),
+    ProblemType.REGRESSION: ("scores",),
+    ProblemType.MULTICLASS: ("predicted",),
+}
 
 
 def reference_spans(
