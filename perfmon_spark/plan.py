@@ -5,7 +5,7 @@ from __future__ import annotations
 from perfmon_spark.config import MonitorConfig
 from perfmon_spark.io.catalog import written_by
 from perfmon_spark.metrics import lookup
-from perfmon_spark.vocabulary import ProblemType
+from perfmon_spark.problems import problem
 
 
 def _levels(rule) -> str:
@@ -79,7 +79,7 @@ def describe(cfg: MonitorConfig) -> str:
         m = lookup(cfg.problem_type, name)
         better = {True: "higher is better", False: "lower is better", None: "no better side"}[m.larger_is_better]
         metrics.append(f"{name} ({better}; interval: {m.interval_method})")
-    if cfg.problem_type == ProblemType.RANKING:
+    if problem(cfg.problem_type).per_request:
         rows = f"request={p.request}, item={p.item}, order by {f'rank={p.rank}' if p.rank else f'score={p.score}'}"
         read = (
             f"predictions: {p.table.text} [{rows}, timestamp={p.timestamp}, model_version={p.model_version}]",

@@ -68,7 +68,8 @@ import pandas as pd
 from perfmon_spark.config import AlertRule, Duration, LevelRule, MonitorConfig, parse_duration
 from perfmon_spark.metrics.estimated import ESTIMATES
 from perfmon_spark.metrics.intervals import t_two_sided, z_value
-from perfmon_spark.vocabulary import AlertStatus, ExtraVariance, Level, ProblemType
+from perfmon_spark.problems import problem
+from perfmon_spark.vocabulary import AlertStatus, ExtraVariance, Level
 
 EVIDENCE_WINDOWS = 10
 MIN_EXTRA_DF = 6  # degrees of freedom (windows less chains) an estimate of the extra variance needs
@@ -76,18 +77,15 @@ DEFAULT_EXTRA_SD = 0.01  # below them: an extra standard deviation of 1% of the 
 NORMAL_DF = 1000  # from these degrees of freedom on, Student's t is the normal
 ROBUST_EFFICIENCY = 0.37  # of a median-based spread against the variance, at the normal: its degrees of freedom
 _NORMAL = NormalDist()
-# Binary metrics that condition on a class, and the (positives, negatives) a window needs before a
-# rule on them evaluates it, unless the rule sets min_positives / min_negatives: an AUC or a
-# recall of one or two positives is noise, whatever the label count.
-CLASS_GATES = {"roc_auc": (10, 10), "pr_auc": (10, 10), "recall": (10, 0), "precision": (10, 0), "f1": (10, 0)}
 # Labels a slice's window needs to rank among the worst slices (the report, ``perfmon sql``) when
 # no alert rule sets it (else the first rule's min_labeled).
 MIN_SLICE_LABELS = 100
 
 
 def class_gates(rule: AlertRule, problem_type: str) -> tuple[int, int]:
-    """(min_positives, min_negatives) of a rule: as configured, else ``CLASS_GATES``."""
-    default = CLASS_GATES.get(rule.metric, (0, 0)) if problem_type == ProblemType.BINARY else (0, 0)
+    """(min_positives, min_negatives) of a rule: as configured, else its problem type's
+    ``class_gates`` (binary: ``problems.binary.CLASS_GATES``)."""
+    default = problem(problem_type).class_gates.get(rule.metric, (0, 0))
     given = (rule.min_positives, rule.min_negatives)
     return tuple(d if g is None else g for g, d in zip(given, default))
 

@@ -3,7 +3,8 @@ window must be computed, ranking takes no id): checked once every section is val
 ``MonitorConfig``'s last validator, as ``(key path, message)`` pairs in the keys' order.
 
 They are imperative, not declared on a field, because each one reads the problem type, the metric
-registry or another section; the first broken one is the error.
+registry or another section; the first broken one is the error. What a problem type needs, and the
+keys only it may set, are its module's (``problems``): ``Problem.rules`` and ``Problem.foreign``.
 """
 
 from __future__ import annotations
@@ -14,40 +15,11 @@ from typing import TYPE_CHECKING
 from perfmon_spark.config.types import label_text
 from perfmon_spark.metrics import lookup, metric_names
 from perfmon_spark.metrics.registry import split_k
-from perfmon_spark.vocabulary import CROSS_SEP, OVERALL, ProblemType, Trigger
+from perfmon_spark.problems import PROBLEMS, problem
+from perfmon_spark.vocabulary import CROSS_SEP, OVERALL, Trigger
 
 if TYPE_CHECKING:  # the rules read a validated config; the model runs them, so imports them
     from perfmon_spark.config.model import MonitorConfig
-
-_RANKING_ONLY = {"predictions": ("request", "item", "rank"), "labels": ("request", "item")}
-
-
-def _ranking_keys(cfg: MonitorConfig) -> Iterator[tuple[str, str]]:
-    """A ranking row is (request, item), in both tables; other problem types have an id."""
-    kind, p = cfg.problem_type, cfg.predictions
-    if kind != ProblemType.RANKING:
-        for section, keys in _RANKING_ONLY.items():
-            for key in keys:
-                if getattr(getattr(cfg, section), key) is not None:
-                    yield f"{section}.{key}", f"applies to problem_type ranking only, not {kind}"
-        if "ranking" in cfg.model_fields_set:
-            yield "ranking", f"applies to problem_type ranking only, not {kind}"
-        if p.id is None:
-            yield "predictions.id", "required key is missing"
-        return
-    for section in ("predictions", "labels"):
-        for key in ("request", "item"):
-            if getattr(getattr(cfg, section), key) is None:
-                yield f"{section}.{key}", "required for problem_type ranking (a row is a request and an item)"
-        if getattr(cfg, section).id is not None:
-            yield f"{section}.id", "not used with problem_type ranking (request and item identify a row)"
-    if p.score is None and p.rank is None:
-        yield "predictions.score", "required for problem_type ranking unless predictions.rank is given"
-    if p.prediction is not None:
-        yield "predictions.prediction", "not used with problem_type ranking (score or rank orders a list)"
-    if cfg.kpis:
-        yield "kpis", "not supported with problem_type ranking (its metrics are per request)"
-
 
 _NEEDS = {  # what a metric's ``needs`` asks of predictions: (missing?, the message's words)
     "score": (lambda p: p.score is None, "predictions.score"),
@@ -68,20 +40,12 @@ _DUPLICATES |= {"drift.features": "feature", "drift.categorical": "feature"}
 
 def broken_rules(cfg: MonitorConfig) -> Iterator[tuple[str, str]]:
     """(key path, message) of every rule across sections that ``cfg`` breaks, in the keys' order."""
-    kind, p, labels, binary = cfg.problem_type, cfg.predictions, cfg.labels, cfg.problem_type == ProblemType.BINARY
-    yield from _ranking_keys(cfg)
-    if kind != ProblemType.RANKING and p.score is None and p.prediction is None:
-        yield (
-            f"predictions.{'prediction' if kind == ProblemType.MULTICLASS else 'score'}",
-            f"required for problem_type {kind}",
-        )
-    if kind == ProblemType.MULTICLASS and p.prediction is None:
-        yield "predictions.prediction", "required for problem_type multiclass (the predicted class)"
-    if not binary and labels.join.mode == "entity_horizon":
-        yield "labels.join.mode", f"entity_horizon applies to binary only, not {kind}"
-    for section, key in (("predictions", "threshold"), ("labels", "positive"), ("labels", "negative")):
-        if not binary and key in getattr(cfg, section).model_fields_set:
-            yield f"{section}.{key}", f"applies to binary only, not {kind}"
+    kind, p, labels = cfg.problem_type, cfg.predictions, cfg.labels
+    own = problem(kind)
+    for other in PROBLEMS.values():  # keys another type owns, then what this type needs
+        if other is not own:
+            yield from other.foreign(cfg)
+    yield from own.rules(cfg)
     if not labels.negative and "negative" not in labels.model_fields_set:
         yield (
             "labels.negative",

@@ -38,15 +38,10 @@ from perfmon_spark.ingest.columns import (
 )
 from perfmon_spark.ingest.times import label_time, prediction_time, prediction_visible
 from perfmon_spark.io.tables import Snapshot, require_columns
+from perfmon_spark.problems import problem
 from perfmon_spark.vocabulary import ProblemType, Reason
 
 _IDENTIFIER = re.compile(r"`[^`]+`|[A-Za-z_][A-Za-z0-9_]*")
-_LABEL_KINDS = {
-    ProblemType.BINARY: ("number", "boolean", "string"),
-    ProblemType.MULTICLASS: ("string", "integer"),
-    ProblemType.REGRESSION: ("number",),
-    ProblemType.RANKING: ("number", "boolean"),
-}
 _KEY_SEP = "\x1f"  # between request and item in a ranking row's id (a unit separator: never in an id)
 
 
@@ -59,13 +54,13 @@ def _pair(request: str, item: str) -> Column:
 def prediction_key(cfg: MonitorConfig) -> Column:
     """What identifies a prediction row: its id, or (request, item) for ranking."""
     p = cfg.predictions
-    return _pair(p.request, p.item) if cfg.problem_type == ProblemType.RANKING else F.col(p.id).cast("string")
+    return _pair(p.request, p.item) if problem(cfg.problem_type).per_request else F.col(p.id).cast("string")
 
 
 def label_key(cfg: MonitorConfig) -> Column:
     """What ties a label event to predictions: the id, the entity, or (request, item) for ranking."""
     lab = cfg.labels
-    if cfg.problem_type == ProblemType.RANKING:
+    if problem(cfg.problem_type).per_request:
         return _pair(lab.request, lab.item)
     return F.col(lab.join.entity or lab.id).cast("string")
 
@@ -91,8 +86,8 @@ def _bad_number(c: Column) -> Column:
 
 def check_input_columns(cfg: MonitorConfig, predictions: Snapshot, labels: Snapshot) -> None:
     """Every configured column exists with a usable type (InputError otherwise, naming the key)."""
-    p, lab = cfg.predictions, cfg.labels
-    keys = ("request", "item") if cfg.problem_type == ProblemType.RANKING else ("id",)
+    p, lab, kind = cfg.predictions, cfg.labels, problem(cfg.problem_type)
+    keys = ("request", "item") if kind.per_request else ("id",)
     wanted = [(f"predictions.{key}", getattr(p, key), ("string", "integer")) for key in keys]
     wanted += [
         ("predictions.timestamp", p.timestamp, _time_kinds(p.timestamp_is_date)),
@@ -101,12 +96,7 @@ def check_input_columns(cfg: MonitorConfig, predictions: Snapshot, labels: Snaps
     if p.score:
         wanted.append(("predictions.score", p.score, ("number",)))
     if p.prediction:
-        kinds = {
-            ProblemType.BINARY: ("number", "boolean"),
-            ProblemType.MULTICLASS: ("string", "integer"),
-            ProblemType.REGRESSION: ("number",),
-        }
-        wanted.append(("predictions.prediction", p.prediction, kinds[cfg.problem_type]))
+        wanted.append(("predictions.prediction", p.prediction, kind.prediction_kinds))
     if p.probabilities:
         wanted.append(("predictions.probabilities", p.probabilities, ("map or array",)))
     if p.rank:
@@ -119,7 +109,7 @@ def check_input_columns(cfg: MonitorConfig, predictions: Snapshot, labels: Snaps
         wanted.append(("labels.join.entity", lab.join.entity, ("string", "integer")))
     require_columns(predictions, "predictions", wanted, _date_fix("predictions"))
     check_kpi_expressions(cfg, predictions)
-    if cfg.problem_type == ProblemType.RANKING:
+    if kind.per_request:
         keys = [("labels.request", lab.request), ("labels.item", lab.item)]
     else:
         keys = [("labels.join.entity", lab.join.entity) if lab.join.entity else ("labels.id", lab.id)]
@@ -129,7 +119,7 @@ def check_input_columns(cfg: MonitorConfig, predictions: Snapshot, labels: Snaps
         [
             *((key, column, ("string", "integer")) for key, column in keys),
             ("labels.timestamp", lab.timestamp, _time_kinds(lab.timestamp_is_date)),
-            ("labels.label", lab.label, _LABEL_KINDS[cfg.problem_type]),
+            ("labels.label", lab.label, kind.label_kinds),
         ],
         _date_fix("labels"),
     )
@@ -318,6 +308,7 @@ def _ranking_predictions(cfg: MonitorConfig, df: DataFrame) -> tuple[DataFrame, 
     return df, checks
 
 
+# The Spark half of each problem type (``problems``): a prediction row's columns and checks.
 _PREDICTION_COLUMNS = {
     ProblemType.BINARY: _binary_predictions,
     ProblemType.MULTICLASS: _multiclass_predictions,
@@ -348,22 +339,39 @@ def _binary_label(cfg: MonitorConfig, label: Column, kind: str) -> tuple[Column,
     return (text == F.lit(positive)).cast("int"), valid
 
 
+def _class_label(cfg: MonitorConfig, label: Column, kind: str) -> tuple[Column, Column]:
+    """(y as a string class, validity): any non-null value is a class."""
+    return label.cast("string"), label.isNotNull()
+
+
+def _number_label(cfg: MonitorConfig, label: Column, kind: str) -> tuple[Column, Column]:
+    """(y as a double, validity): a finite number."""
+    y = label.cast("double")
+    return y, y.isNotNull() & ~_bad_number(y)
+
+
+def _relevance_label(cfg: MonitorConfig, label: Column, kind: str) -> tuple[Column, Column]:
+    """(y as a double, validity): a finite relevance >= 0."""
+    y, valid = _number_label(cfg, label, kind)
+    return y, valid & (y >= 0)
+
+
+# The Spark half of each problem type (``problems``): a label row's value and validity.
+_LABELS = {
+    ProblemType.BINARY: _binary_label,
+    ProblemType.MULTICLASS: _class_label,
+    ProblemType.REGRESSION: _number_label,
+    ProblemType.RANKING: _relevance_label,
+}
+
+
 def validate_labels(cfg: MonitorConfig, df: DataFrame, as_of: datetime) -> Validated:
     """Annotate label events with ``_reason`` (null_id, null_timestamp, bad_label)."""
     lab = cfg.labels
     raw = tuple(df.columns)
     dtype = df.schema[lab.label].dataType.typeName()
     kind = "boolean" if dtype == "boolean" else "string" if dtype == "string" else "number"
-    label = F.col(lab.label)
-    if cfg.problem_type == ProblemType.BINARY:
-        y, valid = _binary_label(cfg, label, kind)
-    elif cfg.problem_type == ProblemType.MULTICLASS:
-        y, valid = label.cast("string"), label.isNotNull()
-    else:
-        y = label.cast("double")
-        valid = y.isNotNull() & ~_bad_number(y)
-        if cfg.problem_type == ProblemType.RANKING:  # a relevance
-            valid = valid & (y >= 0)
+    y, valid = _LABELS[cfg.problem_type](cfg, F.col(lab.label), kind)
     ts = label_time(cfg)
     df = df.filter(ts.isNull() | (ts <= F.lit(as_of))).withColumns({ID: label_key(cfg), LABEL_TS: ts, Y: y})
     reason = _first_reason(
@@ -394,10 +402,11 @@ def require_known_labels(cfg: MonitorConfig, labels: Snapshot, bad: int, total: 
     column = cfg.labels.label
     values = labels.df.select(F.col(column).cast("string").alias("v")).dropna().distinct().limit(10)
     seen = sorted(repr(r["v"]) for r in values.collect()) or ["only nulls"]
+    kind = problem(cfg.problem_type)
     expected = (
-        f"labels.positive is {cfg.labels.positive!r} and labels.negative {list(cfg.labels.negative)!r}"
-        if cfg.problem_type == ProblemType.BINARY
-        else f"a {cfg.problem_type} label must be a non-null {'number' if cfg.problem_type == ProblemType.REGRESSION else 'class'}"
+        kind.expected_labels(cfg)
+        if kind.expected_labels is not None
+        else f"a {cfg.problem_type} label must be a non-null {kind.label_noun}"
     )
     raise InputError(
         f"labels table {labels.ref.text!r}: column {column!r} (labels.label): {bad} of {total} label rows "

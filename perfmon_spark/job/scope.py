@@ -46,9 +46,10 @@ from perfmon_spark.ingest.validate import derive_predictions, label_key, predict
 from perfmon_spark.io.catalog import PERF_STATS, RUNS, C
 from perfmon_spark.io.lake import Lake
 from perfmon_spark.io.tables import Snapshot
+from perfmon_spark.problems import problem
 from perfmon_spark.states.cells import top_segment_values, values_seen
 from perfmon_spark.states.layout import STATE_VERSION
-from perfmon_spark.vocabulary import NULL_VALUE, OTHER, OVERALL, ProblemType, RunMode, RunStatus
+from perfmon_spark.vocabulary import NULL_VALUE, OTHER, OVERALL, RunMode, RunStatus
 
 BUCKET, HIT, SPLIT = "bucket", "_hit", "_split"  # columns of ``_hits``
 
@@ -449,7 +450,7 @@ def _label_scope(
     if not delta:
         return rebuild, delta, why
     unsafe = None
-    if cfg.problem_type == ProblemType.RANKING:
+    if problem(cfg.problem_type).per_request:
         unsafe = "ranking requests"
     elif mark.mode == RunMode.BACKFILL:
         unsafe = "the last run was a backfill"

@@ -148,12 +148,11 @@ def _register(
     )
 
 
-_SCORE_WORD = {ProblemType.BINARY: "score", ProblemType.REGRESSION: "prediction"}
-for _type, _prefix, _total, _needs in (
-    (ProblemType.BINARY, "score", "sum_score", "score"),
-    (ProblemType.REGRESSION, "prediction", "sum_prediction", ""),
+# (type, metric prefix, state total, needs, word in the docs, with quantiles of the summary)
+for _type, _prefix, _total, _needs, _word, _quantiles in (
+    (ProblemType.BINARY, "score", "sum_score", "score", "score", True),
+    (ProblemType.REGRESSION, "prediction", "sum_prediction", "", "prediction", False),
 ):
-    _word = _SCORE_WORD[_type]
     _mean, _mean_ci = mean_of(_total, "n_predictions", f"{_total}_sq")
     _register(
         _type,
@@ -175,7 +174,7 @@ for _type, _prefix, _total, _needs in (
         f"standard deviation (n - 1) of the {_word}s over all predictions; null below 2",
         _needs,
     )
-    if _type == ProblemType.BINARY:
+    if _quantiles:
         for _q in (50, 90):
             _finalise, _interval = _quantile(_q / 100)
             _register(

@@ -37,8 +37,9 @@ from perfmon_spark.io.catalog import (
 )
 from perfmon_spark.io.lake import Lake
 from perfmon_spark.io.tables import table_exists
+from perfmon_spark.problems import problem
 from perfmon_spark.report.model import CURVE_WINDOWS, MAX_WINDOWS, ReportData, ReportOptions, main_window
-from perfmon_spark.vocabulary import OVERALL, DriftMeasure, ProblemType, RunStatus
+from perfmon_spark.vocabulary import OVERALL, DriftMeasure, RunStatus
 
 
 def _frame(df: DataFrame) -> pd.DataFrame:
@@ -166,7 +167,7 @@ def _rule_windows(spark: SparkSession, cfg: MonitorConfig, since: datetime, opti
 def _curves(spark: SparkSession, cfg: MonitorConfig, as_of: datetime, options: ReportOptions) -> pd.DataFrame:
     """Per version, the score summaries of the latest ``CURVE_WINDOWS`` rolling windows (binary
     monitors): the overall slice's bucket states of each window, listed with the window's end."""
-    if cfg.problem_type != ProblemType.BINARY:
+    if "hist" not in getattr(problem(cfg.problem_type).sparse, "views", ()):  # no labeled score summary
         return pd.DataFrame()
     length = timedelta(seconds=(cfg.windows.rolling[0] if cfg.windows.rolling else cfg.windows.granularity).seconds)
     stats = _table(spark, cfg, PERF_STATS).filter(F.col("slice_key") == OVERALL)

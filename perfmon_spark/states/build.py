@@ -41,9 +41,10 @@ from perfmon_spark.ingest.columns import (
 from perfmon_spark.metrics import histogram
 from perfmon_spark.metrics.histogram import scale_of
 from perfmon_spark.metrics.kpi import kpi_fields
+from perfmon_spark.problems import Sparse, problem
 from perfmon_spark.states.cells import KEY, Binning, cell_names, located, to_groups
 from perfmon_spark.states.drift import BIN, FEATURE, Binned, drift_entries
-from perfmon_spark.states.layout import SPARSE, STATE_VERSION, Sparse, scalar_fields, sketch_fields
+from perfmon_spark.states.layout import SPARSE, STATE_VERSION, scalar_fields, sketch_fields
 from perfmon_spark.vocabulary import ProblemType, RowStatus
 
 ROWS = "_n"  # rows in a group of the one aggregation
@@ -242,6 +243,8 @@ def requests(rows: DataFrame, cfg: MonitorConfig) -> DataFrame:
     return rows.filter(~usable).unionByName(per_request, allowMissingColumns=True)
 
 
+# The Spark half of each problem type (``problems``): its state fields as aggregation inputs, and
+# the resolved column KPI expressions call ``prediction``.
 _FIELDS = {
     ProblemType.BINARY: _binary_fields,
     ProblemType.MULTICLASS: _multiclass_fields,
@@ -295,12 +298,12 @@ def aggregate_rows(
     """
     sketches: dict[str, Column] = {}
     first = F.lit(True)  # the row carries the fields (ranking: a request's first item row)
-    if cfg.problem_type == ProblemType.RANKING:
+    if problem(cfg.problem_type).per_request:
         per_request = requests(rows, cfg)
         rows = per_request.select(*per_request.columns, F.posexplode_outer(ITEMS).alias(_POS, _ITEM))
         first = F.col(_POS).isNull() | (F.col(_POS) == 0)
         item = F.col(f"{_ITEM}.item")
-        names = sketch_fields(ProblemType.RANKING, cfg.ranking.k)
+        names = sketch_fields(cfg.problem_type, cfg.ranking.k)
         sketches = {names[0]: item, **{n: F.when(F.col(_POS) < k, item) for n, k in zip(names[1:], cfg.ranking.k)}}
     extra, entries = _FIELDS[cfg.problem_type](cfg)
     fields = {"n_predictions": F.lit(1), "n_labeled": F.col(Y).isNotNull().cast("int"), **extra, **_kpi_fields(cfg)}

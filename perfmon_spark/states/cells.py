@@ -21,7 +21,8 @@ from perfmon_spark.buckets import Buckets
 from perfmon_spark.config import MonitorConfig
 from perfmon_spark.ingest.times import prediction_time
 from perfmon_spark.metrics import histogram
-from perfmon_spark.vocabulary import CROSS_SEP, NULL_VALUE, OTHER, OVERALL, ProblemType
+from perfmon_spark.problems import problem
+from perfmon_spark.vocabulary import CROSS_SEP, NULL_VALUE, OTHER, OVERALL
 
 KEY = ("model_version", "slice_key", "slice_value", "bucket_start")  # a slice group in a bucket
 COUNT = "_count"
@@ -143,11 +144,8 @@ def binning(counts: DataFrame, cfg: MonitorConfig, top: dict[str, tuple[str, ...
     """The ``Binning`` of a run, from ``cell_counts`` (small frames, meant to be broadcast). None
     where nothing is binned: no score summary (multiclass, no score column) or binary exact mode.
     The regression summary (predicted values, for the proxies) is always binned past the limit."""
-    if cfg.problem_type == ProblemType.REGRESSION:
-        scale = "unbounded"
-    elif cfg.problem_type == ProblemType.BINARY and cfg.auc.mode == "sketch" and cfg.predictions.score:
-        scale = histogram.scale_of(cfg.predictions.score_type)
-    else:
+    scale = problem(cfg.problem_type).summary_scale(cfg)
+    if scale is None:
         return None
     names = cell_names(cfg)
     mapped = [segment_value(F.col(n), top[c]).alias(n) for c, n in zip(cfg.segment_columns, names[2:])]

@@ -1,4 +1,5 @@
-"""State fields per problem type: the columns of ``perf_stats`` besides its key.
+"""State fields per problem type: the columns of ``perf_stats`` besides its key, from the
+declarations of each type's module (``problems``), with those of KPIs and ranking cut-offs.
 
 Every scalar field is a count or a sum, merged by addition. Sparse fields are aligned arrays of
 entries (binary: the score summary of ``states.histogram``; multiclass: the confusion matrix of
@@ -7,97 +8,21 @@ entries (binary: the score summary of ``states.histogram``; multiclass: the conf
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from types import MappingProxyType
 
 from perfmon_spark.metrics.kpi import kpi_fields
 from perfmon_spark.metrics.ranking import RANKING_AT_K, at_k
-from perfmon_spark.vocabulary import ProblemType
+from perfmon_spark.problems import COMMON, PROBLEMS, problem
 
 # Bumped whenever a field is added or its meaning changes: a run whose watermark recorded
 # another version recomputes every bucket (``job.scope.plan``).
 STATE_VERSION = 3
 
-COMMON = ("n_predictions", "n_labeled")
-
-SCALARS = {
-    ProblemType.BINARY: COMMON
-    + (
-        "n_decided_positive",
-        "tp",
-        "fp",
-        "tn",
-        "fn",
-        "sum_log_loss",
-        "sum_log_loss_sq",
-        "sum_brier",
-        "sum_brier_sq",
-        "sum_score",
-        "sum_score_sq",
-    ),
-    ProblemType.MULTICLASS: COMMON + ("n_correct", "sum_log_loss", "sum_log_loss_sq"),
-    ProblemType.REGRESSION: COMMON
-    + (
-        "sum_prediction",
-        "sum_prediction_sq",
-        "sum_error",
-        "sum_abs_error",
-        "sum_sq_error",
-        "sum_quartic_error",
-        "sum_ape",
-        "sum_ape_sq",
-        "n_ape",
-        "sum_label",
-        "sum_label_sq",
-        "sum_label_cube",
-        "sum_label_quartic",
-        "sum_sq_error_label",
-        "sum_sq_error_label_sq",
-    ),
-}
-
-
-# Ranking: per-request values summed over requests, those of ``RANKING_AT_K`` at each cut-off k
-# (``metrics.ranking.at_k``), so that every window and ``*`` merge by addition.
-SCALARS[ProblemType.RANKING] = COMMON + (
-    "n_no_relevant",
-    "n_scored",
-    "sum_mrr",
-    "sum_mrr_sq",
-    "sum_list_length",
-    "sum_list_length_sq",
-    "sum_top_score",
-    "sum_top_score_sq",
-    "n_top_score",
-)
-
-
-@dataclass(frozen=True)
-class Sparse:
-    """The sparse part of a state: ``keys`` columns identify an entry, ``counts`` columns add up.
-    A row adds an entry when its ``present`` key is not null (an unlabeled prediction has no label
-    but has a score). Finalisers read the merged entries through ``views`` (``windows.finalise.views``):
-    the labeled part, the distribution of every prediction, and that of the reference period."""
-
-    keys: tuple[str, ...]
-    counts: tuple[str, ...]
-    present: str
-    views: tuple[str, ...]
-
-    @property
-    def columns(self) -> tuple[str, ...]:
-        return self.keys + self.counts
-
-
-SPARSE = {
-    ProblemType.BINARY: Sparse(
-        ("hist_keys",), ("hist_pos", "hist_neg", "hist_unl"), "hist_keys", ("hist", "scores", "labeled_scores")
-    ),
-    ProblemType.MULTICLASS: Sparse(("cm_label", "cm_pred"), ("cm_count",), "cm_pred", ("cm", "predicted")),
-    ProblemType.REGRESSION: Sparse(("hist_keys",), ("hist_n",), "hist_keys", ("scores",)),
-}
-
-# What a finaliser reads beside the merged state, from the config (``windows`` adds it).
-CONFIG_VALUES = {ProblemType.BINARY: ("threshold", "z")}
+# The fields of each problem type are declared in its module (``problems``): scalars after
+# ``COMMON``, the sparse part, what finalisers read from the config.
+SCALARS = MappingProxyType({t: COMMON + p.scalars for t, p in PROBLEMS.items()})
+SPARSE = MappingProxyType({t: p.sparse for t, p in PROBLEMS.items() if p.sparse is not None})
+CONFIG_VALUES = MappingProxyType({t: p.config_values for t, p in PROBLEMS.items() if p.config_values})
 
 FIELD_DOCS = {
     "n_predictions": "predictions in the bucket (valid rows, after de-duplication)",
@@ -159,7 +84,7 @@ FIELD_DOCS = {
 def sketch_fields(problem_type: str, ks: tuple[int | str, ...] = ()) -> tuple[str, ...]:
     """Ranking: HyperLogLog sketches (Spark's ``hll_sketch_agg``, merged by ``hll_union_agg``) of
     the items shown, and of those in a top k, for ``catalog_coverage@k``."""
-    if problem_type != ProblemType.RANKING:
+    if not problem(problem_type).per_request:
         return ()
     return ("items_sketch", *(f"top_items_sketch_at_{k}" for k in ks))
 
@@ -167,9 +92,7 @@ def sketch_fields(problem_type: str, ks: tuple[int | str, ...] = ()) -> tuple[st
 def scalar_fields(problem_type: str, kpis: tuple[str, ...] = (), ks: tuple[int | str, ...] = ()) -> tuple[str, ...]:
     """The scalar fields of a problem type (ranking: with those of each cut-off in ``ks``), then
     those of each KPI (``metrics.kpi``)."""
-    per_k = (
-        tuple(f for k in ks for m in RANKING_AT_K for f in at_k(m, k)) if problem_type == ProblemType.RANKING else ()
-    )
+    per_k = tuple(f for k in ks for m in RANKING_AT_K for f in at_k(m, k)) if problem(problem_type).per_request else ()
     return SCALARS[problem_type] + per_k + tuple(f for name in kpis for f in kpi_fields(name))
 
 

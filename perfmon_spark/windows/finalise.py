@@ -18,13 +18,14 @@ import pandas as pd
 
 from perfmon_spark.config import MonitorConfig
 from perfmon_spark.io.catalog import PERF_METRICS
-from perfmon_spark.metrics import bind, confusion, histogram
+from perfmon_spark.metrics import bind, histogram
 from perfmon_spark.metrics.estimated import BACKTEST_P_VALUE, CALIBRATIONS, ESTIMATED_METRICS, backtest, backtested
 from perfmon_spark.metrics.intervals import Interval, z_value
 from perfmon_spark.metrics.kpi import kpi_interval, kpi_value
 from perfmon_spark.metrics.proxies import REFERENCE_METRICS
+from perfmon_spark.problems import problem
 from perfmon_spark.states.layout import CONFIG_VALUES, SPARSE, scalar_fields
-from perfmon_spark.vocabulary import ALL_VERSIONS, ProblemType
+from perfmon_spark.vocabulary import ALL_VERSIONS
 
 # A metric row as the window pass returns it: perf_metrics without the columns the job stamps.
 METRIC_COLUMNS = PERF_METRICS.without("monitor", "as_of", "run_id")
@@ -82,6 +83,7 @@ class WindowPlan:
 
     @classmethod
     def from_config(cls, cfg: MonitorConfig, as_of: datetime, since: datetime | None = None) -> WindowPlan:
+        kind = problem(cfg.problem_type)
         return cls(
             problem_type=cfg.problem_type,
             metrics=cfg.metrics,
@@ -93,10 +95,10 @@ class WindowPlan:
             scale=histogram.scale_of(cfg.predictions.score_type),
             exact_limit=histogram.EXACT_LIMIT if cfg.auc.mode == "sketch" else np.inf,
             kpis=tuple(k.name for k in cfg.kpis),
-            ks=cfg.ranking.k if cfg.problem_type == ProblemType.RANKING else (),
+            ks=cfg.ranking.k if kind.per_request else (),
             label_windows=tuple((w.text, w.labels) for w in cfg.windows.label_counts),
             reference=Reference.from_config(cfg) if needs_reference(cfg) else None,
-            threshold=cfg.predictions.threshold if cfg.problem_type == ProblemType.BINARY else None,
+            threshold=cfg.predictions.threshold if "threshold" in kind.config_values else None,
             backtest_windows=cfg.estimation.backtest_period.seconds // cfg.windows.granularity.seconds
             if "estimates_reliable" in cfg.metrics
             else 0,
@@ -225,7 +227,7 @@ def _backtest(plan: WindowPlan, version: str, summaries, t0: int, n: int, calibr
     units = np.arange(first, n)
     window_end = t0 + (units + 1) * g
     state = {
-        "labeled_scores": views(ProblemType.BINARY, [summaries.window(i, i) for i in units], summaries.scale)[
+        "labeled_scores": views(plan.problem_type, [summaries.window(i, i) for i in units], summaries.scale)[
             "labeled_scores"
         ],
         **_reference_views(plan, version, summaries, t0, window_end),
@@ -286,43 +288,18 @@ def _label_spans(labeled: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarra
     return lo[last], ends[last]
 
 
-class _Confusions:
-    """Window merges of per-bucket confusion matrices (small: classes squared at most)."""
-
-    scale = None
-
-    def __init__(self, buckets: list[list]):
-        self.buckets = buckets
-
-    def window(self, first: int, last: int):
-        return confusion.merge([p for i in range(first, last + 1) for p in self.buckets[i]])
-
-
 def _rolling(plan: WindowPlan, parts: list[list], arity: int):
-    if plan.problem_type == ProblemType.MULTICLASS:
-        return _Confusions(parts)
-    scale = plan.scale if plan.problem_type == ProblemType.BINARY else "unbounded"
-    limit = plan.exact_limit if plan.problem_type == ProblemType.BINARY else histogram.EXACT_LIMIT
-    return histogram.RollingSummaries(parts, scale, limit, arity)
+    """The window merges of a version's per-bucket sparse entries, as its problem type makes them."""
+    rolling = problem(plan.problem_type).rolling
+    return None if rolling is None else rolling(parts, plan.scale, plan.exact_limit, arity)
 
 
 def views(problem_type: str, merged: list, scale: str) -> dict[str, list]:
-    """What finalisers read from each window's merged sparse entries: ``hist`` (binary: the
-    labeled score summary, on summary keys; ``labeled_scores``: the same on score values), ``scores`` (score values and predictions at each, labeled or not),
-    ``cm`` (multiclass: labeled entries) and ``predicted`` (classes and predictions of each)."""
-    if problem_type == ProblemType.BINARY:
-        hist = [histogram.labeled(*h) for h in merged]
-        return {
-            "hist": hist,
-            "scores": [(histogram.inverse(h[0], scale), h[1] + h[2] + h[3]) for h in merged],
-            "labeled_scores": [(histogram.inverse(k, scale), pos, neg) for k, pos, neg in hist],
-        }
-    if problem_type == ProblemType.REGRESSION:
-        return {"scores": [(histogram.inverse(h[0], scale), h[1]) for h in merged]}
-    return {
-        "cm": [confusion.labeled(*cm) for cm in merged],
-        "predicted": [confusion.predicted_counts(*cm) for cm in merged],
-    }
+    """What finalisers read from each window's merged sparse entries (``Problem.views``): ``hist``
+    (binary: the labeled score summary, on summary keys; ``labeled_scores``: the same on score
+    values), ``scores`` (score values and predictions at each, labeled or not), ``cm``
+    (multiclass: labeled entries) and ``predicted`` (classes and predictions of each)."""
+    return problem(problem_type).views(merged, scale)
 
 
 def _reference_views(plan: WindowPlan, version: str, summaries, t0: int, window_end: np.ndarray) -> dict[str, list]:
@@ -338,20 +315,13 @@ def _reference_views(plan: WindowPlan, version: str, summaries, t0: int, window_
     distinct = {s: views(plan.problem_type, [summaries.window(*s)], summaries.scale) for s in set(found) - {None}}
     merged = [None if s is None else distinct[s] for s in found]
     out = {}
-    for name in _REFERENCE_VIEWS[plan.problem_type]:
+    for name in problem(plan.problem_type).reference_views:
         values = [None if m is None else m[name][0] for m in merged]
         if name == "labeled_scores":
             mature = [s is not None and t0 + (s[1] + 1) * g + plan.max_delay_seconds <= as_of for s in found]
             values = [v if ok else None for v, ok in zip(values, mature)]
         out[f"reference_{name}"] = [v if v is None or len(v[0]) else None for v in values]
     return out
-
-
-_REFERENCE_VIEWS = {
-    ProblemType.BINARY: ("scores", "labeled_scores"),
-    ProblemType.REGRESSION: ("scores",),
-    ProblemType.MULTICLASS: ("predicted",),
-}
 
 
 def reference_spans(

@@ -15,7 +15,7 @@ from pyspark.sql import functions as F
 from perfmon_spark.metrics.ranking import SKETCHED
 from perfmon_spark.metrics.registry import split_k
 from perfmon_spark.states.layout import SPARSE, sketch_fields
-from perfmon_spark.vocabulary import ALL_VERSIONS, OVERALL, ProblemType
+from perfmon_spark.vocabulary import ALL_VERSIONS, OVERALL
 from perfmon_spark.windows.finalise import (
     METRIC_COLUMNS,
     Reference,
@@ -38,7 +38,7 @@ def with_coverage(metrics, stats, plan: WindowPlan):
     if not wanted:
         return metrics
     g = plan.granularity_seconds
-    names = sketch_fields(ProblemType.RANKING, plan.ks)
+    names = sketch_fields(plan.problem_type, plan.ks)
     top = dict(zip(plan.ks, names[1:]))
     unions = [F.hll_union_agg(n).alias(n) for n in sorted({names[0], *(top[k] for _, k in wanted)})]
     # each bucket state to every (window, end) it lies in, and to its version and to *: one aggregation
