@@ -1,7 +1,9 @@
 """Export to time-series stores (``perfmon export --to prometheus``): the latest value of every
-metric and the level of every open alert, as Prometheus gauges pushed to a Pushgateway.
+metric, the thresholds its alert rules compared the latest window with, and the level of every
+open alert, as Prometheus gauges pushed to a Pushgateway.
 
-This module owns the mapping from output-table rows (``perf_metrics``, ``perf_alerts``) to gauges
+This module owns the mapping from output-table rows (``perf_metrics``, ``rule_windows``,
+``perf_alerts``) to gauges
 and the push itself. ``registry_of`` and ``push`` take the rows as plain dicts and need no Spark;
 ``export_prometheus`` reads them: per series, the latest window with a value, and the open alerts. A gauge's labels are the key of the table it comes from, less the
 window's start (the time axis, which Prometheus keeps itself); metric names such as
@@ -22,7 +24,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 from perfmon_spark.config import Duration, Invalid, LabelCount, MonitorConfig, SliceWord
 from perfmon_spark.errors import ConfigError, InputError, MissingDependencyError, PerfmonError
-from perfmon_spark.io.catalog import PERF_ALERTS, PERF_METRICS, C
+from perfmon_spark.io.catalog import PERF_ALERTS, PERF_METRICS, RULE_WINDOWS, C, threshold_column
 from perfmon_spark.io.lake import Lake
 from perfmon_spark.io.rows import collect_rows
 from perfmon_spark.vocabulary import OVERALL, AlertStatus, Level
@@ -55,9 +57,19 @@ _METRIC_GAUGES = (
     ("perfmon_metric_value", C.value, "Latest value of the metric (perf_metrics.value); absent where undefined."),
     ("perfmon_metric_ci_lower", C.ci_lower, "Lower end of the value's interval; absent where none is computed."),
     ("perfmon_metric_ci_upper", C.ci_upper, "Upper end of the value's interval; absent where none is computed."),
+    (
+        "perfmon_metric_std_error",
+        C.std_error,
+        "Standard error of the value, as the alert tests use it; absent where none.",
+    ),
     ("perfmon_metric_labeled", C.n_labeled, "Predictions with a usable label in the window the value is from."),
     ("perfmon_metric_window_start_seconds", C.window_start, "Start of the window the value is from, Unix seconds."),
 )
+# A rule's thresholds at the latest window it evaluated (rule_windows), one series per level.
+_THRESHOLD_LABELS = (*(c for c in RULE_WINDOWS.key if c != C.window_start), C.metric, C.level)
+_THRESHOLD_SERIES = tuple(c for c in _THRESHOLD_LABELS if c not in (C.monitor, C.level))
+_THRESHOLD_GAUGE = "perfmon_rule_threshold"
+_THRESHOLD_HELP = "Where an alert level began at the latest window the rule evaluated (rule_windows)."
 _ALERT_GAUGE = "perfmon_alert_level"
 _ALERT_HELP = "Level of the open alert episode: " + ", ".join(f"{level.rank} {level}" for level in Level) + "."
 
@@ -154,7 +166,9 @@ def _epoch(value: datetime | int) -> float:
     return value.timestamp()
 
 
-def registry_of(monitor: str, metrics: list[dict], alerts: list[dict]) -> CollectorRegistry:
+def registry_of(
+    monitor: str, metrics: list[dict], alerts: list[dict], thresholds: Sequence[Mapping] = ()
+) -> CollectorRegistry:
     """The gauges of one monitor, in a registry of their own (never the process-wide default).
 
     Each ``perf_metrics`` row sets, for its version, slice, window and metric, the value, the ends
@@ -162,6 +176,11 @@ def registry_of(monitor: str, metrics: list[dict], alerts: list[dict]) -> Collec
     interval without a sound method) sets no sample: Prometheus has no null, and NaN would read as a
     number to alerting rules; the labeled count stays beside it, so a reader sees why the value is
     missing. Given several windows of one series, the row with the latest ``window_start`` wins.
+
+    Each ``rule_windows`` row of ``thresholds`` sets ``perfmon_rule_threshold`` for each level its
+    rule has (label ``level``): the thresholds the alert tests used at that window, read as stored
+    rather than recomputed with today's config; given several windows of one series, the latest
+    wins.
 
     Each OPEN ``perf_alerts`` row sets ``perfmon_alert_level`` to its level's rank
     (``Level.rank``: 1 MINOR, 2 SUSTAINED, 3 CRITICAL), a number so that alerting rules compare
@@ -175,9 +194,12 @@ def registry_of(monitor: str, metrics: list[dict], alerts: list[dict]) -> Collec
             ``n_labeled``), normally the latest window of each series.
         alerts: ``perf_alerts`` rows (``rule``, ``model_version``, ``slice_key``, ``slice_value``,
             ``window``, ``metric``, ``level``, ``status``).
+        thresholds: ``rule_windows`` rows (the series' columns, ``window_start`` and the
+            ``<level>_threshold`` columns), normally the latest window of each series.
 
     Returns:
-        A registry holding the five ``perfmon_metric_*`` gauges and ``perfmon_alert_level``, even
+        A registry holding the six ``perfmon_metric_*`` gauges, ``perfmon_rule_threshold`` and
+        ``perfmon_alert_level``, even
         where they have no sample: a push of it then replaces every series the monitor had.
 
     Raises:
@@ -195,6 +217,17 @@ def registry_of(monitor: str, metrics: list[dict], alerts: list[dict]) -> Collec
             if row[column] is not None:
                 value = _epoch(row[column]) if column == C.window_start else float(row[column])
                 gauge.labels(monitor, *series).set(value)
+
+    newest: dict[tuple[str, ...], Mapping] = {}
+    for row in thresholds:
+        series = tuple(str(row[c]) for c in _THRESHOLD_SERIES)
+        if series not in newest or _epoch(row[C.window_start]) > _epoch(newest[series][C.window_start]):
+            newest[series] = row
+    gauge = Gauge(_THRESHOLD_GAUGE, _THRESHOLD_HELP, _THRESHOLD_LABELS, registry=registry)
+    for series, row in newest.items():
+        for level in Level:
+            if row.get(threshold_column(level)) is not None:
+                gauge.labels(monitor, *series, level).set(float(row[threshold_column(level)]))
 
     levels: dict[tuple[str, ...], Level] = {}
     for row in alerts:
@@ -308,5 +341,20 @@ def export_prometheus(
     alerts = [] if open_alerts is None else collect_rows(open_alerts.limit(chosen.max_series + 1), PERF_ALERTS.schema)
     if len(rows) + len(alerts) > chosen.max_series:  # counted only to say by how much
         chosen.check_size(latest.count(), 0 if open_alerts is None else open_alerts.count())
-    push(registry_of(cfg.name, rows, alerts), url, JOB, monitor=cfg.name)
+    push(registry_of(cfg.name, rows, alerts, _thresholds(lake, selected)), url, JOB, monitor=cfg.name)
     return len(rows), len(alerts)
+
+
+def _thresholds(lake: Lake, selected) -> list[dict]:
+    """The latest ``rule_windows`` row of each selected rule series (none without the table).
+    A rule watches one metric in one window length, so there are no more of them than metric
+    series pushed times the rules on a metric, which the selection already bounds."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.window import Window
+
+    windows = lake.read_if_exists(RULE_WINDOWS)
+    if windows is None:
+        return []
+    newest = Window.partitionBy(*_THRESHOLD_SERIES).orderBy(F.desc(C.window_start))
+    latest = selected(windows).withColumn("_newest", F.row_number().over(newest)).filter(F.col("_newest") == 1)
+    return collect_rows(latest, RULE_WINDOWS.schema)

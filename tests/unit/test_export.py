@@ -36,6 +36,7 @@ def metric_row(version, metric, value, slice_key="*", slice_value="*", window="7
         "value": value,
         "ci_lower": None if value is None else value - 0.0625,
         "ci_upper": None if value is None else value + 0.0625,
+        "std_error": None if value is None else 0.03125,
         "n_labeled": 640,
         "is_mature": True,
         "as_of": T0 + 8 * DAY,
@@ -63,6 +64,18 @@ METRICS = [
 ]
 
 
+def threshold_row(start, minor, critical):
+    """A ``rule_windows`` row of the recall rule on v2 in BR: its MINOR and CRITICAL thresholds
+    (the rule has no SUSTAINED level)."""
+    return {
+        **{k: v for k, v in alert_row("MINOR").items() if k not in ("level", "status")},
+        "window_start": start,
+        "minor_threshold": minor,
+        "sustained_threshold": None,
+        "critical_threshold": critical,
+    }
+
+
 def series(name, monitor, job=JOB, **labels):
     """A read-back key: the gateway adds ``job`` and an empty ``instance`` to every sample."""
     return (name, tuple(sorted({"monitor": monitor, "job": job, "instance": "", **labels}.items())))
@@ -79,8 +92,11 @@ def metric_labels(version, metric, slice_key="*", slice_value="*", window="7 day
 
 
 def test_push_reads_back_values_and_labels(gateway):
+    thresholds = [threshold_row(T0, 0.6, 0.55), threshold_row(T0 - DAY, 0.7, 0.65)]  # the latest wins
     push(
-        registry_of("fraud", METRICS, [alert_row("CRITICAL"), alert_row("MINOR", status="RESOLVED", rule="old")]),
+        registry_of(
+            "fraud", METRICS, [alert_row("CRITICAL"), alert_row("MINOR", status="RESOLVED", rule="old")], thresholds
+        ),
         gateway,
         JOB,
         monitor="fraud",
@@ -93,17 +109,21 @@ def test_push_reads_back_values_and_labels(gateway):
         series("perfmon_metric_value", "fraud", **v1): 0.75,
         series("perfmon_metric_ci_lower", "fraud", **v1): 0.6875,
         series("perfmon_metric_ci_upper", "fraud", **v1): 0.8125,
+        series("perfmon_metric_std_error", "fraud", **v1): 0.03125,
         series("perfmon_metric_labeled", "fraud", **v1): 640.0,
         series("perfmon_metric_window_start_seconds", "fraud", **v1): T0_EPOCH,
         series("perfmon_metric_value", "fraud", **v2): 0.5,
         series("perfmon_metric_ci_lower", "fraud", **v2): 0.4375,
         series("perfmon_metric_ci_upper", "fraud", **v2): 0.5625,
+        series("perfmon_metric_std_error", "fraud", **v2): 0.03125,
         series("perfmon_metric_labeled", "fraud", **v2): 640.0,
         series("perfmon_metric_window_start_seconds", "fraud", **v2): T0_EPOCH,
         # undefined: no value and no interval, but the count that explains it and its window
         series("perfmon_metric_labeled", "fraud", **ndcg): 0.0,
         series("perfmon_metric_window_start_seconds", "fraud", **ndcg): T0_EPOCH,
         series("perfmon_alert_level", "fraud", **alert): 3.0,
+        series("perfmon_rule_threshold", "fraud", level="MINOR", **alert): 0.6,
+        series("perfmon_rule_threshold", "fraud", level="CRITICAL", **alert): 0.55,
     }
 
 
@@ -123,6 +143,7 @@ def test_a_push_replaces_the_group_so_a_resolved_alert_disappears(gateway):
         "perfmon_metric_value",
         "perfmon_metric_ci_lower",
         "perfmon_metric_ci_upper",
+        "perfmon_metric_std_error",
         "perfmon_metric_labeled",
         "perfmon_metric_window_start_seconds",
     }
@@ -191,8 +212,10 @@ def test_metric_names_stay_in_the_metric_label():
         "perfmon_metric_value",
         "perfmon_metric_ci_lower",
         "perfmon_metric_ci_upper",
+        "perfmon_metric_std_error",
         "perfmon_metric_labeled",
         "perfmon_metric_window_start_seconds",
+        "perfmon_rule_threshold",
         "perfmon_alert_level",
     }
     assert {s.labels["metric"] for f in registry.collect() for s in f.samples} == {"recall[fraud]", "ndcg@10"}
