@@ -15,9 +15,9 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from perfmon_spark.config.messages import one_line
+from perfmon_spark.config.messages import key_path, one_line
 from perfmon_spark.config.model import MonitorConfig
-from perfmon_spark.config.overrides import interpolate, with_overrides
+from perfmon_spark.config.overrides import interpolate, read_yaml, with_overrides
 from perfmon_spark.config.types import TableRef, resolve_path
 from perfmon_spark.errors import ConfigError
 
@@ -43,12 +43,14 @@ def load_config(path: str | Path, overrides: Sequence[str] = (), env: Mapping[st
         text = Path(path).read_text(encoding="utf-8")
     except OSError as e:
         raise ConfigError(f"cannot read config file {str(path)!r}: {e.strerror}") from e
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {e.object[e.start]:#04x} at offset {e.start})") from e
     try:
-        data = yaml.safe_load(text)
+        data = _as_json(read_yaml(text))
     except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{path}: invalid YAML{where}: {getattr(e, 'problem', e)}") from e
+        raise ConfigError(f"{path}: invalid YAML{_yaml_problem(e)}") from e
+    except RecursionError as e:
+        raise ConfigError(f"{path}: invalid YAML: nested deeper than Python can read") from e
     if isinstance(data, Mapping):  # anything else is parse_config's error
         data = interpolate(with_overrides(data, overrides), os.environ if env is None else env)
     return parse_config(data, base_dir=Path(path).resolve().parent)
@@ -65,7 +67,7 @@ def parse_config(data: Any, base_dir: str | Path | None = None) -> MonitorConfig
 
     The mapping is validated as JSON text, the form ``source_hash`` hashes: a strict tuple field
     takes a JSON list but no Python list, and a YAML value JSON has no type for (a date, a number
-    as a mapping key) reaches validation as its text. Table paths are made absolute in the mapping
+    as a mapping key) reaches validation as its text (``_as_json``). Table paths are made absolute in the mapping
     before validation, not by a validator reading ``base_dir`` from pydantic's validation context,
     because the hash must see them absolute too.
 
@@ -80,7 +82,7 @@ def parse_config(data: Any, base_dir: str | Path | None = None) -> MonitorConfig
     if not isinstance(data, Mapping):
         raise ConfigError(f"config: expected a mapping, got {type(data).__name__} {data!r}")
     base = Path(base_dir) if base_dir is not None else Path.cwd()
-    data = dict(data)
+    data = _as_json(data)
     for section, key in _path_keys():  # a relative and an absolute path to a table are one config
         value = data.get(section)
         if isinstance(value, Mapping) and isinstance(value.get(key), str) and value[key].strip():
@@ -93,6 +95,51 @@ def parse_config(data: Any, base_dir: str | Path | None = None) -> MonitorConfig
     hashed = json.dumps(_without(data, UNHASHED), sort_keys=True, default=str)
     cfg._source_hash = hashlib.sha256(hashed.encode()).hexdigest()[:16]
     return cfg
+
+
+def _yaml_problem(e: yaml.YAMLError) -> str:
+    """Where and what PyYAML found wrong, as one line: `` at line 3: found undefined alias 'a'``."""
+    mark = getattr(e, "problem_mark", None)
+    where = f" at line {mark.line + 1}" if mark else ""
+    where = f" at character {e.position + 1}" if isinstance(e, yaml.reader.ReaderError) else where
+    problem = getattr(e, "problem", None) or (str(e).splitlines() or [type(e).__name__])[0]
+    return f"{where}: {problem}"
+
+
+# Deeper than any key path of the schema (``alerts[0].maturity.min_coverage`` is 4), shallower than
+# the nesting pydantic's JSON parser and Python's stack refuse
+MAX_DEPTH = 32
+# More than any setting and than a float holds, fewer than Python prints (YAML reads 0xfff... as well)
+MAX_INT_BITS = 1024
+
+
+def _as_json(value: Any, loc: tuple[str | int, ...] = (), inside: frozenset[int] = frozenset()) -> Any:
+    """A copy of parsed YAML in the shape JSON holds, what is validated and hashed: a mapping's
+    keys are text as JSON writes them (``1`` -> ``"1"``, ``true`` -> ``"true"``, a date as its
+    ISO text), so that keys of mixed types sort, and every list and mapping is its own copy.
+
+    Raises:
+        ConfigError: a mapping or list inside itself (a YAML alias within its anchor), nesting
+            deeper than ``MAX_DEPTH``, or an integer of more than ``MAX_INT_BITS`` bits.
+    """
+    if isinstance(value, int) and value.bit_length() > MAX_INT_BITS:
+        raise ConfigError(f"{key_path(loc) or 'config'}: an integer of more than {MAX_INT_BITS} bits is too large")
+    if not isinstance(value, (Mapping, list, tuple)):
+        return value
+    if id(value) in inside:
+        raise ConfigError(f"{key_path(loc) or 'config'}: contains itself (a YAML alias within its own anchor)")
+    if len(loc) >= MAX_DEPTH:
+        raise ConfigError(f"{key_path(loc)}: nested more than {MAX_DEPTH} levels deep")
+    inside |= {id(value)}
+    if not isinstance(value, Mapping):
+        return [_as_json(item, (*loc, i), inside) for i, item in enumerate(value)]
+    copied = {}
+    for key, item in value.items():
+        if not isinstance(key, str):  # 1, 1.5, true and null as JSON writes them; a date as its ISO text
+            _as_json(key, loc)  # an integer too large is refused as a key too
+            key = json.dumps(key) if key is None or isinstance(key, (int, float)) else str(key)
+        copied[key] = _as_json(item, (*loc, key), inside)
+    return copied
 
 
 def _without(data: Mapping[str, Any], paths: tuple[str, ...]) -> dict[str, Any]:

@@ -17,7 +17,13 @@ from perfmon_spark.errors import ConfigError
 
 def key_path(loc: Sequence[str | int]) -> str:
     """``("alerts", 0, "minor")`` -> ``alerts[0].minor``: how errors name a key."""
-    return "".join(f"[{k}]" if isinstance(k, int) else f".{k}" for k in loc).removeprefix(".")
+    return "".join(f"[{k}]" if isinstance(k, int) else f".{shown(str(k))}" for k in loc).removeprefix(".")
+
+
+def shown(text: str) -> str:
+    """A key as an error shows it: as written, or quoted with escapes (``'id\\r'``) if it holds a
+    line break or another unprintable character, so that the error stays one line."""
+    return text if text.isprintable() else repr(text)
 
 
 # pydantic's type errors, by the YAML type that was expected
@@ -32,15 +38,15 @@ def one_line(error: ValidationError) -> ConfigError:
     errors = error.errors()
     loc, kind, value, ctx = errors[0]["loc"], errors[0]["type"], errors[0].get("input"), errors[0].get("ctx", {})
     schema = json_schema()
-    if loc and loc[-1] in ("int", "str", "float", "bool"):  # pydantic names a union's members in the path
+    if kind == "extra_forbidden":  # before a union's members: an unknown key may be named ``int``
+        message = unknown_key(
+            str(loc[-1]), next(o["properties"] for o in shapes_at(schema, loc[:-1]) if "properties" in o)
+        )
+    elif loc and loc[-1] in ("int", "str", "float", "bool"):  # pydantic names a union's members in the path
         kinds = [e["loc"][-1] for e in errors if e["loc"][:-1] == loc[:-1]]
         loc, message = loc[:-1], f"expected {' or '.join(kinds)}, got {type(value).__name__} {value!r}"
     elif kind == "missing":
         message = "required key is missing"
-    elif kind == "extra_forbidden":
-        message = unknown_key(
-            str(loc[-1]), next(o["properties"] for o in shapes_at(schema, loc[:-1]) if "properties" in o)
-        )
     elif kind in _EXPECTED:
         message = f"expected {_EXPECTED[kind]}, got {type(value).__name__} {value!r}"
     elif kind == "literal_error":  # an unknown item of ``levels`` is an unknown level

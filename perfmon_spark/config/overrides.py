@@ -1,7 +1,8 @@
 """What the command line and the environment change in a config before it is validated:
 ``--set KEY=VALUE`` overrides (``with_overrides``, key paths checked against the JSON Schema) and
 ``${VAR}`` references (``interpolate``). Both work on the mapping YAML parsed, so what they bring
-in is validated and hashed as if it had been written in the file.
+in is validated and hashed as if it had been written in the file. ``read_yaml`` reads YAML for both
+and for the file itself.
 """
 
 from __future__ import annotations
@@ -12,9 +13,37 @@ from typing import Any
 
 import yaml
 
-from perfmon_spark.config.messages import key_path, unknown_key
+from perfmon_spark.config.messages import key_path, shown, unknown_key
 from perfmon_spark.config.schema import json_schema, shapes_at
 from perfmon_spark.errors import ConfigError
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, with what its constructors raise besides a ``yaml.YAMLError`` (a
+    ValueError for ``2020-02-30`` or ``!!int x``, an IndexError for ``!!int`` with no value, a
+    KeyError for ``!!bool x``) raised as the YAML error it is, at the value's line."""
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep)
+        except (ValueError, LookupError, AttributeError, TypeError) as e:
+            if isinstance(node, yaml.ScalarNode):
+                what = repr(node.value) if len(node.value) <= 40 else f"{node.value[:40]!r}..."
+            else:
+                what = f"this {node.id}"
+            detail = f": {e}" if isinstance(e, ValueError) else ""
+            problem = f"cannot read {what} as {node.tag.rsplit(':', 1)[-1]}{detail}"
+            raise yaml.constructor.ConstructorError(None, None, problem, node.start_mark) from e
+
+
+def read_yaml(text: str) -> Any:
+    """``text`` as YAML, read safely (no Python objects).
+
+    Raises:
+        yaml.YAMLError: text YAML cannot read, or a value YAML cannot build (``2020-02-30``).
+        RecursionError: nesting deeper than Python's stack.
+    """
+    return yaml.load(text, Loader=_Loader)
 
 
 def yaml_value(text: str) -> Any:
@@ -30,8 +59,8 @@ def yaml_value(text: str) -> Any:
     if not text.strip():
         return text
     try:
-        value = yaml.safe_load(text)
-    except yaml.YAMLError:
+        value = read_yaml(text)
+    except (yaml.YAMLError, RecursionError):
         return text
     if value is None and text.strip() not in ("~", "null", "Null", "NULL"):
         return text
@@ -91,7 +120,8 @@ def interpolate(data: Any, env: Mapping[str, str], loc: tuple[str | int, ...] = 
     return yaml_value(text) if whole is not None and whole[0] != "$${" else text
 
 
-_KEY_STEP = re.compile(r"(?P<dot>\.?)(?P<key>[A-Za-z_][A-Za-z0-9_]*)|\[(?P<index>\d+)\]")
+# an index has at most 18 digits (int() refuses more than 4300)
+_KEY_STEP = re.compile(r"(?P<dot>\.?)(?P<key>[A-Za-z_][A-Za-z0-9_]*)|\[(?P<index>\d{1,18})\]")
 
 
 def override_path(key: str) -> tuple[str | int, ...]:
@@ -121,17 +151,17 @@ def override_path(key: str) -> tuple[str | int, ...]:
             break
         if match["key"] is not None and not known:
             shape = f"a list: give an item's index, e.g. {where}[0]" if is_list else "a single value, not a mapping"
-            raise ConfigError(f"--set {key}: {where} is {shape}")
+            raise ConfigError(f"--set {shown(key)}: {where} is {shape}")
         if match["key"] is not None and match["key"] not in known:
             raise ConfigError(f"--set {key_path((*loc, match['key']))}: {unknown_key(match['key'], known)}")
         if match["index"] is not None and not is_list:
-            raise ConfigError(f"--set {key}: {where} is not a list")
+            raise ConfigError(f"--set {shown(key)}: {where} is not a list")
         loc.append(match["key"] if match["key"] is not None else int(match["index"]))
         pos = match.end()
     else:
         return tuple(loc)
     raise ConfigError(
-        f"--set {key}: not a key path; give keys joined by '.' and list items as [i], e.g. alerts[0].minor.ratio"
+        f"--set {shown(key)}: not a key path; give keys joined by '.' and list items as [i], e.g. alerts[0].minor.ratio"
     )
 
 
