@@ -43,7 +43,7 @@ from perfmon_spark.errors import InputError
 from perfmon_spark.io.tables import read_table, table_exists
 from perfmon_spark.vocabulary import ALL_VERSIONS, OVERALL
 from perfmon_spark.windows.finalise import WindowPlan
-from perfmon_spark.windows.spark import compute_metrics
+from perfmon_spark.windows.spark import compute_metrics, first_buckets
 
 TABLE_COLUMNS = ("model_version", "slice_key", "slice_value", "metric", "value")
 _SERIES = ("model_version", "slice_key", "slice_value", "metric")
@@ -152,13 +152,10 @@ def _from_states(histories: DataFrame, stats: DataFrame, cfg: MonitorConfig, as_
 
 
 def _version_starts(stats: DataFrame) -> DataFrame:
-    """First bucket of each version (overall slice), and of ``*``: the first of all."""
-    overall = stats.filter((F.col("slice_key") == OVERALL) & (F.col("n_predictions") > 0))
-    per_version = overall.groupBy("model_version").agg(F.min("bucket_start").alias("_start"))
-    every = overall.agg(F.min("bucket_start").alias("_start")).select(
-        F.lit(ALL_VERSIONS).alias("model_version"), "_start"
-    )
-    return per_version.unionByName(every)
+    """``windows.spark.first_buckets`` as a small frame: ``model_version``, ``_start``."""
+    starts = [(version, start) for version, start in first_buckets(stats).items()]
+    frame = stats.sparkSession.createDataFrame(starts, "model_version string, _seconds long")
+    return frame.select("model_version", F.timestamp_seconds("_seconds").alias("_start"))
 
 
 def _from_table(histories: DataFrame, cfg: MonitorConfig) -> DataFrame:

@@ -2,7 +2,7 @@
 (``windows.finalise.finalise_slice``) once per slice with one ``applyInPandas``, so the number of
 Spark jobs does not grow with versions, slices or windows; the ranking coverage comes from the
 ``perf_stats`` sketches in the same query (``with_coverage``). Also what the job reads from
-``perf_stats`` before it: each version's first bucket (``with_version_starts``) and the score
+``perf_stats`` before it: each version's first bucket (``first_buckets``) and the score
 summaries the kept windows need (``recent_summaries``).
 """
 
@@ -75,17 +75,23 @@ def with_coverage(metrics, stats, plan: WindowPlan):
     return joined.withColumn("value", F.coalesce(F.col("_coverage"), F.col("value"))).drop("_coverage")
 
 
-def with_version_starts(reference: Reference, stats) -> Reference:
-    """The reference with each version's first bucket (and ``*``'s: the first of all), where its
-    period needs them: one small aggregation over ``perf_stats``' overall rows."""
-    if reference.lag_seconds is not None:
-        return reference
+def first_buckets(stats) -> dict[str, int]:
+    """The start (epoch seconds) of each version's first bucket with predictions (overall slice),
+    and ``*``'s: the first of all; one small aggregation over ``perf_stats``, collected. The fixed
+    reference periods of the windows and of the alert baselines both begin there."""
     overall = stats.filter((F.col("slice_key") == OVERALL) & (F.col("n_predictions") > 0))
     rows = overall.groupBy("model_version").agg(F.min("bucket_start").alias("start")).collect()
     starts = {r["model_version"]: int(seconds_of([r["start"]])[0]) for r in rows}
     if starts:
         starts[ALL_VERSIONS] = min(starts.values())
-    return replace(reference, version_starts=tuple(sorted(starts.items())))
+    return starts
+
+
+def with_version_starts(reference: Reference, stats) -> Reference:
+    """The reference with each version's first bucket (``first_buckets``), where its period needs them."""
+    if reference.lag_seconds is not None:
+        return reference
+    return replace(reference, version_starts=tuple(sorted(first_buckets(stats).items())))
 
 
 def recent_summaries(stats, plan: WindowPlan):
