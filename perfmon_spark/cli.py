@@ -1,7 +1,8 @@
 """The ``perfmon`` command line (SPEC §1): argument parsing and exit codes only, no Spark code.
 
 Exit codes: 0 success, 2 config or usage error, 3 input data error, 4 a run with warnings under
-``--strict``, 1 anything unexpected, 10 only from ``decide`` (RETRAIN recommended).
+``--strict``, 5 another run holds the monitor (``run`` and ``backfill``: nothing written), 1
+anything unexpected, 10 only from ``decide`` (RETRAIN recommended).
 Errors are one line on stderr; ``--verbose`` adds the traceback.
 """
 
@@ -61,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     backfill.add_argument("--to", dest="end", required=True, help="end (ISO date or timestamp, UTC), exclusive")
     backfill.add_argument("--as-of", default=None, help="ISO-8601 timestamp or date, UTC (default: now)")
+    add_wait_argument(backfill)
     add_quiet_argument(backfill)
 
     validate = sub.add_parser("validate", parents=[common], help="validate a config and print the plan")
@@ -135,6 +137,7 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--strict", action="store_true", help="a run with warnings ends FAILED with exit 4 (as strict: true)"
     )
+    add_wait_argument(parser)
     add_quiet_argument(parser)
     parser.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS, help="show tracebacks on errors")
 
@@ -160,6 +163,29 @@ def load(args: argparse.Namespace):
     return load_config(args.config, args.overrides)
 
 
+def seconds(text: str) -> float:
+    """A number of seconds >= 0 (``--wait``)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:  # also NaN
+        raise argparse.ArgumentTypeError(f"expected a number of seconds >= 0, got {text!r}")
+    return value
+
+
+def add_wait_argument(parser: argparse.ArgumentParser) -> None:
+    """``--wait`` of the commands that write a monitor's tables (``io.claims``)."""
+    parser.add_argument(
+        "--wait",
+        type=seconds,
+        default=0.0,
+        metavar="SECONDS",
+        help="if another run of the monitor is under way, wait up to SECONDS for it to end "
+        "(default: stop at once with exit 5, writing nothing)",
+    )
+
+
 def add_quiet_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
 
@@ -171,7 +197,7 @@ def cmd_run(args) -> int:
     cfg = load(args)
     as_of = parse_as_of(args.as_of)
     mode = RunMode.FULL if args.full_refresh else RunMode.INCREMENTAL
-    _print_result(run_monitor(cfg, as_of, mode=mode, strict=args.strict))
+    _print_result(run_monitor(cfg, as_of, mode=mode, strict=args.strict, wait=args.wait))
     return 0
 
 
@@ -190,7 +216,7 @@ def cmd_backfill(args) -> int:
     show_progress(not args.quiet)
     cfg = load(args)
     window = (parse_as_of(args.start, "--from"), parse_as_of(args.end, "--to"))
-    _print_result(run_monitor(cfg, parse_as_of(args.as_of), backfill=window))
+    _print_result(run_monitor(cfg, parse_as_of(args.as_of), backfill=window, wait=args.wait))
     return 0
 
 

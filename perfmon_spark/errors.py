@@ -35,6 +35,14 @@ class StrictError(PerfmonError):
     prefix = "strict"
 
 
+class ConcurrentRunError(PerfmonError):
+    """Another run holds the monitor (``io.claims``): this run stopped before writing anything
+    (exit 5), or after waiting as long as ``--wait`` allowed."""
+
+    exit_code = 5
+    prefix = "concurrent run"
+
+
 class MissingDependencyError(PerfmonError):
     """A command needs a package of an optional extra that is not installed (exit 1)."""
 

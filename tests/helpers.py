@@ -31,10 +31,21 @@ BIN = Path(sys.executable).parent  # the venv's console scripts (perfmon, spark-
 DEMO_AS_OF = datetime(2026, 3, 2)  # the e2e demo's start + --days 60
 
 
+def _user_env() -> dict[str, str]:
+    """The environment of a command as a user runs it: the venv's scripts first on PATH."""
+    return dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}", PYSPARK_PYTHON=sys.executable)
+
+
 def run(args, **kw) -> subprocess.CompletedProcess:
     """A command as a user runs it: from the project folder, with the venv's scripts first on PATH."""
-    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}", PYSPARK_PYTHON=sys.executable)
-    return subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900, **kw)
+    return subprocess.run(args, cwd=ROOT, env=_user_env(), capture_output=True, text=True, timeout=900, **kw)
+
+
+def start(args, out: Path) -> subprocess.Popen:
+    """``run`` without waiting for the end (to run several at once): the command's stdout and
+    stderr go to the files ``out.stdout`` and ``out.stderr``, which never fill up as a pipe would."""
+    with out.with_suffix(".stdout").open("w") as stdout, out.with_suffix(".stderr").open("w") as stderr:
+        return subprocess.Popen(args, cwd=ROOT, env=_user_env(), stdout=stdout, stderr=stderr, text=True)
 
 
 def perfmon_without(*modules: str) -> list[str]:
@@ -213,6 +224,38 @@ def load_table(spark, where, name: str | None = None):
 def read_table(spark, where, name: str | None = None) -> pd.DataFrame:
     """``load_table`` as pandas (timestamps naive UTC: the session's time zone is UTC)."""
     return load_table(spark, where, name).toPandas()
+
+
+def table_versions(spark, cfg) -> dict[str, int | None]:
+    """The current Delta version of each output table of ``cfg`` (None: not created): equal
+    before and after a step that wrote nothing, not even an empty commit."""
+    from delta.tables import DeltaTable
+
+    from perfmon_spark.io.catalog import OUTPUT_TABLES
+
+    versions = {}
+    for table in OUTPUT_TABLES:
+        path = cfg.output.table(table.name).text
+        exists = DeltaTable.isDeltaTable(spark, path)
+        versions[table.name] = DeltaTable.forPath(spark, path).history(1).first()["version"] if exists else None
+    return versions
+
+
+def duplicate_keys(spark, cfg) -> dict[str, int]:
+    """Per existing output table of ``cfg``, the number of its keys (the catalogue's; ``run_id``
+    for the ``runs`` log) held by more than one row: all 0 after runs that never wrote together."""
+    from delta.tables import DeltaTable
+    from pyspark.sql import functions as F
+
+    from perfmon_spark.io.catalog import OUTPUT_TABLES
+
+    found = {}
+    for table in OUTPUT_TABLES:
+        path = cfg.output.table(table.name).text
+        if DeltaTable.isDeltaTable(spark, path):
+            rows = load_table(spark, path)
+            found[table.name] = rows.groupBy(*table.key).count().filter(F.col("count") > 1).count()
+    return found
 
 
 def with_tuples(df: pd.DataFrame) -> pd.DataFrame:

@@ -540,6 +540,11 @@ class MonitorConfig(Section):
     output: OutputConfig = Field(description="where the output tables go")
     spark: SparkConfig = Field({}, description="only used when perfmon starts Spark itself (local runs)")
     strict: bool = Field(False, description="a run with warnings ends FAILED with exit 4 (as `perfmon run --strict`)")
+    run_timeout: Duration = Field(
+        "6 hours",
+        description="how long a run may hold the monitor (the `claims` table): a run killed before it let go "
+        "blocks the next ones (exit 5) until then; make it longer than the longest run",
+    )
     kpis: tuple[Kpi, ...] = Field((), description="business KPIs, computed like metrics")
     baseline: BaselineConfig = Field({}, description="the reference values of alert rules")
     alerts: tuple[AlertRule, ...] = Field((), description="alert rules")

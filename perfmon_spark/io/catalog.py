@@ -48,6 +48,10 @@ class Write(Enum):
     MERGE = "MERGE on the key; rows whose compared columns changed are updated"
     INSERT = "MERGE on the key, inserting new keys only (a row keeps its first sighting)"
     APPEND = "append (a log)"
+    CLAIM = (
+        "a MERGE on the key that takes a row over only where it was released or has expired "
+        "(a conflict check: of two runs, one commits; `io.claims`)"
+    )
 
 
 @dataclass(frozen=True)
@@ -252,6 +256,33 @@ RUNS = OutputTable(
     ),
     key=("run_id",),
     write=Write.APPEND,
+)
+
+CLAIMS = OutputTable(
+    name="claims",
+    doc="one row per monitor: the run that holds it (released_at null) or held it last; a run takes it before "
+    "its first write, so that two runs of a monitor never write together",
+    columns=(
+        MONITOR,
+        _c("run_id", "string", "the run that holds the monitor, or held it last"),
+        _c(
+            "mode",
+            "string",
+            f"what that run was asked for: {_one_of(m for m in RunMode if m is not RunMode.UNKNOWN)}",
+        ),
+        _c("as_of", "timestamp", "that run's as_of"),
+        _c("claimed_at", "timestamp", "when it took the monitor (wall clock of its driver, UTC)"),
+        _c(
+            "expires_at",
+            "timestamp",
+            "claimed_at + `run_timeout`: after it, another run may take the monitor even if this one never released it",
+        ),
+        _c("released_at", "timestamp", "when the run ended and let the monitor go; null while it holds it"),
+        _c("host", "string", "the host name of that run's driver"),
+        _c("pid", "long", "its process id there"),
+    ),
+    key=("monitor",),
+    write=Write.CLAIM,
 )
 
 QUARANTINE = OutputTable(
@@ -560,6 +591,7 @@ OUTPUT_TABLES = (
     PERF_STATS,
     QUARANTINE,
     RUNS,
+    CLAIMS,
     RULE_WINDOWS,
     PERF_ALERTS,
     ALERT_EVENTS,

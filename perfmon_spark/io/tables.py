@@ -36,14 +36,15 @@ def table_exists(spark: SparkSession, ref: TableRef) -> bool:
     return spark.catalog.tableExists(ref.text)
 
 
-def _delta_table(spark: SparkSession, ref: TableRef):
+def delta_table(spark: SparkSession, ref: TableRef):
+    """The ``DeltaTable`` at ``ref`` (for a MERGE with clauses of its own, as ``io.claims``'s)."""
     from delta.tables import DeltaTable
 
     return DeltaTable.forPath(spark, ref.text) if ref.is_path else DeltaTable.forName(spark, ref.text)
 
 
 def latest_version(spark: SparkSession, ref: TableRef) -> int:
-    return int(_delta_table(spark, ref).history(1).select("version").first()[0])
+    return int(delta_table(spark, ref).history(1).select("version").first()[0])
 
 
 def read_snapshot(spark: SparkSession, ref: TableRef, role: str) -> Snapshot:
@@ -143,7 +144,7 @@ def merge_into(
     if not table_exists(spark, ref):
         _create(df, ref, table.clustered_by)
         return int(read_table(spark, ref).count())
-    target = _delta_table(spark, ref)
+    target = delta_table(spark, ref)
     if compare is None and table.write is not Write.INSERT:
         compare = table.compared(df.columns)
     existing = target.toDF()
@@ -157,6 +158,12 @@ def merge_into(
         return found
     finally:
         changes.unpersist()
+
+
+def create(df: DataFrame, ref: TableRef) -> None:
+    """Create the Delta table ``ref`` with the rows of ``df``; fails where the table exists,
+    including where another writer created it first (Delta commits its version 0 once)."""
+    _create(df, ref, None)
 
 
 def _create(df: DataFrame, ref: TableRef, clustered_by: str | None) -> None:

@@ -6,11 +6,13 @@ input snapshots pinned at their Delta versions):
 
 1. ``_open``: read both inputs at pinned versions; ``_check_inputs``: their columns (an input
    error stops the run before any write);
-2. ``scope.plan``: every bucket, or only those touched since the last run, or a backfill's;
-3. ``_aggregate``: the one pass: validate rows, resolve labels as of, aggregate states;
-4. ``_write_quarantine``, ``_write_states``, ``_write_metrics``: MERGEs on the contract keys;
-5. ``alerting.run_alerting`` (with alert rules or a KPI trigger);
-6. the ``runs`` row, last: it is the next run's watermark.
+2. the claim (``io.claims``): the run takes the monitor, or stops with exit 5 if another run
+   holds it (it has written nothing); it lets the monitor go when it ends, however it ends;
+3. ``scope.plan``: every bucket, or only those touched since the last run, or a backfill's;
+4. ``_aggregate``: the one pass: validate rows, resolve labels as of, aggregate states;
+5. ``_write_quarantine``, ``_write_states``, ``_write_metrics``: MERGEs on the contract keys;
+6. ``alerting.run_alerting`` (with alert rules or a KPI trigger);
+7. the ``runs`` row, last: it is the next run's watermark.
 
 Each stage (``vocabulary.Stage``) is timed by a ``progress.Stopwatch``: a progress line, and
 ``runs.stage_seconds``.
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
@@ -34,7 +37,7 @@ from perfmon_spark import __version__
 from perfmon_spark.alerts.baseline import check_baseline_table
 from perfmon_spark.config import MonitorConfig, TableRef
 from perfmon_spark.drift_windows import DriftPlan, compute_drift
-from perfmon_spark.errors import StrictError
+from perfmon_spark.errors import ConcurrentRunError, StrictError
 from perfmon_spark.ingest.columns import KIND, LABEL_TS, REASON, RECORD, STATUS, RowKind
 from perfmon_spark.ingest.labels import resolve
 from perfmon_spark.ingest.times import label_time
@@ -55,6 +58,7 @@ from perfmon_spark.io.catalog import (
     C,
     OutputTable,
 )
+from perfmon_spark.io.claims import Claim, claimed, utc_now
 from perfmon_spark.io.lake import Lake
 from perfmon_spark.io.tables import Snapshot, read_snapshot
 from perfmon_spark.job import label_deltas, run_warnings
@@ -226,6 +230,7 @@ def run_monitor(
     spark: SparkSession | None = None,
     backfill: tuple[datetime, datetime] | None = None,
     strict: bool = False,
+    wait: float = 0.0,
 ) -> RunResult:
     """Run the monitor once as of ``as_of`` and write its tables.
 
@@ -238,10 +243,14 @@ def run_monitor(
         backfill: recompute the buckets starting in [from, to) from raw rows instead.
         strict: a run with warnings ends FAILED before alerting (also ``strict: true`` in the
             config): its states and metrics are written, no alert or decision acts on them.
+        wait: seconds to wait for another run of the monitor to end (default: stop at once).
 
     Raises:
         InputError: a missing input table or column, an unusable column type, or labels that are
             mostly not valid labels (before any write).
+        ConcurrentRunError: another run holds the monitor (``io.claims``): this one wrote nothing,
+            not even a FAILED ``runs`` row (SPEC: "nothing written by it"); the holder's row is
+            the record of what ran.
         StrictError: ``strict`` and the run had warnings (after its FAILED ``runs`` row).
     """
     mode = RunMode(mode)
@@ -252,20 +261,27 @@ def run_monitor(
     with watch.stage(Stage.READ) as note:
         ctx = _open(cfg, to_utc(as_of), spark)
         note(f"predictions at Delta version {ctx.predictions.version}, labels at {ctx.labels.version}")
-    try:
-        with watch.stage(Stage.VALIDATE) as note:
-            _check_inputs(ctx)
-            scope = planning.plan(
-                ctx.spark, cfg, ctx.predictions, ctx.labels, ctx.as_of, mode, backfill, ctx.without_feed
-            )
-            note(f"{scope.mode}: {scope.reason}")
-        result = _compute_and_write(ctx, scope, watch, strict or cfg.strict)
-    except Exception as e:
-        _record_failure(ctx, e, watch)
-        raise
-    with watch.stage(Stage.WRITE) as note:
-        ctx.lake.append(result.frame(ctx.spark), RUNS)
-        note(f"run {result.run_id} {result.status}")
+    with ExitStack() as held:  # the claim, let go when the run ends, after its runs row
+        try:
+            with watch.stage(Stage.VALIDATE) as note:
+                _check_inputs(ctx)
+                taken = held.enter_context(claimed(ctx.lake, _claim(ctx, mode, backfill), wait))
+                if taken.waited:
+                    ctx = _repinned(ctx)
+                    note(f"waited {taken.waited:.0f} s for another run of the monitor")
+                scope = planning.plan(
+                    ctx.spark, cfg, ctx.predictions, ctx.labels, ctx.as_of, mode, backfill, ctx.without_feed
+                )
+                note(f"{scope.mode}: {scope.reason}")
+            result = _compute_and_write(ctx, scope, watch, strict or cfg.strict)
+        except ConcurrentRunError:
+            raise  # another run holds the monitor: this one writes nothing, not even its failure
+        except Exception as e:
+            _record_failure(ctx, e, watch)
+            raise
+        with watch.stage(Stage.WRITE) as note:
+            ctx.lake.append(result.frame(ctx.spark), RUNS)
+            note(f"run {result.run_id} {result.status}")
     if result.status is RunStatus.FAILED:
         codes = ", ".join(code for code, _ in result.warnings)
         raise StrictError(
@@ -285,6 +301,21 @@ def _open(cfg: MonitorConfig, as_of: datetime, spark: SparkSession) -> RunContex
     return RunContext(
         cfg, spark, as_of, run_id, started_at, predictions, labels, planning.without_feed(predictions, labels)
     )
+
+
+def _claim(ctx: RunContext, mode: RunMode, backfill: tuple[datetime, datetime] | None) -> Claim:
+    """This run's claim on the monitor, held ``run_timeout`` at most."""
+    what = RunMode.BACKFILL if backfill is not None else mode
+    return Claim.new(ctx.cfg.name, ctx.run_id, what, ctx.as_of, utc_now(), ctx.cfg.run_timeout.delta)
+
+
+def _repinned(ctx: RunContext) -> RunContext:
+    """The context with both inputs pinned again, for a run that waited for another: that run may
+    have read (and recorded in its watermark) versions newer than those pinned before the wait."""
+    predictions = read_snapshot(ctx.spark, ctx.cfg.predictions.table, Source.PREDICTIONS)
+    labels = read_snapshot(ctx.spark, ctx.cfg.labels.table, Source.LABELS)
+    check_input_columns(ctx.cfg, predictions, labels)
+    return replace(ctx, predictions=predictions, labels=labels, without_feed=planning.without_feed(predictions, labels))
 
 
 def _check_inputs(ctx: RunContext) -> None:

@@ -69,6 +69,7 @@ def test_demo_prints_its_summary_and_leaves_delta_tables(spark, demo):
         "perf_stats",
         "quarantine",
         "runs",
+        "claims",
         "perf_alerts",
         "alert_events",
         "retrain_decisions",

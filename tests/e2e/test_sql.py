@@ -50,7 +50,7 @@ def test_every_query_runs_and_views_are_created(spark, answers):
         assert spark.table(f"v_{q.name}").count() == len(got[q.name]), q.name
     # every output table of the demo's config as a view under its own name (``perfmon sql``)
     assert set(register_views(spark, cfg)) == {
-        *("perf_metrics", "perf_stats", "quarantine", "runs"),
+        *("perf_metrics", "perf_stats", "quarantine", "runs", "claims"),
         *("rule_windows", "perf_alerts", "alert_events", "retrain_decisions", "model_status"),
         *("drift_reference", "drift_stats", "drift_metrics", "drift_performance", "drift_correlation"),
     }
