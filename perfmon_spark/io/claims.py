@@ -207,6 +207,35 @@ def is_conflict(error: BaseException) -> bool:
     return False
 
 
+def wait_until_free(
+    store: Store,
+    wait: float = 0.0,
+    *,
+    clock: Callable[[], datetime] = utc_now,
+    sleep: Callable[[float], None] = time.sleep,
+) -> float:
+    """Read the monitor's claim until no other run holds it, ``wait`` seconds at most; returns
+    the seconds waited. It writes nothing: a run calls it before it plans, so that it stops at once
+    (or waits) while another run holds the monitor, and ``take`` calls it before each attempt.
+
+    Raises:
+        ConcurrentRunError: another run still holds the monitor after ``wait``.
+    """
+    start = clock()
+    deadline = start + timedelta(seconds=max(wait, 0.0))
+    polls = 0
+    while True:
+        now = clock()
+        current = store.read()
+        waited = (now - start).total_seconds() if polls else 0.0
+        if current is None or not current.held(now):
+            return waited
+        if now >= deadline:
+            raise ConcurrentRunError(current.refusal(waited))
+        sleep(min(POLL_SECONDS, (deadline - now).total_seconds()))
+        polls += 1
+
+
 def take(
     store: Store,
     claim: Claim,
@@ -227,16 +256,10 @@ def take(
     """
     start = clock()
     deadline = start + timedelta(seconds=max(wait, 0.0))
-    waited = lost = 0
+    lost = 0
     while True:
+        waited = wait_until_free(store, (deadline - clock()).total_seconds(), clock=clock, sleep=sleep)
         now = clock()
-        current = store.read()
-        if current is not None and current.held(now):
-            if now >= deadline:
-                raise ConcurrentRunError(current.refusal((now - start).total_seconds() if waited else 0.0))
-            sleep(min(POLL_SECONDS, (deadline - now).total_seconds()))
-            waited += 1
-            continue
         mine = claim.at(now)
         if store.write(mine):
             return Taken(mine, (now - start).total_seconds() if waited else 0.0)

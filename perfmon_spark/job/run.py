@@ -5,11 +5,13 @@ A run is a sequence of named steps over a ``RunContext`` (the config, the sessio
 input snapshots pinned at their Delta versions):
 
 1. ``_open``: read both inputs at pinned versions; ``_check_inputs``: their columns (an input
-   error stops the run before any write);
-2. the claim (``io.claims``): the run takes the monitor, or stops with exit 5 if another run
-   holds it (it has written nothing); it lets the monitor go when it ends, however it ends;
-3. ``scope.plan``: every bucket, or only those touched since the last run, or a backfill's;
-4. ``_aggregate``: the one pass: validate rows, resolve labels as of, aggregate states;
+   error stops the run before any write); stop with exit 5 (or wait) while another run of the
+   monitor holds it (``io.claims``, a read);
+2. ``scope.plan``: every bucket, or only those touched since the last run, or a backfill's;
+3. ``_aggregate``: the one pass: validate rows, resolve labels as of, aggregate states;
+4. ``_take``: the run takes the monitor, its rows read and checked, just before its first write
+   (exit 5, nothing written, if another run took it or ended meanwhile); it lets it go when it
+   ends, however it ends;
 5. ``_write_quarantine``, ``_write_states``, ``_write_metrics``: MERGEs on the contract keys;
 6. ``alerting.run_alerting`` (with alert rules or a KPI trigger);
 7. the ``runs`` row, last: it is the next run's watermark.
@@ -23,8 +25,11 @@ were, and a run killed half-way is repaired by running it again.
 
 from __future__ import annotations
 
+import functools
 import logging
+import time
 import uuid
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
@@ -58,7 +63,7 @@ from perfmon_spark.io.catalog import (
     C,
     OutputTable,
 )
-from perfmon_spark.io.claims import Claim, claimed, utc_now
+from perfmon_spark.io.claims import Claim, DeltaClaims, claimed, utc_now, wait_until_free
 from perfmon_spark.io.lake import Lake
 from perfmon_spark.io.tables import Snapshot, read_snapshot
 from perfmon_spark.job import label_deltas, run_warnings
@@ -258,30 +263,35 @@ def run_monitor(
         raise ValueError(f"mode must be full or incremental (a backfill is asked with backfill=), got {mode!r}")
     spark = spark or get_spark(cfg.spark)  # started before the clock: the stages time the run itself
     watch = Stopwatch()
-    with watch.stage(Stage.READ) as note:
-        ctx = _open(cfg, to_utc(as_of), spark)
-        note(f"predictions at Delta version {ctx.predictions.version}, labels at {ctx.labels.version}")
-    with ExitStack() as held:  # the claim, let go when the run ends, after its runs row
-        try:
-            with watch.stage(Stage.VALIDATE) as note:
-                _check_inputs(ctx)
-                taken = held.enter_context(claimed(ctx.lake, _claim(ctx, mode, backfill), wait))
-                if taken.waited:
-                    ctx = _repinned(ctx)
-                    note(f"waited {taken.waited:.0f} s for another run of the monitor")
-                scope = planning.plan(
-                    ctx.spark, cfg, ctx.predictions, ctx.labels, ctx.as_of, mode, backfill, ctx.without_feed
-                )
-                note(f"{scope.mode}: {scope.reason}")
-            result = _compute_and_write(ctx, scope, watch, strict or cfg.strict)
-        except ConcurrentRunError:
-            raise  # another run holds the monitor: this one writes nothing, not even its failure
-        except Exception as e:
-            _record_failure(ctx, e, watch)
-            raise
-        with watch.stage(Stage.WRITE) as note:
-            ctx.lake.append(result.frame(ctx.spark), RUNS)
-            note(f"run {result.run_id} {result.status}")
+    deadline = time.monotonic() + max(wait, 0.0)
+    while True:
+        with watch.stage(Stage.READ) as note:
+            ctx = _open(cfg, to_utc(as_of), spark)
+            note(f"predictions at Delta version {ctx.predictions.version}, labels at {ctx.labels.version}")
+        with ExitStack() as held:  # the claim, let go when the run ends, after its runs row
+            try:
+                with watch.stage(Stage.VALIDATE) as note:
+                    _check_inputs(ctx)
+                    waited = wait_until_free(DeltaClaims(ctx.lake), deadline - time.monotonic())
+                    if waited:
+                        note(f"waited {waited:.0f} s for another run of the monitor")
+                    scope = planning.plan(
+                        ctx.spark, cfg, ctx.predictions, ctx.labels, ctx.as_of, mode, backfill, ctx.without_feed
+                    )
+                    note(f"{scope.mode}: {scope.reason}")
+                claim = functools.partial(_take, held, ctx, _claim(ctx, mode, backfill))
+                result = _compute_and_write(ctx, scope, watch, strict or cfg.strict, claim)
+            except ConcurrentRunError:
+                if time.monotonic() < deadline:
+                    continue  # another run took the monitor after this one planned: plan again after it
+                raise  # this run wrote nothing, not even its failure; the holder's rows say what ran
+            except Exception as e:
+                _record_failure(ctx, e, watch)
+                raise
+            with watch.stage(Stage.WRITE) as note:
+                ctx.lake.append(result.frame(ctx.spark), RUNS)
+                note(f"run {result.run_id} {result.status}")
+        break
     if result.status is RunStatus.FAILED:
         codes = ", ".join(code for code, _ in result.warnings)
         raise StrictError(
@@ -309,13 +319,29 @@ def _claim(ctx: RunContext, mode: RunMode, backfill: tuple[datetime, datetime] |
     return Claim.new(ctx.cfg.name, ctx.run_id, what, ctx.as_of, utc_now(), ctx.cfg.run_timeout.delta)
 
 
-def _repinned(ctx: RunContext) -> RunContext:
-    """The context with both inputs pinned again, for a run that waited for another: that run may
-    have read (and recorded in its watermark) versions newer than those pinned before the wait."""
-    predictions = read_snapshot(ctx.spark, ctx.cfg.predictions.table, Source.PREDICTIONS)
-    labels = read_snapshot(ctx.spark, ctx.cfg.labels.table, Source.LABELS)
-    check_input_columns(ctx.cfg, predictions, labels)
-    return replace(ctx, predictions=predictions, labels=labels, without_feed=planning.without_feed(predictions, labels))
+def _take(held: ExitStack, ctx: RunContext, claim: Claim) -> None:
+    """Take the monitor just before the run's first write (``io.claims``; let go when ``held``
+    closes), once the checks that read the rows have passed: a run stopped by bad input writes
+    nothing, not even a claim.
+
+    The run planned from the watermark it read before: a run of the monitor that ended since then
+    wrote tables this plan does not know of.
+
+    Raises:
+        ConcurrentRunError: another run holds the monitor, or one ended since this run started;
+            nothing written.
+    """
+    held.enter_context(claimed(ctx.lake, claim))
+    ended = (
+        ctx.lake.read(RUNS).filter(F.col(C.finished_at) >= F.lit(ctx.started_at)).select(C.run_id).first()
+        if ctx.lake.exists(RUNS)
+        else None
+    )
+    if ended is not None:
+        raise ConcurrentRunError(
+            f"monitor {ctx.cfg.name!r}: run {ended[C.run_id]} ended while this run read its inputs; "
+            "this run stopped before writing anything (--wait SECONDS waits for it)"
+        )
 
 
 def _check_inputs(ctx: RunContext) -> None:
@@ -328,7 +354,9 @@ def _check_inputs(ctx: RunContext) -> None:
         LOG.warning(warning)
 
 
-def _compute_and_write(ctx: RunContext, scope: Scope, watch: Stopwatch, strict: bool) -> RunResult:
+def _compute_and_write(
+    ctx: RunContext, scope: Scope, watch: Stopwatch, strict: bool, claim: Callable[[], None]
+) -> RunResult:
     cached: list[DataFrame] = []
     planned = scope
 
@@ -342,6 +370,7 @@ def _compute_and_write(ctx: RunContext, scope: Scope, watch: Stopwatch, strict: 
             counts, scope = agg.counts, agg.scope
             recomputes = scope.writes_states
             n_states = agg.states.count() if recomputes else 0
+            claim()  # the rows are read and checked: the first write follows
             quarantined = _write_quarantine(ctx, agg.aggregated) if counts.quarantined else 0
             delay = None if agg.aggregated is None else measure(main_entries(agg.aggregated), F.col(ROWS))
             orphans = counts.of_status(RowStatus.ORPHAN)
