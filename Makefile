@@ -7,8 +7,11 @@ BIN := $(VENV)/bin
 export PERFMON_IVY_DIR := $(CURDIR)/.ivy
 
 # Debian packages the tests drive for real: Chromium renders the HTML report, the Pushgateway
-# receives `perfmon export`. Installed where missing (as root, or through sudo).
-SYSTEM_PACKAGES := chromium prometheus-pushgateway
+# receives `perfmon export`, promtool checks and tests ops/prometheus/. Each is COMMAND:PACKAGE (or
+# one name where they are the same); a package is installed where its command is missing (as root,
+# or through sudo). `prometheus` brings promtool and the server, which apt starts on a host with
+# systemd (`systemctl disable --now prometheus` stops it; the tests never need it).
+SYSTEM_PACKAGES := chromium prometheus-pushgateway promtool:prometheus
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: setup system-packages test lint unit demo bench docs clean
@@ -34,7 +37,7 @@ $(VENV)/.installed: pyproject.toml
 	@touch $@
 
 system-packages:
-	@missing=$$(for p in $(SYSTEM_PACKAGES); do command -v $$p >/dev/null || echo $$p; done); \
+	@missing=$$(for p in $(SYSTEM_PACKAGES); do command -v $${p%%:*} >/dev/null || echo $${p#*:}; done); \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:" $$missing; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
