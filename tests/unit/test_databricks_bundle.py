@@ -3,7 +3,8 @@
 Every job is built with the typed classes of ``databricks-bundles``, which reject unknown fields, so
 a misspelt key fails here rather than at deploy time; the retrain branch reads the value the decide
 notebook sets; every file the bundle names exists; the config it runs parses; each target's tasks
-read and write that target's own tables; URLs come from a secret scope.
+read and write that target's own tables; URLs come from a secret scope; in each target a failed run
+notifies, and the perfmon tasks time out and retry.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from tests.helpers import ROOT
 BUNDLE_ROOT = Path(__file__).resolve().parents[2] / "databricks"
 # The variables without a default must be given at deploy time; these stand in for them.
 REQUIRED_VALUES = {"retrain_job_id": "123"}
+# Values a deploy may give the notification variables (empty by default).
+NOTIFY_VALUES = {"notify_emails": ["ml-oncall@example.com"], "notify_destinations": [{"id": "0a1b2c3d"}]}
 VARIABLE = re.compile(r"\$\{var\.([\w-]+)\}")
 SECRET = re.compile(r"^\{\{secrets/[\w.-]+/[\w.-]+\}\}$")  # a Databricks secret reference
 FILE_PATH = "${workspace.file_path}/"  # where the bundle's own files are synced to
@@ -54,14 +57,17 @@ EXPECTED_KINDS = {
 EXTRAS = {"report": "report", "export": "prometheus"}  # the wheel's extra each command needs
 
 
-def resolve(value, values: dict[str, str]):
-    """``value`` with every ``${var.name}`` replaced by the variable's value, recursively."""
+def resolve(value, values: dict):
+    """``value`` with every ``${var.name}`` replaced by the variable's value, recursively; a value
+    that is one reference and nothing else takes the variable's value as is (a complex variable's list)."""
     if isinstance(value, dict):
         return {k: resolve(v, values) for k, v in value.items()}
     if isinstance(value, list):
         return [resolve(v, values) for v in value]
     if isinstance(value, str):
-        return VARIABLE.sub(lambda m: values[m.group(1)], value)
+        if whole := VARIABLE.fullmatch(value):
+            return copy.deepcopy(values[whole.group(1)])
+        return VARIABLE.sub(lambda m: str(values[m.group(1)]), value)
     return value
 
 
@@ -72,14 +78,19 @@ def task_kind(task: Task) -> str:
     return kinds[0]
 
 
-def target_values(raw: dict, target: str) -> dict[str, str]:
-    """The variables' values in ``target``, as the bundle resolves them when nothing is given on the
-    command line: the target's own value, else the default, else the stand-in of a required one."""
-    given = raw["targets"][target].get("variables", {})
+def target_values(raw: dict, target: str, deploy: dict | None = None) -> dict:
+    """The variables' values in ``target``, as the bundle resolves them: what the deploy gives
+    (``deploy``), else the target's own value, else the default, else the stand-in of a required one."""
+    given = {**raw["targets"][target].get("variables", {}), **(deploy or {})}
     return {
-        name: str(given.get(name, spec.get("default", REQUIRED_VALUES.get(name))))
-        for name, spec in raw["variables"].items()
+        name: given.get(name, spec.get("default", REQUIRED_VALUES.get(name))) for name, spec in raw["variables"].items()
     }
+
+
+def target_job(raw: dict, target: str, deploy: dict | None = None) -> Job:
+    """The daily job of ``target`` (with the values ``deploy`` gives), built with the typed classes."""
+    resolved = resolve(raw, target_values(raw, target, deploy))
+    return Job.from_dict(copy.deepcopy(resolved["resources"]["jobs"]["perfmon_daily"]))
 
 
 def task_parameters(task: Task) -> list[str]:
@@ -102,7 +113,7 @@ def raw() -> dict:
 
 
 @pytest.fixture(scope="module")
-def values(raw) -> dict[str, str]:
+def values(raw) -> dict:
     """The values of the default target (what `databricks bundle deploy` without -t uses)."""
     [default] = [name for name, target in raw["targets"].items() if target.get("default")]
     return target_values(raw, default)
@@ -134,8 +145,8 @@ def test_bundle_artifact_and_variable_keys_are_known(raw):
 
 def test_every_job_is_a_typed_job_and_round_trips(jobs):
     assert set(jobs) == {"perfmon_daily"}
-    for name, job in jobs.items():
-        assert Job.from_dict(job.as_dict()) == job, name
+    for name, job in jobs.items():  # as_dict leaves out empty lists, such as notifications to nobody
+        assert Job.from_dict(job.as_dict()).as_dict() == job.as_dict(), name
     daily = jobs["perfmon_daily"]
     assert daily.schedule.timezone_id == "UTC"
     assert len(daily.schedule.quartz_cron_expression.split()) in (6, 7)  # quartz: seconds first
@@ -246,9 +257,8 @@ def target_tables(raw: dict, target: str) -> dict[str, str]:
     """Each config-reading task of ``target``'s job: the perf_metrics table it reads or writes,
     from the config as the task loads it (its ``--set`` overrides applied)."""
     values = target_values(raw, target)
-    job = Job.from_dict(copy.deepcopy(resolve(raw, values)["resources"]["jobs"]["perfmon_daily"]))
     tables = {}
-    for task in job.tasks:
+    for task in target_job(raw, target).tasks:
         if (reads := config_reads(task)) is not None:
             config, overrides = reads
             assert bundle_file(config) == BUNDLE_ROOT / values["monitor_config"], task.task_key
@@ -262,6 +272,38 @@ def test_dev_and_prod_write_different_tables_and_each_tasks_read_what_its_run_wr
     assert set(dev) == set(prod) == {"monitor", "decide", "report", "export"}
     assert set(dev.values()) == {"main.ml_monitoring_dev.perf_metrics"}
     assert set(prod.values()) == {"main.ml_monitoring.perf_metrics"}
+
+
+@pytest.mark.parametrize("deploy", [None, NOTIFY_VALUES], ids=["defaults", "given"])
+@pytest.mark.parametrize("target", ["dev", "prod"])
+def test_a_failed_run_notifies_whoever_the_target_names(raw, target, deploy):
+    job = target_job(raw, target, deploy)
+    values = target_values(raw, target, deploy)
+    assert job.email_notifications.on_failure == values["notify_emails"]
+    assert [w.as_dict() for w in job.webhook_notifications.on_failure] == values["notify_destinations"]
+    if deploy is None:
+        assert values["notify_emails"] == values["notify_destinations"] == []  # nobody unless given
+    else:
+        assert Job.from_dict(job.as_dict()) == job
+
+
+@pytest.mark.parametrize("target", ["dev", "prod"])
+def test_perfmon_tasks_time_out_and_retry_and_the_retrain_task_does_not(raw, target):
+    """Retries are safe for the perfmon commands (idempotent) and not for retraining; a timeout is not
+    retried, and the monitor task's timeout ends a run before its claim expires (run_timeout)."""
+    tasks = {t.task_key: t for t in target_job(raw, target).tasks}
+    for key, task in tasks.items():
+        if task.job_cluster_key:  # a perfmon command
+            assert task.timeout_seconds > 0, key
+            assert task.max_retries >= 1 and task.min_retry_interval_millis >= 60_000, key
+            assert not task.retry_on_timeout, key
+        else:
+            assert not task.max_retries, key
+    cfg = load_config(BUNDLE_ROOT / target_values(raw, target)["monitor_config"])
+    assert tasks["monitor"].timeout_seconds < cfg.run_timeout.delta.total_seconds()
+    export = tasks["export"]
+    assert [d.task_key for d in export.depends_on] == ["monitor"]  # each daily run pushes once it succeeded
+    assert export.python_wheel_task.parameters[0] == "export" and "prometheus" in export.python_wheel_task.parameters
 
 
 def test_urls_come_from_the_secret_scope_not_the_deployers_environment(jobs, tasks, values):
