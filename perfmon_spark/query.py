@@ -15,10 +15,10 @@ from string import Template
 from typing import TYPE_CHECKING
 
 from perfmon_spark.alerts.rules import MIN_SLICE_LABELS
-from perfmon_spark.config import MonitorConfig, TableRef, load_config
+from perfmon_spark.config import MonitorConfig, load_config
 from perfmon_spark.errors import ConfigError
 from perfmon_spark.io.catalog import OUTPUT_TABLES, written_by
-from perfmon_spark.io.quoting import sql_escaped
+from perfmon_spark.io.quoting import sql_escaped, sql_table, table_name
 
 if TYPE_CHECKING:  # Spark is imported where a view is registered: ``perfmon sql`` runs without it
     from pyspark.sql import SparkSession
@@ -67,10 +67,6 @@ class Query:
         return f"-- {self.name}: {self.title}\n{body};"
 
 
-def _table_sql(ref: TableRef) -> str:
-    return f"delta.`{ref.text}`" if ref.is_path else ref.text
-
-
 def query_values(cfg: MonitorConfig) -> dict[str, str]:
     """What the queries' ``${...}`` placeholders stand for: each output table's name, the monitor,
     the watched metric (the first alert rule's, else the first configured metric) with its
@@ -79,7 +75,7 @@ def query_values(cfg: MonitorConfig) -> dict[str, str]:
     metric = rule.metric if rule else cfg.metrics[0]
     rolling = cfg.windows.rolling[0].text if cfg.windows.rolling else cfg.windows.granularity.text
     return {
-        **{t.name: _table_sql(cfg.output.table(t.name)) for t in OUTPUT_TABLES},
+        **{t.name: sql_table(cfg.output.table(t.name)) for t in OUTPUT_TABLES},
         "monitor": sql_escaped(cfg.name),
         "metric": sql_escaped(metric),
         "window": (rule.window if rule and rule.window else rolling),
@@ -115,4 +111,4 @@ def view_name(cfg: MonitorConfig, query: Query) -> str:
     """``VIEW <location>.<prefix>v_<name>`` beside catalog tables; a ``TEMPORARY VIEW`` for path
     tables (a view cannot live in a folder)."""
     ref = cfg.output.table(f"v_{query.name}")
-    return f"TEMPORARY VIEW {cfg.output.prefix}v_{query.name}" if ref.is_path else f"VIEW {ref.text}"
+    return f"TEMPORARY VIEW {cfg.output.prefix}v_{query.name}" if ref.is_path else f"VIEW {table_name(ref)}"

@@ -13,6 +13,7 @@ column holds (levels, statuses, modes, ...) are documented from ``vocabulary``, 
 from __future__ import annotations
 
 import keyword
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, make_dataclass
 from enum import Enum
@@ -109,6 +110,35 @@ class OutputTable:
     def without(self, *names: str) -> tuple[tuple[str, str], ...]:
         """The schema without some columns (e.g. those the caller adds last)."""
         return tuple(pair for pair in self.schema if pair[0] not in names)
+
+    def wrong_types(self, found: dict[str, str]) -> list[str]:
+        """The declared columns that ``found`` (column name -> Spark's ``simpleString`` of its type,
+        as a table's schema prints it) holds with another type, as ``table.column is X, not Y``.
+        Columns it lacks or adds are fine: a write adds a missing one, and a state table holds
+        the state fields of its problem type beyond those declared.
+
+        >>> RUNS.wrong_types({"run_id": "string", "predictions_version": "int", "extra": "double"})
+        ['runs.predictions_version is int, not bigint']
+        """
+        return [
+            f"{self.name}.{c.name} is {found[c.name]}, not {spark_type(c.type)}"
+            for c in self.columns
+            if c.name in found and found[c.name] != spark_type(c.type)
+        ]
+
+
+_TYPE_NAMES = {"long": "bigint", "integer": "int", "short": "smallint", "byte": "tinyint"}
+_TYPE_WORD = re.compile(rf"\b({'|'.join(_TYPE_NAMES)})\b(?!:)")
+
+
+def spark_type(ddl_type: str) -> str:
+    """A declared type as Spark prints it (``DataType.simpleString``): its own names for the DDL
+    aliases, no spaces; a struct's field names are kept.
+
+    >>> spark_type("long"), spark_type("array<struct<code:string, message:string>>")
+    ('bigint', 'array<struct<code:string,message:string>>')
+    """
+    return _TYPE_WORD.sub(lambda m: _TYPE_NAMES[m[1]], ddl_type.lower().replace(" ", ""))
 
 
 def ddl(columns: Iterable[tuple[str, str]]) -> str:

@@ -10,16 +10,20 @@ quoted for SQL by ``io.quoting``). Column names come from the catalogue (``catal
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
+from urllib.parse import urlparse
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from perfmon_spark.config import MonitorConfig, TableRef
-from perfmon_spark.io.catalog import C, OutputTable
-from perfmon_spark.io.quoting import sql_string
+from perfmon_spark.errors import InputError
+from perfmon_spark.io.catalog import OUTPUT_TABLES, C, OutputTable
+from perfmon_spark.io.quoting import sql_string, table_name
 from perfmon_spark.io.tables import (
     append,
     latest_version,
@@ -44,6 +48,43 @@ class Lake:
 
     def exists(self, table: OutputTable) -> bool:
         return table_exists(self.spark, self.ref(table))
+
+    def check(self) -> list[str]:
+        """Where the run will write, checked before it computes anything (and by ``perfmon validate
+        --check-tables``): ``output.location`` is a folder that exists or can be created, or a schema
+        that exists, and the output tables already there hold the catalogue's column types. A run
+        would otherwise fail at its first write, after the whole scan. Returns the lines to print.
+
+        Raises:
+            InputError: one line naming the key or the columns, and the fix (exit 3).
+        """
+        location = self.cfg.output.location
+        lines = [_check_folder(location.text) if location.is_path else self._check_schema()]
+        found, wrong = [], []
+        for table in OUTPUT_TABLES:
+            if self.exists(table):
+                found.append(table.name)
+                wrong += table.wrong_types({f.name: f.dataType.simpleString() for f in self.read_all(table).schema})
+        if wrong:
+            raise InputError(
+                f"output tables under {location.text!r}: {'; '.join(wrong)}; a run cannot write these columns: "
+                "fix their type, or move the table away and let the next run create it"
+            )
+        lines.append(
+            f"output tables: {', '.join(found)}, with the catalogue's column types"
+            if found
+            else "output tables: none yet (the first run creates them)"
+        )
+        return lines
+
+    def _check_schema(self) -> str:
+        location = self.cfg.output.location
+        if not self.spark.catalog.databaseExists(table_name(location)):
+            raise InputError(
+                f"output.location: schema {location.text!r} does not exist; create it "
+                f"(CREATE SCHEMA {table_name(location)}) or name an existing schema, or a folder"
+            )
+        return f"output location: schema {location.text}"
 
     def mine(self) -> Column:
         """The filter ``read`` applies: the rows of this monitor (tables may hold several)."""
@@ -104,3 +145,24 @@ class Lake:
     def append(self, df: DataFrame, table: OutputTable) -> None:
         """Append ``df`` to a log table (``io.tables.append``)."""
         append(df, self.ref(table))
+
+
+def _check_folder(text: str) -> str:
+    """A folder ``output.location``: on a local file system, it or its nearest existing parent is
+    a folder this process may write in (the first write creates the rest). Other file systems
+    (``s3://``, ``abfss://``, ``dbfs:/``) are checked by the first write: only their own client
+    can tell."""
+    parsed = urlparse(text)
+    if parsed.scheme not in ("", "file"):
+        return f"output location: {text} (a {parsed.scheme}: URI, checked by the first write)"
+    wanted = Path(parsed.path if parsed.scheme else text)
+    existing = next(p for p in (wanted, *wanted.parents) if p.exists())
+    if not existing.is_dir():
+        raise InputError(
+            f"output.location: {str(existing)!r} is a file, not a folder; name a folder (it is created if missing)"
+        )
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise InputError(
+            f"output.location: {str(existing)!r} is not writable by this process; name a folder it may write in"
+        )
+    return f"output location: folder {text}" + ("" if existing == wanted else " (the first run creates it)")

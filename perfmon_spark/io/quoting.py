@@ -1,7 +1,10 @@
-"""Values written into SQL text (the predicates a MERGE reads, the queries of ``perfmon sql``),
-quoted here and nowhere else. No Spark: ``perfmon sql`` fills its queries without a session."""
+"""Values and names written into SQL text (the predicates a MERGE reads, the queries of
+``perfmon sql``, the table names Spark parses), quoted here and nowhere else. No Spark:
+``perfmon sql`` fills its queries without a session."""
 
 from __future__ import annotations
+
+from perfmon_spark.config import TableRef
 
 
 def sql_escaped(text: str) -> str:
@@ -12,3 +15,36 @@ def sql_escaped(text: str) -> str:
 def sql_string(text: str) -> str:
     """A SQL string literal of ``text``: ``'it''s'``."""
     return f"'{sql_escaped(text)}'"
+
+
+def sql_identifier(name: str) -> str:
+    """A back-quoted SQL identifier, a back quote in it doubled.
+
+    >>> sql_identifier("my-schema")
+    '`my-schema`'
+    """
+    return "`" + name.replace("`", "``") + "`"
+
+
+def table_name(ref: TableRef) -> str:
+    """A catalog table's name as Spark parses it (``spark.read.table``, ``saveAsTable``,
+    ``DeltaTable.forName``, SQL), each part back-quoted so that a catalog or schema named with a
+    hyphen or a reserved word reads as written. A name that already holds a back quote is taken
+    as quoted by its author.
+
+    >>> table_name(TableRef("main.ml-prod.perf_metrics"))
+    '`main`.`ml-prod`.`perf_metrics`'
+    """
+    if "`" in ref.text:
+        return ref.text
+    return ".".join(sql_identifier(part) for part in ref.text.split("."))
+
+
+def sql_table(ref: TableRef) -> str:
+    """How SQL text names the Delta table ``ref``: ``delta.`/lake/perf_metrics``` for a path,
+    ``table_name`` for a catalog table.
+
+    >>> sql_table(TableRef("/lake/perf_metrics")), sql_table(TableRef("ml.runs"))
+    ('delta.`/lake/perf_metrics`', '`ml`.`runs`')
+    """
+    return f"delta.{sql_identifier(ref.text)}" if ref.is_path else table_name(ref)

@@ -17,6 +17,7 @@ from pyspark.sql import types as T
 from perfmon_spark.config import TableRef
 from perfmon_spark.errors import InputError
 from perfmon_spark.io.catalog import OutputTable, Write
+from perfmon_spark.io.quoting import table_name
 
 
 @dataclass(frozen=True)
@@ -33,14 +34,14 @@ def table_exists(spark: SparkSession, ref: TableRef) -> bool:
 
     if ref.is_path:
         return DeltaTable.isDeltaTable(spark, ref.text)
-    return spark.catalog.tableExists(ref.text)
+    return spark.catalog.tableExists(table_name(ref))
 
 
 def delta_table(spark: SparkSession, ref: TableRef):
     """The ``DeltaTable`` at ``ref`` (for a MERGE with clauses of its own, as ``io.claims``'s)."""
     from delta.tables import DeltaTable
 
-    return DeltaTable.forPath(spark, ref.text) if ref.is_path else DeltaTable.forName(spark, ref.text)
+    return DeltaTable.forPath(spark, ref.text) if ref.is_path else DeltaTable.forName(spark, table_name(ref))
 
 
 def latest_version(spark: SparkSession, ref: TableRef) -> int:
@@ -62,7 +63,7 @@ def read_snapshot(spark: SparkSession, ref: TableRef, role: str) -> Snapshot:
 def read_version(spark: SparkSession, ref: TableRef, version: int) -> DataFrame:
     """The table as it was at a Delta version (time travel)."""
     reader = spark.read.format("delta").option("versionAsOf", version)
-    return reader.load(ref.text) if ref.is_path else reader.table(ref.text)
+    return reader.load(ref.text) if ref.is_path else reader.table(table_name(ref))
 
 
 _KINDS = {
@@ -179,7 +180,7 @@ def _create(df: DataFrame, ref: TableRef, clustered_by: str | None) -> None:
         if ref.is_path:
             writer.save(ref.text)
         else:
-            writer.saveAsTable(ref.text)
+            writer.saveAsTable(table_name(ref))
     finally:
         if cache:
             df.unpersist()
@@ -267,7 +268,7 @@ def _changed(column: str, dtype: T.DataType) -> str:
 
 def read_table(spark: SparkSession, ref: TableRef) -> DataFrame:
     """The current version of an output table."""
-    return spark.read.format("delta").load(ref.text) if ref.is_path else spark.read.table(ref.text)
+    return spark.read.format("delta").load(ref.text) if ref.is_path else spark.read.table(table_name(ref))
 
 
 def append(df: DataFrame, ref: TableRef) -> None:
@@ -276,4 +277,4 @@ def append(df: DataFrame, ref: TableRef) -> None:
     if ref.is_path:
         writer.save(ref.text)
     else:
-        writer.saveAsTable(ref.text)
+        writer.saveAsTable(table_name(ref))

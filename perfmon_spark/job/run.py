@@ -345,10 +345,11 @@ def _take(held: ExitStack, ctx: RunContext, claim: Claim) -> None:
 
 
 def _check_inputs(ctx: RunContext) -> None:
-    """Columns and the baseline table, before any write (a failing check writes at most the
-    FAILED ``runs`` row of a monitor that has run before)."""
+    """Columns, the baseline table and where the run writes (``Lake.check``), before any write
+    (a failing check writes at most the FAILED ``runs`` row of a monitor that has run before)."""
     check_input_columns(ctx.cfg, ctx.predictions, ctx.labels)
     check_baseline_table(ctx.spark, ctx.cfg)
+    ctx.lake.check()
     warning = planning.feed_warning(ctx.without_feed)
     if warning is not None:
         LOG.warning(warning)
@@ -552,10 +553,11 @@ def _record_failure(ctx: RunContext, error: Exception, watch: Stopwatch) -> None
 
 def check_tables(cfg: MonitorConfig, as_of: datetime, spark: SparkSession | None = None) -> list[str]:
     """What ``perfmon validate --check-tables`` checks, without running the job: the inputs'
-    columns and types, a sample of label values, the baseline table; and how late the labels
-    arrive (one resolution of every label event as of ``as_of``, as a full run makes), so that
-    ``labels.max_delay`` can be chosen before the first run. Returns lines to print: the label
-    delay, and warnings prefixed ``warning:``.
+    columns and types, a sample of label values, the baseline table, the output location and
+    tables (``Lake.check``); and how late the labels arrive (one resolution of every label event
+    as of ``as_of``, as a full run makes), so that ``labels.max_delay`` can be chosen before the
+    first run. Returns lines to print: the label delay and warnings prefixed ``warning:``, then the
+    output checks.
 
     Raises:
         InputError: the first problem found.
@@ -566,6 +568,7 @@ def check_tables(cfg: MonitorConfig, as_of: datetime, spark: SparkSession | None
     check_input_columns(cfg, predictions, labels)
     check_label_sample(cfg, labels)
     check_baseline_table(spark, cfg)
+    outputs = Lake(spark, cfg).check()
     warning = planning.feed_warning(planning.without_feed(predictions, labels))
     lines = [] if warning is None else [f"warning: {warning}"]
     delay = None
@@ -577,4 +580,4 @@ def check_tables(cfg: MonitorConfig, as_of: datetime, spark: SparkSession | None
     late = run_warnings.late_labels(cfg, delay)
     if late is not None:
         lines.append(f"warning: {late.code}: {late.message}")
-    return lines
+    return lines + outputs

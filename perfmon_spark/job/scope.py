@@ -45,6 +45,7 @@ from perfmon_spark.ingest.times import label_time, prediction_time, prediction_v
 from perfmon_spark.ingest.validate import derive_predictions, label_key, prediction_key
 from perfmon_spark.io.catalog import PERF_STATS, RUNS, C
 from perfmon_spark.io.lake import Lake
+from perfmon_spark.io.quoting import sql_table, table_name
 from perfmon_spark.io.tables import Snapshot
 from perfmon_spark.problems import problem
 from perfmon_spark.states.cells import top_segment_values, values_seen
@@ -126,20 +127,16 @@ def _changes(spark: SparkSession, ref: TableRef, start: int, end: int) -> DataFr
         .option("startingVersion", start)
         .option("endingVersion", end)
     )
-    return reader.load(ref.text) if ref.is_path else reader.table(ref.text)
+    return reader.load(ref.text) if ref.is_path else reader.table(table_name(ref))
 
 
 def _cdf_on(snapshot: Snapshot) -> bool:
     """Whether the table has the change data feed on (table metadata only: no file listing)."""
     properties = {
         r["key"]: r["value"]
-        for r in snapshot.df.sparkSession.sql(f"SHOW TBLPROPERTIES {_sql_name(snapshot.ref)}").collect()
+        for r in snapshot.df.sparkSession.sql(f"SHOW TBLPROPERTIES {sql_table(snapshot.ref)}").collect()
     }
     return str(properties.get("delta.enableChangeDataFeed", "false")).lower() == "true"
-
-
-def _sql_name(ref: TableRef) -> str:
-    return "delta.`{}`".format(ref.text.replace("`", "``")) if ref.is_path else ref.text
 
 
 def without_feed(*snapshots: Snapshot) -> tuple[TableRef, ...]:
@@ -154,7 +151,7 @@ def feed_warning(off: tuple[TableRef, ...]) -> str | None:
     if not off:
         return None
     fixes = "; ".join(
-        f"ALTER TABLE {_sql_name(ref)} SET TBLPROPERTIES (delta.enableChangeDataFeed = true)" for ref in off
+        f"ALTER TABLE {sql_table(ref)} SET TBLPROPERTIES (delta.enableChangeDataFeed = true)" for ref in off
     )
     names = " and ".join(repr(ref.text) for ref in off)
     return f"change data feed is off on {names}, so every run recomputes every bucket; turn it on with: {fixes}"

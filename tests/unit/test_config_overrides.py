@@ -252,7 +252,7 @@ def test_validate_and_sql_read_the_overridden_config(config_file):
     )
     assert code == 0 and "writes: main.dev.x_perf_metrics, " in out
     code, out, _ = printed(["sql", "--config", path, "--name", "latest_metrics", "--set", "output.location=main.dev"])
-    assert code == 0 and "FROM main.dev.perf_metrics" in out
+    assert code == 0 and "FROM `main`.`dev`.`perf_metrics`" in out
 
 
 def test_a_bad_override_on_the_command_line_is_exit_2_and_one_line(config_file):

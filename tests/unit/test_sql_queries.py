@@ -43,12 +43,12 @@ def test_quoted_words_are_the_vocabulary():
 
 
 def test_a_monitor_without_alerting_gets_only_the_queries_of_its_tables():
-    cfg = parse_config(config_dict("/lake/p", "/lake/l", "main.monitoring"))
+    cfg = parse_config(config_dict("/lake/p", "/lake/l", "main.ml-prod"))  # a hyphen: SQL needs back quotes
     names = {q.name for q in sql_queries(cfg)}
     assert names == {"label_coverage_by_age", "latest_metrics", "recent_runs", "slice_leaderboard"}
     [q] = sql_queries(cfg, ("latest_metrics",))
-    assert "FROM main.monitoring.perf_metrics" in q.text
-    assert view_name(cfg, q) == "VIEW main.monitoring.v_latest_metrics"
+    assert "FROM `main`.`ml-prod`.`perf_metrics`" in q.text
+    assert view_name(cfg, q) == "VIEW `main`.`ml-prod`.`v_latest_metrics`"
     with pytest.raises(ConfigError, match=r"--name: unknown query 'nope'; known: alert_history, "):
         sql_queries(cfg, ("nope",))
 
@@ -69,4 +69,4 @@ def test_perfmon_sql_runs_without_spark_and_a_reader_that_leaves_early_gets_no_e
 def test_perfmon_sql_takes_overrides_without_spark():
     args = [*perfmon_without("pyspark"), "sql", "--config", str(ROOT / "conf" / "demo.yml"), "--name", "latest_metrics"]
     printed = subprocess.run([*args, "--set", "output.location=main.ml_dev"], capture_output=True, text=True, cwd=ROOT)
-    assert printed.returncode == 0 and "FROM main.ml_dev.perf_metrics" in printed.stdout, printed.stderr
+    assert printed.returncode == 0 and "FROM `main`.`ml_dev`.`perf_metrics`" in printed.stdout, printed.stderr
