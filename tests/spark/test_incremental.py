@@ -157,7 +157,8 @@ def test_incremental_runs_equal_a_full_refresh_after_every_step(spark, tmp_path,
     writes, value for value, after every step; in the last two steps the first attempt is killed
     after its states (then after its metrics) were written: it records a FAILED run, and the next
     run, incremental from the last successful one, recomputes the states that run moved and
-    repairs the tables."""
+    repairs the tables. Last, a backfill of two days on the same inputs recomputes their buckets
+    and rewrites nothing."""
     rng = np.random.default_rng(11)
     _, labels, p, lab = setup_lake(spark, tmp_path)
     # a 2-day max_delay: the last steps finalise only recent windows, merging only the recent
@@ -192,6 +193,13 @@ def test_incremental_runs_equal_a_full_refresh_after_every_step(spark, tmp_path,
     assert "for duplicate ids" in messages[0] and re.search(r", [1-9]\d* moved by label deltas", messages[0]), messages
     assert all("not used: states written by a run that did not finish" in m for m in messages[1:]), messages
 
+    backfill = run_monitor(cfg, as_of, spark=spark, backfill=(T0 + DAY, T0 + 3 * DAY))
+    assert backfill.mode == "backfill" and backfill.message.startswith("backfill of 2 buckets"), backfill.message
+    stats = read_table(spark, cfg, "perf_stats")
+    assert stats[stats["run_id"] == backfill.run_id].empty  # equal states: nothing is rewritten
+    assert backfill.buckets_recomputed > 0
+    assert_same_tables(spark, cfg, full, also=("drift_metrics",), step="backfill")
+
 
 def test_a_run_of_the_past_that_failed_after_its_states_sends_the_next_run_to_a_full_recompute(
     spark, tmp_path, monkeypatch
@@ -216,23 +224,6 @@ def test_a_run_of_the_past_that_failed_after_its_states_sends_the_next_run_to_a_
         f"a run as of {as_of - 3 * DAY:%Y-%m-%dT%H:%M:%S} failed after the last successful one, "
         "and what it may have written is outside this run's scope",
     )
-    assert_same_tables(spark, cfg, full)
-
-
-def test_backfill_recomputes_a_period_only(spark, tmp_path):
-    _, _, p, lab = setup_lake(spark, tmp_path, seed=7)
-    cfg = config(p, lab, tmp_path / "backfill")
-    full = config(p, lab, tmp_path / "backfill_full")
-    side_by_side(
-        lambda: run_monitor(cfg, T0 + 9 * DAY, spark=spark),
-        lambda: run_monitor(full, T0 + 9 * DAY, mode="full", spark=spark),
-    )
-    result = run_monitor(cfg, T0 + 9 * DAY, spark=spark, backfill=(T0 + DAY, T0 + 3 * DAY))
-    assert result.mode == "backfill" and result.message.startswith("backfill of 2 buckets")
-    stats = read_table(spark, cfg, "perf_stats")
-    touched = stats[stats["run_id"] == result.run_id]
-    assert touched.empty  # same inputs: the recomputed states are equal, nothing is rewritten
-    assert result.buckets_recomputed > 0
     assert_same_tables(spark, cfg, full)
 
 
