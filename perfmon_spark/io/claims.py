@@ -62,9 +62,9 @@ from typing import Any, Protocol
 from perfmon_spark.errors import ConcurrentRunError
 from perfmon_spark.io.catalog import CLAIMS, C
 from perfmon_spark.io.lake import Lake
-from perfmon_spark.io.quoting import sql_string, sql_table
+from perfmon_spark.io.quoting import sql_string, sql_table, sql_timestamp
 from perfmon_spark.io.rows import collect_rows, epoch, rows_to_frame
-from perfmon_spark.io.tables import create, delta_table, sql_timestamp
+from perfmon_spark.io.tables import create, delta_table
 
 LOG = logging.getLogger("perfmon_spark")
 

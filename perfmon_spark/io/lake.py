@@ -23,14 +23,13 @@ from pyspark.sql import functions as F
 from perfmon_spark.config import MonitorConfig, TableRef
 from perfmon_spark.errors import InputError
 from perfmon_spark.io.catalog import OUTPUT_TABLES, C, OutputTable
-from perfmon_spark.io.quoting import sql_string, table_name
+from perfmon_spark.io.quoting import sql_string, sql_timestamp, table_name
 from perfmon_spark.io.tables import (
     append,
     latest_version,
     merge_into,
     read_table,
     read_version,
-    sql_timestamp,
     table_exists,
 )
 

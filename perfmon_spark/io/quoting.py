@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from perfmon_spark.config import TableRef
 
 
@@ -15,6 +17,15 @@ def sql_escaped(text: str) -> str:
 def sql_string(text: str) -> str:
     """A SQL string literal of ``text``: ``'it''s'``."""
     return f"'{sql_escaped(text)}'"
+
+
+def sql_timestamp(ts: datetime) -> str:
+    """A SQL timestamp literal of a naive UTC time (runs set the session's time zone to UTC).
+
+    >>> sql_timestamp(datetime(2026, 3, 6, 12, 30))
+    "TIMESTAMP'2026-03-06 12:30:00.000000'"
+    """
+    return f"TIMESTAMP'{ts:%Y-%m-%d %H:%M:%S.%f}'"
 
 
 def sql_identifier(name: str) -> str:

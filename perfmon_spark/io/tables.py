@@ -8,7 +8,6 @@ this monitor's rows in the recomputed scope that the source no longer has.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
@@ -247,11 +246,6 @@ def _merge_evolving(df: DataFrame, target, table: OutputTable, compare, owned: s
         merge = merge.whenNotMatchedBySourceDelete(condition=owned)
     result = merge.execute().first()
     return int(result["num_affected_rows"]) if result is not None else 0
-
-
-def sql_timestamp(ts: datetime) -> str:
-    """A SQL timestamp literal (UTC, naive)."""
-    return f"TIMESTAMP'{ts:%Y-%m-%d %H:%M:%S.%f}'"
 
 
 def _changed(column: str, dtype: T.DataType) -> str:
