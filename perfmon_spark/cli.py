@@ -71,6 +71,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--check-tables", action="store_true", help="also check that input tables and columns exist (starts Spark)"
     )
 
+    maintain = sub.add_parser(
+        "maintain",
+        parents=[common],
+        help="OPTIMIZE and VACUUM the output tables (shared by every monitor writing there), keeping output.retention",
+    )
+    add_config_arguments(maintain)
+    maintain.add_argument(
+        "--dry-run", action="store_true", help="change nothing: print what OPTIMIZE and VACUUM would do"
+    )
+
     decide = sub.add_parser(
         "decide", parents=[common], help="print the latest retrain decisions as JSON; exit 10 if RETRAIN"
     )
@@ -236,6 +246,15 @@ def cmd_validate(args) -> int:
     return 0
 
 
+def cmd_maintain(args) -> int:
+    from perfmon_spark.maintain import maintain, report
+    from perfmon_spark.session import get_spark
+
+    cfg = load(args)
+    print(report(cfg, maintain(get_spark(cfg.spark), cfg, dry_run=args.dry_run), args.dry_run))
+    return 0
+
+
 RETRAIN_EXIT = 10
 
 
@@ -319,6 +338,7 @@ COMMANDS = {
     "run": cmd_run,
     "backfill": cmd_backfill,
     "validate": cmd_validate,
+    "maintain": cmd_maintain,
     "decide": cmd_decide,
     "status": cmd_status,
     "sql": cmd_sql,

@@ -29,7 +29,9 @@ DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
 
 # Settings that keep a local session lean; a user's spark.conf overrides them. One partition for
 # Delta's log replay and the throughput collector: a small run is many short jobs, and on two cores
-# both cut about a tenth of its time (docs/performance.md#local-session-settings).
+# both cut about a tenth of its time (docs/performance.md#local-session-settings). VACUUM lists a
+# table's files in as many tasks as the parallel listing setting says (10,000 by default): on two
+# cores a VACUUM of a small table took 22 s, and its DRY RUN 50 s, against 1.9 and 2.7 s with 8.
 LOCAL_DEFAULTS = {
     "spark.sql.session.timeZone": "UTC",
     "spark.sql.shuffle.partitions": "8",
@@ -40,6 +42,7 @@ LOCAL_DEFAULTS = {
     "spark.driver.extraJavaOptions": "-XX:+UseParallelGC",
     "spark.sql.adaptive.enabled": "true",
     "spark.databricks.delta.schema.autoMerge.enabled": "false",
+    "spark.sql.sources.parallelPartitionDiscovery.parallelism": "8",
 }
 
 

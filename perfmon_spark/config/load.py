@@ -57,9 +57,9 @@ def load_config(path: str | Path, overrides: Sequence[str] = (), env: Mapping[st
 
 
 # Dotted key paths that change how a run is executed or reported, never a value it writes: tuning the
-# session (memory, shuffle partitions), failing on warnings or warning sooner, or how long a run may
-# hold the monitor must not cost a full recompute.
-UNHASHED = ("spark", "strict", "run_timeout", "labels.warn_ignored_share")
+# session (memory, shuffle partitions), failing on warnings or warning sooner, how long a run may
+# hold the monitor, or keeping removed files longer (``perfmon maintain``) must not cost a full recompute.
+UNHASHED = ("spark", "strict", "run_timeout", "labels.warn_ignored_share", "output.retention")
 
 
 def parse_config(data: Any, base_dir: str | Path | None = None) -> MonitorConfig:

@@ -217,11 +217,33 @@ class AucConfig(Section):
     mode: Literal["sketch", "exact"] = Field("sketch", description="sketch: a bounded state; exact: every score")
 
 
+# The least ``output.retention``: a reader still reading an output table version (a run, a dashboard's
+# query) needs the files a later commit removed until it is done; Delta's own VACUUM check refuses less
+# than its default ``delta.deletedFileRetentionDuration``, 7 days, for the same reason (``maintain``).
+MIN_RETENTION = Duration.parse("7 days")
+
+
 class OutputConfig(Section):
-    """Where the output tables go."""
+    """Where the output tables go, and how long perfmon maintain keeps the files they removed."""
 
     location: TableRef = Field(description="a folder for path tables, or a schema name (main.ml)")
     prefix: str = Field("", description="a prefix of every output table name")
+    retention: Duration = Field(
+        "7 days",
+        description=f"how long perfmon maintain keeps the files an output table removed (at least "
+        f"{MIN_RETENTION.text}: a reader still reading an older version needs them); it raises a table's "
+        "delta.deletedFileRetentionDuration to this, never lowers it",
+    )
+
+    @field_validator("retention")
+    @classmethod
+    def _long_enough(cls, retention: Duration) -> Duration:
+        if retention < MIN_RETENTION:
+            raise Invalid(
+                f"{retention.text!r} is shorter than {MIN_RETENTION.text}, the least VACUUM may keep: a run or a "
+                "query still reading an older version of an output table needs the files later commits removed"
+            )
+        return retention
 
     def table(self, name: str) -> TableRef:
         """The reference of output table ``name`` (prefixed) under ``location``."""

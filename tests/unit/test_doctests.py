@@ -1,5 +1,6 @@
-"""The examples in the docstrings of the interval, score-summary and SQL-quoting helpers run as tests, as
-scikit-learn's metrics run theirs: an example a reader learns from cannot drift from the code."""
+"""The examples in the docstrings of the interval, score-summary and SQL-quoting helpers, and of the pure
+helpers of ``perfmon maintain``, run as tests, as scikit-learn's metrics run theirs: an example a reader
+learns from cannot drift from the code."""
 
 from __future__ import annotations
 
@@ -7,11 +8,12 @@ import doctest
 
 import pytest
 
+from perfmon_spark import maintain
 from perfmon_spark.io import quoting
 from perfmon_spark.metrics import histogram, intervals
 
 
-@pytest.mark.parametrize("module", [intervals, histogram, quoting], ids=lambda m: m.__name__)
+@pytest.mark.parametrize("module", [intervals, histogram, quoting, maintain], ids=lambda m: m.__name__)
 def test_docstring_examples_hold(module):
     failed, attempted = doctest.testmod(module, report=False)  # a failure's report goes to stdout
     assert attempted > 0 and failed == 0
