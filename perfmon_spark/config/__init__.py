@@ -15,7 +15,7 @@ This package re-exports what the rest of perfmon-spark imports.
 """
 
 from perfmon_spark.config.docs import reference_markdown
-from perfmon_spark.config.load import load_config, parse_config
+from perfmon_spark.config.load import ALERTING_ONLY, changed_sections, load_config, parse_config
 from perfmon_spark.config.model import (
     KPI_NAMES,
     AlertRule,
@@ -33,6 +33,7 @@ from perfmon_spark.config.schema import json_schema
 from perfmon_spark.config.types import Duration, Invalid, LabelCount, TableRef, label_text, parse_duration
 
 __all__ = [
+    "ALERTING_ONLY",
     "KPI_NAMES",
     "AlertRule",
     "BaselineConfig",
@@ -47,6 +48,7 @@ __all__ = [
     "SliceWord",
     "SparkConfig",
     "TableRef",
+    "changed_sections",
     "json_schema",
     "label_text",
     "load_config",

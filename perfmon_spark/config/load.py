@@ -61,6 +61,31 @@ def load_config(path: str | Path, overrides: Sequence[str] = (), env: Mapping[st
 # hold the monitor, or keeping removed files longer (``perfmon maintain``) must not cost a full recompute.
 UNHASHED = ("spark", "strict", "run_timeout", "labels.warn_ignored_share", "output.retention")
 
+# Top-level sections that shape only the alerting tables, never a state or a metric: every run
+# evaluates every rule again over all the stored metrics (``job.alerting``), so an edit of these
+# alone keeps the states and the run stays incremental. ``baseline`` is not one of them: it also
+# fixes the period the drift bins are taken from.
+ALERTING_ONLY = ("alerts", "alerts_fdr", "notifications", "retrain")
+
+
+def changed_sections(recorded: Mapping[str, str] | None, now: Mapping[str, str]) -> tuple[str, ...] | None:
+    """The top-level sections whose hash differs between a run's ``config_sections`` and ``now``
+    (present in one only included), sorted; None where the run recorded none (a runs row written
+    before the column existed).
+
+    >>> changed_sections({"alerts": "a1", "metrics": "m1"}, {"alerts": "a2", "metrics": "m1", "kpis": "k1"})
+    ('alerts', 'kpis')
+    >>> changed_sections(None, {"metrics": "m1"}) is None
+    True
+    """
+    if recorded is None:
+        return None
+    return tuple(sorted(k for k in recorded.keys() | now.keys() if recorded.get(k) != now.get(k)))
+
+
+def _digest(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
 
 def parse_config(data: Any, base_dir: str | Path | None = None) -> MonitorConfig:
     """Validate an already-parsed mapping; see ``load_config``.
@@ -92,8 +117,9 @@ def parse_config(data: Any, base_dir: str | Path | None = None) -> MonitorConfig
         cfg = MonitorConfig.model_validate_json(text)
     except ValidationError as e:
         raise one_line(e) from e
-    hashed = json.dumps(_without(data, UNHASHED), sort_keys=True, default=str)
-    cfg._source_hash = hashlib.sha256(hashed.encode()).hexdigest()[:16]
+    hashed = _without(data, UNHASHED)
+    cfg._source_hash = _digest(hashed)
+    cfg._section_hashes = {key: _digest(value) for key, value in hashed.items()}
     return cfg
 
 

@@ -582,12 +582,19 @@ class MonitorConfig(Section):
     drift: DriftConfig = Field({}, description="feature drift, and its relation to the metrics")
     estimation: EstimationConfig = Field({}, description="how estimated metrics are back-tested")
     _source_hash: str = PrivateAttr("")
+    _section_hashes: dict[str, str] = PrivateAttr(default_factory=dict)
 
     @property
     def source_hash(self) -> str:
         """A hash of the YAML as validated (paths absolute, without ``load.UNHASHED``): a change means a
         full recompute."""
         return self._source_hash
+
+    @property
+    def section_hashes(self) -> dict[str, str]:
+        """A hash of each top-level section as ``source_hash`` sees it (``runs.config_sections``):
+        which sections an edit changed (``config.load.changed_sections``)."""
+        return dict(self._section_hashes)
 
     @property
     def window_lengths(self) -> tuple[Duration, ...]:

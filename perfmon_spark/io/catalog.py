@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, make_dataclass
 from enum import Enum
 from typing import Any
 
+from perfmon_spark.config import ALERTING_ONLY
 from perfmon_spark.vocabulary import (
     ALL_VERSIONS,
     CROSS_SEP,
@@ -261,7 +262,18 @@ RUNS = OutputTable(
         _c("late_labels_ignored", "long", "label rows that arrived after prediction time + max_delay"),
         _c("buckets_recomputed", "long", "state rows written"),
         _c("metric_rows_written", "long", "perf_metrics rows inserted, updated or deleted"),
-        _c("config_hash", "string", "hash of the config (absolute paths); a change makes a full run"),
+        _c(
+            "config_hash",
+            "string",
+            "hash of the config (absolute paths); a change makes a full run, unless `config_sections` says only "
+            f"alerting sections changed ({', '.join(ALERTING_ONLY)})",
+        ),
+        _c(
+            "config_sections",
+            "map<string,string>",
+            "a hash of each top-level section of the config, as `config_hash` hashes it: which sections the next run "
+            "finds edited (its message names them)",
+        ),
         _c("state_version", "int", "layout version of the `perf_stats` fields written; another makes a full run"),
         _c("package_version", "string", "perfmon-spark's version"),
         _c("message", "string", "why the run took its mode, and the alerting summary or the error"),

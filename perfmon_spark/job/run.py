@@ -99,6 +99,7 @@ class RunResult:
     predictions_version: int
     labels_version: int
     config_hash: str
+    config_sections: dict[str, str]
     state_version: int
     package_version: str
     message: str
@@ -154,6 +155,7 @@ class RunContext:
             predictions_version=self.predictions.version,
             labels_version=self.labels.version,
             config_hash=self.cfg.source_hash,
+            config_sections=self.cfg.section_hashes,
             state_version=STATE_VERSION,
             package_version=__version__,
             message=message,

@@ -38,7 +38,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.window import Window
 
 from perfmon_spark.buckets import Buckets, seconds
-from perfmon_spark.config import MonitorConfig, TableRef
+from perfmon_spark.config import ALERTING_ONLY, MonitorConfig, TableRef, changed_sections
 from perfmon_spark.errors import ConfigError
 from perfmon_spark.ingest.columns import ID, REASON
 from perfmon_spark.ingest.times import label_time, prediction_time, prediction_visible, visibility_lag
@@ -72,6 +72,7 @@ class Watermark:
     labels_version: int
     config_hash: str
     state_version: int | None  # None: written before the runs table recorded it
+    config_sections: dict[str, str] | None  # None: likewise
     mode: str
     finished_at: datetime
 
@@ -111,13 +112,31 @@ def last_watermark(spark: SparkSession, cfg: MonitorConfig) -> Watermark | None:
     if runs is None:
         return None
     layout = F.col(C.state_version) if C.state_version in runs.columns else F.lit(None).cast("int")
+    sections = F.col(C.config_sections) if C.config_sections in runs.columns else F.lit(None)
     row = (
         runs.filter(F.col(C.status) == RunStatus.SUCCEEDED)
         .orderBy(F.desc(C.finished_at))
-        .select(C.as_of, C.predictions_version, C.labels_version, C.config_hash, layout, C.mode, C.finished_at)
+        .select(
+            C.as_of, C.predictions_version, C.labels_version, C.config_hash, layout, sections, C.mode, C.finished_at
+        )
         .first()
     )
     return None if row is None else Watermark(*row)
+
+
+def config_edit(mark: Watermark, cfg: MonitorConfig) -> tuple[str | None, str]:
+    """What an edit of the config since the watermark's run means: (why the run must be full, or
+    None; what the run's message says of the edit, or ""). An edit of ``ALERTING_ONLY`` sections
+    alone keeps the states (every run evaluates every rule again); any other, or one the watermark
+    cannot tell apart (no ``config_sections``), makes a full run, naming the sections it can."""
+    if mark.config_hash == cfg.source_hash:
+        return None, ""
+    changed = changed_sections(mark.config_sections, cfg.section_hashes)
+    if changed is None:
+        return "config changed since the last run", ""
+    if set(changed) - set(ALERTING_ONLY):
+        return f"config changed since the last run ({', '.join(changed)})", ""
+    return None, f"; config edited ({', '.join(changed)}): states kept, every rule evaluated again"
 
 
 def _changes(spark: SparkSession, ref: TableRef, start: int, end: int) -> DataFrame:
@@ -181,8 +200,9 @@ def plan(
     mark = last_watermark(spark, cfg)
     if mark is None:
         return full_scope("first run of this monitor")
-    if mark.config_hash != cfg.source_hash:
-        return full_scope("config changed since the last run")
+    full_because, edit = config_edit(mark, cfg)
+    if full_because is not None:
+        return full_scope(full_because)
     if mark.state_version != STATE_VERSION:
         return full_scope(f"state layout changed (version {mark.state_version} to {STATE_VERSION})")
     if cfg.labels.join.mode == "entity_horizon":
@@ -216,7 +236,7 @@ def plan(
         RunMode.INCREMENTAL,
         tuple(sorted(rebuild)),
         f"{len(rebuild)} buckets recomputed from rows{why}, {len(delta)} moved by label deltas, "
-        f"windows ending from {since:%Y-%m-%d %H:%M} finalised",
+        f"windows ending from {since:%Y-%m-%d %H:%M} finalised{edit}",
         since,
         tuple(sorted(delta)),
         hits if delta else None,

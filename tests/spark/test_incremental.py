@@ -51,9 +51,16 @@ def config(p, lab, out, name="inc", max_delay="7 days"):
     return parse_config(data)
 
 
+def mode_data(p, lab, out) -> dict:
+    """For the tests of which mode a run takes: one metric, no drift (a run costs less), and a
+    2-day baseline, so that a rule added later evaluates the windows after it."""
+    return config_dict(
+        p, lab, str(out), name="inc", metrics=["accuracy"], baseline={"source": "window", "window": "2 days"}
+    )
+
+
 def mode_config(p, lab, out):
-    """For the tests of which mode a run takes: one metric, no drift (a run costs less)."""
-    return parse_config(config_dict(p, lab, str(out), name="inc", metrics=["accuracy"]))
+    return parse_config(mode_data(p, lab, out))
 
 
 def snapshot(spark, cfg, name, key) -> pd.DataFrame:
@@ -229,7 +236,8 @@ def test_a_run_of_the_past_that_failed_after_its_states_sends_the_next_run_to_a_
 
 def test_an_older_state_layout_and_a_table_without_change_data_feed_each_get_a_full_run(spark, tmp_path):
     """Two fallbacks on one lake, one after the other, each named in the run's message; the run
-    after them is incremental again."""
+    after them is incremental again. Then two config edits: of the alerting sections only (the
+    states are kept), and of the metrics (a full run naming them)."""
     preds, _, p, lab = setup_lake(spark, tmp_path, n=200, seed=9)
     cfg = mode_config(p, lab, tmp_path / "out")
     assert run_monitor(cfg, T0 + 6 * DAY, spark=spark).mode == "full"
@@ -249,6 +257,30 @@ def test_an_older_state_layout_and_a_table_without_change_data_feed_each_get_a_f
     assert (result.mode, result.message) == ("full", f"change data feed is off on {p}")
     spark.sql(f"ALTER TABLE delta.`{lab}` SET TBLPROPERTIES (delta.enableChangeDataFeed = true)")
     assert run_monitor(cfg, T0 + 9 * DAY, spark=spark).mode == "incremental"  # the property change has a feed
+
+    # an edit of the alerting sections alone keeps the states: the run stays incremental, recomputes
+    # no bucket, says what was edited, and evaluates the new rule over every stored window
+    data = mode_data(p, lab, tmp_path / "out")
+    rule = {
+        "name": "accuracy_drop",
+        "metric": "accuracy",
+        "minor": {"ratio": 0.95},
+        "maturity": "any",
+        "min_labeled": 1,
+    }
+    data["alerts"] = [rule]
+    data["retrain"] = {"cooldown": "3 days"}
+    result = run_monitor(parse_config(data), T0 + 9 * DAY, spark=spark)
+    assert (result.mode, result.buckets_recomputed) == ("incremental", 0), result.message
+    assert "; config edited (alerts, retrain): states kept, every rule evaluated again" in result.message
+    evaluated = read_table(spark, cfg, "rule_windows")
+    days = read_table(spark, cfg, "perf_metrics").query("window == '1 day' and metric == 'accuracy'")
+    assert set(evaluated["rule"]) == {"accuracy_drop"}
+    assert set(evaluated["window_start"]) == set(days[days["n_labeled"] >= 1]["window_start"])
+    # an edit that shapes the states is a full run naming what changed
+    data["metrics"] = ["accuracy", "recall"]
+    result = run_monitor(parse_config(data), T0 + 9 * DAY, spark=spark)
+    assert (result.mode, result.message.split(";")[0]) == ("full", "config changed since the last run (metrics)")
 
 
 def merge_metrics(spark, table: str) -> dict[str, int]:
