@@ -268,12 +268,6 @@ RUNS = OutputTable(
             "hash of the config (absolute paths); a change makes a full run, unless `config_sections` says only "
             f"alerting sections changed ({', '.join(ALERTING_ONLY)})",
         ),
-        _c(
-            "config_sections",
-            "map<string,string>",
-            "a hash of each top-level section of the config, as `config_hash` hashes it: which sections the next run "
-            "finds edited (its message names them)",
-        ),
         _c("state_version", "int", "layout version of the `perf_stats` fields written; another makes a full run"),
         _c("package_version", "string", "perfmon-spark's version"),
         _c("message", "string", "why the run took its mode, and the alerting summary or the error"),
@@ -294,6 +288,12 @@ RUNS = OutputTable(
             "map<string,double>",
             f"delays of the label events matched to their prediction, in days ({', '.join(LABEL_DELAY_QUANTILES)}, "
             f"max, to the minute) and {LABEL_DELAY_SHARE_BEYOND}; null when none was read or for entity_horizon joins",
+        ),
+        _c(
+            "config_sections",
+            "map<string,string>",
+            "a hash of each top-level section of the config, as `config_hash` hashes it: which sections the next run "
+            "finds edited (its message names them)",
         ),
     ),
     key=("run_id",),

@@ -143,6 +143,7 @@ def test_runs_row_counts_every_kind_of_trouble(spark, lake):
         "stage_seconds",
         "warnings",
         "label_delay",
+        "config_sections",
     ]
     # every stage before the row's own write, timed (alerts only for a monitor that decides)
     stages = [s.value for s in Stage if s not in (Stage.WRITE, *(() if cfg.decides else (Stage.ALERTS,)))]
