@@ -251,7 +251,8 @@ RUNS = OutputTable(
         _c(
             "rows_quarantined",
             "long",
-            "bad rows this run added to `quarantine` (a row already there is not counted again)",
+            "bad records this run added to `quarantine` (identical bad rows are one record, whose `n_rows` counts "
+            "them; a record already there is not counted again)",
         ),
         _c(
             "orphan_labels",
@@ -339,6 +340,12 @@ QUARANTINE = OutputTable(
         _c("record_hash", "string", "SHA-256 of `record`"),
         _c("first_seen_run", "string", "the run that first quarantined the row"),
         _c("as_of", "timestamp", "that run's as_of"),
+        _c(
+            "n_rows",
+            "long",
+            "input rows identical to `record` when that run read them: identical bad rows are one record, "
+            "so that `sum(n_rows)` counts every bad row (null in rows written before the column existed)",
+        ),
     ),
     key=("monitor", "source", "reason", "record_hash"),
     write=Write.INSERT,

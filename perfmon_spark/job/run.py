@@ -489,8 +489,9 @@ def _drift_bins(
 
 
 def _write_quarantine(ctx: RunContext, aggregated: DataFrame) -> int:
-    """Bad rows (one group each in the aggregation), inserted once per record; returns the rows
-    new to the table (a bucket re-read by a later run finds its bad rows there already)."""
+    """Bad rows (one group each in the aggregation: identical rows are one record, with their
+    count), inserted once per record; returns the records new to the table (a bucket re-read by a
+    later run finds its bad rows there already)."""
     record = F.col(RECORD)
     rows = aggregated.filter(record.isNotNull()).select(
         F.lit(ctx.cfg.name).alias(C.monitor),
@@ -503,6 +504,7 @@ def _write_quarantine(ctx: RunContext, aggregated: DataFrame) -> int:
         F.sha2(record, 256).alias(C.record_hash),
         F.lit(ctx.run_id).alias(C.first_seen_run),
         F.lit(ctx.as_of).cast("timestamp").alias(C.as_of),
+        F.col(ROWS).alias(C.n_rows),
     )
     return ctx.lake.merge(rows, QUARANTINE)
 
