@@ -3,7 +3,8 @@ rows with nulls, NaN, infinities, huge and negative scores, unicode segment valu
 duplicate ids, labels before their prediction or with no prediction, and timestamps far in the
 past and the future, through a real run. Every row the run reads is counted exactly once, and
 where the SPEC says: a prediction is used or quarantined with its first failed check, a label is
-quarantined, an orphan, ignored as late or eligible, each as a pandas oracle of SPEC §3 says.
+quarantined, an orphan, ignored as late or eligible, each as an oracle of SPEC §3 says. And label
+events written in any order, over any number of commits, give the same metrics.
 
 Each example is a whole run on new tables (about 15 s), so the examples are few and not shrunk;
 a failure prints its rows, and ``@example`` can pin it."""
@@ -19,6 +20,7 @@ import pandas as pd
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from pyspark.sql import functions as F
+from pyspark.testing import assertDataFrameEqual
 
 from perfmon_spark.config import parse_config
 from perfmon_spark.job import run_monitor
@@ -167,3 +169,37 @@ def test_every_row_read_is_counted_once_where_the_spec_says(spark, tmp_path, pre
     assert overall["n_predictions"].sum() == expected["used"]
     values = load_table(spark, cfg, "perf_metrics").select("value")
     assert values.filter(F.isnan("value") | F.col("value").isin(math.inf, -math.inf)).count() == 0  # never NaN
+
+
+# few distinct arrival times and labels that disagree: ties between events of one id are common
+arrivals = st.sampled_from([T0 + timedelta(days=d) for d in (1, 2, 2, 3)] + [None])
+label_events = st.lists(st.tuples(st.sampled_from(IDS[:5]), st.sampled_from([0, 1, 2]), arrivals), max_size=25)
+
+
+@settings(
+    max_examples=2,
+    deadline=None,
+    phases=[Phase.explicit, Phase.generate],
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    derandomize=True,
+)
+@given(labs=label_events, order=st.randoms(use_true_random=False), commits=st.integers(1, 4))
+def test_label_events_in_any_order_of_arrival_give_the_same_metrics(spark, tmp_path, labs, order, commits):
+    """The same label events, written in one commit in one order, or shuffled over several commits,
+    give the same tables: which event of an id counts never depends on the order rows are read."""
+    root = tmp_path / f"example{next(_run)}"
+    preds = [(i, T0, "v1", 0.2 + 0.15 * n, "de", "web", 1.0) for n, i in enumerate(IDS[:5])]
+    p = write_rows(spark, preds, PREDICTIONS_DDL, root / "predictions")
+    shuffled = list(labs)
+    order.shuffle(shuffled)
+    tables = [write_rows(spark, labs, LABELS_DDL, root / "labels")]
+    tables.append(str(root / "shuffled"))
+    for part in range(commits):
+        rows = shuffled[part::commits]
+        spark.createDataFrame(rows, LABELS_DDL).write.format("delta").mode("append").save(tables[1])
+    outputs = []
+    for n, lab in enumerate(tables):
+        cfg = parse_config(config_dict(p, lab, str(root / f"out{n}"), name="order", metrics=["accuracy", "log_loss"]))
+        assert run_monitor(cfg, AS_OF, spark=spark).status == "SUCCEEDED"
+        outputs.append(load_table(spark, cfg, "perf_metrics").drop("as_of", "run_id"))
+    assertDataFrameEqual(outputs[0], outputs[1])
