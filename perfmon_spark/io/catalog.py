@@ -296,6 +296,13 @@ RUNS = OutputTable(
             "a hash of each top-level section of the config, as `config_hash` hashes it: which sections the next run "
             "finds edited (its message names them)",
         ),
+        _c(
+            "predictions_table_id",
+            "string",
+            "Delta's id of the predictions table read: another id at the same place (the table dropped and created "
+            "again) makes a full run",
+        ),
+        _c("labels_table_id", "string", "Delta's id of the labels table read, likewise"),
     ),
     key=("run_id",),
     write=Write.APPEND,

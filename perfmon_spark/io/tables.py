@@ -26,6 +26,7 @@ class Snapshot:
     ref: TableRef
     df: DataFrame
     version: int
+    table_id: str | None = None  # Delta's id of the table: another one at the same place has another
 
 
 def table_exists(spark: SparkSession, ref: TableRef) -> bool:
@@ -56,7 +57,8 @@ def read_snapshot(spark: SparkSession, ref: TableRef, role: str) -> Snapshot:
     if not table_exists(spark, ref):
         raise InputError(f"{role} table {ref.text!r} ({role}.table) does not exist or is not a Delta table")
     version = latest_version(spark, ref)
-    return Snapshot(ref=ref, df=read_version(spark, ref, version), version=version)
+    table_id = delta_table(spark, ref).detail().select("id").first()[0]
+    return Snapshot(ref=ref, df=read_version(spark, ref, version), version=version, table_id=table_id)
 
 
 def read_version(spark: SparkSession, ref: TableRef, version: int) -> DataFrame:

@@ -100,6 +100,8 @@ class RunResult:
     labels_version: int
     config_hash: str
     config_sections: dict[str, str]
+    predictions_table_id: str | None
+    labels_table_id: str | None
     state_version: int
     package_version: str
     message: str
@@ -156,6 +158,8 @@ class RunContext:
             labels_version=self.labels.version,
             config_hash=self.cfg.source_hash,
             config_sections=self.cfg.section_hashes,
+            predictions_table_id=self.predictions.table_id,
+            labels_table_id=self.labels.table_id,
             state_version=STATE_VERSION,
             package_version=__version__,
             message=message,

@@ -75,6 +75,8 @@ class Watermark:
     config_sections: dict[str, str] | None  # None: likewise
     mode: str
     finished_at: datetime
+    predictions_table_id: str | None = None  # None: likewise
+    labels_table_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -112,12 +114,24 @@ def last_watermark(spark: SparkSession, cfg: MonitorConfig) -> Watermark | None:
     if runs is None:
         return None
     layout = F.col(C.state_version) if C.state_version in runs.columns else F.lit(None).cast("int")
-    sections = F.col(C.config_sections) if C.config_sections in runs.columns else F.lit(None)
+    # columns a runs table written by an older package lacks: None
+    sections, *ids = (
+        F.col(c) if c in runs.columns else F.lit(None).alias(c)
+        for c in (C.config_sections, C.predictions_table_id, C.labels_table_id)
+    )
     row = (
         runs.filter(F.col(C.status) == RunStatus.SUCCEEDED)
         .orderBy(F.desc(C.finished_at))
         .select(
-            C.as_of, C.predictions_version, C.labels_version, C.config_hash, layout, sections, C.mode, C.finished_at
+            C.as_of,
+            C.predictions_version,
+            C.labels_version,
+            C.config_hash,
+            layout,
+            sections,
+            C.mode,
+            C.finished_at,
+            *ids,
         )
         .first()
     )
@@ -215,7 +229,12 @@ def plan(
             f"a run as of {failed:%Y-%m-%dT%H:%M:%S} failed after the last successful one, "
             "and what it may have written is outside this run's scope"
         )
-    for snap, version in ((predictions, mark.predictions_version), (labels, mark.labels_version)):
+    for snap, version, table_id in (
+        (predictions, mark.predictions_version, mark.predictions_table_id),
+        (labels, mark.labels_version, mark.labels_table_id),
+    ):
+        if table_id is not None and snap.table_id != table_id:
+            return full_scope(f"{snap.ref.text} is another table than the last run read (dropped and created again?)")
         if snap.version < version:
             return full_scope(f"{snap.ref.text} is older than the last run read (restored?)")
         if snap.version > version and snap.ref in off:

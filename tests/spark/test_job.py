@@ -144,6 +144,8 @@ def test_runs_row_counts_every_kind_of_trouble(spark, lake):
         "warnings",
         "label_delay",
         "config_sections",
+        "predictions_table_id",
+        "labels_table_id",
     ]
     # every stage before the row's own write, timed (alerts only for a monitor that decides)
     stages = [s.value for s in Stage if s not in (Stage.WRITE, *(() if cfg.decides else (Stage.ALERTS,)))]

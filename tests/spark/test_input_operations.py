@@ -1,0 +1,81 @@
+"""What platform teams do to input tables between two runs (#37 item 1), on one lake, one after the
+other: the change data feed switched on after a run, a type widened, a column renamed through
+column mapping, and the table dropped and created again at the same path with other rows. The
+change data feed cannot cover any of them exactly, so each next run recomputes in full and says
+why in ``runs.message``; the last is compared with a ``--full-refresh``, value for value. (Appends,
+deletes, corrections, late rows and killed runs are ``test_incremental.py``'s; OPTIMIZE and
+VACUUM of the output tables ``test_maintain.py``'s.)"""
+
+from __future__ import annotations
+
+import shutil
+from datetime import timedelta
+
+from pyspark.testing import assertDataFrameEqual
+
+from perfmon_spark.config import parse_config
+from perfmon_spark.io.catalog import PERF_METRICS, PERF_STATS
+from perfmon_spark.io.lake import Lake
+from perfmon_spark.job import run_monitor
+from tests.helpers import LABELS_DDL, PREDICTIONS_DDL, T0, config_dict, make_inputs, write_delta
+
+DAY = timedelta(days=1)
+
+
+def config(p, lab, out):
+    data = config_dict(p, lab, str(out), name="ops", metrics=["accuracy", "roc_auc"])
+    data["segments"]["max_values"] = 10  # no value cut: a new day cannot re-rank the values into a full run
+    return parse_config(data)
+
+
+def test_operations_the_change_data_feed_cannot_cover_each_make_a_full_run_that_says_why(spark, tmp_path):
+    preds, labels = make_inputs(n=400, days=8, seed=3)
+    p = write_delta(spark, preds.iloc[:200], PREDICTIONS_DDL, tmp_path / "predictions")
+    lab = write_delta(spark, labels, LABELS_DDL, tmp_path / "labels")
+    cfg = config(p, lab, tmp_path / "out")
+    assert run_monitor(cfg, T0 + 5 * DAY, spark=spark).mode == "full"
+
+    def next_run(day: int) -> tuple[str, str]:
+        result = run_monitor(cfg, T0 + day * DAY, spark=spark)
+        return result.mode, result.message.split(";")[0]
+
+    # the feed off for one append, then on again: the versions in between have no change data
+    spark.sql(f"ALTER TABLE delta.`{p}` SET TBLPROPERTIES (delta.enableChangeDataFeed = false)")
+    write_delta(spark, preds.iloc[200:250], PREDICTIONS_DDL, p, mode="append")
+    spark.sql(f"ALTER TABLE delta.`{p}` SET TBLPROPERTIES (delta.enableChangeDataFeed = true)")
+    mode, why = next_run(6)
+    assert mode == "full" and why.startswith("change data feed unavailable: [DELTA_MISSING_CHANGE_DATA]"), why
+
+    # a type widened (Delta's type widening), with a new day
+    spark.sql(f"ALTER TABLE delta.`{lab}` SET TBLPROPERTIES ('delta.enableTypeWidening' = 'true')")
+    spark.sql(f"ALTER TABLE delta.`{lab}` ALTER COLUMN is_fraud TYPE bigint")
+    write_delta(spark, preds.iloc[250:300], PREDICTIONS_DDL, p, mode="append")
+    mode, why = next_run(7)
+    assert mode == "full" and "DELTA_CHANGE_DATA_FEED_INCOMPATIBLE_DATA_SCHEMA" in why, why
+
+    # a column renamed through column mapping (one no setting names)
+    spark.sql(
+        f"ALTER TABLE delta.`{p}` SET TBLPROPERTIES ('delta.columnMapping.mode' = 'name', "
+        "'delta.minReaderVersion' = '2', 'delta.minWriterVersion' = '5')"
+    )
+    spark.sql(f"ALTER TABLE delta.`{p}` RENAME COLUMN amount TO amount_eur")
+    mode, why = next_run(7)
+    assert mode == "full" and "[DELTA_CHANGE_DATA_FEED_INCOMPATIBLE_" in why, why
+
+    # dropped and created again at the same path, with fewer old rows and more versions than the
+    # last run read: the change data feed since that version would miss the rows that went
+    shutil.rmtree(p)
+    kept = preds.drop(index=preds.index[100:200])
+    for part in range(9):  # versions 0-8, past the 6 the last run read
+        write_delta(spark, kept.iloc[part * 34 : (part + 1) * 34], PREDICTIONS_DDL, p, mode="append")
+    mode, why = next_run(8)
+    assert (mode, why) == ("full", f"{p} is another table than the last run read (dropped and created again?)")
+    full = config(p, lab, tmp_path / "full")
+    assert run_monitor(full, T0 + 8 * DAY, mode="full", spark=spark).mode == "full"
+    for table in (PERF_METRICS, PERF_STATS):
+        assertDataFrameEqual(
+            Lake(spark, cfg).read(table).drop("as_of", "run_id"),
+            Lake(spark, full).read(table).drop("as_of", "run_id"),
+            rtol=1e-9,
+            atol=1e-12,
+        )
