@@ -113,6 +113,15 @@ class Decision(StrEnum):
     COOLDOWN = "COOLDOWN"
 
 
+class Verdict(StrEnum):
+    """A challenger against the champion on one metric and window (``version_comparison``)."""
+
+    BETTER = "BETTER"
+    WORSE = "WORSE"
+    NOT_WORSE = "NOT_WORSE"  # no worse than the margin allows
+    INCONCLUSIVE = "INCONCLUSIVE"  # too few labels, or the interval spans the margin
+
+
 class Trigger(StrEnum):
     """``retrain.triggers``: what may recommend a retrain."""
 
