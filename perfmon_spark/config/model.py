@@ -533,6 +533,28 @@ class EstimationConfig(Section):
     )
 
 
+class VersionsConfig(Section):
+    """Champion and challengers compared on the same windows and the champion's mix of slices
+    (``version_comparison``; ``metrics.comparison`` says how)."""
+
+    champion: Text | None = Field(None, description="the model version serving (the one the others are compared with)")
+    challengers: tuple[Text, ...] = Field((), description="the versions compared with the champion")
+    metrics: tuple[Text, ...] = Field(
+        (), description="metrics compared, each with an interval and a better direction (default: the alert rules')"
+    )
+    stratify_by: Text | None = Field(
+        None, description="the segment column whose mix is standardised to the champion's (default: the first)"
+    )
+    margin: float = Field(
+        0.01, ge=0, description="non-inferiority margin in the metric's units: worse by less is NOT_WORSE"
+    )
+    min_labeled: int = Field(30, ge=1, description="labels each side needs for a verdict other than INCONCLUSIVE")
+
+    @property
+    def enabled(self) -> bool:
+        return self.champion is not None
+
+
 class RetrainConfig(Section):
     """When a RETRAIN is recommended."""
 
@@ -581,6 +603,7 @@ class MonitorConfig(Section):
     retrain: RetrainConfig = Field({}, description="when a RETRAIN is recommended")
     drift: DriftConfig = Field({}, description="feature drift, and its relation to the metrics")
     estimation: EstimationConfig = Field({}, description="how estimated metrics are back-tested")
+    versions: VersionsConfig = Field({}, description="champion and challengers compared (version_comparison)")
     _source_hash: str = PrivateAttr("")
     _section_hashes: dict[str, str] = PrivateAttr(default_factory=dict)
 
@@ -621,6 +644,21 @@ class MonitorConfig(Section):
         """False for a proxy metric, which reads every prediction and no label."""
         found = lookup(self.problem_type, metric)
         return found is None or found.labeled
+
+    @property
+    def compared_metrics(self) -> tuple[str, ...]:
+        """The metrics ``version_comparison`` compares: ``versions.metrics``, else the alert rules'
+        that have an interval and a better direction, in the rules' order."""
+        if self.versions.metrics:
+            return self.versions.metrics
+        found = (lookup(self.problem_type, r.metric) for r in self.alerts)
+        usable = (m.name for m in found if m is not None and m.interval is not None and m.larger_is_better is not None)
+        return tuple(dict.fromkeys(usable))
+
+    @property
+    def stratum_column(self) -> str | None:
+        """The segment column ``version_comparison`` standardises on (None: no segment column)."""
+        return self.versions.stratify_by or next(iter(self.segments.columns), None)
 
     @property
     def inactive_after(self) -> Duration:

@@ -118,6 +118,7 @@ def broken_rules(cfg: MonitorConfig) -> Iterator[tuple[str, str]]:
             yield f"baseline.{key}", f"{d.text!r} must be a multiple of the granularity {g.text!r}"
     if (d := cfg.estimation.backtest_period).seconds % g.seconds:
         yield "estimation.backtest_period", f"{d.text!r} must be a multiple of the granularity {g.text!r}"
+    yield from _version_rules(cfg)
     for i, column in enumerate(cfg.drift.categorical):
         if column in cfg.drift.features:
             yield f"drift.categorical[{i}]", f"{column!r} is also in drift.features; give a column in one list"
@@ -126,3 +127,31 @@ def broken_rules(cfg: MonitorConfig) -> Iterator[tuple[str, str]]:
             yield f"retrain.triggers[{j}]", "'drift_and_decay' needs drift.features or drift.categorical"
         if trigger == Trigger.KPI and not any(k.max is not None or k.min is not None for k in cfg.kpis):
             yield f"retrain.triggers[{j}]", "'kpi' needs a KPI with a max or min in kpis"
+
+
+def _version_rules(cfg: MonitorConfig) -> Iterator[tuple[str, str]]:
+    """``versions``: challengers need a champion and differ from it, a stratum column that is a
+    segment column, and metrics that are computed, with an interval and a better direction."""
+    v = cfg.versions
+    if v.challengers and v.champion is None:
+        yield "versions.champion", "required when versions.challengers is given"
+    for i, version in enumerate(v.challengers):
+        if version == v.champion:
+            yield f"versions.challengers[{i}]", f"{version!r} is the champion; list the versions compared with it"
+    if not v.enabled:
+        return
+    if not v.challengers:
+        yield "versions.challengers", "list at least one version to compare with the champion"
+    if v.stratify_by is not None and v.stratify_by not in cfg.segments.columns:
+        yield (
+            "versions.stratify_by",
+            f"{v.stratify_by!r} is not a segment column; segment columns: {', '.join(cfg.segments.columns) or 'none'}",
+        )
+    if not cfg.compared_metrics:
+        yield "versions.metrics", "list the metrics to compare (no alert rule's metric has an interval and a direction)"
+    for i, name in enumerate(v.metrics):
+        metric = lookup(cfg.problem_type, name)
+        if name not in cfg.metrics:
+            yield f"versions.metrics[{i}]", f"{name!r} is not computed; computed metrics: {', '.join(cfg.metrics)}"
+        elif metric is not None and (metric.interval is None or metric.larger_is_better is None):
+            yield f"versions.metrics[{i}]", f"{name!r} has no interval or no better direction to compare versions by"

@@ -41,6 +41,7 @@ from perfmon_spark.vocabulary import (
     RunStatus,
     Source,
     Stage,
+    Verdict,
 )
 
 
@@ -641,6 +642,36 @@ DRIFT_CORRELATION = OutputTable(
     bookkeeping=("as_of", "run_id"),
 )
 
+VERSION_COMPARISON = OutputTable(
+    name="version_comparison",
+    doc="per challenger, metric and window: the challenger against the champion on the champion's mix of slices",
+    columns=(
+        MONITOR,
+        _c("champion", "string", "versions.champion"),
+        _c("challenger", "string", "one of versions.challengers"),
+        METRIC,
+        WINDOW,
+        _c("window_start", "timestamp", "inclusive"),
+        _c("window_end", "timestamp", "exclusive"),
+        _c(
+            "difference",
+            "double",
+            "challenger minus champion, each stratum (a value of versions.stratify_by) weighted by the champion's "
+            "share of predictions there; null where no stratum has both",
+        ),
+        _c("ci_lower", "double", "its interval at confidence_level, Bonferroni-adjusted over the run's comparisons"),
+        _c("ci_upper", "double", "its interval, likewise"),
+        _c("unadjusted_difference", "double", "challenger minus champion overall (each in its own mix)"),
+        _c("n_labeled_champion", "long", "the champion's labels in the strata compared"),
+        _c("n_labeled_challenger", "long", "the challenger's labels in the strata compared"),
+        _c("verdict", "string", _one_of(Verdict)),
+        AS_OF,
+        RUN_ID,
+    ),
+    key=("monitor", "champion", "challenger", "metric", "window", "window_start"),
+    bookkeeping=("as_of", "run_id"),
+)
+
 # Every table a run may write, in the order a reader meets them.
 OUTPUT_TABLES = (
     PERF_METRICS,
@@ -658,6 +689,7 @@ OUTPUT_TABLES = (
     DRIFT_METRICS,
     DRIFT_PERFORMANCE,
     DRIFT_CORRELATION,
+    VERSION_COMPARISON,
 )
 ALERTING_TABLES = (RULE_WINDOWS, PERF_ALERTS, ALERT_EVENTS, RETRAIN_DECISIONS, MODEL_STATUS)
 DRIFT_TABLES = (DRIFT_REFERENCE, DRIFT_STATS, DRIFT_METRICS)

@@ -13,6 +13,7 @@ input snapshots pinned at their Delta versions):
    (exit 5, nothing written, if another run took it or ended meanwhile); it lets it go when it
    ends, however it ends;
 5. ``_write_quarantine``, ``_write_states``, ``_write_metrics``: MERGEs on the contract keys;
+   ``versions.write_version_comparison`` (with ``versions.champion``);
 6. ``alerting.run_alerting`` (with alert rules or a KPI trigger);
 7. the ``runs`` row, last: it is the next run's watermark.
 
@@ -73,6 +74,7 @@ from perfmon_spark.job.label_delay import LabelDelay, measure
 from perfmon_spark.job.progress import Stopwatch
 from perfmon_spark.job.run_warnings import RunWarning
 from perfmon_spark.job.scope import Scope
+from perfmon_spark.job.versions import write_version_comparison
 from perfmon_spark.session import get_spark, prepare_session
 from perfmon_spark.states.build import RECORD_ID, ROWS, aggregate_rows, bucket_states, main_entries
 from perfmon_spark.states.cells import binning, cell_counts
@@ -396,7 +398,11 @@ def _compute_and_write(
             )
         with watch.stage(Stage.METRICS) as note:
             written = _write_metrics(ctx, agg.bins, scope.since)
-            note(f"{written} perf_metrics rows changed")
+            compared = ""
+            if ctx.cfg.versions.enabled:
+                changed = write_version_comparison(ctx.lake, ctx.lake.read(PERF_METRICS), ctx.stamped)
+                compared = f", {changed} version_comparison rows"
+            note(f"{written} perf_metrics rows changed{compared}")
     finally:
         for df in cached:
             df.unpersist()

@@ -134,8 +134,8 @@ def _pooled_variance(a: Stratum, b: Stratum) -> float:
 
     Each side's own standard error moves with its value (a binomial proportion nearer 1 has a
     smaller one), so a small side that came out high would look surer than one that came out low:
-    with its own errors, equal versions were called BETTER in 5.4% of simulated runs (family of 6,
-    target <= 5%; bench/bench_version_comparison.py). The pooled variance is dominated by the larger
+    with its own errors, equal versions had a BETTER or WORSE verdict in 5.6% of simulated runs
+    (family of 6, target <= 5%; pooled: 2.1%; bench/bench_version_comparison.py). The pooled variance is dominated by the larger
     side, whose value moves little."""
     per_label = (a.std_error**2 * a.n_labeled**2 + b.std_error**2 * b.n_labeled**2) / (a.n_labeled + b.n_labeled)
     return per_label * (1 / a.n_labeled + 1 / b.n_labeled)

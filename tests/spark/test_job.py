@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -36,7 +37,8 @@ def lake(spark, tmp_path_factory):
     preds, labels = make_inputs()
     p = write_delta(spark, preds, PREDICTIONS_DDL, root / "predictions")
     lab = write_delta(spark, labels, LABELS_DDL, root / "labels")
-    cfg = parse_config(config_dict(p, lab, str(root / "monitoring")))
+    versions = {"champion": "v1", "challengers": ["v2"], "metrics": ["roc_auc", "accuracy"], "min_labeled": 5}
+    cfg = parse_config(config_dict(p, lab, str(root / "monitoring"), versions=versions))
     first = run_monitor(cfg, AS_OF, spark=spark)
     return {"root": root, "preds": preds, "labels": labels, "cfg": cfg, "first": first}
 
@@ -252,3 +254,35 @@ def test_a_run_prints_one_progress_line_per_stage_unless_quiet(spark, lake, tmp_
     assert main(["run", "--config", str(config), "--as-of", AS_OF.isoformat(), "--quiet"]) == 0
     quiet = capfd.readouterr().err.splitlines()  # warnings are never quiet
     assert all(line.startswith("warning: [fraud] ") for line in quiet), quiet
+
+
+def test_version_comparison_weighs_each_country_by_the_champions_predictions(spark, lake):
+    """v2 against v1 in every window both have, from perf_metrics: the difference is the champion's
+    country mix applied to the per-country differences (numpy, from the perf_metrics rows), and the
+    row's interval and verdict are ``metrics.comparison``'s (unit-tested against numpy)."""
+    cfg = lake["cfg"]
+    metrics = read_table(spark, cfg, "perf_metrics")
+    found = read_table(spark, cfg, "version_comparison")
+    both = metrics[metrics["model_version"].isin(["v1", "v2"]) & (metrics["slice_key"] == "*")]
+    windows = both.groupby(["metric", "window", "window_start"])["model_version"].nunique()
+    compared = windows[(windows == 2) & windows.index.get_level_values("metric").isin(["roc_auc", "accuracy"])]
+    compared = compared[compared.index.get_level_values("window").isin(["1 day", "3 days"])]
+    assert len(found) == len(compared) > 0
+    assert set(found["verdict"]) <= {"BETTER", "WORSE", "NOT_WORSE", "INCONCLUSIVE"}
+    countries = metrics[metrics["slice_key"] == "country"].set_index(
+        ["model_version", "metric", "window", "window_start", "slice_value"]
+    )
+    for r in found.itertuples():
+        at = (r.metric, r.window, r.window_start)
+        champion, challenger = countries.loc[("v1", *at)], countries.loc[("v2", *at)]
+        common = champion.index.intersection(challenger.index)
+        usable = common[champion.loc[common, "value"].notna() & challenger.loc[common, "value"].notna()]
+        if len(usable) == 0:
+            assert np.isnan(r.difference) and r.verdict == "INCONCLUSIVE"
+            continue
+        w = champion.loc[usable, "n_predictions"] / champion.loc[usable, "n_predictions"].sum()
+        expected = float((w * (challenger.loc[usable, "value"] - champion.loc[usable, "value"])).sum())
+        assert r.difference == pytest.approx(expected, abs=1e-12)
+        assert r.ci_lower <= r.difference <= r.ci_upper
+        overall = both.set_index(["model_version", "metric", "window", "window_start"])["value"]
+        assert r.unadjusted_difference == pytest.approx(overall.loc[("v2", *at)] - overall.loc[("v1", *at)])

@@ -99,6 +99,7 @@ def test_the_bench_runs_every_figure_on_few_seeds():
         "equal_runs_with_better_or_worse",
         "equal_verdicts_not_worse",
         "mix_found_worse",
+        "mix_found_better_or_not_worse",
         "mix_unadjusted_said_better",
     }
     assert all(0 <= v <= 1 for v in found.values())
