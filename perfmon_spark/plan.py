@@ -105,6 +105,9 @@ def describe(cfg: MonitorConfig) -> str:
         "metrics: " + "; ".join(metrics),
         *_alerting(cfg),
         *_drift(cfg),
-        "writes: " + ", ".join(out.table(t.name).text for t in written_by(cfg.decides, bool(cfg.drift.columns))),
+        "writes: "
+        + ", ".join(
+            out.table(t.name).text for t in written_by(cfg.decides, bool(cfg.drift.columns), cfg.versions.enabled)
+        ),
     ]
     return "\n".join(lines)

@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 from pydantic.functional_validators import BeforeValidator, PlainValidator
 
-from perfmon_spark.config.rules import broken_rules
+from perfmon_spark.config.rules import broken_rules, comparable
 from perfmon_spark.config.types import (
     Cross,
     Duration,
@@ -651,8 +651,7 @@ class MonitorConfig(Section):
         that have an interval and a better direction, in the rules' order."""
         if self.versions.metrics:
             return self.versions.metrics
-        found = (lookup(self.problem_type, r.metric) for r in self.alerts)
-        usable = (m.name for m in found if m is not None and m.interval is not None and m.larger_is_better is not None)
+        usable = (r.metric for r in self.alerts if comparable(lookup(self.problem_type, r.metric)))
         return tuple(dict.fromkeys(usable))
 
     @property

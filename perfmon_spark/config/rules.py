@@ -36,6 +36,7 @@ _DUPLICATES = {
 }
 _DUPLICATES |= {"kpis": "KPI name", "alerts": "rule name", "notifications": "sink name"}
 _DUPLICATES |= {"drift.features": "feature", "drift.categorical": "feature"}
+_DUPLICATES |= {"versions.challengers": "challenger", "versions.metrics": "metric"}
 
 
 def broken_rules(cfg: MonitorConfig) -> Iterator[tuple[str, str]]:
@@ -56,6 +57,7 @@ def broken_rules(cfg: MonitorConfig) -> Iterator[tuple[str, str]]:
     names = {key: tuple(item.name for item in getattr(cfg, key)) for key in ("kpis", "alerts", "notifications")}
     names |= {"metrics": cfg.metrics, "segments.columns": cfg.segments.columns, "segments.cross": cfg.segments.cross}
     names |= {"drift.features": cfg.drift.features, "drift.categorical": cfg.drift.categorical}
+    names |= {"versions.challengers": cfg.versions.challengers, "versions.metrics": cfg.versions.metrics}
     for path, items in names.items():
         if (dup := next((n for i, n in enumerate(items) if n in items[:i]), None)) is not None:
             yield path, f"duplicate {_DUPLICATES[path]} {dup!r}"
@@ -129,6 +131,12 @@ def broken_rules(cfg: MonitorConfig) -> Iterator[tuple[str, str]]:
             yield f"retrain.triggers[{j}]", "'kpi' needs a KPI with a max or min in kpis"
 
 
+def comparable(metric) -> bool:
+    """Whether ``version_comparison`` can compare a registry metric: it reads labels (the variance
+    is per label), has an interval and a better direction."""
+    return metric is not None and metric.labeled and metric.interval is not None and metric.larger_is_better is not None
+
+
 def _version_rules(cfg: MonitorConfig) -> Iterator[tuple[str, str]]:
     """``versions``: challengers need a champion and differ from it, a stratum column that is a
     segment column, and metrics that are computed, with an interval and a better direction."""
@@ -153,5 +161,8 @@ def _version_rules(cfg: MonitorConfig) -> Iterator[tuple[str, str]]:
         metric = lookup(cfg.problem_type, name)
         if name not in cfg.metrics:
             yield f"versions.metrics[{i}]", f"{name!r} is not computed; computed metrics: {', '.join(cfg.metrics)}"
-        elif metric is not None and (metric.interval is None or metric.larger_is_better is None):
-            yield f"versions.metrics[{i}]", f"{name!r} has no interval or no better direction to compare versions by"
+        elif not comparable(metric):
+            yield (
+                f"versions.metrics[{i}]",
+                f"{name!r} cannot be compared: a metric needs labels, an interval and a better direction",
+            )

@@ -351,8 +351,8 @@ QUARANTINE = OutputTable(
         _c(
             "n_rows",
             "long",
-            "input rows identical to `record` when that run read them: identical bad rows are one record, "
-            "so that `sum(n_rows)` counts every bad row (null in rows written before the column existed)",
+            "input rows identical to `record` when it was first quarantined: identical bad rows are one record "
+            "(null in rows written before the column existed)",
         ),
     ),
     key=("monitor", "source", "reason", "record_hash"),
@@ -659,7 +659,11 @@ VERSION_COMPARISON = OutputTable(
             "challenger minus champion, each stratum (a value of versions.stratify_by) weighted by the champion's "
             "share of predictions there; null where no stratum has both",
         ),
-        _c("ci_lower", "double", "its interval at confidence_level, Bonferroni-adjusted over the run's comparisons"),
+        _c(
+            "ci_lower",
+            "double",
+            "its interval at confidence_level, Bonferroni-adjusted over the window start's comparisons",
+        ),
         _c("ci_upper", "double", "its interval, likewise"),
         _c("unadjusted_difference", "double", "challenger minus champion overall (each in its own mix)"),
         _c("n_labeled_champion", "long", "the champion's labels in the strata compared"),
@@ -696,15 +700,17 @@ DRIFT_TABLES = (DRIFT_REFERENCE, DRIFT_STATS, DRIFT_METRICS)
 DRIFT_ALERTING_TABLES = (DRIFT_PERFORMANCE, DRIFT_CORRELATION)
 
 
-def written_by(decides: bool, drifts: bool = False) -> tuple[OutputTable, ...]:
+def written_by(decides: bool, drifts: bool = False, compares: bool = False) -> tuple[OutputTable, ...]:
     """The tables a run writes: the alerting ones only where the config ``decides``, the drift
-    ones only where it has drift features (those that relate drift to the rules' metrics: both)."""
+    ones only where it has drift features (those that relate drift to the rules' metrics: both),
+    ``version_comparison`` only where it names a champion (``compares``)."""
     return tuple(
         t
         for t in OUTPUT_TABLES
         if (decides or t not in ALERTING_TABLES)
         and (drifts or t not in DRIFT_TABLES)
         and ((drifts and decides) or t not in DRIFT_ALERTING_TABLES)
+        and (compares or t is not VERSION_COMPARISON)
     )
 
 

@@ -21,10 +21,13 @@ less than the margin is not worse, which is what a margin means); WORSE where it
 below -margin; INCONCLUSIVE where it spans -margin, or where too few labels or too little of the
 champion's mix stand behind it.
 
-**Many comparisons.** A run compares each challenger on each metric and window; the intervals are
-Bonferroni-adjusted over that family (``family``): the chance that any verdict of a run is wrong
-stays within 1 - confidence. The alerts control a false discovery rate instead; a verdict is read
-from its own row's interval, which a rate over the family could not keep true row by row.
+**Many comparisons.** At each window start a run compares each challenger on each metric and window
+length; the intervals are Bonferroni-adjusted over that family (``family``): the chance that any
+verdict of one window start is wrong stays within 1 - confidence. It is not adjusted over the
+history (every window start of the table): a long history of equal versions holds a wrong verdict
+now and then, as any series of tests does; read the latest window. The alerts control a false
+discovery rate instead; a verdict is read from its own row's interval, which a rate over the family
+could not keep true row by row.
 """
 
 from __future__ import annotations
@@ -82,7 +85,7 @@ def compare(
     Args:
         margin: the non-inferiority margin, >= 0, in the metric's units.
         confidence: of the interval before the family's adjustment (``confidence_level``).
-        family: how many comparisons the run makes (Bonferroni).
+        family: how many comparisons the run makes at this window start (Bonferroni).
         min_labeled: the labels each side needs, in the strata compared, for a verdict other than
             INCONCLUSIVE.
     """

@@ -4,7 +4,8 @@ duplicate ids, labels before their prediction or with no prediction, and timesta
 past and the future, through a real run. Every row the run reads is counted exactly once, and
 where the SPEC says: a prediction is used or quarantined with its first failed check, a label is
 quarantined, an orphan, ignored as late or eligible, each as an oracle of SPEC §3 says. And label
-events written in any order, over any number of commits, give the same metrics.
+events written in any order, in one commit or several, give the same metrics (full runs: the
+incremental and label-delta paths are test_incremental.py's).
 
 Each example is a whole run on new tables (about 15 s), so the examples are few and not shrunk;
 a failure prints its rows, and ``@example`` can pin it."""

@@ -52,27 +52,36 @@ def test_a_challenger_worse_in_every_stratum_but_better_overall_is_worse():
     assert found.difference < 0 and found.verdict is Verdict.WORSE
 
 
-def test_equal_versions_are_not_worse_with_enough_labels_and_inconclusive_with_few():
+def test_equal_versions_are_not_worse_with_enough_labels_and_inconclusive_with_too_few():
     same = {"a": proportion(9_000, 10_000), "b": proportion(16_000, 20_000)}
     found = compare(same, same, (0.833, 0.833), larger_is_better=True, margin=0.01, confidence=0.95)
     assert found.difference == 0 and found.verdict is Verdict.NOT_WORSE
-    few = {"a": proportion(9, 10), "b": proportion(16, 20)}
-    assert compare(few, few, (0.83, 0.83), larger_is_better=True, margin=0.01, confidence=0.95).verdict is (
-        Verdict.INCONCLUSIVE
-    )
+    # one label under min_labeled on a side, with an interval narrow enough to say NOT_WORSE otherwise
+    narrow = {"a": Stratum(0.9, 1e-6, 14, 100), "b": Stratum(0.8, 1e-6, 15, 100)}
+    args = {"larger_is_better": True, "margin": 0.01, "confidence": 0.95}
+    assert compare(narrow, narrow, (0.85, 0.85), min_labeled=29, **args).verdict is Verdict.NOT_WORSE
+    assert compare(narrow, narrow, (0.85, 0.85), min_labeled=30, **args).verdict is Verdict.INCONCLUSIVE
 
 
 def test_too_little_of_the_champions_mix_or_no_common_stratum_is_inconclusive():
-    champion = {"a": proportion(900, 1000), "b": proportion(9000, 10000)}
-    only_a = {"a": proportion(9000, 10000)}
-    found = compare(champion, only_a, (0.9, 0.9), larger_is_better=True, margin=0.01, confidence=0.95)
-    assert found.difference == pytest.approx(0.0) and found.verdict is Verdict.INCONCLUSIVE  # a is 1/11 of the mix
-    nothing = compare(champion, {"c": proportion(5, 10)}, (0.9, None), larger_is_better=True, margin=0, confidence=0.95)
+    """Intervals narrow enough for NOT_WORSE: only the share of the mix covered decides."""
+    args = {"larger_is_better": True, "margin": 0.01, "confidence": 0.95}
+    tight = Stratum(0.9, 1e-6, 10_000, 10_000)
+    covered = MIN_MIX_COVERED * 10_000
+    champion = {
+        "a": Stratum(0.9, 1e-6, 10_000, round(covered)),
+        "b": Stratum(0.9, 1e-6, 10_000, 10_000 - round(covered)),
+    }
+    assert compare(champion, {"a": tight}, (0.9, 0.9), **args).verdict is Verdict.NOT_WORSE  # just enough of the mix
+    champion["a"] = Stratum(0.9, 1e-6, 10_000, round(covered) - 1)
+    found = compare(champion, {"a": tight}, (0.9, 0.9), **args)
+    assert found.difference == pytest.approx(0.0) and found.verdict is Verdict.INCONCLUSIVE
+    nothing = compare(champion, {"c": tight}, (0.9, None), **args)
     assert (nothing.difference, nothing.unadjusted_difference, nothing.verdict) == (None, None, Verdict.INCONCLUSIVE)
-    undefined = {"a": Stratum(None, None, 0, 50), "b": proportion(9000, 10000)}
-    assert compare(champion, undefined, (0.9, 0.9), larger_is_better=True, margin=0, confidence=0.95).verdict is (
-        Verdict.INCONCLUSIVE
-    )
+    # a stratum whose value is undefined on one side is not compared: here, most of the mix
+    undefined = {"a": Stratum(None, None, 0, 50), "b": tight}
+    found = compare({"a": tight, "b": Stratum(0.9, 1e-6, 10_000, 100)}, undefined, (0.9, 0.9), **args)
+    assert found.n_labeled_challenger == 10_000 and found.verdict is Verdict.INCONCLUSIVE
 
 
 @pytest.mark.parametrize(

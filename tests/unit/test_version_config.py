@@ -11,7 +11,9 @@ from perfmon_spark.config import parse_config
 from perfmon_spark.errors import ConfigError
 from perfmon_spark.job.versions import comparison_rows
 from perfmon_spark.metrics.comparison import Stratum, compare
-from tests.helpers import with_changes
+from tests.helpers import BASE, with_changes
+
+BASE_PREDICTIONS = BASE["predictions"]
 
 RULE = {"name": "auc_drop", "metric": "roc_auc", "minor": {"ratio": 0.95}}
 SEGMENTS = {"columns": ["country", "channel"]}
@@ -37,11 +39,34 @@ def test_the_defaults_are_the_alert_rules_metrics_and_the_first_segment_column()
         ({"challengers": []}, "versions.challengers: list at least one version"),
         ({"stratify_by": "region"}, "versions.stratify_by: 'region' is not a segment column; segment columns: country"),
         ({"metrics": ["log_loss"]}, "versions.metrics[0]: 'log_loss' is not computed"),
+        ({"challengers": ["v8", "v9", "v8"]}, "versions.challengers: duplicate challenger 'v8'"),
     ],
 )
 def test_a_bad_versions_section_is_one_line_naming_the_key(changes, message):
     with pytest.raises(ConfigError, match=f"^config error: {message}".replace("[", r"\[").replace("]", r"\]")):
         parse_config(versions(**changes))
+
+
+def test_a_metric_without_labels_cannot_be_compared_and_a_rules_metric_is_compared_as_named():
+    with pytest.raises(ConfigError, match=r"versions.metrics\[0\]: 'estimated_accuracy' cannot be compared"):
+        parse_config(
+            with_changes(
+                metrics=["accuracy", "estimated_accuracy"],
+                segments=SEGMENTS,
+                versions={"champion": "v7", "challengers": ["v8"], "metrics": ["estimated_accuracy"]},
+            )
+        )
+    per_class = parse_config(
+        with_changes(
+            problem_type="multiclass",
+            predictions={**BASE_PREDICTIONS, "prediction": "predicted", "score": None},
+            metrics=["accuracy", "recall[fraud]"],
+            segments=SEGMENTS,
+            alerts=[{"name": "fraud_recall", "metric": "recall[fraud]", "minor": {"ratio": 0.9}}],
+            versions={"champion": "v7", "challengers": ["v8"]},
+        )
+    )
+    assert per_class.compared_metrics == ("recall[fraud]",)
 
 
 def row(version, key, value, metric="roc_auc", window="1 day", start=0, v=0.9, n=100):
