@@ -245,6 +245,11 @@ def plan(
             hits = hits.persist(StorageLevel.MEMORY_AND_DISK)
         rebuild, delta, why = _label_scope(spark, cfg, hits, rebuild, as_of, mark, least)
     except Exception as e:
+        if _files_gone(e):
+            return full_scope(
+                "change data feed unavailable: files of the versions since the last run are gone "
+                "(an OPTIMIZE, then a VACUUM, removed them)"
+            )
         if "change" not in str(e).lower() and "cdc" not in str(e).lower():
             raise
         return full_scope(f"change data feed unavailable: {str(e).splitlines()[0][:200]}")
@@ -262,6 +267,13 @@ def plan(
         mark,
         new_labels=hits is not None,
     )
+
+
+def _files_gone(e: Exception) -> bool:
+    """Whether reading the change data feed failed on a data file that no longer exists: an OPTIMIZE
+    rewrote the files the versions since the last run added, and a VACUUM deleted them, so their
+    changes cannot be read (Delta names no error class for it; the JVM's exception is in the text)."""
+    return "java.io.FileNotFoundException" in str(e)
 
 
 def _uncovered_failure(spark: SparkSession, cfg: MonitorConfig, mark: Watermark, as_of: datetime) -> datetime | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import shutil
 from datetime import timedelta
 
+from delta.tables import DeltaTable
 from pyspark.testing import assertDataFrameEqual
 
 from perfmon_spark.config import parse_config
@@ -20,6 +21,7 @@ from perfmon_spark.job import run_monitor
 from tests.helpers import LABELS_DDL, PREDICTIONS_DDL, T0, config_dict, make_inputs, write_delta
 
 DAY = timedelta(days=1)
+RETENTION_CHECK = "spark.databricks.delta.retentionDurationCheck.enabled"
 
 
 def config(p, lab, out):
@@ -79,3 +81,51 @@ def test_operations_the_change_data_feed_cannot_cover_each_make_a_full_run_that_
             rtol=1e-9,
             atol=1e-12,
         )
+
+
+def test_compaction_of_the_inputs_stays_incremental_and_exact_and_vacuum_and_restore_are_handled(spark, tmp_path):
+    """OPTIMIZE of both inputs (a commit with ``dataChange = false``) beside a new day: the next run
+    stays incremental and equals a ``--full-refresh``. Then a RESTORE of the predictions to their
+    first version (a new commit that takes the later rows away): equal to a full refresh. Last,
+    OPTIMIZE with a VACUUM that keeps nothing, so that the change data of the versions since the
+    last run is gone with its files: the run says so and recomputes, equal to a full refresh."""
+    preds, labels = make_inputs(n=400, days=8, seed=7)
+    p = write_delta(spark, preds.iloc[:200], PREDICTIONS_DDL, tmp_path / "predictions")
+    lab = write_delta(spark, labels.iloc[:100], LABELS_DDL, tmp_path / "labels")
+    write_delta(spark, labels.iloc[100:], LABELS_DDL, lab, mode="append")
+    cfg = config(p, lab, tmp_path / "out")
+    assert run_monitor(cfg, T0 + 5 * DAY, spark=spark).mode == "full"
+
+    def same_as_a_full_refresh(day: int, step: str) -> None:
+        full = config(p, lab, tmp_path / f"full_{step}")
+        assert run_monitor(full, T0 + day * DAY, mode="full", spark=spark).mode == "full"
+        for table in (PERF_METRICS, PERF_STATS):
+            assertDataFrameEqual(
+                Lake(spark, cfg).read(table).drop("as_of", "run_id"),
+                Lake(spark, full).read(table).drop("as_of", "run_id"),
+                rtol=1e-9,
+                atol=1e-12,
+            )
+
+    write_delta(spark, preds.iloc[200:280], PREDICTIONS_DDL, p, mode="append")
+    for table in (p, lab):
+        DeltaTable.forPath(spark, table).optimize().executeCompaction()
+    result = run_monitor(cfg, T0 + 6 * DAY, spark=spark)
+    assert result.mode == "incremental", result.message
+    same_as_a_full_refresh(6, "optimize")
+
+    # RESTORE commits a new version whose changes are the rows that vanish
+    DeltaTable.forPath(spark, p).restoreToVersion(0)
+    assert run_monitor(cfg, T0 + 6 * DAY, spark=spark).status == "SUCCEEDED"
+    same_as_a_full_refresh(6, "restore")
+
+    write_delta(spark, preds.iloc[280:340], PREDICTIONS_DDL, p, mode="append")
+    DeltaTable.forPath(spark, p).optimize().executeCompaction()
+    spark.conf.set(RETENTION_CHECK, "false")
+    try:
+        DeltaTable.forPath(spark, p).vacuum(0)
+    finally:
+        spark.conf.unset(RETENTION_CHECK)
+    result = run_monitor(cfg, T0 + 7 * DAY, spark=spark)
+    assert (result.mode, result.message.split(":")[0]) == ("full", "change data feed unavailable"), result.message
+    same_as_a_full_refresh(7, "vacuum")

@@ -269,8 +269,10 @@ def test_version_comparison_weighs_each_country_by_the_champions_predictions(spa
     compared = compared[compared.index.get_level_values("window").isin(["1 day", "3 days"])]
     assert len(found) == len(compared) > 0
     assert set(found["verdict"]) <= {"BETTER", "WORSE", "NOT_WORSE", "INCONCLUSIVE"}
-    countries = metrics[metrics["slice_key"] == "country"].set_index(
-        ["model_version", "metric", "window", "window_start", "slice_value"]
+    countries = (
+        metrics[metrics["slice_key"] == "country"]
+        .set_index(["model_version", "metric", "window", "window_start", "slice_value"])
+        .sort_index()
     )
     for r in found.itertuples():
         at = (r.metric, r.window, r.window_start)
