@@ -30,6 +30,19 @@ def config(p, lab, out):
     return parse_config(data)
 
 
+def same_as_a_full_refresh(spark, cfg, full, as_of) -> None:
+    """``cfg``'s states and metrics equal those of a ``--full-refresh`` of ``full`` (the same
+    inputs, another output) as of ``as_of``, value for value."""
+    assert run_monitor(full, as_of, mode="full", spark=spark).mode == "full"
+    for table in (PERF_METRICS, PERF_STATS):
+        assertDataFrameEqual(
+            Lake(spark, cfg).read(table).drop("as_of", "run_id"),
+            Lake(spark, full).read(table).drop("as_of", "run_id"),
+            rtol=1e-9,
+            atol=1e-12,
+        )
+
+
 def test_operations_the_change_data_feed_cannot_cover_each_make_a_full_run_that_says_why(spark, tmp_path):
     preds, labels = make_inputs(n=400, days=8, seed=3)
     p = write_delta(spark, preds.iloc[:200], PREDICTIONS_DDL, tmp_path / "predictions")
@@ -72,15 +85,7 @@ def test_operations_the_change_data_feed_cannot_cover_each_make_a_full_run_that_
         write_delta(spark, kept.iloc[part * 34 : (part + 1) * 34], PREDICTIONS_DDL, p, mode="append")
     mode, why = next_run(8)
     assert (mode, why) == ("full", f"{p} is another table than the last run read (dropped and created again?)")
-    full = config(p, lab, tmp_path / "full")
-    assert run_monitor(full, T0 + 8 * DAY, mode="full", spark=spark).mode == "full"
-    for table in (PERF_METRICS, PERF_STATS):
-        assertDataFrameEqual(
-            Lake(spark, cfg).read(table).drop("as_of", "run_id"),
-            Lake(spark, full).read(table).drop("as_of", "run_id"),
-            rtol=1e-9,
-            atol=1e-12,
-        )
+    same_as_a_full_refresh(spark, cfg, config(p, lab, tmp_path / "full"), T0 + 8 * DAY)
 
 
 def test_compaction_of_the_inputs_stays_incremental_and_exact_and_vacuum_and_restore_are_handled(spark, tmp_path):
@@ -96,28 +101,17 @@ def test_compaction_of_the_inputs_stays_incremental_and_exact_and_vacuum_and_res
     cfg = config(p, lab, tmp_path / "out")
     assert run_monitor(cfg, T0 + 5 * DAY, spark=spark).mode == "full"
 
-    def same_as_a_full_refresh(day: int, step: str) -> None:
-        full = config(p, lab, tmp_path / f"full_{step}")
-        assert run_monitor(full, T0 + day * DAY, mode="full", spark=spark).mode == "full"
-        for table in (PERF_METRICS, PERF_STATS):
-            assertDataFrameEqual(
-                Lake(spark, cfg).read(table).drop("as_of", "run_id"),
-                Lake(spark, full).read(table).drop("as_of", "run_id"),
-                rtol=1e-9,
-                atol=1e-12,
-            )
-
     write_delta(spark, preds.iloc[200:280], PREDICTIONS_DDL, p, mode="append")
     for table in (p, lab):
         DeltaTable.forPath(spark, table).optimize().executeCompaction()
     result = run_monitor(cfg, T0 + 6 * DAY, spark=spark)
     assert result.mode == "incremental", result.message
-    same_as_a_full_refresh(6, "optimize")
+    same_as_a_full_refresh(spark, cfg, config(p, lab, tmp_path / "full_optimize"), T0 + 6 * DAY)
 
     # RESTORE commits a new version whose changes are the rows that vanish
     DeltaTable.forPath(spark, p).restoreToVersion(0)
     assert run_monitor(cfg, T0 + 6 * DAY, spark=spark).status == "SUCCEEDED"
-    same_as_a_full_refresh(6, "restore")
+    same_as_a_full_refresh(spark, cfg, config(p, lab, tmp_path / "full_restore"), T0 + 6 * DAY)
 
     write_delta(spark, preds.iloc[280:340], PREDICTIONS_DDL, p, mode="append")
     DeltaTable.forPath(spark, p).optimize().executeCompaction()
@@ -128,4 +122,4 @@ def test_compaction_of_the_inputs_stays_incremental_and_exact_and_vacuum_and_res
         spark.conf.unset(RETENTION_CHECK)
     result = run_monitor(cfg, T0 + 7 * DAY, spark=spark)
     assert (result.mode, result.message.split(":")[0]) == ("full", "change data feed unavailable"), result.message
-    same_as_a_full_refresh(7, "vacuum")
+    same_as_a_full_refresh(spark, cfg, config(p, lab, tmp_path / "full_vacuum"), T0 + 7 * DAY)
