@@ -533,11 +533,45 @@ class EstimationConfig(Section):
     )
 
 
+class RegistryConfig(Section):
+    """The MLflow model registry that says which version serves (``perfmon_spark.registry``): its
+    aliases are read at the start of each run and by ``perfmon rollback``, which moves the
+    champion alias."""
+
+    model: Text = Field(description="the registered model's name (Unity Catalog: catalog.schema.model)")
+    champion_alias: Text = Field("champion", description="the alias of the version serving")
+    challenger_alias: Text | None = Field(
+        "challenger", description="the alias of a version compared with the champion (an unset alias: none)"
+    )
+    version_format: Text = Field(
+        "{version}",
+        description="how a registry version number is written in the predictions' model_version, e.g. v{version}",
+    )
+    uri: Text | None = Field(
+        None,
+        description="the registry's URI (default: MLflow's own, from MLFLOW_REGISTRY_URI or MLFLOW_TRACKING_URI, "
+        "or on Databricks the workspace's); databricks-uc for Unity Catalog",
+    )
+
+    @field_validator("version_format")
+    @classmethod
+    def _one_placeholder(cls, text: str) -> str:
+        rest = text.replace("{version}", "", 1)
+        if "{version}" not in text or "{" in rest or "}" in rest:
+            raise Invalid(f"{text!r} must hold {{version}} once and no other braces, e.g. 'v{{version}}'")
+        return text
+
+
 class VersionsConfig(Section):
     """Champion and challengers compared on the same windows and the champion's mix of slices
-    (``version_comparison``; ``metrics.comparison`` says how)."""
+    (``version_comparison``; ``metrics.comparison`` says how), and the controls of ``perfmon
+    rollback``."""
 
-    champion: Text | None = Field(None, description="the model version serving (the one the others are compared with)")
+    champion: Text | None = Field(
+        None,
+        description="the model version serving (the one the others are compared with); with registry, its "
+        "champion_alias says it",
+    )
     challengers: tuple[Text, ...] = Field((), description="the versions compared with the champion")
     metrics: tuple[Text, ...] = Field(
         (), description="metrics compared, each with an interval and a better direction (default: the alert rules')"
@@ -549,10 +583,16 @@ class VersionsConfig(Section):
         0.01, ge=0, description="non-inferiority margin in the metric's units: worse by less is NOT_WORSE"
     )
     min_labeled: int = Field(30, ge=1, description="labels each side needs for a verdict other than INCONCLUSIVE")
+    rollback_cooldown: Duration = Field(
+        "7 days", description="perfmon rollback refuses a rollback this soon after the monitor's last one"
+    )
+    registry: RegistryConfig | None = Field(
+        None, description="resolve the champion and a challenger from MLflow aliases (the mlflow extra)"
+    )
 
     @property
     def enabled(self) -> bool:
-        return self.champion is not None
+        return self.champion is not None or self.registry is not None
 
 
 class RetrainConfig(Section):

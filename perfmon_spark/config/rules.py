@@ -141,15 +141,17 @@ def _version_rules(cfg: MonitorConfig) -> Iterator[tuple[str, str]]:
     """``versions``: challengers need a champion and differ from it, a stratum column that is a
     segment column, and metrics that are computed, with an interval and a better direction."""
     v = cfg.versions
-    if v.challengers and v.champion is None:
-        yield "versions.champion", "required when versions.challengers is given"
+    if v.registry is not None and v.champion is not None:
+        yield "versions.champion", "give the champion here or through versions.registry.champion_alias, not both"
+    if v.challengers and not v.enabled:
+        yield "versions.champion", "required when versions.challengers is given (or versions.registry)"
     for i, version in enumerate(v.challengers):
         if version == v.champion:
             yield f"versions.challengers[{i}]", f"{version!r} is the champion; list the versions compared with it"
     if not v.enabled:
         return
-    if not v.challengers:
-        yield "versions.challengers", "list at least one version to compare with the champion"
+    if not v.challengers and (v.registry is None or v.registry.challenger_alias is None):
+        yield "versions.challengers", "list at least one version to compare with the champion (or a challenger_alias)"
     if v.stratify_by is not None and v.stratify_by not in cfg.segments.columns:
         yield (
             "versions.stratify_by",

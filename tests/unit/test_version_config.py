@@ -40,11 +40,38 @@ def test_the_defaults_are_the_alert_rules_metrics_and_the_first_segment_column()
         ({"stratify_by": "region"}, "versions.stratify_by: 'region' is not a segment column; segment columns: country"),
         ({"metrics": ["log_loss"]}, "versions.metrics[0]: 'log_loss' is not computed"),
         ({"challengers": ["v8", "v9", "v8"]}, "versions.challengers: duplicate challenger 'v8'"),
+        ({"registry": {"model": "fraud"}}, "versions.champion: give the champion here or through"),
+        (
+            {"champion": None, "challengers": [], "registry": {"model": "fraud", "challenger_alias": None}},
+            "versions.challengers: list at least one version to compare with the champion",
+        ),
+        (
+            {"champion": None, "registry": {"model": "fraud", "version_format": "v{v}"}},
+            "versions.registry.version_format",
+        ),
+        ({"champion": None, "registry": {"model": "fraud", "version_format": "v"}}, "versions.registry.version_format"),
+        ({"rollback_cooldown": "a week"}, "versions.rollback_cooldown"),
     ],
 )
 def test_a_bad_versions_section_is_one_line_naming_the_key(changes, message):
     with pytest.raises(ConfigError, match=f"^config error: {message}".replace("[", r"\[").replace("]", r"\]")):
         parse_config(versions(**changes))
+
+
+def test_a_registry_names_the_champion_and_may_name_the_only_challenger():
+    cfg = parse_config(
+        versions(champion=None, challengers=[], registry={"model": "fraud", "version_format": "v{version}"})
+    )
+    r = cfg.versions.registry
+    assert cfg.versions.enabled and cfg.versions.champion is None
+    assert (r.model, r.champion_alias, r.challenger_alias, r.version_format, r.uri) == (
+        "fraud",
+        "champion",
+        "challenger",
+        "v{version}",
+        None,
+    )
+    assert cfg.versions.rollback_cooldown.text == "7 days"
 
 
 def test_a_metric_without_labels_cannot_be_compared_and_a_rules_metric_is_compared_as_named():
