@@ -25,7 +25,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV) && echo "setup: $(VENV) created ($$(( $$(date +%s) - t )) s)"
 	@echo "setup: installing packages (pip; about 1-7 minutes the first time, mostly pyspark) ..."; \
 	t=$$(date +%s); \
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[local,report,prometheus,test]' && \
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[local,report,prometheus,mlflow,test]' && \
 	echo "setup: packages installed ($$(( $$(date +%s) - t )) s)"
 	@touch $@
 

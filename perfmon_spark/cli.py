@@ -87,6 +87,17 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_arguments(decide)
     decide.add_argument("--model-version", default=None, help="only this model version")
 
+    rollback = sub.add_parser(
+        "rollback",
+        parents=[common],
+        help="roll the registry's champion alias back when the champion is CRITICAL and every control lets it; "
+        "exit 0 nothing due, 10 rolled back (or would), 11 refused",
+    )
+    add_config_arguments(rollback)
+    rollback.add_argument(
+        "--apply", action="store_true", help="move the alias and record it in rollbacks (default: a dry run)"
+    )
+
     status = sub.add_parser("status", parents=[common], help="print model status, open alerts and the latest decisions")
     add_config_arguments(status)
 
@@ -270,6 +281,16 @@ def cmd_decide(args) -> int:
     return RETRAIN_EXIT if any(d["decision"] == Decision.RETRAIN for d in decisions) else 0
 
 
+def cmd_rollback(args) -> int:
+    from perfmon_spark.rollback import rollback
+    from perfmon_spark.session import get_spark
+
+    cfg = load(args)
+    outcome = rollback(get_spark(cfg.spark), cfg, apply=args.apply)
+    print(outcome.line)
+    return outcome.exit_code
+
+
 def cmd_status(args) -> int:
     from perfmon_spark.session import get_spark
     from perfmon_spark.status import status_report
@@ -340,6 +361,7 @@ COMMANDS = {
     "validate": cmd_validate,
     "maintain": cmd_maintain,
     "decide": cmd_decide,
+    "rollback": cmd_rollback,
     "status": cmd_status,
     "sql": cmd_sql,
     "report": cmd_report,

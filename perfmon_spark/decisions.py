@@ -82,6 +82,22 @@ class VersionStatus:
     def row(self) -> dict:
         return asdict(self)
 
+    def gate(self) -> dict:
+        """Its ``serving_gate`` row without the columns the alerting stage adds: a version is
+        allowed unless its action is BLOCK_OR_ROLLBACK; the reason names the rule that blocked
+        it and where to roll back."""
+        reason = f"{self.status}: {self.action}"
+        if self.action is Action.BLOCK_OR_ROLLBACK:
+            worst = json.loads(self.comparison) if self.comparison else {}
+            where = ", ".join(str(worst[k]) for k in ("metric", "window", "slice_key", "slice_value") if k in worst)
+            target = f"roll back to {self.rollback_target}" if self.rollback_target else "no rollback target"
+            reason = f"{reason}: rule {worst.get('rule')} ({where}); {target}"
+        return {
+            "model_version": self.model_version,
+            "allowed": self.action is not Action.BLOCK_OR_ROLLBACK,
+            "reason": reason,
+        }
+
 
 def _where(ep: Episode) -> str:
     where = "overall" if ep.slice_key == OVERALL else f"{ep.slice_key}={ep.slice_value}"

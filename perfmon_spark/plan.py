@@ -105,9 +105,6 @@ def describe(cfg: MonitorConfig) -> str:
         "metrics: " + "; ".join(metrics),
         *_alerting(cfg),
         *_drift(cfg),
-        "writes: "
-        + ", ".join(
-            out.table(t.name).text for t in written_by(cfg.decides, bool(cfg.drift.columns), cfg.versions.enabled)
-        ),
+        "writes: " + ", ".join(out.table(t.name).text for t in written_by(cfg)),
     ]
     return "\n".join(lines)

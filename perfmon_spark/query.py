@@ -31,7 +31,7 @@ def register_views(spark: SparkSession, cfg: MonitorConfig) -> tuple[str, ...]:
 
     lake = Lake(spark, cfg)
     names = []
-    for table in written_by(cfg.decides, bool(cfg.drift.columns), cfg.versions.enabled):
+    for table in written_by(cfg):
         if lake.exists(table):
             lake.read_all(table).createOrReplaceTempView(table.name)
             names.append(table.name)
@@ -97,9 +97,7 @@ def sql_queries(cfg: MonitorConfig, names: tuple[str, ...] = ()) -> tuple[Query,
     if unknown:
         raise ConfigError(f"--name: unknown query {unknown[0]!r}; known: {', '.join(sorted(templates))}")
     values = query_values(cfg)
-    unwritten = {t.name for t in OUTPUT_TABLES} - {
-        t.name for t in written_by(cfg.decides, bool(cfg.drift.columns), cfg.versions.enabled)
-    }
+    unwritten = {t.name for t in OUTPUT_TABLES} - {t.name for t in written_by(cfg)}
     found = []
     for name in sorted(names or templates):
         if unwritten & set(re.findall(r"\$\{(\w+)\}", templates[name])):

@@ -87,7 +87,7 @@ def summarise(spark: SparkSession, cfg: MonitorConfig, result: RunResult, config
         + (" (" + ", ".join(f"{r[C.source]}/{r[C.reason]}: {r['count']}" for r in reasons) + ")" if reasons else "")
         + f"; orphan labels: {result.orphan_labels}; late labels ignored: {result.late_labels_ignored}",
         f"written: {result.buckets_recomputed} bucket states, {result.metric_rows_written} metric rows",
-        f"tables: {cfg.output.location.text}/{{{', '.join(t.name for t in written_by(cfg.decides, bool(cfg.drift.columns), cfg.versions.enabled))}}}",
+        f"tables: {cfg.output.location.text}/{{{', '.join(t.name for t in written_by(cfg))}}}",
         "",
         f"latest {window} window per model version (overall slice), value [CI]:",
     ]

@@ -122,6 +122,16 @@ class Verdict(StrEnum):
     INCONCLUSIVE = "INCONCLUSIVE"  # too few labels, or the interval spans the margin
 
 
+class RollbackControl(StrEnum):
+    """What refused a due rollback (``rollbacks.refused_by``), in the order ``perfmon rollback``
+    checks them."""
+
+    NO_TARGET = "no_target"  # model_status names no healthy better version
+    EVIDENCE = "evidence"  # the target is not BETTER or NOT_WORSE than the champion on enough labels
+    COOLDOWN = "cooldown"  # the monitor's last rollback is within versions.rollback_cooldown
+    IN_FLIGHT = "in_flight"  # a run or another rollback holds the monitor
+
+
 class Trigger(StrEnum):
     """``retrain.triggers``: what may recommend a retrain."""
 
@@ -150,6 +160,9 @@ class RunMode(StrEnum):
     INCREMENTAL = "incremental"
     BACKFILL = "backfill"
     UNKNOWN = "unknown"  # a run that failed before it chose
+
+
+ROLLBACK_HOLDER = "rollback"  # `claims.mode` while `perfmon rollback --apply` holds the monitor
 
 
 class Stage(StrEnum):

@@ -694,6 +694,12 @@ class MonitorConfig(Section):
         usable = (r.metric for r in self.alerts if comparable(lookup(self.problem_type, r.metric)))
         return tuple(dict.fromkeys(usable))
 
+    def comparing(self, champion: str, challengers: tuple[str, ...]) -> MonitorConfig:
+        """This config with ``versions`` comparing ``challengers`` with ``champion``: the versions
+        a registry's aliases name, or a rollback's target against the champion."""
+        versions = self.versions.model_copy(update={"champion": champion, "challengers": challengers})
+        return self.model_copy(update={"versions": versions})
+
     @property
     def stratum_column(self) -> str | None:
         """The segment column ``version_comparison`` standardises on (None: no segment column)."""

@@ -19,13 +19,14 @@ from dataclasses import dataclass, field, make_dataclass
 from enum import Enum
 from typing import Any
 
-from perfmon_spark.config import ALERTING_ONLY
+from perfmon_spark.config import ALERTING_ONLY, MonitorConfig
 from perfmon_spark.vocabulary import (
     ALL_VERSIONS,
     CROSS_SEP,
     NULL_VALUE,
     OTHER,
     OVERALL,
+    ROLLBACK_HOLDER,
     Action,
     AlertEvent,
     AlertStatus,
@@ -37,6 +38,7 @@ from perfmon_spark.vocabulary import (
     Level,
     ModelStatus,
     Reason,
+    RollbackControl,
     RunMode,
     RunStatus,
     Source,
@@ -304,6 +306,12 @@ RUNS = OutputTable(
             "again) makes a full run",
         ),
         _c("labels_table_id", "string", "Delta's id of the labels table read, likewise"),
+        _c(
+            "registry_versions",
+            "map<string,string>",
+            "the registry's aliases as the run resolved them at its start (alias -> model_version); null without "
+            "versions.registry",
+        ),
     ),
     key=("run_id",),
     write=Write.APPEND,
@@ -319,7 +327,8 @@ CLAIMS = OutputTable(
         _c(
             "mode",
             "string",
-            f"what that run was asked for: {_one_of(m for m in RunMode if m is not RunMode.UNKNOWN)}",
+            f"what that run was asked for: {_one_of(m for m in RunMode if m is not RunMode.UNKNOWN)}; "
+            f"{ROLLBACK_HOLDER} while `perfmon rollback --apply` holds the monitor",
         ),
         _c("as_of", "timestamp", "that run's as_of"),
         _c("claimed_at", "timestamp", "when it took the monitor (wall clock of its driver, UTC)"),
@@ -505,6 +514,41 @@ MODEL_STATUS = OutputTable(
     ),
     key=("monitor", "model_version"),
     bookkeeping=("run_id",),
+)
+
+SERVING_GATE = OutputTable(
+    name="serving_gate",
+    doc="one row per model version: whether a serving layer may route traffic to it (from `model_status`)",
+    columns=(
+        MONITOR,
+        MODEL_VERSION,
+        _c("allowed", "boolean", f"false where `model_status.action` is {Action.BLOCK_OR_ROLLBACK}"),
+        _c(
+            "reason", "string", "the status, and for a blocked version the rule that blocked it and its rollback target"
+        ),
+        _c("as_of", "timestamp", "the run's as_of"),
+        _c("run_id", "string", "the run that last changed the row"),
+    ),
+    key=("monitor", "model_version"),
+    bookkeeping=("run_id",),
+)
+
+ROLLBACKS = OutputTable(
+    name="rollbacks",
+    doc="one row per `perfmon rollback --apply` that found a rollback due: applied, or refused by a control",
+    columns=(
+        MONITOR,
+        _c("at", "timestamp", "wall clock, UTC"),
+        _c("from_version", "string", "the champion, CRITICAL in `model_status`"),
+        _c("to_version", "string", "its rollback target (null: none)"),
+        _c("alias", "string", "the registry alias moved (or that would have been)"),
+        _c("applied", "boolean", "whether the alias was moved"),
+        _c("refused_by", "string", f"null, or the control that refused it: {_one_of(RollbackControl)}"),
+        _c("evidence", "string", "JSON: the champion's status, the target's comparison, the controls"),
+        _c("run_id", "string", "the run whose `model_status` row made the rollback due"),
+    ),
+    key=("monitor", "at"),
+    write=Write.APPEND,
 )
 
 FEATURE = _c("feature", "string", "a column of `drift.features` or `drift.categorical`")
@@ -694,23 +738,27 @@ OUTPUT_TABLES = (
     DRIFT_PERFORMANCE,
     DRIFT_CORRELATION,
     VERSION_COMPARISON,
+    SERVING_GATE,
+    ROLLBACKS,
 )
-ALERTING_TABLES = (RULE_WINDOWS, PERF_ALERTS, ALERT_EVENTS, RETRAIN_DECISIONS, MODEL_STATUS)
+ALERTING_TABLES = (RULE_WINDOWS, PERF_ALERTS, ALERT_EVENTS, RETRAIN_DECISIONS, MODEL_STATUS, SERVING_GATE)
+VERSIONS_TABLES = (VERSION_COMPARISON, ROLLBACKS)
 DRIFT_TABLES = (DRIFT_REFERENCE, DRIFT_STATS, DRIFT_METRICS)
 DRIFT_ALERTING_TABLES = (DRIFT_PERFORMANCE, DRIFT_CORRELATION)
 
 
-def written_by(decides: bool, drifts: bool = False, compares: bool = False) -> tuple[OutputTable, ...]:
-    """The tables a run writes: the alerting ones only where the config ``decides``, the drift
-    ones only where it has drift features (those that relate drift to the rules' metrics: both),
-    ``version_comparison`` only where it names a champion (``compares``)."""
+def written_by(cfg: MonitorConfig) -> tuple[OutputTable, ...]:
+    """The tables a monitor's runs (and its ``perfmon rollback``) write: the alerting ones only
+    where the config ``decides``, the drift ones only where it has drift features (those that
+    relate drift to the rules' metrics: both), the versions ones only with a ``versions`` section."""
+    decides, drifts = cfg.decides, bool(cfg.drift.columns)
     return tuple(
         t
         for t in OUTPUT_TABLES
         if (decides or t not in ALERTING_TABLES)
         and (drifts or t not in DRIFT_TABLES)
         and ((drifts and decides) or t not in DRIFT_ALERTING_TABLES)
-        and (compares or t is not VERSION_COMPARISON)
+        and (cfg.versions.enabled or t not in VERSIONS_TABLES)
     )
 
 

@@ -34,6 +34,7 @@ from perfmon_spark.io.catalog import (
     PERF_STATS,
     RETRAIN_DECISIONS,
     RULE_WINDOWS,
+    SERVING_GATE,
     C,
     OutputTable,
 )
@@ -280,25 +281,24 @@ def _write_statuses(lake: Lake, versions, last_seen, open_eps, metrics: DataFram
             ),
         )
     statuses = model_statuses(cfg, versions, open_eps, candidates) + inactive_statuses(set(last_seen) - set(versions))
-    statuses = [
-        {
-            **s.row(),
-            C.monitor: cfg.name,
-            C.as_of: now,
-            C.run_id: run_id,
-            C.last_prediction_date: last_seen[s.model_version],
-        }
-        for s in statuses
-    ]
-    table = lake.read_if_exists(MODEL_STATUS)
+    stamp = {C.monitor: cfg.name, C.as_of: now, C.run_id: run_id}
+    rows = [{**s.row(), **stamp, C.last_prediction_date: last_seen[s.model_version]} for s in statuses]
+    _write_keeping_run(lake, rows, MODEL_STATUS)
+    _write_keeping_run(lake, [{**s.gate(), **stamp} for s in statuses], SERVING_GATE)
+
+
+def _write_keeping_run(lake: Lake, rows: list[dict], table: OutputTable) -> None:
+    """Write the monitor's rows of a one-row-per-version table: a row unchanged but for its
+    bookkeeping keeps the run that set it, and nothing is written when no row changed."""
+    existing = lake.read_if_exists(table)
     previous = {}
-    if table is not None:
-        previous = {r[C.model_version]: r for r in collect_rows(table, MODEL_STATUS.schema)}
-    for s in statuses:  # an unchanged status keeps the run that set it
-        p = previous.get(s[C.model_version])
-        if p is not None and all(p.get(c) == s[c] for c in MODEL_STATUS.compared()):
-            s[C.run_id] = p[C.run_id]
-    _write_rows(lake, statuses, list(previous.values()) if table is not None else None, MODEL_STATUS, lake.owned())
+    if existing is not None:
+        previous = {r[C.model_version]: r for r in collect_rows(existing, table.schema)}
+    for row in rows:
+        p = previous.get(row[C.model_version])
+        if p is not None and all(p.get(c) == row[c] for c in table.compared()):
+            row[C.run_id] = p[C.run_id]
+    _write_rows(lake, rows, list(previous.values()) if existing is not None else None, table, lake.owned())
 
 
 def _write_rows(

@@ -75,6 +75,7 @@ from perfmon_spark.job.progress import Stopwatch
 from perfmon_spark.job.run_warnings import RunWarning
 from perfmon_spark.job.scope import Scope
 from perfmon_spark.job.versions import write_version_comparison
+from perfmon_spark.registry import Resolved, resolved
 from perfmon_spark.session import get_spark, prepare_session
 from perfmon_spark.states.build import RECORD_ID, ROWS, aggregate_rows, bucket_states, main_entries
 from perfmon_spark.states.cells import binning, cell_counts
@@ -117,6 +118,7 @@ class RunResult:
     metric_rows_written: int = 0
     warnings: tuple[tuple[str, str], ...] = ()
     label_delay: dict[str, float] | None = None
+    registry_versions: dict[str, str] | None = None
 
     def frame(self, spark: SparkSession) -> DataFrame:
         """The result as the one row appended to ``runs``."""
@@ -135,6 +137,7 @@ class RunContext:
     predictions: Snapshot
     labels: Snapshot
     without_feed: tuple[TableRef, ...]  # input tables without the change data feed
+    registry_versions: dict[str, str] | None  # the registry's aliases, resolved at the start
 
     @property
     def lake(self) -> Lake:
@@ -166,6 +169,7 @@ class RunContext:
             package_version=__version__,
             message=message,
             stage_seconds=dict(watch.seconds),
+            registry_versions=self.registry_versions,
             **counts,
         )
 
@@ -269,12 +273,13 @@ def run_monitor(
     mode = RunMode(mode)
     if mode not in (RunMode.FULL, RunMode.INCREMENTAL):
         raise ValueError(f"mode must be full or incremental (a backfill is asked with backfill=), got {mode!r}")
+    found = resolved(cfg, "perfmon run")  # before Spark: a registry that cannot answer fails at once
     spark = spark or get_spark(cfg.spark)  # started before the clock: the stages time the run itself
     watch = Stopwatch()
     deadline = time.monotonic() + max(wait, 0.0)
     while True:
         with watch.stage(Stage.READ) as note:
-            ctx = _open(cfg, to_utc(as_of), spark)
+            ctx = _open(found, to_utc(as_of), spark)
             note(f"predictions at Delta version {ctx.predictions.version}, labels at {ctx.labels.version}")
         with ExitStack() as held:  # the claim, let go when the run ends, after its runs row
             try:
@@ -284,11 +289,11 @@ def run_monitor(
                     if waited:
                         note(f"waited {waited:.0f} s for another run of the monitor")
                     scope = planning.plan(
-                        ctx.spark, cfg, ctx.predictions, ctx.labels, ctx.as_of, mode, backfill, ctx.without_feed
+                        ctx.spark, ctx.cfg, ctx.predictions, ctx.labels, ctx.as_of, mode, backfill, ctx.without_feed
                     )
                     note(f"{scope.mode}: {scope.reason}")
                 claim = functools.partial(_take, held, ctx, _claim(ctx, mode, backfill))
-                result = _compute_and_write(ctx, scope, watch, strict or cfg.strict, claim)
+                result = _compute_and_write(ctx, scope, watch, strict or ctx.cfg.strict, claim)
             except ConcurrentRunError:
                 if time.monotonic() < deadline:
                     continue  # another run took the monitor after this one planned: plan again after it
@@ -309,15 +314,25 @@ def run_monitor(
     return result
 
 
-def _open(cfg: MonitorConfig, as_of: datetime, spark: SparkSession) -> RunContext:
-    """The run's context: its session and both inputs, pinned at their current Delta versions."""
+def _open(found: Resolved, as_of: datetime, spark: SparkSession) -> RunContext:
+    """The run's context: its session, its config with the registry's versions, and both inputs,
+    pinned at their current Delta versions."""
+    cfg = found.cfg
     prepare_session(spark)
     started_at = to_utc(datetime.now(timezone.utc))
     predictions = read_snapshot(spark, cfg.predictions.table, Source.PREDICTIONS)
     labels = read_snapshot(spark, cfg.labels.table, Source.LABELS)
     run_id = f"{started_at:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
     return RunContext(
-        cfg, spark, as_of, run_id, started_at, predictions, labels, planning.without_feed(predictions, labels)
+        cfg,
+        spark,
+        as_of,
+        run_id,
+        started_at,
+        predictions,
+        labels,
+        planning.without_feed(predictions, labels),
+        found.aliases,
     )
 
 
@@ -576,6 +591,7 @@ def check_tables(cfg: MonitorConfig, as_of: datetime, spark: SparkSession | None
     Raises:
         InputError: the first problem found.
     """
+    aliases = resolved(cfg, "perfmon validate").aliases
     spark = spark or get_spark(cfg.spark)
     predictions = read_snapshot(spark, cfg.predictions.table, Source.PREDICTIONS)
     labels = read_snapshot(spark, cfg.labels.table, Source.LABELS)
@@ -594,4 +610,6 @@ def check_tables(cfg: MonitorConfig, as_of: datetime, spark: SparkSession | None
     late = run_warnings.late_labels(cfg, delay)
     if late is not None:
         lines.append(f"warning: {late.code}: {late.message}")
+    if aliases is not None:
+        lines.append("registry: " + ", ".join(f"{alias} -> {version}" for alias, version in aliases.items()))
     return lines + outputs

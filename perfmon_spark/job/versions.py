@@ -99,10 +99,9 @@ def comparison_rows(cfg: MonitorConfig, metrics: list[dict]) -> list[dict]:
     return rows
 
 
-def write_version_comparison(lake: Lake, metrics: DataFrame, stamp: Callable[[DataFrame], DataFrame]) -> int:
-    """Compare and MERGE ``version_comparison`` (``metrics``: the monitor's ``perf_metrics``);
-    returns the rows changed."""
-    cfg = lake.cfg
+def compared(cfg: MonitorConfig, metrics: DataFrame) -> list[dict]:
+    """``comparison_rows`` of ``cfg.versions`` from ``metrics`` (the monitor's ``perf_metrics``),
+    reading only the rows they need, collected once."""
     v = cfg.versions
     column = cfg.stratum_column
     read = metrics.filter(
@@ -110,5 +109,11 @@ def write_version_comparison(lake: Lake, metrics: DataFrame, stamp: Callable[[Da
         & F.col(C.metric).isin(*cfg.compared_metrics)
         & F.col(C.slice_key).isin(OVERALL, column or OVERALL)
     )
-    rows = comparison_rows(cfg, collect_rows(read, READ))
+    return comparison_rows(cfg, collect_rows(read, READ))
+
+
+def write_version_comparison(lake: Lake, metrics: DataFrame, stamp: Callable[[DataFrame], DataFrame]) -> int:
+    """Compare and MERGE ``version_comparison`` (``metrics``: the monitor's ``perf_metrics``);
+    returns the rows changed."""
+    rows = compared(lake.cfg, metrics)
     return lake.merge(stamp(rows_to_frame(lake.spark, rows, WRITTEN)), VERSION_COMPARISON, owned=lake.owned())

@@ -221,10 +221,26 @@ def test_alert_lifecycle_decisions_and_status(spark, lake, monkeypatch, tmp_path
         assert cli.main(["decide", "--config", str(config_file)]) == 10
         assert cli.main(["decide", "--config", str(config_file), "--model-version", "v1"]) == 0
 
+        # serving_gate: v2 blocked by the rule, with its target; v1 open
+        gate = read_table(spark, cfg, "serving_gate").set_index("model_version")
+        assert gate["allowed"].to_dict() == {"v1": True, "v2": False}
+        assert gate.loc["v2", "reason"] == (
+            "CRITICAL: BLOCK_OR_ROLLBACK: rule accuracy_drop (accuracy, 3 days, country, BR); roll back to v1"
+        )
+        assert (gate["as_of"] == as_of).all()
+        rollback_through_a_registry(spark, cfg, data, p, root, as_of)
+
         # Re-run with the same as_of: same rows, no new event, no second delivery.
         before = {
             name: with_tuples(read_table(spark, cfg, name))
-            for name in ("rule_windows", "perf_alerts", "alert_events", "retrain_decisions", "model_status")
+            for name in (
+                "rule_windows",
+                "perf_alerts",
+                "alert_events",
+                "retrain_decisions",
+                "model_status",
+                "serving_gate",
+            )
         }
         deliveries = len(hook.bodies)
         run_monitor(cfg, as_of, spark=spark)
@@ -264,6 +280,65 @@ def test_alert_lifecycle_decisions_and_status(spark, lake, monkeypatch, tmp_path
         assert latest_decisions(spark, cfg) == []  # no stale decision of theirs shows as current
     finally:
         hook.close()
+
+
+def rollback_through_a_registry(spark, cfg, data, joined, root, as_of):
+    """``perfmon rollback`` on the lifecycle's tables with a real MLflow registry (a SQLite store):
+    champion v2 is CRITICAL and v1, its rollback target, is better on the same traffic. A dry run
+    says it would roll back and changes nothing; ``--apply`` moves the alias and records it; the
+    new champion is healthy (nothing to do); v2 put back within the cooldown is refused, recorded.
+    The evidence's difference is v1 minus v2 on v2's mix of countries (pandas on the raw rows)."""
+    from mlflow import MlflowClient
+
+    uri = f"sqlite:///{root / 'registry.db'}"
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    client.create_registered_model("fraud")
+    for i in (1, 2):
+        client.create_model_version("fraud", source=str(root / f"model{i}"))
+    client.set_registered_model_alias("fraud", "champion", "2")
+    registry = {"model": "fraud", "uri": uri, "version_format": "v{version}"}
+    config_file = root / "rollback.yml"
+    config_file.write_text(json.dumps(data | {"versions": {"registry": registry}}))
+
+    def champion():
+        return str(client.get_model_version_by_alias("fraud", "champion").version)
+
+    def rollbacks():
+        return read_table(spark, cfg, "rollbacks").sort_values("at").reset_index(drop=True)
+
+    assert cli.main(["rollback", "--config", str(config_file)]) == 10
+    assert champion() == "2" and not (root / "monitoring" / "rollbacks").exists()
+
+    assert cli.main(["rollback", "--config", str(config_file), "--apply"]) == 10
+    assert champion() == "1"
+    (done,) = rollbacks().itertuples()
+    assert (done.from_version, done.to_version, done.alias, done.applied, done.refused_by) == (
+        "v2",
+        "v1",
+        "champion",
+        True,
+        None,
+    )
+    status = read_table(spark, cfg, "model_status").set_index("model_version")
+    assert done.run_id == status.loc["v2", "run_id"]
+    evidence = json.loads(done.evidence)["comparison"]["accuracy"]
+    assert (evidence["verdict"], evidence["window"]) == ("BETTER", "3 days")
+    start = pd.Timestamp(evidence["window_start"], unit="s")
+    window = joined[(joined.prediction_ts >= start) & (joined.prediction_ts < start + 3 * DAY)]
+    mix = window[window.model_version == "v2"].country.value_counts(normalize=True)  # every prediction
+    labeled = window[window.label_ts <= as_of]
+    correct = (labeled.score >= 0.5).astype(int) == labeled.is_fraud
+    accuracy = correct.groupby([labeled.model_version, labeled.country]).mean()
+    expected = sum(mix[c] * (accuracy["v1", c] - accuracy["v2", c]) for c in mix.index)
+    assert evidence["difference"] == pytest.approx(expected, rel=1e-9)
+    assert evidence["n_labeled_champion"] == (labeled.model_version == "v2").sum()
+
+    assert cli.main(["rollback", "--config", str(config_file), "--apply"]) == 0  # v1 serves, healthy
+    client.set_registered_model_alias("fraud", "champion", "2")  # v2 deployed again
+    assert cli.main(["rollback", "--config", str(config_file), "--apply"]) == 11
+    assert champion() == "2"
+    refused = rollbacks().iloc[-1]
+    assert (refused.applied, refused.refused_by, len(rollbacks())) == (False, "cooldown", 2)
 
 
 def test_table_and_rolling_baselines(spark, lake):

@@ -148,7 +148,9 @@ def test_runs_row_counts_every_kind_of_trouble(spark, lake):
         "config_sections",
         "predictions_table_id",
         "labels_table_id",
+        "registry_versions",
     ]
+    assert runs["registry_versions"].isna().all()  # no versions.registry
     # every stage before the row's own write, timed (alerts only for a monitor that decides)
     stages = [s.value for s in Stage if s not in (Stage.WRITE, *(() if cfg.decides else (Stage.ALERTS,)))]
     assert list(first.stage_seconds) == stages

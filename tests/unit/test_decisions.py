@@ -149,8 +149,19 @@ def test_rollback_target_is_the_best_healthy_other_version_with_a_significance_t
     assert abs(by["v1"]["difference"] - 0.28) < 1e-12 and by["v1"]["significant"] is True
     assert by["v4"]["significant"] is False  # 0.01 better, well within the noise
     assert rows["v1"]["rollback_target"] is None and rows["v1"]["comparison"] is None
-    none = model_statuses(cfg, ["v3"], [crit], [cand("v3", 0.6, 0.02)])[0].row()
-    assert none["rollback_target"] is None and json.loads(none["comparison"])["candidates"] == []
+    none = model_statuses(cfg, ["v3"], [crit], [cand("v3", 0.6, 0.02)])[0]
+    assert none.row()["rollback_target"] is None and json.loads(none.row()["comparison"])["candidates"] == []
+
+    # serving_gate: only BLOCK_OR_ROLLBACK closes it; the reason names the rule and the target
+    gates = {
+        s.model_version: s.gate() for s in model_statuses(cfg, ["v1", "v2", "v3"], [crit, episode("v2")], candidates)
+    }
+    assert gates["v3"]["allowed"] is False and gates["v1"]["allowed"] is gates["v2"]["allowed"] is True
+    assert gates["v3"]["reason"] == (
+        f"CRITICAL: BLOCK_OR_ROLLBACK: rule {crit.rule} ({crit.metric}, {crit.window}, *, *); roll back to v1"
+    )
+    assert gates["v2"]["reason"] == "DEGRADED: ALERT" and gates["v1"]["reason"] == "HEALTHY: NONE"
+    assert none.gate()["reason"].endswith("; no rollback target")
 
 
 def test_one_bad_bucket_may_block_but_never_retrains():
