@@ -269,6 +269,18 @@ def cmd_maintain(args) -> int:
 RETRAIN_EXIT = 10
 
 
+def exit_value(code: int, values: dict, command: str):
+    """What a job task makes of a command's exit code (``databricks/tasks``): the value of an
+    expected code; any other is a failure whose one-line error the command has already printed.
+
+    Raises:
+        RuntimeError: ``code`` is not one of ``values``.
+    """
+    if code not in values:
+        raise RuntimeError(f"{command} failed with exit code {code}; its error is printed above")
+    return values[code]
+
+
 def cmd_decide(args) -> int:
     import json
 

@@ -7,6 +7,8 @@ cluster layout. The sample has 3 model versions, 2 segment columns, two drift fe
 never arrive, a few bad rows of each kind, and three injected changes:
 
 - decay without drift: v2 loses its separation in country BR from 75% of the period on;
+- versions: v1 serves the first half, then v3 (the champion, 60% of traffic) beside v2 (40%): v3's
+  decay makes it CRITICAL, and the demo shows what ``perfmon rollback`` would do (a dry run);
 - drift and decay: v3's devices get riskier (``device_risk`` shifts) from two thirds of the
   period on, and v3, which never saw such devices, loses most of its separation there;
 - drift without decay: v1's amounts grow 2.5 times from a third of the period to its end (half
@@ -67,7 +69,7 @@ def generate_lakehouse(
     ts = F.lit(start).cast("timestamp") + F.make_dt_interval(
         F.lit(0), F.lit(0), F.lit(0), seconds.cast("decimal(18,6)")
     )
-    version = F.when(day < days // 2, F.lit("v1")).when(_uniform(i, 1) < 0.6, F.lit("v2")).otherwise(F.lit("v3"))
+    version = F.when(day < days // 2, F.lit("v1")).when(_uniform(i, 1) < 0.4, F.lit("v2")).otherwise(F.lit("v3"))
     country = _pick(_uniform(i, 2), [("US", 0.45), ("GB", 0.2), ("DE", 0.15), ("FR", 0.12), ("BR", 0.08)])
     channel = _pick(_uniform(i, 3), [("web", 0.5), ("app", 0.35), ("pos", 0.15)])
     y = (_uniform(i, 4) < 0.04).cast("int")
@@ -211,6 +213,9 @@ drift:
   categorical: [channel]
   bins: 10
   correlation_windows: 20
+versions:
+  champion: v3
+  challengers: [v2]
 """
     return text if alerting else text[: text.index("kpis:")]
 
@@ -344,6 +349,7 @@ def run_demo(directory: str, rows: int, days: int) -> str:
     from perfmon_spark.config import load_config
     from perfmon_spark.job import run_monitor
     from perfmon_spark.job.progress import PROGRESS
+    from perfmon_spark.rollback import rollback
     from perfmon_spark.session import get_spark
     from perfmon_spark.summary import summarise
     from perfmon_spark.vocabulary import RunMode
@@ -393,6 +399,8 @@ def run_demo(directory: str, rows: int, days: int) -> str:
         result = run_monitor(cfg, lake.as_of, mode=RunMode.FULL, spark=spark)
         run_seconds = time.perf_counter() - start
         out.append(summarise(spark, cfg, result, config_path))
+        if cfg.versions.enabled:
+            out[-1] += f"\nperfmon rollback (dry run): {rollback(spark, cfg).line}"
         seconds = time.perf_counter() - start
         PROGRESS.info(
             "demo: monitor %s done (%.1f s: run %.1f s, summary %.1f s)",

@@ -55,8 +55,18 @@ class Registry:
 
         Raises:
             ConfigError: ``model_version`` is not written as ``version_format`` says.
+            InputError: the registry refused (no such version, no permission).
         """
-        self.client.set_registered_model_alias(self.cfg.model, alias, self.number(model_version))
+        from mlflow.exceptions import MlflowException
+
+        number = self.number(model_version)
+        try:
+            self.client.set_registered_model_alias(self.cfg.model, alias, number)
+        except MlflowException as e:
+            raise InputError(
+                f"versions.registry: could not point alias {alias!r} of model {self.cfg.model!r} at version {number}: "
+                f"{_first_line(e)}"
+            ) from e
 
     def number(self, model_version: str) -> str:
         """The registry's version number of a ``model_version`` (``v7`` -> ``7``)."""

@@ -24,7 +24,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from perfmon_spark.config import MonitorConfig
-from perfmon_spark.errors import ConcurrentRunError, ConfigError
+from perfmon_spark.errors import ConcurrentRunError, ConfigError, PerfmonError
 from perfmon_spark.io.catalog import MODEL_STATUS, PERF_METRICS, ROLLBACKS, C
 from perfmon_spark.io.claims import Claim, DeltaClaims, claimed
 from perfmon_spark.io.lake import Lake
@@ -32,7 +32,7 @@ from perfmon_spark.io.rows import collect_rows, epoch, rows_to_frame
 from perfmon_spark.job.versions import compared
 from perfmon_spark.registry import Registry, resolved
 from perfmon_spark.rollback_controls import Finding, RollbackCase, judge
-from perfmon_spark.vocabulary import ROLLBACK_HOLDER, RollbackControl
+from perfmon_spark.vocabulary import ROLLBACK_HOLDER
 
 NOTHING_DUE, ROLLED_BACK, REFUSED = 0, 10, 11
 HOLD = timedelta(minutes=10)  # how long --apply holds the monitor at most (it takes seconds)
@@ -53,6 +53,8 @@ def rollback(spark: SparkSession, cfg: MonitorConfig, apply: bool = False, now: 
     """
     if not cfg.versions.enabled:
         raise ConfigError("versions: perfmon rollback needs versions.champion or versions.registry")
+    if not cfg.decides:
+        raise ConfigError("alerts: perfmon rollback reads model_status, which only a monitor with alert rules writes")
     if apply and cfg.versions.registry is None:
         raise ConfigError(
             "versions.registry: perfmon rollback --apply moves a registry alias; configure versions.registry "
@@ -67,8 +69,11 @@ def rollback(spark: SparkSession, cfg: MonitorConfig, apply: bool = False, now: 
     alias = cfg.versions.registry.champion_alias if cfg.versions.registry else None
     moves = f"{alias or 'the champion'}: {cfg.versions.champion} -> {finding.to_version}"
     if not apply:
+        if finding.goes_ahead and cfg.versions.registry is not None:  # a target --apply could not name fails now
+            Registry.connect(cfg.versions.registry, "perfmon rollback").number(finding.to_version)
         if finding.goes_ahead:
-            return Outcome(ROLLED_BACK, f"would roll back {moves} ({finding.why}); --apply moves the alias")
+            act = "--apply moves the alias" if alias else "--apply needs versions.registry, whose alias it moves"
+            return Outcome(ROLLED_BACK, f"would roll back {moves} ({finding.why}); {act}")
         return Outcome(REFUSED, f"rollback due, refused: {finding.why} (dry run: nothing written)")
     return _apply(lake, alias, now)
 
@@ -81,6 +86,8 @@ def _case(lake: Lake, now: datetime, holder: str | None = None, *, read_claim: b
     if lake.exists(MODEL_STATUS):
         rows = collect_rows(lake.read(MODEL_STATUS).filter(F.col(C.model_version) == champion), MODEL_STATUS.schema)
         status = rows[0] if rows else None
+        if status is not None:  # as a datetime, as in the evidence's other times
+            status[C.as_of] = datetime.fromtimestamp(status[C.as_of], timezone.utc).replace(tzinfo=None)
     target = status and status[C.rollback_target]
     comparison = []
     if target and lake.exists(PERF_METRICS):
@@ -115,24 +122,24 @@ def _last_applied(lake: Lake) -> dict | None:
 
 
 def _apply(lake: Lake, alias: str, now: datetime) -> Outcome:
-    """Hold the monitor, judge again (the claim is then this command's, so ``in_flight`` is
-    whether taking it failed), move the alias if every control lets it, and record the outcome."""
+    """Hold the monitor, read the aliases and judge again (the claim is then this command's, so
+    ``in_flight`` is whether taking it failed), move the alias if every control lets it, and
+    record the outcome."""
     cfg = lake.cfg
+    registry = Registry.connect(cfg.versions.registry, "perfmon rollback")
     claim = Claim.new(cfg.name, f"rollback-{uuid.uuid4().hex[:8]}", ROLLBACK_HOLDER, now, now, HOLD)
     try:
         with claimed(lake, claim):
+            # the champion again, as the registry says it now that no run or rollback can move it
+            lake = Lake(lake.spark, resolved(cfg, "perfmon rollback").cfg)
             finding = judge(_case(lake, now, read_claim=False))
             if finding.goes_ahead:
-                Registry.connect(cfg.versions.registry, "perfmon rollback").move(alias, finding.to_version)
-            _record(lake, finding, alias, now)
-    except ConcurrentRunError as e:
+                registry.move(alias, finding.to_version)
+            _record(lake, finding, alias, now, moved=finding.goes_ahead)
+    except ConcurrentRunError as e:  # the claim refuses it, if every other control lets it
         finding = judge(_case(lake, now, holder=str(e), read_claim=False))
-        if finding.refused_by is None:  # every other control let it: the claim alone refused it
-            finding = Finding(
-                True, finding.to_version, RollbackControl.IN_FLIGHT, f"{finding.why}; {e}", finding.evidence
-            )
         _record(lake, finding, alias, now)
-    moves = f"{alias}: {cfg.versions.champion} -> {finding.to_version}"
+    moves = f"{alias}: {lake.cfg.versions.champion} -> {finding.to_version}"
     if not finding.due:
         return Outcome(NOTHING_DUE, f"nothing to do: {finding.why}")
     if finding.goes_ahead:
@@ -140,8 +147,13 @@ def _apply(lake: Lake, alias: str, now: datetime) -> Outcome:
     return Outcome(REFUSED, f"rollback due, refused: {finding.why}; recorded in rollbacks")
 
 
-def _record(lake: Lake, finding: Finding, alias: str, now: datetime) -> None:
-    """Append the ``rollbacks`` row of a due rollback, applied or refused (nothing when none is due)."""
+def _record(lake: Lake, finding: Finding, alias: str, now: datetime, moved: bool = False) -> None:
+    """Append the ``rollbacks`` row of a due rollback, applied or refused (nothing when none is due).
+
+    Raises:
+        PerfmonError: the alias was moved (``moved``) and the row could not be written: one line
+            that says so, since the cooldown reads the row.
+    """
     if not finding.due:
         return
     cfg = lake.cfg
@@ -157,4 +169,13 @@ def _record(lake: Lake, finding: Finding, alias: str, now: datetime) -> None:
         C.evidence: json.dumps(finding.evidence, sort_keys=True, default=str),
         C.run_id: status.get(C.run_id),
     }
-    lake.append(rows_to_frame(lake.spark, [row], ROLLBACKS.schema), ROLLBACKS)
+    try:
+        lake.append(rows_to_frame(lake.spark, [row], ROLLBACKS.schema), ROLLBACKS)
+    except Exception as e:
+        if not moved:
+            raise
+        raise PerfmonError(
+            f"rolled back {alias}: {cfg.versions.champion} -> {finding.to_version}, but its rollbacks row was not "
+            f"written ({type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}); append it by hand, "
+            "or the cooldown will not see this rollback"
+        ) from e

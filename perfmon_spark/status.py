@@ -5,6 +5,7 @@ alerts, worst first. Plain aligned text: it reads the same in a terminal, a CI l
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime, timezone
 
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
@@ -14,6 +15,7 @@ from perfmon_spark.decide import latest_decisions
 from perfmon_spark.errors import InputError
 from perfmon_spark.io.catalog import MODEL_STATUS, PERF_ALERTS, RETRAIN_DECISIONS, RUNS, C
 from perfmon_spark.io.lake import Lake
+from perfmon_spark.job.versions import latest_comparisons
 from perfmon_spark.vocabulary import OVERALL, AlertStatus, Level
 
 MAX_ALERTS = 20  # open alerts listed; the rest are counted
@@ -59,9 +61,46 @@ def status_report(spark: SparkSession, cfg: MonitorConfig) -> str:
         f"last run {last[C.run_id]}: {last[C.status]}, {last[C.mode]}, as of {last[C.as_of]:%Y-%m-%d %H:%M}Z, "
         f"{seconds:.0f} s ({last[C.message]})",
     ]
+    aliases = last.asDict().get(C.registry_versions)  # None in a runs table older than the column
+    if aliases:
+        lines.append("registry: " + ", ".join(f"{a} -> {v}" for a, v in sorted(aliases.items())))
+    compared = _comparison_lines(lake)
     if not cfg.decides:
-        return "\n".join([*lines, "", "no alert rules or retrain triggers configured: no model status or alerts"])
-    return "\n".join([*lines, "", *_status_lines(spark, cfg), "", *_alert_lines(spark, cfg)])
+        return "\n".join(
+            [*lines, *compared, "", "no alert rules or retrain triggers configured: no model status or alerts"]
+        )
+    return "\n".join([*lines, "", *_status_lines(spark, cfg), *compared, "", *_alert_lines(spark, cfg)])
+
+
+def _comparison_lines(lake: Lake) -> list[str]:
+    """Each challenger against the champion in its latest window of each length (a blank line
+    first; nothing without ``versions``)."""
+    rows = [
+        (
+            r[C.challenger],
+            r[C.champion],
+            r[C.metric],
+            r[C.window],
+            f"{datetime.fromtimestamp(r[C.window_start], timezone.utc):%Y-%m-%d}",
+            f"{_signed(r[C.difference])} [{_signed(r[C.ci_lower])}, {_signed(r[C.ci_upper])}]",
+            _signed(r[C.unadjusted_difference]),
+            f"{r[C.n_labeled_challenger]} / {r[C.n_labeled_champion]}",
+            r[C.verdict],
+        )
+        for r in latest_comparisons(lake)
+    ]
+    if not rows:
+        return []
+    header = ("challenger", "champion", "metric", "window", "from", "difference [CI]", "overall", "labels", "verdict")
+    return [
+        "",
+        "versions (challenger - champion on the champion's mix; overall: each on its own):",
+        *aligned(header, rows),
+    ]
+
+
+def _signed(value) -> str:
+    return "-" if value is None else f"{value:+.3f}"
 
 
 def _status_lines(spark: SparkSession, cfg: MonitorConfig) -> list[str]:

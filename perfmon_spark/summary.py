@@ -22,6 +22,7 @@ from perfmon_spark.io.catalog import (
 )
 from perfmon_spark.io.lake import Lake
 from perfmon_spark.job import RunResult
+from perfmon_spark.job.versions import latest_comparisons
 from perfmon_spark.vocabulary import OVERALL, AlertStatus, DriftClass, Level
 
 
@@ -119,6 +120,14 @@ def summarise(spark: SparkSession, cfg: MonitorConfig, result: RunResult, config
         lines += [""] + _alerting_lines(spark, cfg)
     if cfg.decides and cfg.drift.columns and (drift := _drift_lines(spark, cfg)):
         lines += [""] + drift
+    if comparisons := latest_comparisons(lake):
+        lines += ["", "versions (challenger - champion on the champion's mix, latest window; overall: unadjusted):"]
+        lines += [
+            f"  {r[C.challenger]} vs {r[C.champion]} {r[C.metric]} ({r[C.window]}): {_fmt(r[C.difference])} "
+            f"[{_fmt(r[C.ci_lower])}, {_fmt(r[C.ci_upper])}], overall {_fmt(r[C.unadjusted_difference])}, "
+            f"{r[C.n_labeled_challenger]}/{r[C.n_labeled_champion]} labels: {r[C.verdict]}"
+            for r in comparisons
+        ]
     return "\n".join(lines)
 
 

@@ -16,7 +16,7 @@ decision counts).
 
 import shlex
 
-from perfmon_spark.cli import RETRAIN_EXIT
+from perfmon_spark.cli import RETRAIN_EXIT, exit_value
 from perfmon_spark.cli import main as perfmon
 
 
@@ -31,10 +31,7 @@ def retrain_recommended(config: str, model_version: str = "", overrides: str = "
         argv += ["--set", override]
     if model_version:
         argv += ["--model-version", model_version]
-    code = perfmon(argv)
-    if code not in (0, RETRAIN_EXIT):
-        raise RuntimeError(f"perfmon decide failed with exit code {code}; its error is printed above")
-    return code == RETRAIN_EXIT
+    return exit_value(perfmon(argv), {RETRAIN_EXIT: True, 0: False}, "perfmon decide")
 
 
 def main(dbutils) -> bool:

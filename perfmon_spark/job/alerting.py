@@ -283,22 +283,25 @@ def _write_statuses(lake: Lake, versions, last_seen, open_eps, metrics: DataFram
     statuses = model_statuses(cfg, versions, open_eps, candidates) + inactive_statuses(set(last_seen) - set(versions))
     stamp = {C.monitor: cfg.name, C.as_of: now, C.run_id: run_id}
     rows = [{**s.row(), **stamp, C.last_prediction_date: last_seen[s.model_version]} for s in statuses]
-    _write_keeping_run(lake, rows, MODEL_STATUS)
-    _write_keeping_run(lake, [{**s.gate(), **stamp} for s in statuses], SERVING_GATE)
+    # each table compared with itself, so that a run killed between the two writes is repaired by
+    # the next whatever its as_of (a MERGE is skipped where nothing changed)
+    _write_rows(lake, rows, _keeping_runs(lake, rows, MODEL_STATUS), MODEL_STATUS, lake.owned())
+    gates = [{**s.gate(), **stamp} for s in statuses]
+    _write_rows(lake, gates, _keeping_runs(lake, gates, SERVING_GATE), SERVING_GATE, lake.owned())
 
 
-def _write_keeping_run(lake: Lake, rows: list[dict], table: OutputTable) -> None:
-    """Write the monitor's rows of a one-row-per-version table: a row unchanged but for its
-    bookkeeping keeps the run that set it, and nothing is written when no row changed."""
+def _keeping_runs(lake: Lake, rows: list[dict], table: OutputTable) -> list[dict] | None:
+    """The monitor's rows of a one-row-per-version table (None: the table does not exist yet);
+    each of ``rows`` unchanged but for its bookkeeping gets the run that set it."""
     existing = lake.read_if_exists(table)
-    previous = {}
-    if existing is not None:
-        previous = {r[C.model_version]: r for r in collect_rows(existing, table.schema)}
+    if existing is None:
+        return None
+    previous = {r[C.model_version]: r for r in collect_rows(existing, table.schema)}
     for row in rows:
         p = previous.get(row[C.model_version])
         if p is not None and all(p.get(c) == row[c] for c in table.compared()):
             row[C.run_id] = p[C.run_id]
-    _write_rows(lake, rows, list(previous.values()) if existing is not None else None, table, lake.owned())
+    return list(previous.values())
 
 
 def _write_rows(

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from perfmon_spark.config import MonitorConfig
@@ -117,3 +117,18 @@ def write_version_comparison(lake: Lake, metrics: DataFrame, stamp: Callable[[Da
     returns the rows changed."""
     rows = compared(lake.cfg, metrics)
     return lake.merge(stamp(rows_to_frame(lake.spark, rows, WRITTEN)), VERSION_COMPARISON, owned=lake.owned())
+
+
+def latest_comparisons(lake: Lake) -> list[dict]:
+    """Per challenger, metric and window length, its row of ``version_comparison`` at the latest
+    window start with a difference (labels on both sides: the newest day often has none), what
+    ``perfmon status``, the summary and the report show; sorted, none before the table exists.
+    Timestamps as epoch seconds (``io.rows``)."""
+    if not lake.exists(VERSION_COMPARISON):
+        return []
+    series = (C.challenger, C.metric, C.window)
+    rows = lake.read(VERSION_COMPARISON).filter(F.col(C.difference).isNotNull())
+    newest = rows.withColumn("_newest", F.max(C.window_start).over(Window.partitionBy(*series)))
+    latest = collect_rows(newest.filter(F.col(C.window_start) == F.col("_newest")), VERSION_COMPARISON.schema)
+    order = {w.text: i for i, w in enumerate(lake.cfg.window_lengths)}
+    return sorted(latest, key=lambda r: (r[C.challenger], r[C.metric], order.get(r[C.window], len(order))))

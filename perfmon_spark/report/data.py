@@ -37,6 +37,7 @@ from perfmon_spark.io.catalog import (
 )
 from perfmon_spark.io.lake import Lake
 from perfmon_spark.io.tables import table_exists
+from perfmon_spark.job.versions import latest_comparisons
 from perfmon_spark.problems import problem
 from perfmon_spark.report.model import CURVE_WINDOWS, MAX_WINDOWS, ReportData, ReportOptions, main_window
 from perfmon_spark.vocabulary import OVERALL, DriftMeasure, RunStatus
@@ -105,6 +106,7 @@ def load_report_data(spark: SparkSession, cfg: MonitorConfig, options: ReportOpt
         drift=_drift(spark, cfg, since, options),
         drift_performance=_optional(spark, cfg, DRIFT_PERFORMANCE, options, overall=True),
         drift_correlation=_optional(spark, cfg, DRIFT_CORRELATION, options, overall=True),
+        comparisons=pd.DataFrame(latest_comparisons(Lake(spark, cfg))),
         **_run_checks(run),
     )
 

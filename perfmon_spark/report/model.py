@@ -50,6 +50,9 @@ class ReportData:
     drift: pd.DataFrame  # drift_metrics PSI, overall slice
     drift_performance: pd.DataFrame
     drift_correlation: pd.DataFrame
+    # version_comparison at each challenger's, metric's and window length's latest window start
+    # (window_start as epoch seconds); empty without versions
+    comparisons: pd.DataFrame
     # the last successful run's ``runs.warnings`` as (code, message); None where its row has no list
     warnings: tuple[tuple[str, str], ...] | None
     label_delay: dict[str, float] | None  # its ``runs.label_delay``; None where not recorded

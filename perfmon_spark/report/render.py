@@ -54,6 +54,8 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .HEALTHY { background: #2da44e; } .DEGRADED { background: #f07f1a; } .CRITICAL { background: #d62728; }
 .INACTIVE { background: #8c959f; } .MINOR { background: #e6b400; } .SUSTAINED { background: #f07f1a; }
 .RETRAIN { background: #d62728; } .NO_ACTION { background: #2da44e; } .COOLDOWN { background: #8c959f; }
+.BETTER { background: #2da44e; } .NOT_WORSE { background: #57ab5a; } .WORSE { background: #d62728; }
+.INCONCLUSIVE { background: #8c959f; }
 .note { color: #57606a; font-size: 0.9em; }
 """
 
@@ -130,6 +132,7 @@ def render(data: ReportData) -> str:
         header(data),
         attention_section(data),
         _status_section(data),
+        versions_section(data),
         _alerts_section(data),
         "<h2>Metrics over time</h2>",
         f'<p class="note">Points: {html.escape(cfg.windows.granularity.text)} windows; lines: {html.escape(main_window(cfg))} '
@@ -308,6 +311,41 @@ def _status_section(data: ReportData) -> str:
         )
     header = ["version", "status", "action", "roll back to", "last prediction", "retrain decision", "reasons"]
     return "<h2>Model status and retrain decisions</h2>" + _table(header, rows)
+
+
+def versions_section(data: ReportData) -> str:
+    """Each challenger against the champion in the latest window of each length: the difference
+    on the champion's mix with its interval, the overall (unadjusted) difference beside it, the
+    labels behind each side and the verdict; nothing without ``versions``."""
+    if data.comparisons.empty:
+        return ""
+    rows = [
+        [
+            _e(r["challenger"]),
+            _e(r["champion"]),
+            _e(r["metric"]),
+            _e(r["window"]),
+            _e(pd.Timestamp(r["window_start"], unit="s")),
+            f"{_e(r['difference'])} [{_e(r['ci_lower'])}, {_e(r['ci_upper'])}]",
+            _e(r["unadjusted_difference"]),
+            f"{r['n_labeled_challenger']} / {r['n_labeled_champion']}",
+            _badge(r["verdict"]),
+        ]
+        for r in data.comparisons.to_dict("records")
+    ]
+    header = ["challenger", "champion", "metric", "window", "from", "difference [CI]", "overall", "labels", "verdict"]
+    column = data.cfg.stratum_column
+    mix = (
+        f"each value of {html.escape(column)} weighted by the champion's share of predictions (so a different mix of "
+        "traffic does not decide it)"
+        if column
+        else "on the overall slice (no segment column to standardise on)"
+    )
+    return (
+        f"<h2>Versions compared</h2><p class='note'>Challenger minus champion in the latest window, {mix}; overall: "
+        f"each version on its own traffic. Margin {data.cfg.versions.margin:g}: worse by less is NOT_WORSE.</p>"
+        + _table(header, rows, {5, 6, 7})
+    )
 
 
 def _open_alerts(data: ReportData) -> pd.DataFrame | None:

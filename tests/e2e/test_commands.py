@@ -62,6 +62,8 @@ def test_demo_prints_its_summary_and_leaves_delta_tables(spark, demo):
         "roc_auc",
         "open alerts:",
         "model status (and retrain decision):",
+        # v3, the champion, is CRITICAL; v2 serves beside it and is better on v3's mix of countries
+        "perfmon rollback (dry run): would roll back the champion: v3 -> v2 (the champion v3 is CRITICAL",
     ):
         assert text in stdout
     for name in (
@@ -79,8 +81,11 @@ def test_demo_prints_its_summary_and_leaves_delta_tables(spark, demo):
         "drift_metrics",
         "drift_performance",
         "drift_correlation",
+        "version_comparison",
+        "serving_gate",
     ):
         assert (folder / "monitoring" / name / "_delta_log").is_dir()
+    assert not (folder / "monitoring" / "rollbacks").exists()  # the dry run writes nothing
     metrics = read_table(spark, folder / "monitoring" / "perf_metrics")
     assert set(metrics.query("monitor == 'fraud_scoring'")["model_version"]) == {"v1", "v2", "v3", "*"}
     assert check_against_oracle(spark, folder, metrics, DEMO_AS_OF) > 500

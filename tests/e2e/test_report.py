@@ -67,7 +67,7 @@ def tables(spark, demo):
         rows = read_table(spark, folder / "monitoring" / name)
         return rows[rows["monitor"] == cfg.name]
 
-    return cfg, {n: mine(n) for n in ("perf_metrics", "perf_alerts", "model_status", "runs")}
+    return cfg, {n: mine(n) for n in ("perf_metrics", "perf_alerts", "model_status", "runs", "version_comparison")}
 
 
 @pytest.fixture(scope="module")
@@ -126,6 +126,7 @@ def test_the_report_opens_offline_with_a_plot_per_metric(page, tables):
         levels = {f"{lv.level} threshold" for r in cfg.alerts if r.metric == m for lv in r.levels}
         assert {n for n in names if n and n.endswith(" threshold")} == levels, m
     assert "Model status and retrain decisions" in page["text"] and "Open alerts" in page["text"]
+    assert "Versions compared" in page["text"]
 
 
 def test_the_plotted_values_thresholds_and_alerts_are_the_tables(page, tables):
@@ -240,3 +241,13 @@ def test_status_lists_every_version_and_open_alert(spark, tables):
     title = next(line for line in lines if line.startswith("open alerts:"))
     for level, n in open_alerts["level"].value_counts().items():
         assert f"{n} {level}" in title
+
+    # each challenger's latest comparison per metric and window, with its verdict (the demo: v2 against v3)
+    compared = t["version_comparison"].dropna(subset=["difference"])  # the latest window with labels on both sides
+    series = ["challenger", "metric", "window"]
+    latest = compared[compared["window_start"] == compared.groupby(series)["window_start"].transform("max")]
+    assert len(latest) == len(cfg.compared_metrics) * len(cfg.window_lengths) * len(cfg.versions.challengers)
+    for r in latest.itertuples():
+        head = [r.challenger, r.champion, r.metric, *r.window.split()]
+        (line,) = [line for line in lines if line.split()[: len(head)] == head]
+        assert line.split()[-1] == r.verdict and f"{r.n_labeled_challenger} / {r.n_labeled_champion}" in line

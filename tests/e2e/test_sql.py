@@ -3,6 +3,7 @@ demo's output tables and returns the rows that pandas finds in the same tables."
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from perfmon_spark.config import load_config
@@ -26,7 +27,7 @@ def answers(spark, demo):
     tables = {
         name: mine(read_table(spark, folder / "monitoring" / name), cfg.name)
         for name in ("perf_metrics", "perf_alerts", "alert_events", "model_status", "retrain_decisions", "runs")
-        + ("drift_performance",)
+        + ("drift_performance", "version_comparison")
     }
     return cfg, got, tables, queries
 
@@ -44,6 +45,7 @@ def test_every_query_runs_and_views_are_created(spark, answers):
         "recent_runs",
         "slice_leaderboard",
         "thresholds",
+        "version_comparison",
     ]
     for q in queries:
         spark.sql(q.statement(view_name(cfg, q)).removeprefix(f"-- {q.name}: {q.title}\n").removesuffix(";"))
@@ -51,8 +53,9 @@ def test_every_query_runs_and_views_are_created(spark, answers):
     # every output table of the demo's config as a view under its own name (``perfmon sql``)
     assert set(register_views(spark, cfg)) == {
         *("perf_metrics", "perf_stats", "quarantine", "runs", "claims"),
-        *("rule_windows", "perf_alerts", "alert_events", "retrain_decisions", "model_status"),
+        *("rule_windows", "perf_alerts", "alert_events", "retrain_decisions", "model_status", "serving_gate"),
         *("drift_reference", "drift_stats", "drift_metrics", "drift_performance", "drift_correlation"),
+        "version_comparison",  # rollbacks: none yet (the demo's rollback is a dry run)
     }
 
 
@@ -141,4 +144,16 @@ def test_latest_metrics_and_drift(answers):
     )
     assert ("v3", DriftClass.DRIFT_AND_DECAY) in set(
         zip(got["drift_and_decay"]["model_version"], got["drift_and_decay"]["class"])
+    )
+
+
+def test_version_comparison_is_each_series_latest_window(answers):
+    _, got, t, _ = answers
+    compared = t["version_comparison"]
+    series = ["challenger", "metric", "window"]
+    latest = compared[compared["window_start"] == compared.groupby(series)["window_start"].transform("max")]
+    columns = [*series, "window_start", "difference", "verdict"]
+    expected = latest.sort_values(series)[columns].reset_index(drop=True)
+    pd.testing.assert_frame_equal(
+        got["version_comparison"][columns].reset_index(drop=True), expected, check_dtype=False
     )

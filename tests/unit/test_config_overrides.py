@@ -239,7 +239,18 @@ def printed(argv: list[str]) -> tuple[int, str, str]:
 def test_every_command_that_loads_a_config_takes_set():
     [commands] = [a for a in build_parser()._actions if a.dest == "command"]
     with_config = {name for name, p in commands.choices.items() if "--config" in p._option_string_actions}
-    assert with_config == {"run", "backfill", "validate", "maintain", "decide", "rollback", "status", "report", "export", "sql"}
+    assert with_config == {
+        "run",
+        "backfill",
+        "validate",
+        "maintain",
+        "decide",
+        "rollback",
+        "status",
+        "report",
+        "export",
+        "sql",
+    }
     for name in with_config:
         action = commands.choices[name]._option_string_actions["--set"]
         assert action.dest == "overrides" and action.default == [], name

@@ -50,11 +50,13 @@ EXPECTED_KINDS = {
     "monitor": "python_wheel_task",
     "decide": "notebook_task",
     "retrain_recommended": "condition_task",
+    "rollback_enabled": "condition_task",
+    "rollback": "notebook_task",
     "retrain": "run_job_task",
     "report": "python_wheel_task",
     "export": "python_wheel_task",
 }
-EXTRAS = {"report": "report", "export": "prometheus"}  # the wheel's extra each command needs
+EXTRAS = {"report": "report", "export": "prometheus", "rollback": "mlflow"}  # the wheel's extra each command needs
 
 
 def resolve(value, values: dict):
@@ -269,7 +271,7 @@ def target_tables(raw: dict, target: str) -> dict[str, str]:
 def test_dev_and_prod_write_different_tables_and_each_tasks_read_what_its_run_wrote(raw):
     assert set(raw["targets"]) == {"dev", "prod"}
     dev, prod = target_tables(raw, "dev"), target_tables(raw, "prod")
-    assert set(dev) == set(prod) == {"monitor", "decide", "report", "export"}
+    assert set(dev) == set(prod) == {"monitor", "decide", "rollback", "report", "export"}
     assert set(dev.values()) == {"main.ml_monitoring_dev.perf_metrics"}
     assert set(prod.values()) == {"main.ml_monitoring.perf_metrics"}
 
@@ -372,3 +374,48 @@ def test_decide_notebook_passes_the_model_version(monkeypatch, decide_notebook):
     monkeypatch.setattr(decide_notebook, "perfmon", lambda argv: calls.append(argv) or 0)
     decide_notebook.main(FakeDbutils({"config": "c.yml", "model_version": "v2"}))
     assert calls == [["decide", "--config", "c.yml", "--model-version", "v2"]]
+
+
+@pytest.fixture
+def rollback_notebook():
+    spec = importlib.util.spec_from_file_location("rollback_task", BUNDLE_ROOT / "tasks" / "rollback_task.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_rollback_task_is_off_unless_the_target_asks_and_applies_only_when_told(raw, tasks):
+    condition, rollback = tasks["rollback_enabled"], tasks["rollback"]
+    assert condition.depends_on == [TaskDependency(task_key="decide")]
+    assert (condition.condition_task.op, condition.condition_task.left, condition.condition_task.right) == (
+        ConditionTaskOp.NOT_EQUAL,
+        "off",
+        "off",
+    )
+    assert rollback.depends_on == [TaskDependency(task_key="rollback_enabled", outcome="true")]
+    for mode in ("dry_run", "apply"):
+        job = {t.task_key: t for t in target_job(raw, "prod", {"rollback": mode}).tasks}
+        assert (
+            job["rollback_enabled"].condition_task.left == job["rollback"].notebook_task.base_parameters["mode"] == mode
+        )
+
+
+@pytest.mark.parametrize("exit_code, outcome", [(0, "none"), (10, "rolled_back"), (11, "refused")])
+@pytest.mark.parametrize("mode, apply", [("apply", ["--apply"]), ("dry_run", [])])
+def test_rollback_notebook_sets_the_outcome_from_the_exit_code(
+    monkeypatch, rollback_notebook, exit_code, outcome, mode, apply
+):
+    calls = []
+    monkeypatch.setattr(rollback_notebook, "perfmon", lambda argv: calls.append(argv) or exit_code)
+    dbutils = FakeDbutils({"config": "c.yml", "set": "output.location=main.x", "mode": mode})
+    assert rollback_notebook.main(dbutils) == outcome
+    assert calls == [["rollback", "--config", "c.yml", "--set", "output.location=main.x", *apply]]
+    assert dbutils.task_values == {"rollback": outcome}
+
+
+def test_rollback_notebook_fails_the_task_on_an_error(monkeypatch, rollback_notebook):
+    monkeypatch.setattr(rollback_notebook, "perfmon", lambda argv: 2)
+    dbutils = FakeDbutils({"config": "c.yml"})
+    with pytest.raises(RuntimeError, match="perfmon rollback failed with exit code 2"):
+        rollback_notebook.main(dbutils)
+    assert dbutils.task_values == {}

@@ -59,6 +59,8 @@ def test_move_points_the_alias_at_the_version_as_the_predictions_write_it(store)
     assert registry.version("staging") == "v1" and registry.version("nowhere") is None
     with pytest.raises(ConfigError, match=r"version_format: model_version '1' is not written as 'v\{version\}'"):
         registry.move("staging", "1")
+    with pytest.raises(InputError, match="could not point alias 'staging' of model 'fraud' at version 9: "):
+        registry.move("staging", "v9")  # the registry has versions 1 to 3
 
 
 def test_a_missing_alias_model_or_package_is_one_line(store, monkeypatch):

@@ -12,7 +12,14 @@ import pytest
 from perfmon_spark.alerts.rules import rule_plans
 from perfmon_spark.config import parse_config
 from perfmon_spark.report.model import ReportData
-from perfmon_spark.report.render import attention_section, header, label_delay_part, render, slices_below_baseline
+from perfmon_spark.report.render import (
+    attention_section,
+    header,
+    label_delay_part,
+    render,
+    slices_below_baseline,
+    versions_section,
+)
 from perfmon_spark.vocabulary import OVERALL, AlertStatus, Level
 from tests.helpers import perfmon_without_java, with_changes
 
@@ -134,6 +141,7 @@ DATA = ReportData(
     drift=empty(),
     drift_performance=empty(),
     drift_correlation=empty(),
+    comparisons=empty(),
     warnings=(),
     label_delay=None,
 )
@@ -241,3 +249,25 @@ def test_report_without_the_report_extra_is_one_line(tmp_path):
         == "error: perfmon report needs plotly, which is not installed: pip install 'perfmon-spark[report]'\n"
     )
     assert not (tmp_path / "r.html").exists()
+
+
+def test_the_versions_section_shows_each_latest_comparison_with_its_verdict_and_the_overall_beside_it():
+    assert versions_section(DATA) == ""  # no versions configured
+    row = {
+        "challenger": "v8",
+        "champion": "v7",
+        "metric": "roc_auc",
+        "window": "7 days",
+        "window_start": int(pd.Timestamp("2026-02-01").timestamp()),
+        "difference": -0.0312,
+        "ci_lower": -0.051,
+        "ci_upper": -0.0114,
+        "unadjusted_difference": 0.0123,
+        "n_labeled_champion": 1200,
+        "n_labeled_challenger": 310,
+        "verdict": "WORSE",
+    }
+    html = versions_section(replace(DATA, comparisons=pd.DataFrame([row])))
+    cells = ["v8", "v7", "roc_auc", "7 days", "2026-02-01", "-0.031 [-0.051, -0.011]", "0.012", "310 / 1200"]
+    assert "".join(f"<td>{c}</td>" if i < 5 else f'<td class="num">{c}</td>' for i, c in enumerate(cells)) in html
+    assert '<span class="badge WORSE">WORSE</span>' in html and "on the overall slice (no segment column" in html

@@ -26,7 +26,7 @@ WORDS = {
 def test_every_query_is_filled_with_the_demo_monitors_names():
     cfg = load_config(ROOT / "conf" / "demo.yml")
     queries = sql_queries(cfg)
-    assert len(queries) == len(list((ROOT / "perfmon_spark" / "sql").glob("*.sql"))) == 10
+    assert len(queries) == len(list((ROOT / "perfmon_spark" / "sql").glob("*.sql"))) == 11
     for q in queries:
         assert "${" not in q.text and "$" not in q.text, q.name
         assert f"monitor = '{cfg.name}'" in q.text, q.name
