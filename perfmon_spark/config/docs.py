@@ -1,28 +1,37 @@
 """The configuration section of ``docs/reference.md``: every key path of the JSON Schema with its
 type, default, allowed values and doc, as a markdown table (``perfmon_spark.reference`` renders
-the rest of the file).
+the rest of the file). A key of some problem types' branches only says so before its doc.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-from perfmon_spark.config.schema import allowed_values, inline_yaml, json_schema, shapes_of
+from perfmon_spark.config.schema import allowed_values, branches, inline_yaml, json_schema, shapes_of
 
 
 def reference_markdown() -> str:
     """Every key path with its type, default, allowed values and doc, as a markdown table."""
     schema = json_schema()
+    of_type = branches(schema)
+    keys: dict[str, tuple[list[dict], bool, list[str]]] = {}  # path -> (its properties, required, its types)
+    for tag, branch in of_type.items():
+        for path, prop, required in _keys(schema, branch, ""):
+            props, _, tags = keys.setdefault(path, ([], required, []))
+            props += [] if prop in props else [prop]  # branches differ in problem_type only
+            tags.append(tag)
     lines = ["| key | type | default | allowed | description |", "| --- | --- | --- | --- | --- |"]
-    for path, prop, required in _keys(schema, schema, ""):
+    for path, (props, required, tags) in keys.items():
+        prop = props[0]
         default = "required" if required else inline_yaml(prop["default"]) if "default" in prop else ""
-        shapes = shapes_of(schema, prop)
+        shapes = [shape for p in props for shape in shapes_of(schema, p)]
+        only = f"{' and '.join(tags)} only: " if len(tags) < len(of_type) else ""
         cells = (
             f"`{path}`",
             _kind(schema, shapes),
             default,
             allowed_values(schema, shapes),
-            prop.get("description", ""),
+            only + prop.get("description", ""),
         )
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return "\n".join(lines) + "\n"

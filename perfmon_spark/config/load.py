@@ -1,6 +1,7 @@
 """Reading a config: the YAML file, the command line's overrides and ``${VAR}`` references
-(``overrides``), table paths made absolute, validation into a ``MonitorConfig`` with its errors as
-one line (``messages``), and the ``source_hash`` that tells a run its config changed.
+(``overrides``), table paths made absolute, validation into the ``MonitorConfig`` of its problem
+type with its errors as one line (``messages``), and the ``source_hash`` that tells a run its config
+changed.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import yaml
 from pydantic import ValidationError
 
 from perfmon_spark.config.messages import key_path, one_line
-from perfmon_spark.config.model import MonitorConfig
+from perfmon_spark.config.model import CONFIGS, MonitorConfig
 from perfmon_spark.config.overrides import interpolate, read_yaml, with_overrides
 from perfmon_spark.config.types import TableRef, resolve_path
 from perfmon_spark.errors import ConfigError
@@ -114,7 +115,7 @@ def parse_config(data: Any, base_dir: str | Path | None = None) -> MonitorConfig
             data[section] = {**value, key: resolve_path(value[key], base)}
     text = json.dumps(data, sort_keys=True, default=str)
     try:
-        cfg = MonitorConfig.model_validate_json(text)
+        cfg = CONFIGS.validate_json(text)
     except ValidationError as e:
         raise one_line(e) from e
     hashed = _without(data, UNHASHED)

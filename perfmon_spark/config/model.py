@@ -3,6 +3,11 @@ and its sections, with its type, default, allowed values and one-line doc, and t
 one section. The JSON Schema, the reference and the errors' "what is allowed" are read from these
 fields (``schema``); the checks that read more than one section are ``rules``.
 
+A config is one class per problem type (``CONFIGS``, a union pydantic chooses from by
+``problem_type``), each a ``MonitorConfig`` with the top-level sections only its type reads
+(``ranking``), so that the JSON Schema has a branch per type and each branch refuses the others'
+sections.
+
 The models mirror the YAML; what the job reads in another shape (``AlertRule.levels``,
 ``window_lengths``) is a property. Words from the vocabulary's enums are held as plain strings:
 config objects travel to Spark executors and their values into Spark rows, and the JVM unpickles
@@ -15,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import FrozenInstanceError, dataclass
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, TypeAdapter, field_validator, model_validator
 from pydantic.functional_validators import BeforeValidator, PlainValidator
 
 from perfmon_spark.config.rules import broken_rules, comparable
@@ -605,13 +610,23 @@ class RetrainConfig(Section):
     inactive_after: Duration | None = Field(None, description="a version with no prediction this long is INACTIVE")
 
 
+def _problem_type(*kinds: ProblemType) -> Any:
+    """``problem_type`` holding one of ``kinds``: all of them in ``MonitorConfig``, which code reads
+    it from, and one in each problem type's class, where it is the tag ``CONFIGS`` chooses by."""
+    return Annotated[Literal[tuple(kind.value for kind in kinds)], Field(description="what the model predicts")]
+
+
 class MonitorConfig(Section):
     """The whole, validated configuration of one monitor, built by ``load_config`` or ``parse_config``
-    (a rule across sections may fill in defaults, which needs a validator that returns a copy)."""
+    (a rule across sections may fill in defaults, which needs a validator that returns a copy).
+
+    The keys of every problem type; a config is an instance of the subclass of its type (``CONFIGS``),
+    never of this class itself, which code names as "any config".
+    """
 
     version: int = Field(description="of the config format", json_schema_extra={"const": 1})
     name: Name = Field(description="the monitor's name; a column of every output table")
-    problem_type: words(ProblemType) = Field(description="what the model predicts")
+    problem_type: _problem_type(*ProblemType)
     predictions: PredictionsConfig = Field(description="the predictions table")
     labels: LabelsConfig = Field(description="the labels table")
     segments: SegmentsConfig = Field({}, description="the slices besides the overall one")
@@ -620,7 +635,6 @@ class MonitorConfig(Section):
     windows: WindowsConfig = Field({}, description="the windows metrics are computed over")
     confidence_level: float = Field(0.95, ge=0.5, lt=1, description="of the intervals stored with each value")
     auc: AucConfig = Field({}, description="how roc_auc is computed")
-    ranking: RankingConfig = Field({}, description="ranking only: the cut-offs and the no-relevant rule")
     output: OutputConfig = Field(description="where the output tables go")
     spark: SparkConfig = Field({}, description="only used when perfmon starts Spark itself (local runs)")
     strict: bool = Field(False, description="a run with warnings ends FAILED with exit 4 (as `perfmon run --strict`)")
@@ -664,6 +678,11 @@ class MonitorConfig(Section):
         """Every time window computed: the granularity (tumbling) then the rolling lengths (label-count
         windows are ``windows.label_counts``)."""
         return (self.windows.granularity, *(d for d in self.windows.rolling if isinstance(d, Duration)))
+
+    @property
+    def cut_offs(self) -> tuple[int, ...]:
+        """The cut-offs k of the per-k metrics and state fields: ``ranking.k``, none for other types."""
+        return ()
 
     @property
     def metric_names(self) -> tuple[str, ...]:
@@ -746,3 +765,42 @@ class MonitorConfig(Section):
         if (broken := next(broken_rules(cfg), None)) is not None:
             raise Invalid(broken[1], broken[0])
         return cfg
+
+
+class BinaryMonitorConfig(MonitorConfig):
+    """A monitor of a binary classifier."""
+
+    problem_type: _problem_type(ProblemType.BINARY)
+
+
+class MulticlassMonitorConfig(MonitorConfig):
+    """A monitor of a multiclass classifier."""
+
+    problem_type: _problem_type(ProblemType.MULTICLASS)
+
+
+class RegressionMonitorConfig(MonitorConfig):
+    """A monitor of a regression model."""
+
+    problem_type: _problem_type(ProblemType.REGRESSION)
+
+
+class RankingMonitorConfig(MonitorConfig):
+    """A monitor of a ranking model: its rows are (request, item), its metrics cut off at each k."""
+
+    problem_type: _problem_type(ProblemType.RANKING)
+    ranking: RankingConfig = Field({}, description="the cut-offs and the no-relevant rule")
+
+    @property
+    def cut_offs(self) -> tuple[int, ...]:
+        return self.ranking.k
+
+
+# A config of any problem type, validated as the class its ``problem_type`` names: pydantic reads the
+# tag first, so an error names the keys of that type only (a test checks there is one per ProblemType).
+CONFIGS = TypeAdapter(
+    Annotated[
+        BinaryMonitorConfig | MulticlassMonitorConfig | RegressionMonitorConfig | RankingMonitorConfig,
+        Field(discriminator="problem_type"),
+    ]
+)

@@ -4,7 +4,9 @@ window must be computed, ranking takes no id): checked once every section is val
 
 They are imperative, not declared on a field, because each one reads the problem type, the metric
 registry or another section; the first broken one is the error. What a problem type needs, and the
-keys only it may set, are its module's (``problems``): ``Problem.rules`` and ``Problem.foreign``.
+keys of the shared sections only it may set, are its module's (``problems``): ``Problem.rules`` and
+``Problem.foreign``; a top-level section only one type reads is a field of that type's config class
+(``model``), so the schema refuses it in the others.
 """
 
 from __future__ import annotations
@@ -67,8 +69,8 @@ def broken_rules(cfg: MonitorConfig) -> Iterator[tuple[str, str]]:
     for i, name in enumerate(cfg.metrics):
         if (metric := lookup(kind, name)) is None:
             yield f"metrics[{i}]", f"unknown metric {name!r}; {known}"
-        elif metric.per_k and split_k(name)[1] not in cfg.ranking.k:
-            yield f"metrics[{i}]", f"{name!r}: k = {split_k(name)[1]} is not in ranking.k {list(cfg.ranking.k)}"
+        elif metric.per_k and split_k(name)[1] not in cfg.cut_offs:
+            yield f"metrics[{i}]", f"{name!r}: k = {split_k(name)[1]} is not in ranking.k {list(cfg.cut_offs)}"
         elif metric.needs in _NEEDS and _NEEDS[metric.needs][0](p):
             yield f"metrics[{i}]", f"{name!r} needs {_NEEDS[metric.needs][1]}"
     computed = sorted(w.text for w in cfg.window_lengths)

@@ -67,7 +67,7 @@ class Problem:
             cut-off ``k`` of ``ranking.k``, with sketches of the items shown (ranking).
         class_gates: the default (min_positives, min_negatives) of an alert rule per metric.
         rules: the config rules of a config of this type, as (key path, message).
-        foreign: the config keys this type owns, set in a config of another type.
+        foreign: the keys of the shared config sections this type owns, set in a config of another type.
         expected_labels: the end of the error of a labels table mostly bad labels.
         summary_scale: the score scale its score summary is binned on, or None where no
             summary is binned (``states.cells.binning``).

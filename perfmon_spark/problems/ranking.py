@@ -12,18 +12,16 @@ if TYPE_CHECKING:
     from perfmon_spark.config.model import MonitorConfig
 
 _ONLY = {"predictions": ("request", "item", "rank"), "labels": ("request", "item")}
-SECTION = "ranking"  # the config section of ranking's settings (``ranking.k``, ``ranking.no_relevant``)
 
 
 def _foreign(cfg: MonitorConfig) -> Broken:
-    """Keys that mean something to ranking only, set in a config of another type."""
+    """Keys of the shared sections that mean something to ranking only, set in a config of another
+    type (the ``ranking`` section is a key of ranking's config class only, ``config.model``)."""
     kind = cfg.problem_type
     for section, keys in _ONLY.items():
         for key in keys:
             if getattr(getattr(cfg, section), key) is not None:
                 yield f"{section}.{key}", f"applies to problem_type ranking only, not {kind}"
-    if SECTION in cfg.model_fields_set:
-        yield SECTION, f"applies to problem_type ranking only, not {kind}"
 
 
 def _rules(cfg: MonitorConfig) -> Broken:

@@ -315,7 +315,7 @@ def aggregate_rows(
         rows = rows.join(F.broadcast(binning.cells), names, "left")
         exact = keys["hist_keys"]
         keys["hist_keys"] = F.when(F.col("_binned"), _grid_centre(exact, binning.scale)).otherwise(exact)
-    values = {f: fields[f] for f in scalar_fields(cfg.problem_type, tuple(k.name for k in cfg.kpis), cfg.ranking.k)}
+    values = {f: fields[f] for f in scalar_fields(cfg.problem_type, tuple(k.name for k in cfg.kpis), cfg.cut_offs)}
     values.update({c: entries[c] for c in (sparse.counts if sparse else ())})
     usable = F.col(STATUS) == RowStatus.USABLE
     main = F.lit(True)
@@ -362,12 +362,12 @@ def bucket_states(aggregated: DataFrame, cfg: MonitorConfig, binning: Binning | 
     (slice group, key), binned in the groups ``binning`` lists. Cache ``aggregated``: it is read
     several times.
     """
-    scalars = scalar_fields(cfg.problem_type, tuple(k.name for k in cfg.kpis), cfg.ranking.k)
+    scalars = scalar_fields(cfg.problem_type, tuple(k.name for k in cfg.kpis), cfg.cut_offs)
     sparse = SPARSE.get(cfg.problem_type)
     names = cell_names(cfg)
     usable = main_entries(aggregated).filter(F.col(STATUS) == RowStatus.USABLE)
 
-    sketches = sketch_fields(cfg.problem_type, cfg.ranking.k)
+    sketches = sketch_fields(cfg.problem_type, cfg.cut_offs)
     sums = [F.sum(f).alias(f) for f in scalars] + [F.hll_union_agg(f).alias(f) for f in sketches]
     cells = usable.groupBy(*names).agg(*sums)
     states = to_groups(cells, cfg, *scalars, *sketches).groupBy(*KEY).agg(*sums)
@@ -398,7 +398,7 @@ def entry_lists(entries: DataFrame, sparse: Sparse) -> DataFrame:
 def state_rows(scalars: DataFrame, lists: DataFrame | None, cfg: MonitorConfig) -> DataFrame:
     """``perf_stats`` rows (without ``monitor``, ``as_of``, ``run_id``) from summed scalars and
     sketches per ``KEY`` and the ``entry_lists`` of their sparse part."""
-    fields = scalar_fields(cfg.problem_type, tuple(k.name for k in cfg.kpis), cfg.ranking.k)
+    fields = scalar_fields(cfg.problem_type, tuple(k.name for k in cfg.kpis), cfg.cut_offs)
     sparse_out = []
     if lists is not None:
         sparse = SPARSE[cfg.problem_type]
@@ -412,7 +412,7 @@ def state_rows(scalars: DataFrame, lists: DataFrame | None, cfg: MonitorConfig) 
         Buckets(cfg.windows.granularity).end_column(F.col("bucket_start")).alias("bucket_end"),
         *[F.col(f).cast("double" if f.startswith(("sum_", "kpi_")) else "long").alias(f) for f in fields],
         *sparse_out,
-        *sketch_fields(cfg.problem_type, cfg.ranking.k),
+        *sketch_fields(cfg.problem_type, cfg.cut_offs),
         F.lit(STATE_VERSION).alias("state_version"),
     )
 

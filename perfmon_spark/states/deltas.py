@@ -25,7 +25,7 @@ def moved_states(stored: DataFrame, new: DataFrame, old: DataFrame, cfg: Monitor
     """``stored + new - old`` per state key (``perf_stats`` rows without ``monitor``, ``as_of``
     and ``run_id``). ``new`` and ``old`` are ``bucket_states`` of the same prediction rows, so
     their ``n_predictions`` cancel and the keys are those of ``stored``."""
-    scalars = scalar_fields(cfg.problem_type, tuple(k.name for k in cfg.kpis), cfg.ranking.k)
+    scalars = scalar_fields(cfg.problem_type, tuple(k.name for k in cfg.kpis), cfg.cut_offs)
     signed = [(stored, 1), (new, 1), (old, -1)]
     rows = _union([df.select(*KEY, *[(F.col(f) * sign).alias(f) for f in scalars]) for df, sign in signed])
     summed = rows.groupBy(*KEY).agg(*[F.sum(f).alias(f) for f in scalars]).filter(F.col("n_predictions") > 0)

@@ -95,7 +95,7 @@ class WindowPlan:
             scale=histogram.scale_of(cfg.predictions.score_type),
             exact_limit=histogram.EXACT_LIMIT if cfg.auc.mode == "sketch" else np.inf,
             kpis=tuple(k.name for k in cfg.kpis),
-            ks=cfg.ranking.k if kind.per_request else (),
+            ks=cfg.cut_offs,
             label_windows=tuple((w.text, w.labels) for w in cfg.windows.label_counts),
             reference=Reference.from_config(cfg) if needs_reference(cfg) else None,
             threshold=cfg.predictions.threshold if "threshold" in kind.config_values else None,

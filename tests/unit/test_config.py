@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import pytest
 import yaml
 
-from perfmon_spark.config import load_config, parse_config, parse_duration
+from perfmon_spark.config import MonitorConfig, load_config, parse_config, parse_duration
 from perfmon_spark.errors import ConfigError
+from perfmon_spark.vocabulary import ProblemType
 from tests.helpers import BASE, with_changes
 from tests.helpers import DELETE as _DELETE
 
@@ -165,20 +167,26 @@ def test_config_is_frozen():
         cfg.name = "other"  # type: ignore[misc]
 
 
+MULTICLASS = dict(
+    BASE,
+    problem_type="multiclass",
+    predictions=dict(BASE["predictions"], prediction="predicted_class"),
+    metrics=["accuracy", "recall[fraud]", "macro_f1"],
+)
+REGRESSION = dict(BASE, problem_type="regression", metrics=["rmse", "r2"])
+
+
 def test_multiclass_and_regression_configs():
-    multi = dict(BASE, problem_type="multiclass", metrics=["accuracy", "recall[fraud]", "macro_f1"])
-    multi["predictions"] = dict(BASE["predictions"], prediction="predicted_class")
-    assert parse_config(multi).metrics == ("accuracy", "recall[fraud]", "macro_f1")
-    assert "needs predictions.probabilities" in error_of(dict(multi, metrics=["log_loss"]))
-    no_pred = dict(multi, predictions=BASE["predictions"])
+    assert parse_config(MULTICLASS).metrics == ("accuracy", "recall[fraud]", "macro_f1")
+    assert "needs predictions.probabilities" in error_of(dict(MULTICLASS, metrics=["log_loss"]))
+    no_pred = dict(MULTICLASS, predictions=BASE["predictions"])
     assert "predictions.prediction: required for problem_type multiclass" in error_of(no_pred)
-    assert "unknown metric 'recall'" in error_of(dict(multi, metrics=["recall"]))
-    regression = dict(BASE, problem_type="regression", metrics=["rmse", "r2"])
-    assert parse_config(regression).problem_type == "regression"
+    assert "unknown metric 'recall'" in error_of(dict(MULTICLASS, metrics=["recall"]))
+    assert parse_config(REGRESSION).problem_type == "regression"
     assert "unknown metric 'roc_auc'; known for regression: mse, rmse, mae" in error_of(
-        dict(regression, metrics=["roc_auc"])
+        dict(REGRESSION, metrics=["roc_auc"])
     )
-    with_threshold = dict(regression, predictions=dict(BASE["predictions"], threshold=0.3))
+    with_threshold = dict(REGRESSION, predictions=dict(BASE["predictions"], threshold=0.3))
     assert "predictions.threshold: applies to binary only" in error_of(with_threshold)
 
 
@@ -467,3 +475,48 @@ def test_ranking_keys_and_proxies_of_other_problem_types_are_refused():
             metrics=["score_psi"],
         )
     )
+
+
+# A valid config of each problem type: each is validated as its own class
+CONFIG_OF = {
+    ProblemType.BINARY: BASE,
+    ProblemType.MULTICLASS: MULTICLASS,
+    ProblemType.REGRESSION: REGRESSION,
+    ProblemType.RANKING: RANKING,
+}
+
+
+@pytest.mark.parametrize("kind", ProblemType)
+def test_each_problem_type_is_a_config_class_that_pickles_and_copies(kind):
+    """Configs travel to Spark executors pickled, and validators and callers copy them."""
+    cfg = parse_config(CONFIG_OF[kind])
+    assert isinstance(cfg, MonitorConfig) and type(cfg) is not MonitorConfig and cfg.problem_type == kind
+    assert cfg.cut_offs == ((5, 10) if kind == ProblemType.RANKING else ())
+    for copy in (pickle.loads(pickle.dumps(cfg)), cfg.model_copy(update={"strict": True})):
+        assert type(copy) is type(cfg) and copy.metrics == cfg.metrics
+        assert copy.source_hash == cfg.source_hash and copy.section_hashes == cfg.section_hashes
+    assert pickle.loads(pickle.dumps(cfg)) == cfg
+
+
+@pytest.mark.parametrize("kind", [kind for kind in ProblemType if kind != ProblemType.RANKING])
+def test_the_ranking_section_is_refused_in_a_config_of_another_type(kind):
+    message = f"config error: ranking: applies to problem_type ranking only, not {kind}"
+    assert error_of(dict(CONFIG_OF[kind], ranking={"k": [5]})) == message
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({k: v for k, v in BASE.items() if k != "problem_type"}, "problem_type: required key is missing"),
+        (
+            dict(BASE, problem_type=None),
+            "problem_type: unknown value None; allowed: binary, multiclass, regression, ranking",
+        ),
+        (dict(BASE, problem_type=["binary"]), "problem_type: unknown value ['binary']; allowed: binary, multiclass"),
+        (with_changes(output=_DELETE), "output: required key is missing"),
+        (dict(RANKING, ranking={"k": [0]}), "ranking.k[0]: 0 must be >= 1"),
+        (dict(RANKING, colour=1), "colour: unknown key 'colour'; known keys: version, name, problem_type, predictions"),
+    ],
+)
+def test_errors_name_the_key_path_without_the_problem_type_pydantic_prefixes(data, message):
+    assert error_of(data).startswith(f"config error: {message}")

@@ -16,10 +16,12 @@ import pytest
 import yaml
 
 from perfmon_spark.cli import main
-from perfmon_spark.config import parse_config, reference_markdown
+from perfmon_spark.config import json_schema, parse_config, reference_markdown
+from perfmon_spark.config.schema import branches
 from perfmon_spark.demo import Lakehouse, demo_config, recommender_config
 from perfmon_spark.errors import ConfigError
-from tests.helpers import perfmon_without
+from perfmon_spark.vocabulary import ProblemType
+from tests.helpers import BASE, perfmon_without
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -92,6 +94,22 @@ def test_the_schema_refuses_what_the_parser_refuses_for_its_shape(validator, pat
     assert not validator.is_valid(data)
     with pytest.raises(ConfigError):
         parse_config(data)
+
+
+def test_the_schema_has_one_branch_per_problem_type():
+    schema = json_schema()
+    assert schema["discriminator"]["propertyName"] == "problem_type"
+    assert list(branches(schema)) == [kind.value for kind in ProblemType]
+    for kind, branch in branches(schema).items():
+        assert branch["properties"]["problem_type"]["const"] == kind
+
+
+@pytest.mark.parametrize("kind", ProblemType)
+def test_each_branch_of_the_schema_refuses_the_sections_of_other_problem_types(validator, kind):
+    """The schema checks the shape only: the cross-section rules (ranking needs request and item) are the parser's."""
+    data = dict(BASE, problem_type=kind.value)
+    assert validator.is_valid(data)
+    assert validator.is_valid(dict(data, ranking={"k": [5]})) == (kind == ProblemType.RANKING)
 
 
 def test_the_schema_in_the_repository_is_the_printed_one():
