@@ -292,6 +292,18 @@ def run_killed_at(monkeypatch, table: str, run) -> None:
     monkeypatch.setattr(module, "merge_into", real_merge)
 
 
+def run_killed_outright(monkeypatch, table: str, run) -> None:
+    """As ``run_killed_at``, and as a SIGKILL would: no FAILED ``runs`` row and the claim on the
+    monitor never let go (it holds until it expires or is ended by hand)."""
+    from perfmon_spark.io import claims
+    from perfmon_spark.job import run as job_run
+
+    with monkeypatch.context() as patched:
+        patched.setattr(job_run, "_record_failure", lambda *args: None)
+        patched.setattr(claims, "release", lambda *args, **kwargs: False)
+        run_killed_at(patched, table, run)
+
+
 def side_by_side(*runs):
     """The results of independent runs (each writing its own output tables) started together on
     the shared session, in order. A run on a small lake is mostly short jobs and driver-side

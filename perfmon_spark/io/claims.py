@@ -207,16 +207,25 @@ def is_conflict(error: BaseException) -> bool:
     return False
 
 
+@dataclass(frozen=True)
+class Free:
+    """The monitor free: the seconds waited for it, and its last claim as read (None: never
+    claimed), which says whether its last holder ended (``job.scope.killed_run``)."""
+
+    waited: float
+    last: Claim | None
+
+
 def wait_until_free(
     store: Store,
     wait: float = 0.0,
     *,
     clock: Callable[[], datetime] = utc_now,
     sleep: Callable[[float], None] = time.sleep,
-) -> float:
-    """Read the monitor's claim until no other run holds it, ``wait`` seconds at most; returns
-    the seconds waited. It writes nothing: a run calls it before it plans, so that it stops at once
-    (or waits) while another run holds the monitor, and ``take`` calls it before each attempt.
+) -> Free:
+    """Read the monitor's claim until no other run holds it, ``wait`` seconds at most. It writes
+    nothing: a run calls it before it plans, so that it stops at once (or waits) while another run
+    holds the monitor, and ``take`` calls it before each attempt.
 
     Raises:
         ConcurrentRunError: another run still holds the monitor after ``wait``.
@@ -229,7 +238,7 @@ def wait_until_free(
         current = store.read()
         waited = (now - start).total_seconds() if polls else 0.0
         if current is None or not current.held(now):
-            return waited
+            return Free(waited, current)
         if now >= deadline:
             raise ConcurrentRunError(current.refusal(waited))
         sleep(min(POLL_SECONDS, (deadline - now).total_seconds()))
@@ -258,7 +267,7 @@ def take(
     deadline = start + timedelta(seconds=max(wait, 0.0))
     lost = 0
     while True:
-        waited = wait_until_free(store, (deadline - clock()).total_seconds(), clock=clock, sleep=sleep)
+        waited = wait_until_free(store, (deadline - clock()).total_seconds(), clock=clock, sleep=sleep).waited
         now = clock()
         mine = claim.at(now)
         if store.write(mine):

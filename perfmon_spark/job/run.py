@@ -285,14 +285,19 @@ def run_monitor(
             try:
                 with watch.stage(Stage.VALIDATE) as note:
                     _check_inputs(ctx)
-                    waited = wait_until_free(DeltaClaims(ctx.lake), deadline - time.monotonic())
-                    if waited:
-                        note(f"waited {waited:.0f} s for another run of the monitor")
+                    free = wait_until_free(DeltaClaims(ctx.lake), deadline - time.monotonic())
+                    if free.waited:
+                        note(f"waited {free.waited:.0f} s for another run of the monitor")
                     scope = planning.plan(
                         ctx.spark, ctx.cfg, ctx.predictions, ctx.labels, ctx.as_of, mode, backfill, ctx.without_feed
                     )
+                    killed = planning.killed_run(ctx.spark, ctx.cfg, free.last, scope.watermark)
+                    if killed is not None and scope.mode is RunMode.INCREMENTAL:
+                        if scope.hits is not None:
+                            scope.hits.unpersist()
+                        scope = planning.killed_scope(killed)
                     note(f"{scope.mode}: {scope.reason}")
-                claim = functools.partial(_take, held, ctx, _claim(ctx, mode, backfill))
+                claim = functools.partial(_take, held, ctx, _claim(ctx, mode, backfill), killed)
                 result = _compute_and_write(ctx, scope, watch, strict or ctx.cfg.strict, claim)
             except ConcurrentRunError:
                 if time.monotonic() < deadline:
@@ -342,10 +347,11 @@ def _claim(ctx: RunContext, mode: RunMode, backfill: tuple[datetime, datetime] |
     return Claim.new(ctx.cfg.name, ctx.run_id, what, ctx.as_of, utc_now(), ctx.cfg.run_timeout.delta)
 
 
-def _take(held: ExitStack, ctx: RunContext, claim: Claim) -> None:
+def _take(held: ExitStack, ctx: RunContext, claim: Claim, killed: Claim | None) -> None:
     """Take the monitor just before the run's first write (``io.claims``; let go when ``held``
     closes), once the checks that read the rows have passed: a run stopped by bad input writes
-    nothing, not even a claim.
+    nothing, not even a claim. Then record a run killed outright (``killed``, found by
+    ``job.scope.killed_run``) with the FAILED row it could not write.
 
     The run planned from the watermark it read before: a run of the monitor that ended since then
     wrote tables this plan does not know of.
@@ -365,6 +371,34 @@ def _take(held: ExitStack, ctx: RunContext, claim: Claim) -> None:
             f"monitor {ctx.cfg.name!r}: run {ended[C.run_id]} ended while this run read its inputs; "
             "this run stopped before writing anything (--wait SECONDS waits for it)"
         )
+    if killed is not None:
+        ctx.lake.append(_killed_row(ctx, killed).frame(ctx.spark), RUNS)
+
+
+def _killed_row(ctx: RunContext, killed: Claim) -> RunResult:
+    """The FAILED ``runs`` row of a run killed outright, from its claim: what it read and wrote
+    is unknown (null), and its end is when this run found it."""
+    return RunResult(
+        run_id=killed.run_id,
+        monitor=killed.monitor,
+        as_of=killed.as_of,
+        started_at=killed.claimed_at,
+        finished_at=ctx.started_at,
+        status=RunStatus.FAILED,
+        mode=killed.mode if killed.mode in set(RunMode) else RunMode.UNKNOWN,
+        predictions_version=None,
+        labels_version=None,
+        config_hash=None,
+        config_sections=None,
+        predictions_table_id=None,
+        labels_table_id=None,
+        state_version=None,
+        package_version=None,
+        message=f"killed outright (host {killed.host}, pid {killed.pid}): it never let the monitor go and wrote no "
+        f"runs row; recorded by run {ctx.run_id}, which recomputed in full",
+        stage_seconds={},
+        orphan_labels=None,
+    )
 
 
 def _check_inputs(ctx: RunContext) -> None:

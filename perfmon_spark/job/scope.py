@@ -44,13 +44,14 @@ from perfmon_spark.ingest.columns import ID, REASON
 from perfmon_spark.ingest.times import label_time, prediction_time, prediction_visible, visibility_lag
 from perfmon_spark.ingest.validate import derive_predictions, label_key, prediction_key
 from perfmon_spark.io.catalog import PERF_STATS, RUNS, C
+from perfmon_spark.io.claims import Claim
 from perfmon_spark.io.lake import Lake
 from perfmon_spark.io.quoting import sql_table, table_name
 from perfmon_spark.io.tables import Snapshot
 from perfmon_spark.problems import problem
 from perfmon_spark.states.cells import top_segment_values, values_seen
 from perfmon_spark.states.layout import STATE_VERSION
-from perfmon_spark.vocabulary import NULL_VALUE, OTHER, OVERALL, RunMode, RunStatus
+from perfmon_spark.vocabulary import NULL_VALUE, OTHER, OVERALL, ROLLBACK_HOLDER, RunMode, RunStatus
 
 BUCKET, HIT, SPLIT = "bucket", "_hit", "_split"  # columns of ``_hits``
 
@@ -77,6 +78,7 @@ class Watermark:
     finished_at: datetime
     predictions_table_id: str | None = None  # None: likewise
     labels_table_id: str | None = None
+    run_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -132,10 +134,36 @@ def last_watermark(spark: SparkSession, cfg: MonitorConfig) -> Watermark | None:
             C.mode,
             C.finished_at,
             *ids,
+            C.run_id,
         )
         .first()
     )
     return None if row is None else Watermark(*row)
+
+
+def killed_run(spark: SparkSession, cfg: MonitorConfig, claim: Claim | None, mark: Watermark | None) -> Claim | None:
+    """The claim of a run killed outright (SIGKILL, a lost driver): the monitor's last claim, if
+    its run never let it go (``released_at`` null: it expired, or its ``expires_at`` was moved by
+    hand, since this run found the monitor free) and wrote no ``runs`` row (a run that ends,
+    failed or not, writes one before it lets the monitor go). None when the last claim is the
+    watermark's run's (no read) or a rollback's (which writes no runs row). A run refused after it
+    took the claim let it go: not killed."""
+    if claim is None or claim.released_at is not None or claim.mode == ROLLBACK_HOLDER:
+        return None
+    if mark is not None and claim.run_id == mark.run_id:
+        return None
+    runs = Lake(spark, cfg).read_if_exists(RUNS)
+    ended = runs is not None and runs.filter(F.col(C.run_id) == claim.run_id).limit(1).count() > 0
+    return None if ended else claim
+
+
+def killed_scope(killed: Claim) -> Scope:
+    """A full recompute after a run killed outright: what it wrote before it died is unknown."""
+    return full_scope(
+        f"run {killed.run_id} ({killed.mode} as of {killed.as_of:%Y-%m-%dT%H:%M:%S}, host {killed.host}, pid "
+        f"{killed.pid}) took the monitor at {killed.claimed_at:%Y-%m-%dT%H:%M:%S} and wrote no runs row (killed "
+        "outright?): what it may have written is unknown"
+    )
 
 
 def config_edit(mark: Watermark, cfg: MonitorConfig) -> tuple[str | None, str]:

@@ -203,7 +203,7 @@ def test_a_standalone_cluster_runs_the_job_with_the_wheel_shipped_by_py_files(
         shutil.copytree(folder / name, lake / name)
     config = yaml.safe_load((folder / "perfmon.yml").read_text())
     assert (config["predictions"]["table"], config["output"]["location"]) == ("./predictions", "./monitoring")
-    for section in ("alerts", "retrain", "drift"):  # perf_metrics and perf_stats do not depend on them
+    for section in ("alerts", "retrain", "drift", "versions"):  # perf_metrics and perf_stats do not depend on them
         config.pop(section)
     (lake / "perfmon.yml").write_text(yaml.safe_dump(config))
     conf = {

@@ -130,7 +130,11 @@ def test_an_expired_claim_is_taken_over_and_another_monitors_claim_is_no_obstacl
     claims = read_table(spark, cfg, "claims").set_index("monitor")
     assert claims.loc["orphaned", "run_id"] == result.run_id and pd.notna(claims.loc["orphaned", "released_at"])
     assert claims.loc["neighbour", "run_id"] == neighbour.run_id and pd.isna(claims.loc["neighbour", "released_at"])
-    assert read_table(spark, cfg, "runs")["run_id"].tolist() == [result.run_id]
+    # the killed run recorded FAILED by the run that found its claim never let go (it had no runs row)
+    runs = read_table(spark, cfg, "runs").set_index("run_id")
+    assert sorted(runs.index) == sorted([result.run_id, killed.run_id])
+    assert runs.loc[killed.run_id, ["status", "mode", "as_of"]].tolist() == ["FAILED", "backfill", AS_OF]
+    assert runs.loc[killed.run_id, "message"].startswith("killed outright (host ")
 
 
 def test_two_runs_started_together_give_one_result_and_one_refusal(spark, inputs, tmp_path):

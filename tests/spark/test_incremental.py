@@ -9,10 +9,12 @@ from datetime import timedelta
 
 import numpy as np
 import pandas as pd
+import pytest
 from delta.tables import DeltaTable
 from pyspark.sql import functions as F
 
 from perfmon_spark.config import parse_config
+from perfmon_spark.errors import ConcurrentRunError
 from perfmon_spark.job import run_monitor
 from perfmon_spark.job.scope import LABEL_DELTA_MIN_PREDICTIONS, LABEL_DELTA_SETTING
 from perfmon_spark.states.layout import STATE_VERSION
@@ -24,6 +26,7 @@ from tests.helpers import (
     make_inputs,
     read_table,
     run_killed_at,
+    run_killed_outright,
     side_by_side,
     write_delta,
 )
@@ -232,6 +235,22 @@ def test_a_run_of_the_past_that_failed_after_its_states_sends_the_next_run_to_a_
         "and what it may have written is outside this run's scope",
     )
     assert_same_tables(spark, cfg, full)
+
+    # The same rerun killed outright: no FAILED row, and its claim never let go. Once the claim is
+    # ended by hand (docs/runs.md), the next run records the killed run and recomputes in full.
+    run_killed_outright(monkeypatch, "perf_metrics", past)
+    assert len(read_table(spark, cfg, "runs")) == 3  # the first, the FAILED and the full run: no row of the killed one
+    with pytest.raises(ConcurrentRunError, match="is held by run"):
+        run_monitor(cfg, as_of, spark=spark)
+    claims = f"delta.`{cfg.output.table('claims').text}`"
+    spark.sql(f"UPDATE {claims} SET expires_at = current_timestamp() WHERE released_at IS NULL")
+    result = run_monitor(cfg, as_of, spark=spark)
+    assert result.mode == "full" and "wrote no runs row (killed outright?)" in result.message, result.message
+    runs = read_table(spark, cfg, "runs")
+    (killed,) = runs[runs["message"].str.startswith("killed outright")].itertuples()
+    assert (killed.status, killed.as_of, killed.finished_at) == ("FAILED", as_of - 3 * DAY, result.started_at)
+    assert_same_tables(spark, cfg, full)
+    assert run_monitor(cfg, as_of, spark=spark).mode == "incremental"  # recorded once: the next run is incremental
 
 
 def test_an_older_state_layout_and_a_table_without_change_data_feed_each_get_a_full_run(spark, tmp_path):
