@@ -341,13 +341,17 @@ class FakeDbutils:
         )
 
 
-@pytest.fixture
-def decide_notebook():
-    """The notebook as a module: its ``if __name__ == "__main__"`` cell does not run on import."""
-    spec = importlib.util.spec_from_file_location("decide_task", BUNDLE_ROOT / "tasks" / "decide_task.py")
+def notebook(name: str):
+    """A task notebook as a module: its ``if __name__ == "__main__"`` cell does not run on import."""
+    spec = importlib.util.spec_from_file_location(name, BUNDLE_ROOT / "tasks" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture
+def decide_notebook():
+    return notebook("decide_task")
 
 
 @pytest.mark.parametrize("exit_code, retrain", [(RETRAIN_EXIT, True), (0, False)])
@@ -378,10 +382,7 @@ def test_decide_notebook_passes_the_model_version(monkeypatch, decide_notebook):
 
 @pytest.fixture
 def rollback_notebook():
-    spec = importlib.util.spec_from_file_location("rollback_task", BUNDLE_ROOT / "tasks" / "rollback_task.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return notebook("rollback_task")
 
 
 def test_the_rollback_task_is_off_unless_the_target_asks_and_applies_only_when_told(raw, tasks):
