@@ -1,5 +1,5 @@
 # Two commands from a bare clone: `make demo` and `make test`. Each creates .venv, installs the
-# package with every extra (local Spark, report, prometheus) and the test tools, and caches the
+# package with every extra (local Spark, a Spark Connect client, report, prometheus, mlflow) and the test tools, and caches the
 # Delta JARs in .ivy/ (later runs work offline).
 PYTHON ?= python3
 VENV := .venv
@@ -25,7 +25,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV) && echo "setup: $(VENV) created ($$(( $$(date +%s) - t )) s)"
 	@echo "setup: installing packages (pip; about 1-7 minutes the first time, mostly pyspark) ..."; \
 	t=$$(date +%s); \
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[local,report,prometheus,mlflow,test]' && \
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[local,connect,report,prometheus,mlflow,test]' && \
 	echo "setup: packages installed ($$(( $$(date +%s) - t )) s)"
 	@touch $@
 

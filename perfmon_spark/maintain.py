@@ -56,10 +56,12 @@ from pyspark.sql import functions as F
 
 from perfmon_spark.config import Duration, MonitorConfig, TableRef
 from perfmon_spark.errors import InputError, PerfmonError
+from perfmon_spark.io import delta_sql
 from perfmon_spark.io.catalog import OUTPUT_TABLES, OutputTable
+from perfmon_spark.io.claims import is_conflict
 from perfmon_spark.io.lake import Lake
 from perfmon_spark.io.quoting import sql_table
-from perfmon_spark.io.tables import delta_table, latest_version
+from perfmon_spark.io.tables import latest_version
 
 LOG = logging.getLogger(__name__)
 
@@ -263,7 +265,7 @@ def _maintain(spark: SparkSession, ref: TableRef, table: OutputTable, hours: int
 def table_detail(spark: SparkSession, ref: TableRef) -> tuple[int, int, dict[str, str]]:
     """The live files of the table's current version, their bytes, and the table's properties
     (``DESCRIBE DETAIL``)."""
-    row = delta_table(spark, ref).detail().select("numFiles", "sizeInBytes", "properties").first()
+    row = delta_sql.detail(spark, ref)
     return int(row["numFiles"] or 0), int(row["sizeInBytes"] or 0), dict(row["properties"] or {})
 
 
@@ -306,12 +308,11 @@ def _file_size(spark: SparkSession, size: int) -> Iterator[None]:
 
 def _optimize(spark: SparkSession, ref: TableRef, table: OutputTable) -> None:
     """OPTIMIZE ``table`` as ``optimize_kind`` says."""
-    builder = delta_table(spark, ref).optimize()
     if table.clustered_by is None:
-        builder.executeCompaction()
+        delta_sql.optimize(spark, ref)
     else:
         with _file_size(spark, CLUSTERED_FILE_BYTES):
-            builder.executeZOrderBy(table.clustered_by)
+            delta_sql.optimize(spark, ref, zorder_by=table.clustered_by)
 
 
 def _commit(ref: TableRef, what: str, change: Callable[[], object]) -> None:
@@ -321,12 +322,11 @@ def _commit(ref: TableRef, what: str, change: Callable[[], object]) -> None:
         PerfmonError: a concurrent write (a run) committed first and Delta refused this commit;
             nothing changed.
     """
-    import delta.exceptions
-
-    conflicts = tuple(getattr(delta.exceptions, name) for name in delta.exceptions.__all__)
     try:
         change()
-    except conflicts as e:
+    except Exception as e:
+        if not is_conflict(e):
+            raise
         raise PerfmonError(
             f"output table {ref.text!r}: {what} met a concurrent write and changed nothing ({_first(e)}); "
             "run perfmon maintain again"
@@ -371,8 +371,7 @@ def _vacuum_counts(spark: SparkSession, ref: TableRef, before: int) -> tuple[int
     ``before``; None for what is not in the log."""
     since = latest_version(spark, ref) - before
     logged = (
-        delta_table(spark, ref)
-        .history(max(1, since))
+        delta_sql.history(spark, ref, max(1, since))
         .filter((F.col("version") > before) & F.col("operation").isin("VACUUM START", "VACUUM END"))
         .select("operation", "operationMetrics")
         .collect()

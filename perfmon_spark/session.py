@@ -162,18 +162,28 @@ def _launched_by_spark_submit() -> bool:
     return "PYSPARK_GATEWAY_PORT" in os.environ or "DATABRICKS_RUNTIME_VERSION" in os.environ
 
 
+def remote() -> str | None:
+    """The Spark Connect server to run on: ``SPARK_REMOTE`` (PySpark's own variable, e.g.
+    ``sc://host:15002``), or None."""
+    return os.environ.get("SPARK_REMOTE") or None
+
+
 def get_spark(spark_config: SparkConfig | None = None, app_name: str = "perfmon"):
     """The session to run on.
 
     An active session or one configured by spark-submit / Databricks is taken as it is (its
-    Delta comes from ``--packages`` or the runtime). Otherwise a local session is built with the
-    Delta extensions, ``LOCAL_DEFAULTS`` and the config's ``spark:`` section.
+    Delta comes from ``--packages`` or the runtime). With ``remote()`` set, a Spark Connect
+    session on that server (which must load Delta's SQL extension), given those of the config's
+    ``spark.conf`` settings a client may set. Otherwise a local session is built with the Delta
+    extensions, ``LOCAL_DEFAULTS`` and the config's ``spark:`` section.
     """
     from pyspark.sql import SparkSession
 
     active = SparkSession.getActiveSession()
     if active is not None:
         return active
+    if remote() is not None:
+        return _connect(spark_config or SparkConfig(), app_name)
     if _launched_by_spark_submit():
         return SparkSession.builder.appName(app_name).getOrCreate()
     spark_config = spark_config or SparkConfig()
@@ -187,3 +197,18 @@ def get_spark(spark_config: SparkConfig | None = None, app_name: str = "perfmon"
         **dict(spark_config.conf),
     }
     return _start(spark_config.master, app_name, settings)
+
+
+def _connect(spark_config: SparkConfig, app_name: str):
+    """A Spark Connect session on ``remote()``. A client may set only runtime SQL settings: each
+    of the config's that the server refuses (a static one, or one that serverless forbids) is
+    said at warning level, and the run goes on with the server's."""
+    from pyspark.sql import SparkSession
+
+    spark = SparkSession.builder.remote(remote()).appName(app_name).getOrCreate()
+    for key, value in spark_config.conf:
+        try:
+            spark.conf.set(key, value)
+        except Exception as e:  # noqa: BLE001  (the server's refusal; its class differs by server)
+            LOG.warning("could not set %s=%s on %s (%s)", key, value, remote(), str(e).splitlines()[0][:200])
+    return spark

@@ -17,8 +17,13 @@ from tests.helpers import PUSHGATEWAY, ROOT, free_ports
 os.environ.setdefault("PERFMON_IVY_DIR", str(ROOT / ".ivy"))
 
 
+CONNECT_PORT = free_ports()[0]
+
+
 @pytest.fixture(scope="session")
 def spark():
+    """The session, which also serves Spark Connect on ``connect_url`` (the plugin that ships with
+    pyspark, on a loopback port): a client's Delta SQL then runs with this session's settings."""
     from perfmon_spark.config import SparkConfig
     from perfmon_spark.job.scope import LABEL_DELTA_SETTING
     from perfmon_spark.session import get_spark
@@ -31,12 +36,21 @@ def spark():
                 ("spark.default.parallelism", "2"),
                 # the tests' lakes are small: label deltas at any size, so that their tests reach them
                 (LABEL_DELTA_SETTING, "0"),
+                ("spark.plugins", "org.apache.spark.sql.connect.SparkConnectPlugin"),
+                ("spark.connect.grpc.binding.address", "127.0.0.1"),
+                ("spark.connect.grpc.binding.port", str(CONNECT_PORT)),
             ),
         ),
         app_name="perfmon-tests",
     )
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="session")
+def connect_url(spark) -> str:
+    """The Spark Connect address of the tests' session (``SPARK_REMOTE`` for a client)."""
+    return f"sc://127.0.0.1:{CONNECT_PORT}"
 
 
 @pytest.fixture(scope="session")

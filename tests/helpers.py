@@ -36,9 +36,12 @@ def _user_env() -> dict[str, str]:
     return dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}", PYSPARK_PYTHON=sys.executable)
 
 
-def run(args, **kw) -> subprocess.CompletedProcess:
-    """A command as a user runs it: from the project folder, with the venv's scripts first on PATH."""
-    return subprocess.run(args, cwd=ROOT, env=_user_env(), capture_output=True, text=True, timeout=900, **kw)
+def run(args, env: dict[str, str] | None = None, **kw) -> subprocess.CompletedProcess:
+    """A command as a user runs it: from the project folder, with the venv's scripts first on PATH
+    (and ``env``'s variables)."""
+    return subprocess.run(
+        args, cwd=ROOT, env={**_user_env(), **(env or {})}, capture_output=True, text=True, timeout=900, **kw
+    )
 
 
 def start(args, out: Path) -> subprocess.Popen:

@@ -60,11 +60,12 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 
 from perfmon_spark.errors import ConcurrentRunError
+from perfmon_spark.io import delta_sql
 from perfmon_spark.io.catalog import CLAIMS, C
 from perfmon_spark.io.lake import Lake
 from perfmon_spark.io.quoting import sql_string, sql_table, sql_timestamp
 from perfmon_spark.io.rows import collect_rows, epoch, rows_to_frame
-from perfmon_spark.io.tables import create, delta_table
+from perfmon_spark.io.tables import create
 
 LOG = logging.getLogger("perfmon_spark")
 
@@ -329,8 +330,6 @@ class DeltaClaims:
         return [Claim.of_row(r) for r in collect_rows(self.lake.read(CLAIMS), CLAIMS.schema)]
 
     def write(self, claim: Claim) -> bool:
-        import delta.exceptions  # noqa: F401  (PySpark then raises Delta's conflicts as their own classes)
-
         spark, ref = self.lake.spark, self.lake.ref(CLAIMS)
         row = rows_to_frame(spark, [claim.row()], CLAIMS.schema)
         existed = self.lake.exists(CLAIMS)
@@ -338,14 +337,15 @@ class DeltaClaims:
             if not existed:
                 create(row, ref)
                 return True
-            result = (
-                delta_table(spark, ref)
-                .alias("t")
-                .merge(row.alias("s"), f"t.{C.monitor} = s.{C.monitor}")
-                .whenMatchedUpdateAll(condition=f"t.{C.released_at} IS NOT NULL OR t.{C.expires_at} < s.{C.claimed_at}")
-                .whenNotMatchedInsertAll()
-                .execute()
-                .first()
+            result = delta_sql.merge(
+                row,
+                ref,
+                f"t.{C.monitor} = s.{C.monitor}",
+                [
+                    f"WHEN MATCHED AND (t.{C.released_at} IS NOT NULL OR t.{C.expires_at} < s.{C.claimed_at}) "
+                    "THEN UPDATE SET *",
+                    "WHEN NOT MATCHED THEN INSERT *",
+                ],
             )
         except Exception as e:
             if is_conflict(e) or (not existed and self.lake.exists(CLAIMS)):  # another writer committed first
@@ -368,14 +368,12 @@ class DeltaClaims:
         if first_claim(held).run_id == claim.run_id:
             return True
         mine = f"{C.monitor} = {sql_string(claim.monitor)} AND {C.run_id} = {sql_string(claim.run_id)}"
-        delta_table(self.lake.spark, self.lake.ref(CLAIMS)).delete(mine)
+        delta_sql.delete(self.lake.spark, self.lake.ref(CLAIMS), mine)
         return False
 
     def release(self, claim: Claim, at: datetime) -> bool | None:
         """One SQL ``UPDATE`` of this run's row: no source frame and no join, so cheaper than a
         MERGE on a small table, and it reports the rows it changed all the same."""
-        import delta.exceptions  # noqa: F401  (as in ``write``)
-
         mine = f"{C.monitor} = {sql_string(claim.monitor)} AND {C.run_id} = {sql_string(claim.run_id)}"
         try:
             result = self.lake.spark.sql(

@@ -15,6 +15,8 @@ from pyspark.sql import types as T
 
 from perfmon_spark.config import TableRef
 from perfmon_spark.errors import InputError
+from perfmon_spark.io import delta_sql
+from perfmon_spark.io.caching import cached
 from perfmon_spark.io.catalog import OutputTable, Write
 from perfmon_spark.io.quoting import table_name
 
@@ -30,22 +32,13 @@ class Snapshot:
 
 
 def table_exists(spark: SparkSession, ref: TableRef) -> bool:
-    from delta.tables import DeltaTable
-
     if ref.is_path:
-        return DeltaTable.isDeltaTable(spark, ref.text)
+        return delta_sql.is_delta_path(spark, ref)
     return spark.catalog.tableExists(table_name(ref))
 
 
-def delta_table(spark: SparkSession, ref: TableRef):
-    """The ``DeltaTable`` at ``ref`` (for a MERGE with clauses of its own, as ``io.claims``'s)."""
-    from delta.tables import DeltaTable
-
-    return DeltaTable.forPath(spark, ref.text) if ref.is_path else DeltaTable.forName(spark, table_name(ref))
-
-
 def latest_version(spark: SparkSession, ref: TableRef) -> int:
-    return int(delta_table(spark, ref).history(1).select("version").first()[0])
+    return int(delta_sql.history(spark, ref, 1).select("version").first()[0])
 
 
 def read_snapshot(spark: SparkSession, ref: TableRef, role: str) -> Snapshot:
@@ -57,7 +50,7 @@ def read_snapshot(spark: SparkSession, ref: TableRef, role: str) -> Snapshot:
     if not table_exists(spark, ref):
         raise InputError(f"{role} table {ref.text!r} ({role}.table) does not exist or is not a Delta table")
     version = latest_version(spark, ref)
-    table_id = delta_table(spark, ref).detail().select("id").first()[0]
+    table_id = delta_sql.detail(spark, ref)["id"]
     return Snapshot(ref=ref, df=read_version(spark, ref, version), version=version, table_id=table_id)
 
 
@@ -146,17 +139,16 @@ def merge_into(
     if not table_exists(spark, ref):
         _create(df, ref, table.clustered_by)
         return int(read_table(spark, ref).count())
-    target = delta_table(spark, ref)
     if compare is None and table.write is not Write.INSERT:
         compare = table.compared(df.columns)
-    existing = target.toDF()
+    existing = read_table(spark, ref)
     if table.write is Write.INSERT or set(df.columns) - set(existing.columns):
-        return _merge_evolving(df, target, table, compare, owned)
-    changes = _changes(df, existing, table, compare or (), owned).persist(StorageLevel.MEMORY_AND_DISK)
+        return _merge_evolving(df, ref, existing.columns, table, compare, owned)
+    changes = cached(_changes(df, existing, table, compare or (), owned))
     try:
         found = changes.count()
         if found:
-            _merge_changes(changes, target, table, df.columns, owned)
+            _merge_changes(changes, ref, table, df.columns, owned)
         return found
     finally:
         changes.unpersist()
@@ -174,10 +166,10 @@ def _create(df: DataFrame, ref: TableRef, clustered_by: str | None) -> None:
     caller has)."""
     cache = clustered_by is not None and df.storageLevel == StorageLevel.NONE
     if cache:
-        df = df.persist(StorageLevel.MEMORY_AND_DISK)
+        df = cached(df)
     try:
         rows = df if clustered_by is None else df.repartitionByRange(df[clustered_by])
-        writer = rows.write.format("delta").mode("errorifexists")
+        writer = rows.write.format("delta").mode("error")
         if ref.is_path:
             writer.save(ref.text)
         else:
@@ -221,32 +213,38 @@ def _changes(df: DataFrame, existing: DataFrame, table: OutputTable, compare, ow
     return upserts.unionByName(gone)
 
 
-def _merge_changes(changes: DataFrame, target, table: OutputTable, columns: list[str], owned: str | None) -> None:
-    values = {c: f"s.`{c}`" for c in columns}
-    (
-        target.alias("t")
-        .merge(changes.alias("s"), _key_match(table, owned))
-        .whenMatchedDelete(condition=f"s.{_GONE}")
-        .whenMatchedUpdate(set=values)
-        .whenNotMatchedInsert(condition=f"NOT s.{_GONE}", values=values)
-        .execute()
+def _merge_changes(
+    changes: DataFrame, ref: TableRef, table: OutputTable, columns: list[str], owned: str | None
+) -> None:
+    delta_sql.merge(
+        changes,
+        ref,
+        _key_match(table, owned),
+        [
+            f"WHEN MATCHED AND s.{_GONE} THEN DELETE",
+            f"WHEN MATCHED THEN {delta_sql.update_set(columns)}",
+            f"WHEN NOT MATCHED AND NOT s.{_GONE} THEN {delta_sql.insert_values(columns)}",
+        ],
     )
 
 
-def _merge_evolving(df: DataFrame, target, table: OutputTable, compare, owned: str | None) -> int:
+def _merge_evolving(
+    df: DataFrame, ref: TableRef, existing: list[str], table: OutputTable, compare, owned: str | None
+) -> int:
     """One MERGE with schema evolution: new columns (a KPI added to the config, a newer
     package's column, another problem type's monitor in the same tables) join the table, and
     every matched row is rewritten to fill them."""
-    merge = target.alias("t").merge(df.alias("s"), _key_match(table, owned)).withSchemaEvolution()
+    clauses = []
     if compare:
         types = {f.name: f.dataType for f in df.schema.fields}
-        existing = set(target.toDF().columns)
-        changed = None if set(compare) - existing else " OR ".join(_changed(c, types[c]) for c in compare)
-        merge = merge.whenMatchedUpdateAll(condition=changed)
-    merge = merge.whenNotMatchedInsertAll()
+        changed = (
+            "" if set(compare) - set(existing) else " AND (" + " OR ".join(_changed(c, types[c]) for c in compare) + ")"
+        )
+        clauses.append(f"WHEN MATCHED{changed} THEN UPDATE SET *")
+    clauses.append("WHEN NOT MATCHED THEN INSERT *")
     if owned is not None:
-        merge = merge.whenNotMatchedBySourceDelete(condition=owned)
-    result = merge.execute().first()
+        clauses.append(f"WHEN NOT MATCHED BY SOURCE AND ({owned}) THEN DELETE")
+    result = delta_sql.merge(df, ref, _key_match(table, owned), clauses, evolve=True)
     return int(result["num_affected_rows"]) if result is not None else 0
 
 

@@ -25,6 +25,7 @@ from perfmon_spark.alerts.notify import deliver, describe
 from perfmon_spark.alerts.rules import rule_plans
 from perfmon_spark.config import MonitorConfig
 from perfmon_spark.decisions import VersionFacts, inactive_statuses, model_statuses, retrain_decisions
+from perfmon_spark.io.caching import cached
 from perfmon_spark.io.catalog import (
     ALERT_EVENTS,
     DELIVERY_COLUMNS,
@@ -72,7 +73,7 @@ def run_alerting(
     stats = lake.read(PERF_STATS)
     metrics = lake.read(PERF_METRICS)
     plans = rule_plans(cfg)
-    histories = rule_histories(cfg, metrics, stats, as_of, plans).persist() if cfg.alerts else None
+    histories = cached(rule_histories(cfg, metrics, stats, as_of, plans)) if cfg.alerts else None
     try:
         return _alerting(lake, as_of, run_id, stamp, stats, metrics, plans, histories)
     finally:

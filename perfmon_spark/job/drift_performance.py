@@ -26,6 +26,7 @@ from perfmon_spark.alerts.evaluate import rule_rows
 from perfmon_spark.alerts.lifecycle import SERIES
 from perfmon_spark.alerts.rules import RulePlan
 from perfmon_spark.config import MonitorConfig
+from perfmon_spark.io.caching import cached
 from perfmon_spark.io.catalog import DRIFT_CORRELATION, DRIFT_METRICS, DRIFT_PERFORMANCE, C, ddl
 from perfmon_spark.io.lake import Lake
 from perfmon_spark.io.rows import collect_rows, rows_to_frame
@@ -162,7 +163,7 @@ def write_drift_performance(
     if psi is None or not _relevant(cfg, plans):
         return [], []
     owned = lake.owned()
-    performance = performance_rows(cfg, histories, plans, metrics, psi).persist()
+    performance = cached(performance_rows(cfg, histories, plans, metrics, psi))
     try:
         lake.merge(stamp(performance), DRIFT_PERFORMANCE, owned=owned)
         correlations, rows = correlation_rows(cfg, metrics, stats, as_of, psi, plans)

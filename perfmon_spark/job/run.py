@@ -35,7 +35,6 @@ from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
-from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -53,6 +52,7 @@ from perfmon_spark.ingest.validate import (
     require_known_labels,
     visible_predictions,
 )
+from perfmon_spark.io.caching import cached
 from perfmon_spark.io.catalog import (
     DRIFT_METRICS,
     DRIFT_REFERENCE,
@@ -122,7 +122,9 @@ class RunResult:
 
     def frame(self, spark: SparkSession) -> DataFrame:
         """The result as the one row appended to ``runs``."""
-        return spark.createDataFrame([tuple(getattr(self, c) for c in RUNS.names)], RUNS.ddl)
+        # an array column's value as a list: Spark Connect's conversion takes no tuple there
+        row = tuple(list(v) if isinstance(v, tuple) else v for v in (getattr(self, c) for c in RUNS.names))
+        return spark.createDataFrame([row], RUNS.ddl)
 
 
 @dataclass(frozen=True)
@@ -415,12 +417,12 @@ def _check_inputs(ctx: RunContext) -> None:
 def _compute_and_write(
     ctx: RunContext, scope: Scope, watch: Stopwatch, strict: bool, claim: Callable[[], None]
 ) -> RunResult:
-    cached: list[DataFrame] = []
+    kept: list[DataFrame] = []
     planned = scope
 
     def keep(df: DataFrame) -> DataFrame:
-        cached.append(df.persist(StorageLevel.MEMORY_AND_DISK))
-        return df
+        kept.append(cached(df))
+        return kept[-1]
 
     try:
         with watch.stage(Stage.STATES) as note:
@@ -453,7 +455,7 @@ def _compute_and_write(
                 compared = f", {changed} version_comparison rows"
             note(f"{written} perf_metrics rows changed{compared}")
     finally:
-        for df in cached:
+        for df in kept:
             df.unpersist()
         if planned.hits is not None:
             planned.hits.unpersist()

@@ -32,7 +32,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.window import Window
@@ -43,6 +42,7 @@ from perfmon_spark.errors import ConfigError
 from perfmon_spark.ingest.columns import ID, REASON
 from perfmon_spark.ingest.times import label_time, prediction_time, prediction_visible, visibility_lag
 from perfmon_spark.ingest.validate import derive_predictions, label_key, prediction_key
+from perfmon_spark.io.caching import cached
 from perfmon_spark.io.catalog import PERF_STATS, RUNS, C
 from perfmon_spark.io.claims import Claim
 from perfmon_spark.io.lake import Lake
@@ -270,7 +270,7 @@ def plan(
     try:
         rebuild, hits = _affected_buckets(spark, cfg, predictions, labels, as_of, mark)
         if hits is not None:
-            hits = hits.persist(StorageLevel.MEMORY_AND_DISK)
+            hits = cached(hits)
         rebuild, delta, why = _label_scope(spark, cfg, hits, rebuild, as_of, mark, least)
     except Exception as e:
         if _files_gone(e):
@@ -300,8 +300,9 @@ def plan(
 def _files_gone(e: Exception) -> bool:
     """Whether reading the change data feed failed on a data file that no longer exists: an OPTIMIZE
     rewrote the files the versions since the last run added, and a VACUUM deleted them, so their
-    changes cannot be read (Delta names no error class for it; the JVM's exception is in the text)."""
-    return "java.io.FileNotFoundException" in str(e)
+    changes cannot be read. The error's text names the JVM's exception (a classic session) or
+    Spark's error class (``FAILED_READ_FILE.FILE_NOT_EXIST``, through Spark Connect)."""
+    return any(name in str(e) for name in ("java.io.FileNotFoundException", "FILE_NOT_EXIST"))
 
 
 def _uncovered_failure(spark: SparkSession, cfg: MonitorConfig, mark: Watermark, as_of: datetime) -> datetime | None:
