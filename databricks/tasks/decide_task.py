@@ -1,4 +1,8 @@
 # Databricks notebook source
+# MAGIC %run ./install_wheel
+
+# COMMAND ----------
+
 """The retrain decision as the task value ``retrain``, for the job's condition task.
 
 ``perfmon decide`` exits 10 when RETRAIN is recommended and 0 otherwise; a job task that exits

@@ -1,4 +1,8 @@
 # Databricks notebook source
+# MAGIC %run ./install_wheel
+
+# COMMAND ----------
+
 """``perfmon rollback`` as the task value ``rollback``: ``none`` (exit 0, nothing due),
 ``rolled_back`` (exit 10: rolled back, or would be in a dry run) or ``refused`` (exit 11: due and
 refused by a control, recorded in the ``rollbacks`` table with ``--apply``). Exits 10 and 11 are

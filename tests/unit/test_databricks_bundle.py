@@ -13,6 +13,7 @@ import copy
 import functools
 import importlib.util
 import operator
+import os
 import re
 import shlex
 from importlib import metadata
@@ -57,6 +58,8 @@ EXPECTED_KINDS = {
     "export": "python_wheel_task",
 }
 EXTRAS = {"report": "report", "export": "prometheus", "rollback": "mlflow"}  # the wheel's extra each command needs
+SERVERLESS = "perfmon_daily_serverless"  # the same job on serverless compute
+CELL = "\n# COMMAND ----------\n"  # between a notebook's cells
 
 
 def resolve(value, values: dict):
@@ -89,10 +92,10 @@ def target_values(raw: dict, target: str, deploy: dict | None = None) -> dict:
     }
 
 
-def target_job(raw: dict, target: str, deploy: dict | None = None) -> Job:
-    """The daily job of ``target`` (with the values ``deploy`` gives), built with the typed classes."""
+def target_job(raw: dict, target: str, deploy: dict | None = None, name: str = "perfmon_daily") -> Job:
+    """The job ``name`` of ``target`` (with the values ``deploy`` gives), built with the typed classes."""
     resolved = resolve(raw, target_values(raw, target, deploy))
-    return Job.from_dict(copy.deepcopy(resolved["resources"]["jobs"]["perfmon_daily"]))
+    return Job.from_dict(copy.deepcopy(resolved["resources"]["jobs"][name]))
 
 
 def task_parameters(task: Task) -> list[str]:
@@ -146,7 +149,7 @@ def test_bundle_artifact_and_variable_keys_are_known(raw):
 
 
 def test_every_job_is_a_typed_job_and_round_trips(jobs):
-    assert set(jobs) == {"perfmon_daily"}
+    assert set(jobs) == {"perfmon_daily", SERVERLESS}
     for name, job in jobs.items():  # as_dict leaves out empty lists, such as notifications to nobody
         assert Job.from_dict(job.as_dict()).as_dict() == job.as_dict(), name
     daily = jobs["perfmon_daily"]
@@ -255,12 +258,12 @@ def config_reads(task: Task) -> tuple[str, list[str]] | None:
     return None
 
 
-def target_tables(raw: dict, target: str) -> dict[str, str]:
-    """Each config-reading task of ``target``'s job: the perf_metrics table it reads or writes,
-    from the config as the task loads it (its ``--set`` overrides applied)."""
+def target_tables(raw: dict, target: str, name: str = "perfmon_daily") -> dict[str, str]:
+    """Each config-reading task of ``target``'s job ``name``: the perf_metrics table it reads or
+    writes, from the config as the task loads it (its ``--set`` overrides applied)."""
     values = target_values(raw, target)
     tables = {}
-    for task in target_job(raw, target).tasks:
+    for task in target_job(raw, target, name=name).tasks:
         if (reads := config_reads(task)) is not None:
             config, overrides = reads
             assert bundle_file(config) == BUNDLE_ROOT / values["monitor_config"], task.task_key
@@ -269,11 +272,73 @@ def target_tables(raw: dict, target: str) -> dict[str, str]:
 
 
 def test_dev_and_prod_write_different_tables_and_each_tasks_read_what_its_run_wrote(raw):
-    assert set(raw["targets"]) == {"dev", "prod"}
+    assert set(raw["targets"]) == {"dev", "prod", "serverless"}
     dev, prod = target_tables(raw, "dev"), target_tables(raw, "prod")
     assert set(dev) == set(prod) == {"monitor", "decide", "rollback", "report", "export"}
     assert set(dev.values()) == {"main.ml_monitoring_dev.perf_metrics"}
     assert set(prod.values()) == {"main.ml_monitoring.perf_metrics"}
+    for target in raw["targets"]:  # each job of a target runs on that target's tables
+        assert target_tables(raw, target, SERVERLESS) == target_tables(raw, target), target
+    assert target_tables(raw, "serverless") == prod  # production, on serverless compute
+
+
+@pytest.mark.parametrize(
+    "target, classic, serverless",
+    [("dev", "PAUSED", "PAUSED"), ("prod", "UNPAUSED", "PAUSED"), ("serverless", "PAUSED", "UNPAUSED")],
+)
+def test_one_of_the_two_jobs_runs_on_schedule(raw, target, classic, serverless):
+    """A target deploys both jobs and starts one of them (a development copy neither)."""
+    assert target_job(raw, target).schedule.pause_status.value == classic
+    assert target_job(raw, target, name=SERVERLESS).schedule.pause_status.value == serverless
+
+
+def serverless_only(task: dict) -> dict:
+    """A serverless task without what serverless adds (an environment, the notebooks' install widgets)."""
+    task = {k: v for k, v in task.items() if k not in ("environment_key", "environment_variables_key")}
+    if "notebook_task" in task:
+        widgets = task["notebook_task"]["base_parameters"]
+        task["notebook_task"] = {
+            **task["notebook_task"],
+            "base_parameters": {k: v for k, v in widgets.items() if k not in ("wheels", "extras")},
+        }
+    return task
+
+
+def test_the_serverless_job_runs_the_classic_tasks_without_a_cluster(jobs):
+    """Task for task the same commands, dependencies, timeouts and retries, less the cluster and its
+    libraries; what a perfmon task needs comes from the job's environment or the install notebook."""
+    classic, serverless = jobs["perfmon_daily"], jobs[SERVERLESS]
+    assert not serverless.job_clusters
+    for name in ("email_notifications", "webhook_notifications", "max_concurrent_runs"):
+        assert getattr(serverless, name) == getattr(classic, name), name
+    assert serverless.schedule.quartz_cron_expression == classic.schedule.quartz_cron_expression
+    without_cluster = [
+        {k: v for k, v in t.as_dict().items() if k not in ("job_cluster_key", "libraries")} for t in classic.tasks
+    ]
+    assert [serverless_only(t.as_dict()) for t in serverless.tasks] == without_cluster
+    [environment] = serverless.environments
+    env_vars = {e.environment_variables_key for e in serverless.environment_variables}
+    for task in serverless.tasks:
+        assert task.job_cluster_key is None and not task.libraries, task.task_key
+        if task.python_wheel_task:
+            assert task.environment_key == environment.environment_key, task.task_key
+        if task.notebook_task:
+            widgets = task.notebook_task.base_parameters
+            assert widgets["wheels"] == "${workspace.artifact_path}/.internal", task.task_key  # where deploys upload
+            assert widgets.get("extras", "") == EXTRAS.get(task.task_key, ""), task.task_key
+            cells = (BUNDLE_ROOT / task.notebook_task.notebook_path).read_text(encoding="utf-8").split(CELL)
+            assert cells[0].splitlines()[1] == "# MAGIC %run ./install_wheel", task.task_key  # before any import
+        # the URLs: of the notification sinks (monitor) and the Pushgateway (export)
+        assert (task.environment_variables_key in env_vars) == (task.task_key in ("monitor", "export")), task.task_key
+
+
+def test_the_serverless_environment_installs_the_wheel_and_every_extra_a_task_needs(jobs):
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["optional-dependencies"]
+    [environment] = jobs[SERVERLESS].environments
+    wheels = {lib.whl for t in jobs["perfmon_daily"].tasks for lib in t.libraries if lib.whl}
+    needed = [package for key in sorted(set(EXTRAS.values())) for package in extras[key]]
+    assert sorted(environment.spec.dependencies) == sorted([*wheels, *needed])
 
 
 @pytest.mark.parametrize("deploy", [None, NOTIFY_VALUES], ids=["defaults", "given"])
@@ -420,3 +485,28 @@ def test_rollback_notebook_fails_the_task_on_an_error(monkeypatch, rollback_note
     with pytest.raises(RuntimeError, match="perfmon rollback failed with exit code 2"):
         rollback_notebook.main(dbutils)
     assert dbutils.task_values == {}
+
+
+@pytest.fixture
+def install_notebook():
+    return notebook("install_wheel")
+
+
+def test_install_notebook_installs_the_newest_wheel_with_its_extras(monkeypatch, install_notebook, tmp_path):
+    calls = []
+    monkeypatch.setattr(install_notebook.subprocess, "run", lambda argv, check: calls.append(argv))
+    assert install_notebook.install("", "mlflow") is None and not calls  # a job cluster attached it
+    with pytest.raises(FileNotFoundError, match="no perfmon_spark wheel in"):
+        install_notebook.install(str(tmp_path))
+    for age, version in enumerate(["0.3.0", "0.2.0", "0.1.0"]):  # uploaded last: 0.1.0 (a rollback of the code)
+        wheel = tmp_path / f"perfmon_spark-{version}-py3-none-any.whl"
+        wheel.write_bytes(b"")
+        os.utime(wheel, (1_000_000 + age, 1_000_000 + age))
+    (tmp_path / "other-9.9.9-py3-none-any.whl").write_bytes(b"")
+    newest = tmp_path / "perfmon_spark-0.1.0-py3-none-any.whl"
+    assert install_notebook.install(str(tmp_path), "mlflow") == newest
+    assert install_notebook.install(str(tmp_path)) == newest
+    assert [argv[1:] for argv in calls] == [
+        ["-m", "pip", "install", "--quiet", f"{newest}[mlflow]"],
+        ["-m", "pip", "install", "--quiet", str(newest)],
+    ]
