@@ -36,6 +36,21 @@ $(VENV)/.installed: pyproject.toml
 	echo "setup: Delta Lake JARs cached ($$(( $$(date +%s) - t )) s)"
 	@touch $@
 
+# The Spark tests of the job's core again on the Spark that Databricks Runtime 17.3 LTS ships (4.0,
+# with Delta 4.0), from a venv of their own (README, Deploy: supported runtimes).
+VENV40 := .venv40
+SPARK40 := pyspark==4.0.5 delta-spark==4.0.1
+SPARK40_TESTS := tests/spark/test_job.py tests/spark/test_problem_types.py tests/spark/test_incremental.py \
+	tests/spark/test_concurrent_runs.py
+
+$(VENV40)/.installed: pyproject.toml
+	@echo "setup: creating $(VENV40) with $(SPARK40) ..."; t=$$(date +%s); \
+	$(PYTHON) -m venv $(VENV40) && \
+	$(VENV40)/bin/pip install --quiet --disable-pip-version-check -e '.[report,prometheus,mlflow,test]' $(SPARK40) && \
+	$(VENV40)/bin/python -c "from perfmon_spark.session import ensure_delta_jars; ensure_delta_jars()" && \
+	echo "setup: $(VENV40) ready ($$(( $$(date +%s) - t )) s)"
+	@touch $@
+
 system-packages:
 	@missing=$$(for p in $(SYSTEM_PACKAGES); do command -v $${p%%:*} >/dev/null || echo $${p#*:}; done); \
 	if [ -n "$$missing" ]; then \
@@ -43,8 +58,9 @@ system-packages:
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-test: setup system-packages lint
+test: setup system-packages lint $(VENV40)/.installed
 	$(BIN)/python -m pytest -q
+	$(VENV40)/bin/python -m pytest -q $(SPARK40_TESTS)
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
@@ -66,4 +82,4 @@ bench: setup
 	$(BIN)/python bench/bench_incremental.py
 
 clean:
-	rm -rf $(VENV) .ivy demo-lake .pytest_cache
+	rm -rf $(VENV) $(VENV40) .ivy demo-lake .pytest_cache

@@ -52,7 +52,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 from pyspark.sql import SparkSession
-from pyspark.sql import functions as F
 
 from perfmon_spark.config import Duration, MonitorConfig, TableRef
 from perfmon_spark.errors import InputError, PerfmonError
@@ -370,12 +369,11 @@ def _vacuum_counts(spark: SparkSession, ref: TableRef, before: int) -> tuple[int
     """Files deleted (VACUUM END) and bytes (VACUUM START) of the VACUUM committed after version
     ``before``; None for what is not in the log."""
     since = latest_version(spark, ref) - before
-    logged = (
-        delta_sql.history(spark, ref, max(1, since))
-        .filter((F.col("version") > before) & F.col("operation").isin("VACUUM START", "VACUUM END"))
-        .select("operation", "operationMetrics")
-        .collect()
-    )
+    logged = [
+        r
+        for r in delta_sql.history(spark, ref, max(1, since))
+        if r["version"] > before and r["operation"] in ("VACUUM START", "VACUUM END")
+    ]
     metrics = {r["operation"]: r["operationMetrics"] or {} for r in logged}
     files = metrics.get("VACUUM END", {}).get("numDeletedFiles")
     size = metrics.get("VACUUM START", {}).get("sizeOfDataToDelete")

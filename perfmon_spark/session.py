@@ -72,12 +72,14 @@ def prepare_session(spark) -> None:
 
 
 def delta_coordinates() -> list[str]:
-    """Maven coordinates of the Delta JARs matching the installed Python packages."""
+    """Maven coordinates of the Delta JARs matching the installed Python packages: Delta 4.0
+    (for Spark 4.0) names its artefact for Scala only, later releases for Spark and Scala."""
     import pyspark
 
     spark_minor = ".".join(pyspark.__version__.split(".")[:2])
     delta = version("delta-spark")
-    return [f"io.delta:delta-spark_{spark_minor}_2.13:{delta}", f"io.delta:delta-storage:{delta}"]
+    artifact = "delta-spark_2.13" if delta.startswith("4.0.") else f"delta-spark_{spark_minor}_2.13"
+    return [f"io.delta:{artifact}:{delta}", f"io.delta:delta-storage:{delta}"]
 
 
 def user_cache_dir() -> Path:

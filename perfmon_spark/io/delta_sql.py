@@ -21,21 +21,29 @@ from perfmon_spark.io.quoting import sql_identifier, sql_table
 
 
 def is_delta_path(spark: SparkSession, ref: TableRef) -> bool:
-    """Whether the folder ``ref`` holds a Delta table (False where it is missing or holds other files)."""
+    """Whether the folder ``ref`` holds a Delta table (False where it is missing or holds other
+    files): its schema, read from the log with no Spark job."""
     try:
-        return detail(spark, ref)["format"] == "delta"
+        spark.read.format("delta").load(ref.text).schema  # noqa: B018  (read for the error it may raise)
     except AnalysisException:
         return False
+    return True
 
 
 def detail(spark: SparkSession, ref: TableRef) -> Row:
     """The table's ``DESCRIBE DETAIL`` row: its id, format, files, bytes and properties."""
-    return spark.sql(f"DESCRIBE DETAIL {sql_table(ref)}").first()
+    return _rows(spark, f"DESCRIBE DETAIL {sql_table(ref)}")[0]
 
 
-def history(spark: SparkSession, ref: TableRef, limit: int | None = None) -> DataFrame:
-    """The table's commits, newest first (``DESCRIBE HISTORY``), the last ``limit`` of them."""
-    return spark.sql(f"DESCRIBE HISTORY {sql_table(ref)}" + (f" LIMIT {int(limit)}" if limit else ""))
+def history(spark: SparkSession, ref: TableRef, limit: int | None = None) -> list[Row]:
+    """The table's last ``limit`` commits, newest first (``DESCRIBE HISTORY``)."""
+    return _rows(spark, f"DESCRIBE HISTORY {sql_table(ref)}" + (f" LIMIT {int(limit)}" if limit else ""))
+
+
+def _rows(spark: SparkSession, command: str) -> list[Row]:
+    """A command's rows, collected whole: a command runs when ``spark.sql`` is called, and its
+    result collected as it is costs no Spark job, where ``first()`` or a ``select`` on it plans one."""
+    return spark.sql(command).collect()
 
 
 def merge(source: DataFrame, ref: TableRef, on: str, clauses: Sequence[str], *, evolve: bool = False) -> Row | None:
@@ -53,10 +61,12 @@ def merge(source: DataFrame, ref: TableRef, on: str, clauses: Sequence[str], *, 
     view = f"_perfmon_merge_{uuid.uuid4().hex}"
     source.createOrReplaceTempView(view)
     try:
-        return spark.sql(
+        rows = _rows(
+            spark,
             f"MERGE {'WITH SCHEMA EVOLUTION ' if evolve else ''}INTO {sql_table(ref)} t "
-            f"USING {sql_identifier(view)} s ON {on} " + " ".join(clauses)
-        ).first()
+            f"USING {sql_identifier(view)} s ON {on} " + " ".join(clauses),
+        )
+        return rows[0] if rows else None
     finally:
         spark.catalog.dropTempView(view)
 
@@ -74,10 +84,10 @@ def insert_values(columns: Sequence[str]) -> str:
 
 def delete(spark: SparkSession, ref: TableRef, where: str) -> None:
     """``DELETE FROM`` the table the rows where ``where`` holds."""
-    spark.sql(f"DELETE FROM {sql_table(ref)} WHERE {where}").collect()
+    _rows(spark, f"DELETE FROM {sql_table(ref)} WHERE {where}")
 
 
 def optimize(spark: SparkSession, ref: TableRef, zorder_by: str | None = None) -> None:
     """Compact the table's small files (``OPTIMIZE``), ordering rows by ``zorder_by`` if given."""
     order = f" ZORDER BY ({sql_identifier(zorder_by)})" if zorder_by else ""
-    spark.sql(f"OPTIMIZE {sql_table(ref)}{order}").collect()
+    _rows(spark, f"OPTIMIZE {sql_table(ref)}{order}")

@@ -23,10 +23,21 @@ def collect_rows(df: DataFrame, columns: Columns) -> list[dict]:
     return [row.asDict() for row in df.select(*select).collect()]
 
 
+def cell(value, spark_type: str):
+    """``value`` as ``createDataFrame`` takes it on every Spark this runs on: a vocabulary member as
+    its string (a classic Spark 4.0 session pickles it as an object it cannot build), an array
+    column's tuple as a list (Spark Connect takes no tuple there; a struct stays a tuple)."""
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, tuple) and spark_type.startswith("array"):
+        return [v.value if isinstance(v, Enum) else v for v in value]
+    return value
+
+
 def rows_to_frame(spark: SparkSession, rows: Iterable[Mapping], columns: Columns) -> DataFrame:
     """The inverse of ``collect_rows``: dicts (timestamps as epoch seconds) to a typed DataFrame."""
     carrier = ", ".join(f"`{c}` {'long' if t == 'timestamp' else t}" for c, t in columns)
-    data = [tuple(row.get(c) for c, _ in columns) for row in rows]
+    data = [tuple(cell(row.get(c), t) for c, t in columns) for row in rows]
     df = spark.createDataFrame(data, carrier)
     return df.select(*[F.timestamp_seconds(F.col(c)).alias(c) if t == "timestamp" else F.col(c) for c, t in columns])
 

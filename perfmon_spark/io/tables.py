@@ -38,7 +38,7 @@ def table_exists(spark: SparkSession, ref: TableRef) -> bool:
 
 
 def latest_version(spark: SparkSession, ref: TableRef) -> int:
-    return int(delta_sql.history(spark, ref, 1).select("version").first()[0])
+    return int(delta_sql.history(spark, ref, 1)[0]["version"])
 
 
 def read_snapshot(spark: SparkSession, ref: TableRef, role: str) -> Snapshot:

@@ -66,6 +66,7 @@ from perfmon_spark.io.catalog import (
 )
 from perfmon_spark.io.claims import Claim, DeltaClaims, claimed, utc_now, wait_until_free
 from perfmon_spark.io.lake import Lake
+from perfmon_spark.io.rows import cell
 from perfmon_spark.io.tables import Snapshot, read_snapshot
 from perfmon_spark.job import label_deltas, run_warnings
 from perfmon_spark.job import scope as planning
@@ -122,9 +123,7 @@ class RunResult:
 
     def frame(self, spark: SparkSession) -> DataFrame:
         """The result as the one row appended to ``runs``."""
-        # an array column's value as a list: Spark Connect's conversion takes no tuple there
-        row = tuple(list(v) if isinstance(v, tuple) else v for v in (getattr(self, c) for c in RUNS.names))
-        return spark.createDataFrame([row], RUNS.ddl)
+        return spark.createDataFrame([tuple(cell(getattr(self, c), t) for c, t in RUNS.schema)], RUNS.ddl)
 
 
 @dataclass(frozen=True)
