@@ -43,7 +43,7 @@ SPARK40 := pyspark==4.0.5 delta-spark==4.0.1
 SPARK40_TESTS := tests/spark/test_job.py tests/spark/test_problem_types.py tests/spark/test_incremental.py \
 	tests/spark/test_concurrent_runs.py
 
-$(VENV40)/.installed: pyproject.toml
+$(VENV40)/.installed: pyproject.toml Makefile
 	@echo "setup: creating $(VENV40) with $(SPARK40) ..."; t=$$(date +%s); \
 	$(PYTHON) -m venv $(VENV40) && \
 	$(VENV40)/bin/pip install --quiet --disable-pip-version-check -e '.[report,prometheus,mlflow,test]' $(SPARK40) && \

@@ -2,19 +2,30 @@
 
 A run caches the few frames it reads more than once (the rows a label delta touches, the
 histories the alert rules and the drift-performance view share, a MERGE's changes). Serverless
-compute and standard-access clusters refuse ``persist()``; there the run goes on uncached and
-recomputes such a frame where it is read again: slower, the same values.
+compute refuses ``persist()`` (``NOT_SUPPORTED_WITH_SERVERLESS``, SQLSTATE class ``0A``: feature
+not supported); there the run goes on uncached and recomputes such a frame where it is read
+again: slower, the same values. Any other error is the frame's own and is raised.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import re
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 
 LOG = logging.getLogger("perfmon_spark")
+
+_REFUSED = re.compile(r"NOT_SUPPORTED|UNSUPPORTED")
+
+
+def refused(error: Exception) -> bool:
+    """Whether ``error`` is the platform refusing a feature (SQLSTATE class ``0A``, or an error
+    class naming it), not a failure of the frame itself."""
+    state = error.getSqlState() if callable(getattr(error, "getSqlState", None)) else None
+    return (state or "").startswith("0A") or bool(_REFUSED.search(str(error)))
 
 
 def cached(df: DataFrame) -> DataFrame:
@@ -22,8 +33,30 @@ def cached(df: DataFrame) -> DataFrame:
     (said once per process, at warning level)."""
     try:
         return df.persist(StorageLevel.MEMORY_AND_DISK)
-    except Exception as e:  # noqa: BLE001  (the platform's refusal: its class differs by platform)
-        _say_uncached(str(e).splitlines()[0][:200] if str(e) else type(e).__name__)
+    except Exception as e:
+        if not refused(e):
+            raise
+        _say_uncached(str(e).splitlines()[0][:200])
+        return df
+
+
+def is_cached(df: DataFrame) -> bool:
+    """Whether ``df`` is cached (False where the session cannot say)."""
+    try:
+        return df.storageLevel != StorageLevel.NONE
+    except Exception as e:
+        if not refused(e):
+            raise
+        return False
+
+
+def released(df: DataFrame) -> DataFrame:
+    """``df`` uncached (``unpersist``); nothing to do where the session refuses caching."""
+    try:
+        return df.unpersist()
+    except Exception as e:
+        if not refused(e):
+            raise
         return df
 
 

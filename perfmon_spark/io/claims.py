@@ -72,8 +72,9 @@ LOG = logging.getLogger("perfmon_spark")
 POLL_SECONDS = 5.0  # how often a waiting run reads the claim again
 CONFLICT_RETRIES = 8  # commits lost to other writers of the claims table before a run gives up
 
-# Delta's commit conflicts (``delta.exceptions``), by class name: the Python classes PySpark raises
-# once that module is imported, and the JVM's (``io.delta.exceptions.*``) named in a wrapped error.
+# Delta's commit conflicts, by class name: delta-spark's Python classes (raised where a program has
+# imported ``delta.exceptions``), the JVM's (``io.delta.exceptions.*``) named in the error's text,
+# which is what a classic session without that import and a Spark Connect client raise.
 CONFLICTS = (
     "DeltaConcurrentModificationException",
     "ConcurrentWriteException",
@@ -376,15 +377,16 @@ class DeltaClaims:
         MERGE on a small table, and it reports the rows it changed all the same."""
         mine = f"{C.monitor} = {sql_string(claim.monitor)} AND {C.run_id} = {sql_string(claim.run_id)}"
         try:
-            result = self.lake.spark.sql(
+            rows = delta_sql.command_rows(
+                self.lake.spark,
                 f"UPDATE {sql_table(self.lake.ref(CLAIMS))} SET {C.released_at} = {sql_timestamp(at)} "
-                f"WHERE {mine} AND {C.released_at} IS NULL"
-            ).first()
+                f"WHERE {mine} AND {C.released_at} IS NULL",
+            )
         except Exception as e:
             if is_conflict(e):
                 return None
             raise
-        return result is not None and int(result["num_affected_rows"]) > 0
+        return bool(rows) and int(rows[0]["num_affected_rows"]) > 0
 
 
 @contextmanager

@@ -32,15 +32,15 @@ def is_delta_path(spark: SparkSession, ref: TableRef) -> bool:
 
 def detail(spark: SparkSession, ref: TableRef) -> Row:
     """The table's ``DESCRIBE DETAIL`` row: its id, format, files, bytes and properties."""
-    return _rows(spark, f"DESCRIBE DETAIL {sql_table(ref)}")[0]
+    return command_rows(spark, f"DESCRIBE DETAIL {sql_table(ref)}")[0]
 
 
 def history(spark: SparkSession, ref: TableRef, limit: int | None = None) -> list[Row]:
     """The table's last ``limit`` commits, newest first (``DESCRIBE HISTORY``)."""
-    return _rows(spark, f"DESCRIBE HISTORY {sql_table(ref)}" + (f" LIMIT {int(limit)}" if limit else ""))
+    return command_rows(spark, f"DESCRIBE HISTORY {sql_table(ref)}" + (f" LIMIT {int(limit)}" if limit else ""))
 
 
-def _rows(spark: SparkSession, command: str) -> list[Row]:
+def command_rows(spark: SparkSession, command: str) -> list[Row]:
     """A command's rows, collected whole: a command runs when ``spark.sql`` is called, and its
     result collected as it is costs no Spark job, where ``first()`` or a ``select`` on it plans one."""
     return spark.sql(command).collect()
@@ -61,7 +61,7 @@ def merge(source: DataFrame, ref: TableRef, on: str, clauses: Sequence[str], *, 
     view = f"_perfmon_merge_{uuid.uuid4().hex}"
     source.createOrReplaceTempView(view)
     try:
-        rows = _rows(
+        rows = command_rows(
             spark,
             f"MERGE {'WITH SCHEMA EVOLUTION ' if evolve else ''}INTO {sql_table(ref)} t "
             f"USING {sql_identifier(view)} s ON {on} " + " ".join(clauses),
@@ -84,10 +84,10 @@ def insert_values(columns: Sequence[str]) -> str:
 
 def delete(spark: SparkSession, ref: TableRef, where: str) -> None:
     """``DELETE FROM`` the table the rows where ``where`` holds."""
-    _rows(spark, f"DELETE FROM {sql_table(ref)} WHERE {where}")
+    command_rows(spark, f"DELETE FROM {sql_table(ref)} WHERE {where}")
 
 
 def optimize(spark: SparkSession, ref: TableRef, zorder_by: str | None = None) -> None:
     """Compact the table's small files (``OPTIMIZE``), ordering rows by ``zorder_by`` if given."""
     order = f" ZORDER BY ({sql_identifier(zorder_by)})" if zorder_by else ""
-    _rows(spark, f"OPTIMIZE {sql_table(ref)}{order}")
+    command_rows(spark, f"OPTIMIZE {sql_table(ref)}{order}")

@@ -38,8 +38,7 @@ def sql_identifier(name: str) -> str:
 
 
 def table_name(ref: TableRef) -> str:
-    """A catalog table's name as Spark parses it (``spark.read.table``, ``saveAsTable``,
-    ``DeltaTable.forName``, SQL), each part back-quoted so that a catalog or schema named with a
+    """A catalog table's name as Spark parses it (``spark.read.table``, ``saveAsTable``, SQL), each part back-quoted so that a catalog or schema named with a
     hyphen or a reserved word reads as written. A name that already holds a back quote is taken
     as quoted by its author.
 

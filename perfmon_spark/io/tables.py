@@ -9,14 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
 from perfmon_spark.config import TableRef
 from perfmon_spark.errors import InputError
 from perfmon_spark.io import delta_sql
-from perfmon_spark.io.caching import cached
+from perfmon_spark.io.caching import cached, is_cached, released
 from perfmon_spark.io.catalog import OutputTable, Write
 from perfmon_spark.io.quoting import table_name
 
@@ -151,7 +150,7 @@ def merge_into(
             _merge_changes(changes, ref, table, df.columns, owned)
         return found
     finally:
-        changes.unpersist()
+        released(changes)
 
 
 def create(df: DataFrame, ref: TableRef) -> None:
@@ -164,7 +163,7 @@ def _create(df: DataFrame, ref: TableRef, clustered_by: str | None) -> None:
     """Create the table from ``df``; range-partitioned on ``clustered_by`` if given (the range
     bounds are sampled from ``df`` before it is written, so it is cached for that unless the
     caller has)."""
-    cache = clustered_by is not None and df.storageLevel == StorageLevel.NONE
+    cache = clustered_by is not None and not is_cached(df)
     if cache:
         df = cached(df)
     try:
@@ -176,7 +175,7 @@ def _create(df: DataFrame, ref: TableRef, clustered_by: str | None) -> None:
             writer.saveAsTable(table_name(ref))
     finally:
         if cache:
-            df.unpersist()
+            released(df)
 
 
 _GONE = "_perfmon_gone"  # a change row that deletes its key

@@ -25,7 +25,7 @@ from perfmon_spark.alerts.notify import deliver, describe
 from perfmon_spark.alerts.rules import rule_plans
 from perfmon_spark.config import MonitorConfig
 from perfmon_spark.decisions import VersionFacts, inactive_statuses, model_statuses, retrain_decisions
-from perfmon_spark.io.caching import cached
+from perfmon_spark.io.caching import cached, released
 from perfmon_spark.io.catalog import (
     ALERT_EVENTS,
     DELIVERY_COLUMNS,
@@ -78,7 +78,7 @@ def run_alerting(
         return _alerting(lake, as_of, run_id, stamp, stats, metrics, plans, histories)
     finally:
         if histories is not None:
-            histories.unpersist()
+            released(histories)
 
 
 def _alerting(lake: Lake, as_of, run_id, stamp, stats, metrics, plans, histories) -> AlertingResult:

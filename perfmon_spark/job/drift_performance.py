@@ -26,7 +26,7 @@ from perfmon_spark.alerts.evaluate import rule_rows
 from perfmon_spark.alerts.lifecycle import SERIES
 from perfmon_spark.alerts.rules import RulePlan
 from perfmon_spark.config import MonitorConfig
-from perfmon_spark.io.caching import cached
+from perfmon_spark.io.caching import cached, released
 from perfmon_spark.io.catalog import DRIFT_CORRELATION, DRIFT_METRICS, DRIFT_PERFORMANCE, C, ddl
 from perfmon_spark.io.lake import Lake
 from perfmon_spark.io.rows import collect_rows, rows_to_frame
@@ -170,7 +170,7 @@ def write_drift_performance(
         lake.merge(stamp(correlations), DRIFT_CORRELATION, owned=owned)
         return _latest_classes(cfg, performance), [r for r in rows if r[C.slice_key] == OVERALL]
     finally:
-        performance.unpersist()
+        released(performance)
 
 
 def _latest_classes(cfg: MonitorConfig, performance: DataFrame) -> list[dict]:

@@ -52,7 +52,7 @@ from perfmon_spark.ingest.validate import (
     require_known_labels,
     visible_predictions,
 )
-from perfmon_spark.io.caching import cached
+from perfmon_spark.io.caching import cached, released
 from perfmon_spark.io.catalog import (
     DRIFT_METRICS,
     DRIFT_REFERENCE,
@@ -295,7 +295,7 @@ def run_monitor(
                     killed = planning.killed_run(ctx.spark, ctx.cfg, free.last, scope.watermark)
                     if killed is not None and scope.mode is RunMode.INCREMENTAL:
                         if scope.hits is not None:
-                            scope.hits.unpersist()
+                            released(scope.hits)
                         scope = planning.killed_scope(killed)
                     note(f"{scope.mode}: {scope.reason}")
                 claim = functools.partial(_take, held, ctx, _claim(ctx, mode, backfill), killed)
@@ -455,9 +455,9 @@ def _compute_and_write(
             note(f"{written} perf_metrics rows changed{compared}")
     finally:
         for df in kept:
-            df.unpersist()
+            released(df)
         if planned.hits is not None:
-            planned.hits.unpersist()
+            released(planned.hits)
 
     with watch.stage(Stage.CHECKS) as note:
         warnings = _warnings(ctx, counts, delay, not scope.is_partial)

@@ -42,7 +42,7 @@ from perfmon_spark.errors import ConfigError
 from perfmon_spark.ingest.columns import ID, REASON
 from perfmon_spark.ingest.times import label_time, prediction_time, prediction_visible, visibility_lag
 from perfmon_spark.ingest.validate import derive_predictions, label_key, prediction_key
-from perfmon_spark.io.caching import cached
+from perfmon_spark.io.caching import cached, released
 from perfmon_spark.io.catalog import PERF_STATS, RUNS, C
 from perfmon_spark.io.claims import Claim
 from perfmon_spark.io.lake import Lake
@@ -282,7 +282,7 @@ def plan(
             raise
         return full_scope(f"change data feed unavailable: {str(e).splitlines()[0][:200]}")
     if hits is not None and not delta:
-        hits = hits.unpersist()
+        hits = released(hits)
     since = min([*rebuild, *delta, mark.as_of - cfg.labels.max_delay.delta])
     return Scope(
         RunMode.INCREMENTAL,

@@ -95,7 +95,8 @@ def target_values(raw: dict, target: str, deploy: dict | None = None) -> dict:
 def target_job(raw: dict, target: str, deploy: dict | None = None, name: str = "perfmon_daily") -> Job:
     """The job ``name`` of ``target`` (with the values ``deploy`` gives), built with the typed classes."""
     resolved = resolve(raw, target_values(raw, target, deploy))
-    return Job.from_dict(copy.deepcopy(resolved["resources"]["jobs"][name]))
+    jobs = {**resolved["resources"]["jobs"], **resolved["targets"][target].get("resources", {}).get("jobs", {})}
+    return Job.from_dict(copy.deepcopy(jobs[name]))
 
 
 def task_parameters(task: Task) -> list[str]:
@@ -148,8 +149,10 @@ def test_bundle_artifact_and_variable_keys_are_known(raw):
     assert set(REQUIRED_VALUES) == {n for n, spec in raw["variables"].items() if "default" not in spec}
 
 
-def test_every_job_is_a_typed_job_and_round_trips(jobs):
-    assert set(jobs) == {"perfmon_daily", SERVERLESS}
+def test_every_job_is_a_typed_job_and_round_trips(raw, jobs):
+    assert set(jobs) == {"perfmon_daily"}
+    assert set(raw["targets"]["serverless"]["resources"]["jobs"]) == {SERVERLESS}  # that target's only
+    jobs = {**jobs, SERVERLESS: target_job(raw, "serverless", name=SERVERLESS)}
     for name, job in jobs.items():  # as_dict leaves out empty lists, such as notifications to nobody
         assert Job.from_dict(job.as_dict()).as_dict() == job.as_dict(), name
     daily = jobs["perfmon_daily"]
@@ -277,19 +280,23 @@ def test_dev_and_prod_write_different_tables_and_each_tasks_read_what_its_run_wr
     assert set(dev) == set(prod) == {"monitor", "decide", "rollback", "report", "export"}
     assert set(dev.values()) == {"main.ml_monitoring_dev.perf_metrics"}
     assert set(prod.values()) == {"main.ml_monitoring.perf_metrics"}
-    for target in raw["targets"]:  # each job of a target runs on that target's tables
-        assert target_tables(raw, target, SERVERLESS) == target_tables(raw, target), target
-    assert target_tables(raw, "serverless") == prod  # production, on serverless compute
+    # production on serverless compute: both jobs of the target on prod's tables
+    assert target_tables(raw, "serverless", SERVERLESS) == target_tables(raw, "serverless") == prod
 
 
 @pytest.mark.parametrize(
     "target, classic, serverless",
-    [("dev", "PAUSED", "PAUSED"), ("prod", "UNPAUSED", "PAUSED"), ("serverless", "PAUSED", "UNPAUSED")],
+    [("dev", "PAUSED", None), ("prod", "UNPAUSED", None), ("serverless", "PAUSED", "UNPAUSED")],
 )
-def test_one_of_the_two_jobs_runs_on_schedule(raw, target, classic, serverless):
-    """A target deploys both jobs and starts one of them (a development copy neither)."""
+def test_one_job_runs_on_schedule_in_production(raw, target, classic, serverless):
+    """prod starts the classic job, serverless the serverless one (it deploys the classic job
+    paused), and a development copy neither."""
     assert target_job(raw, target).schedule.pause_status.value == classic
-    assert target_job(raw, target, name=SERVERLESS).schedule.pause_status.value == serverless
+    if serverless is None:
+        with pytest.raises(KeyError):
+            target_job(raw, target, name=SERVERLESS)
+    else:
+        assert target_job(raw, target, name=SERVERLESS).schedule.pause_status.value == serverless
 
 
 def serverless_only(task: dict) -> dict:
@@ -304,10 +311,16 @@ def serverless_only(task: dict) -> dict:
     return task
 
 
-def test_the_serverless_job_runs_the_classic_tasks_without_a_cluster(jobs):
+@pytest.fixture(scope="module")
+def serverless_target(raw) -> dict[str, Job]:
+    """The target serverless's jobs: the classic one (paused) and the serverless one."""
+    return {name: target_job(raw, "serverless", name=name) for name in ("perfmon_daily", SERVERLESS)}
+
+
+def test_the_serverless_job_runs_the_classic_tasks_without_a_cluster(serverless_target):
     """Task for task the same commands, dependencies, timeouts and retries, less the cluster and its
     libraries; what a perfmon task needs comes from the job's environment or the install notebook."""
-    classic, serverless = jobs["perfmon_daily"], jobs[SERVERLESS]
+    classic, serverless = serverless_target["perfmon_daily"], serverless_target[SERVERLESS]
     assert not serverless.job_clusters
     for name in ("email_notifications", "webhook_notifications", "max_concurrent_runs"):
         assert getattr(serverless, name) == getattr(classic, name), name
@@ -332,11 +345,11 @@ def test_the_serverless_job_runs_the_classic_tasks_without_a_cluster(jobs):
         assert (task.environment_variables_key in env_vars) == (task.task_key in ("monitor", "export")), task.task_key
 
 
-def test_the_serverless_environment_installs_the_wheel_and_every_extra_a_task_needs(jobs):
+def test_the_serverless_environment_installs_the_wheel_and_every_extra_a_task_needs(serverless_target):
     tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["optional-dependencies"]
-    [environment] = jobs[SERVERLESS].environments
-    wheels = {lib.whl for t in jobs["perfmon_daily"].tasks for lib in t.libraries if lib.whl}
+    [environment] = serverless_target[SERVERLESS].environments
+    wheels = {lib.whl for t in serverless_target["perfmon_daily"].tasks for lib in t.libraries if lib.whl}
     needed = [package for key in sorted(set(EXTRAS.values())) for package in extras[key]]
     assert sorted(environment.spec.dependencies) == sorted([*wheels, *needed])
 
