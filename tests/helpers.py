@@ -271,6 +271,79 @@ def with_tuples(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+# --- the alerting lake ---------------------------------------------------------------------------
+
+ALERTING_T0 = datetime(2026, 5, 1)
+ALERTING_DAYS, _PER_DAY, _DROP_DAY = 24, 240, 14
+
+
+def alerting_inputs(seed: int = 3) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """24 days of 240 predictions, labelled 20 hours later. v1 stays at ~88% accuracy; v2 too,
+    until day 14, when it falls to ~40% in BR only."""
+    rng = np.random.default_rng(seed)
+    n = ALERTING_DAYS * _PER_DAY
+    ts = [ALERTING_T0 + timedelta(seconds=int(s)) for s in np.sort(rng.integers(0, ALERTING_DAYS * 86400, n))]
+    version = rng.choice(["v1", "v2"], n)
+    country = rng.choice(["US", "BR"], n)
+    y = (rng.random(n) < 0.4).astype(int)
+    day = np.array([(t - ALERTING_T0).days for t in ts])
+    bad = (version == "v2") & (country == "BR") & (day >= _DROP_DAY)
+    correct = rng.random(n) < np.where(bad, 0.4, 0.88)
+    decision = np.where(correct, y, 1 - y)
+    score = np.where(decision == 1, 0.5 + 0.5 * rng.random(n), 0.5 * rng.random(n)).round(4)
+    preds = pd.DataFrame(
+        {
+            "prediction_id": [f"p{i}" for i in range(n)],
+            "prediction_ts": ts,
+            "model_version": version,
+            "score": score,
+            "country": country,
+            "channel": "web",
+            "amount": rng.exponential(50, n).round(2),
+        }
+    )
+    labels = pd.DataFrame(
+        {"prediction_id": preds["prediction_id"], "is_fraud": y, "label_ts": [t + timedelta(hours=20) for t in ts]}
+    )
+    return preds, labels
+
+
+def alerting_config_dict(pred_path: str, label_path: str, out: str) -> dict:
+    """Monitor ``alerting`` over ``alerting_inputs``: accuracy and ROC AUC per country, labels
+    ignored after 2 days, a 7-day window baseline, one accuracy rule with every level, a webhook
+    (``PERFMON_TEST_HOOK``) for SUSTAINED and CRITICAL, retraining and a loss-rate KPI."""
+    data = config_dict(pred_path, label_path, out, name="alerting", metrics=["accuracy", "roc_auc"])
+    data["labels"]["max_delay"] = "2 days"
+    data["segments"] = {"columns": ["country"]}
+    data["windows"] = {"granularity": "1 day", "rolling": ["3 days"]}
+    data["baseline"] = {"source": "window", "window": "7 days"}
+    data["alerts"] = [
+        {
+            "name": "accuracy_drop",
+            "metric": "accuracy",
+            "window": "3 days",
+            "min_labeled": 50,
+            "minor": {"ratio": 0.95},
+            "sustained": {"ratio": 0.9, "consecutive": 2},
+            "critical": {"ratio": 0.7},
+            "resolve_after": 2,
+        },
+    ]
+    data["notifications"] = [
+        {"type": "webhook", "url_env": "PERFMON_TEST_HOOK", "levels": ["SUSTAINED", "CRITICAL"], "retries": 1}
+    ]
+    data["retrain"] = {"cooldown": "14 days", "min_new_labels": 100}
+    data["kpis"] = [
+        {
+            "name": "fraud_loss_rate",
+            "numerator": "CASE WHEN label = 1 AND prediction = 0 THEN amount ELSE 0 END",
+            "denominator": "amount",
+            "max": 0.5,
+        }
+    ]
+    return data
+
+
 # --- fault injection ----------------------------------------------------------------------------
 
 

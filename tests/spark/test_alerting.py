@@ -6,7 +6,7 @@ re-run changes nothing; the next run is in cooldown."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import timedelta
 from statistics import NormalDist
 
 import numpy as np
@@ -20,10 +20,13 @@ from perfmon_spark.config import parse_config
 from perfmon_spark.decide import latest_decisions
 from perfmon_spark.job import run_monitor
 from tests.helpers import (
+    ALERTING_DAYS,
+    ALERTING_T0,
     LABELS_DDL,
     PREDICTIONS_DDL,
     Server,
-    config_dict,
+    alerting_config_dict,
+    alerting_inputs,
     load_table,
     read_table,
     run_killed_at,
@@ -32,75 +35,15 @@ from tests.helpers import (
     write_delta,
 )
 
-T0 = datetime(2026, 5, 1)
-DAYS, PER_DAY, DROP_DAY = 24, 240, 14
-DAY = timedelta(days=1)
-
-
-def make_lake(seed=3):
-    """v1 stays at ~88% accuracy; v2 too, until DROP_DAY, when it falls to ~40% in BR only."""
-    rng = np.random.default_rng(seed)
-    n = DAYS * PER_DAY
-    ts = [T0 + timedelta(seconds=int(s)) for s in np.sort(rng.integers(0, DAYS * 86400, n))]
-    version = rng.choice(["v1", "v2"], n)
-    country = rng.choice(["US", "BR"], n)
-    y = (rng.random(n) < 0.4).astype(int)
-    day = np.array([(t - T0).days for t in ts])
-    bad = (version == "v2") & (country == "BR") & (day >= DROP_DAY)
-    correct = rng.random(n) < np.where(bad, 0.4, 0.88)
-    decision = np.where(correct, y, 1 - y)
-    score = np.where(decision == 1, 0.5 + 0.5 * rng.random(n), 0.5 * rng.random(n)).round(4)
-    preds = pd.DataFrame(
-        {
-            "prediction_id": [f"p{i}" for i in range(n)],
-            "prediction_ts": ts,
-            "model_version": version,
-            "score": score,
-            "country": country,
-            "channel": "web",
-            "amount": rng.exponential(50, n).round(2),
-        }
-    )
-    labels = pd.DataFrame(
-        {"prediction_id": preds["prediction_id"], "is_fraud": y, "label_ts": [t + timedelta(hours=20) for t in ts]}
-    )
-    return preds, labels
+T0, DAYS, DAY = ALERTING_T0, ALERTING_DAYS, timedelta(days=1)
 
 
 @pytest.fixture
 def lake(spark, tmp_path):
-    preds, labels = make_lake()
+    preds, labels = alerting_inputs()
     p = write_delta(spark, preds, PREDICTIONS_DDL, tmp_path / "predictions")
     lab = write_delta(spark, labels, LABELS_DDL, tmp_path / "labels")
-    data = config_dict(p, lab, str(tmp_path / "monitoring"), name="alerting", metrics=["accuracy", "roc_auc"])
-    data["labels"]["max_delay"] = "2 days"
-    data["segments"] = {"columns": ["country"]}
-    data["windows"] = {"granularity": "1 day", "rolling": ["3 days"]}
-    data["baseline"] = {"source": "window", "window": "7 days"}
-    data["alerts"] = [
-        {
-            "name": "accuracy_drop",
-            "metric": "accuracy",
-            "window": "3 days",
-            "min_labeled": 50,
-            "minor": {"ratio": 0.95},
-            "sustained": {"ratio": 0.9, "consecutive": 2},
-            "critical": {"ratio": 0.7},
-            "resolve_after": 2,
-        },
-    ]
-    data["notifications"] = [
-        {"type": "webhook", "url_env": "PERFMON_TEST_HOOK", "levels": ["SUSTAINED", "CRITICAL"], "retries": 1}
-    ]
-    data["retrain"] = {"cooldown": "14 days", "min_new_labels": 100}
-    data["kpis"] = [
-        {
-            "name": "fraud_loss_rate",
-            "numerator": "CASE WHEN label = 1 AND prediction = 0 THEN amount ELSE 0 END",
-            "denominator": "amount",
-            "max": 0.5,
-        }
-    ]
+    data = alerting_config_dict(p, lab, str(tmp_path / "monitoring"))
     return preds, labels, parse_config(data), data, tmp_path
 
 
