@@ -39,18 +39,18 @@ class Lakehouse:
     as_of: datetime
 
 
-def _uniform(i: Column, salt: int) -> Column:
+def uniform(i: Column, salt: int) -> Column:
     """A deterministic uniform in [0, 1) from the row number and a salt."""
     return F.pmod(F.xxhash64(i, F.lit(salt)), F.lit(1_000_000_007)).cast("double") / 1_000_000_007.0
 
 
-def _normal(i: Column, salt: int) -> Column:
+def normal(i: Column, salt: int) -> Column:
     """Box-Muller over two hashed uniforms."""
-    u1 = F.greatest(_uniform(i, salt), F.lit(1e-12))
-    return F.sqrt(-2 * F.log(u1)) * F.cos(2 * 3.141592653589793 * _uniform(i, salt + 1))
+    u1 = F.greatest(uniform(i, salt), F.lit(1e-12))
+    return F.sqrt(-2 * F.log(u1)) * F.cos(2 * 3.141592653589793 * uniform(i, salt + 1))
 
 
-def _pick(u: Column, choices: list[tuple[str, float]]) -> Column:
+def pick(u: Column, choices: list[tuple[str, float]]) -> Column:
     expr, edge = None, 0.0
     for value, share in choices[:-1]:
         edge += share
@@ -69,18 +69,18 @@ def generate_lakehouse(
     ts = F.lit(start).cast("timestamp") + F.make_dt_interval(
         F.lit(0), F.lit(0), F.lit(0), seconds.cast("decimal(18,6)")
     )
-    version = F.when(day < days // 2, F.lit("v1")).when(_uniform(i, 1) < 0.4, F.lit("v2")).otherwise(F.lit("v3"))
-    country = _pick(_uniform(i, 2), [("US", 0.45), ("GB", 0.2), ("DE", 0.15), ("FR", 0.12), ("BR", 0.08)])
-    channel = _pick(_uniform(i, 3), [("web", 0.5), ("app", 0.35), ("pos", 0.15)])
-    y = (_uniform(i, 4) < 0.04).cast("int")
+    version = F.when(day < days // 2, F.lit("v1")).when(uniform(i, 1) < 0.4, F.lit("v2")).otherwise(F.lit("v3"))
+    country = pick(uniform(i, 2), [("US", 0.45), ("GB", 0.2), ("DE", 0.15), ("FR", 0.12), ("BR", 0.08)])
+    channel = pick(uniform(i, 3), [("web", 0.5), ("app", 0.35), ("pos", 0.15)])
+    y = (uniform(i, 4) < 0.04).cast("int")
     degraded = (version == "v2") & (country == "BR") & (day >= int(days * 0.75))
     new_devices = (version == "v3") & (day >= days * 2 // 3)
     separation = F.when(degraded, F.lit(0.4)).when(new_devices, F.lit(0.6))
     separation = separation.otherwise(F.when(version == "v3", F.lit(3.3)).otherwise(F.lit(3.0)))
-    device_risk = _normal(i, 14) + F.when(new_devices, F.lit(1.5)).otherwise(F.lit(0.0))
+    device_risk = normal(i, 14) + F.when(new_devices, F.lit(1.5)).otherwise(F.lit(0.0))
     bigger = (version == "v1") & (day >= days // 3)
-    score = 1 / (1 + F.exp(-(F.lit(-4.6) + separation * y + F.lit(0.9) * _normal(i, 5))))
-    bad = _uniform(i, 6)
+    score = 1 / (1 + F.exp(-(F.lit(-4.6) + separation * y + F.lit(0.9) * normal(i, 5))))
+    bad = uniform(i, 6)
     score = F.when(bad < 0.0004, F.lit(None)).when(bad < 0.0008, F.lit(float("nan"))).otherwise(score)
     version = F.when((bad >= 0.0008) & (bad < 0.0011), F.lit(None)).otherwise(version)
     pid = F.concat(F.lit("p"), F.when(i % 5000 == 17, i - 1).otherwise(i).cast("string"))
@@ -92,31 +92,31 @@ def generate_lakehouse(
         score.alias("score"),
         country.alias("country"),
         channel.alias("channel"),
-        F.round((F.lit(20.0) + F.lit(400.0) * _uniform(i, 7)) * F.when(bigger, 2.5).otherwise(1.0), 2).alias("amount"),
+        F.round((F.lit(20.0) + F.lit(400.0) * uniform(i, 7)) * F.when(bigger, 2.5).otherwise(1.0), 2).alias("amount"),
         F.round(device_risk, 3).alias("device_risk"),
         y.alias("_truth"),
     )
     predictions = base.drop("id", "_truth").withColumn("prediction_date", F.to_date("prediction_ts"))
 
-    delay_days = -F.log(F.greatest(_uniform(i, 8), F.lit(1e-12))) * F.lit(4.0)
+    delay_days = -F.log(F.greatest(uniform(i, 8), F.lit(1e-12))) * F.lit(4.0)
     arrival = F.col("prediction_ts") + F.make_dt_interval(
         F.lit(0), F.lit(0), F.lit(0), (delay_days * 86400).cast("decimal(18,6)")
     )
-    labeled = base.filter(_uniform(i, 9) < 0.92)
-    corrected = _uniform(i, 10) < 0.03
+    labeled = base.filter(uniform(i, 9) < 0.92)
+    corrected = uniform(i, 10) < 0.03
     first = labeled.select(
         "prediction_id",
         F.when(corrected, 1 - F.col("_truth")).otherwise(F.col("_truth")).alias("is_fraud"),
-        F.when(_uniform(i, 11) < 0.0005, F.col("prediction_ts") - F.expr("INTERVAL 1 HOUR"))
+        F.when(uniform(i, 11) < 0.0005, F.col("prediction_ts") - F.expr("INTERVAL 1 HOUR"))
         .otherwise(arrival)
         .alias("label_ts"),
     )
     fixes = labeled.filter(corrected).select(
         "prediction_id", F.col("_truth").alias("is_fraud"), (arrival + F.expr("INTERVAL 2 DAYS")).alias("label_ts")
     )
-    odd = labeled.filter(_uniform(i, 12) < 0.0005).select(
+    odd = labeled.filter(uniform(i, 12) < 0.0005).select(
         "prediction_id",
-        F.when(_uniform(i, 13) < 0.5, F.lit(None)).otherwise(F.lit(7)).cast("int").alias("is_fraud"),
+        F.when(uniform(i, 13) < 0.5, F.lit(None)).otherwise(F.lit(7)).cast("int").alias("is_fraud"),
         arrival.alias("label_ts"),
     )
     orphans = spark.range(25).select(
@@ -238,7 +238,7 @@ def generate_recommender(
     )
     day = F.floor(r * F.lit(days) / F.lit(requests))
     version = F.when(day < days // 2, F.lit("v1")).otherwise(F.lit("v2"))
-    country = _pick(_uniform(r, 21), [("US", 0.5), ("GB", 0.3), ("DE", 0.2)])
+    country = pick(uniform(r, 21), [("US", 0.5), ("GB", 0.3), ("DE", 0.2)])
     shown = spark.range(requests).select(
         r,
         ts.alias("served_ts"),
@@ -249,7 +249,7 @@ def generate_recommender(
     key = r * RECOMMENDER_ITEMS + F.col("slot")
     shuffled = (F.col("model_version") == "v2") & (F.col("country") == "GB") & (day >= int(days * 0.75))
     # the model's score orders the slots; where shuffled, interest no longer follows it
-    interest = F.when(shuffled, F.lit(1.0) / (1 + _uniform(key, 22) * RECOMMENDER_ITEMS)).otherwise(
+    interest = F.when(shuffled, F.lit(1.0) / (1 + uniform(key, 22) * RECOMMENDER_ITEMS)).otherwise(
         F.lit(1.0) / F.col("slot")
     )
     impressions = shown.select(
@@ -262,17 +262,17 @@ def generate_recommender(
         ).alias("item_id"),
         "served_ts",
         "model_version",
-        F.round(F.lit(1.0) - F.col("slot") * 0.08 + F.lit(0.03) * _uniform(key, 24), 4).alias("score"),
+        F.round(F.lit(1.0) - F.col("slot") * 0.08 + F.lit(0.03) * uniform(key, 24), 4).alias("score"),
         "country",
         interest.alias("_interest"),
         key.alias("_key"),
     )
-    clicked = impressions.filter(_uniform(F.col("_key"), 25) < F.lit(0.35) * F.col("_interest"))
-    delay = -F.log(F.greatest(_uniform(F.col("_key"), 26), F.lit(1e-12))) * F.lit(6 * 3600.0)
+    clicked = impressions.filter(uniform(F.col("_key"), 25) < F.lit(0.35) * F.col("_interest"))
+    delay = -F.log(F.greatest(uniform(F.col("_key"), 26), F.lit(1e-12))) * F.lit(6 * 3600.0)
     clicks = clicked.select(
         "request_id",
         "item_id",
-        F.when(_uniform(F.col("_key"), 27) < 0.1, F.lit(3.0)).otherwise(F.lit(1.0)).alias("relevance"),
+        F.when(uniform(F.col("_key"), 27) < 0.1, F.lit(3.0)).otherwise(F.lit(1.0)).alias("relevance"),
         (F.col("served_ts") + F.make_dt_interval(F.lit(0), F.lit(0), F.lit(0), delay.cast("decimal(18,6)"))).alias(
             "event_ts"
         ),

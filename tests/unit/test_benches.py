@@ -82,3 +82,29 @@ def test_bench_cbpe_nannyml_core_runs(capsys):
     for name in ESTIMATES:
         assert re.search(rf"^\| {name} \| 4 \| 0\.0100 \| 0\.0100 \| 1\.00000, ", out, re.M), name
     assert "largest difference 0" in out
+
+
+def test_bench_scale_reads_a_runs_progress_lines_and_gc_log(capsys, tmp_path):
+    """bench_scale times each stage from the progress lines ``perfmon run`` prints, and the
+    driver's live heap from the JVM's GC log (``-Xlog:gc``)."""
+    from bench import bench_scale
+    from perfmon_spark import cli
+    from perfmon_spark.job.progress import Stopwatch
+    from perfmon_spark.vocabulary import Stage
+
+    cli.show_progress(True)
+    try:
+        watch = Stopwatch()
+        for stage in (Stage.READ, Stage.STATES):
+            with watch.stage(stage) as note:
+                note("12 predictions read")
+    finally:
+        cli.show_progress(False)
+    measure = bench_scale.Measure(1.0, bench_scale.Peaks(), 0, "", capsys.readouterr().err)
+    assert measure.stages() == {stage: pytest.approx(seconds, abs=0.05) for stage, seconds in watch.seconds.items()}
+
+    (tmp_path / "gc-1.log").write_text(
+        "[0.41s][info][gc] GC(0) Pause Young (Allocation Failure) 64M->12M(245M) 8.1ms\n"
+        "[9.02s][info][gc] GC(1) Pause Full (Ergonomics) 900M->310M(2048M) 120.4ms\n"
+    )
+    assert bench_scale._live_heap(tmp_path) == 310 * 2**20
