@@ -10,13 +10,13 @@ metrics, daily buckets, 7- and 28-day windows, one alert rule over every slice, 
 
 The runs: a full run as of ``--increments`` days before the end, then one incremental run per day
 up to the end. For each it prints the wall time (JVM start included), the time of each stage (its
-progress lines), the rows it read, rows per second per core, and three memory
-figures of the run's processes: the driver JVM's peak resident memory, its largest heap left
-after a garbage collection (what the driver holds on to, from the JVM's GC log) and the Python
-process's peak resident memory. Run it at two sizes: the driver's memory must not grow with the
-rows. With ``--master local[*]`` (the default) the driver JVM is also the executor, so its memory
-holds the executors' work and cached rows too; ``--master local-cluster[1,2,6144]`` runs the
-executor in a JVM of its own (its peak is printed apart), so the driver's figures are the driver's.
+progress lines), the rows it read, rows per second per core, and the memory of the run's
+processes: the driver JVM's peak resident memory and its largest heap right after a collection
+(from the JVM's GC log: an upper bound of what it holds on to), the peak resident memory of the
+run's Python process and of its largest PySpark worker. Run it at two sizes: the driver's memory
+must not grow with the rows. With ``--master local[*]`` (the default) the driver JVM is also the
+executor, so its memory holds the executor's work and cached rows too; ``--master
+local-cluster[1,2,6144]`` runs the executor in a JVM of its own (its peak is printed apart).
 """
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ spark:
 """
 
 
-def generate(folder: Path, rows: int, days: int, memory: str) -> None:
+def generate(folder: str, rows: int, days: int, memory: str) -> None:
     """Write the ``predictions`` and ``labels`` Delta tables (change data feed on)."""
     from pyspark.sql import functions as F
 
@@ -134,7 +134,7 @@ def generate(folder: Path, rows: int, days: int, memory: str) -> None:
         (labels.withColumn("label_date", F.to_date("label_ts")), "labels", "label_date"),
     ):
         df.write.format("delta").mode("overwrite").option("delta.enableChangeDataFeed", "true").partitionBy(part).save(
-            str(folder / name)
+            str(Path(folder) / name)
         )
     spark.stop()
 
@@ -145,7 +145,8 @@ class Peaks:
 
     driver: int = 0  # the driver JVM (spark-submit's)
     executor: int = 0  # the largest executor JVM (local-cluster only)
-    python: int = 0
+    python: int = 0  # the run's own Python process
+    workers: int = 0  # the largest PySpark worker (pandas UDFs run there)
 
 
 def _tree(pid: int) -> list[int]:
@@ -166,27 +167,38 @@ def _tree(pid: int) -> list[int]:
     return found
 
 
-def _watch(pid: int, peaks: Peaks, done: threading.Event) -> None:
+def _kind(pid: int, run: int) -> tuple[str | None, int]:
+    """Which of ``Peaks`` the process ``pid`` of the run whose process is ``run`` is, and its peak
+    resident memory (bytes); (None, 0) for another process or one that has ended."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+        command = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return None, 0
+    hwm = re.search(r"^VmHWM:\s*(\d+) kB", status, re.M)
+    if hwm is None:
+        return None, 0
+    if pid == run:
+        kind = "python"
+    elif b"java" in command.split(b"\0", 1)[0]:
+        kind = "executor" if b"CoarseGrainedExecutorBackend" in command else "driver"
+    else:
+        kind = "workers" if b"pyspark.daemon" in command or b"pyspark.worker" in command else None
+    return kind, int(hwm[1]) * 1024
+
+
+def _watch(run: int, peaks: Peaks, done: threading.Event) -> None:
     while not done.wait(0.25):
-        for p in _tree(pid):
-            try:
-                status = Path(f"/proc/{p}/status").read_text()
-            except OSError:
-                continue
-            name = re.search(r"^Name:\s*(\S+)", status, re.M).group(1)
-            hwm = re.search(r"^VmHWM:\s*(\d+) kB", status, re.M)
-            if hwm is None:
-                continue
-            kind = "python" if name.startswith("python") else None
-            if name == "java":
-                command = Path(f"/proc/{p}/cmdline").read_bytes()
-                kind = "executor" if b"CoarseGrainedExecutorBackend" in command else "driver"
+        for pid in _tree(run):
+            kind, peak = _kind(pid, run)
             if kind is not None:
-                setattr(peaks, kind, max(getattr(peaks, kind), int(hwm.group(1)) * 1024))
+                setattr(peaks, kind, max(getattr(peaks, kind), peak))
 
 
-def _live_heap(gc: Path) -> int:
-    """The largest heap left after a collection in the GC logs under ``gc`` (bytes)."""
+def _heap_after_gc(gc: Path) -> int:
+    """The largest heap occupancy right after a collection in the GC logs under ``gc`` (bytes). A
+    young collection leaves the old generation's garbage in place, so this bounds the live set
+    from above."""
     after = [int(m) for log in gc.glob("gc-*.log") for m in re.findall(r"->(\d+)M\(", log.read_text())]
     return max(after, default=0) * 2**20
 
@@ -197,7 +209,7 @@ class Measure:
 
     seconds: float
     peaks: Peaks
-    live_heap: int
+    heap_after_gc: int
     stdout: str
     stderr: str
 
@@ -227,7 +239,7 @@ def measured(args: list[str], gc: Path) -> Measure:
     watcher.join()
     if process.returncode != 0:
         sys.exit(f"failed: {' '.join(args)}\n{err[-3000:]}")
-    return Measure(elapsed, peaks, _live_heap(gc), out, err)
+    return Measure(elapsed, peaks, _heap_after_gc(gc), out, err)
 
 
 def main() -> None:
@@ -245,7 +257,9 @@ def main() -> None:
     if not marker.exists():
         shutil.rmtree(folder, ignore_errors=True)
         start = time.perf_counter()
-        generate(folder, args.rows, args.days, args.driver_memory)
+        # in a process of its own: PySpark's JVM outlives spark.stop() while its Python lives
+        code = f"from bench.bench_scale import generate; generate({str(folder)!r}, {args.rows}, {args.days}, {args.driver_memory!r})"
+        subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
         marker.touch()
         print(f"generated {args.rows:,} predictions over {args.days} days in {time.perf_counter() - start:.0f} s")
     gc = folder / "gc"
@@ -264,7 +278,7 @@ def main() -> None:
 
     end = date.fromisoformat(START_DAY) + timedelta(days=args.days)
     run = [sys.executable, "-m", "perfmon_spark", "run", "--config", str(config)]
-    cores = os.cpu_count() or 1
+    cores = len(os.sched_getaffinity(0))
     print(
         f"rows: {args.rows:,} predictions over {args.days} days; master {args.master}, "
         f"driver memory {args.driver_memory}; {cores} cores"
@@ -277,8 +291,8 @@ def main() -> None:
         print(
             f"{'full' if k == 0 else 'incremental':>11} as of {as_of}: {m.seconds:6.1f} s ({times}); "
             f"{read:,} rows read, {read / m.seconds / cores:,.0f} rows/s/core; "
-            f"driver JVM peak {m.peaks.driver / 2**30:.2f} GiB, live heap {m.live_heap / 2**30:.2f} GiB, "
-            f"Python peak {m.peaks.python / 2**20:.0f} MiB"
+            f"driver JVM peak {m.peaks.driver / 2**30:.2f} GiB, heap after GC {m.heap_after_gc / 2**30:.2f} GiB, "
+            f"Python peak {m.peaks.python / 2**20:.0f} MiB, PySpark workers {m.peaks.workers / 2**20:.0f} MiB"
             + (f"; executor JVM peak {m.peaks.executor / 2**30:.2f} GiB" if m.peaks.executor else ""),
             flush=True,
         )

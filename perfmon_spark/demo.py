@@ -50,7 +50,7 @@ def normal(i: Column, salt: int) -> Column:
     return F.sqrt(-2 * F.log(u1)) * F.cos(2 * 3.141592653589793 * uniform(i, salt + 1))
 
 
-def pick(u: Column, choices: list[tuple[str, float]]) -> Column:
+def _pick(u: Column, choices: list[tuple[str, float]]) -> Column:
     expr, edge = None, 0.0
     for value, share in choices[:-1]:
         edge += share
@@ -70,8 +70,8 @@ def generate_lakehouse(
         F.lit(0), F.lit(0), F.lit(0), seconds.cast("decimal(18,6)")
     )
     version = F.when(day < days // 2, F.lit("v1")).when(uniform(i, 1) < 0.4, F.lit("v2")).otherwise(F.lit("v3"))
-    country = pick(uniform(i, 2), [("US", 0.45), ("GB", 0.2), ("DE", 0.15), ("FR", 0.12), ("BR", 0.08)])
-    channel = pick(uniform(i, 3), [("web", 0.5), ("app", 0.35), ("pos", 0.15)])
+    country = _pick(uniform(i, 2), [("US", 0.45), ("GB", 0.2), ("DE", 0.15), ("FR", 0.12), ("BR", 0.08)])
+    channel = _pick(uniform(i, 3), [("web", 0.5), ("app", 0.35), ("pos", 0.15)])
     y = (uniform(i, 4) < 0.04).cast("int")
     degraded = (version == "v2") & (country == "BR") & (day >= int(days * 0.75))
     new_devices = (version == "v3") & (day >= days * 2 // 3)
@@ -238,7 +238,7 @@ def generate_recommender(
     )
     day = F.floor(r * F.lit(days) / F.lit(requests))
     version = F.when(day < days // 2, F.lit("v1")).otherwise(F.lit("v2"))
-    country = pick(uniform(r, 21), [("US", 0.5), ("GB", 0.3), ("DE", 0.2)])
+    country = _pick(uniform(r, 21), [("US", 0.5), ("GB", 0.3), ("DE", 0.2)])
     shown = spark.range(requests).select(
         r,
         ts.alias("served_ts"),

@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -378,6 +379,44 @@ def run_killed_outright(monkeypatch, table: str, run) -> None:
         patched.setattr(job_run, "_record_failure", lambda *args: None)
         patched.setattr(claims, "release", lambda *args, **kwargs: False)
         run_killed_at(patched, table, run)
+
+
+def copied_before(monkeypatch, folder, cells: dict[tuple[str, int], Path], run) -> list[str]:
+    """Run ``run()``, copying the output folder ``folder`` to ``cells[(table, n)]`` just before its
+    n-th commit (from 0) to that output table: the lake a run killed outright there leaves (its
+    claim held, no ``runs`` row). Returns the tables it wrote to, in order. Each cell's write must
+    commit (a MERGE that changes nothing commits nothing)."""
+    from delta.tables import DeltaTable
+
+    from perfmon_spark.io import lake as module
+
+    writes = []
+    real = {"merge_into": module.merge_into, "append": module.append}
+
+    def version(df, ref):
+        exists = DeltaTable.isDeltaTable(df.sparkSession, ref.text)
+        return DeltaTable.forPath(df.sparkSession, ref.text).history(1).first()["version"] if exists else -1
+
+    def copying(name):
+        def write(df, ref, *args, **kwargs):
+            table = ref.text.rsplit("/", 1)[-1]
+            cell = (table, writes.count(table))
+            writes.append(table)
+            if cell not in cells:
+                return real[name](df, ref, *args, **kwargs)
+            shutil.copytree(folder, cells[cell])
+            before = version(df, ref)
+            out = real[name](df, ref, *args, **kwargs)
+            assert version(df, ref) > before, f"write {cell[1]} to {table} committed nothing"
+            return out
+
+        return write
+
+    with monkeypatch.context() as patched:
+        for name in real:
+            patched.setattr(module, name, copying(name))
+        run()
+    return writes
 
 
 def side_by_side(*runs):

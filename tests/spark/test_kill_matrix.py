@@ -1,7 +1,7 @@
-"""The kill matrix of the alerting stage: a run killed outright before any one of its commits
-from the alert events on (the events, their deliveries, the decisions, the model status, the
-serving gate, the ``runs`` row), then run again once its claim is ended by hand, leaves every
-output table as the same run uninterrupted does, value for value.
+"""The kill matrix of the alerting stage: a run killed outright before its alert events, before
+their deliveries are written, before the model status, before the serving gate or before its
+``runs`` row, then run again once its claim is ended by hand, leaves every output table as the
+same run uninterrupted does, value for value.
 
 A run killed outright leaves its output as it was just before the commit it died at, its claim
 held and no ``runs`` row: each cell is a copy of the output folder taken there, during one
@@ -11,13 +11,13 @@ the cells of ``test_incremental.py`` and ``test_alerting.py``."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from datetime import timedelta
 
 import pandas as pd
 
 from perfmon_spark.config import parse_config
-from perfmon_spark.io import lake as lake_module
 from perfmon_spark.io.catalog import ALERT_EVENTS, CLAIMS, OUTPUT_TABLES, RUNS
 from perfmon_spark.io.lake import Lake
 from perfmon_spark.job import run_monitor
@@ -29,6 +29,7 @@ from tests.helpers import (
     Server,
     alerting_config_dict,
     alerting_inputs,
+    copied_before,
     read_table,
     with_tuples,
     write_delta,
@@ -36,8 +37,6 @@ from tests.helpers import (
 
 DAY = timedelta(days=1)
 BEFORE, AS_OF = ALERTING_T0 + 16 * DAY, ALERTING_T0 + ALERTING_DAYS * DAY
-# which run wrote a row, and the ids minted for it: the only columns a re-run may write otherwise
-BOOKKEEPING = ("run_id", "updated_run_id", "created_run_id", "first_seen_run", "event_id")
 # a kill before the n-th commit (from 0) to a table
 CELLS = (
     ("alert_events", 0),  # before the new events
@@ -50,40 +49,22 @@ CELLS = (
 
 def _tables(spark, cfg) -> dict[str, pd.DataFrame]:
     """Every output table but ``runs`` and ``claims`` (a run's own record), without its
-    bookkeeping columns, sorted."""
+    bookkeeping columns and the run that raised an event or decision (the only columns a re-run
+    may write otherwise), sorted."""
     found = {}
     lake = Lake(spark, cfg)
     for table in OUTPUT_TABLES:
         if table in (RUNS, CLAIMS) or not lake.exists(table):
             continue
         df = with_tuples(read_table(spark, cfg, table.name))
-        df = df.drop(columns=[c for c in BOOKKEEPING if c in df.columns])
+        df = df.drop(columns=[c for c in (*table.bookkeeping, "run_id") if c in df.columns])
         found[table.name] = df.sort_values(list(df.columns)).reset_index(drop=True)
     return found
 
 
-def _copied_before(monkeypatch, folder, cells, run) -> list[str]:
-    """Run ``run()``, copying the output folder ``folder`` to ``cells[(table, n)]`` just before
-    the n-th commit to that table; returns the tables it committed to, in order."""
-    commits = []
-    real = {"merge_into": lake_module.merge_into, "append": lake_module.append}
-
-    def copying(name):
-        def write(df, ref, *args, **kwargs):
-            table = ref.text.rsplit("/", 1)[-1]
-            cell = (table, commits.count(table))
-            if cell in cells:
-                shutil.copytree(folder, cells[cell])
-            commits.append(table)
-            return real[name](df, ref, *args, **kwargs)
-
-        return write
-
-    with monkeypatch.context() as patched:
-        for name in real:
-            patched.setattr(lake_module, name, copying(name))
-        run()
-    return commits
+def _posts(bodies: list[dict]) -> list[str]:
+    """Webhook bodies as sorted JSON, without the id of the run that raised the event."""
+    return sorted(json.dumps({k: v for k, v in b.items() if k != "run_id"}, sort_keys=True) for b in bodies)
 
 
 def test_a_run_killed_outright_before_any_commit_of_its_alerting_is_repaired_by_the_next(spark, tmp_path, monkeypatch):
@@ -98,11 +79,11 @@ def test_a_run_killed_outright_before_any_commit_of_its_alerting_is_repaired_by_
         run_monitor(cfg, BEFORE, spark=spark)
         assert not hook.bodies  # nothing serious by day 16
         copies = {cell: tmp_path / "killed_before_{}_{}".format(*cell) for cell in CELLS}
-        commits = _copied_before(monkeypatch, out, copies, lambda: run_monitor(cfg, AS_OF, spark=spark))
-        assert all(commits.count(table) > n for table, n in CELLS), commits  # each cell is a commit of the run
-        assert commits[-1] == RUNS.name
-        expected, sent = _tables(spark, cfg), len(hook.bodies)
-        assert sent > 0
+        writes = copied_before(monkeypatch, out, copies, lambda: run_monitor(cfg, AS_OF, spark=spark))
+        assert all(writes.count(table) > n for table, n in CELLS), writes  # each cell is a write of the run
+        assert writes[-1] == RUNS.name
+        expected, posted = _tables(spark, cfg), _posts(hook.bodies)
+        assert posted
 
         for (table, n), copy in copies.items():
             cell = f"killed before commit {n} to {table}"
@@ -125,8 +106,8 @@ def test_a_run_killed_outright_before_any_commit_of_its_alerting_is_repaired_by_
                 pd.testing.assert_frame_equal(
                     got[name], frame, check_exact=False, rtol=1e-9, atol=1e-12, obj=f"{name}, {cell}"
                 )
-            # the run posts the events whose delivery its killed run had not written (in the
-            # second cell the killed run had posted them: delivery is at least once)
-            assert len(hook.bodies) - before == (sent if table == ALERT_EVENTS.name else 0), cell
+            # the run posts the events whose delivery its killed run had not written, the same
+            # events (in the second cell the killed run had posted them: delivery is at least once)
+            assert _posts(hook.bodies[before:]) == (posted if table == ALERT_EVENTS.name else []), cell
     finally:
         hook.close()

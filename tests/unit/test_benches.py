@@ -86,7 +86,7 @@ def test_bench_cbpe_nannyml_core_runs(capsys):
 
 def test_bench_scale_reads_a_runs_progress_lines_and_gc_log(capsys, tmp_path):
     """bench_scale times each stage from the progress lines ``perfmon run`` prints, and the
-    driver's live heap from the JVM's GC log (``-Xlog:gc``)."""
+    driver's heap after collections from the JVM's GC log (``-Xlog:gc``)."""
     from bench import bench_scale
     from perfmon_spark import cli
     from perfmon_spark.job.progress import Stopwatch
@@ -107,4 +107,4 @@ def test_bench_scale_reads_a_runs_progress_lines_and_gc_log(capsys, tmp_path):
         "[0.41s][info][gc] GC(0) Pause Young (Allocation Failure) 64M->12M(245M) 8.1ms\n"
         "[9.02s][info][gc] GC(1) Pause Full (Ergonomics) 900M->310M(2048M) 120.4ms\n"
     )
-    assert bench_scale._live_heap(tmp_path) == 310 * 2**20
+    assert bench_scale._heap_after_gc(tmp_path) == 310 * 2**20
