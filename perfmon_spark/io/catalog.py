@@ -365,6 +365,7 @@ QUARANTINE = OutputTable(
         ),
     ),
     key=("monitor", "source", "reason", "record_hash"),
+    bookkeeping=("first_seen_run",),
     write=Write.INSERT,
 )
 
