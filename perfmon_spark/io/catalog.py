@@ -238,7 +238,8 @@ LABEL_DELAY_SHARE_BEYOND = "share_beyond_max_delay"
 
 RUNS = OutputTable(
     name="runs",
-    doc="one row per run; the last SUCCEEDED row is the next incremental run's watermark",
+    doc="one row per run; the last SUCCEEDED row is the next incremental run's watermark; a run killed outright "
+    "is recorded FAILED by the next run, its versions and counts null (unknown)",
     columns=(
         RUN_ID,
         MONITOR,

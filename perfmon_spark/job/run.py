@@ -110,13 +110,13 @@ class RunResult:
     package_version: str
     message: str
     stage_seconds: dict[str, float]
-    rows_read_predictions: int = 0
-    rows_read_labels: int = 0
-    rows_quarantined: int = 0
+    rows_read_predictions: int | None = 0
+    rows_read_labels: int | None = 0
+    rows_quarantined: int | None = 0
     orphan_labels: int | None = 0
-    late_labels_ignored: int = 0
-    buckets_recomputed: int = 0
-    metric_rows_written: int = 0
+    late_labels_ignored: int | None = 0
+    buckets_recomputed: int | None = 0
+    metric_rows_written: int | None = 0
     warnings: tuple[tuple[str, str], ...] = ()
     label_delay: dict[str, float] | None = None
     registry_versions: dict[str, str] | None = None
@@ -398,7 +398,13 @@ def _killed_row(ctx: RunContext, killed: Claim) -> RunResult:
         message=f"killed outright (host {killed.host}, pid {killed.pid}): it never let the monitor go and wrote no "
         f"runs row; recorded by run {ctx.run_id}, which recomputed in full",
         stage_seconds={},
+        rows_read_predictions=None,
+        rows_read_labels=None,
+        rows_quarantined=None,
         orphan_labels=None,
+        late_labels_ignored=None,
+        buckets_recomputed=None,
+        metric_rows_written=None,
     )
 
 

@@ -8,16 +8,18 @@ A run killed outright leaves its output as it was just before the commit it died
 held and no ``runs`` row: each cell is a copy of the output folder taken there, during one
 uninterrupted run (between two commits of one process, so each copy is a consistent lake). The
 cells are every commit of an incremental run, and the commits of a first run around the drift
-reference, which only a first run writes."""
+reference (written when a run fixes a feature's bins: here the first run)."""
 
 from __future__ import annotations
 
 import json
 import shutil
 from datetime import timedelta
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from perfmon_spark.config import parse_config
 from perfmon_spark.io.catalog import (
@@ -53,7 +55,12 @@ BEFORE, AS_OF = ALERTING_T0 + 16 * DAY, ALERTING_T0 + ALERTING_DAYS * DAY
 # drift reference
 FIRST_RUN_CELLS = ((DRIFT_REFERENCE.name, 0), (PERF_STATS.name, 0))
 QUARANTINED = (Reason.SCORE_OUT_OF_RANGE, Reason.NULL_MODEL_VERSION, Reason.SCORE_OUT_OF_RANGE, Reason.BAD_LABEL)
-ALL_EXCEPT_CLAIMS = tuple(t for t in OUTPUT_TABLES if t is not CLAIMS)
+LATER_BAD = ("bad1", "bad2", "bad3")  # the ids of the rows to quarantine that only the second run sees
+# what a full recompute's runs.message says after a run killed outright: with a run before it,
+# and as the monitor's first
+KILLED, FIRST = "wrote no runs row (killed outright?)", "first run of this monitor"
+# what a run read and wrote (the input versions and the counts): unknown for one killed outright
+COUNTS = tuple(c for c, t in RUNS.schema if t == "long")
 
 
 def _inputs() -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -71,6 +78,8 @@ def _inputs() -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def _config(p: str, lab: str, out: str):
+    """The alerting monitor with drift and a version comparison, so that a run writes every
+    output table (but ``rollbacks``, which ``perfmon rollback`` writes)."""
     data = alerting_config_dict(p, lab, out)
     data["drift"] = {"features": ["amount"], "categorical": ["channel"], "bins": 6, "correlation_windows": 5}
     data["versions"] = {"champion": "v1", "challengers": ["v2"], "metrics": ["accuracy"], "min_labeled": 20}
@@ -97,10 +106,9 @@ def _posts(bodies: list[dict]) -> list[str]:
     return sorted(json.dumps({k: v for k, v in b.items() if k != "run_id"}, sort_keys=True) for b in bodies)
 
 
-def _every_commit(tmp_path, tag: str) -> dict[tuple[str, int], object]:
-    """A copy's place for each possible cell (up to two commits to a table in a run): the ones a
-    run reaches are made."""
-    return {(t.name, n): tmp_path / f"{tag}_{t.name}_{n}" for t in ALL_EXCEPT_CLAIMS for n in range(2)}
+def _copy_paths(tmp_path: Path, tag: str, cells) -> dict[tuple[str, int], Path]:
+    """Where each cell's copy of the output folder goes."""
+    return {(table, n): tmp_path / f"{tag}_{table}_{n}" for table, n in cells}
 
 
 def _restore(spark, cfg, out, copy) -> None:
@@ -113,21 +121,27 @@ def _restore(spark, cfg, out, copy) -> None:
     spark.sql(f"UPDATE {claims} SET expires_at = current_timestamp() WHERE released_at IS NULL")
 
 
-def _rerun_equals(spark, cfg, as_of, expected: dict[str, pd.DataFrame], statuses: list[str], cell: str) -> None:
-    """Run again, as of the killed run's ``as_of``: a full recompute (a first run's, or one that
-    says why), the killed run recorded FAILED, every output table as ``expected``."""
+def _rerun_equals(spark, cfg, as_of, expected: dict[str, pd.DataFrame], statuses: list[str], why: str, cell: str):
+    """Run again, as of the killed run's ``as_of``: a full recompute saying ``why``, the killed
+    run recorded FAILED with what it read and wrote unknown (null), every output table as
+    ``expected``. Returns the run's result and its ``quarantine`` records' ``first_seen_run`` by
+    record id."""
     result = run_monitor(cfg, as_of, spark=spark)
-    why = "first run of this monitor" if statuses[0] == "FAILED" else "wrote no runs row (killed outright?)"
     assert result.mode == "full" and why in result.message, (cell, result)
     runs = read_table(spark, cfg, RUNS.name).sort_values("started_at")
     assert list(runs["status"]) == statuses, cell
-    assert runs["message"].iloc[-2].startswith("killed outright"), cell
+    killed = runs.iloc[-2]
+    assert killed["message"].startswith("killed outright") and killed[list(COUNTS)].isna().all(), (cell, killed)
     got = _tables(spark, cfg)
     assert sorted(got) == sorted(expected), cell
     for name, frame in expected.items():
         pd.testing.assert_frame_equal(got[name], frame, check_exact=False, rtol=1e-9, atol=1e-12, obj=f"{name}, {cell}")
+    quarantine = read_table(spark, cfg, QUARANTINE.name)
+    return result, dict(zip(quarantine["record_id"], quarantine["first_seen_run"]))
 
 
+# 18 full re-runs take about 15 minutes on 2 cores: past the suite's 900 s per test
+@pytest.mark.timeout(1800)
 def test_a_run_killed_outright_before_any_of_its_commits_is_repaired_by_the_next(spark, tmp_path, monkeypatch):
     preds, labels = _inputs()
     p = write_delta(spark, preds, PREDICTIONS_DDL, tmp_path / "predictions")
@@ -137,19 +151,23 @@ def test_a_run_killed_outright_before_any_of_its_commits_is_repaired_by_the_next
     hook = Server()
     monkeypatch.setenv("PERFMON_TEST_HOOK", hook.url)
     try:
-        first = {cell: tmp_path / "first_{}_{}".format(*cell) for cell in FIRST_RUN_CELLS}
-        writes = copied_before(monkeypatch, out, first, lambda: run_monitor(cfg, BEFORE, spark=spark))
+        done = []  # the uninterrupted runs' results
+        first = _copy_paths(tmp_path, "first", FIRST_RUN_CELLS)
+        writes = copied_before(monkeypatch, out, first, lambda: done.append(run_monitor(cfg, BEFORE, spark=spark)))
         assert writes[:3] == [QUARANTINE.name, DRIFT_REFERENCE.name, PERF_STATS.name], writes
         assert not hook.bodies  # nothing serious by day 16
         expected_first = _tables(spark, cfg)
 
-        copies = _every_commit(tmp_path, "second")
-        writes = copied_before(monkeypatch, out, copies, lambda: run_monitor(cfg, AS_OF, spark=spark))
+        # a copy before each commit the run may make (up to two to a table): those it makes are taken
+        copies = _copy_paths(
+            tmp_path, "second", [(t.name, n) for t in OUTPUT_TABLES if t is not CLAIMS for n in (0, 1)]
+        )
+        writes = copied_before(monkeypatch, out, copies, lambda: done.append(run_monitor(cfg, AS_OF, spark=spark)))
         cells = [(table, writes[:i].count(table)) for i, table in enumerate(writes)]
-        # every table but the reference (a first run's) and rollbacks (``perfmon rollback``'s):
-        # a kill before each of their commits is a cell
-        assert {t.name for t in ALL_EXCEPT_CLAIMS} - set(writes) == {DRIFT_REFERENCE.name, ROLLBACKS.name}, writes
-        assert cells.count((ALERT_EVENTS.name, 1)) == 1 and writes[-1] == RUNS.name, writes
+        # every table but the reference (a run writes it when it fixes a feature's bins: the
+        # first here) and rollbacks (``perfmon rollback``'s): a kill before each commit is a cell
+        assert {t.name for t in OUTPUT_TABLES} - set(writes) == {CLAIMS.name, DRIFT_REFERENCE.name, ROLLBACKS.name}
+        assert len(cells) == 16 and cells.count((ALERT_EVENTS.name, 1)) == 1 and writes[-1] == RUNS.name, writes
         expected, posted = _tables(spark, cfg), _posts(hook.bodies)
         assert posted and sorted(expected[QUARANTINE.name]["reason"]) == sorted(QUARANTINED), expected[QUARANTINE.name]
 
@@ -157,7 +175,12 @@ def test_a_run_killed_outright_before_any_of_its_commits_is_repaired_by_the_next
             cell = f"killed before commit {n} to {table}"
             _restore(spark, cfg, out, copies[table, n])
             before = len(hook.bodies)
-            _rerun_equals(spark, cfg, AS_OF, expected, ["SUCCEEDED", "FAILED", "SUCCEEDED"], cell)
+            result, seen = _rerun_equals(
+                spark, cfg, AS_OF, expected, ["SUCCEEDED", "FAILED", "SUCCEEDED"], KILLED, cell
+            )
+            # a record keeps the run that quarantined it first: the killed one, if it had
+            quarantined_by = done[1] if i > cells.index((QUARANTINE.name, 0)) else result
+            assert seen == {"bad0": done[0].run_id} | dict.fromkeys(LATER_BAD, quarantined_by.run_id), cell
             # the run posts the events whose delivery its killed run had not written, the same
             # events (killed after posting them, before writing that it did: at least once)
             delivered = i > cells.index((ALERT_EVENTS.name, 1))
@@ -165,6 +188,9 @@ def test_a_run_killed_outright_before_any_of_its_commits_is_repaired_by_the_next
 
         for table, n in FIRST_RUN_CELLS:
             _restore(spark, cfg, out, first[table, n])
-            _rerun_equals(spark, cfg, BEFORE, expected_first, ["FAILED", "SUCCEEDED"], f"first run, before {table}")
+            before = len(hook.bodies)
+            cell = f"first run, killed before {table}"
+            _, seen = _rerun_equals(spark, cfg, BEFORE, expected_first, ["FAILED", "SUCCEEDED"], FIRST, cell)
+            assert seen == {"bad0": done[0].run_id} and len(hook.bodies) == before, cell
     finally:
         hook.close()
